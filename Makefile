@@ -1,0 +1,53 @@
+# The two commands: `make up` and `make test`. Everything else is what they are made of.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ALUMAIL := $(BIN)/alumail
+DEMO_UID ?= demo.alumnus
+
+.PHONY: up down status test lint unit integration e2e bench install system venv clean
+
+## up: install what is missing, start the stack, provision a demo alumnus, verify, print endpoints
+up: install
+	$(ALUMAIL) up --demo $(DEMO_UID)
+
+down: venv
+	$(ALUMAIL) down
+
+status: venv
+	$(ALUMAIL) status
+
+## test: install, lint, run every test tier
+test: install lint
+	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest -m unit
+
+integration: install
+	$(BIN)/pytest -m "integration or e2e"
+
+bench: install
+	$(BIN)/python -m bench.run
+
+install: system venv
+
+system:
+	bash scripts/install-system.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output

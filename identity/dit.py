@@ -1,0 +1,108 @@
+"""The shape of the directory tree: where people, groups, services and policies live, and the
+entries every directory starts with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from identity.passwords import PasswordPolicy
+
+Entry = dict[str, list[str]]
+
+
+def base_dn_for(domain: str) -> str:
+    """``alumni.example.edu`` -> ``dc=alumni,dc=example,dc=edu``."""
+    return ",".join(f"dc={label}" for label in domain.lower().split("."))
+
+
+@dataclass(frozen=True)
+class Tree:
+    base_dn: str
+
+    @property
+    def people(self) -> str:
+        return f"ou=people,{self.base_dn}"
+
+    @property
+    def groups(self) -> str:
+        return f"ou=groups,{self.base_dn}"
+
+    @property
+    def services(self) -> str:
+        return f"ou=services,{self.base_dn}"
+
+    @property
+    def policies(self) -> str:
+        return f"ou=policies,{self.base_dn}"
+
+    @property
+    def default_policy(self) -> str:
+        return f"cn=default,{self.policies}"
+
+    @property
+    def readers_group(self) -> str:
+        """Members may read account entries (never passwords): the mail daemons' accounts."""
+        return f"cn=directory-readers,{self.groups}"
+
+    def person(self, uid: str) -> str:
+        return f"uid={uid},{self.people}"
+
+    def service(self, name: str) -> str:
+        return f"cn={name},{self.services}"
+
+
+def _ou(dn: str) -> Entry:
+    name = dn.split(",", 1)[0].split("=", 1)[1]
+    return {"objectClass": ["organizationalUnit"], "ou": [name]}
+
+
+def policy_entry(policy: PasswordPolicy) -> Entry:
+    return {
+        "objectClass": ["organizationalRole", "pwdPolicy"],
+        "cn": ["default"],
+        "pwdAttribute": ["userPassword"],
+        "pwdMinLength": [str(policy.min_length)],
+        # 1: check quality when slapd sees cleartext; accept the pre-hashed values alumail writes.
+        "pwdCheckQuality": ["1"],
+        "pwdLockout": ["TRUE"],
+        "pwdMaxFailure": [str(policy.max_failure)],
+        "pwdFailureCountInterval": [str(policy.failure_count_interval)],
+        "pwdLockoutDuration": [str(policy.lockout_duration)],
+        "pwdMustChange": ["TRUE"],
+        "pwdAllowUserChange": ["TRUE"],
+    }
+
+
+def base_entries(tree: Tree, domain: str, policy: PasswordPolicy) -> dict[str, Entry]:
+    """The entries a new directory needs, parents before children."""
+    first_label = domain.lower().split(".")[0]
+    return {
+        tree.base_dn: {
+            "objectClass": ["dcObject", "organization"],
+            "dc": [first_label],
+            "o": [domain.lower()],
+        },
+        tree.people: _ou(tree.people),
+        tree.groups: _ou(tree.groups),
+        tree.services: _ou(tree.services),
+        tree.policies: _ou(tree.policies),
+        tree.default_policy: policy_entry(policy),
+    }
+
+
+def service_entry(name: str, password_hash: str, description: str) -> Entry:
+    return {
+        "objectClass": ["applicationProcess", "simpleSecurityObject"],
+        "cn": [name],
+        "description": [description],
+        "userPassword": [password_hash],
+    }
+
+
+def group_entry(name: str, members: list[str], description: str) -> Entry:
+    return {
+        "objectClass": ["groupOfNames"],
+        "cn": [name],
+        "description": [description],
+        "member": sorted(members),
+    }

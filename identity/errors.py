@@ -1,0 +1,52 @@
+"""The one exception tree. Every error a person may see is an AlumailError; the CLI alone maps
+the classes to exit codes."""
+
+from __future__ import annotations
+
+
+class AlumailError(Exception):
+    """Something alumail cannot do, with a message meant for a person.
+
+    ``detail`` carries supporting text (a checker's stderr, a log tail) shown after the message.
+    """
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(AlumailError):
+    """Settings are invalid, or a rendered configuration failed its daemon's checker."""
+
+
+class ValidationError(AlumailError):
+    """One input field breaks one documented rule."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+class NotFoundError(AlumailError):
+    """The named account or entry does not exist."""
+
+
+class ConflictError(AlumailError):
+    """The change collides with what exists (an account already there, an address taken)."""
+
+
+class DirectoryError(AlumailError):
+    """The LDAP directory refused an operation or could not be reached."""
+
+
+class DaemonError(AlumailError):
+    """A daemon failed to start, stop, reload or answer."""
+
+
+class VerificationError(AlumailError):
+    """The verification harness found a check that failed."""

@@ -1,0 +1,88 @@
+"""Everything rendering needs, gathered once: settings, paths, TLS files, service secrets and
+the mail user's ids. Rendering itself stays pure: the same context gives the same files."""
+
+from __future__ import annotations
+
+import pwd
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from identity.dit import Tree
+from identity.errors import ConfigError
+from mailstack.files import ensure_dir, write_atomic
+from mailstack.layout import Layout
+from mailstack.settings import Settings
+from mailstack.tls import TlsFiles, tls_files
+
+MAIL_USER = "vmail"
+# The mail daemons' own directory accounts: members of the readers group, never of people.
+SERVICE_ACCOUNTS = {
+    "dovecot": "Dovecot: finds accounts and mailboxes; passwords are checked by binding as them",
+    "postfix": "Postfix: finds mailboxes, aliases and which login owns a sender address",
+}
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    settings: Settings
+    layout: Layout
+    tree: Tree
+    tls: TlsFiles
+    service_passwords: dict[str, str]
+    vmail_uid: int
+    vmail_gid: int
+
+    def __repr__(self) -> str:  # keeps secrets out of tracebacks and logs
+        return f"RenderContext(state_dir={self.layout.root})"
+
+    @property
+    def ldap_uri(self) -> str:
+        """How the mail daemons reach slapd: TCP on the listen address, the same URI a remote
+        replica would be given when the directory moves to its own hosts."""
+        host = self.settings.connect_host
+        host = f"[{host}]" if ":" in host else host
+        return f"ldap://{host}:{self.settings.ports.ldap}"
+
+
+def mail_user_ids() -> tuple[int, int]:
+    try:
+        entry = pwd.getpwnam(MAIL_USER)
+    except KeyError as exc:
+        raise ConfigError(
+            f"system user '{MAIL_USER}' is missing: run `make install` (as root) to create it"
+        ) from exc
+    return entry.pw_uid, entry.pw_gid
+
+
+def service_password(layout: Layout, name: str, *, create: bool = True) -> str:
+    """The bind secret of service account ``name``, kept in a 0600 file under secrets/."""
+    path = layout.secrets / f"{name}.ldap-secret"
+    if path.is_file():
+        return path.read_text().strip()
+    if not create:
+        raise ConfigError(f"secret {path} is missing: run `alumail up` first")
+    ensure_dir(layout.secrets, 0o700)
+    value = secrets.token_urlsafe(32)
+    write_atomic(path, value + "\n", mode=0o600)
+    return value
+
+
+def build_context(settings: Settings, *, create_secrets: bool = True) -> RenderContext:
+    layout = Layout(settings.state_dir)
+    uid, gid = mail_user_ids()
+    return RenderContext(
+        settings=settings,
+        layout=layout,
+        tree=Tree(settings.base_dn),
+        tls=tls_files(settings),
+        service_passwords={
+            name: service_password(layout, name, create=create_secrets) for name in SERVICE_ACCOUNTS
+        },
+        vmail_uid=uid,
+        vmail_gid=gid,
+    )
+
+
+def relative(layout: Layout, path: Path) -> str:
+    return str(path.relative_to(layout.root))

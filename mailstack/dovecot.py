@@ -1,0 +1,141 @@
+"""Dovecot: IMAP, POP3, LMTP, the SASL socket Postfix uses and the quota policy service, run as
+a private instance (its own base_dir, instance name and log)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from identity.errors import ConfigError, DaemonError
+from mailstack.context import RenderContext
+from mailstack.daemon import Endpoint
+from mailstack.files import FileSpec, ensure_dir
+from mailstack.process import (
+    log_tail,
+    our_pid,
+    port_open,
+    run,
+    start_daemon,
+    terminate,
+    wait_until,
+)
+from mailstack.templates import render_template
+
+CONFIG = "etc/dovecot/dovecot.conf"
+PASSDB = "etc/dovecot/passdb-ldap.conf.ext"
+USERDB = "etc/dovecot/userdb-ldap.conf.ext"
+SERVICES = ("imap", "imaps", "pop3", "pop3s")
+
+
+class Dovecot:
+    name = "dovecot"
+
+    def __init__(self, ctx: RenderContext) -> None:
+        self.ctx = ctx
+        self.layout = ctx.layout
+        self.config = self.layout.root / CONFIG
+        self.logfile = self.layout.log / "dovecot.log"
+
+    @property
+    def instance_name(self) -> str:
+        digest = hashlib.sha256(str(self.layout.root).encode()).hexdigest()[:8]
+        return f"alumail-{digest}"
+
+    @property
+    def lmtp_socket(self) -> Path:
+        return self.layout.dovecot_run / "lmtp"
+
+    @property
+    def auth_socket(self) -> Path:
+        return self.layout.dovecot_run / "auth-client"
+
+    @property
+    def quota_status_socket(self) -> Path:
+        return self.layout.dovecot_run / "quota-status"
+
+    def render(self) -> list[FileSpec]:
+        s = self.ctx.settings
+        ldap = {
+            "ldap_uri": self.ctx.ldap_uri,
+            "service_dn": self.ctx.tree.service("dovecot"),
+            "service_password": self.ctx.service_passwords["dovecot"],
+            "people_dn": self.ctx.tree.people,
+        }
+        main = render_template(
+            "dovecot/dovecot.conf.j2",
+            instance_name=self.instance_name,
+            base_dir=self.layout.dovecot_run,
+            state_dir=self.layout.dovecot_state,
+            log_path=self.logfile,
+            mail_host=s.mail_host,
+            domain=s.domain,
+            listen=s.listen,
+            ports=s.ports,
+            vmail_uid=self.ctx.vmail_uid,
+            vmail_gid=self.ctx.vmail_gid,
+            tls_cert=self.ctx.tls.cert,
+            tls_key=self.ctx.tls.key,
+            auth_cache_ttl=s.auth_cache_ttl,
+            auth_cache_negative_ttl=s.auth_cache_negative_ttl,
+            auth_failure_delay=s.auth_failure_delay,
+            passdb_ldap_conf=self.layout.root / PASSDB,
+            userdb_ldap_conf=self.layout.root / USERDB,
+            default_quota=s.default_quota,
+        )
+        return [
+            FileSpec(CONFIG, main, mode=0o644),
+            # These hold the service account's bind secret: root only.
+            FileSpec(PASSDB, render_template("dovecot/passdb-ldap.conf.ext.j2", **ldap), 0o600),
+            FileSpec(
+                USERDB,
+                render_template(
+                    "dovecot/userdb-ldap.conf.ext.j2", mail_root=self.layout.mail, **ldap
+                ),
+                0o600,
+            ),
+        ]
+
+    def prepare(self) -> None:
+        ensure_dir(self.layout.run, 0o755)
+        ensure_dir(self.layout.root / "dovecot", 0o755)
+        ensure_dir(self.layout.dovecot_state, 0o755)
+        ensure_dir(self.layout.mail, 0o770, "vmail", "vmail")
+        ensure_dir(self.layout.log, 0o755)
+
+    def check(self, staging: Path) -> None:
+        run(["doveconf", "-c", str(staging / CONFIG), "-n"], error=ConfigError,
+            what="doveconf -n on the rendered Dovecot configuration")
+
+    def pid(self) -> int | None:
+        return our_pid(self.layout.dovecot_run / "master.pid", str(self.config))
+
+    def start(self) -> None:
+        start_daemon(["dovecot", "-c", str(self.config)], self.logfile, what="starting Dovecot")
+        if not wait_until(lambda: self.pid() is not None, 10):
+            raise DaemonError("Dovecot did not start in 10 s", detail=log_tail(self.logfile))
+
+    def apply(self, changed: list[FileSpec]) -> None:
+        if changed:
+            self.doveadm("reload")
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            terminate(pid, timeout=15)
+
+    def ready(self) -> bool:
+        host, ports = self.ctx.settings.connect_host, self.ctx.settings.ports
+        return (
+            all(port_open(host, getattr(ports, name)) for name in SERVICES)
+            and self.auth_socket.exists()
+            and self.lmtp_socket.exists()
+        )
+
+    def endpoints(self) -> list[Endpoint]:
+        host, ports = self.ctx.settings.connect_host, self.ctx.settings.ports
+        return [Endpoint(name, host, getattr(ports, name)) for name in SERVICES]
+
+    def doveadm(self, *args: str, timeout: float = 60) -> str:
+        """Run ``doveadm`` against this instance (never the system's)."""
+        return run(["doveadm", "-c", str(self.config), *args], what=f"doveadm {args[0]}",
+                   timeout=timeout)

@@ -1,0 +1,154 @@
+"""Postfix: inbound SMTP for the domain, submission (STARTTLS) and submissions (implicit TLS)
+with AUTH through Dovecot, delivery to Dovecot over LMTP. A private instance: ``postfix -c``."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from identity.errors import ConfigError, DaemonError
+from mailstack.context import RenderContext
+from mailstack.daemon import Endpoint
+from mailstack.dovecot import Dovecot
+from mailstack.files import FileSpec, ensure_dir
+from mailstack.process import (
+    log_tail,
+    our_pid,
+    port_open,
+    run,
+    start_daemon,
+    terminate,
+    wait_until,
+)
+from mailstack.templates import render_template
+
+CONFIG_DIR = "etc/postfix"
+SERVICES = ("smtp", "submission", "submissions")
+
+ACTIVE = "(alumailAccountStatus=active)(!(alumailMailEnabled=FALSE))"
+LDAP_TABLES = {
+    # name: (purpose, query filter, result attributes)
+    "mailboxes": (
+        "Addresses that have a mailbox here (active accounts only).",
+        f"(&(objectClass=alumailAccount){ACTIVE}(mail=%s))",
+        "mail",
+    ),
+    "aliases": (
+        "Extra addresses, rewritten to the owner's primary address.",
+        f"(&(objectClass=alumailAccount){ACTIVE}(alumailMailAlias=%s))",
+        "mail",
+    ),
+    "senders": (
+        "Which login names own a sender address (Dovecot reports the address as the login).",
+        "(&(objectClass=alumailAccount)(|(mail=%s)(alumailMailAlias=%s)))",
+        "mail, uid",
+    ),
+}
+
+
+class Postfix:
+    name = "postfix"
+
+    def __init__(self, ctx: RenderContext) -> None:
+        self.ctx = ctx
+        self.layout = ctx.layout
+        self.config_dir = self.layout.root / CONFIG_DIR
+        self.logfile = self.layout.log / "postfix.log"
+        self.dovecot = Dovecot(ctx)
+
+    def render(self) -> list[FileSpec]:
+        s = self.ctx.settings
+        address = ipaddress.ip_address(s.listen)
+        main = render_template(
+            "postfix/main.cf.j2",
+            domain=s.domain,
+            mail_host=s.mail_host,
+            queue_dir=self.layout.postfix_queue,
+            data_dir=self.layout.postfix_data,
+            listen=s.listen,
+            inet_protocols="ipv6" if address.version == 6 else "ipv4",
+            mynetworks="[::1]/128" if address.version == 6 else "127.0.0.1/32",
+            message_size_limit=s.message_size_limit,
+            log_path=self.logfile,
+            log_dir=self.layout.log,
+            lmtp_socket=self.dovecot.lmtp_socket,
+            sasl_socket=self.dovecot.auth_socket,
+            quota_status_socket=self.dovecot.quota_status_socket,
+            tls_cert=self.ctx.tls.cert,
+            tls_key=self.ctx.tls.key,
+        )
+        listen_smtp = f"[{s.listen}]" if address.version == 6 else s.listen
+        master = render_template("postfix/master.cf.j2", listen_smtp=listen_smtp, ports=s.ports)
+        specs = [
+            FileSpec(f"{CONFIG_DIR}/main.cf", main),
+            FileSpec(f"{CONFIG_DIR}/master.cf", master),
+        ]
+        for name, (purpose, query, result) in LDAP_TABLES.items():
+            text = render_template(
+                "postfix/ldap-table.cf.j2",
+                purpose=purpose,
+                ldap_uri=self.ctx.ldap_uri,
+                service_dn=self.ctx.tree.service("postfix"),
+                service_password=self.ctx.service_passwords["postfix"],
+                people_dn=self.ctx.tree.people,
+                query_filter=query,
+                result_attribute=result,
+            )
+            # Holds the bind secret: readable by root and Postfix's processes only.
+            specs.append(FileSpec(f"{CONFIG_DIR}/ldap-{name}.cf", text, 0o640, "root", "postfix"))
+        return specs
+
+    def prepare(self) -> None:
+        ensure_dir(self.layout.etc, 0o755)
+        ensure_dir(self.config_dir, 0o755)
+        ensure_dir(self.layout.root / "postfix", 0o755)
+        ensure_dir(self.layout.postfix_queue, 0o755)
+        ensure_dir(self.layout.postfix_data, 0o700, "postfix", "postfix")
+        ensure_dir(self.layout.log, 0o755)
+
+    def check(self, staging: Path) -> None:
+        config = str(staging / CONFIG_DIR)
+        # postconf exits 0 on unknown parameters and only warns: a warning is a failure here.
+        for flag in ("-n", "-M"):
+            run(["postconf", "-c", config, flag], error=ConfigError, what=f"postconf {flag}",
+                strict=True)
+        run(["postfix", "-c", config, "check"], error=ConfigError, what="postfix check",
+            strict=True)
+
+    def _env(self) -> dict[str, str]:
+        return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "MAIL_CONFIG": str(self.config_dir)}
+
+    def pid(self) -> int | None:
+        return our_pid(self.layout.postfix_queue / "pid" / "master.pid", str(self.config_dir))
+
+    def start(self) -> None:
+        start_daemon(["postfix", "-c", str(self.config_dir), "start"], self.logfile,
+                     what="starting Postfix", env=self._env())
+        if not wait_until(lambda: self.pid() is not None, 10):
+            raise DaemonError("Postfix did not start in 10 s", detail=log_tail(self.logfile))
+
+    def apply(self, changed: list[FileSpec]) -> None:
+        if changed:
+            run(["postfix", "-c", str(self.config_dir), "reload"], what="reloading Postfix",
+                env=self._env())
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        run(["postfix", "-c", str(self.config_dir), "stop"], what="stopping Postfix",
+            env=self._env())
+        if not wait_until(lambda: self.pid() is None, 10):
+            terminate(pid)
+
+    def ready(self) -> bool:
+        host, ports = self.ctx.settings.connect_host, self.ctx.settings.ports
+        return all(port_open(host, getattr(ports, name)) for name in SERVICES)
+
+    def endpoints(self) -> list[Endpoint]:
+        host, ports = self.ctx.settings.connect_host, self.ctx.settings.ports
+        return [Endpoint(name, host, getattr(ports, name)) for name in SERVICES]
+
+    def flush_queue(self) -> None:
+        """Retry deferred mail now (after Dovecot or slapd comes back)."""
+        run(["postqueue", "-c", str(self.config_dir), "-f"], what="postqueue -f", env=self._env())

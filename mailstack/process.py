@@ -1,0 +1,135 @@
+"""Small process helpers shared by the daemon modules: running a command, pid files, waiting."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from identity.errors import DaemonError
+
+
+def run(cmd: Sequence[str], *, error: type[Exception] = DaemonError, what: str = "",
+        env: dict[str, str] | None = None, timeout: float = 60, strict: bool = False) -> str:
+    """Run ``cmd``; its stdout on success, ``error`` carrying its output on failure.
+
+    ``strict``: a ``warning:`` on stderr is a failure too (postconf warns and exits 0).
+    """
+    try:
+        proc = subprocess.run(
+            list(cmd), capture_output=True, text=True, env=env, timeout=timeout, check=False
+        )
+    except FileNotFoundError as exc:
+        raise DaemonError(f"{cmd[0]} is not installed (run `make up` or `make install`)") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise DaemonError(f"{what or cmd[0]} did not finish in {timeout:.0f} s") from exc
+    warned = strict and any("warning:" in line for line in proc.stderr.splitlines())
+    if proc.returncode != 0 or warned:
+        output = (proc.stderr if warned else proc.stderr + proc.stdout).strip()
+        outcome = f"failed (exit {proc.returncode})" if proc.returncode else "reported warnings"
+        raise error(f"{what or cmd[0]} {outcome}", detail=output)
+    return proc.stdout
+
+
+def start_daemon(cmd: Sequence[str], logfile: Path, *, what: str,
+                 env: dict[str, str] | None = None, timeout: float = 30) -> None:
+    """Run a command that forks a daemon. Its output goes to the daemon's log file, not to a
+    pipe: the daemon inherits the descriptors and would hold a pipe open for ever."""
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    with open(logfile, "ab") as log:
+        size = log.tell()
+        try:
+            proc = subprocess.run(list(cmd), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                  env=env, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise DaemonError(f"{what} did not finish in {timeout:.0f} s") from exc
+    if proc.returncode != 0:
+        with open(logfile, "rb") as log:
+            log.seek(size)
+            output = log.read().decode(errors="replace").strip()
+        raise DaemonError(f"{what} failed (exit {proc.returncode})", detail=output)
+
+
+def read_pid(pidfile: Path) -> int | None:
+    try:
+        text = pidfile.read_text().strip().split()[0]
+        return int(text)
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+
+
+def state_of(pid: int) -> str | None:
+    """The process's state letter (R, S, Z, ...), or None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def alive(pid: int) -> bool:
+    """True for a live process. A zombie counts as stopped: PID 1 here reaps late."""
+    return state_of(pid) not in (None, "Z", "X")
+
+
+def mentions(pid: int, marker: str) -> bool:
+    """True if the process's command line or environment names ``marker`` (our state
+    directory): we only ever signal processes that are provably ours."""
+    for name in ("cmdline", "environ"):
+        try:
+            data = Path(f"/proc/{pid}/{name}").read_bytes()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if marker.encode() in data:
+            return True
+    return False
+
+
+def our_pid(pidfile: Path, marker: str) -> int | None:
+    pid = read_pid(pidfile)
+    if pid is not None and alive(pid) and mentions(pid, marker):
+        return pid
+    return None
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def terminate(pid: int, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``timeout``."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    if not wait_until(lambda: not alive(pid), timeout):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        wait_until(lambda: not alive(pid), 5)
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""

@@ -1,0 +1,259 @@
+"""Settings: one typed object, read once from ``alumail.toml`` and ``ALUMAIL_*`` variables.
+
+Only the CLI calls :func:`load`; everything below it receives a Settings value. Rules:
+- ``domain``: a DNS name with at least two labels (letters, digits, hyphens).
+- ``mail_host``: a DNS name; defaults to ``mail.<domain>``.
+- ``state_dir``: a path; relative paths are taken from the settings file's folder (or the
+  working directory when there is no file). Every folder above it must be searchable by the
+  daemons' users (mode o+x).
+- ``listen``: an IPv4 or IPv6 address. The embedded default is 127.0.0.1.
+- ``ports.<service>``: 1-65535, all different.
+- ``default_quota``: bytes or a size such as ``5G``; 1M to 1T.
+- ``tls.cert`` / ``tls.key``: both or neither; neither means a local CA is made.
+- ``auth.failure_delay``, ``auth.cache_ttl``, ``auth.cache_negative_ttl``: whole seconds >= 0.
+
+Environment overrides: ``ALUMAIL_<KEY>`` for a top-level key, ``ALUMAIL_<SECTION>_<KEY>`` for a
+key in a section (``ALUMAIL_PORTS_IMAP=1143``); ``ALUMAIL_CONFIG`` names the settings file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from identity.dit import base_dn_for
+from identity.errors import ConfigError, ValidationError
+from identity.quota import parse_quota
+
+ENV_PREFIX = "ALUMAIL_"
+DEFAULT_FILE = "alumail.toml"
+DEFAULT_QUOTA = 5 * 1024**3
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Unprivileged defaults, so the embedded stack never clashes with a system mail server.
+    Production settings use the standard ports (389, 143, 993, 110, 995, 25, 587, 465)."""
+
+    ldap: int = 3389
+    imap: int = 10143
+    imaps: int = 10993
+    pop3: int = 10110
+    pop3s: int = 10995
+    smtp: int = 10025
+    submission: int = 10587
+    submissions: int = 10465
+
+    def items(self) -> list[tuple[str, int]]:
+        return [(f.name, getattr(self, f.name)) for f in fields(self)]
+
+
+@dataclass(frozen=True)
+class Settings:
+    domain: str = "alumni.example.edu"
+    mail_host: str = ""
+    state_dir: Path = Path("state")
+    listen: str = "127.0.0.1"
+    default_quota: int = DEFAULT_QUOTA
+    message_size_limit: int = 50 * 1024**2
+    ports: Ports = field(default_factory=Ports)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    auth_failure_delay: int = 2
+    auth_cache_ttl: int = 300
+    auth_cache_negative_ttl: int = 60
+
+    @property
+    def base_dn(self) -> str:
+        return base_dn_for(self.domain)
+
+    @property
+    def connect_host(self) -> str:
+        """The address clients use to reach a listener bound to ``listen``."""
+        if self.listen in ("0.0.0.0", "::"):
+            return "127.0.0.1" if self.listen == "0.0.0.0" else "::1"
+        return self.listen
+
+
+_SECTIONS: dict[str, dict[str, str]] = {
+    # section -> {key in file: Settings field}
+    "": {
+        "domain": "domain",
+        "mail_host": "mail_host",
+        "state_dir": "state_dir",
+        "listen": "listen",
+        "default_quota": "default_quota",
+        "message_size_limit": "message_size_limit",
+    },
+    "tls": {"cert": "tls_cert", "key": "tls_key"},
+    "auth": {
+        "failure_delay": "auth_failure_delay",
+        "cache_ttl": "auth_cache_ttl",
+        "cache_negative_ttl": "auth_cache_negative_ttl",
+    },
+    "ports": {f.name: f.name for f in fields(Ports)},
+}
+
+
+def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``path`` (or ``ALUMAIL_CONFIG``, or ./alumail.toml if present) and ``env``."""
+    env = env or {}
+    if path is None and env.get(ENV_PREFIX + "CONFIG"):
+        path = Path(env[ENV_PREFIX + "CONFIG"])
+    if path is None and Path(DEFAULT_FILE).is_file():
+        path = Path(DEFAULT_FILE)
+    raw: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"settings file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from exc
+        base = path.resolve().parent
+    values = _flatten(raw, str(path))
+    values.update(_from_env(env))
+    return build(values, base=base)
+
+
+def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
+    """Settings from flat ``{"domain": ..., "ports.imap": ...}`` values, every rule checked."""
+    base = base or Path.cwd()
+    kwargs: dict[str, Any] = {}
+    port_values: dict[str, int] = {}
+    for key, value in values.items():
+        section, _, name = key.rpartition(".")
+        target = _SECTIONS.get(section, {}).get(name)
+        if target is None:
+            raise ConfigError(f"{key}: unknown setting")
+        if section == "ports":
+            port_values[name] = _port(key, value)
+        else:
+            kwargs[target] = value
+
+    domain = _dns_name("domain", kwargs.get("domain", Settings.domain))
+    mail_host = _dns_name("mail_host", kwargs.get("mail_host") or f"mail.{domain}")
+    state_dir = Path(_text("state_dir", kwargs.get("state_dir", "state")))
+    if not state_dir.is_absolute():
+        state_dir = base / state_dir
+    listen = _address("listen", kwargs.get("listen", Settings.listen))
+    quota = _size("default_quota", kwargs.get("default_quota", DEFAULT_QUOTA))
+    size_limit = _size("message_size_limit", kwargs.get("message_size_limit", "50M"))
+    ports = Ports(**port_values)
+    seen: dict[int, str] = {}
+    for name, port in ports.items():
+        if port in seen:
+            raise ConfigError(f"ports.{name}: port {port} is already used by ports.{seen[port]}")
+        seen[port] = name
+    cert, key = kwargs.get("tls_cert"), kwargs.get("tls_key")
+    if bool(cert) != bool(key):
+        raise ConfigError("tls.cert, tls.key: give both a certificate and its key, or neither")
+    return Settings(
+        domain=domain,
+        mail_host=mail_host,
+        state_dir=state_dir.resolve(),
+        listen=listen,
+        default_quota=quota,
+        message_size_limit=size_limit,
+        ports=ports,
+        tls_cert=(base / _text("tls.cert", cert)).resolve() if cert else None,
+        tls_key=(base / _text("tls.key", key)).resolve() if key else None,
+        auth_failure_delay=_seconds("auth.failure_delay", kwargs.get("auth_failure_delay", 2)),
+        auth_cache_ttl=_seconds("auth.cache_ttl", kwargs.get("auth_cache_ttl", 300)),
+        auth_cache_negative_ttl=_seconds(
+            "auth.cache_negative_ttl", kwargs.get("auth_cache_negative_ttl", 60)
+        ),
+    )
+
+
+def _flatten(raw: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            if key not in _SECTIONS or not key:
+                raise ConfigError(f"{key}: unknown section in {origin}")
+            for sub, subvalue in value.items():
+                flat[f"{key}.{sub}"] = subvalue
+        else:
+            flat[key] = value
+    return flat
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for var, value in env.items():
+        if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "CONFIG":
+            continue
+        name = var[len(ENV_PREFIX) :].lower()
+        for section in _SECTIONS:
+            if section and name.startswith(section + "_") and name[len(section) + 1 :] in (
+                _SECTIONS[section]
+            ):
+                flat[f"{section}.{name[len(section) + 1 :]}"] = value
+                break
+        else:
+            if name not in _SECTIONS[""]:
+                raise ConfigError(f"{var}: unknown setting (environment)")
+            flat[name] = value
+    return flat
+
+
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: must be a non-empty string")
+    return value.strip()
+
+
+def _dns_name(key: str, value: Any) -> str:
+    name = _text(key, value).lower().rstrip(".")
+    labels = name.split(".")
+    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.match(x) for x in labels):
+        raise ConfigError(
+            f"{key}: '{value}' is not a DNS name (two or more labels of letters, digits, hyphens)"
+        )
+    return name
+
+
+def _address(key: str, value: Any) -> str:
+    try:
+        return str(ipaddress.ip_address(_text(key, value)))
+    except ValueError as exc:
+        raise ConfigError(f"{key}: '{value}' is not an IPv4 or IPv6 address") from exc
+
+
+def _integer(key: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: must be a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise ConfigError(f"{key}: must be a whole number")
+
+
+def _port(key: str, value: Any) -> int:
+    port = _integer(key, value)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{key}: must be a port number from 1 to 65535")
+    return port
+
+
+def _seconds(key: str, value: Any) -> int:
+    seconds = _integer(key, value)
+    if seconds < 0:
+        raise ConfigError(f"{key}: must be 0 or more seconds")
+    return seconds
+
+
+def _size(key: str, value: Any) -> int:
+    try:
+        return parse_quota(value if isinstance(value, int) else str(value), field=key)
+    except ValidationError as exc:
+        raise ConfigError(str(exc)) from exc

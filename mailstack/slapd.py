@@ -1,0 +1,119 @@
+"""slapd, the jAccount directory's server: cn=config rendered from configs/slapd, built offline
+with ``slapadd -n0``, checked with ``slaptest``, run in the foreground under our own pid file."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from identity.access import access_rules
+from identity.directory import is_reachable
+from identity.errors import ConfigError, DaemonError
+from mailstack.context import RenderContext
+from mailstack.daemon import Endpoint
+from mailstack.files import FileSpec, ensure_dir
+from mailstack.process import log_tail, our_pid, port_open, run, terminate, wait_until
+from mailstack.templates import render_template
+
+SLAPD = "/usr/sbin/slapd"
+CONFIG = "etc/slapd/config.ldif"
+# Largest the database may grow (a sparse file): about 800 bytes an alumnus, so 8 GiB holds
+# millions of entries with room for indexes.
+MAX_SIZE = 8 * 1024**3
+
+
+class Slapd:
+    name = "slapd"
+
+    def __init__(self, ctx: RenderContext) -> None:
+        self.ctx = ctx
+        self.layout = ctx.layout
+        self.pidfile = self.layout.slapd_run / "slapd.pid"
+        self.logfile = self.layout.log / "slapd.log"
+
+    def render(self) -> list[FileSpec]:
+        text = render_template(
+            "slapd/config.ldif.j2",
+            run_dir=self.layout.slapd_run,
+            data_dir=self.layout.ldap_data,
+            base_dn=self.ctx.tree.base_dn,
+            policy_dn=self.ctx.tree.default_policy,
+            access=access_rules(self.ctx.tree),
+            max_size=MAX_SIZE,
+            log_level="stats",
+        )
+        return [FileSpec(CONFIG, text, mode=0o640, owner="root", group="openldap")]
+
+    def prepare(self) -> None:
+        ensure_dir(self.layout.root / "ldap", 0o755)
+        ensure_dir(self.layout.ldap_data, 0o700, "openldap", "openldap")
+        ensure_dir(self.layout.slapd_run, 0o755, "openldap", "openldap")
+        ensure_dir(self.layout.log, 0o755)
+
+    def check(self, staging: Path) -> None:
+        slapd_d = staging / "slapd.d"
+        self._build_config_dir(staging / CONFIG, slapd_d, error=ConfigError)
+        run(["slaptest", "-u", "-F", str(slapd_d)], error=ConfigError,
+            what="slaptest on the rendered slapd configuration")
+
+    def _build_config_dir(self, ldif: Path, slapd_d: Path, *, error: type[Exception]) -> None:
+        if slapd_d.exists():
+            shutil.rmtree(slapd_d)
+        slapd_d.mkdir(parents=True, mode=0o750)
+        run(["slapadd", "-n0", "-F", str(slapd_d), "-l", str(ldif)], error=error,
+            what="slapadd -n0 (building cn=config)")
+
+    def pid(self) -> int | None:
+        return our_pid(self.pidfile, str(self.layout.slapd_d))
+
+    def urls(self) -> str:
+        host = self.ctx.settings.listen
+        host = f"[{host}]" if ":" in host else host
+        return f"ldap://{host}:{self.ctx.settings.ports.ldap}/ {self.layout.ldapi_uri}"
+
+    def start(self) -> None:
+        if not (self.layout.slapd_d / "cn=config.ldif").is_file():
+            self._install_config_dir()
+        self.pidfile.unlink(missing_ok=True)
+        with open(self.logfile, "ab") as log:
+            # Foreground (-d) so messages reach our log file: there is no syslog here.
+            proc = subprocess.Popen(
+                [SLAPD, "-h", self.urls(), "-F", str(self.layout.slapd_d),
+                 "-u", "openldap", "-g", "openldap", "-d", "stats"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            )
+        # slapd writes its pid file once its listeners are open; an early exit is a failure.
+        if not wait_until(lambda: self.pid() is not None or proc.poll() is not None, 10):
+            raise DaemonError("slapd did not start in 10 s", detail=log_tail(self.logfile))
+        if proc.poll() is not None:
+            raise DaemonError(
+                f"slapd exited at start (status {proc.returncode})", detail=log_tail(self.logfile)
+            )
+
+    def _install_config_dir(self) -> None:
+        self._build_config_dir(self.layout.root / CONFIG, self.layout.slapd_d, error=DaemonError)
+        run(["chown", "-R", "openldap:openldap", str(self.layout.slapd_d)])
+
+    def apply(self, changed: list[FileSpec]) -> None:
+        # cn=config is derived from config.ldif; the data lives in the mdb database, untouched.
+        if not changed:
+            return
+        self.stop()
+        self._install_config_dir()
+        self.start()
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            terminate(pid, timeout=15)
+
+    def ready(self) -> bool:
+        settings = self.ctx.settings
+        return port_open(settings.connect_host, settings.ports.ldap) and is_reachable(
+            self.layout.ldapi_uri
+        )
+
+    def endpoints(self) -> list[Endpoint]:
+        return [Endpoint("ldap", self.ctx.settings.connect_host, self.ctx.settings.ports.ldap)]
+

@@ -1,0 +1,231 @@
+"""The whole stack as one thing: ``up`` (render, check, swap, start or reload, wait until ready,
+bring the directory's base entries in line), ``down`` and ``status``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from identity import converge
+from identity.directory import Directory, can_bind
+from identity.dit import base_entries, group_entry, service_entry
+from identity.errors import ConfigError, DaemonError
+from identity.passwords import DEFAULT_POLICY, hash_password
+from mailstack.context import SERVICE_ACCOUNTS, RenderContext, build_context
+from mailstack.daemon import Daemon, Endpoint
+from mailstack.dovecot import Dovecot
+from mailstack.files import FileSpec, changed, ensure_dir, install, write_atomic
+from mailstack.layout import Layout
+from mailstack.postfix import Postfix
+from mailstack.process import log_tail, port_open, wait_until
+from mailstack.settings import Settings
+from mailstack.slapd import Slapd
+from mailstack.tls import ensure_tls, tls_files
+
+REQUIRED_PROGRAMS = ("slapd", "slapadd", "slaptest", "dovecot", "doveconf", "doveadm", "postfix",
+                     "postconf", "openssl")
+READY_TIMEOUT = 15
+
+
+@dataclass
+class UpReport:
+    actions: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.actions)
+
+
+def daemons(ctx: RenderContext) -> list[Daemon]:
+    """In start order: the directory first, then the mail servers that read it."""
+    return [Slapd(ctx), Dovecot(ctx), Postfix(ctx)]
+
+
+def preflight(settings: Settings) -> None:
+    if os.geteuid() != 0:
+        raise ConfigError("alumail runs the daemons as private instances and must run as root")
+    missing = [p for p in REQUIRED_PROGRAMS if shutil.which(p, path=_sbin_path()) is None]
+    if missing:
+        raise ConfigError(f"missing programs: {', '.join(missing)}: run `make install` first")
+    for parent in settings.state_dir.parents:
+        if parent.exists() and not parent.stat().st_mode & stat.S_IXOTH:
+            raise ConfigError(
+                f"state_dir: {parent} is not searchable by other users (mode "
+                f"{stat.filemode(parent.stat().st_mode)}); the daemons' users cannot reach "
+                f"{settings.state_dir}. Run `chmod o+x {parent}` or choose another state_dir."
+            )
+
+
+def _sbin_path() -> str:
+    return os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+
+
+def render_all(ctx: RenderContext) -> dict[str, list[FileSpec]]:
+    return {d.name: d.render() for d in daemons(ctx)}
+
+
+def up(settings: Settings, *, dry_run: bool = False) -> UpReport:
+    preflight(settings)
+    report = UpReport()
+    layout = Layout(settings.state_dir)
+    if dry_run:
+        return _plan_only(settings, layout, report)
+
+    ensure_dir(layout.root, 0o755)
+    report.actions += ensure_tls(settings)
+    ctx = build_context(settings)
+    stack = daemons(ctx)
+    for daemon in stack:
+        daemon.prepare()
+    rendered = {d.name: d.render() for d in stack}
+    pending = {name: changed(layout.root, specs) for name, specs in rendered.items()}
+    if any(pending.values()):
+        _check_staged(layout, stack, rendered)  # raises before anything is written or reloaded
+    for daemon in stack:
+        todo = pending[daemon.name]
+        if todo:
+            install(layout.root, todo)
+            report.actions.append(f"wrote {', '.join(spec.relpath for spec in todo)}")
+        if daemon.pid() is None:
+            daemon.start()
+            report.actions.append(f"started {daemon.name}")
+        elif todo:
+            daemon.apply(todo)
+            report.actions.append(f"reloaded {daemon.name}")
+        if isinstance(daemon, Slapd):
+            # The mail daemons bind with their service accounts from their first connection.
+            wait_ready([daemon])
+            report.actions += ensure_directory(ctx)
+    wait_ready(stack)
+    return report
+
+
+def _plan_only(settings: Settings, layout: Layout, report: UpReport) -> UpReport:
+    if not layout.root.exists():
+        report.actions.append(f"create state directory {layout.root}")
+    ctx = build_context(settings, create_secrets=False) if (layout.secrets).exists() else None
+    if ctx is None:
+        report.actions.append("create TLS material, service secrets, all configuration files")
+        report.actions += [f"start {name}" for name in ("slapd", "dovecot", "postfix")]
+        return report
+    for daemon in daemons(ctx):
+        todo = changed(layout.root, daemon.render())
+        if todo:
+            report.actions.append(f"write {', '.join(spec.relpath for spec in todo)}")
+        if daemon.pid() is None:
+            report.actions.append(f"start {daemon.name}")
+        elif todo:
+            report.actions.append(f"reload {daemon.name}")
+    return report
+
+
+def _check_staged(
+    layout: Layout, stack: list[Daemon], rendered: dict[str, list[FileSpec]]
+) -> None:
+    """Every daemon's checker runs on a staging copy of the complete new configuration."""
+    ensure_dir(layout.staging, 0o755)
+    staging = Path(tempfile.mkdtemp(prefix="check-", dir=layout.staging))
+    os.chmod(staging, 0o755)
+    try:
+        for daemon in stack:
+            for spec in rendered[daemon.name]:
+                write_atomic(staging / spec.relpath, spec.text, mode=spec.mode, owner=spec.owner,
+                             group=spec.group)
+        for daemon in stack:
+            daemon.check(staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def wait_ready(stack: list[Daemon], timeout: float = READY_TIMEOUT) -> None:
+    for daemon in stack:
+        if not wait_until(daemon.ready, timeout):
+            log = getattr(daemon, "logfile", None)
+            raise DaemonError(
+                f"{daemon.name} is running but its listeners did not answer in {timeout:.0f} s",
+                detail=log_tail(log) if log else "",
+            )
+
+
+def ensure_directory(ctx: RenderContext) -> list[str]:
+    """The base entries, the mail daemons' service accounts and the readers group, as planned
+    changes applied over the ldapi socket as root."""
+    tree = ctx.tree
+    desired = base_entries(tree, ctx.settings.domain, DEFAULT_POLICY)
+    for name, description in SERVICE_ACCOUNTS.items():
+        desired[tree.service(name)] = service_entry(
+            name, hash_password(ctx.service_passwords[name]), description
+        )
+    desired[tree.readers_group] = group_entry(
+        "directory-readers",
+        [tree.service(name) for name in SERVICE_ACCOUNTS],
+        "May read account entries, never passwords",
+    )
+    with Directory(ctx.layout.ldapi_uri) as directory:
+        changes = converge.plan(directory, desired)
+        converge.apply(directory, changes)
+        actions = [change.describe() for change in changes]
+        # A service secret that no longer binds (restored state, rotated file) is re-set.
+        for name in SERVICE_ACCOUNTS:
+            dn = tree.service(name)
+            if not can_bind(ctx.ldap_uri, dn, ctx.service_passwords[name]):
+                directory.replace(dn, {"userPassword": [hash_password(ctx.service_passwords[name])]})
+                actions.append(f"reset the bind secret of {dn}")
+    return actions
+
+
+def down(settings: Settings) -> list[str]:
+    preflight(settings)
+    layout = Layout(settings.state_dir)
+    if not (layout.secrets.exists()):
+        return []
+    ctx = build_context(settings, create_secrets=False)
+    stopped = []
+    for daemon in reversed(daemons(ctx)):
+        if daemon.pid() is not None:
+            daemon.stop()
+            stopped.append(daemon.name)
+    return stopped
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    endpoint: Endpoint
+    daemon: str
+    running: bool
+
+
+def status(settings: Settings) -> dict[str, object]:
+    layout = Layout(settings.state_dir)
+    services: dict[str, object] = {}
+    daemon_states: dict[str, object] = {}
+    if layout.secrets.exists():
+        ctx = build_context(settings, create_secrets=False)
+        stack = daemons(ctx)
+    else:
+        stack = []
+    for daemon in stack:
+        pid = daemon.pid()
+        daemon_states[daemon.name] = {"pid": pid, "running": pid is not None}
+        for ep in daemon.endpoints():
+            services[ep.service] = {
+                "host": ep.host,
+                "port": ep.port,
+                "running": pid is not None and port_open(ep.host, ep.port),
+            }
+    if not stack:
+        for name, port in settings.ports.items():
+            services[name] = {"host": settings.connect_host, "port": port, "running": False}
+    tls = tls_files(settings)
+    return {
+        "domain": settings.domain,
+        "mail_host": settings.mail_host,
+        "state_dir": str(settings.state_dir),
+        "ca_cert": str(tls.ca_cert) if tls.ca_cert else None,
+        "services": services,
+        "daemons": daemon_states,
+    }

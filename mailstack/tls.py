@@ -1,0 +1,97 @@
+"""TLS material: a local CA and a server certificate made on first ``up``, or the sysadmin's own
+certificate chain (from their ACME client) named in the settings."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from identity.errors import ConfigError
+from mailstack.files import ensure_dir
+from mailstack.layout import Layout
+from mailstack.process import run
+from mailstack.settings import Settings
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: Path
+    key: Path
+    ca_cert: Path | None  # the local CA clients must trust; None with the sysadmin's own chain
+
+
+def subject_alt_names(settings: Settings) -> list[str]:
+    names = [f"DNS:{settings.mail_host}", f"DNS:{settings.domain}", "DNS:localhost"]
+    addresses = {settings.listen, settings.connect_host, "127.0.0.1", "::1"}
+    for address in sorted(addresses):
+        if ipaddress.ip_address(address).is_unspecified:
+            continue
+        names.append(f"IP:{address}")
+    return names
+
+
+def tls_files(settings: Settings) -> TlsFiles:
+    layout = Layout(settings.state_dir)
+    if settings.tls_cert and settings.tls_key:
+        return TlsFiles(settings.tls_cert, settings.tls_key, None)
+    return TlsFiles(layout.server_cert, layout.server_key, layout.ca_cert)
+
+
+def ensure_tls(settings: Settings) -> list[str]:
+    """Make the local CA and server certificate if missing, or reissue the server certificate
+    when its names no longer match the settings. Returns what was done."""
+    if settings.tls_cert and settings.tls_key:
+        for path in (settings.tls_cert, settings.tls_key):
+            if not path.is_file():
+                raise ConfigError(f"tls: {path} does not exist")
+        return []
+    layout = Layout(settings.state_dir)
+    ensure_dir(layout.tls, 0o755)
+    done = []
+    if not (layout.ca_cert.is_file() and layout.ca_key.is_file()):
+        _openssl_key(layout.ca_key)
+        run(
+            ["openssl", "req", "-x509", "-new", "-key", str(layout.ca_key), "-sha256",
+             "-days", "3650", "-subj", f"/O=alumail/CN=alumail local CA for {settings.domain}",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+             "-out", str(layout.ca_cert)],
+            what="making the local CA",
+        )
+        os.chmod(layout.ca_cert, 0o644)
+        done.append(f"created local CA {layout.ca_cert}")
+    sans = ",".join(subject_alt_names(settings))
+    # The names a certificate was issued for are kept beside it, so a change of settings
+    # (mail host, listen address) reissues it and nothing else does.
+    sans_file = layout.tls / "server.names"
+    recorded = sans_file.read_text().strip() if sans_file.is_file() else None
+    if not (layout.server_cert.is_file() and layout.server_key.is_file()) or recorded != sans:
+        _openssl_key(layout.server_key)
+        with tempfile.TemporaryDirectory() as tmp:
+            csr = Path(tmp) / "server.csr"
+            ext = Path(tmp) / "ext.cnf"
+            ext.write_text(
+                f"subjectAltName={sans}\nbasicConstraints=CA:FALSE\n"
+                "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                "extendedKeyUsage=serverAuth\n"
+            )
+            run(["openssl", "req", "-new", "-key", str(layout.server_key), "-subj",
+                 f"/CN={settings.mail_host}", "-out", str(csr)], what="making a server CSR")
+            run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(layout.ca_cert),
+                 "-CAkey", str(layout.ca_key), "-CAcreateserial", "-days", "825", "-sha256",
+                 "-extfile", str(ext), "-out", str(layout.server_cert)],
+                what="signing the server certificate")
+        os.chmod(layout.server_cert, 0o644)
+        (layout.tls / "ca.srl").unlink(missing_ok=True)
+        sans_file.write_text(sans + "\n")
+        done.append(f"issued server certificate for {sans}")
+    return done
+
+
+def _openssl_key(path: Path) -> None:
+    run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-out", str(path)], what="making a private key")
+    os.chmod(path, 0o600)

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs the Debian packages alumail runs on, and the system user that owns mail storage.
+# Idempotent: installs only what is missing and says so. Needs root on Debian 12.
+set -euo pipefail
+
+packages=(
+  slapd ldap-utils
+  dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-ldap
+  postfix postfix-ldap
+  openssl ca-certificates curl swaks
+  # python-ldap builds against OpenLDAP's own libldap
+  libldap2-dev libsasl2-dev gcc python3-dev python3-venv
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "alumail: missing Debian packages: ${missing[*]}; run as root (or install them) first" >&2
+    exit 2
+  fi
+  echo "alumail: installing Debian packages: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  # The distribution's own instances are not used: no postfix site config, no slapd database.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
+  # Keep the packages' system daemons from starting (alumail runs private instances), the way
+  # container builds do; remove the guard only if we were the ones to place it.
+  guard=/usr/sbin/policy-rc.d
+  placed_guard=0
+  if [[ ! -e $guard ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$guard" && chmod 755 "$guard" && placed_guard=1
+  fi
+  trap '[[ $placed_guard -eq 1 ]] && rm -f "$guard"' EXIT
+  if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+else
+  echo "alumail: Debian packages present" >&2
+fi
+
+# Mail storage belongs to one unprivileged system user, never to root or a login user.
+if ! getent passwd vmail >/dev/null; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "alumail: system user 'vmail' is missing; run as root first" >&2
+    exit 2
+  fi
+  useradd --system --user-group --home-dir /nonexistent --no-create-home \
+    --shell /usr/sbin/nologin vmail
+  echo "alumail: created system user vmail" >&2
+fi
