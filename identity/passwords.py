@@ -11,6 +11,9 @@ reconnects.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import secrets
 import string
 from dataclasses import dataclass
@@ -64,6 +67,18 @@ DEFAULT_POLICY = PasswordPolicy()
 def hash_password(password: str) -> str:
     """The userPassword value for ``password``."""
     return SCHEME_PREFIX + _hasher.hash(password)
+
+
+def hash_secret(secret: str) -> str:
+    """The userPassword value for a machine secret (a service account's random 256-bit token).
+
+    Salted SHA-512, verified by slapd's pw-sha2 module. A slow hash protects guessable human
+    passwords; a random token cannot be guessed, and the mail daemons bind with it on every
+    connection, so it is hashed fast.
+    """
+    salt = os.urandom(16)
+    digest = hashlib.sha512(secret.encode() + salt).digest()
+    return "{SSHA512}" + base64.b64encode(digest + salt).decode()
 
 
 def verify_password(password: str, stored: str) -> bool:

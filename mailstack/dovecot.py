@@ -78,6 +78,7 @@ class Dovecot:
             auth_cache_ttl=s.auth_cache_ttl,
             auth_cache_negative_ttl=s.auth_cache_negative_ttl,
             auth_failure_delay=s.auth_failure_delay,
+            auth_penalty=s.auth_penalty,
             passdb_ldap_conf=self.layout.root / PASSDB,
             userdb_ldap_conf=self.layout.root / USERDB,
             default_quota=s.default_quota,

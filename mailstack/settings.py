@@ -11,6 +11,9 @@ Only the CLI calls :func:`load`; everything below it receives a Settings value. 
 - ``default_quota``: bytes or a size such as ``5G``; 1M to 1T.
 - ``tls.cert`` / ``tls.key``: both or neither; neither means a local CA is made.
 - ``auth.failure_delay``, ``auth.cache_ttl``, ``auth.cache_negative_ttl``: whole seconds >= 0.
+- ``auth.penalty``: true (default) or false. Dovecot slows every login from an address that
+  recently failed (its anvil penalty, up to 15 s). Test stacks turn it off so a deliberate wrong
+  password does not delay the next test; ppolicy's lockout applies either way.
 
 Environment overrides: ``ALUMAIL_<KEY>`` for a top-level key, ``ALUMAIL_<SECTION>_<KEY>`` for a
 key in a section (``ALUMAIL_PORTS_IMAP=1143``); ``ALUMAIL_CONFIG`` names the settings file.
@@ -68,6 +71,7 @@ class Settings:
     auth_failure_delay: int = 2
     auth_cache_ttl: int = 300
     auth_cache_negative_ttl: int = 60
+    auth_penalty: bool = True
 
     @property
     def base_dn(self) -> str:
@@ -96,6 +100,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "failure_delay": "auth_failure_delay",
         "cache_ttl": "auth_cache_ttl",
         "cache_negative_ttl": "auth_cache_negative_ttl",
+        "penalty": "auth_penalty",
     },
     "ports": {f.name: f.name for f in fields(Ports)},
 }
@@ -170,6 +175,7 @@ def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
         auth_cache_negative_ttl=_seconds(
             "auth.cache_negative_ttl", kwargs.get("auth_cache_negative_ttl", 60)
         ),
+        auth_penalty=_boolean("auth.penalty", kwargs.get("auth_penalty", True)),
     )
 
 
@@ -226,6 +232,17 @@ def _address(key: str, value: Any) -> str:
         return str(ipaddress.ip_address(_text(key, value)))
     except ValueError as exc:
         raise ConfigError(f"{key}: '{value}' is not an IPv4 or IPv6 address") from exc
+
+
+def _boolean(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ConfigError(f"{key}: must be true or false")
 
 
 def _integer(key: str, value: Any) -> int:

@@ -14,7 +14,7 @@ from identity import converge
 from identity.directory import Directory, can_bind
 from identity.dit import base_entries, group_entry, service_entry
 from identity.errors import ConfigError, DaemonError
-from identity.passwords import DEFAULT_POLICY, hash_password
+from identity.passwords import DEFAULT_POLICY, hash_secret
 from mailstack.context import SERVICE_ACCOUNTS, RenderContext, build_context
 from mailstack.daemon import Daemon, Endpoint
 from mailstack.dovecot import Dovecot
@@ -158,7 +158,7 @@ def ensure_directory(ctx: RenderContext) -> list[str]:
     desired = base_entries(tree, ctx.settings.domain, DEFAULT_POLICY)
     for name, description in SERVICE_ACCOUNTS.items():
         desired[tree.service(name)] = service_entry(
-            name, hash_password(ctx.service_passwords[name]), description
+            name, hash_secret(ctx.service_passwords[name]), description
         )
     desired[tree.readers_group] = group_entry(
         "directory-readers",
@@ -173,7 +173,7 @@ def ensure_directory(ctx: RenderContext) -> list[str]:
         for name in SERVICE_ACCOUNTS:
             dn = tree.service(name)
             if not can_bind(ctx.ldap_uri, dn, ctx.service_passwords[name]):
-                directory.replace(dn, {"userPassword": [hash_password(ctx.service_passwords[name])]})
+                directory.replace(dn, {"userPassword": [hash_secret(ctx.service_passwords[name])]})
                 actions.append(f"reset the bind secret of {dn}")
     return actions
 

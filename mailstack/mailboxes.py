@@ -1,0 +1,68 @@
+"""Mailboxes as Dovecot holds them, through ``doveadm`` on our own instance: make a new
+mailbox with its standard folders, read quota use, forget cached logins."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from identity.errors import DaemonError
+from mailstack.context import RenderContext
+from mailstack.dovecot import Dovecot
+
+# Created and subscribed at once, each with its SPECIAL-USE flag (dovecot.conf), so every
+# client maps them the same way.
+STANDARD_FOLDERS = ("Drafts", "Sent", "Trash", "Junk", "Archive")
+
+
+@dataclass(frozen=True)
+class QuotaUse:
+    used_bytes: int
+    limit_bytes: int | None
+    messages: int
+
+    @property
+    def percent(self) -> float | None:
+        if not self.limit_bytes:
+            return None
+        return 100.0 * self.used_bytes / self.limit_bytes
+
+
+class Mailboxes:
+    def __init__(self, ctx: RenderContext) -> None:
+        self.dovecot = Dovecot(ctx)
+        self.ctx = ctx
+
+    def folders(self, user: str) -> list[str]:
+        """The user's folders. Opening the mailbox creates it and the auto-created folders."""
+        out = self.dovecot.doveadm("mailbox", "list", "-u", user)
+        return [line.strip() for line in out.splitlines() if line.strip()]
+
+    def create(self, user: str) -> list[str]:
+        folders = self.folders(user)
+        missing = [name for name in ("INBOX", *STANDARD_FOLDERS) if name not in folders]
+        if missing:
+            raise DaemonError(f"mailbox of {user} lacks folders: {', '.join(missing)}")
+        return folders
+
+    def quota(self, user: str) -> QuotaUse:
+        out = self.dovecot.doveadm("-f", "json", "quota", "get", "-u", user)
+        used = limit = None
+        messages = 0
+        for row in json.loads(out or "[]"):
+            if row.get("type") == "STORAGE":
+                used = int(row["value"]) * 1024
+                limit = int(row["limit"]) * 1024 if row.get("limit") not in ("-", "", None) else None
+            elif row.get("type") == "MESSAGE":
+                messages = int(row["value"])
+        return QuotaUse(used or 0, limit, messages)
+
+    def flush_auth_cache(self, *names: str) -> None:
+        """Make the next login under any of ``names`` (Dovecot keys its cache by the name the
+        client typed: the UID, the address or an alias) go to the directory."""
+        if self.dovecot.pid() is not None and names:
+            self.dovecot.doveadm("auth", "cache", "flush", *names)
+
+    def exists_on_disk(self, user: str) -> bool:
+        local, _, domain = user.partition("@")
+        return (self.ctx.layout.mail / domain / local).exists()
