@@ -4,7 +4,6 @@ with ``slapadd -n0``, checked with ``slaptest``, run in the foreground under our
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 from identity.access import access_rules
@@ -13,7 +12,15 @@ from identity.errors import ConfigError, DaemonError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
-from mailstack.process import log_tail, our_pid, port_open, run, terminate, wait_until
+from mailstack.process import (
+    log_tail,
+    our_pid,
+    port_open,
+    run,
+    start_daemon,
+    terminate,
+    wait_until,
+)
 from mailstack.templates import render_template
 
 SLAPD = "/usr/sbin/slapd"
@@ -76,20 +83,17 @@ class Slapd:
         if not (self.layout.slapd_d / "cn=config.ldif").is_file():
             self._install_config_dir()
         self.pidfile.unlink(missing_ok=True)
-        with open(self.logfile, "ab") as log:
-            # Foreground (-d) so messages reach our log file: there is no syslog here.
-            proc = subprocess.Popen(
-                [SLAPD, "-h", self.urls(), "-F", str(self.layout.slapd_d),
-                 "-u", "openldap", "-g", "openldap", "-d", "stats"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-            )
-        # slapd writes its pid file once its listeners are open; an early exit is a failure.
-        if not wait_until(lambda: self.pid() is not None or proc.poll() is not None, 10):
+        # Foreground (-d) so messages reach our log file (there is no syslog here), detached
+        # from us by setsid -f so it outlives the command that started it.
+        start_daemon(
+            ["setsid", "-f", SLAPD, "-h", self.urls(), "-F", str(self.layout.slapd_d),
+             "-u", "openldap", "-g", "openldap", "-d", "stats"],
+            self.logfile,
+            what="starting slapd",
+        )
+        # slapd writes its pid file once its listeners are open.
+        if not wait_until(lambda: self.pid() is not None, 10):
             raise DaemonError("slapd did not start in 10 s", detail=log_tail(self.logfile))
-        if proc.poll() is not None:
-            raise DaemonError(
-                f"slapd exited at start (status {proc.returncode})", detail=log_tail(self.logfile)
-            )
 
     def _install_config_dir(self) -> None:
         self._build_config_dir(self.layout.root / CONFIG, self.layout.slapd_d, error=DaemonError)

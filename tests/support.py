@@ -1,0 +1,117 @@
+"""Helpers for tests that start real daemons: free loopback ports, a reachable state
+directory, test settings, and running the real ``alumail`` command."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import fields
+from pathlib import Path
+
+from mailstack import stack
+from mailstack.settings import Ports, Settings, build
+
+# The daemons drop privileges: their state must sit below folders every user can search.
+# pytest's tmp_path is under a 0700 folder, so tests make their own under /tmp.
+TEST_ROOT = Path(os.environ.get("ALUMAIL_TEST_ROOT", tempfile.gettempdir()))
+
+
+def free_ports(count: int) -> list[int]:
+    sockets, ports = [], []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+            ports.append(s.getsockname()[1])
+    finally:
+        for s in sockets:
+            s.close()
+    return ports
+
+
+def state_root(prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=f"alumail-{prefix}-", dir=TEST_ROOT))
+    os.chmod(path, 0o755)
+    return path
+
+
+def test_settings(root: Path, **extra: object) -> Settings:
+    names = [f.name for f in fields(Ports)]
+    values: dict[str, object] = {
+        "domain": "alumni.test.example",
+        "state_dir": str(root / "state"),
+        "auth.failure_delay": 0,
+        "auth.penalty": False,
+    }
+    values.update({f"ports.{n}": p for n, p in zip(names, free_ports(len(names)), strict=True)})
+    values.update(extra)
+    return build(values, base=root)
+
+
+def write_toml(settings: Settings, path: Path) -> Path:
+    lines = [
+        f'domain = "{settings.domain}"',
+        f'state_dir = "{settings.state_dir}"',
+        f'listen = "{settings.listen}"',
+        "[auth]",
+        f"failure_delay = {settings.auth_failure_delay}",
+        f"penalty = {'true' if settings.auth_penalty else 'false'}",
+        "[ports]",
+        *(f"{name} = {port}" for name, port in settings.ports.items()),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@contextlib.contextmanager
+def running_stack(prefix: str, **extra: object) -> Iterator[Settings]:
+    """A whole stack brought up by the same code as ``alumail up``, torn down after."""
+    root = state_root(prefix)
+    settings = test_settings(root, **extra)
+    write_toml(settings, root / "alumail.toml")
+    try:
+        stack.up(settings)
+        yield settings
+    finally:
+        stack.down(settings)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def alumail(settings: Settings, *args: str, stdin: str | None = None,
+            check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the real command line, as a sysadmin would."""
+    config = settings.state_dir.parent / "alumail.toml"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALUMAIL_")}
+    env["ALUMAIL_CONFIG"] = str(config)
+    proc = subprocess.run(
+        [sys.executable, "-m", "provisioning", *args],
+        input=stdin, capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"alumail {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+    return proc
+
+
+def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1) -> bool:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+def which(program: str) -> str:
+    found = shutil.which(program, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    if not found:
+        raise AssertionError(f"{program} is not installed: `make install` installs it")
+    return found

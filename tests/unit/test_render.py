@@ -1,0 +1,114 @@
+"""Rendering is pure: a fixed context gives exactly the expected files, every template, whole
+text. The expectations live in tests/unit/expected/ and were reviewed by hand; after a deliberate
+template change, regenerate them with ALUMAIL_REWRITE_EXPECTED=1 and review the diff."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from identity.dit import Tree
+from mailstack.context import RenderContext
+from mailstack.layout import Layout
+from mailstack.settings import build
+from mailstack.stack import render_all
+from mailstack.tls import TlsFiles
+
+pytestmark = pytest.mark.unit
+
+EXPECTED = Path(__file__).parent / "expected"
+ROOT = Path("/srv/alumail/state")
+
+
+def fixed_context(**values: object) -> RenderContext:
+    settings = build(
+        {"domain": "alumni.sjtu.example", "state_dir": str(ROOT), **values}, base=Path("/")
+    )
+    layout = Layout(settings.state_dir)
+    return RenderContext(
+        settings=settings,
+        layout=layout,
+        tree=Tree(settings.base_dn),
+        tls=TlsFiles(layout.server_cert, layout.server_key, layout.ca_cert),
+        service_passwords={"dovecot": "dovecot-secret", "postfix": "postfix-secret"},
+        vmail_uid=5000,
+        vmail_gid=5000,
+    )
+
+
+def rendered() -> dict[str, str]:
+    files = {}
+    for specs in render_all(fixed_context()).values():
+        for spec in specs:
+            files[spec.relpath] = spec.text
+    return files
+
+
+FILES = sorted(rendered())
+
+
+def test_every_daemon_renders_its_files() -> None:
+    assert FILES == [
+        "etc/dovecot/dovecot.conf",
+        "etc/dovecot/passdb-ldap.conf.ext",
+        "etc/dovecot/userdb-ldap.conf.ext",
+        "etc/postfix/ldap-aliases.cf",
+        "etc/postfix/ldap-mailboxes.cf",
+        "etc/postfix/ldap-senders.cf",
+        "etc/postfix/main.cf",
+        "etc/postfix/master.cf",
+        "etc/slapd/config.ldif",
+    ]
+
+
+@pytest.mark.parametrize("relpath", FILES)
+def test_whole_text(relpath: str) -> None:
+    text = rendered()[relpath]
+    expected = EXPECTED / relpath
+    if os.environ.get("ALUMAIL_REWRITE_EXPECTED"):
+        expected.parent.mkdir(parents=True, exist_ok=True)
+        expected.write_text(text)
+    assert text == expected.read_text()
+
+
+def test_rendering_is_deterministic() -> None:
+    assert rendered() == rendered()
+
+
+def test_secrets_are_in_restricted_files_only() -> None:
+    for specs in render_all(fixed_context()).values():
+        for spec in specs:
+            has_secret = "dovecot-secret" in spec.text or "postfix-secret" in spec.text
+            if has_secret:
+                assert spec.mode & 0o007 == 0, spec.relpath
+            else:
+                assert spec.mode in (0o644, 0o640), spec.relpath
+
+
+def test_ipv6_listen_renders_bracketed_postfix_listeners() -> None:
+    files = {
+        s.relpath: s.text for specs in render_all(fixed_context(listen="::1")).values() for s in specs
+    }
+    assert "[::1]:10025 inet" in files["etc/postfix/master.cf"]
+    assert "inet_protocols = ipv6" in files["etc/postfix/main.cf"]
+    assert "uris = ldap://[::1]:3389" in files["etc/dovecot/passdb-ldap.conf.ext"]
+
+
+def test_penalty_setting_controls_the_anvil_listener() -> None:
+    on = {s.relpath: s.text for s in render_all(fixed_context())["dovecot"]}
+    off = {
+        s.relpath: s.text for s in render_all(fixed_context(**{"auth.penalty": False}))["dovecot"]
+    }
+    assert "anvil-auth-penalty" not in on["etc/dovecot/dovecot.conf"]
+    assert "anvil-auth-penalty" in off["etc/dovecot/dovecot.conf"]
+
+
+def test_missing_template_value_is_an_error() -> None:
+    import jinja2
+
+    from mailstack.templates import render_template
+
+    with pytest.raises(jinja2.UndefinedError):
+        render_template("postfix/ldap-table.cf.j2", purpose="x")

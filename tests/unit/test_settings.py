@@ -1,0 +1,85 @@
+from pathlib import Path
+
+import pytest
+
+from identity.errors import ConfigError
+from mailstack.settings import DEFAULT_QUOTA, Settings, build, load
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults_are_the_embedded_stack(tmp_path: Path) -> None:
+    settings = build({}, base=tmp_path)
+    assert settings.domain == "alumni.example.edu"
+    assert settings.mail_host == "mail.alumni.example.edu"
+    assert settings.listen == "127.0.0.1"
+    assert settings.default_quota == DEFAULT_QUOTA == 5368709120
+    assert settings.state_dir == (tmp_path / "state").resolve()
+    assert settings.base_dn == "dc=alumni,dc=example,dc=edu"
+    assert all(port > 1024 for _, port in settings.ports.items())
+
+
+def test_toml_file_and_environment_override(tmp_path: Path) -> None:
+    path = tmp_path / "alumail.toml"
+    path.write_text(
+        'domain = "alumni.sjtu.example"\ndefault_quota = "2G"\n[ports]\nimap = 1143\n'
+    )
+    settings = load(path, {"ALUMAIL_PORTS_IMAP": "2143", "ALUMAIL_LISTEN": "::1"})
+    assert settings.domain == "alumni.sjtu.example"
+    assert settings.default_quota == 2 * 1024**3
+    assert settings.ports.imap == 2143
+    assert settings.listen == "::1"
+    assert settings.state_dir == tmp_path / "state"
+
+
+def test_config_named_by_environment(tmp_path: Path) -> None:
+    path = tmp_path / "other.toml"
+    path.write_text('domain = "a.example"\n')
+    assert load(None, {"ALUMAIL_CONFIG": str(path)}).domain == "a.example"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"domain": "localhost"}, "domain: 'localhost' is not a DNS name"),
+        ({"domain": "bad_name.example"}, "domain: 'bad_name.example' is not a DNS name"),
+        ({"listen": "127.0.0.300"}, "listen: '127.0.0.300' is not an IPv4 or IPv6 address"),
+        ({"ports.imap": 70000}, "ports.imap: must be a port number from 1 to 65535"),
+        ({"ports.imap": "x"}, "ports.imap: must be a whole number"),
+        ({"ports.imap": 10025}, "ports.smtp: port 10025 is already used by ports.imap"),
+        ({"default_quota": "lots"}, "default_quota: must be a size such as 5G"),
+        ({"default_quota": "2T"}, "default_quota: must be between 1M and 1T"),
+        ({"tls.cert": "/x.pem"}, "tls.cert, tls.key: give both"),
+        ({"auth.failure_delay": -1}, "auth.failure_delay: must be 0 or more seconds"),
+        ({"auth.penalty": "maybe"}, "auth.penalty: must be true or false"),
+        ({"colour": "blue"}, "colour: unknown setting"),
+    ],
+)
+def test_invalid_settings_name_the_key_and_rule(values: dict, message: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build(values, base=tmp_path)
+    assert str(caught.value).startswith(message)
+
+
+def test_unknown_environment_variable_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="ALUMAIL_PORT_IMAP: unknown setting"):
+        load(None, {"ALUMAIL_PORT_IMAP": "1"})
+
+
+def test_invalid_toml_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "alumail.toml"
+    path.write_text("domain = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(path, {})
+
+
+def test_unknown_section_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "alumail.toml"
+    path.write_text("[smtp]\nport = 25\n")
+    with pytest.raises(ConfigError, match="smtp: unknown section"):
+        load(path, {})
+
+
+def test_connect_host_for_wildcard_listen(tmp_path: Path) -> None:
+    assert build({"listen": "0.0.0.0"}, base=tmp_path).connect_host == "127.0.0.1"
+    assert Settings().connect_host == "127.0.0.1"
