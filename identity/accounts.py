@@ -125,7 +125,7 @@ class Account:
             display_name=one("displayName") or one("cn") or "",
             mail=one("mail") or "",
             quota=int(quota) if quota else default_quota,
-            status=AccountStatus(one("alumailAccountStatus", "active")),
+            status=AccountStatus(one("alumailAccountStatus") or "active"),
             mail_enabled=(one("alumailMailEnabled", "TRUE") or "TRUE").upper() == "TRUE",
             mail_host=one("alumailMailHost"),
             aliases=tuple(entry.get("alumailMailAlias", [])),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,10 +75,8 @@ class Directory:
         self._conn = conn
 
     def close(self) -> None:
-        try:
+        with suppress(ldap.LDAPError):
             self._conn.unbind_s()
-        except ldap.LDAPError:
-            pass
 
     def __enter__(self) -> Directory:
         return self
@@ -169,10 +167,8 @@ def is_reachable(uri: str, *, timeout: float = 1) -> bool:
     except ldap.LDAPError:
         return False
     finally:
-        try:
+        with suppress(ldap.LDAPError):
             conn.unbind_s()
-        except ldap.LDAPError:
-            pass
     return True
 
 

@@ -104,8 +104,11 @@ class Dovecot:
         ensure_dir(self.layout.log, 0o755)
 
     def check(self, staging: Path) -> None:
-        run(["doveconf", "-c", str(staging / CONFIG), "-n"], error=ConfigError,
-            what="doveconf -n on the rendered Dovecot configuration")
+        run(
+            ["doveconf", "-c", str(staging / CONFIG), "-n"],
+            error=ConfigError,
+            what="doveconf -n on the rendered Dovecot configuration",
+        )
 
     def pid(self) -> int | None:
         return our_pid(self.layout.dovecot_run / "master.pid", str(self.config))
@@ -138,5 +141,6 @@ class Dovecot:
 
     def doveadm(self, *args: str, timeout: float = 60) -> str:
         """Run ``doveadm`` against this instance (never the system's)."""
-        return run(["doveadm", "-c", str(self.config), *args], what=f"doveadm {args[0]}",
-                   timeout=timeout)
+        return run(
+            ["doveadm", "-c", str(self.config), *args], what=f"doveadm {args[0]}", timeout=timeout
+        )

@@ -33,8 +33,9 @@ def ensure_dir(path: Path, mode: int = 0o755, owner: str = "root", group: str = 
         os.chown(path, uid, gid)
 
 
-def write_atomic(path: Path, text: str, *, mode: int = 0o644, owner: str = "root",
-                 group: str = "root") -> None:
+def write_atomic(
+    path: Path, text: str, *, mode: int = 0o644, owner: str = "root", group: str = "root"
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".new")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -77,5 +78,6 @@ def changed(root: Path, specs: list[FileSpec]) -> list[FileSpec]:
 
 def install(root: Path, specs: list[FileSpec]) -> None:
     for spec in specs:
-        write_atomic(root / spec.relpath, spec.text, mode=spec.mode, owner=spec.owner,
-                     group=spec.group)
+        write_atomic(
+            root / spec.relpath, spec.text, mode=spec.mode, owner=spec.owner, group=spec.group
+        )

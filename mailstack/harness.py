@@ -11,6 +11,7 @@ clears the failures it counted: running the harness never locks an account.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import poplib
 import secrets
 import ssl
@@ -37,8 +38,12 @@ class Check:
     seconds: float
 
     def as_dict(self) -> dict[str, object]:
-        return {"check": self.name, "ok": self.ok, "detail": self.detail,
-                "seconds": round(self.seconds, 3)}
+        return {
+            "check": self.name,
+            "ok": self.ok,
+            "detail": self.detail,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 class CheckFailed(Exception):
@@ -67,9 +72,12 @@ def tls_context(cafile: str | None) -> ssl.SSLContext:
 
 # -- IMAP ----------------------------------------------------------------------------------------
 
+
 async def _imap(target: Target, password: str) -> aioimaplib.IMAP4_SSL:
     client = aioimaplib.IMAP4_SSL(
-        host=target.host, port=target.settings.ports.imaps, ssl_context=target.tls,
+        host=target.host,
+        port=target.settings.ports.imaps,
+        ssl_context=target.tls,
         timeout=TIMEOUT,
     )
     await client.wait_hello_from_server()
@@ -81,10 +89,8 @@ async def _imap(target: Target, password: str) -> aioimaplib.IMAP4_SSL:
 
 
 async def _imap_close(client: aioimaplib.IMAP4_SSL) -> None:
-    try:
+    with contextlib.suppress(aioimaplib.Abort, asyncio.TimeoutError, OSError):
         await client.logout()
-    except (aioimaplib.Abort, asyncio.TimeoutError, OSError):
-        pass
 
 
 async def imap_login(target: Target) -> str:
@@ -133,6 +139,7 @@ async def imap_find(target: Target, token: str) -> bool:
 
 # -- POP3 ----------------------------------------------------------------------------------------
 
+
 def _pop3(target: Target, password: str) -> poplib.POP3_SSL:
     client = poplib.POP3_SSL(
         target.host, target.settings.ports.pop3s, context=target.tls, timeout=TIMEOUT
@@ -148,7 +155,7 @@ def _pop3(target: Target, password: str) -> poplib.POP3_SSL:
 
 def pop3_login(target: Target) -> str:
     client = _pop3(target, target.password)
-    count, size = client.stat()
+    count, _size = client.stat()
     client.quit()
     return f"POP3S {target.host}:{target.settings.ports.pop3s} login OK, {count} messages"
 
@@ -168,10 +175,14 @@ def pop3_find(target: Target, token: str) -> bool:
 
 # -- SMTP ----------------------------------------------------------------------------------------
 
+
 async def _smtp(target: Target, password: str) -> aiosmtplib.SMTP:
     client = aiosmtplib.SMTP(
-        hostname=target.host, port=target.settings.ports.submission, start_tls=False,
-        tls_context=target.tls, timeout=TIMEOUT,
+        hostname=target.host,
+        port=target.settings.ports.submission,
+        start_tls=False,
+        tls_context=target.tls,
+        timeout=TIMEOUT,
     )
     await client.connect()
     await client.starttls()
@@ -217,6 +228,7 @@ async def smtp_send(target: Target, token: str) -> str:
 
 # -- wrong passwords -----------------------------------------------------------------------------
 
+
 async def _refused(attempt: Callable[[], Awaitable[object]]) -> str:
     try:
         await attempt()
@@ -240,8 +252,7 @@ async def run_checks(
             ok = True
         except CheckFailed as exc:
             detail, ok = str(exc), False
-        except (aioimaplib.Abort, aiosmtplib.SMTPException, poplib.error_proto, OSError,
-                asyncio.TimeoutError) as exc:
+        except (aioimaplib.Abort, aiosmtplib.SMTPException, poplib.error_proto, OSError) as exc:
             detail, ok = f"{type(exc).__name__}: {exc}", False
         results.append(Check(name, ok, detail, time.perf_counter() - start))
         return ok

@@ -52,7 +52,9 @@ class Mailboxes:
         for row in json.loads(out or "[]"):
             if row.get("type") == "STORAGE":
                 used = int(row["value"]) * 1024
-                limit = int(row["limit"]) * 1024 if row.get("limit") not in ("-", "", None) else None
+                limit = (
+                    int(row["limit"]) * 1024 if row.get("limit") not in ("-", "", None) else None
+                )
             elif row.get("type") == "MESSAGE":
                 messages = int(row["value"])
         return QuotaUse(used or 0, limit, messages)

@@ -110,10 +110,15 @@ class Postfix:
         config = str(staging / CONFIG_DIR)
         # postconf exits 0 on unknown parameters and only warns: a warning is a failure here.
         for flag in ("-n", "-M"):
-            run(["postconf", "-c", config, flag], error=ConfigError, what=f"postconf {flag}",
-                strict=True)
-        run(["postfix", "-c", config, "check"], error=ConfigError, what="postfix check",
-            strict=True)
+            run(
+                ["postconf", "-c", config, flag],
+                error=ConfigError,
+                what=f"postconf {flag}",
+                strict=True,
+            )
+        run(
+            ["postfix", "-c", config, "check"], error=ConfigError, what="postfix check", strict=True
+        )
 
     def _env(self) -> dict[str, str]:
         return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "MAIL_CONFIG": str(self.config_dir)}
@@ -122,22 +127,32 @@ class Postfix:
         return our_pid(self.layout.postfix_queue / "pid" / "master.pid", str(self.config_dir))
 
     def start(self) -> None:
-        start_daemon(["postfix", "-c", str(self.config_dir), "start"], self.logfile,
-                     what="starting Postfix", env=self._env())
+        start_daemon(
+            ["postfix", "-c", str(self.config_dir), "start"],
+            self.logfile,
+            what="starting Postfix",
+            env=self._env(),
+        )
         if not wait_until(lambda: self.pid() is not None, 10):
             raise DaemonError("Postfix did not start in 10 s", detail=log_tail(self.logfile))
 
     def apply(self, changed: list[FileSpec]) -> None:
         if changed:
-            run(["postfix", "-c", str(self.config_dir), "reload"], what="reloading Postfix",
-                env=self._env())
+            run(
+                ["postfix", "-c", str(self.config_dir), "reload"],
+                what="reloading Postfix",
+                env=self._env(),
+            )
 
     def stop(self) -> None:
         pid = self.pid()
         if pid is None:
             return
-        run(["postfix", "-c", str(self.config_dir), "stop"], what="stopping Postfix",
-            env=self._env())
+        run(
+            ["postfix", "-c", str(self.config_dir), "stop"],
+            what="stopping Postfix",
+            env=self._env(),
+        )
         if not wait_until(lambda: self.pid() is None, 10):
             terminate(pid)
 

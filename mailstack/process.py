@@ -10,11 +10,18 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from identity.errors import DaemonError
+from identity.errors import AlumailError, DaemonError
 
 
-def run(cmd: Sequence[str], *, error: type[Exception] = DaemonError, what: str = "",
-        env: dict[str, str] | None = None, timeout: float = 60, strict: bool = False) -> str:
+def run(
+    cmd: Sequence[str],
+    *,
+    error: type[AlumailError] = DaemonError,
+    what: str = "",
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    strict: bool = False,
+) -> str:
     """Run ``cmd``; its stdout on success, ``error`` carrying its output on failure.
 
     ``strict``: a ``warning:`` on stderr is a failure too (postconf warns and exits 0).
@@ -35,16 +42,29 @@ def run(cmd: Sequence[str], *, error: type[Exception] = DaemonError, what: str =
     return proc.stdout
 
 
-def start_daemon(cmd: Sequence[str], logfile: Path, *, what: str,
-                 env: dict[str, str] | None = None, timeout: float = 30) -> None:
+def start_daemon(
+    cmd: Sequence[str],
+    logfile: Path,
+    *,
+    what: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> None:
     """Run a command that forks a daemon. Its output goes to the daemon's log file, not to a
     pipe: the daemon inherits the descriptors and would hold a pipe open for ever."""
     logfile.parent.mkdir(parents=True, exist_ok=True)
     with open(logfile, "ab") as log:
         size = log.tell()
         try:
-            proc = subprocess.run(list(cmd), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                  env=env, timeout=timeout, check=False)
+            proc = subprocess.run(
+                list(cmd),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                timeout=timeout,
+                check=False,
+            )
         except subprocess.TimeoutExpired as exc:
             raise DaemonError(f"{what} did not finish in {timeout:.0f} s") from exc
     if proc.returncode != 0:

@@ -153,12 +153,14 @@ def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
     size_limit = _size("message_size_limit", kwargs.get("message_size_limit", "50M"))
     ports = Ports(**port_values)
     seen: dict[int, str] = {}
-    for name, port in ports.items():
+    for port_name, port in ports.items():
         if port in seen:
-            raise ConfigError(f"ports.{name}: port {port} is already used by ports.{seen[port]}")
-        seen[port] = name
-    cert, key = kwargs.get("tls_cert"), kwargs.get("tls_key")
-    if bool(cert) != bool(key):
+            raise ConfigError(
+                f"ports.{port_name}: port {port} is already used by ports.{seen[port]}"
+            )
+        seen[port] = port_name
+    cert, cert_key = kwargs.get("tls_cert"), kwargs.get("tls_key")
+    if bool(cert) != bool(cert_key):
         raise ConfigError("tls.cert, tls.key: give both a certificate and its key, or neither")
     return Settings(
         domain=domain,
@@ -169,7 +171,7 @@ def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
         message_size_limit=size_limit,
         ports=ports,
         tls_cert=(base / _text("tls.cert", cert)).resolve() if cert else None,
-        tls_key=(base / _text("tls.key", key)).resolve() if key else None,
+        tls_key=(base / _text("tls.key", cert_key)).resolve() if cert_key else None,
         auth_failure_delay=_seconds("auth.failure_delay", kwargs.get("auth_failure_delay", 2)),
         auth_cache_ttl=_seconds("auth.cache_ttl", kwargs.get("auth_cache_ttl", 300)),
         auth_cache_negative_ttl=_seconds(
@@ -199,8 +201,10 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
             continue
         name = var[len(ENV_PREFIX) :].lower()
         for section in _SECTIONS:
-            if section and name.startswith(section + "_") and name[len(section) + 1 :] in (
-                _SECTIONS[section]
+            if (
+                section
+                and name.startswith(section + "_")
+                and name[len(section) + 1 :] in (_SECTIONS[section])
             ):
                 flat[f"{section}.{name[len(section) + 1 :]}"] = value
                 break

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from identity.access import access_rules
 from identity.directory import is_reachable
-from identity.errors import ConfigError, DaemonError
+from identity.errors import AlumailError, ConfigError, DaemonError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
@@ -61,15 +61,21 @@ class Slapd:
     def check(self, staging: Path) -> None:
         slapd_d = staging / "slapd.d"
         self._build_config_dir(staging / CONFIG, slapd_d, error=ConfigError)
-        run(["slaptest", "-u", "-F", str(slapd_d)], error=ConfigError,
-            what="slaptest on the rendered slapd configuration")
+        run(
+            ["slaptest", "-u", "-F", str(slapd_d)],
+            error=ConfigError,
+            what="slaptest on the rendered slapd configuration",
+        )
 
-    def _build_config_dir(self, ldif: Path, slapd_d: Path, *, error: type[Exception]) -> None:
+    def _build_config_dir(self, ldif: Path, slapd_d: Path, *, error: type[AlumailError]) -> None:
         if slapd_d.exists():
             shutil.rmtree(slapd_d)
         slapd_d.mkdir(parents=True, mode=0o750)
-        run(["slapadd", "-n0", "-F", str(slapd_d), "-l", str(ldif)], error=error,
-            what="slapadd -n0 (building cn=config)")
+        run(
+            ["slapadd", "-n0", "-F", str(slapd_d), "-l", str(ldif)],
+            error=error,
+            what="slapadd -n0 (building cn=config)",
+        )
 
     def pid(self) -> int | None:
         return our_pid(self.pidfile, str(self.layout.slapd_d))
@@ -86,8 +92,21 @@ class Slapd:
         # Foreground (-d) so messages reach our log file (there is no syslog here), detached
         # from us by setsid -f so it outlives the command that started it.
         start_daemon(
-            ["setsid", "-f", SLAPD, "-h", self.urls(), "-F", str(self.layout.slapd_d),
-             "-u", "openldap", "-g", "openldap", "-d", "stats"],
+            [
+                "setsid",
+                "-f",
+                SLAPD,
+                "-h",
+                self.urls(),
+                "-F",
+                str(self.layout.slapd_d),
+                "-u",
+                "openldap",
+                "-g",
+                "openldap",
+                "-d",
+                "stats",
+            ],
             self.logfile,
             what="starting slapd",
         )
@@ -120,4 +139,3 @@ class Slapd:
 
     def endpoints(self) -> list[Endpoint]:
         return [Endpoint("ldap", self.ctx.settings.connect_host, self.ctx.settings.ports.ldap)]
-

@@ -26,8 +26,17 @@ from mailstack.settings import Settings
 from mailstack.slapd import Slapd
 from mailstack.tls import ensure_tls, tls_files
 
-REQUIRED_PROGRAMS = ("slapd", "slapadd", "slaptest", "dovecot", "doveconf", "doveadm", "postfix",
-                     "postconf", "openssl")
+REQUIRED_PROGRAMS = (
+    "slapd",
+    "slapadd",
+    "slaptest",
+    "dovecot",
+    "doveconf",
+    "doveadm",
+    "postfix",
+    "postconf",
+    "openssl",
+)
 READY_TIMEOUT = 15
 
 
@@ -123,18 +132,21 @@ def _plan_only(settings: Settings, layout: Layout, report: UpReport) -> UpReport
     return report
 
 
-def _check_staged(
-    layout: Layout, stack: list[Daemon], rendered: dict[str, list[FileSpec]]
-) -> None:
+def _check_staged(layout: Layout, stack: list[Daemon], rendered: dict[str, list[FileSpec]]) -> None:
     """Every daemon's checker runs on a staging copy of the complete new configuration."""
     ensure_dir(layout.staging, 0o755)
     staging = Path(tempfile.mkdtemp(prefix="check-", dir=layout.staging))
-    os.chmod(staging, 0o755)
+    os.chmod(staging, 0o755)  # noqa: S103 -- the daemons' checkers run as their own users
     try:
         for daemon in stack:
             for spec in rendered[daemon.name]:
-                write_atomic(staging / spec.relpath, spec.text, mode=spec.mode, owner=spec.owner,
-                             group=spec.group)
+                write_atomic(
+                    staging / spec.relpath,
+                    spec.text,
+                    mode=spec.mode,
+                    owner=spec.owner,
+                    group=spec.group,
+                )
         for daemon in stack:
             daemon.check(staging)
     finally:

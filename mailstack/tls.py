@@ -54,11 +54,25 @@ def ensure_tls(settings: Settings) -> list[str]:
     if not (layout.ca_cert.is_file() and layout.ca_key.is_file()):
         _openssl_key(layout.ca_key)
         run(
-            ["openssl", "req", "-x509", "-new", "-key", str(layout.ca_key), "-sha256",
-             "-days", "3650", "-subj", f"/O=alumail/CN=alumail local CA for {settings.domain}",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             "-out", str(layout.ca_cert)],
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                str(layout.ca_key),
+                "-sha256",
+                "-days",
+                "3650",
+                "-subj",
+                f"/O=alumail/CN=alumail local CA for {settings.domain}",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+                "-out",
+                str(layout.ca_cert),
+            ],
             what="making the local CA",
         )
         os.chmod(layout.ca_cert, 0o644)
@@ -78,12 +92,42 @@ def ensure_tls(settings: Settings) -> list[str]:
                 "keyUsage=critical,digitalSignature,keyEncipherment\n"
                 "extendedKeyUsage=serverAuth\n"
             )
-            run(["openssl", "req", "-new", "-key", str(layout.server_key), "-subj",
-                 f"/CN={settings.mail_host}", "-out", str(csr)], what="making a server CSR")
-            run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(layout.ca_cert),
-                 "-CAkey", str(layout.ca_key), "-CAcreateserial", "-days", "825", "-sha256",
-                 "-extfile", str(ext), "-out", str(layout.server_cert)],
-                what="signing the server certificate")
+            run(
+                [
+                    "openssl",
+                    "req",
+                    "-new",
+                    "-key",
+                    str(layout.server_key),
+                    "-subj",
+                    f"/CN={settings.mail_host}",
+                    "-out",
+                    str(csr),
+                ],
+                what="making a server CSR",
+            )
+            run(
+                [
+                    "openssl",
+                    "x509",
+                    "-req",
+                    "-in",
+                    str(csr),
+                    "-CA",
+                    str(layout.ca_cert),
+                    "-CAkey",
+                    str(layout.ca_key),
+                    "-CAcreateserial",
+                    "-days",
+                    "825",
+                    "-sha256",
+                    "-extfile",
+                    str(ext),
+                    "-out",
+                    str(layout.server_cert),
+                ],
+                what="signing the server certificate",
+            )
         os.chmod(layout.server_cert, 0o644)
         (layout.tls / "ca.srl").unlink(missing_ok=True)
         sans_file.write_text(sans + "\n")
@@ -92,6 +136,17 @@ def ensure_tls(settings: Settings) -> list[str]:
 
 
 def _openssl_key(path: Path) -> None:
-    run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-out", str(path)], what="making a private key")
+    run(
+        [
+            "openssl",
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            str(path),
+        ],
+        what="making a private key",
+    )
     os.chmod(path, 0o600)

@@ -90,7 +90,8 @@ class AccountService:
             self.tree.people, "(objectClass=alumailAccount)", ACCOUNT_ATTRIBUTES, scope="one"
         )
         accounts = [
-            Account.from_entry(entry, default_quota=self.settings.default_quota) for _, entry in rows
+            Account.from_entry(entry, default_quota=self.settings.default_quota)
+            for _, entry in rows
         ]
         return sorted(accounts, key=lambda a: a.uid)
 
@@ -120,8 +121,9 @@ class AccountService:
         if password is not None:
             DEFAULT_POLICY.check(password, uid=uid)
         limit = parse_quota(quota) if quota is not None else self.settings.default_quota
-        account = Account(uid=uid, display_name=name, mail=f"{uid}@{self.settings.domain}",
-                          quota=limit)
+        account = Account(
+            uid=uid, display_name=name, mail=f"{uid}@{self.settings.domain}", quota=limit
+        )
         dn = self.tree.person(uid)
         if self.directory.get(dn, ["uid"]) is not None:
             raise ConflictError(f"uid: an account '{uid}' already exists")

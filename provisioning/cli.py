@@ -108,8 +108,13 @@ class AlumailGroup(click.Group):
 
 
 @click.group(cls=AlumailGroup)
-@click.option("--config", "config", type=click.Path(path_type=Path), default=None,
-              help="Settings file (default: $ALUMAIL_CONFIG, else ./alumail.toml if present).")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Settings file (default: $ALUMAIL_CONFIG, else ./alumail.toml if present).",
+)
 @click.pass_context
 def main(ctx: click.Context, config: Path | None) -> None:
     """alumail: the alumni jAccount directory and mail stack."""
@@ -121,9 +126,15 @@ pass_ctx = click.make_pass_decorator(Context)
 
 # -- the stack ---------------------------------------------------------------------------------
 
+
 @main.command()
-@click.option("--demo", "demo_uid", default=None, metavar="UID",
-              help="Also provision this demo alumnus and run the verification harness.")
+@click.option(
+    "--demo",
+    "demo_uid",
+    default=None,
+    metavar="UID",
+    help="Also provision this demo alumnus and run the verification harness.",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_ctx
@@ -138,8 +149,11 @@ def up(ctx: Context, demo_uid: str | None, dry_run: bool, as_json: bool) -> None
                 say(f"{'would ' if dry_run else ''}{action}")
         else:
             say("alumail: nothing to change: the stack is up and its configuration current")
-    result: dict[str, Any] = {"dry_run": dry_run, "changed": report.changed,
-                              f"{verb}": report.actions}
+    result: dict[str, Any] = {
+        "dry_run": dry_run,
+        "changed": report.changed,
+        f"{verb}": report.actions,
+    }
     checks: list[Check] = []
     if demo_uid and not dry_run:
         demo = _ensure_demo(settings, demo_uid)
@@ -177,8 +191,13 @@ def _ensure_demo(settings: Settings, uid: str) -> dict[str, Any]:
             write_atomic(path, password + "\n", mode=0o600)
             service.set_password(uid, password)
         account = service.get(uid)
-    return {"uid": uid, "address": account.mail, "created": created,
-            "password_file": str(path), "_password": password}
+    return {
+        "uid": uid,
+        "address": account.mail,
+        "created": created,
+        "password_file": str(path),
+        "_password": password,
+    }
 
 
 def _print_endpoints(status: dict[str, Any]) -> None:
@@ -205,8 +224,9 @@ def _print_checks(checks: list[Check]) -> None:
     for column in ("check", "result", "detail", "seconds"):
         table.add_column(column)
     for check in checks:
-        table.add_row(check.name, "pass" if check.ok else "FAIL", check.detail,
-                      f"{check.seconds:.2f}")
+        table.add_row(
+            check.name, "pass" if check.ok else "FAIL", check.detail, f"{check.seconds:.2f}"
+        )
     out.print(table)
 
 
@@ -248,8 +268,9 @@ def verify(ctx: Context, uid: str, password_stdin: bool, as_json: bool) -> None:
         raise ValidationError("password", "give it with --password-stdin or at the prompt")
     checks = verify_account(ctx.settings, uid, password)
     if as_json:
-        emit_json({"uid": uid, "ok": all(c.ok for c in checks),
-                   "checks": [c.as_dict() for c in checks]})
+        emit_json(
+            {"uid": uid, "ok": all(c.ok for c in checks), "checks": [c.as_dict() for c in checks]}
+        )
     else:
         _print_checks(checks)
     if not all(c.ok for c in checks):
@@ -259,6 +280,7 @@ def verify(ctx: Context, uid: str, password_stdin: bool, as_json: bool) -> None:
 
 
 # -- accounts ------------------------------------------------------------------------------------
+
 
 @main.group()
 def account() -> None:
@@ -272,8 +294,14 @@ def account() -> None:
 @click.option("--quota", default=None, help="Mailbox limit: 5G, 500M or bytes (default 5G).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def account_create(ctx: Context, uid: str, display_name: str, password_stdin: bool,
-                   quota: str | None, as_json: bool) -> None:
+def account_create(
+    ctx: Context,
+    uid: str,
+    display_name: str,
+    password_stdin: bool,
+    quota: str | None,
+    as_json: bool,
+) -> None:
     """Create the jAccount UID with its mailbox and standard folders.
 
     Without --password-stdin (and no terminal to prompt on) a strong password is generated
@@ -344,8 +372,11 @@ def _status_command(name: str, status: AccountStatus, summary: str) -> None:
         say(f"{uid} is now {status.value}" if changed else f"{uid} was already {status.value}")
 
 
-_status_command("suspend", AccountStatus.SUSPENDED,
-                "Suspend UID: no login, no mail delivery, from the next attempt on.")
+_status_command(
+    "suspend",
+    AccountStatus.SUSPENDED,
+    "Suspend UID: no login, no mail delivery, from the next attempt on.",
+)
 _status_command("resume", AccountStatus.ACTIVE, "Make a suspended UID active again.")
 
 

@@ -25,8 +25,6 @@ def verify_account(settings: Settings, uid: str, password: str) -> list[Check]:
         return asyncio.run(
             run_checks(
                 target,
-                reset_failures=lambda: service.mailboxes.flush_auth_cache(
-                    *login_names(account)
-                ),
+                reset_failures=lambda: service.mailboxes.flush_auth_cache(*login_names(account)),
             )
         )

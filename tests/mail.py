@@ -18,8 +18,9 @@ def tls(settings: Settings) -> ssl.SSLContext:
 
 
 def imap(settings: Settings, user: str, password: str) -> imaplib.IMAP4_SSL:
-    client = imaplib.IMAP4_SSL(settings.connect_host, settings.ports.imaps,
-                               ssl_context=tls(settings), timeout=10)
+    client = imaplib.IMAP4_SSL(
+        settings.connect_host, settings.ports.imaps, ssl_context=tls(settings), timeout=10
+    )
     try:
         client.login(user, password)
     except BaseException:
@@ -37,8 +38,9 @@ def imap_login_ok(settings: Settings, user: str, password: str) -> bool:
 
 
 def pop3_login_ok(settings: Settings, user: str, password: str) -> bool:
-    client = poplib.POP3_SSL(settings.connect_host, settings.ports.pop3s,
-                             context=tls(settings), timeout=10)
+    client = poplib.POP3_SSL(
+        settings.connect_host, settings.ports.pop3s, context=tls(settings), timeout=10
+    )
     try:
         client.user(user)
         client.pass_(password)

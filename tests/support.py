@@ -38,7 +38,7 @@ def free_ports(count: int) -> list[int]:
 
 def state_root(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=f"alumail-{prefix}-", dir=TEST_ROOT))
-    os.chmod(path, 0o755)
+    os.chmod(path, 0o755)  # noqa: S103 -- the daemons must reach the state directory
     return path
 
 
@@ -84,15 +84,21 @@ def running_stack(prefix: str, **extra: object) -> Iterator[Settings]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def alumail(settings: Settings, *args: str, stdin: str | None = None,
-            check: bool = False) -> subprocess.CompletedProcess[str]:
+def alumail(
+    settings: Settings, *args: str, stdin: str | None = None, check: bool = False
+) -> subprocess.CompletedProcess[str]:
     """Run the real command line, as a sysadmin would."""
     config = settings.state_dir.parent / "alumail.toml"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALUMAIL_")}
     env["ALUMAIL_CONFIG"] = str(config)
     proc = subprocess.run(
         [sys.executable, "-m", "provisioning", *args],
-        input=stdin, capture_output=True, text=True, env=env, timeout=120, check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"alumail {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")

@@ -24,9 +24,18 @@ def test_harness_passes_for_a_fresh_account(live_stack, new_account) -> None:
     failed = [c for c in checks if not c.ok]
     assert not failed, failed
     names = [c.name for c in checks]
-    for expected in ("imap login", "pop3 login", "smtp login", "quota root", "smtp send",
-                     "delivery (imap)", "delivery (pop3)", "wrong password (imap)",
-                     "wrong password (pop3)", "wrong password (smtp)"):
+    for expected in (
+        "imap login",
+        "pop3 login",
+        "smtp login",
+        "quota root",
+        "smtp send",
+        "delivery (imap)",
+        "delivery (pop3)",
+        "wrong password (imap)",
+        "wrong password (pop3)",
+        "wrong password (smtp)",
+    ):
         assert expected in names
 
 
@@ -47,8 +56,13 @@ def test_new_mailbox_has_subscribed_special_use_folders(live_stack, new_account)
     finally:
         client.logout()
     text = "\n".join(line.decode() for line in listed)
-    for folder, flag in [("Drafts", "\\Drafts"), ("Sent", "\\Sent"), ("Trash", "\\Trash"),
-                         ("Junk", "\\Junk"), ("Archive", "\\Archive")]:
+    for folder, flag in [
+        ("Drafts", "\\Drafts"),
+        ("Sent", "\\Sent"),
+        ("Trash", "\\Trash"),
+        ("Junk", "\\Junk"),
+        ("Archive", "\\Archive"),
+    ]:
         assert re.search(rf"\(.*{re.escape(flag)}.*\) \"/\" {folder}$", text, re.M), text
         assert any(line.decode().endswith(f" {folder}") for line in subscribed)
     # The mailbox exists on disk from creation, before any login.
@@ -108,8 +122,9 @@ def test_mail_within_quota_is_accepted_inbound(live_stack, new_account) -> None:
         client.quit()
     from tests.support import wait_for
 
-    assert wait_for(lambda: "inbound hello" in mail.inbox_subjects(live_stack, account.uid,
-                                                                   password))
+    assert wait_for(
+        lambda: "inbound hello" in mail.inbox_subjects(live_stack, account.uid, password)
+    )
 
 
 def test_suspended_account_cannot_log_in_or_receive(live_stack, new_account, accounts) -> None:
@@ -190,24 +205,51 @@ def test_invalid_input_creates_nothing(accounts) -> None:
 
 
 def test_cli_account_lifecycle(live_stack) -> None:
-    created = alumail(live_stack, "account", "create", "cli.user", "--name", "张三",
-                      "--password-stdin", "--json", stdin="Cli-Password-77\n", check=True)
+    created = alumail(
+        live_stack,
+        "account",
+        "create",
+        "cli.user",
+        "--name",
+        "张三",
+        "--password-stdin",
+        "--json",
+        stdin="Cli-Password-77\n",
+        check=True,
+    )
     data = json.loads(created.stdout)
     assert data["mail"] == f"cli.user@{live_stack.domain}" and data["quota"] == 5368709120
     assert "Cli-Password-77" not in created.stdout + created.stderr
 
-    again = alumail(live_stack, "account", "create", "cli.user", "--name", "X",
-                    "--password-stdin", stdin="Cli-Password-77\n")
+    again = alumail(
+        live_stack,
+        "account",
+        "create",
+        "cli.user",
+        "--name",
+        "X",
+        "--password-stdin",
+        stdin="Cli-Password-77\n",
+    )
     assert again.returncode == 6
     assert "uid: an account 'cli.user' already exists" in again.stderr
 
-    bad = alumail(live_stack, "account", "create", "Bad Uid", "--name", "X",
-                  "--password-stdin", stdin="Cli-Password-77\n")
+    bad = alumail(
+        live_stack,
+        "account",
+        "create",
+        "Bad Uid",
+        "--name",
+        "X",
+        "--password-stdin",
+        stdin="Cli-Password-77\n",
+    )
     assert bad.returncode == 4
     assert "uid: must be lowercase" in bad.stderr
 
-    shown = json.loads(alumail(live_stack, "account", "show", "cli.user", "--json",
-                               check=True).stdout)
+    shown = json.loads(
+        alumail(live_stack, "account", "show", "cli.user", "--json", check=True).stdout
+    )
     assert shown["display_name"] == "张三" and shown["status"] == "active"
     assert shown["quota_used"] == 0
 
@@ -217,13 +259,15 @@ def test_cli_account_lifecycle(live_stack) -> None:
     missing = alumail(live_stack, "account", "show", "nobody.here")
     assert missing.returncode == 5 and "no account with uid 'nobody.here'" in missing.stderr
 
-    verified = alumail(live_stack, "verify", "cli.user", "--password-stdin", "--json",
-                       stdin="Cli-Password-77\n")
+    verified = alumail(
+        live_stack, "verify", "cli.user", "--password-stdin", "--json", stdin="Cli-Password-77\n"
+    )
     assert verified.returncode == 0, verified.stderr
     assert json.loads(verified.stdout)["ok"] is True
 
-    failed = alumail(live_stack, "verify", "cli.user", "--password-stdin",
-                     stdin="Wrong-Password-77\n")
+    failed = alumail(
+        live_stack, "verify", "cli.user", "--password-stdin", stdin="Wrong-Password-77\n"
+    )
     assert failed.returncode == 1
 
 
@@ -231,8 +275,19 @@ def test_status_json_shape(live_stack) -> None:
     status = json.loads(alumail(live_stack, "status", "--json", check=True).stdout)
     assert status["domain"] == live_stack.domain
     assert status["ca_cert"].endswith("tls/ca.crt")
-    assert set(status["services"]) == {"ldap", "imap", "imaps", "pop3", "pop3s", "smtp",
-                                       "submission", "submissions"}
+    assert set(status["services"]) == {
+        "ldap",
+        "imap",
+        "imaps",
+        "pop3",
+        "pop3s",
+        "smtp",
+        "submission",
+        "submissions",
+    }
     for name, info in status["services"].items():
-        assert info == {"host": "127.0.0.1", "port": getattr(live_stack.ports, name),
-                        "running": True}
+        assert info == {
+            "host": "127.0.0.1",
+            "port": getattr(live_stack.ports, name),
+            "running": True,
+        }

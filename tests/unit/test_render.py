@@ -89,7 +89,9 @@ def test_secrets_are_in_restricted_files_only() -> None:
 
 def test_ipv6_listen_renders_bracketed_postfix_listeners() -> None:
     files = {
-        s.relpath: s.text for specs in render_all(fixed_context(listen="::1")).values() for s in specs
+        s.relpath: s.text
+        for specs in render_all(fixed_context(listen="::1")).values()
+        for s in specs
     }
     assert "[::1]:10025 inet" in files["etc/postfix/master.cf"]
     assert "inet_protocols = ipv6" in files["etc/postfix/main.cf"]

@@ -1,3 +1,4 @@
+import itertools
 import string
 
 import pytest
@@ -47,7 +48,7 @@ def test_uid_rule_accepts_exactly_the_documented_shape(uid: str) -> None:
         and set(uid) <= allowed
         and uid[0].isalpha()
         and uid[-1].isalnum()
-        and not any(a in "._-" and b in "._-" for a, b in zip(uid, uid[1:], strict=False))
+        and not any(a in "._-" and b in "._-" for a, b in itertools.pairwise(uid))
         and uid not in RESERVED_UIDS
     )
     try:
@@ -87,8 +88,14 @@ def test_account_entry_without_password_has_none() -> None:
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("5G", 5368709120), ("500M", 524288000), ("5368709120", 5368709120), ("2 GiB", 2 * 1024**3),
-     ("1m", 1024**2), (4096, 4096)],
+    [
+        ("5G", 5368709120),
+        ("500M", 524288000),
+        ("5368709120", 5368709120),
+        ("2 GiB", 2 * 1024**3),
+        ("1m", 1024**2),
+        (4096, 4096),
+    ],
 )
 def test_sizes(text: str | int, size: int) -> None:
     assert parse_size(text) == size

@@ -21,9 +21,7 @@ def test_defaults_are_the_embedded_stack(tmp_path: Path) -> None:
 
 def test_toml_file_and_environment_override(tmp_path: Path) -> None:
     path = tmp_path / "alumail.toml"
-    path.write_text(
-        'domain = "alumni.sjtu.example"\ndefault_quota = "2G"\n[ports]\nimap = 1143\n'
-    )
+    path.write_text('domain = "alumni.sjtu.example"\ndefault_quota = "2G"\n[ports]\nimap = 1143\n')
     settings = load(path, {"ALUMAIL_PORTS_IMAP": "2143", "ALUMAIL_LISTEN": "::1"})
     assert settings.domain == "alumni.sjtu.example"
     assert settings.default_quota == 2 * 1024**3

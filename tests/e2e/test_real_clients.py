@@ -1,0 +1,172 @@
+"""Clients nobody here wrote: curl (IMAP, POP3, SMTP) and swaks log in with the jAccount
+password and are refused with a wrong one."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from mailstack.tls import tls_files
+from tests import mail
+from tests.support import wait_for, which
+
+pytestmark = pytest.mark.e2e
+
+
+def curl(settings, *args: str) -> subprocess.CompletedProcess[str]:
+    ca = str(tls_files(settings).ca_cert)
+    return subprocess.run(
+        [which("curl"), "--silent", "--show-error", "--max-time", "20", "--cacert", ca, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_curl_imap_pop3_and_smtp(live_stack, new_account, tmp_path) -> None:
+    account, password = new_account()
+    host = live_stack.connect_host
+    creds = f"{account.uid}:{password}"
+
+    folders = curl(live_stack, "-u", creds, f"imaps://{host}:{live_stack.ports.imaps}/")
+    assert folders.returncode == 0, folders.stderr
+    for folder in ("INBOX", "Drafts", "Sent", "Trash", "Junk", "Archive"):
+        assert folder in folders.stdout
+
+    starttls = curl(
+        live_stack,
+        "--ssl-reqd",
+        "-u",
+        creds,
+        f"imap://{host}:{live_stack.ports.imap}/INBOX",
+        "-X",
+        "STATUS INBOX (MESSAGES)",
+    )
+    assert starttls.returncode == 0, starttls.stderr
+
+    message = tmp_path / "message.eml"
+    message.write_text(
+        f"From: {account.mail}\r\nTo: {account.mail}\r\nSubject: sent by curl\r\n\r\nhello\r\n"
+    )
+    sent = curl(
+        live_stack,
+        "--ssl-reqd",
+        "-u",
+        creds,
+        f"smtp://{host}:{live_stack.ports.submission}",
+        "--mail-from",
+        account.mail,
+        "--mail-rcpt",
+        account.mail,
+        "--upload-file",
+        str(message),
+    )
+    assert sent.returncode == 0, sent.stderr
+    assert wait_for(
+        lambda: "sent by curl" in mail.inbox_subjects(live_stack, account.uid, password)
+    )
+
+    listing = curl(live_stack, "-u", creds, f"pop3s://{host}:{live_stack.ports.pop3s}/")
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.strip().startswith("1 ")
+
+    wrong = f"{account.uid}:Wrong-Password-1"
+    assert (
+        curl(live_stack, "-u", wrong, f"imaps://{host}:{live_stack.ports.imaps}/").returncode == 67
+    )
+    assert (
+        curl(live_stack, "-u", wrong, f"pop3s://{host}:{live_stack.ports.pop3s}/").returncode == 67
+    )
+    refused = curl(
+        live_stack,
+        "--ssl-reqd",
+        "-u",
+        wrong,
+        f"smtp://{host}:{live_stack.ports.submission}",
+        "--mail-from",
+        account.mail,
+        "--mail-rcpt",
+        account.mail,
+        "--upload-file",
+        str(message),
+    )
+    assert refused.returncode == 67, refused.stderr
+
+
+def swaks(settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [which("swaks"), "--server", settings.connect_host, "--timeout", "20", *args],
+        capture_output=True,
+        text=True,
+        timeout=40,
+        check=False,
+    )
+
+
+def test_swaks_submission_and_submissions(live_stack, new_account) -> None:
+    account, password = new_account()
+    for port, tls_flag, subject in [
+        (live_stack.ports.submission, "--tls", "swaks starttls"),
+        (live_stack.ports.submissions, "--tls-on-connect", "swaks implicit tls"),
+    ]:
+        result = swaks(
+            live_stack,
+            "--port",
+            str(port),
+            tls_flag,
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            account.uid,
+            "--auth-password",
+            password,
+            "--from",
+            account.mail,
+            "--to",
+            account.mail,
+            "--header",
+            f"Subject: {subject}",
+        )
+        assert result.returncode == 0, result.stdout[-2000:]
+        assert wait_for(
+            lambda s=subject: s in mail.inbox_subjects(live_stack, account.uid, password)
+        )
+    refused = swaks(
+        live_stack,
+        "--port",
+        str(live_stack.ports.submission),
+        "--tls",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        account.uid,
+        "--auth-password",
+        "Wrong-Password-2",
+        "--from",
+        account.mail,
+        "--to",
+        account.mail,
+    )
+    assert refused.returncode == 28  # swaks: AUTH failed
+    assert "535" in refused.stdout
+
+
+def test_swaks_inbound_delivery_without_auth(live_stack, new_account) -> None:
+    account, password = new_account()
+    result = swaks(
+        live_stack,
+        "--port",
+        str(live_stack.ports.smtp),
+        "--from",
+        "friend@outside.example",
+        "--to",
+        account.mail,
+        "--header",
+        "Subject: from the internet",
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert wait_for(
+        lambda: "from the internet" in mail.inbox_subjects(live_stack, account.uid, password)
+    )

@@ -1,0 +1,183 @@
+"""Faults and lifecycle on a stack of their own (these tests stop daemons): nothing is lost
+while Dovecot is down, a directory outage defers instead of bouncing, `up` is idempotent, a
+failing check leaves the running stack alone, and `down` leaves no process of ours."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from identity.errors import ConfigError
+from mailstack import stack
+from mailstack.context import build_context
+from mailstack.dovecot import Dovecot
+from mailstack.files import FileSpec
+from mailstack.postfix import Postfix
+from mailstack.settings import Settings
+from mailstack.slapd import Slapd
+from provisioning.accounts import AccountService
+from tests import mail
+from tests.support import alumail, running_stack, wait_for
+
+pytestmark = pytest.mark.integration
+PASSWORD = "Fault-Tolerant-9"
+
+
+@pytest.fixture(scope="module")
+def fault_stack() -> Iterator[Settings]:
+    with running_stack("faults") as settings:
+        with AccountService(settings) as service:
+            service.create("fault.user", "Fault User", PASSWORD)
+        yield settings
+
+
+def daemon(settings: Settings, kind: type) -> object:
+    return kind(build_context(settings, create_secrets=False))
+
+
+def test_mail_accepted_while_dovecot_is_down_is_delivered_later(fault_stack) -> None:
+    dovecot = daemon(fault_stack, Dovecot)
+    dovecot.stop()
+    assert dovecot.pid() is None
+    try:
+        client = mail.inbound(fault_stack)
+        try:
+            client.send_message(
+                mail.message(
+                    "a@outside.example",
+                    f"fault.user@{fault_stack.domain}",
+                    "sent while dovecot was down",
+                )
+            )
+        finally:
+            client.quit()
+    finally:
+        report = stack.up(fault_stack)
+        assert "started dovecot" in report.actions
+    daemon(fault_stack, Postfix).flush_queue()
+    assert wait_for(
+        lambda: (
+            "sent while dovecot was down"
+            in mail.inbox_subjects(fault_stack, "fault.user", PASSWORD)
+        ),
+        timeout=30,
+    )
+
+
+def test_directory_outage_defers_inbound_mail(fault_stack) -> None:
+    slapd = daemon(fault_stack, Slapd)
+    slapd.stop()
+    try:
+        client = mail.inbound(fault_stack)
+        try:
+            client.mail("a@outside.example")
+            code, reply = client.rcpt(f"fault.user@{fault_stack.domain}")
+        finally:
+            client.close()
+        assert 400 <= code < 500, (code, reply)  # temporary: the sender retries, nothing bounces
+    finally:
+        stack.up(fault_stack)
+    client = mail.inbound(fault_stack)
+    try:
+        client.mail("a@outside.example")
+        assert client.rcpt(f"fault.user@{fault_stack.domain}")[0] == 250
+    finally:
+        client.close()
+
+
+def _mtimes(root: Path) -> dict[str, float]:
+    return {str(p): p.stat().st_mtime for p in (root / "etc").rglob("*") if p.is_file()}
+
+
+def test_second_up_changes_nothing_and_says_so(fault_stack) -> None:
+    stack.up(fault_stack)
+    before = _mtimes(fault_stack.state_dir)
+    pids = stack.status(fault_stack)["daemons"]
+    report = stack.up(fault_stack)
+    assert report.actions == []
+    assert _mtimes(fault_stack.state_dir) == before
+    assert stack.status(fault_stack)["daemons"] == pids
+    cli = alumail(fault_stack, "up", check=True)
+    assert "nothing to change" in cli.stderr
+
+
+def test_dry_run_reports_without_changing(fault_stack) -> None:
+    dovecot = daemon(fault_stack, Dovecot)
+    dovecot.stop()
+    try:
+        report = stack.up(fault_stack, dry_run=True)
+        assert report.actions == ["start dovecot"]
+        assert dovecot.pid() is None
+    finally:
+        stack.up(fault_stack)
+
+
+def test_failing_check_leaves_the_running_stack_as_it_was(fault_stack, monkeypatch) -> None:
+    main_cf = fault_stack.state_dir / "etc/postfix/main.cf"
+    before_text = main_cf.read_text()
+    before_pid = daemon(fault_stack, Postfix).pid()
+    rendered = Postfix.render
+
+    def broken(self: Postfix) -> list[FileSpec]:
+        specs = rendered(self)
+        return [
+            FileSpec(
+                s.relpath, s.text + "smtpd_no_such_parameter = yes\n", s.mode, s.owner, s.group
+            )
+            if s.relpath.endswith("main.cf")
+            else s
+            for s in specs
+        ]
+
+    monkeypatch.setattr(Postfix, "render", broken)
+    with pytest.raises(ConfigError) as caught:
+        stack.up(fault_stack)
+    assert "postconf" in str(caught.value)
+    assert "smtpd_no_such_parameter" in caught.value.detail
+    assert main_cf.read_text() == before_text
+    assert daemon(fault_stack, Postfix).pid() == before_pid
+
+
+def test_unsearchable_parent_is_reported(tmp_path) -> None:
+    from tests.support import test_settings
+
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o700)
+    settings = test_settings(locked)
+    with pytest.raises(ConfigError, match="is not searchable by other users"):
+        stack.up(settings)
+
+
+def _our_processes(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            data = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if state != "Z" and marker.encode() in data:
+            found.append(int(entry.name))
+    return found
+
+
+def test_down_leaves_no_process_and_up_restores() -> None:
+    with running_stack("down") as settings:
+        marker = str(settings.state_dir)
+        assert _our_processes(marker)
+        result = alumail(settings, "down", "--json", check=True)
+        assert sorted(__import__("json").loads(result.stdout)["stopped"]) == [
+            "dovecot",
+            "postfix",
+            "slapd",
+        ]
+        assert wait_for(lambda: not _our_processes(marker), timeout=10), _our_processes(marker)
+        again = alumail(settings, "down", check=True)
+        assert "nothing to stop" in again.stderr
+        status = stack.status(settings)
+        assert not any(s["running"] for s in status["services"].values())
