@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from identity.dit import base_entries, group_entry, service_entry
 from identity.errors import ConfigError, DaemonError
 from identity.passwords import DEFAULT_POLICY, hash_secret
 from mailstack.context import SERVICE_ACCOUNTS, RenderContext, build_context
-from mailstack.daemon import Daemon, Endpoint
+from mailstack.daemon import Daemon
 from mailstack.dovecot import Dovecot
 from mailstack.files import FileSpec, changed, ensure_dir, install, write_atomic
 from mailstack.layout import Layout
@@ -191,24 +192,17 @@ def ensure_directory(ctx: RenderContext) -> list[str]:
 
 
 def down(settings: Settings) -> list[str]:
+    """Stop every daemon our pid files name, all at once (each waits for its own children)."""
     preflight(settings)
     layout = Layout(settings.state_dir)
     if not (layout.secrets.exists()):
         return []
     ctx = build_context(settings, create_secrets=False)
-    stopped = []
-    for daemon in reversed(daemons(ctx)):
-        if daemon.pid() is not None:
-            daemon.stop()
-            stopped.append(daemon.name)
-    return stopped
-
-
-@dataclass(frozen=True)
-class ServiceStatus:
-    endpoint: Endpoint
-    daemon: str
-    running: bool
+    running = [d for d in daemons(ctx) if d.pid() is not None]
+    with ThreadPoolExecutor(max_workers=len(running) or 1) as pool:
+        for future in [pool.submit(d.stop) for d in running]:
+            future.result()
+    return [d.name for d in reversed(running)]
 
 
 def status(settings: Settings) -> dict[str, object]:
