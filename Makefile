@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 ALUMAIL := $(BIN)/alumail
 DEMO_UID ?= demo.alumnus
 
-.PHONY: up down status test lint unit integration e2e bench install system venv clean
+.PHONY: up down status test lint unit integration install system venv clean
 
 ## up: install what is missing, start the stack, provision a demo alumnus, verify, print endpoints
 up: install
@@ -32,9 +32,6 @@ unit: venv
 
 integration: install
 	$(BIN)/pytest -m "integration or e2e"
-
-bench: install
-	$(BIN)/python -m bench.run
 
 install: system venv
 
