@@ -1,22 +1,52 @@
 """Who may read and write what in the directory: slapd ACLs (olcAccess), rule by rule.
 
-Roles so far: the host's root (SASL EXTERNAL over ldapi, the rootDN: administers everything),
-the members of the directory-readers group (read account entries, never a password), and each
-person (authenticates; reads its own entry; replaces its own password).
+- root on the host (SASL EXTERNAL over ldapi) is the rootDN: unrestricted.
+- admins (cn=admins): manage alumni, staff and groups; never read a password hash.
+- helpdesk (cn=helpdesk): read alumni; replace an alumnus's password, force a change at next
+  login, clear a lockout, suspend and resume. Nothing under ou=staff or ou=groups: a helpdesk
+  member can neither touch an admin or another helpdesk account nor join a group.
+- directory readers (the mail daemons' service accounts): read alumni entries, no hashes.
+- every person: authenticates, reads its own entry, replaces its own password, edits its own
+  profile fields (names, recovery address).
 """
 
 from __future__ import annotations
 
 from identity.dit import Tree
 
+# Fields an alumnus may edit on their own entry.
+SELF_SERVICE_ATTRIBUTES = (
+    "displayName",
+    "cn",
+    "givenName",
+    "sn",
+    "alumailRecoveryEmail",
+    "telephoneNumber",
+    "postalAddress",
+)
+# What the helpdesk may change on an alumnus (operational lock attributes included).
+HELPDESK_ATTRIBUTES = ("pwdReset", "pwdAccountLockedTime", "alumailAccountStatus")
+
 
 def access_rules(tree: Tree) -> list[str]:
+    admins = f'group.exact="{tree.admins_group}"'
+    helpdesk = f'group.exact="{tree.helpdesk_group}"'
     readers = f'group.exact="{tree.readers_group}"'
+    people = f'dn.subtree="{tree.people}"'
     return [
-        # Password hashes: only used to authenticate, replaced by their owner, never read.
+        # Password hashes: used to authenticate, replaced by their owner or by staff, never read.
+        f"to {people} attrs=userPassword by {admins} =w by {helpdesk} =w by self =xw "
+        "by anonymous auth by * none",
         "to attrs=userPassword by self =xw by anonymous auth by * none",
-        f'to dn.subtree="{tree.people}" by {readers} read by self read by * none',
+        f"to {people} attrs={','.join(HELPDESK_ATTRIBUTES)} by {admins} manage "
+        f"by {helpdesk} manage by {readers} read by self read by * none",
+        f"to {people} attrs={','.join(SELF_SERVICE_ATTRIBUTES)} by {admins} write "
+        f"by {helpdesk} read by {readers} read by self write by * none",
+        f"to {people} by {admins} write by {helpdesk} read by {readers} read by self read "
+        "by * none",
+        f'to dn.subtree="{tree.staff}" by {admins} write by self read by * none',
+        f'to dn.subtree="{tree.groups}" by {admins} write by * none',
         f'to dn.subtree="{tree.services}" by self read by * none',
-        f'to dn.base="{tree.base_dn}" by {readers} search by users search by * none',
+        f'to dn.base="{tree.base_dn}" by users search by * none',
         "to * by * none",
     ]

@@ -9,8 +9,10 @@ A UID never changes once created: it is the address people were given for life.
 
 from __future__ import annotations
 
+import datetime
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -70,16 +72,57 @@ def check_uid(uid: str, *, field: str = "uid") -> str:
     return uid
 
 
-def check_display_name(name: str, *, field: str = "name") -> str:
-    """A display name: any script (names are often Chinese), 1-128 characters, printable."""
+def check_display_name(name: str, *, field: str = "name", max_length: int = NAME_MAX) -> str:
+    """A person's name: any script (names are often Chinese), printable, not empty."""
     name = unicodedata.normalize("NFC", name.strip())
     if not name:
         raise ValidationError(field, "must not be empty")
-    if len(name) > NAME_MAX:
-        raise ValidationError(field, f"must be at most {NAME_MAX} characters")
+    if len(name) > max_length:
+        raise ValidationError(field, f"must be at most {max_length} characters")
     if any(unicodedata.category(c).startswith("C") for c in name):
         raise ValidationError(field, "must not contain control or invisible format characters")
     return name
+
+
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def check_address(address: str, *, field: str = "address") -> str:
+    """An e-mail address (ASCII; local part as RFC 5322 dot-atoms; a DNS domain). The domain
+    is lowercased; the local part is kept as given."""
+    address = address.strip()
+    local, at, domain = address.rpartition("@")
+    domain = domain.lower()
+    labels = domain.split(".")
+    if not at or not local or len(address) > 254:
+        raise ValidationError(field, "must be an address such as name@example.org")
+    if len(local) > 64 or not _LOCAL_PART.match(local):
+        raise ValidationError(field, f"'{local}' is not a valid local part before the @")
+    if len(labels) < 2 or not all(_DNS_LABEL.match(x) for x in labels):
+        raise ValidationError(field, f"'{domain}' is not a valid domain after the @")
+    return f"{local}@{domain}"
+
+
+def check_student_number(value: str, *, field: str = "student_number") -> str:
+    value = value.strip()
+    if not re.fullmatch(r"[A-Za-z0-9-]{4,20}", value):
+        raise ValidationError(field, "must be 4 to 20 letters, digits or hyphens")
+    return value.upper()
+
+
+FIRST_GRADUATION_YEAR = 1896  # the university's founding
+
+
+def check_graduation_year(value: int | str, *, field: str = "graduation_year") -> int:
+    text = str(value).strip()
+    if not text.isdigit():
+        raise ValidationError(field, "must be a year such as 2015")
+    year = int(text)
+    last = datetime.date.today().year + 10
+    if not FIRST_GRADUATION_YEAR <= year <= last:
+        raise ValidationError(field, f"must be between {FIRST_GRADUATION_YEAR} and {last}")
+    return year
 
 
 @dataclass(frozen=True)
@@ -92,61 +135,120 @@ class Account:
     mail_enabled: bool = True
     mail_host: str | None = None
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    given_name: str | None = None
+    family_name: str | None = None
+    recovery_email: str | None = None
+    student_number: str | None = None
+    graduation_year: int | None = None
 
     def to_entry(self, password_hash: str | None) -> dict[str, list[str]]:
-        entry: dict[str, list[str]] = {
-            "objectClass": list(ACCOUNT_CLASSES),
-            "uid": [self.uid],
-            "cn": [self.display_name],
-            "sn": [self.display_name],
-            "displayName": [self.display_name],
-            "mail": [self.mail],
-            "alumailAccountStatus": [self.status.value],
-            "alumailMailEnabled": ["TRUE" if self.mail_enabled else "FALSE"],
-            "alumailMailQuota": [str(self.quota)],
-        }
-        if self.mail_host:
-            entry["alumailMailHost"] = [self.mail_host]
-        if self.aliases:
-            entry["alumailMailAlias"] = list(self.aliases)
+        entry: dict[str, list[str]] = {"objectClass": list(ACCOUNT_CLASSES)}
+        for name, values in self.attributes().items():
+            if values:
+                entry[name] = values
         if password_hash:
             entry["userPassword"] = [password_hash]
         return entry
 
+    def attributes(self) -> dict[str, list[str]]:
+        """Every attribute alumail manages, [] for an absent one (so a diff can remove it)."""
+
+        def opt(value: object) -> list[str]:
+            return [str(value)] if value not in (None, "") else []
+
+        return {
+            "uid": [self.uid],
+            "cn": [self.display_name],
+            "displayName": [self.display_name],
+            # inetOrgPerson requires sn; without a family name it carries the display name.
+            "sn": [self.family_name or self.display_name],
+            "givenName": opt(self.given_name),
+            "mail": [self.mail],
+            "alumailMailAlias": sorted(self.aliases),
+            "alumailAccountStatus": [self.status.value],
+            "alumailMailEnabled": ["TRUE" if self.mail_enabled else "FALSE"],
+            "alumailMailQuota": [str(self.quota)],
+            "alumailMailHost": opt(self.mail_host),
+            "alumailRecoveryEmail": opt(self.recovery_email),
+            "alumailStudentNumber": opt(self.student_number),
+            "alumailGraduationYear": opt(self.graduation_year),
+        }
+
     @classmethod
     def from_entry(cls, entry: dict[str, list[str]], *, default_quota: int) -> Account:
-        def one(name: str, default: str | None = None) -> str | None:
+        def one(name: str) -> str | None:
             values = entry.get(name) or []
-            return values[0] if values else default
+            return values[0] if values else None
 
         quota = one("alumailMailQuota")
+        year = one("alumailGraduationYear")
+        display = one("displayName") or one("cn") or ""
+        sn = one("sn")
         return cls(
             uid=one("uid") or "",
-            display_name=one("displayName") or one("cn") or "",
+            display_name=display,
             mail=one("mail") or "",
             quota=int(quota) if quota else default_quota,
             status=AccountStatus(one("alumailAccountStatus") or "active"),
-            mail_enabled=(one("alumailMailEnabled", "TRUE") or "TRUE").upper() == "TRUE",
+            mail_enabled=(one("alumailMailEnabled") or "TRUE").upper() == "TRUE",
             mail_host=one("alumailMailHost"),
-            aliases=tuple(entry.get("alumailMailAlias", [])),
+            aliases=tuple(sorted(entry.get("alumailMailAlias", []))),
+            given_name=one("givenName"),
+            family_name=sn if sn and (sn != display or one("givenName")) else None,
+            recovery_email=one("alumailRecoveryEmail"),
+            student_number=one("alumailStudentNumber"),
+            graduation_year=int(year) if year else None,
         )
 
     def as_dict(self) -> dict[str, object]:
         return {
             "uid": self.uid,
             "display_name": self.display_name,
+            "given_name": self.given_name,
+            "family_name": self.family_name,
             "mail": self.mail,
-            "quota": self.quota,
+            "aliases": list(self.aliases),
+            "recovery_email": self.recovery_email,
+            "student_number": self.student_number,
+            "graduation_year": self.graduation_year,
             "status": self.status.value,
+            "quota": self.quota,
             "mail_enabled": self.mail_enabled,
             "mail_host": self.mail_host,
-            "aliases": list(self.aliases),
         }
+
+
+# Fields a person may change with `account modify`, with the rule each must meet. The UID and
+# the primary address never change: they are the lifelong address (aliases are the way to add
+# another); status and quota have their own commands.
+def _optional(rule: Callable[..., object]) -> Callable[..., object]:
+    def check(value: object, *, field: str) -> object:
+        if value in (None, ""):
+            return None
+        return rule(value, field=field)
+
+    return check
+
+
+def _short_name(value: str, *, field: str) -> str:
+    return check_display_name(value, field=field, max_length=64)
+
+
+PROFILE_RULES: dict[str, Callable[..., object]] = {
+    "display_name": check_display_name,
+    "given_name": _optional(_short_name),
+    "family_name": _optional(_short_name),
+    "recovery_email": _optional(check_address),
+    "student_number": _optional(check_student_number),
+    "graduation_year": _optional(check_graduation_year),
+}
 
 
 ACCOUNT_ATTRIBUTES = [
     "uid",
     "cn",
+    "sn",
+    "givenName",
     "displayName",
     "mail",
     "alumailAccountStatus",
@@ -154,4 +256,7 @@ ACCOUNT_ATTRIBUTES = [
     "alumailMailQuota",
     "alumailMailHost",
     "alumailMailAlias",
+    "alumailRecoveryEmail",
+    "alumailStudentNumber",
+    "alumailGraduationYear",
 ]

@@ -16,7 +16,7 @@ import ldap
 import ldap.filter
 import ldap.sasl
 
-from identity.errors import ConflictError, DirectoryError, NotFoundError
+from identity.errors import AccessDeniedError, ConflictError, DirectoryError, NotFoundError
 
 Entry = dict[str, list[str]]
 
@@ -119,33 +119,43 @@ class Directory:
     # -- writing -------------------------------------------------------------------------------
 
     def add(self, dn: str, entry: Mapping[str, Sequence[str]]) -> None:
-        try:
+        with _write_errors("add", dn):
             self._conn.add_s(dn, [(k, _encode(v)) for k, v in entry.items()])
-        except ldap.ALREADY_EXISTS as exc:
-            raise ConflictError(f"{dn} already exists") from exc
-        except ldap.LDAPError as exc:
-            raise DirectoryError(f"adding {dn} failed: {_describe(exc)}") from exc
 
     def replace(self, dn: str, changes: Mapping[str, Sequence[str] | None]) -> None:
         """Set each attribute to the given values; None or [] removes the attribute."""
+        self.modify(dn, [("replace", attr, values) for attr, values in changes.items()])
+
+    def modify(self, dn: str, changes: Sequence[tuple[str, str, Sequence[str] | None]]) -> None:
+        """Apply ``(op, attribute, values)`` changes in one operation; op is "add", "delete" or
+        "replace" (None values with "delete" removes the whole attribute)."""
+        ops = {"add": ldap.MOD_ADD, "delete": ldap.MOD_DELETE, "replace": ldap.MOD_REPLACE}
         mods = [
-            (ldap.MOD_REPLACE, attr, _encode(values) if values else None)
-            for attr, values in changes.items()
+            (ops[op], attr, _encode(values) if values else None) for op, attr, values in changes
         ]
-        try:
+        with _write_errors("modify", dn):
             self._conn.modify_s(dn, mods)
-        except ldap.NO_SUCH_OBJECT as exc:
-            raise NotFoundError(f"{dn} does not exist") from exc
-        except ldap.LDAPError as exc:
-            raise DirectoryError(f"modifying {dn} failed: {_describe(exc)}") from exc
 
     def delete(self, dn: str) -> None:
-        try:
+        with _write_errors("delete", dn):
             self._conn.delete_s(dn)
-        except ldap.NO_SUCH_OBJECT as exc:
-            raise NotFoundError(f"{dn} does not exist") from exc
-        except ldap.LDAPError as exc:
-            raise DirectoryError(f"deleting {dn} failed: {_describe(exc)}") from exc
+
+
+@contextmanager
+def _write_errors(action: str, dn: str) -> Iterator[None]:
+    """python-ldap's exceptions as the AlumailError a person can act on."""
+    try:
+        yield
+    except ldap.ALREADY_EXISTS as exc:
+        raise ConflictError(f"{dn} already exists") from exc
+    except ldap.NO_SUCH_OBJECT as exc:
+        raise NotFoundError(f"{dn} does not exist") from exc
+    except ldap.INSUFFICIENT_ACCESS as exc:
+        raise AccessDeniedError(f"the directory refused to {action} {dn}: no access") from exc
+    except (ldap.NO_SUCH_ATTRIBUTE, ldap.TYPE_OR_VALUE_EXISTS) as exc:
+        raise ConflictError(f"cannot {action} {dn}: {_describe(exc)}") from exc
+    except ldap.LDAPError as exc:
+        raise DirectoryError(f"cannot {action} {dn}: {_describe(exc)}") from exc
 
 
 def can_bind(uri: str, dn: str, password: str, *, timeout: float = 5) -> bool:

@@ -28,6 +28,23 @@ class Tree:
         return f"ou=groups,{self.base_dn}"
 
     @property
+    def staff(self) -> str:
+        """Admins and helpdesk members: apart from alumni, so no rule meant for alumni (the
+        helpdesk's reset and unlock) can ever reach a staff account."""
+        return f"ou=staff,{self.base_dn}"
+
+    @property
+    def admins_group(self) -> str:
+        return f"cn=admins,{self.groups}"
+
+    @property
+    def helpdesk_group(self) -> str:
+        return f"cn=helpdesk,{self.groups}"
+
+    def staff_member(self, uid: str) -> str:
+        return f"uid={uid},{self.staff}"
+
+    @property
     def services(self) -> str:
         return f"ou=services,{self.base_dn}"
 
@@ -84,6 +101,7 @@ def base_entries(tree: Tree, domain: str, policy: PasswordPolicy) -> dict[str, E
         },
         tree.people: _ou(tree.people),
         tree.groups: _ou(tree.groups),
+        tree.staff: _ou(tree.staff),
         tree.services: _ou(tree.services),
         tree.policies: _ou(tree.policies),
         tree.default_policy: policy_entry(policy),
@@ -97,6 +115,19 @@ def service_entry(name: str, password_hash: str, description: str) -> Entry:
         "description": [description],
         "userPassword": [password_hash],
     }
+
+
+def staff_entry(uid: str, name: str, password_hash: str | None) -> Entry:
+    entry = {
+        "objectClass": ["inetOrgPerson"],
+        "uid": [uid],
+        "cn": [name],
+        "sn": [name],
+        "displayName": [name],
+    }
+    if password_hash:
+        entry["userPassword"] = [password_hash]
+    return entry
 
 
 def group_entry(name: str, members: list[str], description: str) -> Entry:

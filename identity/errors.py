@@ -40,6 +40,10 @@ class ConflictError(AlumailError):
     """The change collides with what exists (an account already there, an address taken)."""
 
 
+class AccessDeniedError(AlumailError):
+    """The actor's role does not allow this (refused by alumail, or by the directory's ACLs)."""
+
+
 class DirectoryError(AlumailError):
     """The LDAP directory refused an operation or could not be reached."""
 

@@ -39,6 +39,10 @@ class Daemon(Protocol):
 
     def start(self) -> None: ...
 
+    def stale(self) -> bool:
+        """True when the running configuration was built from files other than those on disk."""
+        ...
+
     def apply(self, changed: list[FileSpec]) -> None:
         """Make the running daemon use changed files (reload, or restart where it must)."""
         ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from identity.errors import DaemonError
 from mailstack.context import RenderContext
@@ -65,6 +66,10 @@ class Mailboxes:
         if self.dovecot.pid() is not None and names:
             self.dovecot.doveadm("auth", "cache", "flush", *names)
 
-    def exists_on_disk(self, user: str) -> bool:
+    def home(self, user: str) -> Path:
+        """The mailbox's home (``mail/<domain>/<local part>``, as the userdb says)."""
         local, _, domain = user.partition("@")
-        return (self.ctx.layout.mail / domain / local).exists()
+        return self.ctx.layout.mail / domain / local
+
+    def exists_on_disk(self, user: str) -> bool:
+        return self.home(user).exists()

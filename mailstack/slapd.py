@@ -3,6 +3,7 @@ with ``slapadd -n0``, checked with ``slaptest``, run in the foreground under our
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -86,7 +87,7 @@ class Slapd:
         return f"ldap://{host}:{self.ctx.settings.ports.ldap}/ {self.layout.ldapi_uri}"
 
     def start(self) -> None:
-        if not (self.layout.slapd_d / "cn=config.ldif").is_file():
+        if self.stale():
             self._install_config_dir()
         self.pidfile.unlink(missing_ok=True)
         # Foreground (-d) so messages reach our log file (there is no syslog here), detached
@@ -117,10 +118,28 @@ class Slapd:
     def _install_config_dir(self) -> None:
         self._build_config_dir(self.layout.root / CONFIG, self.layout.slapd_d, error=DaemonError)
         run(["chown", "-R", "openldap:openldap", str(self.layout.slapd_d)])
+        self._stamp.write_text(self._source_digest() + "\n")
+
+    # slapd.d is derived from config.ldif; the stamp records which config.ldif built it, so a
+    # change made while slapd was stopped is not started with a stale cn=config.
+    @property
+    def _stamp(self) -> Path:
+        return self.layout.root / "ldap" / "slapd.d.source"
+
+    def _source_digest(self) -> str:
+        return hashlib.sha256((self.layout.root / CONFIG).read_bytes()).hexdigest()
+
+    def _built_from(self) -> str | None:
+        if not (self.layout.slapd_d / "cn=config.ldif").is_file() or not self._stamp.is_file():
+            return None
+        return self._stamp.read_text().strip()
+
+    def stale(self) -> bool:
+        return self._built_from() != self._source_digest()
 
     def apply(self, changed: list[FileSpec]) -> None:
         # cn=config is derived from config.ldif; the data lives in the mdb database, untouched.
-        if not changed:
+        if not changed and not self.stale():
             return
         self.stop()
         self._install_config_dir()

@@ -103,7 +103,7 @@ def up(settings: Settings, *, dry_run: bool = False) -> UpReport:
         if daemon.pid() is None:
             daemon.start()
             report.actions.append(f"started {daemon.name}")
-        elif todo:
+        elif todo or daemon.stale():
             daemon.apply(todo)
             report.actions.append(f"reloaded {daemon.name}")
         if isinstance(daemon, Slapd):
@@ -128,7 +128,7 @@ def _plan_only(settings: Settings, layout: Layout, report: UpReport) -> UpReport
             report.actions.append(f"write {', '.join(spec.relpath for spec in todo)}")
         if daemon.pid() is None:
             report.actions.append(f"start {daemon.name}")
-        elif todo:
+        elif todo or daemon.stale():
             report.actions.append(f"reload {daemon.name}")
     return report
 

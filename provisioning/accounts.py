@@ -1,26 +1,51 @@
-"""Account use cases: create, show, list, suspend, resume. Each validates with identity's rules,
-plans, applies, and leaves nothing half-done."""
+"""Account use cases: create, show, list, modify, suspend, resume, delete, aliases, quota.
+
+Each validates with identity's rules, checks the actor's role, plans the change, applies it
+through the actor's own directory connection (so slapd's ACLs hold too), and writes one audit
+line, refusals included. Nothing is left half-done: an account whose mailbox cannot be made is
+removed again; a mailbox is archived before its account is deleted.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime
+import shutil
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Self
 
 from identity.accounts import (
     ACCOUNT_ATTRIBUTES,
+    PROFILE_RULES,
     Account,
     AccountStatus,
+    check_address,
     check_display_name,
     check_uid,
 )
 from identity.directory import Directory, escape
 from identity.dit import Tree
-from identity.errors import AlumailError, ConflictError, NotFoundError
+from identity.errors import (
+    AccessDeniedError,
+    AlumailError,
+    ConflictError,
+    NotFoundError,
+    ValidationError,
+)
 from identity.passwords import DEFAULT_POLICY, hash_password
 from identity.quota import parse_quota
+from identity.roles import ROOT, Actor, Role
 from mailstack.context import RenderContext, build_context
+from mailstack.files import ensure_dir
 from mailstack.layout import Layout
 from mailstack.mailboxes import Mailboxes, QuotaUse
 from mailstack.settings import Settings
+from provisioning.audit import AuditLog, audit_path
+
+PAGE_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -32,29 +57,46 @@ class AccountView:
         data = self.account.as_dict()
         if self.quota_use is not None:
             data["quota_used"] = self.quota_use.used_bytes
+            data["quota_percent"] = round(self.quota_use.percent or 0.0, 2)
             data["messages"] = self.quota_use.messages
         return data
 
 
 def login_names(account: Account) -> list[str]:
-    """Every name a client may log in with."""
+    """Every name a client may log in with (Dovecot keys its cache by the typed name)."""
     return [account.uid, account.mail, *account.aliases]
 
 
-class AccountService:
-    """The account use cases over one directory connection (root over ldapi)."""
+class Outcome:
+    """What an audited block reports: ``changes`` made, or ``unchanged``."""
 
-    def __init__(self, settings: Settings, ctx: RenderContext | None = None) -> None:
+    def __init__(self) -> None:
+        self.changes: dict[str, object] = {}
+        self.unchanged = False
+
+
+class AccountService:
+    """The account use cases for one actor over one directory connection."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        actor: Actor = ROOT,
+        ctx: RenderContext | None = None,
+    ) -> None:
         self.settings = settings
+        self.actor = actor
         self.ctx = ctx or build_context(settings, create_secrets=False)
+        self.layout = Layout(settings.state_dir)
         self.tree = Tree(settings.base_dn)
         self.mailboxes = Mailboxes(self.ctx)
+        self.audit = AuditLog(audit_path(settings.state_dir))
         self._directory: Directory | None = None
 
     @property
     def directory(self) -> Directory:
         if self._directory is None:
-            self._directory = Directory(Layout(self.settings.state_dir).ldapi_uri)
+            self._directory = Directory(self.layout.ldapi_uri, self.actor.credentials)
         return self._directory
 
     def close(self) -> None:
@@ -62,11 +104,45 @@ class AccountService:
             self._directory.close()
             self._directory = None
 
-    def __enter__(self) -> AccountService:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- auditing and roles --------------------------------------------------------------------
+
+    @contextmanager
+    def audited(self, action: str, target: str) -> Iterator[Outcome]:
+        outcome = Outcome()
+        try:
+            yield outcome
+        except AccessDeniedError as error:
+            self.audit.record(self.actor, action, target, "denied", detail=error.message)
+            raise
+        except AlumailError as error:
+            self.audit.record(self.actor, action, target, "failed", detail=error.message)
+            raise
+        self.audit.record(
+            self.actor,
+            action,
+            target,
+            "unchanged" if outcome.unchanged else "ok",
+            changes=outcome.changes or None,
+        )
+
+    def require(self, allowed: bool, what: str) -> None:
+        if not allowed:
+            raise AccessDeniedError(f"{self.actor} may not {what}")
+
+    def require_alumnus_target(self, uid: str) -> None:
+        """Staff accounts live apart; no alumnus use case may reach one."""
+        if self.directory_has_staff(uid):
+            raise AccessDeniedError(f"{self.actor} may not act on staff account '{uid}'")
+
+    def directory_has_staff(self, uid: str) -> bool:
+        with Directory(self.layout.ldapi_uri) as system:
+            return system.get(self.tree.staff_member(uid), ["uid"]) is not None
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -79,31 +155,66 @@ class AccountService:
 
     def show(self, uid: str) -> AccountView:
         account = self.get(uid)
-        try:
-            use: QuotaUse | None = self.mailboxes.quota(account.mail)
-        except AlumailError:
-            use = None  # Dovecot stopped: the account is still shown
-        return AccountView(account, use)
+        return AccountView(account, self.quota_use(account))
 
-    def list(self) -> list[Account]:
+    def quota_use(self, account: Account) -> QuotaUse | None:
+        try:
+            return self.mailboxes.quota(account.mail)
+        except AlumailError:
+            return None  # Dovecot stopped: the account is still shown
+
+    def find(
+        self,
+        *,
+        status: AccountStatus | None = None,
+        graduation_year: int | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Account]:
+        """Accounts by UID, filtered; ``search`` matches name, UID or address (substring)."""
+        terms = ["(objectClass=alumailAccount)"]
+        if status is not None:
+            terms.append(f"(alumailAccountStatus={escape(status.value)})")
+        if graduation_year is not None:
+            terms.append(f"(alumailGraduationYear={int(graduation_year)})")
+        if search:
+            value = escape(search.strip())
+            terms.append(
+                f"(|(uid=*{value}*)(cn=*{value}*)(displayName=*{value}*)(mail=*{value}*)"
+                f"(alumailMailAlias=*{value}*))"
+            )
         rows = self.directory.search(
-            self.tree.people, "(objectClass=alumailAccount)", ACCOUNT_ATTRIBUTES, scope="one"
+            self.tree.people, f"(&{''.join(terms)})", ACCOUNT_ATTRIBUTES, scope="one"
         )
-        accounts = [
-            Account.from_entry(entry, default_quota=self.settings.default_quota)
-            for _, entry in rows
-        ]
-        return sorted(accounts, key=lambda a: a.uid)
+        accounts = sorted(
+            (Account.from_entry(e, default_quota=self.settings.default_quota) for _, e in rows),
+            key=lambda a: a.uid,
+        )
+        end = offset + limit if limit is not None else None
+        return accounts[offset:end]
 
     def address_owner(self, address: str) -> str | None:
         value = escape(address)
-        rows = self.directory.search(
-            self.tree.people,
-            f"(|(mail={value})(alumailMailAlias={value}))",
-            ["uid"],
-            scope="one",
-        )
+        with Directory(self.layout.ldapi_uri) as system:  # uniqueness spans every account
+            rows = system.search(
+                self.tree.people,
+                f"(|(mail={value})(alumailMailAlias={value}))",
+                ["uid"],
+                scope="one",
+            )
         return rows[0][1]["uid"][0] if rows else None
+
+    def over_quota(self, percent: float) -> list[AccountView]:
+        """Accounts using more than ``percent`` of their quota."""
+        if not 0 <= percent <= 1000:
+            raise ValidationError("percent", "must be between 0 and 1000")
+        views = []
+        for account in self.find():
+            use = self.quota_use(account)
+            if use and use.percent is not None and use.percent > percent:
+                views.append(AccountView(account, use))
+        return views
 
     # -- changes -------------------------------------------------------------------------------
 
@@ -114,19 +225,49 @@ class AccountService:
         password: str | None,
         *,
         quota: str | int | None = None,
+        **profile: Any,
     ) -> Account:
         """A new jAccount with its mailbox and standard folders, or nothing at all."""
+        with self.audited("create", uid) as outcome:
+            self.require(self.actor.can_administer(), "create accounts")
+            account = self.plan_new(uid, display_name, quota=quota, **profile)
+            if password is not None:
+                DEFAULT_POLICY.check(password, uid=uid)
+            self.check_new_is_free(account)
+            dn = self.tree.person(uid)
+            self.directory.add(dn, account.to_entry(hash_password(password) if password else None))
+            try:
+                self.mailboxes.create(account.mail)
+            except BaseException:
+                # No account without its mailbox: undo the entry, then report the cause.
+                self.directory.delete(dn)
+                raise
+            outcome.changes = {k: v for k, v in account.as_dict().items() if v not in (None, [])}
+            if password is not None:
+                outcome.changes["password"] = "set"  # noqa: S105 -- a marker, not a secret
+        return account
+
+    def plan_new(
+        self, uid: str, display_name: str, *, quota: str | int | None = None, **profile: Any
+    ) -> Account:
         check_uid(uid)
-        name = check_display_name(display_name)
-        if password is not None:
-            DEFAULT_POLICY.check(password, uid=uid)
+        values: dict[str, Any] = {"display_name": check_display_name(display_name)}
+        for name, value in profile.items():
+            rule = PROFILE_RULES.get(name)
+            if rule is None:
+                raise ValidationError(name, "is not an account field")
+            values[name] = rule(value, field=name)
+        recovery = values.get("recovery_email")
+        if isinstance(recovery, str) and recovery.endswith("@" + self.settings.domain):
+            raise ValidationError("recovery_email", "must be an address outside this service")
         limit = parse_quota(quota) if quota is not None else self.settings.default_quota
-        account = Account(
-            uid=uid, display_name=name, mail=f"{uid}@{self.settings.domain}", quota=limit
-        )
-        dn = self.tree.person(uid)
-        if self.directory.get(dn, ["uid"]) is not None:
-            raise ConflictError(f"uid: an account '{uid}' already exists")
+        return Account(uid=uid, mail=f"{uid}@{self.settings.domain}", quota=limit, **values)
+
+    def check_new_is_free(self, account: Account) -> None:
+        if self.directory.get(self.tree.person(account.uid), ["uid"]) is not None:
+            raise ConflictError(f"uid: an account '{account.uid}' already exists")
+        if self.directory_has_staff(account.uid):
+            raise ConflictError(f"uid: '{account.uid}' is taken by a staff account")
         owner = self.address_owner(account.mail)
         if owner is not None:
             raise ConflictError(f"uid: the address {account.mail} already belongs to '{owner}'")
@@ -135,35 +276,148 @@ class AccountService:
                 f"uid: a mailbox for {account.mail} is still on disk from an earlier account; "
                 "archive or remove it before the address is given again"
             )
-        self.directory.add(dn, account.to_entry(hash_password(password) if password else None))
-        try:
-            self.mailboxes.create(account.mail)
-        except BaseException:
-            # No account without its mailbox: undo the entry, then report the cause.
-            self.directory.delete(dn)
-            raise
-        return account
+
+    def modify(self, uid: str, **fields: Any) -> dict[str, Any]:
+        """Change profile fields (see PROFILE_RULES); returns {field: [old, new]}.
+
+        The UID cannot be renamed: it is the login and the lifelong address, and other
+        systems keep it; an extra address is added as an alias instead.
+        """
+        with self.audited("modify", uid) as outcome:
+            if "uid" in fields or "mail" in fields:
+                raise ValidationError("uid", "cannot be changed (add an alias instead)")
+            own = self.actor.role is Role.ALUMNUS and self.actor.name == uid
+            self.require(self.actor.can_administer() or own, f"modify account '{uid}'")
+            current = self.get(uid)
+            values: dict[str, Any] = {}
+            for name, value in fields.items():
+                rule = PROFILE_RULES.get(name)
+                if rule is None:
+                    raise ValidationError(name, "is not a field that can be modified")
+                if own and name in ("student_number", "graduation_year"):
+                    raise AccessDeniedError(f"{self.actor} may not change {name}")
+                values[name] = rule(value, field=name)
+            if values.get("display_name") is None and "display_name" in values:
+                raise ValidationError("display_name", "must not be empty")
+            recovery = values.get("recovery_email")
+            if isinstance(recovery, str) and recovery.endswith("@" + self.settings.domain):
+                raise ValidationError("recovery_email", "must be an address outside this service")
+            updated = replace(current, **values)
+            outcome.changes = self._apply(current, updated)
+            outcome.unchanged = not outcome.changes
+        return outcome.changes
+
+    def _apply(self, current: Account, updated: Account) -> dict[str, object]:
+        before, after = current.attributes(), updated.attributes()
+        mods = {a: after[a] for a in after if sorted(after[a]) != sorted(before[a])}
+        if mods:
+            self.directory.replace(self.tree.person(current.uid), mods)
+        old, new = current.as_dict(), updated.as_dict()
+        return {k: [old[k], new[k]] for k in new if old[k] != new[k]}
 
     def set_status(self, uid: str, status: AccountStatus) -> bool:
-        """Suspend or resume. Takes effect at the next login whatever Dovecot cached. Returns
-        False when the account already had that status (nothing changed)."""
-        account = self.get(uid)
-        if account.status == status:
-            return False
-        self.directory.replace(self.tree.person(uid), {"alumailAccountStatus": [status.value]})
-        self.mailboxes.flush_auth_cache(*login_names(account))
+        """Suspend, resume or retire. Takes effect at the next login and the next delivery
+        whatever Dovecot cached. False when the account already had that status."""
+        action = {AccountStatus.SUSPENDED: "suspend", AccountStatus.ACTIVE: "resume"}.get(
+            status, "retire"
+        )
+        with self.audited(action, uid) as outcome:
+            self.require(self.actor.can_support(), f"{action} accounts")
+            self.require_alumnus_target(uid)
+            account = self.get(uid)
+            if account.status == status:
+                outcome.unchanged = True
+                return False
+            self.directory.replace(self.tree.person(uid), {"alumailAccountStatus": [status.value]})
+            self.mailboxes.flush_auth_cache(*login_names(account))
+            outcome.changes = {"status": [account.status.value, status.value]}
         return True
 
     def set_password(self, uid: str, password: str) -> None:
-        DEFAULT_POLICY.check(password, uid=uid)
-        account = self.get(uid)
-        self.directory.replace(self.tree.person(uid), {"userPassword": [hash_password(password)]})
-        self.mailboxes.flush_auth_cache(*login_names(account))
+        with self.audited("set-password", uid) as outcome:
+            self.require(self.actor.can_administer(), "set passwords (use helpdesk reset)")
+            DEFAULT_POLICY.check(password, uid=uid)
+            account = self.get(uid)
+            self.directory.replace(
+                self.tree.person(uid), {"userPassword": [hash_password(password)]}
+            )
+            self.mailboxes.flush_auth_cache(*login_names(account))
+            outcome.changes = {"password": "changed"}
 
     def set_quota(self, uid: str, quota: str | int) -> Account:
-        limit = parse_quota(quota)
-        account = self.get(uid)
-        self.directory.replace(self.tree.person(uid), {"alumailMailQuota": [str(limit)]})
-        # Dovecot caches user lookups too: the new limit applies from the next session.
-        self.mailboxes.flush_auth_cache(*login_names(account))
+        with self.audited("quota", uid) as outcome:
+            self.require(self.actor.can_administer(), "change quotas")
+            limit = parse_quota(quota)
+            account = self.get(uid)
+            if account.quota == limit:
+                outcome.unchanged = True
+                return account
+            self.directory.replace(self.tree.person(uid), {"alumailMailQuota": [str(limit)]})
+            # Dovecot caches user lookups too: the new limit applies from the next session.
+            self.mailboxes.flush_auth_cache(*login_names(account))
+            outcome.changes = {"quota": [account.quota, limit]}
         return self.get(uid)
+
+    def add_alias(self, uid: str, address: str) -> bool:
+        with self.audited("alias-add", uid) as outcome:
+            self.require(self.actor.can_administer(), "add aliases")
+            alias = check_address(address, field="alias").lower()
+            if not alias.endswith("@" + self.settings.domain):
+                raise ValidationError("alias", f"must be an address in {self.settings.domain}")
+            check_uid(alias.split("@")[0], field="alias")
+            account = self.get(uid)
+            owner = self.address_owner(alias)
+            if owner == uid:
+                outcome.unchanged = True
+                return False
+            if owner is not None:
+                raise ConflictError(f"alias: {alias} already belongs to '{owner}'")
+            if self.directory_has_staff(alias.split("@")[0]):
+                raise ConflictError(f"alias: {alias} is taken by a staff account")
+            self.directory.modify(self.tree.person(uid), [("add", "alumailMailAlias", [alias])])
+            self.mailboxes.flush_auth_cache(*login_names(account))
+            outcome.changes = {"aliases": {"added": alias}}
+        return True
+
+    def remove_alias(self, uid: str, address: str) -> bool:
+        with self.audited("alias-remove", uid) as outcome:
+            self.require(self.actor.can_administer(), "remove aliases")
+            alias = address.strip().lower()
+            account = self.get(uid)
+            if alias not in account.aliases:
+                outcome.unchanged = True
+                return False
+            self.directory.modify(self.tree.person(uid), [("delete", "alumailMailAlias", [alias])])
+            self.mailboxes.flush_auth_cache(*login_names(account), alias)
+            outcome.changes = {"aliases": {"removed": alias}}
+        return True
+
+    def delete(self, uid: str, *, purge_mail: bool = False) -> Path | None:
+        """Remove the account. Its mailbox is first archived to state/archive/ as a tar.gz
+        (returned), unless ``purge_mail`` says to discard it: mail is never lost silently."""
+        with self.audited("delete", uid) as outcome:
+            self.require(self.actor.can_administer(), "delete accounts")
+            account = self.get(uid)
+            home = self.mailboxes.home(account.mail)
+            archive = None
+            if home.exists() and not purge_mail:
+                archive = self._archive(account, home)
+                outcome.changes["archive"] = str(archive)
+            self.directory.delete(self.tree.person(uid))
+            self.mailboxes.flush_auth_cache(*login_names(account))
+            if home.exists():
+                shutil.rmtree(home)
+            outcome.changes["mailbox"] = "archived" if archive else "purged"
+        return archive
+
+    def _archive(self, account: Account, home: Path) -> Path:
+        folder = self.layout.root / "archive"
+        ensure_dir(folder, 0o700)
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = folder / f"{account.uid}-{stamp}.tar.gz"
+        partial = path.with_name(path.name + ".partial")
+        with tarfile.open(partial, "w:gz") as tar:
+            tar.add(home, arcname=account.uid)
+        partial.rename(path)
+        path.chmod(0o600)
+        return path

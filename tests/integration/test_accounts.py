@@ -201,7 +201,7 @@ def test_creating_an_existing_uid_fails_and_changes_nothing(new_account, account
 def test_invalid_input_creates_nothing(accounts) -> None:
     with pytest.raises(ValidationError, match="password: must be at least 10"):
         accounts.create("valid.uid", "Name", "short")
-    assert all(a.uid != "valid.uid" for a in accounts.list())
+    assert all(a.uid != "valid.uid" for a in accounts.find())
 
 
 def test_cli_account_lifecycle(live_stack) -> None:

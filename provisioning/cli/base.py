@@ -1,0 +1,172 @@
+"""What every ``alumail`` command shares: the group, settings and actor, error handling and
+output helpers. Data goes to stdout (``--json`` for machines), messages to stderr; exit codes
+are decided here and nowhere else.
+
+Exit codes: 0 success; 1 a verification check failed or another error; 2 usage error;
+3 configuration error; 4 invalid input; 5 not found; 6 conflict (already exists);
+7 directory error; 8 daemon error; 9 access denied (the actor's role does not allow it);
+10 some rows of an import failed (the others went in).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from identity.errors import (
+    AccessDeniedError,
+    AlumailError,
+    ConfigError,
+    ConflictError,
+    DaemonError,
+    DirectoryError,
+    NotFoundError,
+    ValidationError,
+    VerificationError,
+)
+from identity.roles import ROOT, Actor
+from mailstack import settings as settings_module
+from mailstack.settings import Settings
+
+EXIT_CODES: list[tuple[type[AlumailError], int]] = [
+    (VerificationError, 1),
+    (ConfigError, 3),
+    (ValidationError, 4),
+    (NotFoundError, 5),
+    (ConflictError, 6),
+    (DirectoryError, 7),
+    (DaemonError, 8),
+    (AccessDeniedError, 9),
+]
+EXIT_ROWS_FAILED = 10
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def exit_code(error: AlumailError) -> int:
+    for kind, code in EXIT_CODES:
+        if isinstance(error, kind):
+            return code
+    return 1
+
+
+def say(message: str) -> None:
+    err.print(message, markup=False, highlight=False)
+
+
+def emit_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def print_mapping(data: dict[str, Any]) -> None:
+    table = Table(show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in data.items():
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        table.add_row(key, "" if value is None else shown)
+    out.print(table)
+
+
+def read_password(from_stdin: bool, *, confirm: bool, prompt: str = "Password") -> str | None:
+    """One password: a line of stdin, or a prompt on a terminal, or None (neither)."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise ValidationError("password", "nothing was given on standard input")
+        return line.rstrip("\r\n")
+    if sys.stdin.isatty():
+        value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+        return value
+    return None
+
+
+class Context:
+    def __init__(self, config: Path | None, actor: str | None, actor_password_file: Path | None):
+        self.config = config
+        self.actor_uid = actor
+        self.actor_password_file = actor_password_file
+        self._settings: Settings | None = None
+        self._actor: Actor | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = settings_module.load(self.config, os.environ)
+        return self._settings
+
+    @property
+    def actor(self) -> Actor:
+        """Root over ldapi unless --actor names a staff member or alumnus, who must prove it."""
+        if self._actor is None:
+            if self.actor_uid is None:
+                self._actor = ROOT
+            else:
+                from provisioning.staff import resolve_actor
+
+                self._actor = resolve_actor(self.settings, self.actor_uid, self._actor_password())
+        return self._actor
+
+    def _actor_password(self) -> str:
+        if self.actor_password_file is not None:
+            try:
+                return self.actor_password_file.read_text().strip("\r\n")
+            except OSError as exc:
+                raise ValidationError("actor-password-file", f"cannot be read: {exc}") from exc
+        if sys.stdin.isatty():
+            value: str = click.prompt(f"Password for {self.actor_uid}", hide_input=True)
+            return value
+        raise ValidationError("actor-password-file", "give the actor's password in a file")
+
+
+class AlumailGroup(click.Group):
+    """Turns every AlumailError into one message on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AlumailError as error:
+            say(f"alumail: error: {error.message}")
+            if error.detail:
+                say(error.detail)
+            sys.exit(exit_code(error))
+
+
+@click.group(cls=AlumailGroup)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Settings file (default: $ALUMAIL_CONFIG, else ./alumail.toml if present).",
+)
+@click.option(
+    "--actor",
+    default=None,
+    metavar="UID",
+    help="Act as this staff member or alumnus (proven by their password) instead of "
+    "the host's root.",
+)
+@click.option(
+    "--actor-password-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="File holding the actor's password (else a prompt on a terminal).",
+)
+@click.pass_context
+def main(
+    ctx: click.Context, config: Path | None, actor: str | None, actor_password_file: Path | None
+) -> None:
+    """alumail: the alumni jAccount directory and mail stack."""
+    ctx.obj = Context(config, actor, actor_password_file)
+
+
+pass_ctx = click.make_pass_decorator(Context)

@@ -1,0 +1,173 @@
+"""``alumail up``, ``down``, ``status`` and ``verify``: the stack as a whole."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.table import Table
+
+from identity.errors import NotFoundError, ValidationError, VerificationError
+from identity.passwords import generate_password
+from mailstack import stack
+from mailstack.files import write_atomic
+from mailstack.harness import Check
+from mailstack.layout import Layout
+from mailstack.settings import Settings
+from provisioning.accounts import AccountService
+from provisioning.cli.base import Context, emit_json, main, out, pass_ctx, read_password, say
+from provisioning.verification import verify_account
+
+# -- the stack ---------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--demo",
+    "demo_uid",
+    default=None,
+    metavar="UID",
+    help="Also provision this demo alumnus and run the verification harness.",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def up(ctx: Context, demo_uid: str | None, dry_run: bool, as_json: bool) -> None:
+    """Bring the stack up (idempotent: a second run changes nothing and says so)."""
+    settings = ctx.settings
+    report = stack.up(settings, dry_run=dry_run)
+    verb = "would" if dry_run else "did"
+    if not as_json:
+        if report.changed:
+            for action in report.actions:
+                say(f"{'would ' if dry_run else ''}{action}")
+        else:
+            say("alumail: nothing to change: the stack is up and its configuration current")
+    result: dict[str, Any] = {
+        "dry_run": dry_run,
+        "changed": report.changed,
+        f"{verb}": report.actions,
+    }
+    checks: list[Check] = []
+    if demo_uid and not dry_run:
+        demo = _ensure_demo(settings, demo_uid)
+        result["demo"] = demo
+        checks = verify_account(settings, demo_uid, demo.pop("_password"))
+        result["verification"] = [c.as_dict() for c in checks]
+    status = stack.status(settings)
+    result["status"] = status
+    if as_json:
+        emit_json(result)
+    else:
+        _print_endpoints(status)
+        if demo_uid and not dry_run:
+            _print_demo(result["demo"])
+            _print_checks(checks)
+    if checks and not all(c.ok for c in checks):
+        raise VerificationError("the verification harness found failing checks")
+
+
+def _ensure_demo(settings: Settings, uid: str) -> dict[str, Any]:
+    path = Layout(settings.state_dir).secrets / "demo.password"
+    with AccountService(settings) as service:
+        password = path.read_text().strip() if path.is_file() else None
+        created = False
+        try:
+            service.get(uid)
+        except NotFoundError:
+            password = password or generate_password()
+            write_atomic(path, password + "\n", mode=0o600)
+            service.create(uid, "Demo Alumnus", password)
+            created = True
+        if password is None:
+            # The account exists but its demo password was lost: give it a new one.
+            password = generate_password()
+            write_atomic(path, password + "\n", mode=0o600)
+            service.set_password(uid, password)
+        account = service.get(uid)
+    return {
+        "uid": uid,
+        "address": account.mail,
+        "created": created,
+        "password_file": str(path),
+        "_password": password,
+    }
+
+
+def _print_endpoints(status: dict[str, Any]) -> None:
+    table = Table(title=f"alumail: {status['domain']}", title_justify="left")
+    for column in ("service", "host", "port", "running"):
+        table.add_column(column)
+    for name, info in status["services"].items():
+        table.add_row(name, info["host"], str(info["port"]), "yes" if info["running"] else "NO")
+    out.print(table)
+    if status.get("ca_cert"):
+        out.print(f"CA certificate (trust it in clients): {status['ca_cert']}", highlight=False)
+
+
+def _print_demo(demo: dict[str, Any]) -> None:
+    out.print(
+        f"demo login: {demo['uid']} (address {demo['address']}); "
+        f"password: sudo cat {demo['password_file']}",
+        highlight=False,
+    )
+
+
+def _print_checks(checks: list[Check]) -> None:
+    table = Table(title="verification", title_justify="left")
+    for column in ("check", "result", "detail", "seconds"):
+        table.add_column(column)
+    for check in checks:
+        table.add_row(
+            check.name, "pass" if check.ok else "FAIL", check.detail, f"{check.seconds:.2f}"
+        )
+    out.print(table)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def down(ctx: Context, as_json: bool) -> None:
+    """Stop every daemon this stack started (and nothing else)."""
+    stopped = stack.down(ctx.settings)
+    if as_json:
+        emit_json({"stopped": stopped})
+    elif stopped:
+        say(f"stopped {', '.join(stopped)}")
+    else:
+        say("alumail: nothing to stop")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def status(ctx: Context, as_json: bool) -> None:
+    """Each endpoint and whether it answers."""
+    data = stack.status(ctx.settings)
+    if as_json:
+        emit_json(data)
+    else:
+        _print_endpoints(data)
+
+
+@main.command()
+@click.argument("uid")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def verify(ctx: Context, uid: str, password_stdin: bool, as_json: bool) -> None:
+    """Prove UID logs in over IMAP, POP3 and SMTP and receives mail; exit 0 only if all pass."""
+    password = read_password(password_stdin, confirm=False)
+    if password is None:
+        raise ValidationError("password", "give it with --password-stdin or at the prompt")
+    checks = verify_account(ctx.settings, uid, password)
+    if as_json:
+        emit_json(
+            {"uid": uid, "ok": all(c.ok for c in checks), "checks": [c.as_dict() for c in checks]}
+        )
+    else:
+        _print_checks(checks)
+    if not all(c.ok for c in checks):
+        raise VerificationError(
+            f"{sum(not c.ok for c in checks)} of {len(checks)} checks failed for {uid}"
+        )

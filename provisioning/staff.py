@@ -1,0 +1,140 @@
+"""Staff accounts (admins and helpdesk members), and proving who an actor is.
+
+Staff live under ou=staff with no mailbox; their role is membership of cn=admins or
+cn=helpdesk. Only the host's root or an admin may add, remove or change staff.
+"""
+
+from __future__ import annotations
+
+from identity.accounts import check_display_name, check_uid
+from identity.directory import Credentials, Directory
+from identity.dit import Tree, group_entry, staff_entry
+from identity.errors import (
+    AccessDeniedError,
+    ConflictError,
+    DirectoryError,
+    NotFoundError,
+    ValidationError,
+)
+from identity.passwords import DEFAULT_POLICY, hash_password
+from identity.roles import STAFF_ROLES, Actor, Role
+from mailstack.layout import Layout
+from mailstack.settings import Settings
+from provisioning.accounts import AccountService, login_names
+
+
+def resolve_actor(settings: Settings, uid: str, password: str) -> Actor:
+    """The actor ``uid`` is, proven by binding with ``password``: a staff member (role from
+    group membership) or an alumnus."""
+    check_uid(uid, field="actor")
+    tree = Tree(settings.base_dn)
+    uri = Layout(settings.state_dir).ldapi_uri
+    with Directory(uri) as system:
+        is_staff = system.get(tree.staff_member(uid), ["uid"]) is not None
+        dn = tree.staff_member(uid) if is_staff else tree.person(uid)
+        role = Role.ALUMNUS
+        if is_staff:
+            role = _staff_role(system, tree, dn)
+    credentials = Credentials(dn, password)
+    try:
+        Directory(uri, credentials).close()
+    except DirectoryError as exc:
+        raise AccessDeniedError(f"actor: cannot sign in as '{uid}' with that password") from exc
+    return Actor(uid, role, credentials)
+
+
+def _staff_role(system: Directory, tree: Tree, dn: str) -> Role:
+    for role, group in ((Role.ADMIN, tree.admins_group), (Role.HELPDESK, tree.helpdesk_group)):
+        entry = system.get(group, ["member"]) or {}
+        if dn.lower() in (m.lower() for m in entry.get("member", [])):
+            return role
+    raise AccessDeniedError(f"actor: staff account {dn} has no role")
+
+
+class StaffService(AccountService):
+    def _group(self, role: Role) -> str:
+        return self.tree.admins_group if role is Role.ADMIN else self.tree.helpdesk_group
+
+    def add(self, uid: str, name: str, role: Role, password: str | None) -> None:
+        with self.audited("staff-add", uid) as outcome:
+            self.require(self.actor.can_administer(), "add staff")
+            if role not in STAFF_ROLES:
+                raise ValidationError("role", "must be admin or helpdesk")
+            check_uid(uid)
+            display = check_display_name(name)
+            if password is not None:
+                DEFAULT_POLICY.check(password, uid=uid)
+            if self.directory.get(self.tree.person(uid), ["uid"]) is not None:
+                raise ConflictError(f"uid: '{uid}' is an alumnus account")
+            dn = self.tree.staff_member(uid)
+            if self.directory.get(dn, ["uid"]) is not None:
+                raise ConflictError(f"uid: a staff account '{uid}' already exists")
+            self.directory.add(
+                dn, staff_entry(uid, display, hash_password(password) if password else None)
+            )
+            self._join(dn, role)
+            outcome.changes = {"name": display, "role": role.value}
+
+    def _join(self, dn: str, role: Role) -> None:
+        group = self._group(role)
+        if self.directory.get(group, ["cn"]) is None:
+            # groupOfNames needs a member: the group appears with its first one.
+            name = group.split(",", 1)[0].split("=", 1)[1]
+            self.directory.add(group, group_entry(name, [dn], f"alumail {role.value} staff"))
+        else:
+            self.directory.modify(group, [("add", "member", [dn])])
+
+    def _leave(self, dn: str) -> None:
+        for role in STAFF_ROLES:
+            group = self._group(role)
+            members = (self.directory.get(group, ["member"]) or {}).get("member", [])
+            if dn.lower() not in (m.lower() for m in members):
+                continue
+            if len(members) == 1:
+                self.directory.delete(group)
+            else:
+                self.directory.modify(group, [("delete", "member", [dn])])
+
+    def remove(self, uid: str) -> None:
+        with self.audited("staff-remove", uid) as outcome:
+            self.require(self.actor.can_administer(), "remove staff")
+            dn = self.tree.staff_member(uid)
+            if self.directory.get(dn, ["uid"]) is None:
+                raise NotFoundError(f"no staff account '{uid}'")
+            if self.actor.dn and self.actor.dn.lower() == dn.lower():
+                raise AccessDeniedError(f"{self.actor} may not remove their own staff account")
+            self._leave(dn)
+            self.directory.delete(dn)
+            outcome.changes = {"removed": uid}
+
+    def members(self) -> list[dict[str, str]]:
+        self.require(self.actor.can_administer(), "list staff")
+        rows = []
+        for role in STAFF_ROLES:
+            entry = self.directory.get(self._group(role), ["member"]) or {}
+            for dn in entry.get("member", []):
+                rows.append({"uid": dn.split(",", 1)[0].split("=", 1)[1], "role": role.value})
+        return sorted(rows, key=lambda r: r["uid"])
+
+
+def change_own_password(settings: Settings, uid: str, current: str, new: str) -> None:
+    """An alumnus replaces their own password, proving the current (or temporary) one. This is
+    also how a forced change after a helpdesk reset is completed (slapd clears pwdReset)."""
+    check_uid(uid)
+    DEFAULT_POLICY.check(new, uid=uid)
+    tree = Tree(settings.base_dn)
+    self_actor = Actor(uid, Role.ALUMNUS, Credentials(tree.person(uid), current))
+    with (
+        AccountService(settings, self_actor) as service,
+        service.audited("passwd", uid) as outcome,
+    ):
+        try:
+            service.directory  # noqa: B018 -- binding proves the current password
+        except DirectoryError as error:
+            raise AccessDeniedError(
+                f"passwd: the current password of '{uid}' was refused"
+            ) from error
+        service.directory.replace(tree.person(uid), {"userPassword": [hash_password(new)]})
+        account = service.get(uid)
+        service.mailboxes.flush_auth_cache(*login_names(account))
+        outcome.changes = {"password": "changed"}
