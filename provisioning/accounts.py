@@ -237,6 +237,8 @@ class AccountService:
             dn = self.tree.person(uid)
             self.directory.add(dn, account.to_entry(hash_password(password) if password else None))
             try:
+                # A lookup before the account existed may sit in Dovecot's negative cache.
+                self.mailboxes.flush_auth_cache(*login_names(account))
                 self.mailboxes.create(account.mail)
             except BaseException:
                 # No account without its mailbox: undo the entry, then report the cause.
@@ -277,7 +279,7 @@ class AccountService:
                 "archive or remove it before the address is given again"
             )
 
-    def modify(self, uid: str, **fields: Any) -> dict[str, Any]:
+    def modify(self, uid: str, /, **fields: Any) -> dict[str, Any]:
         """Change profile fields (see PROFILE_RULES); returns {field: [old, new]}.
 
         The UID cannot be renamed: it is the login and the lifelong address, and other
@@ -375,7 +377,8 @@ class AccountService:
             if self.directory_has_staff(alias.split("@")[0]):
                 raise ConflictError(f"alias: {alias} is taken by a staff account")
             self.directory.modify(self.tree.person(uid), [("add", "alumailMailAlias", [alias])])
-            self.mailboxes.flush_auth_cache(*login_names(account))
+            # The address may sit in Dovecot's negative cache from a lookup before it existed.
+            self.mailboxes.flush_auth_cache(*login_names(account), alias)
             outcome.changes = {"aliases": {"added": alias}}
         return True
 

@@ -1,0 +1,185 @@
+"""The account lifecycle against the real stack: profile fields, list filters, aliases,
+quota, deletion, and the audit line each action leaves."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import pytest
+
+from identity.accounts import AccountStatus
+from identity.errors import ConflictError, NotFoundError, ValidationError
+from provisioning.audit import AuditLog, audit_path
+from tests import mail
+from tests.support import alumail, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def audit_lines(settings, target: str) -> list[dict]:
+    return AuditLog(audit_path(settings.state_dir)).query(target=target)
+
+
+def test_profile_fields_round_trip_and_modify(new_account, accounts, live_stack) -> None:
+    account, _ = new_account(name="张三", given_name="三", family_name="张",
+                             recovery_email="zhang.san@outside.example",
+                             student_number="5080309123", graduation_year="2012")
+    stored = accounts.get(account.uid)
+    assert (stored.given_name, stored.family_name) == ("三", "张")
+    assert stored.recovery_email == "zhang.san@outside.example"
+    assert stored.student_number == "5080309123" and stored.graduation_year == 2012
+
+    changes = accounts.modify(account.uid, display_name="张 三", recovery_email="")
+    assert changes == {"display_name": ["张三", "张 三"],
+                       "recovery_email": ["zhang.san@outside.example", None]}
+    assert accounts.modify(account.uid, display_name="张 三") == {}
+    after = accounts.get(account.uid)
+    assert after.display_name == "张 三" and after.recovery_email is None
+    actions = [(line["action"], line["outcome"]) for line in audit_lines(live_stack, account.uid)]
+    assert actions == [("create", "ok"), ("modify", "ok"), ("modify", "unchanged")]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "rule"),
+    [
+        ("recovery_email", "not-an-address", "must be an address"),
+        ("recovery_email", "me@alumni.test.example", "outside this service"),
+        ("graduation_year", "1800", "must be between 1896"),
+        ("student_number", "a b", "4 to 20 letters"),
+        ("given_name", "x" * 65, "at most 64"),
+        ("uid", "other", "cannot be changed"),
+        ("colour", "blue", "not a field"),
+    ],
+)
+def test_invalid_modify_names_the_field_and_changes_nothing(
+    new_account, accounts, field, value, rule
+) -> None:
+    account, _ = new_account()
+    with pytest.raises(ValidationError) as caught:
+        accounts.modify(account.uid, **{field: value})
+    assert caught.value.field == field and rule in caught.value.rule
+    assert accounts.get(account.uid) == account
+
+
+def test_list_filters_and_pages(new_account, accounts) -> None:
+    a, _ = new_account(name="Filter Target Wu", graduation_year="1999")
+    b, _ = new_account(name="Filter Target Zhao", graduation_year="1999")
+    accounts.set_status(b.uid, AccountStatus.SUSPENDED)
+    in_year = [x.uid for x in accounts.find(graduation_year=1999)]
+    assert in_year == sorted([a.uid, b.uid])
+    assert [x.uid for x in accounts.find(graduation_year=1999, status=AccountStatus.SUSPENDED)] \
+        == [b.uid]
+    assert [x.uid for x in accounts.find(search="target wu")] == [a.uid]
+    assert [x.uid for x in accounts.find(graduation_year=1999, limit=1, offset=1)] == [b.uid]
+    # filter syntax in the search text is data, never structure
+    assert accounts.find(search="*)(uid=*") == []
+
+
+def test_alias_receives_mail_and_may_be_sent_from(new_account, accounts, live_stack) -> None:
+    owner, password = new_account()
+    other, _ = new_account()
+    alias = f"{owner.uid}.alias@{live_stack.domain}"
+    assert accounts.add_alias(owner.uid, alias)
+    assert not accounts.add_alias(owner.uid, alias)  # already there: no change
+    with pytest.raises(ConflictError, match="already belongs"):
+        accounts.add_alias(other.uid, alias)
+    with pytest.raises(ValidationError, match="alias: must be an address in"):
+        accounts.add_alias(other.uid, "someone@elsewhere.example")
+
+    client = mail.inbound(live_stack)
+    try:
+        client.send_message(mail.message("a@outside.example", alias, "to the alias"))
+    finally:
+        client.quit()
+    assert wait_for(lambda: "to the alias" in mail.inbox_subjects(live_stack, owner.uid,
+                                                                  password))
+    smtp = mail.submission(live_stack)
+    try:
+        smtp.login(owner.uid, password)
+        assert smtp.mail(alias)[0] == 250
+        assert smtp.rcpt(other.mail)[0] == 250
+    finally:
+        smtp.close()
+    assert mail.imap_login_ok(live_stack, alias, password)  # the alias is a login name too
+
+    assert accounts.remove_alias(owner.uid, alias)
+    client = mail.inbound(live_stack)
+    try:
+        client.mail("a@outside.example")
+        assert client.rcpt(alias)[0] == 550
+    finally:
+        client.close()
+
+
+def test_quota_set_show_and_over(new_account, accounts, live_stack) -> None:
+    account, password = new_account()
+    assert accounts.set_quota(account.uid, "1M").quota == 1024**2
+    client = mail.inbound(live_stack)
+    try:
+        client.send_message(mail.message("a@outside.example", account.mail, "big",
+                                         body="x" * 600_000 + "\n"))
+    finally:
+        client.quit()
+    assert wait_for(lambda: accounts.show(account.uid).quota_use.used_bytes > 500_000)
+    over = [v.account.uid for v in accounts.over_quota(50)]
+    assert account.uid in over
+    assert account.uid not in [v.account.uid for v in accounts.over_quota(99)]
+    shown = json.loads(alumail(live_stack, "quota", "show", account.uid, "--json",
+                               check=True).stdout)
+    assert shown["limit"] == 1048576 and shown["percent"] > 50
+    with pytest.raises(ValidationError, match="quota: must be a size"):
+        accounts.set_quota(account.uid, "lots")
+
+
+def test_delete_archives_the_mailbox(new_account, accounts, live_stack) -> None:
+    account, password = new_account()
+    client = mail.inbound(live_stack)
+    try:
+        client.send_message(mail.message("a@outside.example", account.mail, "keep me"))
+    finally:
+        client.quit()
+    assert wait_for(lambda: "keep me" in mail.inbox_subjects(live_stack, account.uid, password))
+    archive = accounts.delete(account.uid)
+    assert archive is not None and archive.is_file()
+    with tarfile.open(archive) as tar:
+        bodies = [tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()
+                  and "/Maildir/" in m.name and ("/cur/" in m.name or "/new/" in m.name)]
+    assert any(b"keep me" in body for body in bodies)
+    with pytest.raises(NotFoundError):
+        accounts.get(account.uid)
+    assert not mail.imap_login_ok(live_stack, account.uid, password)
+    # the UID can be given again: no leftover mailbox, a fresh one
+    again = accounts.create(account.uid, "Second Life", "Another-Pass-99")
+    assert mail.inbox_subjects(live_stack, again.uid, "Another-Pass-99") == []
+    assert accounts.delete(again.uid, purge_mail=True) is None
+    lines = audit_lines(live_stack, account.uid)
+    assert [line["action"] for line in lines][-2:] == ["create", "delete"]
+    assert lines[-1]["changes"]["mailbox"] == "purged"
+
+
+def test_cli_modify_delete_and_alias(live_stack) -> None:
+    alumail(live_stack, "account", "create", "cli.life", "--name", "Cli Life",
+            "--graduation-year", "2010", "--password-stdin", stdin="Life-Password-88\n",
+            check=True)
+    modified = alumail(live_stack, "account", "modify", "cli.life", "--given-name", "Cli",
+                       "--json", check=True)
+    assert json.loads(modified.stdout)["changed"] == {"given_name": [None, "Cli"]}
+    bad = alumail(live_stack, "account", "modify", "cli.life", "--graduation-year", "abc")
+    assert bad.returncode == 4 and "graduation_year: must be a year" in bad.stderr
+    added = alumail(live_stack, "account", "alias", "add", "cli.life",
+                    f"life@{live_stack.domain}", check=True)
+    assert "added" in added.stderr
+    listed = json.loads(alumail(live_stack, "account", "list", "--year", "2010", "--json",
+                                check=True).stdout)
+    assert [a["uid"] for a in listed] == ["cli.life"]
+    deleted = json.loads(alumail(live_stack, "account", "delete", "cli.life", "--json",
+                                 check=True).stdout)
+    assert deleted["archive"].endswith(".tar.gz")
+    audit = json.loads(alumail(live_stack, "audit", "--target", "cli.life", "--json",
+                               check=True).stdout)
+    assert [line["action"] for line in audit] == ["create", "modify", "modify", "alias-add",
+                                                  "delete"]
+    assert [line["outcome"] for line in audit] == ["ok", "ok", "failed", "ok", "ok"]
+    raw = audit_path(live_stack.state_dir).read_text()
+    assert "Life-Password-88" not in raw and "ARGON2" not in raw
