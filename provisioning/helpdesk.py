@@ -20,7 +20,7 @@ STATE_ATTRIBUTES = [
     "pwdAccountLockedTime",
     "pwdReset",
     "pwdFailureTime",
-    "authTimestamp",
+    "pwdLastSuccess",
     "pwdChangedTime",
 ]
 
@@ -89,7 +89,7 @@ class Helpdesk(AccountService):
             locked=bool(entry.get("pwdAccountLockedTime")),
             must_change_password=(entry.get("pwdReset") or ["FALSE"])[0].upper() == "TRUE",
             recent_failures=len(entry.get("pwdFailureTime", [])),
-            last_login=_when(entry.get("authTimestamp")),
+            last_login=_when(entry.get("pwdLastSuccess")),
             password_changed=_when(entry.get("pwdChangedTime")),
             quota_used=use.used_bytes if use else None,
             quota_limit=account.quota,

@@ -22,17 +22,24 @@ def audit_lines(settings, target: str) -> list[dict]:
 
 
 def test_profile_fields_round_trip_and_modify(new_account, accounts, live_stack) -> None:
-    account, _ = new_account(name="张三", given_name="三", family_name="张",
-                             recovery_email="zhang.san@outside.example",
-                             student_number="5080309123", graduation_year="2012")
+    account, _ = new_account(
+        name="张三",
+        given_name="三",
+        family_name="张",
+        recovery_email="zhang.san@outside.example",
+        student_number="5080309123",
+        graduation_year="2012",
+    )
     stored = accounts.get(account.uid)
     assert (stored.given_name, stored.family_name) == ("三", "张")
     assert stored.recovery_email == "zhang.san@outside.example"
     assert stored.student_number == "5080309123" and stored.graduation_year == 2012
 
     changes = accounts.modify(account.uid, display_name="张 三", recovery_email="")
-    assert changes == {"display_name": ["张三", "张 三"],
-                       "recovery_email": ["zhang.san@outside.example", None]}
+    assert changes == {
+        "display_name": ["张三", "张 三"],
+        "recovery_email": ["zhang.san@outside.example", None],
+    }
     assert accounts.modify(account.uid, display_name="张 三") == {}
     after = accounts.get(account.uid)
     assert after.display_name == "张 三" and after.recovery_email is None
@@ -68,8 +75,9 @@ def test_list_filters_and_pages(new_account, accounts) -> None:
     accounts.set_status(b.uid, AccountStatus.SUSPENDED)
     in_year = [x.uid for x in accounts.find(graduation_year=1999)]
     assert in_year == sorted([a.uid, b.uid])
-    assert [x.uid for x in accounts.find(graduation_year=1999, status=AccountStatus.SUSPENDED)] \
-        == [b.uid]
+    assert [x.uid for x in accounts.find(graduation_year=1999, status=AccountStatus.SUSPENDED)] == [
+        b.uid
+    ]
     assert [x.uid for x in accounts.find(search="target wu")] == [a.uid]
     assert [x.uid for x in accounts.find(graduation_year=1999, limit=1, offset=1)] == [b.uid]
     # filter syntax in the search text is data, never structure
@@ -92,8 +100,7 @@ def test_alias_receives_mail_and_may_be_sent_from(new_account, accounts, live_st
         client.send_message(mail.message("a@outside.example", alias, "to the alias"))
     finally:
         client.quit()
-    assert wait_for(lambda: "to the alias" in mail.inbox_subjects(live_stack, owner.uid,
-                                                                  password))
+    assert wait_for(lambda: "to the alias" in mail.inbox_subjects(live_stack, owner.uid, password))
     smtp = mail.submission(live_stack)
     try:
         smtp.login(owner.uid, password)
@@ -117,16 +124,18 @@ def test_quota_set_show_and_over(new_account, accounts, live_stack) -> None:
     assert accounts.set_quota(account.uid, "1M").quota == 1024**2
     client = mail.inbound(live_stack)
     try:
-        client.send_message(mail.message("a@outside.example", account.mail, "big",
-                                         body="x" * 600_000 + "\n"))
+        client.send_message(
+            mail.message("a@outside.example", account.mail, "big", body="x" * 600_000 + "\n")
+        )
     finally:
         client.quit()
     assert wait_for(lambda: accounts.show(account.uid).quota_use.used_bytes > 500_000)
     over = [v.account.uid for v in accounts.over_quota(50)]
     assert account.uid in over
     assert account.uid not in [v.account.uid for v in accounts.over_quota(99)]
-    shown = json.loads(alumail(live_stack, "quota", "show", account.uid, "--json",
-                               check=True).stdout)
+    shown = json.loads(
+        alumail(live_stack, "quota", "show", account.uid, "--json", check=True).stdout
+    )
     assert shown["limit"] == 1048576 and shown["percent"] > 50
     with pytest.raises(ValidationError, match="quota: must be a size"):
         accounts.set_quota(account.uid, "lots")
@@ -143,8 +152,11 @@ def test_delete_archives_the_mailbox(new_account, accounts, live_stack) -> None:
     archive = accounts.delete(account.uid)
     assert archive is not None and archive.is_file()
     with tarfile.open(archive) as tar:
-        bodies = [tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()
-                  and "/Maildir/" in m.name and ("/cur/" in m.name or "/new/" in m.name)]
+        bodies = [
+            tar.extractfile(m).read()
+            for m in tar.getmembers()
+            if m.isfile() and "/Maildir/" in m.name and ("/cur/" in m.name or "/new/" in m.name)
+        ]
     assert any(b"keep me" in body for body in bodies)
     with pytest.raises(NotFoundError):
         accounts.get(account.uid)
@@ -159,27 +171,47 @@ def test_delete_archives_the_mailbox(new_account, accounts, live_stack) -> None:
 
 
 def test_cli_modify_delete_and_alias(live_stack) -> None:
-    alumail(live_stack, "account", "create", "cli.life", "--name", "Cli Life",
-            "--graduation-year", "2010", "--password-stdin", stdin="Life-Password-88\n",
-            check=True)
-    modified = alumail(live_stack, "account", "modify", "cli.life", "--given-name", "Cli",
-                       "--json", check=True)
+    alumail(
+        live_stack,
+        "account",
+        "create",
+        "cli.life",
+        "--name",
+        "Cli Life",
+        "--graduation-year",
+        "2010",
+        "--password-stdin",
+        stdin="Life-Password-88\n",
+        check=True,
+    )
+    modified = alumail(
+        live_stack, "account", "modify", "cli.life", "--given-name", "Cli", "--json", check=True
+    )
     assert json.loads(modified.stdout)["changed"] == {"given_name": [None, "Cli"]}
     bad = alumail(live_stack, "account", "modify", "cli.life", "--graduation-year", "abc")
     assert bad.returncode == 4 and "graduation_year: must be a year" in bad.stderr
-    added = alumail(live_stack, "account", "alias", "add", "cli.life",
-                    f"life@{live_stack.domain}", check=True)
+    added = alumail(
+        live_stack, "account", "alias", "add", "cli.life", f"life@{live_stack.domain}", check=True
+    )
     assert "added" in added.stderr
-    listed = json.loads(alumail(live_stack, "account", "list", "--year", "2010", "--json",
-                                check=True).stdout)
+    listed = json.loads(
+        alumail(live_stack, "account", "list", "--year", "2010", "--json", check=True).stdout
+    )
     assert [a["uid"] for a in listed] == ["cli.life"]
-    deleted = json.loads(alumail(live_stack, "account", "delete", "cli.life", "--json",
-                                 check=True).stdout)
+    deleted = json.loads(
+        alumail(live_stack, "account", "delete", "cli.life", "--json", check=True).stdout
+    )
     assert deleted["archive"].endswith(".tar.gz")
-    audit = json.loads(alumail(live_stack, "audit", "--target", "cli.life", "--json",
-                               check=True).stdout)
-    assert [line["action"] for line in audit] == ["create", "modify", "modify", "alias-add",
-                                                  "delete"]
+    audit = json.loads(
+        alumail(live_stack, "audit", "--target", "cli.life", "--json", check=True).stdout
+    )
+    assert [line["action"] for line in audit] == [
+        "create",
+        "modify",
+        "modify",
+        "alias-add",
+        "delete",
+    ]
     assert [line["outcome"] for line in audit] == ["ok", "ok", "failed", "ok", "ok"]
     raw = audit_path(live_stack.state_dir).read_text()
     assert "Life-Password-88" not in raw and "ARGON2" not in raw
