@@ -120,7 +120,7 @@ def test_alias_receives_mail_and_may_be_sent_from(new_account, accounts, live_st
 
 
 def test_quota_set_show_and_over(new_account, accounts, live_stack) -> None:
-    account, password = new_account()
+    account, _ = new_account()
     assert accounts.set_quota(account.uid, "1M").quota == 1024**2
     client = mail.inbound(live_stack)
     try:
