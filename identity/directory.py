@@ -16,7 +16,13 @@ import ldap
 import ldap.filter
 import ldap.sasl
 
-from identity.errors import AccessDeniedError, ConflictError, DirectoryError, NotFoundError
+from identity.errors import (
+    AccessDeniedError,
+    AlumailError,
+    ConflictError,
+    DirectoryError,
+    NotFoundError,
+)
 
 Entry = dict[str, list[str]]
 
@@ -143,19 +149,118 @@ class Directory:
 
 @contextmanager
 def _write_errors(action: str, dn: str) -> Iterator[None]:
-    """python-ldap's exceptions as the AlumailError a person can act on."""
     try:
         yield
-    except ldap.ALREADY_EXISTS as exc:
-        raise ConflictError(f"{dn} already exists") from exc
-    except ldap.NO_SUCH_OBJECT as exc:
-        raise NotFoundError(f"{dn} does not exist") from exc
-    except ldap.INSUFFICIENT_ACCESS as exc:
-        raise AccessDeniedError(f"the directory refused to {action} {dn}: no access") from exc
-    except (ldap.NO_SUCH_ATTRIBUTE, ldap.TYPE_OR_VALUE_EXISTS) as exc:
-        raise ConflictError(f"cannot {action} {dn}: {_describe(exc)}") from exc
     except ldap.LDAPError as exc:
-        raise DirectoryError(f"cannot {action} {dn}: {_describe(exc)}") from exc
+        raise _translate(exc, action, dn) from exc
+
+
+def _translate(exc: ldap.LDAPError, action: str, dn: str) -> AlumailError:
+    """python-ldap's exception as the AlumailError a person can act on."""
+    if isinstance(exc, ldap.ALREADY_EXISTS):
+        return ConflictError(f"{dn} already exists")
+    if isinstance(exc, ldap.NO_SUCH_OBJECT):
+        return NotFoundError(f"{dn} does not exist")
+    if isinstance(exc, ldap.INSUFFICIENT_ACCESS):
+        return AccessDeniedError(f"the directory refused to {action} {dn}: no access")
+    if isinstance(exc, ldap.NO_SUCH_ATTRIBUTE | ldap.TYPE_OR_VALUE_EXISTS):
+        return ConflictError(f"cannot {action} {dn}: {_describe(exc)}")
+    return DirectoryError(f"cannot {action} {dn}: {_describe(exc)}")
+
+
+class Pipeline:
+    """Asynchronous writes with up to ``window`` operations in flight on one connection.
+
+    A durable slapd spends most of an add waiting for its fsync; keeping many operations
+    outstanding lets it group them. Each operation carries a caller's ``tag`` (a CSV line
+    number, say); :meth:`completed` hands back ``(tag, error or None)`` as results arrive.
+    """
+
+    def __init__(self, directory: Directory, window: int = 64) -> None:
+        self._conn = directory._conn
+        self.window = window
+        self._pending: dict[int, tuple[object, str, str]] = {}
+        self._done: list[tuple[object, AlumailError | None]] = []
+
+    def add(self, dn: str, entry: Mapping[str, Sequence[str]], tag: object) -> None:
+        msgid = self._conn.add_ext(dn, [(k, _encode(v)) for k, v in entry.items()])
+        self._submitted(msgid, tag, "add", dn)
+
+    def replace(self, dn: str, changes: Mapping[str, Sequence[str] | None], tag: object) -> None:
+        mods = [(ldap.MOD_REPLACE, a, _encode(v) if v else None) for a, v in changes.items()]
+        msgid = self._conn.modify_ext(dn, mods)
+        self._submitted(msgid, tag, "modify", dn)
+
+    def _submitted(self, msgid: int, tag: object, action: str, dn: str) -> None:
+        self._pending[msgid] = (tag, action, dn)
+        while len(self._pending) >= self.window:
+            self._collect_one()
+
+    def _collect_one(self) -> None:
+        try:
+            _, _, msgid, _ = self._conn.result3(ldap.RES_ANY, all=1, timeout=60)
+            error = None
+        except ldap.LDAPError as exc:
+            info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+            msgid = info.get("msgid")
+            if msgid not in self._pending:
+                raise DirectoryError(f"the directory failed mid-import: {_describe(exc)}") from exc
+            _, action, dn = self._pending[msgid]
+            error = _translate(exc, action, dn)
+        tag, _, _ = self._pending.pop(msgid)
+        self._done.append((tag, error))
+
+    def completed(self) -> list[tuple[object, AlumailError | None]]:
+        done, self._done = self._done, []
+        return done
+
+    def drain(self) -> list[tuple[object, AlumailError | None]]:
+        while self._pending:
+            self._collect_one()
+        return self.completed()
+
+
+def iter_search(
+    directory: Directory,
+    base: str,
+    filterstr: str,
+    attributes: Sequence[str],
+    *,
+    page_size: int = 1000,
+) -> Iterator[tuple[str, Entry]]:
+    """Entries below ``base`` one page at a time (RFC 2696), so a large directory streams."""
+    from ldap.controls import SimplePagedResultsControl
+
+    control = SimplePagedResultsControl(True, size=page_size, cookie="")
+    conn = directory._conn
+    while True:
+        try:
+            msgid = conn.search_ext(
+                base, ldap.SCOPE_SUBTREE, filterstr, list(attributes), serverctrls=[control]
+            )
+            _, rows, _, controls = conn.result3(msgid)
+        except ldap.NO_SUCH_OBJECT:
+            return
+        except ldap.LDAPError as exc:
+            raise DirectoryError(f"search under {base} failed: {_describe(exc)}") from exc
+        for dn, attrs in rows:
+            if dn:
+                yield dn, _decode(attrs)
+        cookies = [c.cookie for c in controls if c.controlType == control.controlType]
+        if not cookies or not cookies[0]:
+            return
+        control.cookie = cookies[0]
+
+
+def to_ldif(dn: str, entry: Mapping[str, Sequence[str]]) -> str:
+    """One LDIF record (values that need it are base64-encoded, as RFC 2849 says)."""
+    import io
+
+    import ldif
+
+    buffer = io.StringIO()
+    ldif.LDIFWriter(buffer, cols=10_000).unparse(dn, {k: _encode(v) for k, v in entry.items()})
+    return buffer.getvalue()
 
 
 def can_bind(uri: str, dn: str, password: str, *, timeout: float = 5) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import secrets
 import string
 from dataclasses import dataclass
@@ -86,6 +87,56 @@ def verify_password(password: str, stored: str) -> bool:
     if not stored.startswith(SCHEME_PREFIX):
         return False
     return bool(argon2.verify(password, stored[len(SCHEME_PREFIX) :]))
+
+
+# Digest lengths of the salted/unsalted schemes slapd verifies (pw-sha2 adds the SHA-2 ones).
+_DIGESTS = {"SHA": 20, "MD5": 16, "SHA256": 32, "SHA512": 64}
+_CRYPT = re.compile(
+    r"^(?:\$(?:1|5|6)\$(?:rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{22,86}"
+    r"|\$2[aby]\$\d\d\$[./0-9A-Za-z]{53}"
+    r"|\$y\$[./0-9A-Za-z]+\$[./0-9A-Za-z]*\$[./0-9A-Za-z]{43}"
+    r"|[./0-9A-Za-z]{13})$"
+)
+_ARGON2 = re.compile(
+    r"^\$argon2(?:i|d|id)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$"
+)
+LEGACY_SCHEMES = (
+    "CRYPT",
+    "SSHA",
+    "SHA",
+    "SMD5",
+    "MD5",
+    "SSHA256",
+    "SHA256",
+    "SSHA512",
+    "SHA512",
+    "ARGON2",
+)
+
+
+def check_stored_hash(value: str, *, field: str = "password_hash") -> str:
+    """A password hash in a format slapd verifies, to be stored as it is (so an alumnus keeps
+    a legacy password): {CRYPT} (MD5, SHA-256, SHA-512, bcrypt, yescrypt, DES), {SSHA},
+    {SHA}, {SMD5}, {MD5}, {SSHA256}, {SHA256}, {SSHA512}, {SHA512}, {ARGON2}."""
+    match = re.match(r"^\{([A-Z0-9]+)\}(.+)$", value.strip())
+    if not match or match.group(1) not in LEGACY_SCHEMES:
+        raise ValidationError(field, f"must start with one of {{{'}, {'.join(LEGACY_SCHEMES)}}}")
+    scheme, body = match.groups()
+    if scheme == "CRYPT":
+        ok = bool(_CRYPT.match(body))
+    elif scheme == "ARGON2":
+        ok = bool(_ARGON2.match(body))
+    else:
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except ValueError:
+            raw = b""
+        salted = scheme.startswith("S") and scheme[1:] in _DIGESTS
+        size = _DIGESTS[scheme[1:] if salted else scheme]
+        ok = len(raw) >= size + 4 if salted else len(raw) == size
+    if not ok:
+        raise ValidationError(field, f"is not a well-formed {{{scheme}}} hash")
+    return value.strip()
 
 
 def generate_password(length: int = 20) -> str:

@@ -1,0 +1,457 @@
+"""Bulk import of the alumni roster from CSV, online (pipelined adds into the running slapd) or
+offline (an LDIF stream into ``slapadd`` with the stack stopped, for a new directory).
+
+The CSV has a header row with exactly the columns ``uid, given_name, family_name,
+display_name, student_number, graduation_year, recovery_email`` and optionally
+``password_hash``; an unknown or missing column is an error before anything is written.
+``uid`` and ``display_name`` must have values; the others may be empty.
+
+- Idempotent: an existing account is compared field by field; only changed fields are
+  written, and a second run of the same file reports every row unchanged.
+- Resumable: every entry is written by one atomic LDAP operation, so a run killed at any point
+  (even ``kill -9``) leaves whole entries only; a rerun creates the rest and reports the others
+  unchanged.
+- Bad rows are reported (line, column, reason) in a CSV report; good rows still go in.
+- ``password_hash`` (a legacy hash slapd verifies) is written when an account is created and
+  never overwritten, so a rerun cannot undo a password the alumnus has since changed. Rows
+  without one get no usable password (they register or are reset).
+- Mailboxes of imported accounts are created by Dovecot on first login or first delivery
+  (with the standard folders); ``account create`` makes them at once.
+- Memory does not grow with the file: rows are read, checked and written in batches; only the
+  UIDs and student numbers seen so far are kept, to catch duplicates within the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from identity.accounts import (
+    Account,
+    check_address,
+    check_display_name,
+    check_graduation_year,
+    check_student_number,
+    check_uid,
+)
+from identity.directory import Directory, Pipeline, escape, to_ldif
+from identity.dit import Tree
+from identity.errors import (
+    AccessDeniedError,
+    AlumailError,
+    ConfigError,
+    ConflictError,
+    DaemonError,
+    ValidationError,
+)
+from identity.passwords import check_stored_hash
+from identity.roles import ROOT, Actor
+from mailstack.layout import Layout
+from mailstack.settings import Settings
+from provisioning.audit import AuditLog, audit_path
+
+COLUMNS = (
+    "uid",
+    "given_name",
+    "family_name",
+    "display_name",
+    "student_number",
+    "graduation_year",
+    "recovery_email",
+)
+OPTIONAL_COLUMNS = ("password_hash",)
+# What an import manages on an existing account; status, quota, aliases are left alone.
+MANAGED = (
+    "cn",
+    "displayName",
+    "sn",
+    "givenName",
+    "alumailStudentNumber",
+    "alumailGraduationYear",
+    "alumailRecoveryEmail",
+)
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    column: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    seconds: float = 0.0
+    report_file: str | None = None
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.rows / self.seconds, 1) if self.seconds else None,
+            "report_file": self.report_file,
+            "dry_run": self.dry_run,
+        }
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    account: Account
+    password_hash: str | None
+
+
+def read_rows(handle: IO[str]) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    reader = csv.DictReader(handle)
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    unknown = [h for h in header if h not in COLUMNS + OPTIONAL_COLUMNS]
+    if unknown:
+        raise ValidationError(
+            "header",
+            f"unknown column {unknown[0]!r} (allowed: {', '.join(COLUMNS + OPTIONAL_COLUMNS)})",
+        )
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise ValidationError("header", f"missing column {missing[0]!r}")
+    if len(set(header)) != len(header):
+        raise ValidationError("header", "a column appears twice")
+    reader.fieldnames = header
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        for record in reader:
+            yield reader.line_num, record
+
+    return header, rows()
+
+
+def parse_row(line: int, record: Mapping[str, str | None], settings: Settings) -> Row:
+    """One CSV record as an Account, or a ValidationError naming the column."""
+    if None in record:  # more cells than columns
+        raise ValidationError("row", "has more cells than the header has columns")
+
+    def value(column: str) -> str:
+        return (record.get(column) or "").strip()
+
+    uid = check_uid(value("uid"))
+    display = check_display_name(value("display_name"), field="display_name")
+    given = (
+        check_display_name(value("given_name"), field="given_name", max_length=64)
+        if value("given_name")
+        else None
+    )
+    family = (
+        check_display_name(value("family_name"), field="family_name", max_length=64)
+        if value("family_name")
+        else None
+    )
+    student = check_student_number(value("student_number")) if value("student_number") else None
+    year = check_graduation_year(value("graduation_year")) if value("graduation_year") else None
+    recovery = (
+        check_address(value("recovery_email"), field="recovery_email")
+        if value("recovery_email")
+        else None
+    )
+    if recovery and recovery.endswith("@" + settings.domain):
+        raise ValidationError("recovery_email", "must be an address outside this service")
+    hashed = check_stored_hash(value("password_hash")) if value("password_hash") else None
+    account = Account(
+        uid=uid,
+        display_name=display,
+        mail=f"{uid}@{settings.domain}",
+        quota=settings.default_quota,
+        given_name=given,
+        family_name=family,
+        recovery_email=recovery,
+        student_number=student,
+        graduation_year=year,
+    )
+    return Row(line, account, hashed)
+
+
+def count_rows(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return max(0, sum(1 for _ in handle) - 1)
+
+
+class Importer:
+    def __init__(self, settings: Settings, actor: Actor = ROOT) -> None:
+        self.settings = settings
+        self.actor = actor
+        self.tree = Tree(settings.base_dn)
+        self.layout = Layout(settings.state_dir)
+
+    def run(
+        self,
+        path: Path,
+        *,
+        dry_run: bool = False,
+        report_path: Path | None = None,
+        progress: Callable[[int], None] | None = None,
+        window: int = 64,
+    ) -> ImportReport:
+        if not self.actor.can_administer():
+            AuditLog(audit_path(self.settings.state_dir)).record(
+                self.actor, "import", path.name, "denied"
+            )
+            raise AccessDeniedError(f"{self.actor} may not import accounts")
+        report = ImportReport(dry_run=dry_run)
+        start = time.perf_counter()
+        seen_uids: set[str] = set()
+        seen_numbers: dict[str, str] = {}
+        with (
+            open(path, encoding="utf-8-sig", newline="") as handle,
+            Directory(self.layout.ldapi_uri, self.actor.credentials) as directory,
+        ):
+            _, records = read_rows(handle)
+            pipeline = Pipeline(directory, window=window)
+            pending: dict[int, str] = {}  # line -> "created" | "updated"
+            for batch in _batched(records, BATCH):
+                rows: list[Row] = []
+                for line, record in batch:
+                    report.rows += 1
+                    try:
+                        row = parse_row(line, record, self.settings)
+                        self._check_unique(row, seen_uids, seen_numbers)
+                        rows.append(row)
+                    except ValidationError as error:
+                        report.errors.append(RowError(line, error.field, error.rule))
+                    except ConflictError as error:
+                        report.errors.append(RowError(line, *error.message.split(": ", 1)))
+                existing = self._existing(directory, rows)
+                taken = self._numbers_taken(directory, rows)
+                for row in rows:
+                    account = row.account
+                    owner = taken.get(account.student_number or "")
+                    if owner and owner != account.uid:
+                        report.errors.append(
+                            RowError(
+                                row.line,
+                                "student_number",
+                                f"{account.student_number} already belongs to '{owner}'",
+                            )
+                        )
+                        continue
+                    current = existing.get(account.uid)
+                    dn = self.tree.person(account.uid)
+                    if current is None:
+                        if not dry_run:
+                            pipeline.add(dn, account.to_entry(row.password_hash), row.line)
+                            pending[row.line] = "created"
+                        else:
+                            report.created += 1
+                        continue
+                    wanted = account.attributes()
+                    changes = {
+                        a: wanted[a]
+                        for a in MANAGED
+                        if sorted(wanted[a]) != sorted(current.get(a, []))
+                    }
+                    if not changes:
+                        report.unchanged += 1
+                    elif dry_run:
+                        report.updated += 1
+                    else:
+                        pipeline.replace(dn, changes, row.line)
+                        pending[row.line] = "updated"
+                self._tally(pipeline.completed(), pending, report)
+                if progress:
+                    progress(len(batch))
+            self._tally(pipeline.drain(), pending, report)
+        report.failed = len(report.errors)
+        report.errors.sort(key=lambda e: e.line)
+        report.seconds = time.perf_counter() - start
+        if report.errors:
+            target = report_path or path.with_name(path.name + ".report.csv")
+            write_report(target, report.errors)
+            report.report_file = str(target)
+        AuditLog(audit_path(self.settings.state_dir)).record(
+            self.actor,
+            "import",
+            path.name,
+            "ok" if not report.failed else "partial",
+            changes={
+                k: v
+                for k, v in report.as_dict().items()
+                if k in ("rows", "created", "updated", "unchanged", "failed", "dry_run")
+            },
+        )
+        return report
+
+    def _check_unique(self, row: Row, uids: set[str], numbers: dict[str, str]) -> None:
+        uid = row.account.uid
+        if uid in uids:
+            raise ValidationError("uid", f"'{uid}' appears more than once in the file")
+        uids.add(uid)
+        number = row.account.student_number
+        if number:
+            if number in numbers and numbers[number] != uid:
+                raise ValidationError(
+                    "student_number", f"{number} is also given to '{numbers[number]}' in the file"
+                )
+            numbers[number] = uid
+
+    def _existing(self, directory: Directory, rows: list[Row]) -> dict[str, dict[str, list[str]]]:
+        if not rows:
+            return {}
+        terms = "".join(f"(uid={escape(r.account.uid)})" for r in rows)
+        found = directory.search(self.tree.people, f"(|{terms})", ["uid", *MANAGED], scope="one")
+        return {entry["uid"][0]: entry for _, entry in found}
+
+    def _numbers_taken(self, directory: Directory, rows: list[Row]) -> dict[str, str]:
+        numbers = [r.account.student_number for r in rows if r.account.student_number]
+        if not numbers:
+            return {}
+        terms = "".join(f"(alumailStudentNumber={escape(n)})" for n in numbers)
+        found = directory.search(
+            self.tree.people, f"(|{terms})", ["uid", "alumailStudentNumber"], scope="one"
+        )
+        return {e["alumailStudentNumber"][0]: e["uid"][0] for _, e in found}
+
+    @staticmethod
+    def _tally(
+        done: list[tuple[object, AlumailError | None]],
+        pending: dict[int, str],
+        report: ImportReport,
+    ) -> None:
+        for tag, error in done:
+            line = int(str(tag))
+            kind = pending.pop(line)
+            if error is None:
+                setattr(report, kind, getattr(report, kind) + 1)
+            else:
+                report.errors.append(RowError(line, "uid", error.message))
+
+
+def write_report(path: Path, errors: Iterable[RowError]) -> None:
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "column", "reason"])
+        for error in errors:
+            writer.writerow([error.line, error.column, error.reason])
+    partial.replace(path)
+
+
+def _batched(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
+
+
+# -- offline ------------------------------------------------------------------------------------
+
+
+def offline_import(settings: Settings, path: Path) -> ImportReport:
+    """First load of a roster into a new directory: an LDIF stream piped into ``slapadd -q``
+    while the stack is stopped. Refuses a directory that already holds accounts. Bad rows are
+    reported and skipped, as online."""
+    from mailstack.context import build_context
+    from mailstack.slapd import Slapd
+
+    slapd = Slapd(build_context(settings, create_secrets=False))
+    if slapd.pid() is not None:
+        raise DaemonError("offline import needs the stack stopped: run `alumail down` first")
+    if _has_accounts(slapd, settings):
+        raise ConflictError("the directory already holds accounts: use the online import")
+    report = ImportReport()
+    start = time.perf_counter()
+    tree = Tree(settings.base_dn)
+    proc = subprocess.Popen(
+        ["slapadd", "-q", "-n1", "-F", str(slapd.layout.slapd_d)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stderr: list[str] = []
+    reader = threading.Thread(
+        target=lambda: stderr.append(proc.stderr.read() if proc.stderr else "")
+    )
+    reader.start()
+    seen_uids: set[str] = set()
+    seen_numbers: dict[str, str] = {}
+    importer = Importer(settings)
+    assert proc.stdin is not None
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            _, records = read_rows(handle)
+            for line, record in records:
+                report.rows += 1
+                try:
+                    row = parse_row(line, record, settings)
+                    importer._check_unique(row, seen_uids, seen_numbers)
+                except ValidationError as error:
+                    report.errors.append(RowError(line, error.field, error.rule))
+                    continue
+                proc.stdin.write(
+                    to_ldif(tree.person(row.account.uid), row.account.to_entry(row.password_hash))
+                )
+                report.created += 1
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    code = proc.wait()
+    reader.join()
+    if code != 0:
+        raise DaemonError(
+            "slapadd refused the roster; nothing was started", detail="".join(stderr).strip()
+        )
+    shutil.chown(slapd.layout.ldap_data, "openldap", "openldap")
+    for item in slapd.layout.ldap_data.iterdir():
+        shutil.chown(item, "openldap", "openldap")
+    report.failed = len(report.errors)
+    report.seconds = time.perf_counter() - start
+    if report.errors:
+        target = path.with_name(path.name + ".report.csv")
+        write_report(target, report.errors)
+        report.report_file = str(target)
+    AuditLog(audit_path(settings.state_dir)).record(
+        ROOT,
+        "import-offline",
+        path.name,
+        "ok" if not report.failed else "partial",
+        changes={"rows": report.rows, "created": report.created, "failed": report.failed},
+    )
+    return report
+
+
+def _has_accounts(slapd: Any, settings: Settings) -> bool:
+    if not slapd.layout.slapd_d.exists():
+        raise ConfigError("no directory yet: run `alumail up` once, then `alumail down`")
+    tree = Tree(settings.base_dn)
+    proc = subprocess.run(
+        [
+            "slapcat",
+            "-n1",
+            "-F",
+            str(slapd.layout.slapd_d),
+            "-H",
+            f"ldap:///{tree.people}??one?(objectClass=alumailAccount)",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        raise DaemonError("slapcat could not read the directory", detail=proc.stderr)
+    return "dn:" in proc.stdout
