@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 ALUMAIL := $(BIN)/alumail
 DEMO_UID ?= demo.alumnus
 
-.PHONY: up down status test lint unit integration install system venv clean
+.PHONY: up down status test lint unit integration bench install system venv clean
 
 ## up: install what is missing, start the stack, provision a demo alumnus, verify, print endpoints
 up: install
@@ -32,6 +32,10 @@ unit: venv
 
 integration: install
 	$(BIN)/pytest -m "integration or e2e"
+
+## bench: import, bind and login throughput beside references measured in the same run
+bench: install
+	$(BIN)/python -m bench.run
 
 install: system venv
 

@@ -1,6 +1,6 @@
 """Export of the directory's accounts (all, or a filter) as CSV, LDIF or JSON lines, streamed
-page by page so a directory of any size leaves memory flat. The CSV has the import columns
-first, so an export can be imported again."""
+page by page so a directory of any size leaves memory flat (in directory order, not sorted).
+The CSV has the import columns first, so an export can be imported again."""
 
 from __future__ import annotations
 

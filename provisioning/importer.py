@@ -54,8 +54,10 @@ from identity.errors import (
 )
 from identity.passwords import check_stored_hash
 from identity.roles import ROOT, Actor
+from mailstack.context import build_context
 from mailstack.layout import Layout
 from mailstack.settings import Settings
+from mailstack.slapd import Slapd
 from provisioning.audit import AuditLog, audit_path
 
 COLUMNS = (
@@ -364,9 +366,6 @@ def offline_import(settings: Settings, path: Path) -> ImportReport:
     """First load of a roster into a new directory: an LDIF stream piped into ``slapadd -q``
     while the stack is stopped. Refuses a directory that already holds accounts. Bad rows are
     reported and skipped, as online."""
-    from mailstack.context import build_context
-    from mailstack.slapd import Slapd
-
     slapd = Slapd(build_context(settings, create_secrets=False))
     if slapd.pid() is not None:
         raise DaemonError("offline import needs the stack stopped: run `alumail down` first")
@@ -375,42 +374,43 @@ def offline_import(settings: Settings, path: Path) -> ImportReport:
     report = ImportReport()
     start = time.perf_counter()
     tree = Tree(settings.base_dn)
-    proc = subprocess.Popen(
+    seen_uids: set[str] = set()
+    seen_numbers: dict[str, str] = {}
+    importer = Importer(settings)
+    stderr: list[str] = []
+    with subprocess.Popen(
         ["slapadd", "-q", "-n1", "-F", str(slapd.layout.slapd_d)],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    stderr: list[str] = []
-    reader = threading.Thread(
-        target=lambda: stderr.append(proc.stderr.read() if proc.stderr else "")
-    )
-    reader.start()
-    seen_uids: set[str] = set()
-    seen_numbers: dict[str, str] = {}
-    importer = Importer(settings)
-    assert proc.stdin is not None
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            _, records = read_rows(handle)
-            for line, record in records:
-                report.rows += 1
-                try:
-                    row = parse_row(line, record, settings)
-                    importer._check_unique(row, seen_uids, seen_numbers)
-                except ValidationError as error:
-                    report.errors.append(RowError(line, error.field, error.rule))
-                    continue
-                proc.stdin.write(
-                    to_ldif(tree.person(row.account.uid), row.account.to_entry(row.password_hash))
-                )
-                report.created += 1
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-    code = proc.wait()
-    reader.join()
+    ) as proc:
+        assert proc.stdin is not None and proc.stderr is not None
+        errors = proc.stderr
+        reader = threading.Thread(target=lambda: stderr.append(errors.read()))
+        reader.start()
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as handle:
+                _, records = read_rows(handle)
+                for line, record in records:
+                    report.rows += 1
+                    try:
+                        row = parse_row(line, record, settings)
+                        importer._check_unique(row, seen_uids, seen_numbers)
+                    except ValidationError as error:
+                        report.errors.append(RowError(line, error.field, error.rule))
+                        continue
+                    proc.stdin.write(
+                        to_ldif(
+                            tree.person(row.account.uid), row.account.to_entry(row.password_hash)
+                        )
+                    )
+                    report.created += 1
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # slapadd stopped reading: its exit status and stderr say why
+        code = proc.wait()
+        reader.join()
     if code != 0:
         raise DaemonError(
             "slapadd refused the roster; nothing was started", detail="".join(stderr).strip()
@@ -434,7 +434,7 @@ def offline_import(settings: Settings, path: Path) -> ImportReport:
     return report
 
 
-def _has_accounts(slapd: Any, settings: Settings) -> bool:
+def _has_accounts(slapd: Slapd, settings: Settings) -> bool:
     if not slapd.layout.slapd_d.exists():
         raise ConfigError("no directory yet: run `alumail up` once, then `alumail down`")
     tree = Tree(settings.base_dn)

@@ -1,0 +1,279 @@
+"""Bulk import and export against the real directory: bad rows, idempotence, legacy hashes,
+an import killed with SIGKILL and resumed, the offline path, and round trips."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from passlib.hash import ldap_salted_sha1, sha512_crypt
+
+from identity.directory import Directory
+from identity.dit import Tree
+from identity.errors import ConflictError, DaemonError, ValidationError
+from mailstack import stack
+from mailstack.layout import Layout
+from provisioning.accounts import AccountService
+from provisioning.importer import COLUMNS, Importer, offline_import
+from tests import mail
+from tests.support import alumail, running_stack
+
+pytestmark = pytest.mark.integration
+HEADER = [*COLUMNS, "password_hash"]
+
+
+def write_roster(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def row(uid: str, n: int = 0, password_hash: str = "", **over: str) -> list[str]:
+    values = {
+        "uid": uid,
+        "given_name": "三",
+        "family_name": "张",
+        "display_name": f"张三 {n}",
+        "student_number": f"R{abs(hash(uid)) % 10**9:09d}",
+        "graduation_year": "2014",
+        "recovery_email": f"{uid}@outside.example",
+        "password_hash": password_hash,
+    }
+    values.update(over)
+    return [values[c] for c in HEADER]
+
+
+def people(settings, prefix: str) -> dict[str, dict[str, list[str]]]:
+    with Directory(Layout(settings.state_dir).ldapi_uri) as directory:
+        rows = directory.search(
+            Tree(settings.base_dn).people, f"(uid={prefix}*)", None, scope="one"
+        )
+    return {e["uid"][0]: e for _, e in rows}
+
+
+def test_bad_rows_are_reported_and_good_rows_go_in(live_stack, tmp_path) -> None:
+    roster = write_roster(
+        tmp_path / "roster.csv",
+        [
+            row("imp.good1", 1),
+            row("Imp.Bad", 2),
+            row("imp.good2", 3, graduation_year="20x4"),
+            row("imp.good3", 4, recovery_email="nope"),
+            row("imp.good1", 5),
+            row("imp.good4", 6, password_hash="{SSHA}tooshort"),
+            row("imp.good5", 7),
+        ],
+    )
+    result = alumail(live_stack, "import", str(roster), "--json")
+    assert result.returncode == 10, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["created"], report["failed"]) == (2, 5)
+    with open(roster.with_name("roster.csv.report.csv"), encoding="utf-8") as handle:
+        lines = list(csv.DictReader(handle))
+    assert [(x["line"], x["column"]) for x in lines] == [
+        ("3", "uid"),
+        ("4", "graduation_year"),
+        ("5", "recovery_email"),
+        ("6", "uid"),
+        ("7", "password_hash"),
+    ]
+    assert "more than once" in lines[3]["reason"]
+    assert set(people(live_stack, "imp.good")) == {"imp.good1", "imp.good5"}
+
+
+def test_unknown_or_missing_column_is_refused_before_writing(live_stack, tmp_path) -> None:
+    roster = write_roster(tmp_path / "r.csv", [[*row("imp.col1"), "x"]], [*HEADER, "shoe_size"])
+    result = alumail(live_stack, "import", str(roster))
+    assert result.returncode == 4
+    assert "header: unknown column 'shoe_size'" in result.stderr
+    missing = write_roster(tmp_path / "m.csv", [["imp.col2"]], ["uid"])
+    result = alumail(live_stack, "import", str(missing))
+    assert result.returncode == 4 and "missing column 'given_name'" in result.stderr
+    assert people(live_stack, "imp.col") == {}
+
+
+def test_rerun_is_idempotent_and_updates_only_what_changed(live_stack, tmp_path) -> None:
+    old_hash = ldap_salted_sha1.hash("Legacy-Pass-1")
+    rows = [row(f"imp.idem{i}", i, password_hash=old_hash) for i in range(30)]
+    roster = write_roster(tmp_path / "r.csv", rows)
+    first = Importer(live_stack).run(roster)
+    assert (first.created, first.failed) == (30, 0)
+    again = Importer(live_stack).run(roster)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 30)
+    dry = Importer(live_stack).run(roster, dry_run=True)
+    assert dry.unchanged == 30
+
+    rows[7] = row(
+        "imp.idem7",
+        7,
+        password_hash=ldap_salted_sha1.hash("Other-Pass-2"),
+        display_name="张三 renamed",
+    )
+    write_roster(roster, rows)
+    changed = Importer(live_stack).run(roster)
+    assert (changed.updated, changed.unchanged) == (1, 29)
+    with AccountService(live_stack) as accounts:
+        assert accounts.get("imp.idem7").display_name == "张三 renamed"
+    # the legacy password was written at creation and is never overwritten
+    assert mail.imap_login_ok(live_stack, "imp.idem7", "Legacy-Pass-1")
+    assert not mail.imap_login_ok(live_stack, "imp.idem7", "Other-Pass-2")
+
+
+def test_legacy_hashes_keep_working_and_mailbox_appears(live_stack, tmp_path) -> None:
+    roster = write_roster(
+        tmp_path / "r.csv",
+        [
+            row("imp.ssha", password_hash=ldap_salted_sha1.hash("Old-Ssha-Pass")),
+            row(
+                "imp.crypt",
+                password_hash="{CRYPT}" + sha512_crypt.using(rounds=5000).hash("Old-Crypt-Pass"),
+            ),
+            row("imp.nopass"),
+        ],
+    )
+    assert Importer(live_stack).run(roster).created == 3
+    assert mail.imap_login_ok(live_stack, "imp.ssha", "Old-Ssha-Pass")
+    assert mail.pop3_login_ok(live_stack, "imp.crypt", "Old-Crypt-Pass")
+    assert not mail.imap_login_ok(live_stack, "imp.nopass", "")
+    client = mail.imap(live_stack, "imp.ssha", "Old-Ssha-Pass")
+    try:
+        _, folders = client.list()
+    finally:
+        client.logout()
+    assert any(b"Sent" in f for f in folders)
+
+
+def test_dry_run_writes_nothing(live_stack, tmp_path) -> None:
+    roster = write_roster(tmp_path / "r.csv", [row(f"imp.dry{i}", i) for i in range(5)])
+    result = alumail(live_stack, "import", str(roster), "--dry-run", "--json", check=True)
+    assert json.loads(result.stdout)["created"] == 5
+    assert people(live_stack, "imp.dry") == {}
+
+
+def test_student_number_belongs_to_one_account(live_stack, tmp_path) -> None:
+    roster = write_roster(
+        tmp_path / "r.csv",
+        [
+            row("imp.sn1", student_number="SN-000001"),
+            row("imp.sn2", student_number="SN-000001"),
+        ],
+    )
+    report = Importer(live_stack).run(roster)
+    assert report.created == 1 and report.errors[0].column == "student_number"
+    later = write_roster(tmp_path / "l.csv", [row("imp.sn3", student_number="SN-000001")])
+    report = Importer(live_stack).run(later)
+    assert report.created == 0 and "already belongs to 'imp.sn1'" in report.errors[0].reason
+
+
+def test_killed_import_resumes_without_duplicates_or_half_entries(live_stack, tmp_path) -> None:
+    total = 1500
+    roster = write_roster(tmp_path / "big.csv", [row(f"imp.kill{i:05d}", i) for i in range(total)])
+    config = live_stack.state_dir.parent / "alumail.toml"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALUMAIL_")}
+    env["ALUMAIL_CONFIG"] = str(config)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "provisioning", "import", str(roster)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while len(people(live_stack, "imp.kill")) < 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # Operations already sent are still carried out by slapd: wait until the count settles.
+    before = people(live_stack, "imp.kill")
+    while True:
+        time.sleep(0.5)
+        settled = people(live_stack, "imp.kill")
+        if len(settled) == len(before):
+            break
+        before = settled
+    assert 100 <= len(before) < total
+    resumed = Importer(live_stack).run(roster)
+    assert resumed.failed == 0
+    assert resumed.created + resumed.unchanged == total
+    assert resumed.unchanged == len(before)
+    after = people(live_stack, "imp.kill")
+    assert len(after) == total
+    for entry in after.values():  # every entry whole: all managed attributes present
+        for attribute in (
+            "displayName",
+            "givenName",
+            "sn",
+            "mail",
+            "alumailStudentNumber",
+            "alumailGraduationYear",
+            "alumailRecoveryEmail",
+            "alumailAccountStatus",
+            "alumailMailQuota",
+        ):
+            assert entry.get(attribute), (entry["uid"], attribute)
+
+
+def test_export_round_trips(live_stack, tmp_path) -> None:
+    roster = write_roster(
+        tmp_path / "r.csv", [row(f"imp.exp{i}", i, graduation_year="1977") for i in range(4)]
+    )
+    assert Importer(live_stack).run(roster).created == 4
+    out = tmp_path / "export.csv"
+    alumail(live_stack, "export", "--year", "1977", "-o", str(out), check=True)
+    with open(out, encoding="utf-8") as handle:
+        exported = sorted(csv.DictReader(handle), key=lambda x: x["uid"])  # directory order
+    assert [x["uid"] for x in exported] == [f"imp.exp{i}" for i in range(4)]
+    assert exported[0]["display_name"] == "张三 0" and exported[0]["status"] == "active"
+    # The export's import columns import again with nothing to change.
+    trimmed = write_roster(
+        tmp_path / "again.csv", [[x[c] for c in COLUMNS] for x in exported], list(COLUMNS)
+    )
+    assert Importer(live_stack).run(trimmed).unchanged == 4
+    ldif = alumail(live_stack, "export", "--format", "ldif", "--year", "1977", check=True)
+    assert ldif.stdout.count("dn: uid=imp.exp") == 4
+    lines = alumail(live_stack, "export", "--format", "json", "--year", "1977", check=True)
+    assert sorted(json.loads(x)["uid"] for x in lines.stdout.splitlines()) == [
+        f"imp.exp{i}" for i in range(4)
+    ]
+
+
+def test_offline_first_load(tmp_path) -> None:
+    with running_stack("offline") as settings:
+        roster = write_roster(
+            tmp_path / "r.csv",
+            [
+                row(f"off{i:04d}", i, password_hash=ldap_salted_sha1.hash("Offline-Pass-1"))
+                for i in range(200)
+            ]
+            + [row("Off.Bad")],
+        )
+        with pytest.raises(DaemonError, match="needs the stack stopped"):
+            offline_import(settings, roster)
+        stack.down(settings)
+        report = offline_import(settings, roster)
+        assert (report.created, report.failed) == (200, 1)
+        stack.up(settings)
+        assert len(people(settings, "off")) == 200
+        assert mail.imap_login_ok(settings, "off0042", "Offline-Pass-1")
+        stack.down(settings)
+        with pytest.raises(ConflictError, match="already holds accounts"):
+            offline_import(settings, roster)
+
+
+def test_import_needs_an_admin(live_stack, tmp_path) -> None:
+    from identity.errors import AccessDeniedError
+    from identity.roles import Actor, Role
+
+    roster = write_roster(tmp_path / "r.csv", [row("imp.denied")])
+    with pytest.raises(AccessDeniedError):
+        Importer(live_stack, Actor("someone", Role.HELPDESK)).run(roster)
+    with pytest.raises(ValidationError):
+        Importer(live_stack).run(write_roster(tmp_path / "e.csv", [], ["uid", "nope"]))
