@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import fields
 from pathlib import Path
 
 import ldap
@@ -40,62 +39,29 @@ from identity.passwords import hash_password
 from mailstack import stack
 from mailstack.context import build_context
 from mailstack.layout import Layout
-from mailstack.settings import Ports, Settings, build
+from mailstack.settings import Settings
 from mailstack.slapd import Slapd
 from mailstack.tls import tls_files
 from provisioning.accounts import AccountService
+from provisioning.importer import COLUMNS, OPTIONAL_COLUMNS
+from tests.support import running_stack
 
 ROOT = Path(__file__).resolve().parent
 SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "10000,100000").split(",")]
 BIND_SECONDS = float(os.environ.get("BENCH_BIND_SECONDS", "3"))
 IMAP_ACCOUNTS = int(os.environ.get("BENCH_IMAP_ACCOUNTS", "120"))
 LEGACY_HASH = "{SSHA}4V1A6Uz051XEshXXEUoeltP8pd/bA9rN"
-HEADER = [
-    "uid",
-    "given_name",
-    "family_name",
-    "display_name",
-    "student_number",
-    "graduation_year",
-    "recovery_email",
-    "password_hash",
-]
-
-
-def free_ports(count: int) -> list[int]:
-    import socket
-
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+HEADER = [*COLUMNS, *OPTIONAL_COLUMNS]
 
 
 @contextmanager
 def fresh_stack(work: Path, name: str, *, running: bool = True) -> Iterator[Settings]:
-    root = work / name
-    root.mkdir(mode=0o755)
-    names = [f.name for f in fields(Ports)]
-    values: dict[str, object] = {
-        "domain": "alumni.bench.example",
-        "state_dir": str(root / "state"),
-        "auth.failure_delay": 0,
-        "auth.penalty": False,
-    }
-    values.update({f"ports.{n}": p for n, p in zip(names, free_ports(len(names)), strict=True)})
-    settings = build(values, base=root)
-    stack.up(settings)
-    if not running:
-        stack.down(settings)
-    try:
+    """A throwaway stack (the tests' own, started by the same code as `alumail up`)."""
+    del work  # the tests' helper places it under the temporary folder
+    with running_stack(f"bench-{name}") as settings:
+        if not running:
+            stack.down(settings)
         yield settings
-    finally:
-        stack.down(settings)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def roster(work: Path, size: int, prefix: str, domain: str) -> tuple[Path, Path]:
@@ -147,10 +113,7 @@ def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
 
 
 def alumail_cmd(settings: Settings, *args: str) -> list[str]:
-    config = settings.state_dir.parent / "alumail.toml"
-    lines = [f'domain = "{settings.domain}"', f'state_dir = "{settings.state_dir}"', "[ports]"]
-    lines += [f"{n} = {p}" for n, p in settings.ports.items()]
-    config.write_text("\n".join(lines) + "\n")
+    config = settings.state_dir.parent / "alumail.toml"  # written by running_stack
     return [sys.executable, "-m", "provisioning", "--config", str(config), *args]
 
 

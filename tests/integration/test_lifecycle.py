@@ -215,3 +215,83 @@ def test_cli_modify_delete_and_alias(live_stack) -> None:
     assert [line["outcome"] for line in audit] == ["ok", "ok", "failed", "ok", "ok"]
     raw = audit_path(live_stack.state_dir).read_text()
     assert "Life-Password-88" not in raw and "ARGON2" not in raw
+
+
+def test_every_action_leaves_one_audit_line(live_stack, accounts, tmp_path) -> None:
+    from identity.dit import Tree
+    from provisioning.helpdesk import Helpdesk
+    from provisioning.importer import COLUMNS, Importer
+
+    uid = "audit.walk"
+    accounts.create(uid, "Audit Walk", "Audit-Walk-Pass-1")
+    accounts.modify(uid, given_name="Walk")
+    accounts.set_quota(uid, "2G")
+    accounts.add_alias(uid, f"audit.walk.alias@{live_stack.domain}")
+    accounts.remove_alias(uid, f"audit.walk.alias@{live_stack.domain}")
+    accounts.set_status(uid, AccountStatus.SUSPENDED)
+    accounts.set_status(uid, AccountStatus.ACTIVE)
+    with Helpdesk(live_stack) as desk:
+        desk.reset_password(uid)
+        accounts.directory.replace(
+            Tree(live_stack.base_dn).person(uid), {"pwdAccountLockedTime": ["000001010000Z"]}
+        )
+        desk.unlock(uid)
+    roster = tmp_path / "audit.csv"
+    roster.write_text(",".join(COLUMNS) + "\naudit.walk2,,,Walk Two,,,\n")
+    Importer(live_stack).run(roster)
+    accounts.delete(uid, purge_mail=True)
+    lines = audit_lines(live_stack, uid)
+    assert [line["action"] for line in lines] == [
+        "create",
+        "modify",
+        "quota",
+        "alias-add",
+        "alias-remove",
+        "suspend",
+        "resume",
+        "reset-password",
+        "unlock",
+        "delete",
+    ]
+    assert all(line["outcome"] == "ok" and line["actor"] == "root" for line in lines)
+    assert lines[2]["changes"] == {"quota": [5368709120, 2147483648]}
+    imported = audit_lines(live_stack, "audit.csv")[-1]
+    assert imported["action"] == "import" and imported["changes"]["created"] == 1
+    assert AuditLog(audit_path(live_stack.state_dir)).verify() is None
+
+
+def test_import_progress_only_on_a_terminal(live_stack, tmp_path) -> None:
+    import shlex
+    import subprocess
+    import sys
+
+    from provisioning.importer import COLUMNS
+
+    roster = tmp_path / "p.csv"
+    roster.write_text(
+        ",".join(COLUMNS) + "\n" + "".join(f"progress{i:03d},,,P {i},,,\n" for i in range(50))
+    )
+    quiet = alumail(live_stack, "import", str(roster))
+    assert quiet.returncode == 0 and "━" not in quiet.stderr and "rows/s" in quiet.stderr
+    config = live_stack.state_dir.parent / "alumail.toml"
+    command = " ".join(
+        shlex.quote(x)
+        for x in [
+            sys.executable,
+            "-m",
+            "provisioning",
+            "--config",
+            str(config),
+            "import",
+            str(roster),
+        ]
+    )
+    shown = subprocess.run(
+        ["script", "-qec", command, "/dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stdout
+    assert "━" in shown.stdout and "50/50" in shown.stdout
