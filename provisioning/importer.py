@@ -8,9 +8,11 @@ display_name, student_number, graduation_year, recovery_email`` and optionally
 
 - Idempotent: an existing account is compared field by field; only changed fields are
   written, and a second run of the same file reports every row unchanged.
-- Resumable: every entry is written by one atomic LDAP operation, so a run killed at any point
-  (even ``kill -9``) leaves whole entries only; a rerun creates the rest and reports the others
-  unchanged.
+- Fast and resumable: each batch of rows is written in one LDAP transaction (RFC 5805), which
+  slapd commits as one database transaction: one fsync per batch instead of one per entry. A
+  run killed at any point (even ``kill -9``) leaves whole batches only; a rerun creates the
+  rest and reports the others unchanged. A batch slapd refuses is resent entry by entry, so
+  each bad row is named and the good ones still go in.
 - Bad rows are reported (line, column, reason) in a CSV report; good rows still go in.
 - ``password_hash`` (a legacy hash slapd verifies) is written when an account is created and
   never overwritten, so a rerun cannot undo a password the alumnus has since changed. Rows
@@ -42,11 +44,17 @@ from identity.accounts import (
     check_student_number,
     check_uid,
 )
-from identity.directory import Directory, Pipeline, escape, to_ldif
+from identity.directory import (
+    Directory,
+    Pipeline,
+    Transaction,
+    TransactionFailed,
+    escape,
+    to_ldif,
+)
 from identity.dit import Tree
 from identity.errors import (
     AccessDeniedError,
-    AlumailError,
     ConfigError,
     ConflictError,
     DaemonError,
@@ -225,8 +233,6 @@ class Importer:
             Directory(self.layout.ldapi_uri, self.actor.credentials) as directory,
         ):
             _, records = read_rows(handle)
-            pipeline = Pipeline(directory, window=window)
-            pending: dict[int, str] = {}  # line -> "created" | "updated"
             for batch in _batched(records, BATCH):
                 rows: list[Row] = []
                 for line, record in batch:
@@ -237,48 +243,14 @@ class Importer:
                         rows.append(row)
                     except ValidationError as error:
                         report.errors.append(RowError(line, error.field, error.rule))
-                    except ConflictError as error:
-                        report.errors.append(RowError(line, *error.message.split(": ", 1)))
-                existing = self._existing(directory, rows)
-                taken = self._numbers_taken(directory, rows)
-                for row in rows:
-                    account = row.account
-                    owner = taken.get(account.student_number or "")
-                    if owner and owner != account.uid:
-                        report.errors.append(
-                            RowError(
-                                row.line,
-                                "student_number",
-                                f"{account.student_number} already belongs to '{owner}'",
-                            )
-                        )
-                        continue
-                    current = existing.get(account.uid)
-                    dn = self.tree.person(account.uid)
-                    if current is None:
-                        if not dry_run:
-                            pipeline.add(dn, account.to_entry(row.password_hash), row.line)
-                            pending[row.line] = "created"
-                        else:
-                            report.created += 1
-                        continue
-                    wanted = account.attributes()
-                    changes = {
-                        a: wanted[a]
-                        for a in MANAGED
-                        if sorted(wanted[a]) != sorted(current.get(a, []))
-                    }
-                    if not changes:
-                        report.unchanged += 1
-                    elif dry_run:
-                        report.updated += 1
-                    else:
-                        pipeline.replace(dn, changes, row.line)
-                        pending[row.line] = "updated"
-                self._tally(pipeline.completed(), pending, report)
+                writes = self._plan(directory, rows, report)
+                if dry_run:
+                    for write in writes:
+                        setattr(report, write.kind, getattr(report, write.kind) + 1)
+                else:
+                    self._write(directory, writes, report, window)
                 if progress:
                     progress(len(batch))
-            self._tally(pipeline.drain(), pending, report)
         report.failed = len(report.errors)
         report.errors.sort(key=lambda e: e.line)
         report.seconds = time.perf_counter() - start
@@ -329,19 +301,77 @@ class Importer:
         )
         return {e["alumailStudentNumber"][0]: e["uid"][0] for _, e in found}
 
-    @staticmethod
-    def _tally(
-        done: list[tuple[object, AlumailError | None]],
-        pending: dict[int, str],
-        report: ImportReport,
-    ) -> None:
-        for tag, error in done:
-            line = int(str(tag))
-            kind = pending.pop(line)
-            if error is None:
-                setattr(report, kind, getattr(report, kind) + 1)
+    def _plan(self, directory: Directory, rows: list[Row], report: ImportReport) -> list[Write]:
+        """The writes one batch needs; unchanged rows and conflicts are counted here."""
+        existing = self._existing(directory, rows)
+        taken = self._numbers_taken(directory, rows)
+        writes = []
+        for row in rows:
+            account = row.account
+            owner = taken.get(account.student_number or "")
+            if owner and owner != account.uid:
+                reason = f"{account.student_number} already belongs to '{owner}'"
+                report.errors.append(RowError(row.line, "student_number", reason))
+                continue
+            dn = self.tree.person(account.uid)
+            current = existing.get(account.uid)
+            if current is None:
+                writes.append(Write(row.line, "created", dn, account.to_entry(row.password_hash)))
+                continue
+            wanted = account.attributes()
+            changes = {
+                a: wanted[a] for a in MANAGED if sorted(wanted[a]) != sorted(current.get(a, []))
+            }
+            if changes:
+                writes.append(Write(row.line, "updated", dn, changes))
             else:
-                report.errors.append(RowError(line, "uid", error.message))
+                report.unchanged += 1
+        return writes
+
+    @staticmethod
+    def _write(
+        directory: Directory, writes: list[Write], report: ImportReport, window: int
+    ) -> None:
+        """One transaction for the batch (one commit, one fsync); if slapd refuses any of it,
+        nothing was applied, and the batch is sent again one operation at a time so that each
+        bad row is named and the good ones still go in."""
+        if not writes:
+            return
+        try:
+            transaction = Transaction(directory)
+            for write in writes:
+                if write.kind == "created":
+                    transaction.add(write.dn, write.values)
+                else:
+                    transaction.replace(write.dn, write.values)
+            transaction.commit()
+        except TransactionFailed:
+            pass
+        else:
+            for write in writes:
+                setattr(report, write.kind, getattr(report, write.kind) + 1)
+            return
+        pipeline = Pipeline(directory, window=window)
+        by_line = {write.line: write for write in writes}
+        for write in writes:
+            if write.kind == "created":
+                pipeline.add(write.dn, write.values, write.line)
+            else:
+                pipeline.replace(write.dn, write.values, write.line)
+        for tag, error in pipeline.drain():
+            write = by_line[int(str(tag))]
+            if error is None:
+                setattr(report, write.kind, getattr(report, write.kind) + 1)
+            else:
+                report.errors.append(RowError(write.line, "uid", error.message))
+
+
+@dataclass(frozen=True)
+class Write:
+    line: int
+    kind: str  # "created" | "updated"
+    dn: str
+    values: dict[str, list[str]]
 
 
 def write_report(path: Path, errors: Iterable[RowError]) -> None:

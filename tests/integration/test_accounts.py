@@ -291,3 +291,21 @@ def test_status_json_shape(live_stack) -> None:
             "port": getattr(live_stack.ports, name),
             "running": True,
         }
+
+
+def test_plaintext_login_is_never_offered_without_tls_from_another_address(live_stack) -> None:
+    """Dovecot allows LOGIN on a cleartext connection only from the host to itself; from any
+    other address (127.0.0.2 stands in for one) it must demand TLS first."""
+    import socket
+
+    def capability(source: str) -> str:
+        with socket.create_connection(
+            (live_stack.connect_host, live_stack.ports.imap), timeout=10, source_address=(source, 0)
+        ) as sock:
+            greeting = sock.recv(4096).decode()
+            sock.sendall(b"a1 LOGOUT\r\n")
+        return greeting
+
+    assert "LOGINDISABLED" in capability("127.0.0.2")
+    assert "STARTTLS" in capability("127.0.0.2")
+    assert "LOGINDISABLED" not in capability("127.0.0.1")
