@@ -36,7 +36,6 @@ def up(ctx: Context, demo_uid: str | None, dry_run: bool, as_json: bool) -> None
     """Bring the stack up (idempotent: a second run changes nothing and says so)."""
     settings = ctx.settings
     report = stack.up(settings, dry_run=dry_run)
-    verb = "would" if dry_run else "did"
     if not as_json:
         if report.changed:
             for action in report.actions:
@@ -46,7 +45,7 @@ def up(ctx: Context, demo_uid: str | None, dry_run: bool, as_json: bool) -> None
     result: dict[str, Any] = {
         "dry_run": dry_run,
         "changed": report.changed,
-        f"{verb}": report.actions,
+        "actions": report.actions,  # planned under --dry-run, done otherwise
     }
     checks: list[Check] = []
     if demo_uid and not dry_run:
