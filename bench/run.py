@@ -33,8 +33,8 @@ from pathlib import Path
 import ldap
 
 from identity.accounts import Account
-from identity.directory import to_ldif
 from identity.dit import Tree
+from identity.ldif import record as to_ldif
 from identity.passwords import hash_password
 from mailstack import stack
 from mailstack.context import build_context
@@ -95,7 +95,7 @@ def roster(work: Path, size: int, prefix: str, domain: str) -> tuple[Path, Path]
                 graduation_year=1990 + i % 30,
                 recovery_email=row[6],
             )
-            lf.write(to_ldif(tree.person(uid), account.to_entry(row[7] or None)) + "\n")
+            lf.write(to_ldif(tree.person(uid), account.to_entry(row[7] or None)))
     return csv_path, ldif_path
 
 

@@ -9,8 +9,8 @@ A UID never changes once created: it is the address people were given for life.
 
 from __future__ import annotations
 
-import datetime
 import re
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,7 +79,8 @@ def check_display_name(name: str, *, field: str = "name", max_length: int = NAME
         raise ValidationError(field, "must not be empty")
     if len(name) > max_length:
         raise ValidationError(field, f"must be at most {max_length} characters")
-    if any(unicodedata.category(c).startswith("C") for c in name):
+    # isprintable() is the fast path; it also refuses non-ASCII spaces, which names may hold.
+    if not name.isprintable() and any(unicodedata.category(c).startswith("C") for c in name):
         raise ValidationError(field, "must not contain control or invisible format characters")
     return name
 
@@ -119,7 +120,7 @@ def check_graduation_year(value: int | str, *, field: str = "graduation_year") -
     if not text.isdigit():
         raise ValidationError(field, "must be a year such as 2015")
     year = int(text)
-    last = datetime.date.today().year + 10
+    last = time.localtime().tm_year + 10
     if not FIRST_GRADUATION_YEAR <= year <= last:
         raise ValidationError(field, f"must be between {FIRST_GRADUATION_YEAR} and {last}")
     return year

@@ -330,17 +330,6 @@ def iter_search(
         control.cookie = cookies[0]
 
 
-def to_ldif(dn: str, entry: Mapping[str, Sequence[str]]) -> str:
-    """One LDIF record (values that need it are base64-encoded, as RFC 2849 says)."""
-    import io
-
-    import ldif
-
-    buffer = io.StringIO()
-    ldif.LDIFWriter(buffer, cols=10_000).unparse(dn, {k: _encode(v) for k, v in entry.items()})
-    return buffer.getvalue()
-
-
 def can_bind(uri: str, dn: str, password: str, *, timeout: float = 5) -> bool:
     """True if a simple bind as ``dn`` with ``password`` succeeds."""
     try:

@@ -181,7 +181,7 @@ class AccountService:
         if search:
             value = escape(search.strip())
             terms.append(
-                f"(|(uid=*{value}*)(cn=*{value}*)(displayName=*{value}*)(mail=*{value}*)"
+                f"(|(uid=*{value}*)(displayName=*{value}*)(mail=*{value}*)"
                 f"(alumailMailAlias=*{value}*))"
             )
         rows = self.directory.search(

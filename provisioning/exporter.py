@@ -10,8 +10,9 @@ from collections.abc import Callable
 from typing import IO
 
 from identity.accounts import ACCOUNT_ATTRIBUTES, Account, AccountStatus
-from identity.directory import Directory, escape, iter_search, to_ldif
+from identity.directory import Directory, escape, iter_search
 from identity.dit import Tree
+from identity.ldif import record as to_ldif
 from identity.roles import ROOT, Actor
 from mailstack.layout import Layout
 from mailstack.settings import Settings

@@ -50,7 +50,6 @@ from identity.directory import (
     Transaction,
     TransactionFailed,
     escape,
-    to_ldif,
 )
 from identity.dit import Tree
 from identity.errors import (
@@ -60,6 +59,7 @@ from identity.errors import (
     DaemonError,
     ValidationError,
 )
+from identity.ldif import record as to_ldif
 from identity.passwords import check_stored_hash
 from identity.roles import ROOT, Actor
 from mailstack.context import build_context
@@ -158,44 +158,33 @@ def parse_row(line: int, record: Mapping[str, str | None], settings: Settings) -
     """One CSV record as an Account, or a ValidationError naming the column."""
     if None in record:  # more cells than columns
         raise ValidationError("row", "has more cells than the header has columns")
-
-    def value(column: str) -> str:
-        return (record.get(column) or "").strip()
-
-    uid = check_uid(value("uid"))
-    display = check_display_name(value("display_name"), field="display_name")
-    given = (
-        check_display_name(value("given_name"), field="given_name", max_length=64)
-        if value("given_name")
-        else None
-    )
-    family = (
-        check_display_name(value("family_name"), field="family_name", max_length=64)
-        if value("family_name")
-        else None
-    )
-    student = check_student_number(value("student_number")) if value("student_number") else None
-    year = check_graduation_year(value("graduation_year")) if value("graduation_year") else None
-    recovery = (
-        check_address(value("recovery_email"), field="recovery_email")
-        if value("recovery_email")
-        else None
-    )
-    if recovery and recovery.endswith("@" + settings.domain):
-        raise ValidationError("recovery_email", "must be an address outside this service")
-    hashed = check_stored_hash(value("password_hash")) if value("password_hash") else None
+    get = record.get
+    uid = check_uid((get("uid") or "").strip())
+    display = check_display_name(get("display_name") or "", field="display_name")
+    given = (get("given_name") or "").strip()
+    family = (get("family_name") or "").strip()
+    student = (get("student_number") or "").strip()
+    year = (get("graduation_year") or "").strip()
+    recovery = (get("recovery_email") or "").strip()
+    hashed = (get("password_hash") or "").strip()
+    if recovery:
+        recovery = check_address(recovery, field="recovery_email")
+        if recovery.endswith("@" + settings.domain):
+            raise ValidationError("recovery_email", "must be an address outside this service")
     account = Account(
         uid=uid,
         display_name=display,
         mail=f"{uid}@{settings.domain}",
         quota=settings.default_quota,
-        given_name=given,
-        family_name=family,
-        recovery_email=recovery,
-        student_number=student,
-        graduation_year=year,
+        given_name=check_display_name(given, field="given_name", max_length=64) if given else None,
+        family_name=check_display_name(family, field="family_name", max_length=64)
+        if family
+        else None,
+        recovery_email=recovery or None,
+        student_number=check_student_number(student) if student else None,
+        graduation_year=check_graduation_year(year) if year else None,
     )
-    return Row(line, account, hashed)
+    return Row(line, account, check_stored_hash(hashed) if hashed else None)
 
 
 def count_rows(path: Path) -> int:
