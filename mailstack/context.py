@@ -6,7 +6,6 @@ from __future__ import annotations
 import pwd
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from identity.dit import Tree
 from identity.errors import ConfigError
@@ -82,7 +81,3 @@ def build_context(settings: Settings, *, create_secrets: bool = True) -> RenderC
         vmail_uid=uid,
         vmail_gid=gid,
     )
-
-
-def relative(layout: Layout, path: Path) -> str:
-    return str(path.relative_to(layout.root))

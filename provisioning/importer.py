@@ -187,6 +187,21 @@ def parse_row(line: int, record: Mapping[str, str | None], settings: Settings) -
     return Row(line, account, check_stored_hash(hashed) if hashed else None)
 
 
+def check_unique(row: Row, uids: set[str], numbers: dict[str, str]) -> None:
+    """Refuse a UID or student number already given to another row of the same file."""
+    uid = row.account.uid
+    if uid in uids:
+        raise ValidationError("uid", f"'{uid}' appears more than once in the file")
+    uids.add(uid)
+    number = row.account.student_number
+    if number:
+        if number in numbers and numbers[number] != uid:
+            raise ValidationError(
+                "student_number", f"{number} is also given to '{numbers[number]}' in the file"
+            )
+        numbers[number] = uid
+
+
 def count_rows(path: Path) -> int:
     with open(path, "rb") as handle:
         return max(0, sum(1 for _ in handle) - 1)
@@ -228,7 +243,7 @@ class Importer:
                     report.rows += 1
                     try:
                         row = parse_row(line, record, self.settings)
-                        self._check_unique(row, seen_uids, seen_numbers)
+                        check_unique(row, seen_uids, seen_numbers)
                         rows.append(row)
                     except ValidationError as error:
                         report.errors.append(RowError(line, error.field, error.rule))
@@ -259,19 +274,6 @@ class Importer:
             },
         )
         return report
-
-    def _check_unique(self, row: Row, uids: set[str], numbers: dict[str, str]) -> None:
-        uid = row.account.uid
-        if uid in uids:
-            raise ValidationError("uid", f"'{uid}' appears more than once in the file")
-        uids.add(uid)
-        number = row.account.student_number
-        if number:
-            if number in numbers and numbers[number] != uid:
-                raise ValidationError(
-                    "student_number", f"{number} is also given to '{numbers[number]}' in the file"
-                )
-            numbers[number] = uid
 
     def _existing(self, directory: Directory, rows: list[Row]) -> dict[str, dict[str, list[str]]]:
         if not rows:
@@ -395,7 +397,6 @@ def offline_import(settings: Settings, path: Path) -> ImportReport:
     tree = Tree(settings.base_dn)
     seen_uids: set[str] = set()
     seen_numbers: dict[str, str] = {}
-    importer = Importer(settings)
     stderr: list[str] = []
     with subprocess.Popen(
         ["slapadd", "-q", "-n1", "-F", str(slapd.layout.slapd_d)],
@@ -415,7 +416,7 @@ def offline_import(settings: Settings, path: Path) -> ImportReport:
                     report.rows += 1
                     try:
                         row = parse_row(line, record, settings)
-                        importer._check_unique(row, seen_uids, seen_numbers)
+                        check_unique(row, seen_uids, seen_numbers)
                     except ValidationError as error:
                         report.errors.append(RowError(line, error.field, error.rule))
                         continue
