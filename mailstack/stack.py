@@ -91,6 +91,7 @@ def up(settings: Settings, *, dry_run: bool = False) -> UpReport:
     stack = daemons(ctx)
     for daemon in stack:
         daemon.prepare()
+    _check_ports_free(stack)
     rendered = {d.name: d.render() for d in stack}
     pending = {name: changed(layout.root, specs) for name, specs in rendered.items()}
     if any(pending.values()):
@@ -112,6 +113,19 @@ def up(settings: Settings, *, dry_run: bool = False) -> UpReport:
             report.actions += ensure_directory(ctx)
     wait_ready(stack)
     return report
+
+
+def _check_ports_free(stack: list[Daemon]) -> None:
+    """A daemon about to start needs its ports: say which setting collides, before anything."""
+    for daemon in stack:
+        if daemon.pid() is not None:
+            continue
+        for endpoint in daemon.endpoints():
+            if port_open(endpoint.host, endpoint.port):
+                raise ConfigError(
+                    f"ports.{endpoint.service}: {endpoint.host}:{endpoint.port} is already in use "
+                    f"by another program; stop it or choose another port"
+                )
 
 
 def _plan_only(settings: Settings, layout: Layout, report: UpReport) -> UpReport:

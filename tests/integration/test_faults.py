@@ -181,3 +181,26 @@ def test_down_leaves_no_process_and_up_restores() -> None:
         assert "nothing to stop" in again.stderr
         status = stack.status(settings)
         assert not any(s["running"] for s in status["services"].values())
+
+
+def test_a_port_in_use_is_named_before_anything_starts() -> None:
+    import socket
+
+    from tests.support import state_root, test_settings
+
+    root = state_root("busy")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        settings = test_settings(root, **{"ports.imaps": busy.getsockname()[1]})
+        try:
+            with pytest.raises(
+                ConfigError, match=r"ports\.imaps: 127\.0\.0\.1:\d+ is already in use"
+            ):
+                stack.up(settings)
+            assert stack.status(settings)["daemons"]["slapd"]["running"] is False
+        finally:
+            stack.down(settings)
+            import shutil
+
+            shutil.rmtree(root, ignore_errors=True)
