@@ -14,7 +14,7 @@ from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
 from mailstack.process import (
-    log_tail,
+    log_since,
     our_pid,
     port_open,
     run,
@@ -92,6 +92,7 @@ class Slapd:
         if self.stale():
             self._install_config_dir()
         self.pidfile.unlink(missing_ok=True)
+        offset = self.logfile.stat().st_size if self.logfile.exists() else 0
         # Foreground (-d) so messages reach our log file (there is no syslog here), detached
         # from us by setsid -f so it outlives the command that started it.
         start_daemon(
@@ -113,9 +114,14 @@ class Slapd:
             self.logfile,
             what="starting slapd",
         )
-        # slapd writes its pid file once its listeners are open.
-        if not wait_until(lambda: self.pid() is not None, 10):
-            raise DaemonError("slapd did not start in 10 s", detail=log_tail(self.logfile))
+
+        # slapd writes its pid file once its listeners are open; "slapd stopped." in its log
+        # means it gave up (a port taken, a database it cannot open): say so at once.
+        def settled() -> bool:
+            return self.pid() is not None or "slapd stopped." in log_since(self.logfile, offset)
+
+        if not wait_until(settled, 10) or self.pid() is None:
+            raise DaemonError("slapd did not start", detail=log_since(self.logfile, offset)[-3000:])
 
     def _install_config_dir(self) -> None:
         self._build_config_dir(self.layout.root / CONFIG, self.layout.slapd_d, error=DaemonError)

@@ -204,3 +204,22 @@ def test_a_port_in_use_is_named_before_anything_starts() -> None:
             import shutil
 
             shutil.rmtree(root, ignore_errors=True)
+
+
+def test_slapd_that_cannot_start_is_reported_with_its_own_words(monkeypatch) -> None:
+    import shutil
+
+    from identity.errors import DaemonError
+    from tests.support import state_root, test_settings
+
+    root = state_root("nostart")
+    settings = test_settings(root)
+    # An address this host does not have: slapd's bind() fails and slapd stops.
+    monkeypatch.setattr(Slapd, "urls", lambda self: "ldap://192.0.2.1:389/")
+    try:
+        with pytest.raises(DaemonError, match="slapd did not start") as caught:
+            stack.up(settings)
+        assert "bind" in caught.value.detail and "slapd stopped." in caught.value.detail
+    finally:
+        stack.down(settings)
+        shutil.rmtree(root, ignore_errors=True)
