@@ -76,6 +76,7 @@ class Postfix:
             quota_status_socket=self.dovecot.quota_status_socket,
             tls_cert=self.ctx.tls.cert,
             tls_key=self.ctx.tls.key,
+            relayhost=self.relayhost(),
         )
         listen_smtp = f"[{s.listen}]" if address.version == 6 else s.listen
         master = render_template("postfix/master.cf.j2", listen_smtp=listen_smtp, ports=s.ports)
@@ -97,6 +98,13 @@ class Postfix:
             # Holds the bind secret: readable by root and Postfix's processes only.
             specs.append(FileSpec(f"{CONFIG_DIR}/ldap-{name}.cf", text, 0o640, "root", "postfix"))
         return specs
+
+    def relayhost(self) -> str:
+        s = self.ctx.settings
+        if s.outbound == "sink":
+            host = f"[{s.connect_host}]"
+            return f"{host}:{s.ports.sink}"
+        return s.relay_host if s.outbound == "relay" else ""
 
     def prepare(self) -> None:
         ensure_dir(self.layout.etc, 0o755)

@@ -9,6 +9,9 @@ Only the CLI calls :func:`load`; everything below it receives a Settings value. 
 - ``listen``: an IPv4 or IPv6 address. The embedded default is 127.0.0.1.
 - ``ports.<service>``: 1-65535, all different.
 - ``default_quota``: bytes or a size such as ``5G``; 1M to 1T.
+- ``outbound``: where mail for other domains goes: ``sink`` (default: a local SMTP sink that
+  keeps each message under ``state/outbound/``), ``direct`` (to each domain's MX) or ``relay``
+  (through ``relay_host``, such as ``[smtp.example.edu]:587``).
 - ``tls.cert`` / ``tls.key``: both or neither; neither means a local CA is made.
 - ``auth.failure_delay``, ``auth.cache_ttl``, ``auth.cache_negative_ttl``: whole seconds >= 0.
 - ``auth.penalty``: true (default) or false. Dovecot slows every login from an address that
@@ -52,6 +55,7 @@ class Ports:
     smtp: int = 10025
     submission: int = 10587
     submissions: int = 10465
+    sink: int = 10026  # the embedded stack's outbound sink (only with outbound = "sink")
 
     def items(self) -> list[tuple[str, int]]:
         return [(f.name, getattr(self, f.name)) for f in fields(self)]
@@ -72,6 +76,8 @@ class Settings:
     auth_cache_ttl: int = 300
     auth_cache_negative_ttl: int = 60
     auth_penalty: bool = True
+    outbound: str = "sink"
+    relay_host: str = ""
 
     @property
     def base_dn(self) -> str:
@@ -94,6 +100,8 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "listen": "listen",
         "default_quota": "default_quota",
         "message_size_limit": "message_size_limit",
+        "outbound": "outbound",
+        "relay_host": "relay_host",
     },
     "tls": {"cert": "tls_cert", "key": "tls_key"},
     "auth": {
@@ -151,6 +159,12 @@ def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
     listen = _address("listen", kwargs.get("listen", Settings.listen))
     quota = _size("default_quota", kwargs.get("default_quota", DEFAULT_QUOTA))
     size_limit = _size("message_size_limit", kwargs.get("message_size_limit", "50M"))
+    outbound = str(kwargs.get("outbound", "sink")).strip()
+    if outbound not in ("sink", "direct", "relay"):
+        raise ConfigError("outbound: must be sink, direct or relay")
+    relay_host = str(kwargs.get("relay_host", "")).strip()
+    if outbound == "relay" and not re.fullmatch(r"\[?[A-Za-z0-9.:-]+\]?(:\d{1,5})?", relay_host):
+        raise ConfigError("relay_host: give the relay as host, [host] or [host]:port")
     ports = Ports(**port_values)
     seen: dict[int, str] = {}
     for port_name, port in ports.items():
@@ -178,6 +192,8 @@ def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
             "auth.cache_negative_ttl", kwargs.get("auth_cache_negative_ttl", 60)
         ),
         auth_penalty=_boolean("auth.penalty", kwargs.get("auth_penalty", True)),
+        outbound=outbound,
+        relay_host=relay_host,
     )
 
 

@@ -24,6 +24,7 @@ from mailstack.layout import Layout
 from mailstack.postfix import Postfix
 from mailstack.process import log_tail, port_open, wait_until
 from mailstack.settings import Settings
+from mailstack.sink import Sink
 from mailstack.slapd import Slapd
 from mailstack.tls import ensure_tls, tls_files
 
@@ -51,8 +52,12 @@ class UpReport:
 
 
 def daemons(ctx: RenderContext) -> list[Daemon]:
-    """In start order: the directory first, then the mail servers that read it."""
-    return [Slapd(ctx), Dovecot(ctx), Postfix(ctx)]
+    """In start order: the directory first, then the mail servers that read it (and, in the
+    embedded stack, the sink Postfix relays outbound mail to)."""
+    stack: list[Daemon] = [Slapd(ctx), Dovecot(ctx), Postfix(ctx)]
+    if ctx.settings.outbound == "sink":
+        stack.append(Sink(ctx))
+    return stack
 
 
 def preflight(settings: Settings) -> None:

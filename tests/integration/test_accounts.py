@@ -284,6 +284,7 @@ def test_status_json_shape(live_stack) -> None:
         "smtp",
         "submission",
         "submissions",
+        "sink",
     }
     for name, info in status["services"].items():
         assert info == {
@@ -309,3 +310,28 @@ def test_plaintext_login_is_never_offered_without_tls_from_another_address(live_
     assert "LOGINDISABLED" in capability("127.0.0.2")
     assert "STARTTLS" in capability("127.0.0.2")
     assert "LOGINDISABLED" not in capability("127.0.0.1")
+
+
+def test_mail_for_other_domains_lands_in_the_outbound_sink(live_stack, new_account) -> None:
+    from tests.support import wait_for
+
+    account, password = new_account()
+    outbound = live_stack.state_dir / "outbound"
+    client = mail.submission(live_stack)
+    try:
+        client.login(account.uid, password)
+        client.send_message(
+            mail.message(account.mail, "friend@elsewhere.example", "leaving the stack")
+        )
+    finally:
+        client.quit()
+
+    def kept() -> list[str]:
+        return [
+            p.read_text() for p in outbound.glob("*.eml") if "leaving the stack" in p.read_text()
+        ]
+
+    assert wait_for(lambda: bool(kept()), timeout=30)
+    text = kept()[0]
+    assert "X-Alumail-Envelope-To: friend@elsewhere.example" in text
+    assert f"X-Alumail-Envelope-From: {account.mail}" in text

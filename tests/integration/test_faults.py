@@ -174,6 +174,7 @@ def test_down_leaves_no_process_and_up_restores() -> None:
         assert sorted(__import__("json").loads(result.stdout)["stopped"]) == [
             "dovecot",
             "postfix",
+            "sink",
             "slapd",
         ]
         assert wait_for(lambda: not _our_processes(marker), timeout=10), _our_processes(marker)

@@ -114,3 +114,21 @@ def test_missing_template_value_is_an_error() -> None:
 
     with pytest.raises(jinja2.UndefinedError):
         render_template("postfix/ldap-table.cf.j2", purpose="x")
+
+
+@pytest.mark.parametrize(
+    ("values", "relayhost"),
+    [
+        ({}, "relayhost = [127.0.0.1]:10026"),
+        ({"outbound": "direct"}, "relayhost = \n"),
+        (
+            {"outbound": "relay", "relay_host": "[smtp.sjtu.example]:587"},
+            "relayhost = [smtp.sjtu.example]:587",
+        ),
+    ],
+)
+def test_outbound_mail_goes_where_the_settings_say(values: dict, relayhost: str) -> None:
+    rendered = render_all(fixed_context(**values))
+    main_cf = next(s.text for s in rendered["postfix"] if s.relpath.endswith("main.cf"))
+    assert relayhost in main_cf
+    assert ("sink" in rendered) == (values.get("outbound", "sink") == "sink")

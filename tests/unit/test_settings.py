@@ -51,6 +51,8 @@ def test_config_named_by_environment(tmp_path: Path) -> None:
         ({"auth.failure_delay": -1}, "auth.failure_delay: must be 0 or more seconds"),
         ({"auth.penalty": "maybe"}, "auth.penalty: must be true or false"),
         ({"colour": "blue"}, "colour: unknown setting"),
+        ({"outbound": "smoke"}, "outbound: must be sink, direct or relay"),
+        ({"outbound": "relay"}, "relay_host: give the relay as host"),
     ],
 )
 def test_invalid_settings_name_the_key_and_rule(values: dict, message: str, tmp_path: Path) -> None:
