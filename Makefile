@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 ALUMAIL := $(BIN)/alumail
 DEMO_UID ?= demo.alumnus
 
-.PHONY: up down status test lint unit integration bench install system venv clean
+.PHONY: up down status test lint unit integration bench install install-test system venv clean
 
 ## up: install what is missing, start the stack, provision a demo alumnus, verify, print endpoints
 up: install
@@ -18,8 +18,8 @@ down: venv
 status: venv
 	$(ALUMAIL) status
 
-## test: install, lint, run every test tier
-test: install lint
+## test: install (with the browser the tests drive), lint, run every test tier
+test: install-test lint
 	$(BIN)/pytest
 
 lint: venv
@@ -30,7 +30,7 @@ lint: venv
 unit: venv
 	$(BIN)/pytest -m unit
 
-integration: install
+integration: install-test
 	$(BIN)/pytest -m "integration or e2e"
 
 ## bench: import, bind and login throughput beside references measured in the same run
@@ -38,6 +38,9 @@ bench: install
 	$(BIN)/python -m bench.run
 
 install: system venv
+
+install-test: venv
+	bash scripts/install-system.sh --test
 
 system:
 	bash scripts/install-system.sh

@@ -36,12 +36,12 @@ from identity.accounts import Account
 from identity.dit import Tree
 from identity.ldif import record as to_ldif
 from identity.passwords import hash_password
-from mailstack import stack
 from mailstack.context import build_context
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from mailstack.slapd import Slapd
 from mailstack.tls import tls_files
+from provisioning import stack
 from provisioning.accounts import AccountService
 from provisioning.importer import COLUMNS, OPTIONAL_COLUMNS
 from tests.support import running_stack

@@ -112,6 +112,47 @@ def check_student_number(value: str, *, field: str = "student_number") -> str:
     return value.upper()
 
 
+_PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{3,30}[0-9]$")
+
+
+def check_phone(value: str, *, field: str = "phone") -> str:
+    """A telephone number as people write it: digits, an optional leading +, spaces, hyphens
+    and parentheses; 5 to 32 characters."""
+    value = " ".join(value.split())
+    if not _PHONE.match(value):
+        raise ValidationError(
+            field, "must be a telephone number: digits, optional leading +, spaces, - ( )"
+        )
+    return value
+
+
+POSTAL_LINES = 6
+POSTAL_LINE_MAX = 64
+
+
+def check_postal_address(value: str, *, field: str = "postal_address") -> str:
+    """Up to six lines of up to 64 characters each, any script. ``$`` and ``\\`` are refused:
+    LDAP's postal address syntax uses them as the line separator and its escape."""
+    lines = [line.strip() for line in value.replace("\r\n", "\n").split("\n") if line.strip()]
+    if not lines:
+        raise ValidationError(field, "must not be empty")
+    if len(lines) > POSTAL_LINES:
+        raise ValidationError(field, f"must be at most {POSTAL_LINES} lines")
+    for line in lines:
+        check_display_name(line, field=field, max_length=POSTAL_LINE_MAX)
+        if "$" in line or "\\" in line:
+            raise ValidationError(field, "must not contain $ or \\")
+    return "\n".join(lines)
+
+
+def _to_postal(value: str | None) -> str | None:
+    return value.replace("\n", "$") if value else None
+
+
+def _from_postal(value: str | None) -> str | None:
+    return value.replace("$", "\n") if value else None
+
+
 FIRST_GRADUATION_YEAR = 1896  # the university's founding
 
 
@@ -141,6 +182,8 @@ class Account:
     recovery_email: str | None = None
     student_number: str | None = None
     graduation_year: int | None = None
+    phone: str | None = None
+    postal_address: str | None = None
 
     def to_entry(self, password_hash: str | None) -> dict[str, list[str]]:
         entry: dict[str, list[str]] = {"objectClass": list(ACCOUNT_CLASSES)}
@@ -173,6 +216,8 @@ class Account:
             "alumailRecoveryEmail": opt(self.recovery_email),
             "alumailStudentNumber": opt(self.student_number),
             "alumailGraduationYear": opt(self.graduation_year),
+            "telephoneNumber": opt(self.phone),
+            "postalAddress": opt(_to_postal(self.postal_address)),
         }
 
     @classmethod
@@ -199,6 +244,8 @@ class Account:
             recovery_email=one("alumailRecoveryEmail"),
             student_number=one("alumailStudentNumber"),
             graduation_year=int(year) if year else None,
+            phone=one("telephoneNumber"),
+            postal_address=_from_postal(one("postalAddress")),
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -212,6 +259,8 @@ class Account:
             "recovery_email": self.recovery_email,
             "student_number": self.student_number,
             "graduation_year": self.graduation_year,
+            "phone": self.phone,
+            "postal_address": self.postal_address,
             "status": self.status.value,
             "quota": self.quota,
             "mail_enabled": self.mail_enabled,
@@ -242,6 +291,8 @@ PROFILE_RULES: dict[str, Callable[..., object]] = {
     "recovery_email": _optional(check_address),
     "student_number": _optional(check_student_number),
     "graduation_year": _optional(check_graduation_year),
+    "phone": _optional(check_phone),
+    "postal_address": _optional(check_postal_address),
 }
 
 
@@ -260,4 +311,6 @@ ACCOUNT_ATTRIBUTES = [
     "alumailRecoveryEmail",
     "alumailStudentNumber",
     "alumailGraduationYear",
+    "telephoneNumber",
+    "postalAddress",
 ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ldap
+import ldap.controls.simple
 import ldap.filter
 import ldap.sasl
 
@@ -43,17 +44,31 @@ def filter_equals(attribute: str, value: str) -> str:
 
 @dataclass(frozen=True)
 class Credentials:
-    """How to bind: SASL EXTERNAL over ldapi (root on this host) or a simple bind."""
+    """How to bind: SASL EXTERNAL over ldapi (root on this host) or a simple bind.
+
+    ``acting_as`` is for a service that proved a person's identity earlier (a web session, an
+    API token): it binds as root over ldapi and asks slapd to run every operation as that DN
+    (RFC 4370 proxied authorization), so slapd's ACLs judge the person, not the service."""
 
     dn: str | None = None
     password: str | None = None
+    acting_as: str | None = None
 
     @property
     def external(self) -> bool:
         return self.dn is None
 
+    @property
+    def identity(self) -> str | None:
+        """The DN whose rights apply: the bound DN, or the one acted for."""
+        return self.dn or self.acting_as
+
+    @classmethod
+    def proxied(cls, dn: str) -> Credentials:
+        return cls(acting_as=dn)
+
     def __repr__(self) -> str:  # never show a password
-        return f"Credentials(dn={self.dn!r})"
+        return f"Credentials(dn={self.identity!r})"
 
 
 EXTERNAL = Credentials()
@@ -72,6 +87,12 @@ class Directory:
             conn.set_option(ldap.OPT_REFERRALS, 0)
             if credentials.external:
                 conn.sasl_non_interactive_bind_s("EXTERNAL")
+                if credentials.acting_as:
+                    # The value must be bytes: python-ldap sends controlValue as it is.
+                    control = ldap.controls.simple.ProxyAuthzControl(
+                        True, f"dn:{credentials.acting_as}".encode()
+                    )
+                    conn.set_option(ldap.OPT_SERVER_CONTROLS, [control])
             else:
                 conn.simple_bind_s(credentials.dn, credentials.password)
         except ldap.INVALID_CREDENTIALS as exc:

@@ -32,6 +32,18 @@ class ValidationError(AlumailError):
         self.rule = rule
 
 
+class FieldErrors(ValidationError):
+    """Several fields of one form break their rules: every one is named, so a person can fix
+    them all at once. The first stands as the error's field and rule."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        field, rule = next(iter(errors.items()))
+        super().__init__(field, rule)
+        self.errors = dict(errors)
+        if len(errors) > 1:
+            self.message = "; ".join(f"{f}: {r}" for f, r in errors.items())
+
+
 class NotFoundError(AlumailError):
     """The named account or entry does not exist."""
 

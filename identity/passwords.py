@@ -47,6 +47,15 @@ class PasswordPolicy:
     failure_count_interval: int = 600  # seconds after which old failures are forgotten
     lockout_duration: int = 900  # seconds a lockout lasts
 
+    def describe(self) -> list[str]:
+        """The rules in words, as the registration and password pages show them."""
+        return [
+            f"at least {self.min_length} and at most {self.max_length} characters",
+            "at least 4 different characters",
+            "no spaces at the start or end, no control characters",
+            "must not contain your UID",
+        ]
+
     def check(self, password: str, *, uid: str | None = None, field: str = "password") -> None:
         if len(password) < self.min_length:
             raise ValidationError(field, f"must be at least {self.min_length} characters")

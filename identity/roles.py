@@ -32,7 +32,7 @@ class Actor:
 
     @property
     def dn(self) -> str | None:
-        return self.credentials.dn
+        return self.credentials.identity
 
     def can_administer(self) -> bool:
         return self.role in (Role.SYSTEM, Role.ADMIN)

@@ -13,6 +13,8 @@ Only the CLI calls :func:`load`; everything below it receives a Settings value. 
   keeps each message under ``state/outbound/``), ``direct`` (to each domain's MX) or ``relay``
   (through ``relay_host``, such as ``[smtp.example.edu]:587``).
 - ``tls.cert`` / ``tls.key``: both or neither; neither means a local CA is made.
+- ``web.public_url``: the address people use for the web service (links in mails; ``https://``
+  makes its cookies Secure). Default: ``http://<listen>:<ports.web>``, for the embedded stack.
 - ``auth.failure_delay``, ``auth.cache_ttl``, ``auth.cache_negative_ttl``: whole seconds >= 0.
 - ``auth.penalty``: true (default) or false. Dovecot slows every login from an address that
   recently failed (its anvil penalty, up to 15 s). Test stacks turn it off so a deliberate wrong
@@ -56,6 +58,7 @@ class Ports:
     submission: int = 10587
     submissions: int = 10465
     sink: int = 10026  # the embedded stack's outbound sink (only with outbound = "sink")
+    web: int = 10080  # the provisioning service: API, registration, portal, helpdesk console
 
     def items(self) -> list[tuple[str, int]]:
         return [(f.name, getattr(self, f.name)) for f in fields(self)]
@@ -78,6 +81,21 @@ class Settings:
     auth_penalty: bool = True
     outbound: str = "sink"
     relay_host: str = ""
+    web_public_url: str = ""
+
+    @property
+    def public_url(self) -> str:
+        """Where people reach the web service (links in mails); no trailing slash."""
+        if self.web_public_url:
+            return self.web_public_url
+        host = self.connect_host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.ports.web}"
+
+    @property
+    def web_secure(self) -> bool:
+        """Served over TLS (directly or behind a proxy): cookies get the Secure flag."""
+        return self.public_url.startswith("https://")
 
     @property
     def base_dn(self) -> str:
@@ -104,6 +122,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "relay_host": "relay_host",
     },
     "tls": {"cert": "tls_cert", "key": "tls_key"},
+    "web": {"public_url": "web_public_url"},
     "auth": {
         "failure_delay": "auth_failure_delay",
         "cache_ttl": "auth_cache_ttl",
@@ -112,6 +131,24 @@ _SECTIONS: dict[str, dict[str, str]] = {
     },
     "ports": {f.name: f.name for f in fields(Ports)},
 }
+
+
+def to_values(settings: Settings) -> dict[str, Any]:
+    """The flat values :func:`build` makes ``settings`` from (paths absolute), so another
+    process (the web service) gets exactly these settings."""
+    values: dict[str, Any] = {}
+    for section, keys in _SECTIONS.items():
+        for key, attribute in keys.items():
+            if section == "ports":
+                value = getattr(settings.ports, attribute)
+            else:
+                value = getattr(settings, attribute)
+            if value is None or value == "":
+                continue
+            values[f"{section}.{key}" if section else key] = (
+                str(value) if isinstance(value, Path) else value
+            )
+    return values
 
 
 def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -173,6 +210,9 @@ def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
                 f"ports.{port_name}: port {port} is already used by ports.{seen[port]}"
             )
         seen[port] = port_name
+    public_url = str(kwargs.get("web_public_url", "")).strip().rstrip("/")
+    if public_url and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(/[^\s?#]*)?", public_url):
+        raise ConfigError("web.public_url: give an http:// or https:// URL without query")
     cert, cert_key = kwargs.get("tls_cert"), kwargs.get("tls_key")
     if bool(cert) != bool(cert_key):
         raise ConfigError("tls.cert, tls.key: give both a certificate and its key, or neither")
@@ -194,6 +234,7 @@ def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
         auth_penalty=_boolean("auth.penalty", kwargs.get("auth_penalty", True)),
         outbound=outbound,
         relay_host=relay_host,
+        web_public_url=public_url,
     )
 
 

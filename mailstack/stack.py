@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,11 @@ REQUIRED_PROGRAMS = (
 READY_TIMEOUT = 15
 
 
+# A daemon that a layer above adds to the stack (the provisioning web service): made from the
+# same render context, started after the mail servers, stopped and shown with them.
+DaemonFactory = Callable[[RenderContext], Daemon]
+
+
 @dataclass
 class UpReport:
     actions: list[str] = field(default_factory=list)
@@ -51,12 +57,13 @@ class UpReport:
         return bool(self.actions)
 
 
-def daemons(ctx: RenderContext) -> list[Daemon]:
+def daemons(ctx: RenderContext, extra: Sequence[DaemonFactory] = ()) -> list[Daemon]:
     """In start order: the directory first, then the mail servers that read it (and, in the
-    embedded stack, the sink Postfix relays outbound mail to)."""
+    embedded stack, the sink Postfix relays outbound mail to), then any ``extra`` ones."""
     stack: list[Daemon] = [Slapd(ctx), Dovecot(ctx), Postfix(ctx)]
     if ctx.settings.outbound == "sink":
         stack.append(Sink(ctx))
+    stack += [make(ctx) for make in extra]
     return stack
 
 
@@ -79,21 +86,25 @@ def _sbin_path() -> str:
     return os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 
 
-def render_all(ctx: RenderContext) -> dict[str, list[FileSpec]]:
-    return {d.name: d.render() for d in daemons(ctx)}
+def render_all(
+    ctx: RenderContext, extra: Sequence[DaemonFactory] = ()
+) -> dict[str, list[FileSpec]]:
+    return {d.name: d.render() for d in daemons(ctx, extra)}
 
 
-def up(settings: Settings, *, dry_run: bool = False) -> UpReport:
+def up(
+    settings: Settings, *, dry_run: bool = False, extra: Sequence[DaemonFactory] = ()
+) -> UpReport:
     preflight(settings)
     report = UpReport()
     layout = Layout(settings.state_dir)
     if dry_run:
-        return _plan_only(settings, layout, report)
+        return _plan_only(settings, layout, report, extra)
 
     ensure_dir(layout.root, 0o755)
     report.actions += ensure_tls(settings)
     ctx = build_context(settings)
-    stack = daemons(ctx)
+    stack = daemons(ctx, extra)
     for daemon in stack:
         daemon.prepare()
     _check_ports_free(stack)
@@ -133,7 +144,9 @@ def _check_ports_free(stack: list[Daemon]) -> None:
                 )
 
 
-def _plan_only(settings: Settings, layout: Layout, report: UpReport) -> UpReport:
+def _plan_only(
+    settings: Settings, layout: Layout, report: UpReport, extra: Sequence[DaemonFactory]
+) -> UpReport:
     if not layout.root.exists():
         report.actions.append(f"create state directory {layout.root}")
     ctx = build_context(settings, create_secrets=False) if (layout.secrets).exists() else None
@@ -141,7 +154,7 @@ def _plan_only(settings: Settings, layout: Layout, report: UpReport) -> UpReport
         report.actions.append("create TLS material, service secrets, all configuration files")
         report.actions += [f"start {name}" for name in ("slapd", "dovecot", "postfix")]
         return report
-    for daemon in daemons(ctx):
+    for daemon in daemons(ctx, extra):
         todo = changed(layout.root, daemon.render())
         if todo:
             report.actions.append(f"write {', '.join(spec.relpath for spec in todo)}")
@@ -210,27 +223,27 @@ def ensure_directory(ctx: RenderContext) -> list[str]:
     return actions
 
 
-def down(settings: Settings) -> list[str]:
+def down(settings: Settings, extra: Sequence[DaemonFactory] = ()) -> list[str]:
     """Stop every daemon our pid files name, all at once (each waits for its own children)."""
     preflight(settings)
     layout = Layout(settings.state_dir)
     if not (layout.secrets.exists()):
         return []
     ctx = build_context(settings, create_secrets=False)
-    running = [d for d in daemons(ctx) if d.pid() is not None]
+    running = [d for d in daemons(ctx, extra) if d.pid() is not None]
     with ThreadPoolExecutor(max_workers=len(running) or 1) as pool:
         for future in [pool.submit(d.stop) for d in running]:
             future.result()
     return [d.name for d in reversed(running)]
 
 
-def status(settings: Settings) -> dict[str, object]:
+def status(settings: Settings, extra: Sequence[DaemonFactory] = ()) -> dict[str, object]:
     layout = Layout(settings.state_dir)
     services: dict[str, object] = {}
     daemon_states: dict[str, object] = {}
     if layout.secrets.exists():
         ctx = build_context(settings, create_secrets=False)
-        stack = daemons(ctx)
+        stack = daemons(ctx, extra)
     else:
         stack = []
     for daemon in stack:

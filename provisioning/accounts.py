@@ -225,17 +225,22 @@ class AccountService:
         password: str | None,
         *,
         quota: str | int | None = None,
+        password_hash: str | None = None,
         **profile: Any,
     ) -> Account:
-        """A new jAccount with its mailbox and standard folders, or nothing at all."""
+        """A new jAccount with its mailbox and standard folders, or nothing at all.
+
+        ``password_hash`` is for a password that was checked and hashed earlier (a registration
+        waiting for its e-mail confirmation keeps the hash, never the password)."""
         with self.audited("create", uid) as outcome:
             self.require(self.actor.can_administer(), "create accounts")
             account = self.plan_new(uid, display_name, quota=quota, **profile)
             if password is not None:
                 DEFAULT_POLICY.check(password, uid=uid)
+                password_hash = hash_password(password)
             self.check_new_is_free(account)
             dn = self.tree.person(uid)
-            self.directory.add(dn, account.to_entry(hash_password(password) if password else None))
+            self.directory.add(dn, account.to_entry(password_hash))
             try:
                 # A lookup before the account existed may sit in Dovecot's negative cache.
                 self.mailboxes.flush_auth_cache(*login_names(account))
@@ -245,7 +250,7 @@ class AccountService:
                 self.directory.delete(dn)
                 raise
             outcome.changes = {k: v for k, v in account.as_dict().items() if v not in (None, [])}
-            if password is not None:
+            if password_hash is not None:
                 outcome.changes["password"] = "set"  # noqa: S105 -- a marker, not a secret
         return account
 

@@ -27,20 +27,37 @@ def resolve_actor(settings: Settings, uid: str, password: str) -> Actor:
     """The actor ``uid`` is, proven by binding with ``password``: a staff member (role from
     group membership) or an alumnus."""
     check_uid(uid, field="actor")
-    tree = Tree(settings.base_dn)
-    uri = Layout(settings.state_dir).ldapi_uri
-    with Directory(uri) as system:
-        is_staff = system.get(tree.staff_member(uid), ["uid"]) is not None
-        dn = tree.staff_member(uid) if is_staff else tree.person(uid)
-        role = Role.ALUMNUS
-        if is_staff:
-            role = _staff_role(system, tree, dn)
+    refused = AccessDeniedError(f"actor: cannot sign in as '{uid}' with that password")
+    try:
+        dn, role = identity_of(settings, uid)
+    except NotFoundError as exc:
+        raise refused from exc
     credentials = Credentials(dn, password)
     try:
-        Directory(uri, credentials).close()
+        Directory(Layout(settings.state_dir).ldapi_uri, credentials).close()
     except DirectoryError as exc:
-        raise AccessDeniedError(f"actor: cannot sign in as '{uid}' with that password") from exc
+        raise refused from exc
     return Actor(uid, role, credentials)
+
+
+def actor_for(settings: Settings, uid: str) -> Actor:
+    """The actor for ``uid`` whose password was proven earlier (a web session, an API token):
+    the role is read again now, and slapd judges every operation as that person through
+    proxied authorization. NotFoundError once the account is gone."""
+    check_uid(uid, field="actor")
+    dn, role = identity_of(settings, uid)
+    return Actor(uid, role, Credentials.proxied(dn))
+
+
+def identity_of(settings: Settings, uid: str) -> tuple[str, Role]:
+    tree = Tree(settings.base_dn)
+    with Directory(Layout(settings.state_dir).ldapi_uri) as system:
+        if system.get(tree.staff_member(uid), ["uid"]) is not None:
+            dn = tree.staff_member(uid)
+            return dn, _staff_role(system, tree, dn)
+        if system.get(tree.person(uid), ["uid"]) is None:
+            raise NotFoundError(f"no account with uid '{uid}'")
+    return tree.person(uid), Role.ALUMNUS
 
 
 def _staff_role(system: Directory, tree: Tree, dn: str) -> Role:

@@ -11,6 +11,11 @@ packages=(
   # python-ldap builds against OpenLDAP's own libldap
   libldap2-dev libsasl2-dev gcc python3-dev python3-venv
 )
+# `install-system.sh --test`: also what the test suite drives (Debian's Chromium, which
+# Playwright runs through executable_path: no browser is ever downloaded).
+if [[ ${1:-} == --test ]]; then
+  packages+=(chromium)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
-from mailstack import stack
 from mailstack.settings import Ports, Settings, build
+from provisioning import stack
 
 # The daemons drop privileges: their state must sit below folders every user can search.
 # pytest's tmp_path is under a 0700 folder, so tests make their own under /tmp.

@@ -9,11 +9,11 @@ from rich.table import Table
 
 from identity.errors import NotFoundError, ValidationError, VerificationError
 from identity.passwords import generate_password
-from mailstack import stack
 from mailstack.files import write_atomic
 from mailstack.harness import Check
 from mailstack.layout import Layout
 from mailstack.settings import Settings
+from provisioning import stack
 from provisioning.accounts import AccountService
 from provisioning.cli.base import Context, emit_json, main, out, pass_ctx, read_password, say
 from provisioning.verification import verify_account

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from identity.errors import ConfigError
-from mailstack import stack
 from mailstack.context import build_context
 from mailstack.dovecot import Dovecot
 from mailstack.files import FileSpec
 from mailstack.postfix import Postfix
 from mailstack.settings import Settings
 from mailstack.slapd import Slapd
+from provisioning import stack
 from provisioning.accounts import AccountService
 from tests import mail
 from tests.support import alumail, running_stack, wait_for

@@ -18,8 +18,8 @@ from passlib.hash import ldap_salted_sha1, sha512_crypt
 from identity.directory import Directory
 from identity.dit import Tree
 from identity.errors import ConflictError, DaemonError, ValidationError
-from mailstack import stack
 from mailstack.layout import Layout
+from provisioning import stack
 from provisioning.accounts import AccountService
 from provisioning.importer import COLUMNS, Importer, offline_import
 from tests import mail

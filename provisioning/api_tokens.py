@@ -1,0 +1,87 @@
+"""Bearer tokens for API clients, issued to a staff member and revoked with the CLI.
+
+A token is ``alm_<id>_<secret>``: the id finds the row, the secret is stored only as its
+SHA-256 digest. A token acts as its staff member, whose role is read from the directory on
+every request (removing someone from cn=helpdesk takes effect at once), and slapd judges each
+operation as that member through proxied authorization.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+from identity.accounts import check_uid
+from identity.errors import AccessDeniedError, NotFoundError, ValidationError
+from provisioning.store import Store, digest, new_secret
+
+PREFIX = "alm_"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: str
+    uid: str
+    label: str
+    created: float
+    last_used: float | None
+    revoked: float | None
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def issue(store: Store, uid: str, label: str) -> tuple[str, TokenInfo]:
+    """A new token for staff member ``uid``; the token text is returned once, never stored."""
+    check_uid(uid)
+    label = label.strip()
+    if not label or len(label) > 64 or not label.isprintable():
+        raise ValidationError("label", "must be 1 to 64 printable characters")
+    token_id = secrets.token_hex(6)
+    secret = new_secret()
+    now = time.time()
+    with store.connect() as db:
+        db.execute(
+            "INSERT INTO api_tokens VALUES (?, ?, ?, ?, ?, NULL, NULL)",
+            (token_id, uid, digest(secret), label, now),
+        )
+    return f"{PREFIX}{token_id}_{secret}", TokenInfo(token_id, uid, label, now, None, None)
+
+
+def revoke(store: Store, token_id: str) -> bool:
+    """False when it was revoked already."""
+    with store.connect() as db:
+        row = db.execute("SELECT revoked FROM api_tokens WHERE id = ?", (token_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no API token with id '{token_id}'")
+        if row[0] is not None:
+            return False
+        db.execute("UPDATE api_tokens SET revoked = ? WHERE id = ?", (time.time(), token_id))
+    return True
+
+
+def listing(store: Store) -> list[TokenInfo]:
+    with store.connect() as db:
+        rows = db.execute(
+            "SELECT id, uid, label, created, last_used, revoked FROM api_tokens ORDER BY created"
+        ).fetchall()
+    return [TokenInfo(*row) for row in rows]
+
+
+def holder(store: Store, token: str) -> str:
+    """The staff UID a presented token belongs to; AccessDeniedError for anything else (the
+    same message whatever was wrong, so probing learns nothing)."""
+    refused = AccessDeniedError("API token: not valid")
+    if not token.startswith(PREFIX) or token.count("_") < 2:
+        raise refused
+    token_id, _, secret = token[len(PREFIX) :].partition("_")
+    with store.connect() as db:
+        row = db.execute(
+            "SELECT uid, digest, revoked FROM api_tokens WHERE id = ?", (token_id,)
+        ).fetchone()
+        if row is None or row[2] is not None or not hmac.compare_digest(row[1], digest(secret)):
+            raise refused
+        db.execute("UPDATE api_tokens SET last_used = ? WHERE id = ?", (time.time(), token_id))
+    return str(row[0])

@@ -1,0 +1,122 @@
+"""``alumail serve``, ``alumail roster`` and ``alumail token``: the web service, the roster it
+registers graduates against, and the bearer tokens of its API."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import click
+
+from identity.errors import AccessDeniedError, ValidationError
+from identity.roles import STAFF_ROLES
+from provisioning import api_tokens, roster
+from provisioning.cli.base import EXIT_ROWS_FAILED, Context, emit_json, main, pass_ctx, say
+from provisioning.store import Store
+
+
+@main.command()
+@pass_ctx
+def serve(ctx: Context) -> None:
+    """Run the web service in the foreground (``up`` runs it in the background)."""
+    from provisioning.web.server import serve as run
+
+    settings = ctx.settings
+    say(f"alumail: serving {settings.public_url} (Ctrl-C stops)")
+    run(settings)
+
+
+@main.group("roster")
+def roster_group() -> None:
+    """The alumni roster: graduates entitled to register a jAccount."""
+
+
+@roster_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check every row and count the changes only.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def roster_import(ctx: Context, path: Path, dry_run: bool, as_json: bool) -> None:
+    """Add or update graduates from a CSV (student_number,name,birth_date,graduation_year,
+    legacy_address). Creates no account. Exit 10 when some rows failed (the others went in)."""
+    _require_admin(ctx)
+    report = roster.load_csv(Store.for_state(ctx.settings.state_dir), path, dry_run=dry_run)
+    if as_json:
+        emit_json({"dry_run": dry_run, **report.as_dict()})
+    else:
+        for line, column, reason in report.errors:
+            say(f"{path}:{line}: {column}: {reason}")
+        verb = "would be " if dry_run else ""
+        say(
+            f"alumail: roster: {report.added} {verb}added, {report.updated} {verb}updated, "
+            f"{report.unchanged} unchanged, {len(report.errors)} failed"
+        )
+    if report.errors:
+        raise SystemExit(EXIT_ROWS_FAILED)
+
+
+@roster_group.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def roster_status(ctx: Context, as_json: bool) -> None:
+    """How many graduates the roster holds, and how many have registered."""
+    counts = roster.counts(Store.for_state(ctx.settings.state_dir))
+    if as_json:
+        emit_json(counts)
+    else:
+        click.echo(f"{counts['graduates']} graduates, {counts['registered']} registered")
+
+
+@main.group("token")
+def token_group() -> None:
+    """Bearer tokens for the HTTP API (issued to staff members)."""
+
+
+@token_group.command("issue")
+@click.argument("uid")
+@click.option("--label", required=True, help="What the token is for (shown in `token list`).")
+@pass_ctx
+def token_issue(ctx: Context, uid: str, label: str) -> None:
+    """Issue a token acting as staff member UID; the token is printed once, on stdout."""
+    from provisioning.staff import identity_of
+
+    _require_admin(ctx)
+    _, role = identity_of(ctx.settings, uid)
+    if role not in STAFF_ROLES:
+        raise ValidationError("uid", f"'{uid}' is not a staff member (admin or helpdesk)")
+    token, info = api_tokens.issue(Store.for_state(ctx.settings.state_dir), uid, label)
+    say(f"alumail: token {info.id} issued to {uid} ({role.value}); it is shown once")
+    click.echo(token)
+
+
+@token_group.command("revoke")
+@click.argument("token_id")
+@pass_ctx
+def token_revoke(ctx: Context, token_id: str) -> None:
+    """Revoke a token by its id (see `token list`)."""
+    _require_admin(ctx)
+    changed = api_tokens.revoke(Store.for_state(ctx.settings.state_dir), token_id)
+    say(f"alumail: token {token_id} {'revoked' if changed else 'was revoked already'}")
+
+
+@token_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def token_list(ctx: Context, as_json: bool) -> None:
+    """Every token: id, staff member, label, dates (never the token itself)."""
+    _require_admin(ctx)
+    tokens = api_tokens.listing(Store.for_state(ctx.settings.state_dir))
+    if as_json:
+        emit_json([t.as_dict() for t in tokens])
+        return
+    for t in tokens:
+        state = "revoked" if t.revoked else "active"
+        created = datetime.datetime.fromtimestamp(t.created, datetime.UTC).isoformat(
+            timespec="seconds"
+        )
+        click.echo(f"{t.id}  {t.uid}  {state}  {created}  {t.label}")
+
+
+def _require_admin(ctx: Context) -> None:
+    if not ctx.actor.can_administer():
+        raise AccessDeniedError(f"{ctx.actor} may not manage the roster or API tokens")

@@ -1,0 +1,140 @@
+"""Forgotten passwords: a single-use link, valid for an hour, mailed to the recovery address.
+
+Asking gives the same answer, in about the same time, whether or not the account exists: the
+directory is searched either way, and the mail is handed to Postfix from a background thread so
+the answer never waits for it. Setting the new password through the link clears a forced change
+and a lockout (the owner has proved they read the recovery mailbox) and ends every browser
+session of the account.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+
+from identity.accounts import Account, AccountStatus, check_address, check_uid
+from identity.directory import Directory, filter_equals
+from identity.dit import Tree
+from identity.errors import AlumailError, ValidationError
+from identity.passwords import DEFAULT_POLICY, hash_password
+from mailstack.context import build_context
+from mailstack.layout import Layout
+from mailstack.mailboxes import Mailboxes
+from mailstack.settings import Settings
+from provisioning.audit import AuditLog, audit_path
+from provisioning.mailer import Mailer
+from provisioning.registration import PORTAL
+from provisioning.store import Store
+
+RESET_TTL = 3600
+KIND = "reset"
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    """Mail sent in the background, one at a time, so a request never waits for Postfix."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Callable[[], None]] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
+        self._thread.start()
+
+    def put(self, job: Callable[[], None]) -> None:
+        self._queue.put(job)
+
+    def drain(self) -> None:
+        self._queue.join()
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                job()
+            except AlumailError as error:
+                log.error("sending a message failed: %s", error.message)
+            finally:
+                self._queue.task_done()
+
+
+class Recovery:
+    def __init__(self, settings: Settings, store: Store, mailer: Mailer, outbox: Outbox) -> None:
+        self.settings = settings
+        self.store = store
+        self.mailer = mailer
+        self.outbox = outbox
+        self.tree = Tree(settings.base_dn)
+        self.uri = Layout(settings.state_dir).ldapi_uri
+        self.audit = AuditLog(audit_path(settings.state_dir))
+
+    def _account(self, identifier: str) -> Account | None:
+        identifier = identifier.strip()
+        if "@" in identifier:
+            try:
+                value = check_address(identifier, field="login")
+            except ValidationError:
+                return None
+            search = f"(|{filter_equals('mail', value)}{filter_equals('alumailMailAlias', value)})"
+        else:
+            try:
+                search = filter_equals("uid", check_uid(identifier.lower(), field="login"))
+            except ValidationError:
+                return None
+        from identity.accounts import ACCOUNT_ATTRIBUTES
+
+        with Directory(self.uri) as system:
+            rows = system.search(self.tree.people, search, ACCOUNT_ATTRIBUTES, scope="one")
+        if not rows:
+            return None
+        return Account.from_entry(rows[0][1], default_quota=self.settings.default_quota)
+
+    def request(self, identifier: str) -> None:
+        """Mail a reset link if ``identifier`` (UID or address) names an active account with a
+        recovery address. Says nothing either way."""
+        account = self._account(identifier)
+        token = self.store.issue(KIND, account.uid if account else "-", {}, RESET_TTL)
+        if account is None or account.status is not AccountStatus.ACTIVE:
+            return
+        if not account.recovery_email:
+            return
+        link = f"{self.settings.public_url}/reset?token={token}"
+        to, uid = account.recovery_email, account.uid
+        self.outbox.put(
+            lambda: self.mailer.send(
+                to,
+                "Reset your alumni jAccount password",
+                f"Someone asked to reset the password of the jAccount '{uid}'.\n\n"
+                f"To choose a new password, open this link within an hour:\n\n{link}\n\n"
+                "If it was not you, ignore this message: your password stays as it is.\n",
+            )
+        )
+        self.audit.record(PORTAL, "recovery-mail", uid, "ok")
+
+    def valid(self, token: str) -> str | None:
+        """The UID a reset link is for, if it is still good."""
+        found = self.store.peek(KIND, token)
+        return found.subject if found and found.subject != "-" else None
+
+    def reset(self, token: str, password: str) -> str:
+        uid = self.valid(token)
+        if uid is None:
+            raise ValidationError("token", "this reset link is not valid or has expired")
+        DEFAULT_POLICY.check(password, uid=uid)
+        if self.store.consume(KIND, token) is None:
+            raise ValidationError("token", "this reset link is not valid or has expired")
+        dn = self.tree.person(uid)
+        with Directory(self.uri) as system:
+            system.replace(dn, {"userPassword": [hash_password(password)]})
+            entry = system.get(dn, ["pwdReset", "pwdAccountLockedTime"]) or {}
+            clear = [
+                ("delete", a, None) for a in ("pwdReset", "pwdAccountLockedTime") if entry.get(a)
+            ]
+            if clear:
+                system.modify(dn, clear)
+            account = system.get(dn, ["uid", "mail", "alumailMailAlias"]) or {}
+        names = [uid, *account.get("mail", []), *account.get("alumailMailAlias", [])]
+        Mailboxes(build_context(self.settings, create_secrets=False)).flush_auth_cache(*names)
+        self.store.close_sessions_of(uid)
+        self.audit.record(PORTAL, "password-recovery", uid, "ok", changes={"password": "changed"})
+        return uid

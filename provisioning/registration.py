@@ -1,0 +1,227 @@
+"""Registration: a graduate proves who they are against the roster, chooses a UID and a
+password, and confirms a recovery address; then their jAccount and 5 GiB mailbox exist, with a
+welcome mail in the inbox.
+
+Until the link mailed to the recovery address is followed, nothing is created: the pending
+registration holds the password's argon2id hash (never the password) in a single-use token
+that expires after a day. Confirming creates the account through the same use case as
+``alumail account create``, as the service's own actor ("portal"), audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from identity.accounts import (
+    Account,
+    check_address,
+    check_display_name,
+    check_graduation_year,
+    check_student_number,
+    check_uid,
+)
+from identity.directory import Directory, filter_equals
+from identity.dit import Tree
+from identity.errors import ConflictError, FieldErrors, ValidationError
+from identity.passwords import DEFAULT_POLICY, hash_password
+from identity.roles import Actor, Role
+from mailstack.clients import settings_text
+from mailstack.layout import Layout
+from mailstack.settings import Settings
+from provisioning import roster
+from provisioning.accounts import AccountService
+from provisioning.mailer import Mailer
+from provisioning.store import Store
+
+PORTAL = Actor("portal", Role.SYSTEM)  # the web service itself, over ldapi
+CONFIRM_TTL = 24 * 3600
+KIND = "register"
+ROSTER_MISMATCH = "these details do not match a graduate in the alumni roster"
+
+
+@dataclass(frozen=True)
+class RegistrationForm:
+    student_number: str
+    name: str
+    birth_date: str
+    graduation_year: str
+    uid: str
+    password: str
+    password_again: str
+    recovery_email: str
+
+
+@dataclass(frozen=True)
+class Started:
+    recovery_email: str
+    legacy_address: str | None
+
+
+def _rule(errors: dict[str, str], field: str, check: object) -> object:
+    try:
+        return check() if callable(check) else check
+    except ValidationError as error:
+        errors.setdefault(field, error.rule)
+        return None
+
+
+class Registration:
+    def __init__(self, settings: Settings, store: Store, mailer: Mailer) -> None:
+        self.settings = settings
+        self.store = store
+        self.mailer = mailer
+        self.tree = Tree(settings.base_dn)
+        self.uri = Layout(settings.state_dir).ldapi_uri
+
+    # -- UID availability ------------------------------------------------------------------------
+
+    def uid_problem(self, uid: str) -> str | None:
+        """Why ``uid`` cannot be chosen, or None when it is free."""
+        try:
+            check_uid(uid)
+        except ValidationError as error:
+            return error.rule
+        address = f"{uid}@{self.settings.domain}"
+        with Directory(self.uri) as system:
+            taken = system.get(self.tree.person(uid), ["uid"]) or system.get(
+                self.tree.staff_member(uid), ["uid"]
+            )
+            owner = system.search(
+                self.tree.people,
+                f"(|{filter_equals('mail', address)}{filter_equals('alumailMailAlias', address)})",
+                ["uid"],
+                scope="one",
+            )
+        if taken or owner:
+            return "is already taken"
+        if self.store.pending_subjects(KIND, "uid", uid):
+            return "is held by a registration waiting for its confirmation"
+        return None
+
+    # -- the two steps ---------------------------------------------------------------------------
+
+    def start(self, form: RegistrationForm) -> Started:
+        """Check everything, keep the registration pending and mail the confirmation link."""
+        errors: dict[str, str] = {}
+        number = _rule(errors, "student_number", lambda: check_student_number(form.student_number))
+        name = _rule(errors, "name", lambda: check_display_name(form.name))
+        birth = None
+        if form.birth_date.strip():
+            birth = _rule(errors, "birth_date", lambda: roster.check_birth_date(form.birth_date))
+        year = None
+        if form.graduation_year.strip():
+            year = _rule(
+                errors,
+                "graduation_year",
+                lambda: check_graduation_year(form.graduation_year),
+            )
+        if not form.birth_date.strip() and not form.graduation_year.strip():
+            errors["birth_date"] = "give your date of birth or your graduation year"
+        uid = form.uid.strip()
+        problem = self.uid_problem(uid)
+        if problem:
+            errors["uid"] = problem
+        _rule(errors, "password", lambda: DEFAULT_POLICY.check(form.password, uid=uid))
+        if form.password != form.password_again:
+            errors.setdefault("password_again", "must be the same password again")
+        recovery = _rule(errors, "recovery_email", lambda: check_address(form.recovery_email))
+        if isinstance(recovery, str) and recovery.lower().endswith("@" + self.settings.domain):
+            errors["recovery_email"] = "must be an address outside this service"
+        if errors:
+            raise FieldErrors(errors)
+
+        assert isinstance(number, str) and isinstance(name, str) and isinstance(recovery, str)
+        graduate = roster.lookup(self.store, number)
+        if graduate is None or not roster.proves(
+            graduate,
+            name,
+            birth if isinstance(birth, str) else None,
+            year if isinstance(year, int) else None,
+        ):
+            raise ValidationError("student_number", ROSTER_MISMATCH)
+        if graduate.registered_uid is not None or self._has_account(number):
+            raise ConflictError("student_number: this graduate has registered a jAccount already")
+
+        payload = {
+            "student_number": number,
+            "uid": uid,
+            "name": graduate.name,
+            "graduation_year": graduate.graduation_year,
+            "recovery_email": recovery,
+            "password_hash": hash_password(form.password),
+        }
+        token = self.store.issue(KIND, number, payload, CONFIRM_TTL)
+        link = f"{self.settings.public_url}/register/confirm?token={token}"
+        self.mailer.send(
+            recovery,
+            "Confirm your alumni jAccount registration",
+            f"Hello {graduate.name},\n\n"
+            f"to finish registering the jAccount '{uid}', open this link within 24 hours:\n\n"
+            f"{link}\n\n"
+            "If you did not ask for this, ignore this message: nothing is created without it.\n",
+        )
+        return Started(recovery, graduate.legacy_address)
+
+    def pending(self, token: str) -> dict[str, object] | None:
+        """What a confirmation link would create (for the page that asks to confirm)."""
+        found = self.store.peek(KIND, token)
+        if found is None:
+            return None
+        return {k: v for k, v in found.payload.items() if k != "password_hash"}
+
+    def confirm(self, token: str) -> Account:
+        """Create the jAccount and mailbox, record the registration, send the welcome mail."""
+        found = self.store.consume(KIND, token)
+        if found is None:
+            raise ValidationError("token", "this confirmation link is not valid or has expired")
+        data = found.payload
+        number = str(data["student_number"])
+        graduate = roster.lookup(self.store, number)
+        if graduate is None or graduate.registered_uid is not None or self._has_account(number):
+            raise ConflictError("student_number: this graduate has registered a jAccount already")
+        profile: dict[str, Any] = {
+            "recovery_email": data["recovery_email"],
+            "student_number": number,
+        }
+        if data.get("graduation_year"):
+            profile["graduation_year"] = data["graduation_year"]
+        with AccountService(self.settings, PORTAL) as accounts:
+            account = accounts.create(
+                str(data["uid"]),
+                str(data["name"]),
+                None,
+                password_hash=str(data["password_hash"]),
+                **profile,
+            )
+        roster.mark_registered(self.store, number, account.uid)
+        self.mailer.send(
+            account.mail, "Welcome to your alumni mailbox", self.welcome(account, graduate)
+        )
+        return account
+
+    def welcome(self, account: Account, graduate: roster.Graduate) -> str:
+        text = (
+            f"Hello {account.display_name},\n\n"
+            f"your jAccount '{account.uid}' is ready, and {account.mail} is your address for "
+            "life.\n\n"
+            f"Mail client settings:\n{settings_text(self.settings, account.uid)}\n\n"
+            f"Manage your account at {self.settings.public_url}/account\n"
+        )
+        if graduate.legacy_address:
+            text += (
+                f"\nYour old lifelong mailbox {graduate.legacy_address} will be retired. Its mail "
+                "will be moved into this mailbox; you will be told before it happens.\n"
+            )
+        return text
+
+    def _has_account(self, student_number: str) -> bool:
+        with Directory(self.uri) as system:
+            return bool(
+                system.search(
+                    self.tree.people,
+                    filter_equals("alumailStudentNumber", student_number),
+                    ["uid"],
+                    scope="one",
+                )
+            )

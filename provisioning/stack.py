@@ -1,0 +1,23 @@
+"""The whole stack as alumail runs it: the mail stack (slapd, Dovecot, Postfix, the outbound
+sink) and, on top, the provisioning web service. Same verbs as :mod:`mailstack.stack`."""
+
+from __future__ import annotations
+
+from mailstack import stack as mail
+from mailstack.settings import Settings
+from mailstack.stack import UpReport
+from provisioning.web.service import WebService
+
+SERVICES: tuple[mail.DaemonFactory, ...] = (WebService,)
+
+
+def up(settings: Settings, *, dry_run: bool = False) -> UpReport:
+    return mail.up(settings, dry_run=dry_run, extra=SERVICES)
+
+
+def down(settings: Settings) -> list[str]:
+    return mail.down(settings, extra=SERVICES)
+
+
+def status(settings: Settings) -> dict[str, object]:
+    return mail.status(settings, extra=SERVICES)

@@ -1,0 +1,213 @@
+"""The web service's own state, in one SQLite file under ``state/web/``: the alumni roster,
+one-time tokens (e-mail confirmation, password recovery), API tokens and browser sessions.
+
+None of it is identity: a jAccount exists only in the directory. Secrets (token values,
+session ids) are stored as SHA-256 digests: they are 256-bit random values, so a fast hash is
+enough, and a copy of this file gives no way in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mailstack.files import ensure_dir
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS roster (
+    student_number TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    birth_date TEXT,
+    graduation_year INTEGER,
+    legacy_address TEXT,
+    registered_uid TEXT,
+    registered_at REAL
+);
+CREATE TABLE IF NOT EXISTS one_time (
+    digest TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires REAL NOT NULL,
+    used REAL
+);
+CREATE INDEX IF NOT EXISTS one_time_subject ON one_time (kind, subject);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id TEXT PRIMARY KEY,
+    uid TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    label TEXT NOT NULL,
+    created REAL NOT NULL,
+    last_used REAL,
+    revoked REAL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    digest TEXT PRIMARY KEY,
+    uid TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    must_change INTEGER NOT NULL,
+    created REAL NOT NULL,
+    expires REAL NOT NULL
+);
+"""
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def store_path(state_dir: Path) -> Path:
+    return state_dir / "web" / "service.db"
+
+
+@dataclass(frozen=True)
+class OneTime:
+    kind: str
+    subject: str
+    payload: dict[str, Any]
+    expires: float
+
+
+@dataclass(frozen=True)
+class Session:
+    uid: str
+    csrf: str
+    must_change: bool
+    expires: float
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        ensure_dir(path.parent, 0o700)
+        db = sqlite3.connect(path, timeout=10)
+        try:
+            os.chmod(path, 0o600)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)  # commits on its own
+        finally:
+            db.close()
+
+    @classmethod
+    def for_state(cls, state_dir: Path) -> Store:
+        return cls(store_path(state_dir))
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """One short transaction; a connection per call keeps threads apart."""
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
+
+    # -- one-time tokens -------------------------------------------------------------------------
+
+    def issue(self, kind: str, subject: str, payload: dict[str, Any], ttl: float) -> str:
+        """A new single-use token for ``kind`` and ``subject``; earlier unused ones of the same
+        kind and subject stop working (only the newest mail's link is good)."""
+        token = new_secret()
+        now = time.time()
+        with self.connect() as db:
+            db.execute(
+                "UPDATE one_time SET used = ? WHERE kind = ? AND subject = ? AND used IS NULL",
+                (now, kind, subject),
+            )
+            db.execute(
+                "INSERT INTO one_time VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                (digest(token), kind, subject, json.dumps(payload), now, now + ttl),
+            )
+        return token
+
+    def peek(self, kind: str, token: str) -> OneTime | None:
+        """The token's content if it is of ``kind``, unused and unexpired."""
+        with self.connect() as db:
+            row = db.execute(
+                "SELECT subject, payload, expires FROM one_time "
+                "WHERE digest = ? AND kind = ? AND used IS NULL AND expires > ?",
+                (digest(token), kind, time.time()),
+            ).fetchone()
+        if row is None:
+            return None
+        return OneTime(kind, row[0], json.loads(row[1]), row[2])
+
+    def consume(self, kind: str, token: str) -> OneTime | None:
+        """Mark the token used and return it; None if it was not good (any longer)."""
+        with self.connect() as db:
+            row = db.execute(
+                "SELECT subject, payload, expires FROM one_time "
+                "WHERE digest = ? AND kind = ? AND used IS NULL AND expires > ?",
+                (digest(token), kind, time.time()),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE one_time SET used = ? WHERE digest = ?", (time.time(), digest(token))
+            )
+        return OneTime(kind, row[0], json.loads(row[1]), row[2])
+
+    def pending_subjects(self, kind: str, key: str, value: str) -> int:
+        """How many live tokens of ``kind`` carry ``payload[key] == value``."""
+        with self.connect() as db:
+            rows = db.execute(
+                "SELECT payload FROM one_time WHERE kind = ? AND used IS NULL AND expires > ?",
+                (kind, time.time()),
+            ).fetchall()
+        return sum(1 for (payload,) in rows if json.loads(payload).get(key) == value)
+
+    # -- sessions --------------------------------------------------------------------------------
+
+    def open_session(self, uid: str, *, must_change: bool, ttl: float) -> tuple[str, Session]:
+        session_id = new_secret()
+        now = time.time()
+        session = Session(uid, new_secret(), must_change, now + ttl)
+        with self.connect() as db:
+            db.execute("DELETE FROM sessions WHERE expires <= ?", (now,))
+            db.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
+                (digest(session_id), uid, session.csrf, int(must_change), now, session.expires),
+            )
+        return session_id, session
+
+    def session(self, session_id: str) -> Session | None:
+        with self.connect() as db:
+            row = db.execute(
+                "SELECT uid, csrf, must_change, expires FROM sessions "
+                "WHERE digest = ? AND expires > ?",
+                (digest(session_id), time.time()),
+            ).fetchone()
+        return Session(row[0], row[1], bool(row[2]), row[3]) if row else None
+
+    def clear_must_change(self, session_id: str) -> None:
+        with self.connect() as db:
+            db.execute(
+                "UPDATE sessions SET must_change = 0 WHERE digest = ?", (digest(session_id),)
+            )
+
+    def close_session(self, session_id: str) -> None:
+        with self.connect() as db:
+            db.execute("DELETE FROM sessions WHERE digest = ?", (digest(session_id),))
+
+    def close_sessions_of(self, uid: str) -> None:
+        """Every browser session of ``uid`` ends (after a password reset by mail)."""
+        with self.connect() as db:
+            db.execute("DELETE FROM sessions WHERE uid = ?", (uid,))

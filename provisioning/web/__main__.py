@@ -1,0 +1,28 @@
+"""``python -m provisioning.web --settings FILE --pidfile FILE``: the web service's process, as
+the stack starts it (``alumail serve`` runs the same server in the foreground)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from provisioning.web.server import serve
+from provisioning.web.service import load_settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m provisioning.web")
+    parser.add_argument("--settings", type=Path, required=True)
+    parser.add_argument("--pidfile", type=Path, required=True)
+    args = parser.parse_args()
+    settings = load_settings(args.settings)
+    args.pidfile.write_text(f"{os.getpid()}\n")
+    try:
+        serve(settings)
+    finally:
+        args.pidfile.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

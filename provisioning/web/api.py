@@ -1,0 +1,204 @@
+"""The REST API (``/api/v1``) for admins, the helpdesk and their scripts.
+
+Clients authenticate with a bearer token issued by ``alumail token issue`` to a staff member;
+each request acts as that member, whose role is read again from the directory, through the same
+use cases as the CLI (same role rules, same audit lines) and with slapd judging each operation
+as the member. Errors are JSON: ``{"error": {"type", "message", "field"?, "fields"?}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict
+
+from identity.accounts import AccountStatus
+from identity.errors import AccessDeniedError, NotFoundError
+from identity.roles import Actor
+from provisioning import api_tokens
+from provisioning.accounts import AccountService
+from provisioning.helpdesk import Helpdesk
+from provisioning.staff import actor_for
+from provisioning.web.app import NotSignedIn, Services, services
+from provisioning.web.security import client_address
+
+router = APIRouter(prefix="/api/v1", tags=["accounts"])
+Svc = Annotated[Services, Depends(services)]
+
+
+def api_actor(request: Request, svc: Svc) -> Actor:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotSignedIn("send 'Authorization: Bearer <token>' (tokens: alumail token issue)")
+    try:
+        uid = api_tokens.holder(svc.store, token.strip())
+    except AccessDeniedError:
+        # Only failures count, so a busy, honest client is never slowed down.
+        svc.limiter.hit("token", client_address(request), svc.limits.token_client)
+        raise NotSignedIn("API token: not valid") from None
+    try:
+        actor = actor_for(svc.settings, uid)
+    except NotFoundError:
+        raise NotSignedIn("API token: its staff account no longer exists") from None
+    if not actor.can_support():
+        raise AccessDeniedError(f"{actor} may not use the API")
+    return actor
+
+
+Staff = Annotated[Actor, Depends(api_actor)]
+
+
+class NewAccount(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    uid: str
+    display_name: str
+    password: str | None = None
+    quota: str | int | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    recovery_email: str | None = None
+    student_number: str | None = None
+    graduation_year: int | None = None
+    phone: str | None = None
+    postal_address: str | None = None
+
+
+class AccountChanges(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    display_name: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    recovery_email: str | None = None
+    student_number: str | None = None
+    graduation_year: int | None = None
+    phone: str | None = None
+    postal_address: str | None = None
+
+
+class Quota(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    quota: str | int
+
+
+class Alias(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    address: str
+
+
+@router.get("/health", tags=["service"])
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/uid-available", tags=["registration"])
+def uid_available(request: Request, svc: Svc, uid: str) -> dict[str, Any]:
+    svc.limiter.hit("lookup", client_address(request), svc.limits.lookup_client)
+    problem = svc.registration.uid_problem(uid.strip())
+    return {"uid": uid, "available": problem is None, "reason": problem}
+
+
+@router.get("/accounts")
+def list_accounts(
+    svc: Svc,
+    actor: Staff,
+    search: str | None = None,
+    status: AccountStatus | None = None,
+    graduation_year: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
+    with AccountService(svc.settings, actor) as accounts:
+        found = accounts.find(
+            status=status,
+            graduation_year=graduation_year,
+            search=search,
+            limit=max(1, min(limit, 1000)),
+            offset=max(0, offset),
+        )
+    return {"accounts": [a.as_dict() for a in found]}
+
+
+@router.post("/accounts", status_code=201)
+def create_account(svc: Svc, actor: Staff, body: NewAccount) -> dict[str, Any]:
+    values = body.model_dump(exclude_none=True)
+    uid, name, password = (
+        values.pop("uid"),
+        values.pop("display_name"),
+        values.pop("password", None),
+    )
+    with AccountService(svc.settings, actor) as accounts:
+        account = accounts.create(uid, name, password, **values)
+    return account.as_dict()
+
+
+@router.get("/accounts/{uid}")
+def show_account(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
+    with AccountService(svc.settings, actor) as accounts:
+        return accounts.show(uid).as_dict()
+
+
+@router.patch("/accounts/{uid}")
+def modify_account(svc: Svc, actor: Staff, uid: str, body: AccountChanges) -> dict[str, Any]:
+    with AccountService(svc.settings, actor) as accounts:
+        changes = accounts.modify(uid, **body.model_dump(exclude_unset=True))
+    return {"uid": uid, "changes": changes}
+
+
+@router.delete("/accounts/{uid}")
+def delete_account(svc: Svc, actor: Staff, uid: str, purge_mail: bool = False) -> dict[str, Any]:
+    with AccountService(svc.settings, actor) as accounts:
+        archive = accounts.delete(uid, purge_mail=purge_mail)
+    return {"uid": uid, "deleted": True, "archive": str(archive) if archive else None}
+
+
+@router.get("/accounts/{uid}/status", tags=["helpdesk"])
+def account_status(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
+    with Helpdesk(svc.settings, actor) as desk:
+        return desk.status(uid).as_dict()
+
+
+@router.post("/accounts/{uid}/reset-password", tags=["helpdesk"])
+def reset_password(svc: Svc, actor: Staff, uid: str, response: Response) -> dict[str, Any]:
+    with Helpdesk(svc.settings, actor) as desk:
+        temporary = desk.reset_password(uid)
+    response.headers["Cache-Control"] = "no-store"
+    return {"uid": uid, "temporary_password": temporary, "must_change_password": True}
+
+
+@router.post("/accounts/{uid}/unlock", tags=["helpdesk"])
+def unlock(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
+    with Helpdesk(svc.settings, actor) as desk:
+        return {"uid": uid, "changed": desk.unlock(uid)}
+
+
+@router.post("/accounts/{uid}/suspend", tags=["helpdesk"])
+def suspend(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
+    with Helpdesk(svc.settings, actor) as desk:
+        return {"uid": uid, "changed": desk.set_status(uid, AccountStatus.SUSPENDED)}
+
+
+@router.post("/accounts/{uid}/resume", tags=["helpdesk"])
+def resume(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
+    with Helpdesk(svc.settings, actor) as desk:
+        return {"uid": uid, "changed": desk.set_status(uid, AccountStatus.ACTIVE)}
+
+
+@router.put("/accounts/{uid}/quota")
+def set_quota(svc: Svc, actor: Staff, uid: str, body: Quota) -> dict[str, Any]:
+    with AccountService(svc.settings, actor) as accounts:
+        account = accounts.set_quota(uid, body.quota)
+    return {"uid": uid, "quota": account.quota}
+
+
+@router.post("/accounts/{uid}/aliases")
+def add_alias(svc: Svc, actor: Staff, uid: str, body: Alias) -> dict[str, Any]:
+    with AccountService(svc.settings, actor) as accounts:
+        return {"uid": uid, "changed": accounts.add_alias(uid, body.address)}
+
+
+@router.delete("/accounts/{uid}/aliases/{address}")
+def remove_alias(svc: Svc, actor: Staff, uid: str, address: str) -> dict[str, Any]:
+    with AccountService(svc.settings, actor) as accounts:
+        return {"uid": uid, "changed": accounts.remove_alias(uid, address)}

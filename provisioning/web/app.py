@@ -1,0 +1,207 @@
+"""The provisioning service as one FastAPI application: the REST API (``/api/v1``), the alumni
+portal (registration, self-service, password recovery) and the helpdesk console, over the same
+use cases as the CLI. LDAP calls are synchronous: endpoints are plain ``def`` and run in the
+server's thread pool."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from identity.errors import (
+    AccessDeniedError,
+    AlumailError,
+    ConfigError,
+    ConflictError,
+    DaemonError,
+    DirectoryError,
+    FieldErrors,
+    NotFoundError,
+    ValidationError,
+)
+from identity.passwords import DEFAULT_POLICY
+from mailstack.clients import client_settings
+from mailstack.settings import Settings
+from provisioning.mailer import Mailer
+from provisioning.recovery import Outbox, Recovery
+from provisioning.registration import Registration
+from provisioning.store import Store
+from provisioning.web.security import (
+    CSRF_COOKIE,
+    SECURITY_HEADERS,
+    Csrf,
+    CsrfError,
+    Limits,
+    RateLimited,
+    RateLimiter,
+    service_key,
+)
+
+HERE = Path(__file__).parent
+ERROR_STATUS: list[tuple[type[AlumailError], int, str]] = [
+    (RateLimited, 429, "rate_limited"),
+    (CsrfError, 403, "csrf"),
+    (ValidationError, 422, "validation"),
+    (NotFoundError, 404, "not_found"),
+    (ConflictError, 409, "conflict"),
+    (AccessDeniedError, 403, "access_denied"),
+    (DirectoryError, 503, "directory"),
+    (DaemonError, 503, "daemon"),
+    (ConfigError, 500, "config"),
+]
+
+
+class NotSignedIn(AlumailError):
+    """A page or API call that needs a signed-in person (or a token) got none."""
+
+
+class MustChange(NotSignedIn):
+    """A session opened with a temporary password may only change it."""
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    mailer: Mailer
+    outbox: Outbox
+    registration: Registration
+    recovery: Recovery
+    limiter: RateLimiter
+    limits: Limits
+    csrf: Csrf
+    templates: Jinja2Templates
+
+    def page(self, request: Request, name: str, status: int = 200, /, **values: Any) -> Response:
+        from provisioning.web import signin
+
+        session = signin.current(request, self.store)
+        context = {
+            "csrf_token": self.csrf.token(request),
+            "session": session,
+            "domain": self.settings.domain,
+            "policy": DEFAULT_POLICY.describe(),
+            "min_length": DEFAULT_POLICY.min_length,
+            "clients": client_settings(self.settings),
+            "errors": {},
+            "form": {},
+            **values,
+        }
+        return self.templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+def error_body(error: AlumailError) -> tuple[int, dict[str, object]]:
+    status, kind = 500, "error"
+    for cls, code, name in ERROR_STATUS:
+        if isinstance(error, cls):
+            status, kind = code, name
+            break
+    if isinstance(error, NotSignedIn):
+        status, kind = 401, "unauthenticated"
+    body: dict[str, object] = {"type": kind, "message": error.message}
+    if isinstance(error, ValidationError):
+        body["field"] = error.field
+        body["fields"] = (
+            error.errors if isinstance(error, FieldErrors) else {error.field: error.rule}
+        )
+    return status, {"error": body}
+
+
+def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
+    from provisioning.web import api, console, portal
+
+    app = FastAPI(
+        title="alumail provisioning service",
+        version="1",
+        description="Accounts, registration, self-service and helpdesk for the alumni jAccount.",
+    )
+    store = Store.for_state(settings.state_dir)
+    mailer = Mailer(settings)
+    outbox = Outbox()
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.state.services = Services(
+        settings=settings,
+        store=store,
+        mailer=mailer,
+        outbox=outbox,
+        registration=Registration(settings, store, mailer),
+        recovery=Recovery(settings, store, mailer, outbox),
+        limiter=RateLimiter(),
+        limits=limits or Limits(),
+        csrf=Csrf(service_key(settings.state_dir)),
+        templates=templates,
+    )
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(api.router)
+    app.include_router(portal.router)
+    app.include_router(console.router)
+
+    @app.middleware("http")
+    async def defences(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        new_csrf = getattr(request.state, "new_csrf", None)
+        if new_csrf and not request.cookies.get(CSRF_COOKIE):
+            response.set_cookie(
+                CSRF_COOKIE,
+                new_csrf,
+                httponly=True,
+                secure=settings.web_secure,
+                samesite="strict",
+                path="/",
+            )
+        return response
+
+    @app.exception_handler(AlumailError)
+    def alumail_error(request: Request, error: AlumailError) -> Response:
+        status, body = error_body(error)
+        headers = {}
+        if isinstance(error, RateLimited):
+            headers["Retry-After"] = str(error.retry_after)
+        if request.url.path.startswith("/api/"):
+            if status == 401:
+                headers["WWW-Authenticate"] = "Bearer"
+            return JSONResponse(body, status_code=status, headers=headers)
+        if isinstance(error, MustChange):
+            return RedirectResponse("/account/password", status_code=303)
+        if isinstance(error, NotSignedIn):
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        found = services(request)
+        response = found.page(request, "message.html", status, title="Sorry", error=error.message)
+        response.headers.update(headers)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        fields: dict[str, str] = {}
+        for problem in error.errors():
+            location = [str(p) for p in problem.get("loc", ()) if p not in ("body", "query")]
+            fields.setdefault(".".join(location) or "request", str(problem.get("msg")))
+        first = next(iter(fields.items()))
+        return JSONResponse(
+            {
+                "error": {
+                    "type": "validation",
+                    "message": f"{first[0]}: {first[1]}",
+                    "field": first[0],
+                    "fields": fields,
+                }
+            },
+            status_code=422,
+        )
+
+    return app

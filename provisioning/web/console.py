@@ -1,0 +1,100 @@
+"""The helpdesk console: search alumni, see an account (status, lock, quota use, recent audit),
+reset a password (the temporary one is shown once), unlock, suspend and resume.
+
+Staff sign in on the portal's sign-in page; every action runs as the signed-in member through
+the same use cases as ``alumail helpdesk``, judged by slapd's ACLs too, and audited. Staff
+accounts live under ou=staff, which neither the search nor the actions reach.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+
+from identity.accounts import AccountStatus
+from identity.errors import AccessDeniedError, NotFoundError
+from identity.roles import Actor
+from provisioning.accounts import AccountService
+from provisioning.helpdesk import Helpdesk
+from provisioning.web import signin
+from provisioning.web.app import Services, services
+from provisioning.web.portal import signed_in
+from provisioning.web.security import CSRF_FIELD
+
+router = APIRouter(prefix="/helpdesk", include_in_schema=False)
+Svc = Annotated[Services, Depends(services)]
+CsrfToken = Annotated[str, Form(alias=CSRF_FIELD)]
+RESULTS = 50
+
+
+def staff_actor(request: Request, svc: Services) -> Actor:
+    session = signed_in(request, svc)
+    actor = signin.session_actor(svc.settings, session)
+    if not actor.can_support():
+        raise AccessDeniedError("the helpdesk console is for helpdesk staff and admins")
+    return actor
+
+
+@router.get("")
+def search(request: Request, svc: Svc, q: str = "") -> Response:
+    actor = staff_actor(request, svc)
+    results = []
+    if q.strip():
+        with AccountService(svc.settings, actor) as accounts:
+            results = accounts.find(search=q, limit=RESULTS)
+    return svc.page(request, "helpdesk.html", q=q, results=results, actor=actor)
+
+
+def _account_page(
+    request: Request, svc: Services, actor: Actor, uid: str, **extra: Any
+) -> Response:
+    with Helpdesk(svc.settings, actor) as desk:
+        state = desk.status(uid)
+        account = desk.get(uid)
+        recent = desk.audit.query(target=uid)[-10:]
+    return svc.page(
+        request,
+        "helpdesk_account.html",
+        actor=actor,
+        account=account,
+        state=state,
+        recent=list(reversed(recent)),
+        **extra,
+    )
+
+
+@router.get("/accounts/{uid}")
+def account(request: Request, svc: Svc, uid: str) -> Response:
+    return _account_page(request, svc, staff_actor(request, svc), uid)
+
+
+@router.post("/accounts/{uid}/{action}")
+def act(request: Request, svc: Svc, uid: str, action: str, csrf: CsrfToken) -> Response:
+    svc.csrf.check(request, csrf)
+    actor = staff_actor(request, svc)
+    with Helpdesk(svc.settings, actor) as desk:
+        if action == "reset-password":
+            temporary = desk.reset_password(uid)
+            return _account_page(
+                request,
+                svc,
+                actor,
+                uid,
+                temporary=temporary,
+                note="Password reset: give the temporary password to the alumnus. They must "
+                "choose a new one when they next sign in; mail refuses it until then.",
+            )
+        if action == "unlock":
+            done = desk.unlock(uid)
+            note = "Unlocked." if done else "The account was not locked."
+        elif action in ("suspend", "resume"):
+            status = AccountStatus.SUSPENDED if action == "suspend" else AccountStatus.ACTIVE
+            done = desk.set_status(uid, status)
+            note = (
+                f"Account {status.value}." if done else f"The account was {status.value} already."
+            )
+        else:
+            raise NotFoundError(f"no helpdesk action {action!r}")
+    return _account_page(request, svc, actor, uid, note=note)

@@ -1,0 +1,405 @@
+"""The alumni portal: registration, sign-in, self-service (profile, password, quota, client
+settings) and password recovery. Plain HTML forms that work without JavaScript; one small
+script only adds live feedback (UID availability, password rules)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from identity.errors import AccessDeniedError, FieldErrors, ValidationError
+from identity.passwords import DEFAULT_POLICY
+from provisioning.accounts import AccountService
+from provisioning.registration import RegistrationForm
+from provisioning.staff import change_own_password
+from provisioning.store import Session
+from provisioning.web import signin
+from provisioning.web.app import MustChange, NotSignedIn, Services, services
+from provisioning.web.security import CSRF_FIELD, client_address
+
+router = APIRouter(include_in_schema=False)
+Svc = Annotated[Services, Depends(services)]
+Field = Annotated[str, Form()]
+CsrfToken = Annotated[str, Form(alias=CSRF_FIELD)]
+RECOVERY_KIND = "recovery-email"
+MISMATCH = "must be the same password again"
+PROFILE_FIELDS = ("display_name", "given_name", "family_name", "phone", "postal_address")
+
+
+def _errors(error: ValidationError) -> dict[str, str]:
+    return error.errors if isinstance(error, FieldErrors) else {error.field: error.rule}
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site (no scheme, no //host) may follow a sign-in."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/account"
+
+
+def signed_in(request: Request, svc: Services, *, changing_password: bool = False) -> Session:
+    session = signin.current(request, svc.store)
+    if session is None:
+        raise NotSignedIn("sign in first")
+    if session.must_change and not changing_password:
+        raise MustChange("change the temporary password first")
+    return session
+
+
+# -- home, sign-in ---------------------------------------------------------------------------
+
+
+@router.get("/")
+def home(request: Request, svc: Svc) -> Response:
+    return svc.page(request, "home.html")
+
+
+@router.get("/login")
+def login_form(request: Request, svc: Svc, next: str = "") -> Response:
+    return svc.page(request, "login.html", form={"next": _safe_next(next)})
+
+
+@router.post("/login")
+def login(
+    request: Request, svc: Svc, csrf: CsrfToken, login: Field, password: Field, next: Field = ""
+) -> Response:
+    svc.csrf.check(request, csrf)
+    svc.limiter.hit("login", client_address(request), svc.limits.login_client)
+    svc.limiter.hit("login-account", login.strip().lower(), svc.limits.login_account)
+    try:
+        who = signin.authenticate(svc.settings, login, password)
+    except AccessDeniedError as error:
+        form = {"login": login, "next": _safe_next(next)}
+        return svc.page(request, "login.html", 401, form=form, error=error.message)
+    target = "/account/password" if who.must_change else _safe_next(next)
+    if who.role.value in ("admin", "helpdesk") and target == "/account":
+        target = "/helpdesk"
+    response = RedirectResponse(target, status_code=303)
+    signin.open_session(response, svc.store, svc.settings, who)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, svc: Svc, csrf: CsrfToken) -> Response:
+    svc.csrf.check(request, csrf)
+    response = RedirectResponse("/", status_code=303)
+    signin.close(request, response, svc.store)
+    return response
+
+
+# -- registration ----------------------------------------------------------------------------
+
+
+@router.get("/register")
+def register_form(request: Request, svc: Svc) -> Response:
+    return svc.page(request, "register.html")
+
+
+@router.get("/uid-available")
+def uid_available(request: Request, svc: Svc, uid: str = "") -> Response:
+    svc.limiter.hit("lookup", client_address(request), svc.limits.lookup_client)
+    problem = svc.registration.uid_problem(uid.strip())
+    return JSONResponse({"uid": uid, "available": problem is None, "reason": problem})
+
+
+@router.post("/register")
+def register(
+    request: Request,
+    svc: Svc,
+    csrf: CsrfToken,
+    student_number: Field = "",
+    name: Field = "",
+    birth_date: Field = "",
+    graduation_year: Field = "",
+    uid: Field = "",
+    password: Field = "",
+    password_again: Field = "",
+    recovery_email: Field = "",
+) -> Response:
+    svc.csrf.check(request, csrf)
+    svc.limiter.hit("register", client_address(request), svc.limits.register_client)
+    form = RegistrationForm(
+        student_number,
+        name,
+        birth_date,
+        graduation_year,
+        uid,
+        password,
+        password_again,
+        recovery_email,
+    )
+    shown = {k: v for k, v in form.__dict__.items() if "password" not in k}
+    try:
+        started = svc.registration.start(form)
+    except ValidationError as error:
+        return svc.page(request, "register.html", 422, form=shown, errors=_errors(error))
+    except AccessDeniedError as error:
+        return svc.page(request, "register.html", 403, form=shown, error=error.message)
+    return svc.page(
+        request, "register_sent.html", address=started.recovery_email, legacy=started.legacy_address
+    )
+
+
+@router.get("/register/confirm")
+def register_confirm_form(request: Request, svc: Svc, token: str = "") -> Response:
+    pending = svc.registration.pending(token)
+    if pending is None:
+        return svc.page(
+            request,
+            "message.html",
+            404,
+            title="Link not valid",
+            error="This confirmation link is not valid or has expired. Please register again.",
+        )
+    return svc.page(request, "register_confirm.html", pending=pending, token=token)
+
+
+@router.post("/register/confirm")
+def register_confirm(request: Request, svc: Svc, csrf: CsrfToken, token: Field = "") -> Response:
+    svc.csrf.check(request, csrf)
+    account = svc.registration.confirm(token)
+    return svc.page(request, "register_done.html", account=account)
+
+
+# -- forgotten password ----------------------------------------------------------------------
+
+
+@router.get("/forgot")
+def forgot_form(request: Request, svc: Svc) -> Response:
+    return svc.page(request, "forgot.html")
+
+
+@router.post("/forgot")
+def forgot(request: Request, svc: Svc, csrf: CsrfToken, login: Field = "") -> Response:
+    svc.csrf.check(request, csrf)
+    svc.limiter.hit("forgot", client_address(request), svc.limits.forgot_client)
+    svc.limiter.hit("forgot-account", login.strip().lower() or "-", svc.limits.forgot_account)
+    svc.recovery.request(login)
+    return svc.page(request, "forgot_sent.html")
+
+
+@router.get("/reset")
+def reset_form(request: Request, svc: Svc, token: str = "") -> Response:
+    uid = svc.recovery.valid(token)
+    if uid is None:
+        return svc.page(
+            request,
+            "message.html",
+            404,
+            title="Link not valid",
+            error="This reset link is not valid or has expired. Ask for a new one.",
+        )
+    return svc.page(request, "reset.html", token=token, uid=uid)
+
+
+@router.post("/reset")
+def reset(
+    request: Request,
+    svc: Svc,
+    csrf: CsrfToken,
+    token: Field = "",
+    password: Field = "",
+    password_again: Field = "",
+) -> Response:
+    svc.csrf.check(request, csrf)
+    uid = svc.recovery.valid(token)
+    if uid is None:
+        raise ValidationError("token", "this reset link is not valid or has expired")
+    if password != password_again:
+        return svc.page(
+            request,
+            "reset.html",
+            422,
+            token=token,
+            uid=uid,
+            errors={"password_again": MISMATCH},
+        )
+    try:
+        svc.recovery.reset(token, password)
+    except ValidationError as error:
+        return svc.page(request, "reset.html", 422, token=token, uid=uid, errors=_errors(error))
+    return svc.page(
+        request,
+        "message.html",
+        title="Password changed",
+        note=f"The password of '{uid}' is changed. Sign in with it now.",
+    )
+
+
+# -- self-service ----------------------------------------------------------------------------
+
+
+def _own_view(svc: Services, session: Session) -> dict[str, Any]:
+    actor = signin.session_actor(svc.settings, session)
+    with AccountService(svc.settings, actor) as accounts:
+        view = accounts.show(session.uid)
+    return {"account": view.account, "quota": view.quota_use, "actor": actor}
+
+
+@router.get("/account")
+def account_page(request: Request, svc: Svc) -> Response:
+    session = signed_in(request, svc)
+    actor = signin.session_actor(svc.settings, session)
+    if actor.role.value != "alumnus":
+        return RedirectResponse("/helpdesk", status_code=303)
+    return svc.page(request, "account.html", **_own_view(svc, session))
+
+
+@router.post("/account")
+def account_update(
+    request: Request,
+    svc: Svc,
+    csrf: CsrfToken,
+    display_name: Field = "",
+    given_name: Field = "",
+    family_name: Field = "",
+    phone: Field = "",
+    postal_address: Field = "",
+    recovery_email: Field = "",
+) -> Response:
+    svc.csrf.check(request, csrf)
+    session = signed_in(request, svc)
+    actor = signin.session_actor(svc.settings, session)
+    values = {
+        "display_name": display_name,
+        "given_name": given_name,
+        "family_name": family_name,
+        "phone": phone,
+        "postal_address": postal_address,
+    }
+    notes = []
+    try:
+        with AccountService(svc.settings, actor) as accounts:
+            current = accounts.get(session.uid)
+            wanted = {k: v for k, v in values.items() if (getattr(current, k) or "") != v.strip()}
+            errors: dict[str, str] = {}
+            changes = {}
+            if wanted:
+                try:
+                    changes = accounts.modify(session.uid, **wanted)
+                except ValidationError as error:
+                    errors.update(_errors(error))
+            new_recovery = recovery_email.strip()
+            if not errors and new_recovery and new_recovery != (current.recovery_email or ""):
+                _request_recovery_change(svc, session.uid, new_recovery)
+                notes.append(
+                    f"A confirmation link was sent to {new_recovery}: the recovery address "
+                    "changes when it is followed."
+                )
+            if errors:
+                view = _own_view(svc, session)
+                return svc.page(request, "account.html", 422, errors=errors, form=values, **view)
+    except ValidationError as error:
+        view = _own_view(svc, session)
+        return svc.page(request, "account.html", 422, errors=_errors(error), form=values, **view)
+    if changes:
+        notes.insert(0, "Your details are saved.")
+    view = _own_view(svc, session)
+    return svc.page(request, "account.html", notes=notes or ["Nothing changed."], **view)
+
+
+def _request_recovery_change(svc: Services, uid: str, address: str) -> None:
+    from identity.accounts import check_address
+
+    address = check_address(address, field="recovery_email")
+    if address.lower().endswith("@" + svc.settings.domain):
+        raise ValidationError("recovery_email", "must be an address outside this service")
+    token = svc.store.issue(RECOVERY_KIND, uid, {"address": address}, 24 * 3600)
+    link = f"{svc.settings.public_url}/account/recovery?token={token}"
+    svc.mailer.send(
+        address,
+        "Confirm your recovery address",
+        f"The jAccount '{uid}' wants to use this address to recover its password.\n\n"
+        f"To confirm, open this link within 24 hours:\n\n{link}\n\n"
+        "If you do not know this account, ignore this message.\n",
+    )
+
+
+@router.get("/account/recovery")
+def recovery_confirm_form(request: Request, svc: Svc, token: str = "") -> Response:
+    found = svc.store.peek(RECOVERY_KIND, token)
+    if found is None:
+        return svc.page(
+            request,
+            "message.html",
+            404,
+            title="Link not valid",
+            error="This confirmation link is not valid or has expired.",
+        )
+    return svc.page(
+        request,
+        "recovery_confirm.html",
+        token=token,
+        uid=found.subject,
+        address=found.payload["address"],
+    )
+
+
+@router.post("/account/recovery")
+def recovery_confirm(request: Request, svc: Svc, csrf: CsrfToken, token: Field = "") -> Response:
+    from provisioning.registration import PORTAL
+
+    svc.csrf.check(request, csrf)
+    found = svc.store.consume(RECOVERY_KIND, token)
+    if found is None:
+        raise ValidationError("token", "this confirmation link is not valid or has expired")
+    with AccountService(svc.settings, PORTAL) as accounts:
+        accounts.modify(found.subject, recovery_email=found.payload["address"])
+    return svc.page(
+        request,
+        "message.html",
+        title="Recovery address confirmed",
+        note=f"{found.payload['address']} is now the recovery address of '{found.subject}'.",
+    )
+
+
+@router.get("/account/password")
+def password_form(request: Request, svc: Svc) -> Response:
+    session = signed_in(request, svc, changing_password=True)
+    return svc.page(request, "password.html", forced=session.must_change)
+
+
+@router.post("/account/password")
+def password_change(
+    request: Request,
+    svc: Svc,
+    csrf: CsrfToken,
+    current: Field = "",
+    password: Field = "",
+    password_again: Field = "",
+) -> Response:
+    svc.csrf.check(request, csrf)
+    session = signed_in(request, svc, changing_password=True)
+    svc.limiter.hit("login-account", session.uid, svc.limits.login_account)
+    errors: dict[str, str] = {}
+    try:
+        DEFAULT_POLICY.check(password, uid=session.uid)
+    except ValidationError as error:
+        errors["password"] = error.rule
+    if password != password_again:
+        errors["password_again"] = MISMATCH
+    if not errors:
+        try:
+            change_own_password(svc.settings, session.uid, current, password)
+        except AccessDeniedError:
+            errors["current"] = "is not your current password"
+        except ValidationError as error:
+            errors.update(_errors(error))
+    if errors:
+        return svc.page(request, "password.html", 422, forced=session.must_change, errors=errors)
+    signin.password_changed(request, svc.store)
+    return svc.page(
+        request,
+        "message.html",
+        title="Password changed",
+        note="Your new password works for the portal, IMAP, POP3 and SMTP from now on.",
+        next_link="/account",
+    )
+
+
+@router.get("/account/clients")
+def clients_page(request: Request, svc: Svc) -> Response:
+    session = signed_in(request, svc)
+    return svc.page(request, "clients.html", uid=session.uid)

@@ -1,0 +1,132 @@
+"""The web service's defences, each small and separate: per-client and per-account rate limits,
+CSRF tokens for forms, and the security headers every response carries."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Request
+
+from identity.errors import AlumailError
+from mailstack.files import ensure_dir
+
+CSRF_COOKIE = "alumail_csrf"
+CSRF_FIELD = "csrf_token"
+
+# No inline script or style anywhere: the pages use /static files only.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    "Cache-Control": "no-store",
+}
+
+
+class RateLimited(AlumailError):
+    """Too many attempts from one client or for one account."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many attempts; try again in {retry_after} seconds")
+        self.retry_after = retry_after
+
+
+class CsrfError(AlumailError):
+    """A form came without the token of the page it was served on."""
+
+
+@dataclass(frozen=True)
+class Limit:
+    count: int
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How many attempts a client (address) or an account gets in a window."""
+
+    login_client: Limit = Limit(20, 300)
+    login_account: Limit = Limit(10, 300)
+    register_client: Limit = Limit(10, 3600)
+    forgot_client: Limit = Limit(10, 3600)
+    forgot_account: Limit = Limit(3, 3600)
+    token_client: Limit = Limit(30, 300)  # API requests with a bad token
+    lookup_client: Limit = Limit(120, 60)  # UID availability
+
+
+class RateLimiter:
+    """Sliding-window counters in memory (one web process; behind several, put them in a
+    shared store)."""
+
+    def __init__(self) -> None:
+        self._hits: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def hit(self, bucket: str, key: str, limit: Limit) -> None:
+        """Count one attempt; RateLimited when the window is full already."""
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits[(bucket, key.lower())]
+            while hits and hits[0] <= now - limit.seconds:
+                hits.popleft()
+            if len(hits) >= limit.count:
+                raise RateLimited(int(hits[0] + limit.seconds - now) + 1)
+            hits.append(now)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+class Csrf:
+    """Double-submit tokens: a random cookie (HttpOnly, SameSite=Strict), and in each form an
+    HMAC of it under the service's key, which another site can neither read nor forge."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+
+    def token_for(self, cookie: str) -> str:
+        return hmac.new(self.key, cookie.encode(), hashlib.sha256).hexdigest()
+
+    def token(self, request: Request) -> str:
+        cookie = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
+        if not cookie:
+            cookie = secrets.token_urlsafe(32)
+            request.state.new_csrf = cookie
+        return self.token_for(cookie)
+
+    def check(self, request: Request, submitted: str | None) -> None:
+        cookie = request.cookies.get(CSRF_COOKIE)
+        if (
+            not cookie
+            or not submitted
+            or not hmac.compare_digest(self.token_for(cookie), submitted)
+        ):
+            raise CsrfError(
+                "csrf_token: this form has expired or came from another site; reload the page"
+            )
+
+
+def service_key(state_dir: Path) -> bytes:
+    """The web service's own secret (CSRF tokens), made once and kept under state/web/."""
+    path = state_dir / "web" / "key"
+    ensure_dir(path.parent, 0o700)
+    if not path.exists():
+        partial = path.with_suffix(".new")
+        partial.write_bytes(secrets.token_bytes(32))
+        partial.chmod(0o600)
+        partial.replace(path)
+    return path.read_bytes()

@@ -1,0 +1,107 @@
+"""The web service as one of the stack's daemons: ``alumail up`` starts it after the mail
+servers, ``down`` stops it, ``status`` shows it as service ``web``.
+
+Its configuration is one rendered file, ``etc/web/settings.json``: the exact settings the stack
+was brought up with, so the service never reads the environment or guesses a file. The server
+is uvicorn in its own process (``python -m provisioning.web``), on ``listen``:``ports.web``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from identity.errors import ConfigError, DaemonError
+from mailstack import settings as settings_module
+from mailstack.context import RenderContext
+from mailstack.daemon import Endpoint
+from mailstack.files import FileSpec, ensure_dir
+from mailstack.process import log_tail, our_pid, port_open, start_daemon, terminate, wait_until
+
+SETTINGS_FILE = "etc/web/settings.json"
+
+
+def render_settings(ctx: RenderContext) -> str:
+    values = settings_module.to_values(ctx.settings)
+    return json.dumps(values, indent=2, sort_keys=True) + "\n"
+
+
+def load_settings(path: Path) -> settings_module.Settings:
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read as the web service's settings: {exc}") from exc
+    return settings_module.build(values, base=path.parent)
+
+
+class WebService:
+    name = "web"
+
+    def __init__(self, ctx: RenderContext) -> None:
+        self.ctx = ctx
+        self.layout = ctx.layout
+        self.config = self.layout.root / SETTINGS_FILE
+        self.pidfile = self.layout.run / "web.pid"
+        self.logfile = self.layout.log / "web.log"
+
+    def render(self) -> list[FileSpec]:
+        return [FileSpec(SETTINGS_FILE, render_settings(self.ctx), mode=0o600)]
+
+    def prepare(self) -> None:
+        ensure_dir(self.layout.root / "web", 0o700)
+        ensure_dir(self.layout.run, 0o755)
+        ensure_dir(self.layout.log, 0o755)
+
+    def check(self, staging: Path) -> None:
+        """The staged settings must build the same Settings: a file the service could not load
+        is refused before anything restarts."""
+        staged = load_settings(staging / SETTINGS_FILE)
+        if staged != self.ctx.settings:
+            raise ConfigError("web: the rendered settings do not round-trip")
+
+    def pid(self) -> int | None:
+        return our_pid(self.pidfile, str(self.config))
+
+    def start(self) -> None:
+        start_daemon(
+            [
+                "setsid",
+                "-f",
+                sys.executable,
+                "-m",
+                "provisioning.web",
+                "--settings",
+                str(self.config),
+                "--pidfile",
+                str(self.pidfile),
+            ],
+            self.logfile,
+            what="starting the web service",
+        )
+        if not wait_until(lambda: self.pid() is not None, 15):
+            raise DaemonError("the web service did not start", detail=log_tail(self.logfile))
+
+    def stale(self) -> bool:
+        return False
+
+    def apply(self, changed: list[FileSpec]) -> None:
+        """New settings: restart (the service keeps no state in memory worth keeping, but its
+        rate-limit counters)."""
+        self.stop()
+        self.start()
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            terminate(pid)
+
+    def ready(self) -> bool:
+        if self.pid() is None:  # it died while starting: say why now, not after a timeout
+            raise DaemonError(
+                "the web service stopped while starting", detail=log_tail(self.logfile)
+            )
+        return port_open(self.ctx.settings.connect_host, self.ctx.settings.ports.web)
+
+    def endpoints(self) -> list[Endpoint]:
+        return [Endpoint("web", self.ctx.settings.connect_host, self.ctx.settings.ports.web)]
