@@ -1,0 +1,98 @@
+"""Helpers for tests of the web service: an HTTP client on the running stack, form tokens,
+graduates on the roster, and mail the stack sent out (read from the outbound sink)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import secrets
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+
+from mailstack.settings import Settings
+from provisioning import roster
+from provisioning.store import Store
+from tests.support import wait_for
+
+PASSWORD = "Sunrise-over-Minhang-7"
+
+
+def client(settings: Settings) -> httpx.Client:
+    return httpx.Client(base_url=settings.public_url, timeout=30, follow_redirects=False)
+
+
+def form_token(http: httpx.Client, path: str) -> str:
+    page = http.get(path)
+    assert page.status_code == 200, page.text
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, f"no form token on {path}"
+    return found.group(1)
+
+
+def graduate(
+    settings: Settings,
+    tmp: Path,
+    *,
+    name: str = "Zhang Min",
+    birth_date: str = "1993-05-17",
+    year: str = "",
+    legacy: str = "",
+) -> str:
+    """A new graduate on the roster (through the real CSV loader); their student number."""
+    number = f"S{secrets.randbelow(10**9):09d}"
+    path = tmp / f"roster-{number}.csv"
+    path.write_text(
+        "student_number,name,birth_date,graduation_year,legacy_address\n"
+        f"{number},{name},{birth_date},{year},{legacy}\n",
+        encoding="utf-8",
+    )
+    report = roster.load_csv(Store.for_state(settings.state_dir), path)
+    assert report.added == 1, report.as_dict()
+    return number
+
+
+def outbound(settings: Settings) -> Path:
+    return settings.state_dir / "outbound"
+
+
+def mail_to(settings: Settings, address: str, subject: str, timeout: float = 20) -> EmailMessage:
+    """The newest message the stack sent to ``address`` with ``subject`` (waits for it)."""
+    found: list[EmailMessage] = []
+
+    def look() -> bool:
+        for path in sorted(outbound(settings).glob("*.eml"), key=lambda p: p.stat().st_mtime):
+            msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if address.lower() in str(msg["X-Alumail-Envelope-To"]).lower() and subject in str(
+                msg["Subject"]
+            ):
+                found.append(msg)  # type: ignore[arg-type]
+        return bool(found)
+
+    assert wait_for(look, timeout), f"no mail '{subject}' to {address} in the outbound sink"
+    return found[-1]
+
+
+def mails_to(settings: Settings, address: str) -> int:
+    count = 0
+    for path in outbound(settings).glob("*.eml"):
+        head = path.read_bytes().split(b"\r\n\r\n", 1)[0]
+        if address.lower().encode() in head.lower():
+            count += 1
+    return count
+
+
+def link(message: EmailMessage, path: str) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    found = re.search(
+        r"https?://\S+" + re.escape(path) + r"\?token=[A-Za-z0-9_-]+", body.get_content()
+    )
+    assert found, f"no {path} link in the message"
+    return found.group(0)
+
+
+def token_of(url: str) -> str:
+    return url.split("token=", 1)[1]
