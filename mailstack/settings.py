@@ -58,7 +58,7 @@ class Ports:
     submission: int = 10587
     submissions: int = 10465
     sink: int = 10026  # the embedded stack's outbound sink (only with outbound = "sink")
-    web: int = 10880  # (Chromium refuses 10080) the provisioning service: API, registration, portal, helpdesk console
+    web: int = 10880  # the web service (API, portal, helpdesk); Chromium refuses 10080
 
     def items(self) -> list[tuple[str, int]]:
         return [(f.name, getattr(self, f.name)) for f in fields(self)]

@@ -110,7 +110,7 @@ def test_validation_errors_name_the_field(live_stack, tokens) -> None:
 def test_helpdesk_token_resets_unlocks_suspends_but_cannot_create_or_touch_staff(
     live_stack, tokens, new_account
 ) -> None:
-    account, password = new_account()
+    account, _ = new_account()
     headers = bearer(tokens["helpdesk"])
     with client(live_stack) as http:
         reset = http.post(f"/api/v1/accounts/{account.uid}/reset-password", headers=headers)
