@@ -63,7 +63,12 @@ def login_form(request: Request, svc: Svc, next: str = "") -> Response:
 
 @router.post("/login")
 def login(
-    request: Request, svc: Svc, csrf: CsrfToken, login: Field, password: Field, next: Field = ""
+    request: Request,
+    svc: Svc,
+    csrf: CsrfToken = "",
+    login: Field = "",
+    password: Field = "",
+    next: Field = "",
 ) -> Response:
     svc.csrf.check(request, csrf)
     svc.limiter.hit("login", client_address(request), svc.limits.login_client)
@@ -82,7 +87,7 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, svc: Svc, csrf: CsrfToken) -> Response:
+def logout(request: Request, svc: Svc, csrf: CsrfToken = "") -> Response:
     svc.csrf.check(request, csrf)
     response = RedirectResponse("/", status_code=303)
     signin.close(request, response, svc.store)
@@ -108,7 +113,7 @@ def uid_available(request: Request, svc: Svc, uid: str = "") -> Response:
 def register(
     request: Request,
     svc: Svc,
-    csrf: CsrfToken,
+    csrf: CsrfToken = "",
     student_number: Field = "",
     name: Field = "",
     birth_date: Field = "",
@@ -157,7 +162,9 @@ def register_confirm_form(request: Request, svc: Svc, token: str = "") -> Respon
 
 
 @router.post("/register/confirm")
-def register_confirm(request: Request, svc: Svc, csrf: CsrfToken, token: Field = "") -> Response:
+def register_confirm(
+    request: Request, svc: Svc, csrf: CsrfToken = "", token: Field = ""
+) -> Response:
     svc.csrf.check(request, csrf)
     account = svc.registration.confirm(token)
     return svc.page(request, "register_done.html", account=account)
@@ -172,7 +179,7 @@ def forgot_form(request: Request, svc: Svc) -> Response:
 
 
 @router.post("/forgot")
-def forgot(request: Request, svc: Svc, csrf: CsrfToken, login: Field = "") -> Response:
+def forgot(request: Request, svc: Svc, csrf: CsrfToken = "", login: Field = "") -> Response:
     svc.csrf.check(request, csrf)
     svc.limiter.hit("forgot", client_address(request), svc.limits.forgot_client)
     svc.limiter.hit("forgot-account", login.strip().lower() or "-", svc.limits.forgot_account)
@@ -198,7 +205,7 @@ def reset_form(request: Request, svc: Svc, token: str = "") -> Response:
 def reset(
     request: Request,
     svc: Svc,
-    csrf: CsrfToken,
+    csrf: CsrfToken = "",
     token: Field = "",
     password: Field = "",
     password_again: Field = "",
@@ -251,7 +258,7 @@ def account_page(request: Request, svc: Svc) -> Response:
 def account_update(
     request: Request,
     svc: Svc,
-    csrf: CsrfToken,
+    csrf: CsrfToken = "",
     display_name: Field = "",
     given_name: Field = "",
     family_name: Field = "",
@@ -338,7 +345,9 @@ def recovery_confirm_form(request: Request, svc: Svc, token: str = "") -> Respon
 
 
 @router.post("/account/recovery")
-def recovery_confirm(request: Request, svc: Svc, csrf: CsrfToken, token: Field = "") -> Response:
+def recovery_confirm(
+    request: Request, svc: Svc, csrf: CsrfToken = "", token: Field = ""
+) -> Response:
     from provisioning.registration import PORTAL
 
     svc.csrf.check(request, csrf)
@@ -365,7 +374,7 @@ def password_form(request: Request, svc: Svc) -> Response:
 def password_change(
     request: Request,
     svc: Svc,
-    csrf: CsrfToken,
+    csrf: CsrfToken = "",
     current: Field = "",
     password: Field = "",
     password_again: Field = "",

@@ -1,0 +1,223 @@
+"""The web service's defences, each with a test: CSRF on every form, cookie flags, rate limits
+per client and per account, the same answer (and similar time) for known and unknown accounts,
+security headers, and no password or token in any log."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import re
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from mailstack.settings import Settings
+from provisioning.web.app import create_app
+from provisioning.web.security import CSRF_COOKIE, Limit, Limits
+from provisioning.web.signin import SESSION_COOKIE
+from tests.support import free_ports, wait_for
+from tests.web import client, form_token, link, mail_to, token_of
+
+pytestmark = pytest.mark.integration
+FORMS = [
+    ("/login", {"login": "x", "password": "y"}),
+    ("/logout", {}),
+    ("/register", {"uid": "x"}),
+    ("/register/confirm", {"token": "x"}),
+    ("/forgot", {"login": "x"}),
+    ("/reset", {"token": "x", "password": "y"}),
+    ("/account", {"display_name": "x"}),
+    ("/account/password", {"current": "x"}),
+    ("/account/recovery", {"token": "x"}),
+    ("/helpdesk/accounts/someone/unlock", {}),
+]
+
+
+@pytest.mark.parametrize(("path", "data"), FORMS)
+def test_every_form_refuses_a_post_without_its_token(live_stack, path, data) -> None:
+    with client(live_stack) as http:
+        form_token(http, "/login")  # the visitor has a CSRF cookie; the post lacks the field
+        missing = http.post(path, data=data)
+        forged = http.post(path, data={**data, "csrf_token": "0" * 64})
+    for answer in (missing, forged):
+        assert answer.status_code in (403, 422), (path, answer.status_code)
+        if answer.status_code == 403:
+            assert "came from another site" in answer.text
+
+
+def test_a_post_from_another_site_changes_nothing(live_stack, new_account) -> None:
+    account, password = new_account(name="Unchanged Name")
+    with client(live_stack) as http:
+        token = form_token(http, "/login")
+        http.post("/login", data={"csrf_token": token, "login": account.uid, "password": password})
+        # Another site can make the browser send the session cookie, never the form token.
+        answer = http.post("/account", data={"display_name": "Changed By Attacker"})
+        assert answer.status_code == 403
+        assert "Unchanged Name" in http.get("/account").text
+
+
+def test_cookie_flags(live_stack, new_account) -> None:
+    account, password = new_account()
+    with client(live_stack) as http:
+        page = http.get("/login")
+        csrf_cookie = page.headers["set-cookie"]
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        signed = http.post(
+            "/login", data={"csrf_token": token, "login": account.uid, "password": password}
+        )
+        session_cookie = signed.headers["set-cookie"]
+    assert csrf_cookie.startswith(CSRF_COOKIE) and "HttpOnly" in csrf_cookie
+    assert "SameSite=strict" in csrf_cookie
+    assert session_cookie.startswith(SESSION_COOKIE)
+    assert "HttpOnly" in session_cookie and "SameSite=lax" in session_cookie
+    assert "Secure" not in session_cookie  # plain HTTP on loopback: a Secure cookie is lost
+
+
+@contextlib.contextmanager
+def in_process(settings: Settings, **changes: object) -> Iterator[httpx.Client]:
+    """The same application with other settings or limits, served by uvicorn from a thread of
+    this process on a free loopback port (the stack's own service keeps running)."""
+    limits = changes.pop("limits", None)
+    changed = dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
+    port = free_ports(1)[0]
+    config = uvicorn.Config(
+        create_app(changed, limits=limits),  # type: ignore[arg-type]
+        host="127.0.0.1",
+        port=port,
+        access_log=False,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: server.started, 10)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            yield http
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_cookies_are_secure_when_served_over_tls(live_stack, new_account) -> None:
+    account, password = new_account()
+    with in_process(live_stack, web_public_url="https://portal.test.example") as http:
+        page = http.get("/login")
+        assert "Secure" in page.headers["set-cookie"]
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        # A client keeps a Secure cookie for https only; this one is sent by hand.
+        cookie = page.headers["set-cookie"].split(";", 1)[0]
+        signed = http.post(
+            "/login",
+            data={"csrf_token": token, "login": account.uid, "password": password},
+            headers={"Cookie": cookie},
+        )
+    assert signed.status_code == 303
+    assert "Secure" in signed.headers["set-cookie"] and "HttpOnly" in signed.headers["set-cookie"]
+
+
+def test_security_headers_on_pages_api_and_errors(live_stack) -> None:
+    with client(live_stack) as http:
+        answers = [http.get("/register"), http.get("/api/v1/accounts"), http.get("/nowhere")]
+    for answer in answers:
+        csp = answer.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+        assert "unsafe-inline" not in csp
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["x-frame-options"] == "DENY"
+    assert "<script>" not in answers[0].text and " style=" not in answers[0].text
+
+
+def tight() -> Limits:
+    return Limits(
+        login_client=Limit(5, 60),
+        login_account=Limit(3, 60),
+        register_client=Limit(2, 60),
+        forgot_client=Limit(3, 60),
+        forgot_account=Limit(2, 60),
+        token_client=Limit(3, 60),
+    )
+
+
+def test_login_is_rate_limited_per_account_and_per_client(live_stack) -> None:
+    with in_process(live_stack, limits=tight()) as http:
+        token = form_token(http, "/login")
+
+        def attempt(login: str) -> int:
+            data = {"csrf_token": token, "login": login, "password": "wrong-password"}
+            return http.post("/login", data=data).status_code
+
+        assert [attempt("victim.one") for _ in range(4)] == [401, 401, 401, 429]
+        # Other accounts from the same client: the per-client window fills next.
+        assert attempt("victim.two") == 401
+        limited = http.post(
+            "/login", data={"csrf_token": token, "login": "victim.three", "password": "x"}
+        )
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+
+
+def test_registration_reset_and_tokens_are_rate_limited(live_stack) -> None:
+    with in_process(live_stack, limits=tight()) as http:
+        token = form_token(http, "/register")
+        registers = [
+            http.post("/register", data={"csrf_token": token, "uid": "x"}).status_code
+            for _ in range(3)
+        ]
+        forgots = [
+            http.post("/forgot", data={"csrf_token": token, "login": "someone"}).status_code
+            for _ in range(3)
+        ]
+        bad = {"Authorization": "Bearer alm_0_0"}
+        api = [http.get("/api/v1/accounts", headers=bad).status_code for _ in range(4)]
+    assert registers == [422, 422, 429]
+    assert forgots == [200, 200, 429]  # per account (2), before the client's 3
+    assert api == [401, 401, 401, 429]
+
+
+def test_login_answers_alike_for_unknown_and_known_accounts(live_stack, new_account) -> None:
+    account, _ = new_account()
+    with in_process(live_stack) as http:
+        token = form_token(http, "/login")
+        timings: dict[str, list[float]] = {"known": [], "unknown": []}
+        bodies = {}
+        for _ in range(6):
+            for kind, login in (("known", account.uid), ("unknown", "no.such.alumnus")):
+                started = time.perf_counter()
+                answer = http.post(
+                    "/login",
+                    data={"csrf_token": token, "login": login, "password": "Wrong-Guess-123"},
+                )
+                timings[kind].append(time.perf_counter() - started)
+                bodies[kind] = (answer.status_code, answer.text.replace(login, "LOGIN"))
+    assert bodies["known"] == bodies["unknown"]
+    known, unknown = statistics.median(timings["known"]), statistics.median(timings["unknown"])
+    # Without the decoy argon2id check an unknown name answers several times faster.
+    assert unknown > known / 3, (known, unknown)
+
+
+def test_no_password_or_token_reaches_a_log(live_stack, new_account) -> None:
+    secret = "Never-Logged-Password-9"
+    account, _ = new_account(password=secret, recovery_email="logs@home.example.org")
+    with client(live_stack) as http:
+        token = form_token(http, "/login")
+        http.post("/login", data={"csrf_token": token, "login": account.uid, "password": secret})
+        http.post(
+            "/login", data={"csrf_token": token, "login": account.uid, "password": "x" + secret}
+        )
+        http.post("/forgot", data={"csrf_token": token, "login": account.uid})
+        reset_token = token_of(
+            link(mail_to(live_stack, "logs@home.example.org", "Reset your"), "/reset")
+        )
+        http.get(f"/reset?token={reset_token}")
+    logs = list((live_stack.state_dir / "log").glob("*.log"))
+    logs += list((live_stack.state_dir / "audit").glob("*"))
+    assert logs
+    for path in logs:
+        text = path.read_text(errors="replace")
+        assert secret not in text, path
+        assert reset_token not in text, path
