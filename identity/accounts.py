@@ -112,7 +112,7 @@ def check_student_number(value: str, *, field: str = "student_number") -> str:
     return value.upper()
 
 
-_PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{3,30}[0-9]$")
+_PHONE = re.compile(r"^\+?[0-9(][0-9 ()-]{3,30}[0-9]$")
 
 
 def check_phone(value: str, *, field: str = "phone") -> str:
