@@ -50,3 +50,12 @@ def access_rules(tree: Tree) -> list[str]:
         f'to dn.base="{tree.base_dn}" by users search by * none',
         "to * by * none",
     ]
+
+
+def size_limits(tree: Tree) -> list[str]:
+    """olcLimits: staff search the whole of ou=people (slapd's default stops any other identity
+    at 500 entries, and the web service acts as them through proxied authorization)."""
+    return [
+        f'group/groupOfNames/member="{group}" size=unlimited time=unlimited'
+        for group in (tree.admins_group, tree.helpdesk_group)
+    ]

@@ -7,7 +7,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from identity.access import access_rules
+from identity.access import access_rules, size_limits
 from identity.directory import is_reachable
 from identity.errors import AlumailError, ConfigError, DaemonError
 from mailstack.context import RenderContext
@@ -48,6 +48,7 @@ class Slapd:
             base_dn=self.ctx.tree.base_dn,
             policy_dn=self.ctx.tree.default_policy,
             access=access_rules(self.ctx.tree),
+            limits=size_limits(self.ctx.tree),
             max_size=MAX_SIZE,
             # Statistics go to our log file through -d; 0 here keeps slapd from trying a syslog
             # socket (absent on these hosts) for every message.

@@ -176,6 +176,7 @@ def test_down_leaves_no_process_and_up_restores() -> None:
             "postfix",
             "sink",
             "slapd",
+            "web",
         ]
         assert wait_for(lambda: not _our_processes(marker), timeout=10), _our_processes(marker)
         again = alumail(settings, "down", check=True)

@@ -278,3 +278,23 @@ def test_import_needs_an_admin(live_stack, tmp_path) -> None:
         Importer(live_stack, Actor("someone", Role.HELPDESK)).run(roster)
     with pytest.raises(ValidationError):
         Importer(live_stack).run(write_roster(tmp_path / "e.csv", [], ["uid", "nope"]))
+
+
+def test_helpdesk_sees_past_slapds_default_500_entries(live_stack, tmp_path) -> None:
+    """The web service acts as staff through proxied authorization, so staff need the whole
+    of ou=people: without olcLimits for their groups slapd stops them at 500 entries."""
+    import secrets
+
+    from identity.roles import Role
+    from provisioning.accounts import AccountService
+    from provisioning.staff import StaffService, actor_for
+
+    prefix = f"many{secrets.token_hex(2)}"
+    roster = write_roster(tmp_path / "many.csv", [row(f"{prefix}.{i:03d}", i) for i in range(520)])
+    assert Importer(live_stack).run(roster).created == 520
+    desk = f"bulk.desk.{secrets.token_hex(2)}"
+    with StaffService(live_stack) as service:
+        service.add(desk, "Bulk Desk", Role.HELPDESK, "Staff-Password-55")
+    with AccountService(live_stack, actor_for(live_stack, desk)) as accounts:
+        found = accounts.find(search=prefix)
+    assert len(found) == 520
