@@ -23,6 +23,7 @@ from identity.errors import (
     ConflictError,
     DirectoryError,
     NotFoundError,
+    ValidationError,
 )
 
 Entry = dict[str, list[str]]
@@ -184,6 +185,11 @@ def _translate(exc: ldap.LDAPError, action: str, dn: str) -> AlumailError:
         return NotFoundError(f"{dn} does not exist")
     if isinstance(exc, ldap.INSUFFICIENT_ACCESS):
         return AccessDeniedError(f"the directory refused to {action} {dn}: no access")
+    if isinstance(exc, ldap.CONSTRAINT_VIOLATION):
+        # ppolicy's refusals ("Password is in history of old passwords", ...), in its words.
+        reason = _describe(exc)
+        field = "password" if "password" in reason.lower() else "entry"
+        return ValidationError(field, f"refused by the directory: {reason}")
     if isinstance(exc, ldap.NO_SUCH_ATTRIBUTE | ldap.TYPE_OR_VALUE_EXISTS):
         return ConflictError(f"cannot {action} {dn}: {_describe(exc)}")
     return DirectoryError(f"cannot {action} {dn}: {_describe(exc)}")

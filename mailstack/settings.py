@@ -15,6 +15,8 @@ Only the CLI calls :func:`load`; everything below it receives a Settings value. 
 - ``tls.cert`` / ``tls.key``: both or neither; neither means a local CA is made.
 - ``web.public_url``: the address people use for the web service (links in mails; ``https://``
   makes its cookies Secure). Default: ``http://<listen>:<ports.web>``, for the embedded stack.
+- ``web.tls``: true to serve the web service over TLS with the stack's certificate (default
+  false: plain HTTP, for loopback or behind a TLS proxy).
 - ``auth.failure_delay``, ``auth.cache_ttl``, ``auth.cache_negative_ttl``: whole seconds >= 0.
 - ``auth.penalty``: true (default) or false. Dovecot slows every login from an address that
   recently failed (its anvil penalty, up to 15 s). Test stacks turn it off so a deliberate wrong
@@ -82,6 +84,7 @@ class Settings:
     outbound: str = "sink"
     relay_host: str = ""
     web_public_url: str = ""
+    web_tls: bool = False
 
     @property
     def public_url(self) -> str:
@@ -90,12 +93,12 @@ class Settings:
             return self.web_public_url
         host = self.connect_host
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.ports.web}"
+        return f"{'https' if self.web_tls else 'http'}://{host}:{self.ports.web}"
 
     @property
     def web_secure(self) -> bool:
-        """Served over TLS (directly or behind a proxy): cookies get the Secure flag."""
-        return self.public_url.startswith("https://")
+        """Served over TLS (by us, or by a proxy in front): cookies get the Secure flag."""
+        return self.web_tls or self.public_url.startswith("https://")
 
     @property
     def base_dn(self) -> str:
@@ -122,7 +125,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "relay_host": "relay_host",
     },
     "tls": {"cert": "tls_cert", "key": "tls_key"},
-    "web": {"public_url": "web_public_url"},
+    "web": {"public_url": "web_public_url", "tls": "web_tls"},
     "auth": {
         "failure_delay": "auth_failure_delay",
         "cache_ttl": "auth_cache_ttl",
@@ -235,6 +238,7 @@ def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
         outbound=outbound,
         relay_host=relay_host,
         web_public_url=public_url,
+        web_tls=_boolean("web.tls", kwargs.get("web_tls", False)),
     )
 
 

@@ -152,7 +152,8 @@ def _plan_only(
     ctx = build_context(settings, create_secrets=False) if (layout.secrets).exists() else None
     if ctx is None:
         report.actions.append("create TLS material, service secrets, all configuration files")
-        report.actions += [f"start {name}" for name in ("slapd", "dovecot", "postfix")]
+        names = ["slapd", "dovecot", "postfix", *(getattr(make, "name", "?") for make in extra)]
+        report.actions += [f"start {name}" for name in names]
         return report
     for daemon in daemons(ctx, extra):
         todo = changed(layout.root, daemon.render())

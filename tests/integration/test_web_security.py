@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
+import ssl
 import statistics
 import threading
 import time
@@ -17,10 +18,11 @@ import pytest
 import uvicorn
 
 from mailstack.settings import Settings
+from mailstack.tls import tls_files
 from provisioning.web.app import create_app
 from provisioning.web.security import CSRF_COOKIE, Limit, Limits
 from provisioning.web.signin import SESSION_COOKIE
-from tests.support import free_ports, wait_for
+from tests.support import free_ports, running_stack, wait_for
 from tests.web import client, form_token, link, mail_to, token_of
 
 pytestmark = pytest.mark.integration
@@ -221,3 +223,15 @@ def test_no_password_or_token_reaches_a_log(live_stack, new_account) -> None:
         text = path.read_text(errors="replace")
         assert secret not in text, path
         assert reset_token not in text, path
+
+
+def test_served_over_tls_with_the_stacks_certificate() -> None:
+    with running_stack("webtls", **{"web.tls": True}) as settings:
+        assert settings.public_url.startswith("https://")
+        ca = ssl.create_default_context(cafile=str(tls_files(settings).ca_cert))
+        with httpx.Client(base_url=settings.public_url, verify=ca, timeout=30) as http:
+            page = http.get("/login")
+        assert page.status_code == 200
+        assert "Secure" in page.headers["set-cookie"]
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(settings.public_url.replace("https://", "http://") + "/login", timeout=5)
