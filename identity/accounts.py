@@ -158,7 +158,7 @@ FIRST_GRADUATION_YEAR = 1896  # the university's founding
 
 def check_graduation_year(value: int | str, *, field: str = "graduation_year") -> int:
     text = str(value).strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ValidationError(field, "must be a year such as 2015")
     year = int(text)
     last = time.localtime().tm_year + 10

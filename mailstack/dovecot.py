@@ -20,6 +20,7 @@ from mailstack.process import (
     wait_until,
 )
 from mailstack.templates import render_template
+from mailstack.tls import CIPHERS
 
 CONFIG = "etc/dovecot/dovecot.conf"
 PASSDB = "etc/dovecot/passdb-ldap.conf.ext"
@@ -75,6 +76,8 @@ class Dovecot:
             vmail_gid=self.ctx.vmail_gid,
             tls_cert=self.ctx.tls.cert,
             tls_key=self.ctx.tls.key,
+            tls_fingerprint=self.ctx.tls.fingerprint,
+            tls_ciphers=CIPHERS,
             auth_cache_ttl=s.auth_cache_ttl,
             auth_cache_negative_ttl=s.auth_cache_negative_ttl,
             auth_failure_delay=s.auth_failure_delay,

@@ -21,6 +21,7 @@ from mailstack.process import (
     wait_until,
 )
 from mailstack.templates import render_template
+from mailstack.tls import CIPHERS
 
 CONFIG_DIR = "etc/postfix"
 SERVICES = ("smtp", "submission", "submissions")
@@ -76,10 +77,15 @@ class Postfix:
             quota_status_socket=self.dovecot.quota_status_socket,
             tls_cert=self.ctx.tls.cert,
             tls_key=self.ctx.tls.key,
+            tls_fingerprint=self.ctx.tls.fingerprint,
+            tls_ciphers=CIPHERS,
             relayhost=self.relayhost(),
+            milter=self.milter(),
         )
         listen_smtp = f"[{s.listen}]" if address.version == 6 else s.listen
-        master = render_template("postfix/master.cf.j2", listen_smtp=listen_smtp, ports=s.ports)
+        master = render_template(
+            "postfix/master.cf.j2", listen_smtp=listen_smtp, ports=s.ports, milter=self.milter()
+        )
         specs = [
             FileSpec(f"{CONFIG_DIR}/main.cf", main),
             FileSpec(f"{CONFIG_DIR}/master.cf", master),
@@ -98,6 +104,14 @@ class Postfix:
             # Holds the bind secret: readable by root and Postfix's processes only.
             specs.append(FileSpec(f"{CONFIG_DIR}/ldap-{name}.cf", text, 0o640, "root", "postfix"))
         return specs
+
+    def milter(self) -> str:
+        host = self.ctx.settings.connect_host
+        return (
+            f"[{host}]:{self.ctx.settings.ports.dkim}"
+            if ":" in host
+            else f"{host}:{self.ctx.settings.ports.dkim}"
+        )
 
     def relayhost(self) -> str:
         s = self.ctx.settings

@@ -15,6 +15,10 @@ Only the CLI calls :func:`load`; everything below it receives a Settings value. 
 - ``tls.cert`` / ``tls.key``: both or neither; neither means a local CA is made.
 - ``web.public_url``: the address people use for the web service (links in mails; ``https://``
   makes its cookies Secure). Default: ``http://<listen>:<ports.web>``, for the embedded stack.
+- ``dns.ipv4`` / ``dns.ipv6``: the mail host's public addresses, for ``alumail dns`` (default:
+  the listen address when it is a specific one). ``dns.mta_sts_mode``: testing (default),
+  enforce or none. ``dns.report_address``: where DMARC and TLS reports go (default
+  postmaster@<domain>).
 - ``web.tls``: true to serve the web service over TLS with the stack's certificate (default
   false: plain HTTP, for loopback or behind a TLS proxy).
 - ``auth.failure_delay``, ``auth.cache_ttl``, ``auth.cache_negative_ttl``: whole seconds >= 0.
@@ -60,6 +64,7 @@ class Ports:
     submission: int = 10587
     submissions: int = 10465
     sink: int = 10026  # the embedded stack's outbound sink (only with outbound = "sink")
+    dkim: int = 10891  # OpenDKIM's milter socket (Postfix connects to it; loopback only)
     web: int = 10880  # the web service (API, portal, helpdesk); Chromium refuses 10080
 
     def items(self) -> list[tuple[str, int]]:
@@ -85,6 +90,10 @@ class Settings:
     relay_host: str = ""
     web_public_url: str = ""
     web_tls: bool = False
+    dns_ipv4: str = ""
+    dns_ipv6: str = ""
+    dns_mta_sts_mode: str = "testing"
+    dns_report_address: str = ""
 
     @property
     def public_url(self) -> str:
@@ -126,6 +135,12 @@ _SECTIONS: dict[str, dict[str, str]] = {
     },
     "tls": {"cert": "tls_cert", "key": "tls_key"},
     "web": {"public_url": "web_public_url", "tls": "web_tls"},
+    "dns": {
+        "ipv4": "dns_ipv4",
+        "ipv6": "dns_ipv6",
+        "mta_sts_mode": "dns_mta_sts_mode",
+        "report_address": "dns_report_address",
+    },
     "auth": {
         "failure_delay": "auth_failure_delay",
         "cache_ttl": "auth_cache_ttl",
@@ -239,6 +254,12 @@ def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
         relay_host=relay_host,
         web_public_url=public_url,
         web_tls=_boolean("web.tls", kwargs.get("web_tls", False)),
+        dns_ipv4=_public_address("dns.ipv4", kwargs.get("dns_ipv4", ""), 4),
+        dns_ipv6=_public_address("dns.ipv6", kwargs.get("dns_ipv6", ""), 6),
+        dns_mta_sts_mode=_choice(
+            "dns.mta_sts_mode", kwargs.get("dns_mta_sts_mode", "testing"), MTA_STS_MODES
+        ),
+        dns_report_address=_report_address(kwargs.get("dns_report_address", "")),
     )
 
 
@@ -299,6 +320,36 @@ def _address(key: str, value: Any) -> str:
         raise ConfigError(f"{key}: '{value}' is not an IPv4 or IPv6 address") from exc
 
 
+MTA_STS_MODES = ("testing", "enforce", "none")
+
+
+def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> str:
+    text = str(value).strip()
+    if text not in allowed:
+        raise ConfigError(f"{key}: must be one of {', '.join(allowed)}")
+    return text
+
+
+def _public_address(key: str, value: Any, version: int) -> str:
+    text = str(value or "").strip()
+    if not text:
+        return ""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: '{text}' is not an IPv{version} address") from exc
+    if address.version != version:
+        raise ConfigError(f"{key}: '{text}' is not an IPv{version} address")
+    return str(address)
+
+
+def _report_address(value: Any) -> str:
+    text = str(value or "").strip()
+    if text and not re.fullmatch(r"[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", text):
+        raise ConfigError("dns.report_address: give an e-mail address for DMARC and TLS reports")
+    return text
+
+
 def _boolean(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -315,7 +366,7 @@ def _integer(key: str, value: Any) -> int:
         raise ConfigError(f"{key}: must be a whole number")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value)
     raise ConfigError(f"{key}: must be a whole number")
 

@@ -22,6 +22,7 @@ from mailstack.daemon import Daemon
 from mailstack.dovecot import Dovecot
 from mailstack.files import FileSpec, changed, ensure_dir, install, write_atomic
 from mailstack.layout import Layout
+from mailstack.opendkim import OpenDkim
 from mailstack.postfix import Postfix
 from mailstack.process import log_tail, port_open, wait_until
 from mailstack.settings import Settings
@@ -39,6 +40,8 @@ REQUIRED_PROGRAMS = (
     "postfix",
     "postconf",
     "openssl",
+    "opendkim",
+    "opendkim-genkey",
 )
 READY_TIMEOUT = 15
 
@@ -60,20 +63,27 @@ class UpReport:
 def daemons(ctx: RenderContext, extra: Sequence[DaemonFactory] = ()) -> list[Daemon]:
     """In start order: the directory first, then the mail servers that read it (and, in the
     embedded stack, the sink Postfix relays outbound mail to), then any ``extra`` ones."""
-    stack: list[Daemon] = [Slapd(ctx), Dovecot(ctx), Postfix(ctx)]
+    stack: list[Daemon] = [Slapd(ctx), Dovecot(ctx), OpenDkim(ctx), Postfix(ctx)]
     if ctx.settings.outbound == "sink":
         stack.append(Sink(ctx))
     stack += [make(ctx) for make in extra]
     return stack
 
 
-def preflight(settings: Settings) -> None:
+def preflight(settings: Settings, *, starting: bool = True) -> None:
     if os.geteuid() != 0:
         raise ConfigError("alumail runs the daemons as private instances and must run as root")
     missing = [p for p in REQUIRED_PROGRAMS if shutil.which(p, path=_sbin_path()) is None]
     if missing:
         raise ConfigError(f"missing programs: {', '.join(missing)}: run `make install` first")
     for parent in settings.state_dir.parents:
+        if starting and parent.exists() and parent.stat().st_mode & stat.S_IWOTH:
+            raise ConfigError(
+                f"state_dir: {parent} can be written by every user (mode "
+                f"{stat.filemode(parent.stat().st_mode)}); OpenDKIM refuses keys and "
+                f"configuration below such a folder. Choose a state_dir elsewhere "
+                f"(such as /var/lib/alumail)."
+            )
         if parent.exists() and not parent.stat().st_mode & stat.S_IXOTH:
             raise ConfigError(
                 f"state_dir: {parent} is not searchable by other users (mode "
@@ -152,7 +162,13 @@ def _plan_only(
     ctx = build_context(settings, create_secrets=False) if (layout.secrets).exists() else None
     if ctx is None:
         report.actions.append("create TLS material, service secrets, all configuration files")
-        names = ["slapd", "dovecot", "postfix", *(getattr(make, "name", "?") for make in extra)]
+        names = [
+            "slapd",
+            "dovecot",
+            "opendkim",
+            "postfix",
+            *(getattr(make, "name", "?") for make in extra),
+        ]
         report.actions += [f"start {name}" for name in names]
         return report
     for daemon in daemons(ctx, extra):
@@ -226,7 +242,7 @@ def ensure_directory(ctx: RenderContext) -> list[str]:
 
 def down(settings: Settings, extra: Sequence[DaemonFactory] = ()) -> list[str]:
     """Stop every daemon our pid files name, all at once (each waits for its own children)."""
-    preflight(settings)
+    preflight(settings, starting=False)
     layout = Layout(settings.state_dir)
     if not (layout.secrets.exists()):
         return []

@@ -3,6 +3,7 @@ certificate chain (from their ACME client) named in the settings."""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import tempfile
@@ -15,12 +16,28 @@ from mailstack.layout import Layout
 from mailstack.process import run
 from mailstack.settings import Settings
 
+# Mozilla's "intermediate" TLS 1.2 cipher list (TLS 1.3 suites are OpenSSL's defaults), without
+# the DHE suites, which would need a DH parameter file for Dovecot.
+CIPHERS = ":".join(
+    [
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    ]
+)
+
 
 @dataclass(frozen=True)
 class TlsFiles:
     cert: Path
     key: Path
     ca_cert: Path | None  # the local CA clients must trust; None with the sysadmin's own chain
+    # SHA-256 of the certificate file: rendered into the daemons' configurations, so a renewed
+    # certificate (same path, new content) changes them and `up` reloads the daemons.
+    fingerprint: str = ""
 
 
 def subject_alt_names(settings: Settings) -> list[str]:
@@ -36,8 +53,17 @@ def subject_alt_names(settings: Settings) -> list[str]:
 def tls_files(settings: Settings) -> TlsFiles:
     layout = Layout(settings.state_dir)
     if settings.tls_cert and settings.tls_key:
-        return TlsFiles(settings.tls_cert, settings.tls_key, None)
-    return TlsFiles(layout.server_cert, layout.server_key, layout.ca_cert)
+        return TlsFiles(settings.tls_cert, settings.tls_key, None, _digest(settings.tls_cert))
+    return TlsFiles(
+        layout.server_cert, layout.server_key, layout.ca_cert, _digest(layout.server_cert)
+    )
+
+
+def _digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 def ensure_tls(settings: Settings) -> list[str]:

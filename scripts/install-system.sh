@@ -7,6 +7,7 @@ packages=(
   slapd ldap-utils
   dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-ldap
   postfix postfix-ldap
+  opendkim opendkim-tools
   openssl ca-certificates curl swaks libnet-ssleay-perl libio-socket-ssl-perl
   # python-ldap builds against OpenLDAP's own libldap
   libldap2-dev libsasl2-dev gcc python3-dev python3-venv

@@ -17,9 +17,10 @@ from pathlib import Path
 from mailstack.settings import Ports, Settings, build
 from provisioning import stack
 
-# The daemons drop privileges: their state must sit below folders every user can search.
-# pytest's tmp_path is under a 0700 folder, so tests make their own under /tmp.
-TEST_ROOT = Path(os.environ.get("ALUMAIL_TEST_ROOT", tempfile.gettempdir()))
+# The daemons drop privileges: their state must sit below folders every user can search, and
+# OpenDKIM refuses keys and configuration below a folder every user can write (such as /tmp).
+# pytest's tmp_path is under /tmp, so tests make their own state under a root-owned folder.
+TEST_ROOT = Path(os.environ.get("ALUMAIL_TEST_ROOT", "/var/lib/alumail-tests"))
 
 
 def free_ports(count: int) -> list[int]:
@@ -37,6 +38,7 @@ def free_ports(count: int) -> list[int]:
 
 
 def state_root(prefix: str) -> Path:
+    TEST_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix=f"alumail-{prefix}-", dir=TEST_ROOT))
     os.chmod(path, 0o755)  # noqa: S103 -- the daemons must reach the state directory
     return path

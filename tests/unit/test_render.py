@@ -54,6 +54,7 @@ def test_every_daemon_renders_its_files() -> None:
         "etc/dovecot/dovecot.conf",
         "etc/dovecot/passdb-ldap.conf.ext",
         "etc/dovecot/userdb-ldap.conf.ext",
+        "etc/opendkim/opendkim.conf",
         "etc/postfix/ldap-aliases.cf",
         "etc/postfix/ldap-mailboxes.cf",
         "etc/postfix/ldap-senders.cf",

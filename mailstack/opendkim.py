@@ -1,0 +1,93 @@
+"""OpenDKIM: the milter Postfix passes submitted mail through to sign it. A private instance
+(``opendkim -f -x conf``) on a loopback port; its key is managed by :mod:`mailstack.dkim`."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from identity.errors import ConfigError, DaemonError
+from mailstack.context import RenderContext
+from mailstack.daemon import Endpoint
+from mailstack.dkim import OPENDKIM_USER, DkimKeys
+from mailstack.files import FileSpec, ensure_dir
+from mailstack.process import log_tail, our_pid, port_open, run, start_daemon, terminate, wait_until
+from mailstack.templates import render_template
+
+CONFIG = "etc/opendkim/opendkim.conf"
+
+
+class OpenDkim:
+    name = "opendkim"
+
+    def __init__(self, ctx: RenderContext) -> None:
+        self.ctx = ctx
+        self.layout = ctx.layout
+        self.keys = DkimKeys(ctx.layout)
+        self.config = self.layout.root / CONFIG
+        self.run_dir = self.layout.run / "opendkim"
+        self.pidfile = self.run_dir / "opendkim.pid"
+        self.logfile = self.layout.log / "opendkim.log"
+
+    def render(self) -> list[FileSpec]:
+        s = self.ctx.settings
+        key = self.keys.current()
+        text = render_template(
+            "opendkim/opendkim.conf.j2",
+            domain=s.domain,
+            # Before the first `up` made the key (a dry run) the names are what it will make.
+            selector=key.selector if key else "(made on first up)",
+            key_file=key.private_key if key else self.keys.directory / "(new).private",
+            port=s.ports.dkim,
+            host=s.connect_host,
+            pidfile=self.pidfile,
+        )
+        return [FileSpec(CONFIG, text)]
+
+    def prepare(self) -> None:
+        ensure_dir(self.layout.etc, 0o755)
+        ensure_dir(self.config.parent, 0o755)
+        ensure_dir(self.layout.run, 0o755)
+        ensure_dir(self.run_dir, 0o755, OPENDKIM_USER, OPENDKIM_USER)
+        ensure_dir(self.layout.log, 0o755)
+        self.keys.ensure(self.ctx.settings.domain)
+
+    def check(self, staging: Path) -> None:
+        run(
+            ["opendkim", "-n", "-x", str(staging / CONFIG)],
+            error=ConfigError,
+            what="opendkim -n (configuration check)",
+        )
+
+    def pid(self) -> int | None:
+        return our_pid(self.pidfile, str(self.config))
+
+    def start(self) -> None:
+        start_daemon(
+            ["setsid", "-f", "opendkim", "-f", "-x", str(self.config)],
+            self.logfile,
+            what="starting OpenDKIM",
+        )
+        if not wait_until(lambda: self.pid() is not None, 10):
+            raise DaemonError("OpenDKIM did not start in 10 s", detail=log_tail(self.logfile))
+
+    def stale(self) -> bool:
+        return False
+
+    def apply(self, changed: list[FileSpec]) -> None:
+        """SIGUSR1: OpenDKIM rereads its configuration (and key) between messages."""
+        pid = self.pid()
+        if changed and pid is not None:
+            os.kill(pid, signal.SIGUSR1)
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            terminate(pid)
+
+    def ready(self) -> bool:
+        return port_open(self.ctx.settings.connect_host, self.ctx.settings.ports.dkim)
+
+    def endpoints(self) -> list[Endpoint]:
+        return [Endpoint("dkim", self.ctx.settings.connect_host, self.ctx.settings.ports.dkim)]
