@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
-from mailstack.settings import Ports, Settings, build
+from mailstack.settings import Ports, Settings, build, to_values
 from provisioning import stack
 
 # The daemons drop privileges: their state must sit below folders every user can search, and
@@ -58,18 +58,25 @@ def test_settings(root: Path, **extra: object) -> Settings:
 
 
 def write_toml(settings: Settings, path: Path) -> Path:
-    lines = [
-        f'domain = "{settings.domain}"',
-        f'state_dir = "{settings.state_dir}"',
-        f'listen = "{settings.listen}"',
-        "[auth]",
-        f"failure_delay = {settings.auth_failure_delay}",
-        f"penalty = {'true' if settings.auth_penalty else 'false'}",
-        "[ports]",
-        *(f"{name} = {port}" for name, port in settings.ports.items()),
-    ]
+    """The settings file the CLI reads: every setting of ``settings``, so a command run with
+    it acts on exactly the stack the test brought up."""
+    sections: dict[str, list[str]] = {"": []}
+    for key, value in to_values(settings).items():
+        section, _, name = key.rpartition(".")
+        sections.setdefault(section, []).append(f"{name} = {_toml(value)}")
+    lines = list(sections.pop(""))
+    for section, entries in sections.items():
+        lines += [f"[{section}]", *entries]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @contextlib.contextmanager

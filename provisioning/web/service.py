@@ -23,14 +23,17 @@ SETTINGS_FILE = "etc/web/settings.json"
 
 
 def render_settings(ctx: RenderContext) -> str:
-    values = settings_module.to_values(ctx.settings)
-    return json.dumps(values, indent=2, sort_keys=True) + "\n"
+    document: dict[str, object] = {"settings": settings_module.to_values(ctx.settings)}
+    if ctx.settings.web_tls:
+        # A renewed certificate changes this file, so `up` restarts the service to load it.
+        document["certificate_sha256"] = ctx.tls.fingerprint
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
 def load_settings(path: Path) -> settings_module.Settings:
     try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        values = json.loads(path.read_text(encoding="utf-8"))["settings"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: cannot be read as the web service's settings: {exc}") from exc
     return settings_module.build(values, base=path.parent)
 
