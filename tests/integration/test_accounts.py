@@ -285,6 +285,7 @@ def test_status_json_shape(live_stack) -> None:
         "submission",
         "submissions",
         "sink",
+        "dkim",
         "web",
     }
     for name, info in status["services"].items():
