@@ -1,0 +1,103 @@
+"""Pulling a mailbox from another IMAP server into ours with Dovecot's own engine: ``doveadm
+sync -1 -R`` from an ``imapc:`` location (dsync). dsync copies every folder (hierarchy and
+names mapped from the other server's separator and encoding), flags, keywords and internal
+dates; it keeps state between runs, so a rerun copies only what is new and an interrupted run
+resumes, and it never deletes mail that only exists here.
+
+The legacy credentials go in a temporary 0600 configuration file that includes ours, never on a
+command line (where any local user could read them from the process list).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from identity.errors import DaemonError
+from mailstack.context import RenderContext
+from mailstack.dovecot import Dovecot
+
+
+@dataclass(frozen=True)
+class ImapSource:
+    host: str
+    port: int
+    security: str  # "imaps", "starttls" or "no" (loopback and tests only)
+    login: str
+    password: str
+    master_user: str = ""  # log in as ``login`` with an admin's password (Dovecot master user)
+    verify_tls: bool = True
+
+    def __repr__(self) -> str:  # keeps the password out of tracebacks and logs
+        return f"ImapSource({self.login}@{self.host}:{self.port})"
+
+
+@dataclass(frozen=True)
+class FolderCount:
+    name: str
+    messages: int
+    bytes: int
+
+
+def counts(ctx: RenderContext, user: str) -> dict[str, FolderCount]:
+    """Messages and bytes in each folder of ``user``'s mailbox here."""
+    out = Dovecot(ctx).doveadm(
+        "-f", "json", "mailbox", "status", "-u", user, "messages vsize", "*", timeout=120
+    )
+    result = {}
+    for row in json.loads(out or "[]"):
+        result[row["mailbox"]] = FolderCount(row["mailbox"], int(row["messages"]), int(row["vsize"]))
+    return result
+
+
+def _settings_file(ctx: RenderContext, source: ImapSource) -> Path:
+    lines = [
+        f"!include {Dovecot(ctx).config}",
+        f"imapc_host = {source.host}",
+        f"imapc_port = {source.port}",
+        f"imapc_ssl = {source.security}",
+        f"imapc_ssl_verify = {'yes' if source.verify_tls else 'no'}",
+        f"imapc_user = {source.login}",
+        f"imapc_password = {source.password}",
+        "imapc_features = rfc822.size fetch-headers",
+        "mail_prefetch_count = 20",
+    ]
+    if source.master_user:
+        lines.append(f"imapc_master_user = {source.master_user}")
+    for line in lines:
+        if "\n" in line or "\r" in line:
+            raise DaemonError("a legacy setting holds a line break")
+    handle, name = tempfile.mkstemp(prefix="imapc-", suffix=".conf", dir=ctx.layout.secrets)
+    with os.fdopen(handle, "w") as out:
+        out.write("\n".join(lines) + "\n")
+    os.chmod(name, 0o600)
+    return Path(name)
+
+
+def pull(ctx: RenderContext, user: str, source: ImapSource, *, timeout: float = 3600) -> str:
+    """Copy what is new on ``source`` into ``user``'s mailbox. Returns doveadm's output;
+    DaemonError with its words when the copy fails."""
+    config = _settings_file(ctx, source)
+    try:
+        proc = subprocess.run(
+            ["doveadm", "-c", str(config), "sync", "-1", "-R", "-u", user, "imapc:"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise DaemonError(f"copying from {source.host} did not finish in {timeout:.0f} s") from exc
+    finally:
+        config.unlink(missing_ok=True)
+    output = (proc.stderr + proc.stdout).replace(source.password, "********")
+    if proc.returncode not in (0, 2):  # 2: "sync succeeded, but something changed meanwhile"
+        raise DaemonError(
+            f"copying {source.login}@{source.host} failed (doveadm exit {proc.returncode})",
+            detail=output.strip(),
+        )
+    return output
