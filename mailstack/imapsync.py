@@ -50,7 +50,9 @@ def counts(ctx: RenderContext, user: str) -> dict[str, FolderCount]:
     )
     result = {}
     for row in json.loads(out or "[]"):
-        result[row["mailbox"]] = FolderCount(row["mailbox"], int(row["messages"]), int(row["vsize"]))
+        result[row["mailbox"]] = FolderCount(
+            row["mailbox"], int(row["messages"]), int(row["vsize"])
+        )
     return result
 
 
@@ -83,19 +85,22 @@ def pull(ctx: RenderContext, user: str, source: ImapSource, *, timeout: float = 
     DaemonError with its words when the copy fails."""
     config = _settings_file(ctx, source)
     try:
-        proc = subprocess.run(
-            ["doveadm", "-c", str(config), "sync", "-1", "-R", "-u", user, "imapc:"],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        for _ in range(3):
+            proc = subprocess.run(
+                ["doveadm", "-c", str(config), "sync", "-1", "-R", "-u", user, "imapc:"],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+            if proc.returncode != 2:  # 2: done, but mail changed meanwhile: dsync asks again
+                break
     except subprocess.TimeoutExpired as exc:
         raise DaemonError(f"copying from {source.host} did not finish in {timeout:.0f} s") from exc
     finally:
         config.unlink(missing_ok=True)
     output = (proc.stderr + proc.stdout).replace(source.password, "********")
-    if proc.returncode not in (0, 2):  # 2: "sync succeeded, but something changed meanwhile"
+    if proc.returncode != 0:
         raise DaemonError(
             f"copying {source.login}@{source.host} failed (doveadm exit {proc.returncode})",
             detail=output.strip(),

@@ -32,6 +32,7 @@ key in a section (``ALUMAIL_PORTS_IMAP=1143``); ``ALUMAIL_CONFIG`` names the set
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import re
 import tomllib
@@ -94,6 +95,12 @@ class Settings:
     dns_ipv6: str = ""
     dns_mta_sts_mode: str = "testing"
     dns_report_address: str = ""
+    legacy_imap_host: str = ""
+    legacy_imap_port: int = 993
+    legacy_security: str = "imaps"
+    legacy_domain: str = ""
+    legacy_cutoff: str = ""  # YYYY-MM-DD
+    legacy_reminder_days: tuple[int, ...] = (30, 7)
 
     @property
     def public_url(self) -> str:
@@ -135,6 +142,14 @@ _SECTIONS: dict[str, dict[str, str]] = {
     },
     "tls": {"cert": "tls_cert", "key": "tls_key"},
     "web": {"public_url": "web_public_url", "tls": "web_tls"},
+    "legacy": {
+        "imap_host": "legacy_imap_host",
+        "imap_port": "legacy_imap_port",
+        "security": "legacy_security",
+        "domain": "legacy_domain",
+        "cutoff": "legacy_cutoff",
+        "reminder_days": "legacy_reminder_days",
+    },
     "dns": {
         "ipv4": "dns_ipv4",
         "ipv6": "dns_ipv6",
@@ -163,9 +178,11 @@ def to_values(settings: Settings) -> dict[str, Any]:
                 value = getattr(settings, attribute)
             if value is None or value == "":
                 continue
-            values[f"{section}.{key}" if section else key] = (
-                str(value) if isinstance(value, Path) else value
-            )
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            values[f"{section}.{key}" if section else key] = value
     return values
 
 
@@ -260,6 +277,18 @@ def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
             "dns.mta_sts_mode", kwargs.get("dns_mta_sts_mode", "testing"), MTA_STS_MODES
         ),
         dns_report_address=_report_address(kwargs.get("dns_report_address", "")),
+        legacy_imap_host=str(kwargs.get("legacy_imap_host", "")).strip(),
+        legacy_imap_port=_port("legacy.imap_port", kwargs.get("legacy_imap_port", 993)),
+        legacy_security=_choice(
+            "legacy.security", kwargs.get("legacy_security", "imaps"), ("imaps", "starttls", "no")
+        ),
+        legacy_domain=(
+            _dns_name("legacy.domain", kwargs["legacy_domain"])
+            if kwargs.get("legacy_domain")
+            else ""
+        ),
+        legacy_cutoff=_date("legacy.cutoff", kwargs.get("legacy_cutoff", "")),
+        legacy_reminder_days=_days("legacy.reminder_days", kwargs.get("legacy_reminder_days")),
     )
 
 
@@ -321,6 +350,26 @@ def _address(key: str, value: Any) -> str:
 
 
 MTA_STS_MODES = ("testing", "enforce", "none")
+
+
+def _date(key: str, value: Any) -> str:
+    text = str(value or "").strip()
+    if not text:
+        return ""
+    try:
+        return datetime.date.fromisoformat(text).isoformat()
+    except ValueError as exc:
+        raise ConfigError(f"{key}: must be a date as YYYY-MM-DD") from exc
+
+
+def _days(key: str, value: Any) -> tuple[int, ...]:
+    if value is None or value == "":
+        return (30, 7)
+    items = value if isinstance(value, list) else str(value).split(",")
+    days = tuple(sorted({_integer(key, str(i).strip()) for i in items}, reverse=True))
+    if any(d < 0 or d > 365 for d in days):
+        raise ConfigError(f"{key}: days before the cutoff, each from 0 to 365")
+    return days
 
 
 def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> str:

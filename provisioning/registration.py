@@ -195,6 +195,16 @@ class Registration:
                 **profile,
             )
         roster.mark_registered(self.store, number, account.uid)
+        if graduate.legacy_address:
+            # Listed as a legacy holder: migration and the cutoff start from here.
+            with Directory(self.uri) as system:
+                system.replace(
+                    self.tree.person(account.uid),
+                    {
+                        "alumailLegacyAddress": [graduate.legacy_address.lower()],
+                        "alumailLegacyState": ["not-migrated"],
+                    },
+                )
         self.mailer.send(
             account.mail, "Welcome to your alumni mailbox", self.welcome(account, graduate)
         )

@@ -122,7 +122,7 @@ def legacy_server() -> Iterator[LegacyServer]:
     shutil.chown(root / "mail", "vmail", "vmail")
     server = LegacyServer(root, port)
     (root / "masters").write_text(f"{MASTER[0]}:{{PLAIN}}{MASTER[1]}\n")
-    server.add_user("nobody.placeholder", "x")
+    (root / "users").write_text("")
     server.config.write_text(CONFIG.format(root=root, port=port, tag=root.name[-8:]))
     # Not capture_output: the daemon's children would hold the pipes open.
     subprocess.run(
@@ -152,6 +152,7 @@ def _answers(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+FLAG_CHANCES = (("\\Seen", 0.6), ("\\Flagged", 0.2), ("\\Answered", 0.2), ("$Label1", 0.1))
 FOLDERS = ["INBOX", "Archive", "Archive/2015", "学术", "学术/论文 2016", "Sent", "Trash"]
 
 
@@ -164,7 +165,9 @@ class Generated:
     size: int
 
 
-def fill(server: LegacyServer, user: str, count: int, *, big: int = 3, seed: int = 7) -> list[Generated]:
+def fill(
+    server: LegacyServer, user: str, count: int, *, big: int = 3, seed: int = 7
+) -> list[Generated]:
     """``count`` messages spread over FOLDERS (hierarchy in the server's own separator),
     ``big`` of them with a 2 MiB attachment."""
     rng = random.Random(seed)
@@ -176,11 +179,7 @@ def fill(server: LegacyServer, user: str, count: int, *, big: int = 3, seed: int
         client.create(quoted(folder, separator))
     for n in range(count):
         folder = FOLDERS[n % len(FOLDERS)]
-        flags = tuple(
-            f
-            for f, chance in (("\\Seen", 0.6), ("\\Flagged", 0.2), ("\\Answered", 0.2), ("$Label1", 0.1))
-            if rng.random() < chance
-        )
+        flags = tuple(f for f, chance in FLAG_CHANCES if rng.random() < chance)
         date = datetime.datetime(2014, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(
             minutes=rng.randrange(0, 60 * 24 * 700)
         )
@@ -193,7 +192,9 @@ def fill(server: LegacyServer, user: str, count: int, *, big: int = 3, seed: int
         msg.set_content(f"Body of message {n}.\n" + "line\n" * rng.randrange(1, 50))
         if n < big:
             msg.add_attachment(
-                rng.randbytes(2 * 1024 * 1024), maintype="application", subtype="octet-stream",
+                rng.randbytes(2 * 1024 * 1024),
+                maintype="application",
+                subtype="octet-stream",
                 filename=f"thesis-{n}.bin",
             )
         data = msg.as_bytes()

@@ -1,0 +1,133 @@
+"""``alumail migrate`` (mail from the legacy server into the new mailboxes) and ``alumail
+legacy`` (who holds a legacy mailbox, and where each holder stands)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from identity.accounts import check_address, check_uid
+from identity.directory import Directory
+from identity.dit import Tree
+from identity.errors import AccessDeniedError, NotFoundError, ValidationError
+from mailstack.layout import Layout
+from provisioning.audit import AuditLog, audit_path
+from provisioning.cli.base import EXIT_ROWS_FAILED, Context, emit_json, main, pass_ctx, say
+from provisioning.migration import AccountReport, Job, Migrator, legacy_holders, read_jobs
+
+
+@main.command()
+@click.option("--uid", default=None, help="The jAccount to copy into (with --legacy-login).")
+@click.option("--legacy-login", default=None, help="The login on the legacy server.")
+@click.option("--password-stdin", is_flag=True, help="Read the legacy password from stdin.")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Many accounts: legacy_login,legacy_password,uid.",
+)
+@click.option("--master-user", default="", help="The legacy server's admin (master) login.")
+@click.option(
+    "--master-password-file", type=click.Path(dir_okay=False, path_type=Path), default=None
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def migrate(
+    ctx: Context,
+    uid: str | None,
+    legacy_login: str | None,
+    password_stdin: bool,
+    csv_path: Path | None,
+    master_user: str,
+    master_password_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Copy mail from the legacy server (every folder, flags, dates; only what is new on a
+    rerun). Exit 10 when some accounts failed (the others were copied)."""
+    if not ctx.actor.can_administer():
+        raise AccessDeniedError(f"{ctx.actor} may not migrate mailboxes")
+    if csv_path is not None:
+        jobs = read_jobs(csv_path)
+    elif uid and legacy_login:
+        password = sys.stdin.readline().rstrip("\r\n") if password_stdin else ""
+        jobs = [Job(check_uid(uid), legacy_login, password)]
+    else:
+        raise ValidationError("uid", "give --uid with --legacy-login, or --csv")
+    master_password = ""
+    if master_password_file is not None:
+        master_password = master_password_file.read_text().strip("\r\n")
+    migrator = Migrator(
+        ctx.settings, ctx.actor, master_user=master_user, master_password=master_password
+    )
+    total = len(jobs)
+    done: list[AccountReport] = []
+
+    def progress(report: AccountReport) -> None:
+        done.append(report)
+        if not as_json:
+            state = "ok" if report.ok else f"FAILED: {report.error}"
+            say(
+                f"[{len(done)}/{total}] {report.uid} <- {report.login}: "
+                f"{report.messages_copied} messages, {report.bytes_copied} bytes in "
+                f"{report.folders} folders, {report.seconds} s, {state}"
+            )
+
+    reports = migrator.run(jobs, progress)
+    failed = [r for r in reports if not r.ok]
+    if as_json:
+        emit_json({"accounts": [r.as_dict() for r in reports], "failed": len(failed)})
+    else:
+        say(f"alumail: migrated {total - len(failed)} of {total} accounts, {len(failed)} failed")
+    if failed:
+        raise SystemExit(EXIT_ROWS_FAILED)
+
+
+@main.group("legacy")
+def legacy_group() -> None:
+    """Holders of a legacy lifelong mailbox."""
+
+
+@legacy_group.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def legacy_status(ctx: Context, as_json: bool) -> None:
+    """Every holder: legacy address, state (not-migrated, migrating, migrated, failed)."""
+    holders = list(legacy_holders(ctx.settings))
+    counts: dict[str, int] = {}
+    for holder in holders:
+        counts[holder["state"]] = counts.get(holder["state"], 0) + 1
+    if as_json:
+        emit_json(
+            {"cutoff": ctx.settings.legacy_cutoff or None, "counts": counts, "holders": holders}
+        )
+        return
+    for holder in holders:
+        click.echo(f"{holder['uid']}\t{holder['legacy_address']}\t{holder['state']}")
+    say(f"alumail: {len(holders)} holders: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+
+
+@legacy_group.command("set")
+@click.argument("uid")
+@click.argument("address")
+@pass_ctx
+def legacy_set(ctx: Context, uid: str, address: str) -> None:
+    """Record that UID holds the legacy mailbox ADDRESS (not migrated yet)."""
+    if not ctx.actor.can_administer():
+        raise AccessDeniedError(f"{ctx.actor} may not record legacy mailboxes")
+    check_uid(uid)
+    address = check_address(address, field="address").lower()
+    tree = Tree(ctx.settings.base_dn)
+    with Directory(Layout(ctx.settings.state_dir).ldapi_uri) as system:
+        if system.get(tree.person(uid), ["uid"]) is None:
+            raise NotFoundError(f"no account with uid '{uid}'")
+        system.replace(
+            tree.person(uid),
+            {"alumailLegacyAddress": [address], "alumailLegacyState": ["not-migrated"]},
+        )
+    AuditLog(audit_path(ctx.settings.state_dir)).record(
+        ctx.actor, "legacy-set", uid, "ok", changes={"legacy_address": address}
+    )
+    say(f"alumail: {uid} holds the legacy mailbox {address}")

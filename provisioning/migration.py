@@ -1,0 +1,218 @@
+"""Moving mail from the legacy lifelong-mailbox server into the new mailboxes.
+
+The copy itself is Dovecot's dsync (:mod:`mailstack.imapsync`); this module owns the rest: one
+account or a CSV list, the holder's state in the directory (``alumailLegacyState``: migrating,
+migrated or failed), a report per account (folders, messages and bytes copied, errors), an
+audit line per account, and one account's failure never stopping the others.
+
+CSV columns: ``legacy_login,legacy_password,uid``. A row without a password is copied with the
+legacy server's admin (master) login given on the command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from identity.accounts import check_uid
+from identity.directory import Directory
+from identity.dit import Tree
+from identity.errors import AlumailError, ConfigError, NotFoundError, ValidationError
+from identity.roles import ROOT, Actor
+from mailstack.context import build_context
+from mailstack.imapsync import FolderCount, ImapSource, counts, pull
+from mailstack.layout import Layout
+from mailstack.settings import Settings
+from provisioning.audit import AuditLog, audit_path
+
+CSV_COLUMNS = ("legacy_login", "legacy_password", "uid")
+STATES = ("not-migrated", "migrating", "migrated", "failed", "backed-up")
+
+
+@dataclass(frozen=True)
+class Job:
+    uid: str
+    login: str
+    password: str = ""  # empty: use the master login
+
+    def __repr__(self) -> str:
+        return f"Job({self.login} -> {self.uid})"
+
+
+@dataclass
+class AccountReport:
+    uid: str
+    login: str
+    ok: bool = False
+    folders: int = 0
+    messages_copied: int = 0
+    bytes_copied: int = 0
+    messages_total: int = 0
+    seconds: float = 0.0
+    error: str = ""
+    per_folder: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def read_jobs(path: Path) -> list[Job]:
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise ValidationError("csv", f"cannot be read: {exc}") from exc
+    with handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
+            raise ValidationError("header", f"must be exactly: {','.join(CSV_COLUMNS)}")
+        jobs = []
+        for row in reader:
+            line = reader.line_num
+            login = (row.get("legacy_login") or "").strip()
+            if not login:
+                raise ValidationError("legacy_login", f"line {line}: must not be empty")
+            try:
+                uid = check_uid((row.get("uid") or "").strip())
+            except ValidationError as error:
+                raise ValidationError("uid", f"line {line}: {error.rule}") from error
+            jobs.append(Job(uid, login, (row.get("legacy_password") or "")))
+    return jobs
+
+
+class Migrator:
+    def __init__(
+        self,
+        settings: Settings,
+        actor: Actor = ROOT,
+        *,
+        master_user: str = "",
+        master_password: str = "",
+        verify_tls: bool = True,
+    ) -> None:
+        if not settings.legacy_imap_host:
+            raise ConfigError("legacy.imap_host: set the legacy IMAP server to migrate from")
+        self.settings = settings
+        self.actor = actor
+        self.master_user = master_user
+        self.master_password = master_password
+        self.verify_tls = verify_tls
+        self.ctx = build_context(settings, create_secrets=False)
+        self.tree = Tree(settings.base_dn)
+        self.uri = Layout(settings.state_dir).ldapi_uri
+        self.audit = AuditLog(audit_path(settings.state_dir))
+
+    def source(self, job: Job) -> ImapSource:
+        s = self.settings
+        if job.password:
+            return ImapSource(
+                s.legacy_imap_host,
+                s.legacy_imap_port,
+                s.legacy_security,
+                job.login,
+                job.password,
+                verify_tls=self.verify_tls,
+            )
+        if not self.master_user:
+            raise ValidationError(
+                "legacy_password", f"{job.login}: give the password or a master login"
+            )
+        return ImapSource(
+            s.legacy_imap_host,
+            s.legacy_imap_port,
+            s.legacy_security,
+            job.login,
+            self.master_password,
+            master_user=self.master_user,
+            verify_tls=self.verify_tls,
+        )
+
+    def set_state(self, uid: str, state: str) -> None:
+        with Directory(self.uri) as system:
+            system.replace(self.tree.person(uid), {"alumailLegacyState": [state]})
+
+    def run(
+        self, jobs: Iterable[Job], progress: Callable[[AccountReport], None] | None = None
+    ) -> list[AccountReport]:
+        reports = []
+        for job in jobs:
+            report = self.one(job)
+            reports.append(report)
+            if progress:
+                progress(report)
+        return reports
+
+    def one(self, job: Job) -> AccountReport:
+        report = AccountReport(job.uid, job.login)
+        started = time.monotonic()
+        try:
+            with Directory(self.uri) as system:
+                entry = system.get(self.tree.person(job.uid), ["mail"])
+            if entry is None:
+                raise NotFoundError(f"no account with uid '{job.uid}'")
+            user = entry["mail"][0]
+            source = self.source(job)
+            self.set_state(job.uid, "migrating")
+            before = counts(self.ctx, user)
+            pull(self.ctx, user, source)
+            after = counts(self.ctx, user)
+            self._fill(report, before, after)
+            report.ok = True
+            self.set_state(job.uid, "migrated")
+        except AlumailError as error:
+            report.error = error.message + (f": {error.detail}" if error.detail else "")
+            with contextlib.suppress(AlumailError):  # no account: the report says so
+                self.set_state(job.uid, "failed")
+        report.seconds = round(time.monotonic() - started, 2)
+        self.audit.record(
+            self.actor,
+            "migrate",
+            job.uid,
+            "ok" if report.ok else "failed",
+            changes={
+                "messages": report.messages_copied,
+                "bytes": report.bytes_copied,
+                "folders": report.folders,
+            }
+            if report.ok
+            else None,
+            detail=report.error or None,
+        )
+        return report
+
+    @staticmethod
+    def _fill(
+        report: AccountReport, before: dict[str, FolderCount], after: dict[str, FolderCount]
+    ) -> None:
+        report.folders = len(after)
+        for name, count in after.items():
+            was = before.get(name)
+            copied = count.messages - (was.messages if was else 0)
+            report.per_folder[name] = copied
+            report.messages_copied += max(copied, 0)
+            report.bytes_copied += max(count.bytes - (was.bytes if was else 0), 0)
+            report.messages_total += count.messages
+
+
+def legacy_holders(settings: Settings) -> Iterator[dict[str, str]]:
+    """Every account with a legacy address: uid, legacy address, state, primary address and
+    recovery address."""
+    tree = Tree(settings.base_dn)
+    with Directory(Layout(settings.state_dir).ldapi_uri) as system:
+        rows = system.search(
+            tree.people,
+            "(alumailLegacyAddress=*)",
+            ["uid", "mail", "alumailLegacyAddress", "alumailLegacyState", "alumailRecoveryEmail"],
+            scope="one",
+        )
+    for _, entry in sorted(rows, key=lambda r: r[1]["uid"][0]):
+        yield {
+            "uid": entry["uid"][0],
+            "mail": entry["mail"][0],
+            "legacy_address": entry["alumailLegacyAddress"][0],
+            "state": (entry.get("alumailLegacyState") or ["not-migrated"])[0],
+            "recovery_email": (entry.get("alumailRecoveryEmail") or [""])[0],
+        }
