@@ -131,3 +131,32 @@ def legacy_set(ctx: Context, uid: str, address: str) -> None:
         ctx.actor, "legacy-set", uid, "ok", changes={"legacy_address": address}
     )
     say(f"alumail: {uid} holds the legacy mailbox {address}")
+
+
+@main.command("backup")
+@click.argument("uid")
+@click.option("--to", "target", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@pass_ctx
+def backup_mailbox(ctx: Context, uid: str, target: Path) -> None:
+    """Write UID's mailbox to a .tar.gz of its Maildir (folders, flags, dates)."""
+    from provisioning.backups import MailboxBackups
+
+    with MailboxBackups(ctx.settings, ctx.actor) as backups:
+        backups.backup(uid, target)
+    say(f"alumail: mailbox of {uid} written to {target}")
+
+
+@main.command("restore")
+@click.argument("uid")
+@click.option(
+    "--from", "source", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True
+)
+@pass_ctx
+def restore_mailbox(ctx: Context, uid: str, source: Path) -> None:
+    """Add the folders and messages of a backup file to UID's mailbox (nothing is deleted;
+    restoring twice changes nothing)."""
+    from provisioning.backups import MailboxBackups
+
+    with MailboxBackups(ctx.settings, ctx.actor) as backups:
+        backups.restore(uid, source)
+    say(f"alumail: {source} restored into the mailbox of {uid}")

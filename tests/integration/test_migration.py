@@ -12,6 +12,7 @@ import imaplib
 import re
 import subprocess
 import sys
+import tarfile
 import time
 
 import pytest
@@ -22,7 +23,7 @@ from mailstack.settings import Settings
 from provisioning.migration import Job, Migrator
 from tests import mail
 from tests.legacy_imap import MASTER, fill, legacy_server
-from tests.support import wait_for, write_toml
+from tests.support import alumail, wait_for, write_toml
 
 pytestmark = pytest.mark.integration
 
@@ -208,3 +209,30 @@ def test_an_interrupted_run_resumes_without_duplicates(live_stack, legacy, new_a
 def _dsync_running(uid: str) -> bool:
     found = subprocess.run(["pgrep", "-f", "sync -1 -R -u"], capture_output=True, text=True)
     return bool(found.stdout.strip())
+
+
+def test_backup_and_restore_reproduce_every_message_folder_and_flag(
+    live_stack, legacy, new_account, tmp_path
+) -> None:
+    source, source_password = new_account()
+    assert (
+        Migrator(with_legacy(live_stack, legacy))
+        .one(Job(source.uid, "old.wang", "Old-Wang-Pass-1"))
+        .ok
+    )
+    archive = tmp_path / "wang.tar.gz"
+    alumail(live_stack, "backup", source.uid, "--to", str(archive), check=True)
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+    assert "Maildir/cur" in names and any(n.startswith("Maildir/.Archive.2015") for n in names)
+    target, target_password = new_account()
+    alumail(live_stack, "restore", target.uid, "--from", str(archive), check=True)
+    expected = ours(live_stack, source.uid, source_password)
+    assert ours(live_stack, target.uid, target_password) == expected
+    alumail(live_stack, "restore", target.uid, "--from", str(archive), check=True)
+    assert ours(live_stack, target.uid, target_password) == expected  # twice: nothing doubled
+    bad = tmp_path / "bad.tar.gz"
+    with tarfile.open(bad, "w:gz") as tar:
+        tar.add(archive, arcname="../escape")
+    refused = alumail(live_stack, "restore", target.uid, "--from", str(bad))
+    assert refused.returncode == 4 and "file: must be a mailbox backup" in refused.stderr
