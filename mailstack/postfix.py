@@ -47,6 +47,25 @@ LDAP_TABLES = {
 }
 
 
+LEGACY_TABLES = {
+    "legacy": (
+        "Old addresses of holders who moved here: delivered to the new mailbox.",
+        f"(&(objectClass=alumailAccount){ACTIVE}(alumailLegacyAddress=%s)"
+        "(alumailLegacyState=migrated))",
+        "mail",
+    ),
+    "retired": (
+        "Old addresses of holders who never moved: refused for good, saying why.",
+        "(&(objectClass=alumailAccount)(alumailLegacyAddress=%s)(!(alumailLegacyState=migrated)))",
+        "alumailLegacyAddress",
+    ),
+}
+RESULT_FORMATS = {
+    "retired": "550 5.1.6 %s is retired: the old alumni mail service has closed and its "
+    "holder did not move to the new one",
+}
+
+
 class Postfix:
     name = "postfix"
 
@@ -81,6 +100,7 @@ class Postfix:
             tls_ciphers=CIPHERS,
             relayhost=self.relayhost(),
             milter=self.milter(),
+            legacy_domain=s.legacy_domain,
         )
         listen_smtp = f"[{s.listen}]" if address.version == 6 else s.listen
         master = render_template(
@@ -90,7 +110,11 @@ class Postfix:
             FileSpec(f"{CONFIG_DIR}/main.cf", main),
             FileSpec(f"{CONFIG_DIR}/master.cf", master),
         ]
-        for name, (purpose, query, result) in LDAP_TABLES.items():
+        tables = dict(LDAP_TABLES)
+        if s.legacy_domain:
+            tables.update(LEGACY_TABLES)
+        for name, (purpose, query, result) in tables.items():
+            result_format = RESULT_FORMATS.get(name, "")
             text = render_template(
                 "postfix/ldap-table.cf.j2",
                 purpose=purpose,
@@ -100,6 +124,7 @@ class Postfix:
                 people_dn=self.ctx.tree.people,
                 query_filter=query,
                 result_attribute=result,
+                result_format=result_format,
             )
             # Holds the bind secret: readable by root and Postfix's processes only.
             specs.append(FileSpec(f"{CONFIG_DIR}/ldap-{name}.cf", text, 0o640, "root", "postfix"))

@@ -160,3 +160,33 @@ def restore_mailbox(ctx: Context, uid: str, source: Path) -> None:
     with MailboxBackups(ctx.settings, ctx.actor) as backups:
         backups.restore(uid, source)
     say(f"alumail: {source} restored into the mailbox of {uid}")
+
+
+@legacy_group.command("remind")
+@click.option("--dry-run", is_flag=True, help="List who would be reminded; send nothing.")
+@click.option("--today", default=None, help="Act as if today were this date (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def legacy_remind(ctx: Context, dry_run: bool, today: str | None, as_json: bool) -> None:
+    """Mail the reminder due today to every holder who has not migrated (run daily)."""
+    import datetime
+
+    from provisioning import reminders
+    from provisioning.store import Store
+
+    if not ctx.actor.can_administer():
+        raise AccessDeniedError(f"{ctx.actor} may not send reminders")
+    try:
+        day = datetime.date.fromisoformat(today) if today else datetime.date.today()
+    except ValueError as exc:
+        raise ValidationError("today", "must be a date as YYYY-MM-DD") from exc
+    sent = reminders.send(
+        ctx.settings, Store.for_state(ctx.settings.state_dir), day, dry_run=dry_run
+    )
+    if as_json:
+        emit_json({"dry_run": dry_run, "reminders": [r.as_dict() for r in sent]})
+    else:
+        for r in sent:
+            click.echo(f"{r.uid}\t{r.offset} days\t{', '.join(r.recipients)}")
+        verb = "would be sent" if dry_run else "sent"
+        say(f"alumail: {len(sent)} reminders {verb}")

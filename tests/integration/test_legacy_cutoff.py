@@ -1,0 +1,119 @@
+"""The cutoff: holders listed in the directory, reminders before it to those who have not moved,
+and after it the legacy domain served as an alias domain: a migrated holder's old address keeps
+delivering, a holder who never moved is refused as retired, a stranger as unknown."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import smtplib
+
+import pytest
+
+from identity.directory import Directory
+from identity.dit import Tree
+from mailstack.layout import Layout
+from provisioning.accounts import AccountService
+from tests import mail
+from tests.support import alumail, running_stack, wait_for
+from tests.web import mail_to
+
+pytestmark = pytest.mark.integration
+LEGACY = "old-alumni.test.example"
+CUTOFF = datetime.date.today() + datetime.timedelta(days=7)
+
+
+@pytest.fixture(scope="module")
+def cutoff_stack():
+    extra = {
+        "legacy.domain": LEGACY,
+        "legacy.cutoff": CUTOFF.isoformat(),
+        "legacy.reminder_days": "30,7",
+    }
+    with running_stack("cutoff", **extra) as settings:
+        with AccountService(settings) as accounts:
+            for uid, name in (
+                ("moved.one", "Moved One"),
+                ("stayed.one", "Stayed One"),
+                ("plain.one", "Plain"),
+            ):
+                accounts.create(
+                    uid, name, "Cutoff-Pass-123", recovery_email=f"{uid}@home.example.org"
+                )
+        alumail(settings, "legacy", "set", "moved.one", f"moved@{LEGACY}", check=True)
+        alumail(settings, "legacy", "set", "stayed.one", f"stayed@{LEGACY}", check=True)
+        tree = Tree(settings.base_dn)
+        with Directory(Layout(settings.state_dir).ldapi_uri) as system:  # as a migration would
+            system.replace(tree.person("moved.one"), {"alumailLegacyState": ["migrated"]})
+        yield settings
+
+
+def test_legacy_status_lists_every_holder(cutoff_stack) -> None:
+    status = json.loads(alumail(cutoff_stack, "legacy", "status", "--json", check=True).stdout)
+    assert status["cutoff"] == CUTOFF.isoformat()
+    assert status["counts"] == {"migrated": 1, "not-migrated": 1}
+    assert {h["uid"]: h["state"] for h in status["holders"]} == {
+        "moved.one": "migrated",
+        "stayed.one": "not-migrated",
+    }
+
+
+def test_reminders_go_to_those_who_have_not_moved_once(cutoff_stack) -> None:
+    dry = json.loads(
+        alumail(cutoff_stack, "legacy", "remind", "--dry-run", "--json", check=True).stdout
+    )
+    assert [(r["uid"], r["days_before"]) for r in dry["reminders"]] == [("stayed.one", 7)]
+    sent = json.loads(alumail(cutoff_stack, "legacy", "remind", "--json", check=True).stdout)
+    assert sent["reminders"][0]["to"] == [
+        f"stayed.one@{cutoff_stack.domain}",
+        "stayed.one@home.example.org",
+    ]
+    assert "closes on" in str(
+        mail_to(cutoff_stack, "stayed.one@home.example.org", "closes on")["Subject"]
+    )
+    assert wait_for(
+        lambda: any(
+            "closes on" in s
+            for s in mail.inbox_subjects(cutoff_stack, "stayed.one", "Cutoff-Pass-123")
+        )
+    )
+    again = json.loads(alumail(cutoff_stack, "legacy", "remind", "--json", check=True).stdout)
+    assert again["reminders"] == []
+    # 30 days before, the 30-day reminder is the one due.
+    early = (CUTOFF - datetime.timedelta(days=30)).isoformat()
+    earlier = json.loads(
+        alumail(
+            cutoff_stack, "legacy", "remind", "--dry-run", "--today", early, "--json", check=True
+        ).stdout
+    )
+    assert [(r["uid"], r["days_before"]) for r in earlier["reminders"]] == [("stayed.one", 30)]
+
+
+def deliver(settings, rcpt: str) -> tuple[int, str]:
+    client = mail.inbound(settings)
+    try:
+        client.sendmail(
+            "friend@elsewhere.example.org",
+            [rcpt],
+            mail.message("friend@elsewhere.example.org", rcpt, f"to {rcpt}").as_bytes(),
+        )
+    except smtplib.SMTPRecipientsRefused as refused:
+        code, text = refused.recipients[rcpt]
+        return code, text.decode()
+    finally:
+        client.quit()
+    return 250, ""
+
+
+def test_the_legacy_domain_lives_on_as_an_alias_domain(cutoff_stack) -> None:
+    assert deliver(cutoff_stack, f"moved@{LEGACY}") == (250, "")
+    assert wait_for(
+        lambda: (
+            f"to moved@{LEGACY}"
+            in mail.inbox_subjects(cutoff_stack, "moved.one", "Cutoff-Pass-123")
+        )
+    )
+    code, text = deliver(cutoff_stack, f"stayed@{LEGACY}")
+    assert code == 550 and "5.1.6" in text and "retired" in text
+    code, text = deliver(cutoff_stack, f"stranger@{LEGACY}")
+    assert code == 550 and "5.1.1" in text
