@@ -3,19 +3,25 @@ graduates on the roster, and mail the stack sent out (read from the outbound sin
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import email
 import email.policy
 import re
 import secrets
+import threading
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
+import uvicorn
 
 from mailstack.settings import Settings
 from provisioning import roster
 from provisioning.store import Store
-from tests.support import wait_for
+from provisioning.web.app import create_app
+from tests.support import free_ports, wait_for
 
 PASSWORD = "Sunrise-over-Minhang-7"
 
@@ -96,3 +102,29 @@ def link(message: EmailMessage, path: str) -> str:
 
 def token_of(url: str) -> str:
     return url.split("token=", 1)[1]
+
+
+@contextlib.contextmanager
+def in_process(settings: Settings, **changes: object) -> Iterator[httpx.Client]:
+    """The same application with other settings or limits, served by uvicorn from a thread of
+    this process on a free loopback port (the stack's own service keeps running)."""
+    limits = changes.pop("limits", None)
+    changed = dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
+    port = free_ports(1)[0]
+    config = uvicorn.Config(
+        create_app(changed, limits=limits),  # type: ignore[arg-type]
+        host="127.0.0.1",
+        port=port,
+        access_log=False,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: server.started, 10)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            yield http
+    finally:
+        server.should_exit = True
+        thread.join(10)

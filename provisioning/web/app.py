@@ -121,7 +121,7 @@ def error_body(error: AlumailError) -> tuple[int, dict[str, object]]:
 
 
 def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
-    from provisioning.web import api, autoconfig, console, portal
+    from provisioning.web import api, autoconfig, console, mailbox, portal
 
     app = FastAPI(
         title="alumail provisioning service",
@@ -149,6 +149,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     app.include_router(portal.router)
     app.include_router(console.router)
     app.include_router(autoconfig.router)
+    app.include_router(mailbox.router)
 
     @app.middleware("http")
     async def defences(request: Request, call_next: Any) -> Response:

@@ -24,6 +24,7 @@ from provisioning.migration import Job, Migrator
 from tests import mail
 from tests.legacy_imap import MASTER, fill, legacy_server
 from tests.support import alumail, wait_for, write_toml
+from tests.web import form_token, in_process
 
 pytestmark = pytest.mark.integration
 
@@ -236,3 +237,30 @@ def test_backup_and_restore_reproduce_every_message_folder_and_flag(
         tar.add(archive, arcname="../escape")
     refused = alumail(live_stack, "restore", target.uid, "--from", str(bad))
     assert refused.returncode == 4 and "file: must be a mailbox backup" in refused.stderr
+
+
+def test_the_alumnus_moves_their_mail_from_the_portal(
+    live_stack, legacy, new_account, tmp_path
+) -> None:
+    account, password = new_account()
+    alumail(live_stack, "legacy", "set", account.uid, "old.wang@old-alumni.example.edu", check=True)
+    with in_process(with_legacy(live_stack, legacy)) as http:
+        token = form_token(http, "/login")
+        http.post("/login", data={"csrf_token": token, "login": account.uid, "password": password})
+        page = http.get("/account/migration")
+        assert "old.wang@old-alumni.example.edu" in page.text and "not-migrated" in page.text
+        started = http.post(
+            "/account/migration",
+            data={"csrf_token": token, "login": "old.wang", "password": "Old-Wang-Pass-1"},
+        )
+        assert started.status_code == 200
+        assert wait_for(lambda: "40 messages" in http.get("/account/migration").text, 60)
+        assert 'id="migration-state">migrated<' in http.get("/account/migration").text
+        download = http.get("/account/mailbox.tar.gz")
+        assert download.status_code == 200
+        assert download.headers["content-type"] == "application/gzip"
+    archive = tmp_path / "download.tar.gz"
+    archive.write_bytes(download.content)
+    with tarfile.open(archive) as tar:
+        assert "Maildir/cur" in tar.getnames()
+    assert ours(live_stack, account.uid, password) == theirs(legacy, "old.wang")

@@ -4,26 +4,19 @@ security headers, and no password or token in any log."""
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import re
 import ssl
 import statistics
-import threading
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
-from mailstack.settings import Settings
 from mailstack.tls import tls_files
-from provisioning.web.app import create_app
 from provisioning.web.security import CSRF_COOKIE, Limit, Limits
 from provisioning.web.signin import SESSION_COOKIE
-from tests.support import free_ports, running_stack, wait_for
-from tests.web import client, form_token, link, mail_to, token_of
+from tests.support import running_stack
+from tests.web import client, form_token, in_process, link, mail_to, token_of
 
 pytestmark = pytest.mark.integration
 FORMS = [
@@ -78,32 +71,6 @@ def test_cookie_flags(live_stack, new_account) -> None:
     assert session_cookie.startswith(SESSION_COOKIE)
     assert "HttpOnly" in session_cookie and "SameSite=lax" in session_cookie
     assert "Secure" not in session_cookie  # plain HTTP on loopback: a Secure cookie is lost
-
-
-@contextlib.contextmanager
-def in_process(settings: Settings, **changes: object) -> Iterator[httpx.Client]:
-    """The same application with other settings or limits, served by uvicorn from a thread of
-    this process on a free loopback port (the stack's own service keeps running)."""
-    limits = changes.pop("limits", None)
-    changed = dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
-    port = free_ports(1)[0]
-    config = uvicorn.Config(
-        create_app(changed, limits=limits),  # type: ignore[arg-type]
-        host="127.0.0.1",
-        port=port,
-        access_log=False,
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        assert wait_for(lambda: server.started, 10)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_cookies_are_secure_when_served_over_tls(live_stack, new_account) -> None:
