@@ -190,3 +190,36 @@ def legacy_remind(ctx: Context, dry_run: bool, today: str | None, as_json: bool)
             click.echo(f"{r.uid}\t{r.offset} days\t{', '.join(r.recipients)}")
         verb = "would be sent" if dry_run else "sent"
         say(f"alumail: {len(sent)} reminders {verb}")
+
+
+@main.command("backup-all")
+@click.option("--to", "target", type=click.Path(file_okay=False, path_type=Path), required=True)
+@pass_ctx
+def backup_all(ctx: Context, target: Path) -> None:
+    """Copy the whole running stack (directory, mail, configuration, keys) into a new folder
+    under TARGET; its path is printed on stdout."""
+    from provisioning.stackbackup import backup_all as run_backup
+
+    if not ctx.actor.can_administer():
+        raise AccessDeniedError(f"{ctx.actor} may not back up the stack")
+    out = run_backup(ctx.settings, target)
+    AuditLog(audit_path(ctx.settings.state_dir)).record(ctx.actor, "backup-all", str(out), "ok")
+    click.echo(out)
+
+
+@main.command("restore-all")
+@click.option(
+    "--from", "source", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def restore_all(ctx: Context, source: Path, as_json: bool) -> None:
+    """Restore a `backup-all` folder onto a fresh state directory and bring the stack up."""
+    from provisioning.stackbackup import restore_all as run_restore
+
+    result = run_restore(ctx.settings, source)
+    AuditLog(audit_path(ctx.settings.state_dir)).record(ctx.actor, "restore-all", str(source), "ok")
+    if as_json:
+        emit_json(result)
+    else:
+        say(f"alumail: restored {source} ({result['manifest']})")

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import datetime
 import json
+import shutil
 import smtplib
+from pathlib import Path
 
 import pytest
 
 from identity.directory import Directory
 from identity.dit import Tree
 from mailstack.layout import Layout
+from provisioning import stack
 from provisioning.accounts import AccountService
 from tests import mail
-from tests.support import alumail, running_stack, wait_for
+from tests.support import alumail, running_stack, state_root, wait_for, write_toml
+from tests.support import test_settings as settings_for
 from tests.web import mail_to
 
 pytestmark = pytest.mark.integration
@@ -117,3 +121,41 @@ def test_the_legacy_domain_lives_on_as_an_alias_domain(cutoff_stack) -> None:
     assert code == 550 and "5.1.6" in text and "retired" in text
     code, text = deliver(cutoff_stack, f"stranger@{LEGACY}")
     assert code == 550 and "5.1.1" in text
+
+
+def test_backup_all_and_restore_all_onto_a_fresh_state_directory(cutoff_stack, tmp_path) -> None:
+    client = mail.inbound(cutoff_stack)
+    client.send_message(
+        mail.message("a@elsewhere.example.org", f"plain.one@{cutoff_stack.domain}", "kept across")
+    )
+    client.quit()
+    assert wait_for(
+        lambda: "kept across" in mail.inbox_subjects(cutoff_stack, "plain.one", "Cutoff-Pass-123")
+    )
+    target = state_root("backups")
+    try:
+        out = Path(
+            alumail(cutoff_stack, "backup-all", "--to", str(target), check=True).stdout.strip()
+        )
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["accounts"] == 3 and manifest["mailboxes"] >= 1
+        root = state_root("restored")
+        fresh = settings_for(root, **{"legacy.domain": LEGACY, "legacy.cutoff": CUTOFF.isoformat()})
+        write_toml(fresh, root / "alumail.toml")
+        try:
+            restored = alumail(fresh, "restore-all", "--from", str(out))
+            assert restored.returncode == 0, restored.stderr
+            verified = alumail(
+                fresh, "verify", "plain.one", "--password-stdin", stdin="Cutoff-Pass-123\n"
+            )
+            assert verified.returncode == 0, verified.stdout + verified.stderr
+            assert "kept across" in mail.inbox_subjects(fresh, "plain.one", "Cutoff-Pass-123")
+            status = json.loads(alumail(fresh, "legacy", "status", "--json", check=True).stdout)
+            assert status["counts"] == {"migrated": 1, "not-migrated": 1}
+            again = alumail(fresh, "restore-all", "--from", str(out))
+            assert again.returncode == 6 and "fresh" in again.stderr  # never over live data
+        finally:
+            stack.down(fresh)
+            shutil.rmtree(root, ignore_errors=True)
+    finally:
+        shutil.rmtree(target, ignore_errors=True)

@@ -1,0 +1,167 @@
+"""The whole stack to a folder and back.
+
+``backup_all`` (while everything runs) writes ``alumail-backup-<time>/`` holding:
+- ``directory.ldif``: ``slapcat`` of the directory (one read transaction of LMDB: consistent);
+- ``mail.tar.gz``: every mailbox, each copied first by ``doveadm backup`` (consistent per
+  mailbox while mail keeps arriving), as ``<domain>/<local part>/Maildir``;
+- ``state.tar.gz``: rendered configuration, TLS material, service secrets, DKIM keys, the web
+  service's store (copied with SQLite's backup API) and key, the audit trail;
+- ``manifest.json``: when, which domain, how many accounts and mailboxes.
+
+``restore_all`` puts it onto a fresh state directory: the state files first, then one ``up`` to
+build cn=config and stop again, the directory loaded with ``slapadd``, the mailboxes put back,
+and the stack brought up.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+import sqlite3
+import tarfile
+import tempfile
+from pathlib import Path
+
+from identity.directory import Directory
+from identity.dit import Tree
+from identity.errors import ConflictError, DaemonError, ValidationError
+from mailstack.context import MAIL_USER, build_context
+from mailstack.dovecot import Dovecot
+from mailstack.files import ensure_dir
+from mailstack.layout import Layout
+from mailstack.process import run
+from mailstack.settings import Settings
+from provisioning import stack
+
+STATE_PARTS = ("etc", "tls", "secrets", "dkim", "web", "audit")
+FORMAT = 1
+
+
+def backup_all(settings: Settings, target_dir: Path) -> Path:
+    layout = Layout(settings.state_dir)
+    ctx = build_context(settings, create_secrets=False)
+    if Dovecot(ctx).pid() is None:
+        raise DaemonError("backup-all copies a running stack: run `alumail up` first")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = target_dir / f"alumail-backup-{stamp}"
+    out.mkdir(parents=True, mode=0o700)
+    run(
+        ["slapcat", "-F", str(layout.slapd_d), "-n", "1", "-l", str(out / "directory.ldif")],
+        what="slapcat",
+    )
+    tree = Tree(settings.base_dn)
+    with Directory(layout.ldapi_uri) as system:
+        addresses = [
+            e["mail"][0]
+            for _, e in system.search(tree.people, "(objectClass=alumailAccount)", ["mail"])
+        ]
+    base = layout.root / "tmp"
+    ensure_dir(base, 0o711)
+    staging = Path(tempfile.mkdtemp(prefix="backup-all-", dir=base))
+    shutil.chown(staging, MAIL_USER, MAIL_USER)
+    mailboxes = 0
+    try:
+        dovecot = Dovecot(ctx)
+        for address in addresses:
+            local, _, domain = address.partition("@")
+            home = layout.mail / domain / local
+            if not home.exists():
+                continue  # never logged in nor received mail: nothing to copy
+            copy = staging / domain / local / "Maildir"
+            for folder in (staging / domain, staging / domain / local):
+                folder.mkdir(exist_ok=True)
+                shutil.chown(folder, MAIL_USER, MAIL_USER)
+            dovecot.doveadm("backup", "-u", address, f"maildir:{copy}", timeout=3600)
+            mailboxes += 1
+        with tarfile.open(out / "mail.tar.gz", "w:gz") as archive:
+            archive.add(staging, arcname="mail")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _state_archive(layout, out / "state.tar.gz")
+    manifest = {
+        "format": FORMAT,
+        "created": stamp,
+        "domain": settings.domain,
+        "accounts": len(addresses),
+        "mailboxes": mailboxes,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
+
+
+def _state_archive(layout: Layout, target: Path) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        db = layout.root / "web" / "service.db"
+        copy = Path(scratch) / "service.db"
+        if db.exists():
+            source = sqlite3.connect(db)
+            dest = sqlite3.connect(copy)
+            with dest:
+                source.backup(dest)  # consistent even while the service writes
+            source.close()
+            dest.close()
+        with tarfile.open(target, "w:gz") as archive:
+            for part in STATE_PARTS:
+                path = layout.root / part
+                if not path.exists():
+                    continue
+                if part == "web":
+                    for item in path.iterdir():
+                        if item.name.startswith("service.db") or item.name.startswith("download-"):
+                            continue
+                        archive.add(item, arcname=f"web/{item.name}")
+                    if copy.exists():
+                        archive.add(copy, arcname="web/service.db")
+                else:
+                    archive.add(path, arcname=part)
+
+
+def restore_all(settings: Settings, source: Path) -> dict[str, object]:
+    manifest_file = source / "manifest.json"
+    try:
+        manifest = json.loads(manifest_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValidationError("from", f"{source} is not an alumail backup: {exc}") from exc
+    if manifest.get("format") != FORMAT:
+        raise ValidationError("from", f"backup format {manifest.get('format')} is not {FORMAT}")
+    if manifest.get("domain") != settings.domain:
+        raise ValidationError(
+            "from",
+            f"the backup is of {manifest.get('domain')}, not of {settings.domain}",
+        )
+    layout = Layout(settings.state_dir)
+    if (layout.ldap_data.exists() and any(layout.ldap_data.iterdir())) or (
+        layout.mail.exists() and any(layout.mail.iterdir())
+    ):
+        raise ConflictError(
+            f"state_dir: {layout.root} holds a directory or mail already; restore onto a fresh one"
+        )
+    ensure_dir(layout.root, 0o755)
+    with tarfile.open(source / "state.tar.gz") as archive:
+        archive.extractall(layout.root, filter="data")
+    stack.up(settings)  # builds cn=config from the restored files; base entries in an empty db
+    stack.down(settings)
+    for item in layout.ldap_data.iterdir():
+        item.unlink()
+    run(
+        [
+            "slapadd",
+            "-q",
+            "-n",
+            "1",
+            "-F",
+            str(layout.slapd_d),
+            "-l",
+            str(source / "directory.ldif"),
+        ],
+        what="slapadd (restoring the directory)",
+    )
+    for item in [layout.ldap_data, *layout.ldap_data.iterdir()]:
+        shutil.chown(item, "openldap", "openldap")
+    with tarfile.open(source / "mail.tar.gz") as archive:
+        archive.extractall(layout.root, filter="data")
+    for path in [layout.mail, *layout.mail.rglob("*")]:
+        shutil.chown(path, MAIL_USER, MAIL_USER)
+    report = stack.up(settings)
+    return {"manifest": manifest, "actions": report.actions}
