@@ -10,6 +10,7 @@ command line (where any local user could read them from the process list).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -106,3 +107,54 @@ def pull(ctx: RenderContext, user: str, source: ImapSource, *, timeout: float = 
             detail=output.strip(),
         )
     return output
+
+
+def survey(source: ImapSource, timeout: float = 30) -> dict[str, int]:
+    """Log in to ``source`` and count its messages per folder, copying nothing (a dry run's
+    look). DaemonError if the server cannot be reached or refuses the login."""
+    import imaplib
+    import re
+    import ssl
+
+    context = ssl.create_default_context()
+    if not source.verify_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    try:
+        if source.security == "imaps":
+            client: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                source.host, source.port, ssl_context=context, timeout=timeout
+            )
+        else:
+            client = imaplib.IMAP4(source.host, source.port, timeout=timeout)
+            if source.security == "starttls":
+                client.starttls(ssl_context=context)
+    except (OSError, imaplib.IMAP4.error) as exc:
+        raise DaemonError(f"cannot reach {source.host}:{source.port}: {exc}") from exc
+    try:
+        try:
+            if source.master_user:
+                client.authenticate(
+                    "PLAIN",
+                    lambda _: f"{source.login}\0{source.master_user}\0{source.password}".encode(),
+                )
+            else:
+                client.login(source.login, source.password)
+        except imaplib.IMAP4.error as exc:
+            raise DaemonError(f"{source.host} refused the login of {source.login}") from exc
+        _, listing = client.list()
+        folders: dict[str, int] = {}
+        for line in listing:
+            if not isinstance(line, bytes):
+                continue
+            match = re.match(rb'\((?P<attrs>[^)]*)\) "[^"]*" (?P<name>.+)$', line)
+            if not match or b"\\Noselect" in match.group("attrs"):
+                continue
+            name = match.group("name").decode().strip('"')
+            _, status = client.status(f'"{name}"', "(MESSAGES)")
+            found = re.search(rb"MESSAGES (\d+)", status[0] or b"")
+            folders[name] = int(found.group(1)) if found else 0
+        return folders
+    finally:
+        with contextlib.suppress(OSError, imaplib.IMAP4.error):
+            client.logout()

@@ -24,7 +24,7 @@ from identity.dit import Tree
 from identity.errors import AlumailError, ConfigError, NotFoundError, ValidationError
 from identity.roles import ROOT, Actor
 from mailstack.context import build_context
-from mailstack.imapsync import FolderCount, ImapSource, counts, pull
+from mailstack.imapsync import FolderCount, ImapSource, counts, pull, survey
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
@@ -144,6 +144,23 @@ class Migrator:
             if progress:
                 progress(report)
         return reports
+
+    def plan(self, job: Job) -> AccountReport:
+        """A dry run: the account exists, the legacy server takes the login, and what it holds
+        (messages per folder). Nothing is copied or changed."""
+        report = AccountReport(job.uid, job.login)
+        try:
+            with Directory(self.uri) as system:
+                if system.get(self.tree.person(job.uid), ["mail"]) is None:
+                    raise NotFoundError(f"no account with uid '{job.uid}'")
+            folders = survey(self.source(job))
+            report.per_folder = folders
+            report.folders = len(folders)
+            report.messages_total = sum(folders.values())
+            report.ok = True
+        except AlumailError as error:
+            report.error = error.message
+        return report
 
     def one(self, job: Job) -> AccountReport:
         report = AccountReport(job.uid, job.login)

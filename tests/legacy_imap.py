@@ -206,3 +206,55 @@ def fill(
         generated.append(Generated(folder, str(msg["Subject"]), flags, date, len(data)))
     client.logout()
     return generated
+
+
+@contextlib.contextmanager
+def throttled(port: int, bytes_per_second: int) -> Iterator[int]:
+    """A TCP proxy in front of 127.0.0.1:``port`` that passes the server's replies at
+    ``bytes_per_second``: a slow legacy server, so a test can interrupt a copy halfway at will.
+    Yields the proxy's port."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stopping = threading.Event()
+
+    def pump(src: socket.socket, dst: socket.socket, rate: int | None) -> None:
+        try:
+            while not stopping.is_set():
+                data = src.recv(16384)
+                if not data:
+                    break
+                dst.sendall(data)
+                if rate:
+                    time.sleep(len(data) / rate)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+
+    def accept() -> None:
+        while not stopping.is_set():
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", port))
+            threading.Thread(target=pump, args=(client, upstream, None), daemon=True).start()
+            threading.Thread(
+                target=pump, args=(upstream, client, bytes_per_second), daemon=True
+            ).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stopping.set()
+        listener.close()
+        thread.join(5)

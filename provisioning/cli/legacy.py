@@ -33,6 +33,9 @@ from provisioning.migration import AccountReport, Job, Migrator, legacy_holders,
 @click.option(
     "--master-password-file", type=click.Path(dir_okay=False, path_type=Path), default=None
 )
+@click.option(
+    "--dry-run", is_flag=True, help="Check each account and legacy login, count; copy nothing."
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def migrate(
@@ -43,6 +46,7 @@ def migrate(
     csv_path: Path | None,
     master_user: str,
     master_password_file: Path | None,
+    dry_run: bool,
     as_json: bool,
 ) -> None:
     """Copy mail from the legacy server (every folder, flags, dates; only what is new on a
@@ -75,12 +79,25 @@ def migrate(
                 f"{report.folders} folders, {report.seconds} s, {state}"
             )
 
-    reports = migrator.run(jobs, progress)
+    if dry_run:
+        reports = [migrator.plan(job) for job in jobs]
+        for report in reports:
+            if not as_json:
+                state = "ok" if report.ok else f"FAILED: {report.error}"
+                say(
+                    f"would copy into {report.uid} from {report.login}: up to "
+                    f"{report.messages_total} messages in {report.folders} folders ({state})"
+                )
+    else:
+        reports = migrator.run(jobs, progress)
     failed = [r for r in reports if not r.ok]
     if as_json:
-        emit_json({"accounts": [r.as_dict() for r in reports], "failed": len(failed)})
+        emit_json(
+            {"dry_run": dry_run, "accounts": [r.as_dict() for r in reports], "failed": len(failed)}
+        )
     else:
-        say(f"alumail: migrated {total - len(failed)} of {total} accounts, {len(failed)} failed")
+        verb = "could be migrated" if dry_run else "migrated"
+        say(f"alumail: {total - len(failed)} of {total} accounts {verb}, {len(failed)} failed")
     if failed:
         raise SystemExit(EXIT_ROWS_FAILED)
 

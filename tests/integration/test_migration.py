@@ -9,11 +9,11 @@ import base64
 import dataclasses
 import hashlib
 import imaplib
+import json
 import re
 import subprocess
 import sys
 import tarfile
-import time
 
 import pytest
 
@@ -22,7 +22,7 @@ from mailstack.imapsync import counts
 from mailstack.settings import Settings
 from provisioning.migration import Job, Migrator
 from tests import mail
-from tests.legacy_imap import MASTER, fill, legacy_server
+from tests.legacy_imap import MASTER, fill, legacy_server, throttled
 from tests.support import alumail, wait_for, write_toml
 from tests.web import form_token, in_process
 
@@ -166,43 +166,47 @@ def test_one_failing_account_never_stops_the_others(live_stack, legacy, new_acco
 
 def test_an_interrupted_run_resumes_without_duplicates(live_stack, legacy, new_account) -> None:
     account, password = new_account()
-    settings = with_legacy(live_stack, legacy)
-    config = write_toml(settings, settings.state_dir.parent / "alumail-legacy.toml")
-    command = [
-        sys.executable,
-        "-m",
-        "provisioning",
-        "--config",
-        str(config),
-        "migrate",
-        "--uid",
-        account.uid,
-        "--legacy-login",
-        "old.chen",
-        "--password-stdin",
-    ]
-    with subprocess.Popen(
-        command,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    ) as run:
-        assert run.stdin is not None
-        run.stdin.write("Old-Chen-Pass-1\n")
-        run.stdin.close()
-        # Interrupt the copy as soon as dsync is at work.
-        assert wait_for(lambda: _dsync_running(account.uid), 20, interval=0.01)
-        time.sleep(0.3)
-        subprocess.run(["pkill", "-KILL", "-f", f"sync -1 -R -u {account.mail}"], check=False)
-        assert run.wait(60) == 10  # the CLI reports the account as failed
-    # Counted by doveadm: a folder the killed copy was writing may stay locked for a while
-    # (until Dovecot finds the lock stale), longer than a client's read timeout.
-    partial = sum(c.messages for c in counts(build_context(live_stack), account.mail).values())
-    assert partial < 250, "the first run was not interrupted"
-    resumed = subprocess.run(
-        command, input="Old-Chen-Pass-1\n", capture_output=True, text=True, check=False
-    )
+    # Through a slow link (about 2 MiB/s), the ~7 MiB mailbox takes seconds: time to cut it.
+    with throttled(legacy.port, 2 * 1024 * 1024) as slow_port:
+        settings = dataclasses.replace(with_legacy(live_stack, legacy), legacy_imap_port=slow_port)
+        config = write_toml(settings, settings.state_dir.parent / "alumail-legacy.toml")
+        command = [
+            sys.executable,
+            "-m",
+            "provisioning",
+            "--config",
+            str(config),
+            "migrate",
+            "--uid",
+            account.uid,
+            "--legacy-login",
+            "old.chen",
+            "--password-stdin",
+        ]
+        with subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        ) as run:
+            assert run.stdin is not None
+            run.stdin.write("Old-Chen-Pass-1\n")
+            run.stdin.close()
+            ctx = build_context(live_stack)
+            # Cut the copy once some, not all, of the mail has arrived.
+            assert wait_for(
+                lambda: sum(c.messages for c in counts(ctx, account.mail).values()) > 0, 30
+            )
+            subprocess.run(["pkill", "-KILL", "-f", f"sync -1 -R -u {account.mail}"], check=False)
+            assert run.wait(60) == 10  # the CLI reports the account as failed
+        # Counted by doveadm: a folder the killed copy was writing may stay locked for a while
+        # (until Dovecot finds the lock stale), longer than a client's read timeout.
+        partial = sum(c.messages for c in counts(ctx, account.mail).values())
+        assert 0 < partial < 250, partial
+        resumed = subprocess.run(
+            command, input="Old-Chen-Pass-1\n", capture_output=True, text=True, check=False
+        )
     assert resumed.returncode == 0, resumed.stderr
     assert ours(live_stack, account.uid, password) == theirs(legacy, "old.chen")
 
@@ -264,3 +268,28 @@ def test_the_alumnus_moves_their_mail_from_the_portal(
     with tarfile.open(archive) as tar:
         assert "Maildir/cur" in tar.getnames()
     assert ours(live_stack, account.uid, password) == theirs(legacy, "old.wang")
+
+
+def test_dry_run_checks_logins_and_counts_but_copies_nothing(
+    live_stack, legacy, new_account
+) -> None:
+    account, password = new_account()
+    settings = with_legacy(live_stack, legacy)
+    config = write_toml(settings, settings.state_dir.parent / "alumail-legacy-dry.toml")
+    base = [sys.executable, "-m", "provisioning", "--config", str(config), "migrate"]
+    args = ["--uid", account.uid, "--legacy-login", "old.wang", "--password-stdin", "--dry-run"]
+    planned = subprocess.run(
+        [*base, *args, "--json"],
+        input="Old-Wang-Pass-1\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert planned.returncode == 0, planned.stderr
+    (report,) = json.loads(planned.stdout)["accounts"]
+    assert report["messages_total"] == 40 and report["folders"] == 7
+    assert sum(len(m) for m in ours(live_stack, account.uid, password).values()) == 0
+    refused = subprocess.run(
+        [*base, *args], input="Wrong-Password-1\n", capture_output=True, text=True, check=False
+    )
+    assert refused.returncode == 10 and "refused the login" in refused.stderr

@@ -3,6 +3,7 @@ the roster with e-mail confirmation, self-service, password recovery, the helpde
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 
@@ -64,6 +65,13 @@ def test_registration_to_first_imap_login(live_stack, tmp_path) -> None:
     assert "Welcome to your alumni mailbox" in mail.inbox_subjects(live_stack, uid, PASSWORD)
     shown = alumail(live_stack, "account", "show", uid, "--json", check=True).stdout
     assert number in shown and f"{uid}@home.example.org" in shown
+    # The legacy holder is listed for the move of their old mail and the cutoff.
+    legacy = json.loads(alumail(live_stack, "legacy", "status", "--json", check=True).stdout)
+    assert {
+        "uid": uid,
+        "legacy_address": "zhang.min@old-alumni.example.edu",
+        "state": "not-migrated",
+    }.items() <= next(h for h in legacy["holders"] if h["uid"] == uid).items()
 
 
 def test_a_roster_entry_registers_once_and_a_link_works_once(live_stack, tmp_path) -> None:
