@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from identity.errors import ValidationError
-from mailstack.clients import client_host
+from mailstack.clients import client_settings
 from mailstack.settings import Settings
 
 REQUEST_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
@@ -36,15 +36,10 @@ class Server:
 
 
 def servers(settings: Settings) -> list[Server]:
-    """Preferred first: implicit TLS (RFC 8314), then STARTTLS."""
-    host, ports = client_host(settings), settings.ports
+    """The portal's list, in the clients' vocabulary; preferred first (implicit TLS)."""
     return [
-        Server("imap", host, ports.imaps, "SSL"),
-        Server("imap", host, ports.imap, "STARTTLS"),
-        Server("pop3", host, ports.pop3s, "SSL"),
-        Server("pop3", host, ports.pop3, "STARTTLS"),
-        Server("smtp", host, ports.submissions, "SSL"),
-        Server("smtp", host, ports.submission, "STARTTLS"),
+        Server(s.protocol.lower(), s.host, s.port, "SSL" if s.implicit_tls else "STARTTLS")
+        for s in client_settings(settings)
     ]
 
 

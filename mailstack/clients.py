@@ -16,6 +16,10 @@ class ClientSetting:
     port: int
     security: str  # "SSL/TLS" or "STARTTLS"
 
+    @property
+    def implicit_tls(self) -> bool:
+        return self.security == "SSL/TLS"
+
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
 
@@ -29,6 +33,8 @@ def client_host(settings: Settings) -> str:
 
 
 def client_settings(settings: Settings) -> list[ClientSetting]:
+    """Every server a client may use, preferred first: implicit TLS (RFC 8314), then STARTTLS;
+    IMAP before POP3."""
     host, ports = client_host(settings), settings.ports
     return [
         ClientSetting("IMAP", host, ports.imaps, "SSL/TLS"),

@@ -141,29 +141,17 @@ class Store:
     def peek(self, kind: str, token: str) -> OneTime | None:
         """The token's content if it is of ``kind``, unused and unexpired."""
         with self.connect() as db:
-            row = db.execute(
-                "SELECT subject, payload, expires FROM one_time "
-                "WHERE digest = ? AND kind = ? AND used IS NULL AND expires > ?",
-                (digest(token), kind, time.time()),
-            ).fetchone()
-        if row is None:
-            return None
-        return OneTime(kind, row[0], json.loads(row[1]), row[2])
+            return _live(db, kind, token)
 
     def consume(self, kind: str, token: str) -> OneTime | None:
         """Mark the token used and return it; None if it was not good (any longer)."""
         with self.connect() as db:
-            row = db.execute(
-                "SELECT subject, payload, expires FROM one_time "
-                "WHERE digest = ? AND kind = ? AND used IS NULL AND expires > ?",
-                (digest(token), kind, time.time()),
-            ).fetchone()
-            if row is None:
-                return None
-            db.execute(
-                "UPDATE one_time SET used = ? WHERE digest = ?", (time.time(), digest(token))
-            )
-        return OneTime(kind, row[0], json.loads(row[1]), row[2])
+            found = _live(db, kind, token)
+            if found is not None:
+                db.execute(
+                    "UPDATE one_time SET used = ? WHERE digest = ?", (time.time(), digest(token))
+                )
+        return found
 
     def pending_subjects(self, kind: str, key: str, value: str) -> int:
         """How many live tokens of ``kind`` carry ``payload[key] == value``."""
@@ -211,3 +199,13 @@ class Store:
         """Every browser session of ``uid`` ends (after a password reset by mail)."""
         with self.connect() as db:
             db.execute("DELETE FROM sessions WHERE uid = ?", (uid,))
+
+
+def _live(db: sqlite3.Connection, kind: str, token: str) -> OneTime | None:
+    """The unused, unexpired token of ``kind``, read inside the caller's transaction."""
+    row = db.execute(
+        "SELECT subject, payload, expires FROM one_time "
+        "WHERE digest = ? AND kind = ? AND used IS NULL AND expires > ?",
+        (digest(token), kind, time.time()),
+    ).fetchone()
+    return OneTime(kind, row[0], json.loads(row[1]), row[2]) if row else None

@@ -145,3 +145,13 @@ def test_error_shape_names_every_field() -> None:
     assert body["error"]["fields"] == {"uid": "must be lowercase", "password": "too short"}  # type: ignore[index]
     status, body = error_body(AccessDeniedError("no"))
     assert status == 403 and body == {"error": {"type": "access_denied", "message": "no"}}
+
+
+def test_api_bodies_follow_the_account_rules() -> None:
+    """The API's request bodies list the profile fields by hand (for a readable OpenAPI
+    document); they must stay the fields the account rules know."""
+    from identity.accounts import PROFILE_RULES
+    from provisioning.web.api import AccountChanges, NewAccount
+
+    assert set(AccountChanges.model_fields) == set(PROFILE_RULES)
+    assert set(NewAccount.model_fields) == set(PROFILE_RULES) | {"uid", "password", "quota"}
