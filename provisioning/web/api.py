@@ -50,22 +50,9 @@ def api_actor(request: Request, svc: Svc) -> Actor:
 Staff = Annotated[Actor, Depends(api_actor)]
 
 
-class NewAccount(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    uid: str
-    display_name: str
-    password: str | None = None
-    quota: str | int | None = None
-    given_name: str | None = None
-    family_name: str | None = None
-    recovery_email: str | None = None
-    student_number: str | None = None
-    graduation_year: int | None = None
-    phone: str | None = None
-    postal_address: str | None = None
-
-
 class AccountChanges(BaseModel):
+    """The profile fields (PROFILE_RULES); each value is checked by its rule in the use case."""
+
     model_config = ConfigDict(extra="forbid")
     display_name: str | None = None
     given_name: str | None = None
@@ -75,6 +62,13 @@ class AccountChanges(BaseModel):
     graduation_year: int | None = None
     phone: str | None = None
     postal_address: str | None = None
+
+
+class NewAccount(AccountChanges):
+    uid: str
+    display_name: str  # required here
+    password: str | None = None
+    quota: str | int | None = None
 
 
 class Quota(BaseModel):

@@ -95,14 +95,18 @@ def verify(message: bytes, port: int) -> bool:
     return bool(dkim.verify(message, dnsfunc=dnsfunc))
 
 
-def test_submitted_mail_is_dkim_signed_and_verifies(live_stack, new_account) -> None:
-    account, password = new_account()
-    subject = f"signed {time.time()}"
-    client = mail.submission(live_stack)
+def submit(settings, account, password: str, subject: str) -> bytes:
+    """Send as an alumnus through submission; the message as the outbound sink kept it."""
+    client = mail.submission(settings)
     client.login(account.uid, password)
     client.send_message(mail.message(account.mail, "friend@elsewhere.example.org", subject))
     client.quit()
-    message = sink_message(live_stack, subject)
+    return sink_message(settings, subject)
+
+
+def test_submitted_mail_is_dkim_signed_and_verifies(live_stack, new_account) -> None:
+    account, password = new_account()
+    message = submit(live_stack, account, password, f"signed {time.time()}")
     assert b"DKIM-Signature:" in message
     with serving(zone_of(live_stack), live_stack.domain) as port:
         assert verify(message, port)
@@ -120,12 +124,7 @@ def test_dkim_rotation(live_stack, new_account) -> None:
     assert set(after["keys"]) == {*before["keys"], after["selector"]}
     assert after["record"] in rotated.stdout.replace('"', "")
     account, password = new_account()
-    subject = f"rotated {time.time()}"
-    client = mail.submission(live_stack)
-    client.login(account.uid, password)
-    client.send_message(mail.message(account.mail, "friend@elsewhere.example.org", subject))
-    client.quit()
-    message = sink_message(live_stack, subject)
+    message = submit(live_stack, account, password, f"rotated {time.time()}")
     assert f"s={after['selector']};".encode() in message.replace(b"\r\n\t", b"").replace(b" ", b"")
     with serving(zone_of(live_stack), live_stack.domain) as port:
         assert verify(message, port)
