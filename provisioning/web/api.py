@@ -35,8 +35,11 @@ def api_actor(request: Request, svc: Svc) -> Actor:
     try:
         uid = api_tokens.holder(svc.store, token.strip())
     except AccessDeniedError:
-        # Only failures count, so a busy, honest client is never slowed down.
+        # Only failures count, so a busy, honest client is never slowed down; per client, and
+        # per token id (guessing one token's secret from many addresses).
         svc.limiter.hit("token", client_address(request), svc.limits.token_client)
+        token_id = token.strip().removeprefix(api_tokens.PREFIX).split("_", 1)[0]
+        svc.limiter.hit("token-id", token_id or "-", svc.limits.token_account)
         raise NotSignedIn("API token: not valid") from None
     try:
         actor = actor_for(svc.settings, uid)

@@ -125,6 +125,9 @@ def register(
 ) -> Response:
     svc.csrf.check(request, csrf)
     svc.limiter.hit("register", client_address(request), svc.limits.register_client)
+    svc.limiter.hit(
+        "register-account", student_number.strip().upper() or "-", svc.limits.register_account
+    )
     form = RegistrationForm(
         student_number,
         name,

@@ -61,9 +61,11 @@ class Limits:
     login_client: Limit = Limit(20, 300)
     login_account: Limit = Limit(10, 300)
     register_client: Limit = Limit(10, 3600)
+    register_account: Limit = Limit(5, 3600)  # per student number
     forgot_client: Limit = Limit(10, 3600)
     forgot_account: Limit = Limit(3, 3600)
     token_client: Limit = Limit(30, 300)  # API requests with a bad token
+    token_account: Limit = Limit(10, 300)  # bad secrets presented for one token id
     lookup_client: Limit = Limit(120, 60)  # UID availability
 
 

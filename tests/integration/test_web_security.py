@@ -148,6 +148,31 @@ def test_registration_reset_and_tokens_are_rate_limited(live_stack) -> None:
     assert api == [401, 401, 401, 429]
 
 
+def test_registration_and_tokens_are_rate_limited_per_account(live_stack) -> None:
+    limits = Limits(
+        register_client=Limit(50, 60),
+        register_account=Limit(2, 60),
+        token_client=Limit(50, 60),
+        token_account=Limit(2, 60),
+    )
+    with in_process(live_stack, limits=limits) as http:
+        token = form_token(http, "/register")
+
+        def register(number: str) -> int:
+            data = {"csrf_token": token, "student_number": number, "uid": "x"}
+            return http.post("/register", data=data).status_code
+
+        assert [register("S-0001") for _ in range(3)] == [422, 422, 429]
+        assert register("S-0002") == 422  # another graduate is not held up
+        guesses = [
+            http.get("/api/v1/accounts", headers={"Authorization": f"Bearer alm_abc_{n}"})
+            for n in range(3)
+        ]
+        other = http.get("/api/v1/accounts", headers={"Authorization": "Bearer alm_def_0"})
+    assert [g.status_code for g in guesses] == [401, 401, 429]
+    assert other.status_code == 401
+
+
 def test_login_answers_alike_for_unknown_and_known_accounts(live_stack, new_account) -> None:
     account, _ = new_account()
     with in_process(live_stack) as http:
