@@ -19,11 +19,6 @@ from provisioning.migration import legacy_holders
 from provisioning.registration import PORTAL
 from provisioning.store import Store
 
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS reminders "
-    "(uid TEXT, offset INTEGER, sent REAL, PRIMARY KEY (uid, offset))"
-)
-
 
 @dataclass(frozen=True)
 class Reminder:
@@ -46,7 +41,6 @@ def due(settings: Settings, store: Store, today: datetime.date) -> list[Reminder
         return []
     offset = min(offsets)  # the latest reminder due
     with store.connect() as db:
-        db.execute(SCHEMA)
         sent = {
             row[0] for row in db.execute("SELECT uid FROM reminders WHERE offset = ?", (offset,))
         }
@@ -80,7 +74,6 @@ def send(
                 "service before it closes.\n",
             )
         with store.connect() as db:
-            db.execute(SCHEMA)
             db.execute(
                 "INSERT OR IGNORE INTO reminders VALUES (?, ?, strftime('%s', 'now'))",
                 (reminder.uid, reminder.offset),

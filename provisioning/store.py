@@ -1,5 +1,6 @@
 """The web service's own state, in one SQLite file under ``state/web/``: the alumni roster,
-one-time tokens (e-mail confirmation, password recovery), API tokens and browser sessions.
+one-time tokens (e-mail confirmation, password recovery), API tokens, browser sessions, the
+last migration report per account and the cutoff reminders sent.
 
 None of it is identity: a jAccount exists only in the directory. Secrets (token values,
 session ids) are stored as SHA-256 digests: they are 256-bit random values, so a fast hash is
@@ -50,6 +51,18 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     created REAL NOT NULL,
     last_used REAL,
     revoked REAL
+);
+CREATE TABLE IF NOT EXISTS migrations (
+    uid TEXT PRIMARY KEY,
+    started REAL,
+    finished REAL,
+    report TEXT
+);
+CREATE TABLE IF NOT EXISTS reminders (
+    uid TEXT,
+    offset INTEGER,
+    sent REAL,
+    PRIMARY KEY (uid, offset)
 );
 CREATE TABLE IF NOT EXISTS sessions (
     digest TEXT PRIMARY KEY,
