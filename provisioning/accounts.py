@@ -62,6 +62,32 @@ class AccountView:
         return data
 
 
+def address_owner(settings: Settings, address: str) -> str | None:
+    """The UID whose primary address or alias ``address`` is (searched as root: uniqueness
+    spans every account, whoever asks)."""
+    value = escape(address)
+    with Directory(Layout(settings.state_dir).ldapi_uri) as system:
+        rows = system.search(
+            Tree(settings.base_dn).people,
+            f"(|(mail={value})(alumailMailAlias={value}))",
+            ["uid"],
+            scope="one",
+        )
+    return rows[0][1]["uid"][0] if rows else None
+
+
+def login_uid(settings: Settings, login: str) -> str | None:
+    """The UID a login name stands for: a UID as it is, an address (primary or alias) by its
+    owner; None for anything that is neither (no error: callers answer alike either way)."""
+    login = login.strip()
+    try:
+        if "@" not in login:
+            return check_uid(login.lower(), field="login")
+        return address_owner(settings, check_address(login, field="login"))
+    except ValidationError:
+        return None
+
+
 def login_names(account: Account) -> list[str]:
     """Every name a client may log in with (Dovecot keys its cache by the typed name)."""
     return [account.uid, account.mail, *account.aliases]
@@ -195,15 +221,7 @@ class AccountService:
         return accounts[offset:end]
 
     def address_owner(self, address: str) -> str | None:
-        value = escape(address)
-        with Directory(self.layout.ldapi_uri) as system:  # uniqueness spans every account
-            rows = system.search(
-                self.tree.people,
-                f"(|(mail={value})(alumailMailAlias={value}))",
-                ["uid"],
-                scope="one",
-            )
-        return rows[0][1]["uid"][0] if rows else None
+        return address_owner(self.settings, address)
 
     def over_quota(self, percent: float) -> list[AccountView]:
         """Accounts using more than ``percent`` of their quota."""

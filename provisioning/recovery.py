@@ -14,8 +14,8 @@ import queue
 import threading
 from collections.abc import Callable
 
-from identity.accounts import Account, AccountStatus, check_address, check_uid
-from identity.directory import Directory, filter_equals
+from identity.accounts import ACCOUNT_ATTRIBUTES, Account, AccountStatus
+from identity.directory import Directory
 from identity.dit import Tree
 from identity.errors import AlumailError, ValidationError
 from identity.passwords import DEFAULT_POLICY, hash_password
@@ -23,6 +23,7 @@ from mailstack.context import build_context
 from mailstack.layout import Layout
 from mailstack.mailboxes import Mailboxes
 from mailstack.settings import Settings
+from provisioning.accounts import login_names, login_uid
 from provisioning.audit import AuditLog, audit_path
 from provisioning.mailer import Mailer
 from provisioning.registration import PORTAL
@@ -69,25 +70,14 @@ class Recovery:
         self.audit = AuditLog(audit_path(settings.state_dir))
 
     def _account(self, identifier: str) -> Account | None:
-        identifier = identifier.strip()
-        if "@" in identifier:
-            try:
-                value = check_address(identifier, field="login")
-            except ValidationError:
-                return None
-            search = f"(|{filter_equals('mail', value)}{filter_equals('alumailMailAlias', value)})"
-        else:
-            try:
-                search = filter_equals("uid", check_uid(identifier.lower(), field="login"))
-            except ValidationError:
-                return None
-        from identity.accounts import ACCOUNT_ATTRIBUTES
-
-        with Directory(self.uri) as system:
-            rows = system.search(self.tree.people, search, ACCOUNT_ATTRIBUTES, scope="one")
-        if not rows:
+        uid = login_uid(self.settings, identifier)
+        if uid is None:
             return None
-        return Account.from_entry(rows[0][1], default_quota=self.settings.default_quota)
+        with Directory(self.uri) as system:
+            entry = system.get(self.tree.person(uid), ACCOUNT_ATTRIBUTES)
+        return (
+            Account.from_entry(entry, default_quota=self.settings.default_quota) if entry else None
+        )
 
     def request(self, identifier: str) -> None:
         """Mail a reset link if ``identifier`` (UID or address) names an active account with a
@@ -132,9 +122,10 @@ class Recovery:
             ]
             if clear:
                 system.modify(dn, clear)
-            account = system.get(dn, ["uid", "mail", "alumailMailAlias"]) or {}
-        names = [uid, *account.get("mail", []), *account.get("alumailMailAlias", [])]
-        Mailboxes(build_context(self.settings, create_secrets=False)).flush_auth_cache(*names)
+            entry = system.get(dn, ACCOUNT_ATTRIBUTES) or {}
+        account = Account.from_entry(entry, default_quota=self.settings.default_quota)
+        context = build_context(self.settings, create_secrets=False)
+        Mailboxes(context).flush_auth_cache(*login_names(account))
         self.store.close_sessions_of(uid)
         self.audit.record(PORTAL, "password-recovery", uid, "ok", changes={"password": "changed"})
         return uid

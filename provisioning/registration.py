@@ -10,6 +10,7 @@ that expires after a day. Confirming creates the account through the same use ca
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,6 @@ from identity.accounts import (
     check_display_name,
     check_graduation_year,
     check_student_number,
-    check_uid,
 )
 from identity.directory import Directory, filter_equals
 from identity.dit import Tree
@@ -27,6 +27,7 @@ from identity.errors import ConflictError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY, hash_password
 from identity.roles import Actor, Role
 from mailstack.clients import settings_text
+from mailstack.context import RenderContext, build_context
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning import roster
@@ -76,25 +77,20 @@ class Registration:
 
     # -- UID availability ------------------------------------------------------------------------
 
+    @functools.cached_property
+    def context(self) -> RenderContext:
+        """Read once: availability is asked at every pause in typing a UID."""
+        return build_context(self.settings, create_secrets=False)
+
     def uid_problem(self, uid: str) -> str | None:
-        """Why ``uid`` cannot be chosen, or None when it is free."""
-        try:
-            check_uid(uid)
-        except ValidationError as error:
-            return error.rule
-        address = f"{uid}@{self.settings.domain}"
-        with Directory(self.uri) as system:
-            taken = system.get(self.tree.person(uid), ["uid"]) or system.get(
-                self.tree.staff_member(uid), ["uid"]
-            )
-            owner = system.search(
-                self.tree.people,
-                f"(|{filter_equals('mail', address)}{filter_equals('alumailMailAlias', address)})",
-                ["uid"],
-                scope="one",
-            )
-        if taken or owner:
-            return "is already taken"
+        """Why ``uid`` cannot be chosen (the rules of `account create`), or None when free."""
+        with AccountService(self.settings, PORTAL, self.context) as accounts:
+            try:
+                accounts.check_new_is_free(accounts.plan_new(uid, uid))
+            except ValidationError as error:
+                return error.rule
+            except ConflictError:
+                return "is already taken"
         if self.store.pending_subjects(KIND, "uid", uid):
             return "is held by a registration waiting for its confirmation"
         return None
@@ -186,7 +182,7 @@ class Registration:
         }
         if data.get("graduation_year"):
             profile["graduation_year"] = data["graduation_year"]
-        with AccountService(self.settings, PORTAL) as accounts:
+        with AccountService(self.settings, PORTAL, self.context) as accounts:
             account = accounts.create(
                 str(data["uid"]),
                 str(data["name"]),

@@ -6,6 +6,9 @@ cn=helpdesk. Only the host's root or an admin may add, remove or change staff.
 
 from __future__ import annotations
 
+import functools
+import secrets
+
 from identity.accounts import check_display_name, check_uid
 from identity.directory import Credentials, Directory
 from identity.dit import Tree, group_entry, staff_entry
@@ -16,7 +19,7 @@ from identity.errors import (
     NotFoundError,
     ValidationError,
 )
-from identity.passwords import DEFAULT_POLICY, hash_password
+from identity.passwords import DEFAULT_POLICY, hash_password, verify_password
 from identity.roles import STAFF_ROLES, Actor, Role
 from mailstack.layout import Layout
 from mailstack.settings import Settings
@@ -31,13 +34,33 @@ def resolve_actor(settings: Settings, uid: str, password: str) -> Actor:
     try:
         dn, role = identity_of(settings, uid)
     except NotFoundError as exc:
+        decoy_check(password)
         raise refused from exc
-    credentials = Credentials(dn, password)
+    if not proves(settings, dn, password):
+        raise refused
+    return Actor(uid, role, Credentials(dn, password))
+
+
+def proves(settings: Settings, dn: str, password: str) -> bool:
+    """True if ``password`` binds as ``dn`` (slapd's ppolicy counts a failure and locks)."""
+    if not password:
+        return False
     try:
-        Directory(Layout(settings.state_dir).ldapi_uri, credentials).close()
-    except DirectoryError as exc:
-        raise refused from exc
-    return Actor(uid, role, credentials)
+        Directory(Layout(settings.state_dir).ldapi_uri, Credentials(dn, password)).close()
+    except DirectoryError:
+        return False
+    return True
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def decoy_check(password: str) -> None:
+    """The argon2id work of a real password check, for a name that does not exist: unknown and
+    known names then take about as long to refuse."""
+    verify_password(password or "-", _decoy_hash())
 
 
 def actor_for(settings: Settings, uid: str) -> Actor:

@@ -11,22 +11,18 @@ An unknown name costs the same argon2id work as a known one, and both get the sa
 
 from __future__ import annotations
 
-import functools
-import secrets
 from dataclasses import dataclass
 
 from fastapi import Request, Response
 
-from identity.accounts import check_address, check_uid
-from identity.directory import Credentials, Directory, filter_equals
-from identity.dit import Tree
-from identity.errors import AccessDeniedError, DirectoryError, NotFoundError, ValidationError
-from identity.passwords import hash_password, verify_password
+from identity.directory import Directory
+from identity.errors import AccessDeniedError, NotFoundError
 from identity.roles import Actor, Role
 from mailstack.layout import Layout
 from mailstack.settings import Settings
+from provisioning.accounts import login_uid
 from provisioning.audit import AuditLog, audit_path
-from provisioning.staff import actor_for, identity_of
+from provisioning.staff import actor_for, decoy_check, identity_of, proves
 from provisioning.store import Session, Store
 
 SESSION_COOKIE = "alumail_session"
@@ -41,51 +37,21 @@ class SignedIn:
     must_change: bool
 
 
-@functools.cache
-def _decoy_hash() -> str:
-    return hash_password(secrets.token_urlsafe(16))
-
-
-def _uid_for(settings: Settings, login: str) -> str | None:
-    """The UID a login name (UID or address) stands for, or None."""
-    login = login.strip()
-    try:
-        if "@" not in login:
-            return check_uid(login.lower(), field="login")
-        address = check_address(login, field="login")
-    except ValidationError:
-        return None
-    tree = Tree(settings.base_dn)
-    with Directory(Layout(settings.state_dir).ldapi_uri) as system:
-        rows = system.search(
-            tree.people,
-            f"(|{filter_equals('mail', address)}{filter_equals('alumailMailAlias', address)})",
-            ["uid"],
-            scope="one",
-        )
-    return rows[0][1]["uid"][0] if rows else None
-
-
 def authenticate(settings: Settings, login: str, password: str) -> SignedIn:
     """Who ``login`` is, proven by ``password``; AccessDeniedError(REFUSED) otherwise."""
     audit = AuditLog(audit_path(settings.state_dir))
-    uid = _uid_for(settings, login)
-    identity = None
-    if uid is not None:
-        try:
-            identity = identity_of(settings, uid)
-        except NotFoundError:
-            identity = None
-    if uid is None or identity is None or not password:
-        verify_password(password or "-", _decoy_hash())  # the same work as a real check
-        raise AccessDeniedError(REFUSED)
-    dn, role = identity
-    uri = Layout(settings.state_dir).ldapi_uri
+    uid = login_uid(settings, login)
     try:
-        Directory(uri, Credentials(dn, password)).close()
-    except DirectoryError as exc:
+        dn, role = identity_of(settings, uid) if uid else ("", Role.ALUMNUS)
+    except NotFoundError:
+        uid = None
+    if not uid:
+        decoy_check(password)
+        raise AccessDeniedError(REFUSED)
+    if not proves(settings, dn, password):
         audit.record(Actor(uid, role), "sign-in", uid, "denied", detail="web")
-        raise AccessDeniedError(REFUSED) from exc
+        raise AccessDeniedError(REFUSED)
+    uri = Layout(settings.state_dir).ldapi_uri
     must_change = False
     if role is Role.ALUMNUS:
         with Directory(uri) as system:
