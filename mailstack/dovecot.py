@@ -6,18 +6,16 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from identity.errors import ConfigError, DaemonError
+from identity.errors import ConfigError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
 from mailstack.process import (
-    log_tail,
     our_pid,
     port_open,
     run,
     start_daemon,
     terminate,
-    wait_until,
 )
 from mailstack.templates import render_template
 from mailstack.tls import CIPHERS
@@ -117,9 +115,12 @@ class Dovecot:
         return our_pid(self.layout.dovecot_run / "master.pid", str(self.config))
 
     def start(self) -> None:
-        start_daemon(["dovecot", "-c", str(self.config)], self.logfile, what="starting Dovecot")
-        if not wait_until(lambda: self.pid() is not None, 10):
-            raise DaemonError("Dovecot did not start in 10 s", detail=log_tail(self.logfile))
+        start_daemon(
+            ["dovecot", "-c", str(self.config)],
+            self.logfile,
+            what="starting Dovecot",
+            running=lambda: self.pid() is not None,
+        )
 
     def stale(self) -> bool:
         return False  # Dovecot and Postfix read their files directly

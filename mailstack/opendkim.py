@@ -7,12 +7,12 @@ import os
 import signal
 from pathlib import Path
 
-from identity.errors import ConfigError, DaemonError
+from identity.errors import ConfigError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.dkim import OPENDKIM_USER, DkimKeys
 from mailstack.files import FileSpec, ensure_dir
-from mailstack.process import log_tail, our_pid, port_open, run, start_daemon, terminate, wait_until
+from mailstack.process import our_pid, port_open, run, start_daemon, terminate
 from mailstack.templates import render_template
 
 CONFIG = "etc/opendkim/opendkim.conf"
@@ -68,9 +68,8 @@ class OpenDkim:
             ["setsid", "-f", "opendkim", "-f", "-x", str(self.config)],
             self.logfile,
             what="starting OpenDKIM",
+            running=lambda: self.pid() is not None,
         )
-        if not wait_until(lambda: self.pid() is not None, 10):
-            raise DaemonError("OpenDKIM did not start in 10 s", detail=log_tail(self.logfile))
 
     def stale(self) -> bool:
         return False

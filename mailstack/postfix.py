@@ -6,13 +6,12 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from identity.errors import ConfigError, DaemonError
+from identity.errors import ConfigError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.dovecot import Dovecot
 from mailstack.files import FileSpec, ensure_dir
 from mailstack.process import (
-    log_tail,
     our_pid,
     port_open,
     run,
@@ -179,9 +178,8 @@ class Postfix:
             self.logfile,
             what="starting Postfix",
             env=self._env(),
+            running=lambda: self.pid() is not None,
         )
-        if not wait_until(lambda: self.pid() is not None, 10):
-            raise DaemonError("Postfix did not start in 10 s", detail=log_tail(self.logfile))
 
     def stale(self) -> bool:
         return False  # Dovecot and Postfix read their files directly

@@ -49,9 +49,12 @@ def start_daemon(
     what: str,
     env: dict[str, str] | None = None,
     timeout: float = 30,
+    running: Callable[[], bool] | None = None,
+    wait: float = 10,
 ) -> None:
     """Run a command that forks a daemon. Its output goes to the daemon's log file, not to a
-    pipe: the daemon inherits the descriptors and would hold a pipe open for ever."""
+    pipe: the daemon inherits the descriptors and would hold a pipe open for ever. With
+    ``running``, wait up to ``wait`` seconds for it to say the daemon runs (its pid file)."""
     logfile.parent.mkdir(parents=True, exist_ok=True)
     with open(logfile, "ab") as log:
         size = log.tell()
@@ -72,6 +75,8 @@ def start_daemon(
             log.seek(size)
             output = log.read().decode(errors="replace").strip()
         raise DaemonError(f"{what} failed (exit {proc.returncode})", detail=output)
+    if running is not None and not wait_until(running, wait):
+        raise DaemonError(f"{what}: not running after {wait:.0f} s", detail=log_tail(logfile))
 
 
 def read_pid(pidfile: Path) -> int | None:

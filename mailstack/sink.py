@@ -19,11 +19,10 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from identity.errors import DaemonError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
-from mailstack.process import log_tail, our_pid, port_open, start_daemon, terminate, wait_until
+from mailstack.process import our_pid, port_open, start_daemon, terminate
 
 
 class Sink:
@@ -70,9 +69,8 @@ class Sink:
             ],
             self.logfile,
             what="starting the outbound sink",
+            running=lambda: self.pid() is not None,
         )
-        if not wait_until(lambda: self.pid() is not None, 10):
-            raise DaemonError("the outbound sink did not start", detail=log_tail(self.logfile))
 
     def stale(self) -> bool:
         return False

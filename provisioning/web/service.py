@@ -17,7 +17,7 @@ from mailstack import settings as settings_module
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
-from mailstack.process import log_tail, our_pid, port_open, start_daemon, terminate, wait_until
+from mailstack.process import log_tail, our_pid, port_open, start_daemon, terminate
 
 SETTINGS_FILE = "etc/web/settings.json"
 
@@ -81,9 +81,9 @@ class WebService:
             ],
             self.logfile,
             what="starting the web service",
+            running=lambda: self.pid() is not None,
+            wait=15,
         )
-        if not wait_until(lambda: self.pid() is not None, 15):
-            raise DaemonError("the web service did not start", detail=log_tail(self.logfile))
 
     def stale(self) -> bool:
         return False
