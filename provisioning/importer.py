@@ -66,6 +66,7 @@ from mailstack.context import build_context
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from mailstack.slapd import Slapd
+from provisioning import csvrows
 from provisioning.audit import AuditLog, audit_path
 
 COLUMNS = (
@@ -132,26 +133,7 @@ class Row:
 
 
 def read_rows(handle: IO[str]) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
-    reader = csv.DictReader(handle)
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    unknown = [h for h in header if h not in COLUMNS + OPTIONAL_COLUMNS]
-    if unknown:
-        raise ValidationError(
-            "header",
-            f"unknown column {unknown[0]!r} (allowed: {', '.join(COLUMNS + OPTIONAL_COLUMNS)})",
-        )
-    missing = [c for c in COLUMNS if c not in header]
-    if missing:
-        raise ValidationError("header", f"missing column {missing[0]!r}")
-    if len(set(header)) != len(header):
-        raise ValidationError("header", "a column appears twice")
-    reader.fieldnames = header
-
-    def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        for record in reader:
-            yield reader.line_num, record
-
-    return header, rows()
+    return csvrows.read_rows(handle, COLUMNS, OPTIONAL_COLUMNS)
 
 
 def parse_row(line: int, record: Mapping[str, str | None], settings: Settings) -> Row:

@@ -12,7 +12,6 @@ legacy server's admin (master) login given on the command line.
 from __future__ import annotations
 
 import contextlib
-import csv
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from mailstack.imapsync import FolderCount, ImapSource, counts, pull, survey
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
+from provisioning.csvrows import read_rows
 
 CSV_COLUMNS = ("legacy_login", "legacy_password", "uid")
 STATES = ("not-migrated", "migrating", "migrated", "failed", "backed-up")
@@ -66,12 +66,9 @@ def read_jobs(path: Path) -> list[Job]:
     except OSError as exc:
         raise ValidationError("csv", f"cannot be read: {exc}") from exc
     with handle:
-        reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
-            raise ValidationError("header", f"must be exactly: {','.join(CSV_COLUMNS)}")
+        _, rows = read_rows(handle, CSV_COLUMNS)
         jobs = []
-        for row in reader:
-            line = reader.line_num
+        for line, row in rows:
             login = (row.get("legacy_login") or "").strip()
             if not login:
                 raise ValidationError("legacy_login", f"line {line}: must not be empty")

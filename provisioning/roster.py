@@ -10,7 +10,6 @@ lifelong mailbox, if the graduate has one (their mail moves over later).
 
 from __future__ import annotations
 
-import csv
 import datetime
 import hmac
 import time
@@ -26,6 +25,7 @@ from identity.accounts import (
     check_student_number,
 )
 from identity.errors import ValidationError
+from provisioning.csvrows import read_rows
 from provisioning.store import Store
 
 COLUMNS = ("student_number", "name", "birth_date", "graduation_year", "legacy_address")
@@ -101,14 +101,10 @@ def load_csv(store: Store, path: Path, *, dry_run: bool = False) -> RosterReport
     except OSError as exc:
         raise ValidationError("file", f"cannot be read: {exc}") from exc
     with handle:
-        reader = csv.DictReader(handle)
-        header = tuple(reader.fieldnames or ())
-        if set(header) != set(COLUMNS) or len(header) != len(COLUMNS):
-            raise ValidationError("header", f"must be exactly: {','.join(COLUMNS)}")
+        _, rows = read_rows(handle, COLUMNS)
         graduates: list[Graduate] = []
         seen: dict[str, int] = {}
-        for values in reader:
-            line = reader.line_num
+        for line, values in rows:
             try:
                 graduate = graduate_from(values)
             except ValidationError as error:
