@@ -11,8 +11,11 @@ command line (where any local user could read them from the process list).
 from __future__ import annotations
 
 import contextlib
+import imaplib
 import json
 import os
+import re
+import ssl
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -112,10 +115,6 @@ def pull(ctx: RenderContext, user: str, source: ImapSource, *, timeout: float = 
 def survey(source: ImapSource, timeout: float = 30) -> dict[str, int]:
     """Log in to ``source`` and count its messages per folder, copying nothing (a dry run's
     look). DaemonError if the server cannot be reached or refuses the login."""
-    import imaplib
-    import re
-    import ssl
-
     context = ssl.create_default_context()
     if not source.verify_tls:
         context.check_hostname = False

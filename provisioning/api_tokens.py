@@ -70,18 +70,24 @@ def listing(store: Store) -> list[TokenInfo]:
     return [TokenInfo(*row) for row in rows]
 
 
+def token_id(token: str) -> str:
+    """The id part of a presented token (what rate limits per token key on)."""
+    return token.strip().removeprefix(PREFIX).split("_", 1)[0]
+
+
 def holder(store: Store, token: str) -> str:
     """The staff UID a presented token belongs to; AccessDeniedError for anything else (the
     same message whatever was wrong, so probing learns nothing)."""
     refused = AccessDeniedError("API token: not valid")
     if not token.startswith(PREFIX) or token.count("_") < 2:
         raise refused
-    token_id, _, secret = token[len(PREFIX) :].partition("_")
+    _, _, secret = token[len(PREFIX) :].partition("_")
+    presented = token_id(token)
     with store.connect() as db:
         row = db.execute(
-            "SELECT uid, digest, revoked FROM api_tokens WHERE id = ?", (token_id,)
+            "SELECT uid, digest, revoked FROM api_tokens WHERE id = ?", (presented,)
         ).fetchone()
         if row is None or row[2] is not None or not hmac.compare_digest(row[1], digest(secret)):
             raise refused
-        db.execute("UPDATE api_tokens SET last_used = ? WHERE id = ?", (time.time(), token_id))
+        db.execute("UPDATE api_tokens SET last_used = ? WHERE id = ?", (time.time(), presented))
     return str(row[0])

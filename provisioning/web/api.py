@@ -17,7 +17,6 @@ from identity.accounts import AccountStatus
 from identity.errors import AccessDeniedError, NotFoundError
 from identity.roles import Actor
 from provisioning import api_tokens
-from provisioning.accounts import AccountService
 from provisioning.helpdesk import Helpdesk
 from provisioning.staff import actor_for
 from provisioning.web.app import NotSignedIn, Services, services
@@ -38,8 +37,8 @@ def api_actor(request: Request, svc: Svc) -> Actor:
         # Only failures count, so a busy, honest client is never slowed down; per client, and
         # per token id (guessing one token's secret from many addresses).
         svc.limiter.hit("token", client_address(request), svc.limits.token_client)
-        token_id = token.strip().removeprefix(api_tokens.PREFIX).split("_", 1)[0]
-        svc.limiter.hit("token-id", token_id or "-", svc.limits.token_account)
+        presented = api_tokens.token_id(token)
+        svc.limiter.hit("token-id", presented or "-", svc.limits.token_account)
         raise NotSignedIn("API token: not valid") from None
     try:
         actor = actor_for(svc.settings, uid)
@@ -106,7 +105,7 @@ def list_accounts(
     limit: int = 100,
     offset: int = 0,
 ) -> dict[str, Any]:
-    with AccountService(svc.settings, actor) as accounts:
+    with svc.accounts(actor) as accounts:
         found = accounts.find(
             status=status,
             graduation_year=graduation_year,
@@ -125,40 +124,40 @@ def create_account(svc: Svc, actor: Staff, body: NewAccount) -> dict[str, Any]:
         values.pop("display_name"),
         values.pop("password", None),
     )
-    with AccountService(svc.settings, actor) as accounts:
+    with svc.accounts(actor) as accounts:
         account = accounts.create(uid, name, password, **values)
     return account.as_dict()
 
 
 @router.get("/accounts/{uid}")
 def show_account(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
-    with AccountService(svc.settings, actor) as accounts:
+    with svc.accounts(actor) as accounts:
         return accounts.show(uid).as_dict()
 
 
 @router.patch("/accounts/{uid}")
 def modify_account(svc: Svc, actor: Staff, uid: str, body: AccountChanges) -> dict[str, Any]:
-    with AccountService(svc.settings, actor) as accounts:
+    with svc.accounts(actor) as accounts:
         changes = accounts.modify(uid, **body.model_dump(exclude_unset=True))
     return {"uid": uid, "changes": changes}
 
 
 @router.delete("/accounts/{uid}")
 def delete_account(svc: Svc, actor: Staff, uid: str, purge_mail: bool = False) -> dict[str, Any]:
-    with AccountService(svc.settings, actor) as accounts:
+    with svc.accounts(actor) as accounts:
         archive = accounts.delete(uid, purge_mail=purge_mail)
     return {"uid": uid, "deleted": True, "archive": str(archive) if archive else None}
 
 
 @router.get("/accounts/{uid}/status", tags=["helpdesk"])
 def account_status(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
-    with Helpdesk(svc.settings, actor) as desk:
+    with svc.service(Helpdesk, actor) as desk:
         return desk.status(uid).as_dict()
 
 
 @router.post("/accounts/{uid}/reset-password", tags=["helpdesk"])
 def reset_password(svc: Svc, actor: Staff, uid: str, response: Response) -> dict[str, Any]:
-    with Helpdesk(svc.settings, actor) as desk:
+    with svc.service(Helpdesk, actor) as desk:
         temporary = desk.reset_password(uid)
     response.headers["Cache-Control"] = "no-store"
     return {"uid": uid, "temporary_password": temporary, "must_change_password": True}
@@ -166,36 +165,36 @@ def reset_password(svc: Svc, actor: Staff, uid: str, response: Response) -> dict
 
 @router.post("/accounts/{uid}/unlock", tags=["helpdesk"])
 def unlock(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
-    with Helpdesk(svc.settings, actor) as desk:
+    with svc.service(Helpdesk, actor) as desk:
         return {"uid": uid, "changed": desk.unlock(uid)}
 
 
 @router.post("/accounts/{uid}/suspend", tags=["helpdesk"])
 def suspend(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
-    with Helpdesk(svc.settings, actor) as desk:
+    with svc.service(Helpdesk, actor) as desk:
         return {"uid": uid, "changed": desk.set_status(uid, AccountStatus.SUSPENDED)}
 
 
 @router.post("/accounts/{uid}/resume", tags=["helpdesk"])
 def resume(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
-    with Helpdesk(svc.settings, actor) as desk:
+    with svc.service(Helpdesk, actor) as desk:
         return {"uid": uid, "changed": desk.set_status(uid, AccountStatus.ACTIVE)}
 
 
 @router.put("/accounts/{uid}/quota")
 def set_quota(svc: Svc, actor: Staff, uid: str, body: Quota) -> dict[str, Any]:
-    with AccountService(svc.settings, actor) as accounts:
+    with svc.accounts(actor) as accounts:
         account = accounts.set_quota(uid, body.quota)
     return {"uid": uid, "quota": account.quota}
 
 
 @router.post("/accounts/{uid}/aliases")
 def add_alias(svc: Svc, actor: Staff, uid: str, body: Alias) -> dict[str, Any]:
-    with AccountService(svc.settings, actor) as accounts:
+    with svc.accounts(actor) as accounts:
         return {"uid": uid, "changed": accounts.add_alias(uid, body.address)}
 
 
 @router.delete("/accounts/{uid}/aliases/{address}")
 def remove_alias(svc: Svc, actor: Staff, uid: str, address: str) -> dict[str, Any]:
-    with AccountService(svc.settings, actor) as accounts:
+    with svc.accounts(actor) as accounts:
         return {"uid": uid, "changed": accounts.remove_alias(uid, address)}

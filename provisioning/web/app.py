@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -28,8 +28,10 @@ from identity.errors import (
     ValidationError,
 )
 from identity.passwords import DEFAULT_POLICY
+from identity.roles import Actor
 from mailstack.clients import client_settings
 from mailstack.settings import Settings
+from provisioning.accounts import AccountService
 from provisioning.mailer import Mailer
 from provisioning.recovery import Outbox, Recovery
 from provisioning.registration import Registration
@@ -46,6 +48,7 @@ from provisioning.web.security import (
 )
 
 HERE = Path(__file__).parent
+S = TypeVar("S", bound=AccountService)
 ERROR_STATUS: list[tuple[type[AlumailError], int, str]] = [
     (RateLimited, 429, "rate_limited"),
     (CsrfError, 403, "csrf"),
@@ -79,6 +82,14 @@ class Services:
     limits: Limits
     csrf: Csrf
     templates: Jinja2Templates
+
+    def service(self, kind: type[S], actor: Actor) -> S:
+        """A use-case service for ``actor`` on the context the registration holds (read once
+        per process, not per request)."""
+        return kind(self.settings, actor, self.registration.context)
+
+    def accounts(self, actor: Actor) -> AccountService:
+        return self.service(AccountService, actor)
 
     def page(self, request: Request, name: str, status: int = 200, /, **values: Any) -> Response:
         from provisioning.web import signin

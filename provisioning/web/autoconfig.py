@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from identity.errors import ValidationError
 from mailstack import autoconfig, dnsrecords
-from provisioning.accounts import AccountService
 from provisioning.web import signin
 from provisioning.web.app import Services, services
 from provisioning.web.portal import signed_in
@@ -62,7 +61,7 @@ def outlook_json(request: Request, svc: Svc) -> Response:
 def apple(request: Request, svc: Svc) -> Response:
     session = signed_in(request, svc)
     actor = signin.session_actor(svc.settings, session)
-    with AccountService(svc.settings, actor) as accounts:
+    with svc.accounts(actor) as accounts:
         account = accounts.get(session.uid)
     profile = autoconfig.apple_profile(svc.settings, account.mail, account.display_name)
     return Response(

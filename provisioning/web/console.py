@@ -16,7 +16,6 @@ from fastapi.responses import Response
 from identity.accounts import AccountStatus
 from identity.errors import AccessDeniedError, NotFoundError
 from identity.roles import Actor
-from provisioning.accounts import AccountService
 from provisioning.helpdesk import Helpdesk
 from provisioning.web import signin
 from provisioning.web.app import Services, services
@@ -42,7 +41,7 @@ def search(request: Request, svc: Svc, q: str = "") -> Response:
     actor = staff_actor(request, svc)
     results = []
     if q.strip():
-        with AccountService(svc.settings, actor) as accounts:
+        with svc.accounts(actor) as accounts:
             results = accounts.find(search=q, limit=RESULTS)
     return svc.page(request, "helpdesk.html", q=q, results=results, actor=actor)
 
@@ -50,7 +49,7 @@ def search(request: Request, svc: Svc, q: str = "") -> Response:
 def _account_page(
     request: Request, svc: Services, actor: Actor, uid: str, **extra: Any
 ) -> Response:
-    with Helpdesk(svc.settings, actor) as desk:
+    with svc.service(Helpdesk, actor) as desk:
         state = desk.status(uid)
         account = desk.get(uid)
         recent = desk.audit.query(target=uid)[-10:]
@@ -74,7 +73,7 @@ def account(request: Request, svc: Svc, uid: str) -> Response:
 def act(request: Request, svc: Svc, uid: str, action: str, csrf: CsrfToken = "") -> Response:
     svc.csrf.check(request, csrf)
     actor = staff_actor(request, svc)
-    with Helpdesk(svc.settings, actor) as desk:
+    with svc.service(Helpdesk, actor) as desk:
         if action == "reset-password":
             temporary = desk.reset_password(uid)
             return _account_page(

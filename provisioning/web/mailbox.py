@@ -31,17 +31,12 @@ router = APIRouter(include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]
 CsrfToken = Annotated[str, Form(alias=CSRF_FIELD)]
 Field = Annotated[str, Form()]
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS migrations (uid TEXT PRIMARY KEY, started REAL, finished REAL, "
-    "report TEXT)"
-)
 _running: set[str] = set()
 _lock = threading.Lock()
 
 
 def last_report(store: Store, uid: str) -> dict[str, object] | None:
     with store.connect() as db:
-        db.execute(SCHEMA)
         row = db.execute("SELECT report FROM migrations WHERE uid = ?", (uid,)).fetchone()
     return json.loads(row[0]) if row and row[0] else None
 
@@ -105,7 +100,6 @@ def _run(store: Store, migrator: Migrator, job: Job) -> None:
     try:
         report = migrator.one(job)
         with store.connect() as db:
-            db.execute(SCHEMA)
             db.execute(
                 "INSERT OR REPLACE INTO migrations VALUES (?, ?, ?, ?)",
                 (job.uid, started, time.time(), json.dumps(report.as_dict())),
@@ -124,7 +118,7 @@ def download(request: Request, svc: Svc) -> Response:
     )
     handle.close()
     target = Path(handle.name)
-    with MailboxBackups(svc.settings, actor) as backups:
+    with svc.service(MailboxBackups, actor) as backups:
         backups.backup(session.uid, target)
     return FileResponse(
         target,

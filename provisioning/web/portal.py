@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from identity.accounts import check_address
 from identity.errors import AccessDeniedError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY
-from provisioning.accounts import AccountService
-from provisioning.registration import RegistrationForm
+from provisioning.registration import PORTAL, RegistrationForm
 from provisioning.staff import change_own_password
 from provisioning.store import Session
 from provisioning.web import signin
@@ -154,12 +154,10 @@ def register(
 def register_confirm_form(request: Request, svc: Svc, token: str = "") -> Response:
     pending = svc.registration.pending(token)
     if pending is None:
-        return svc.page(
+        return _link_not_valid(
             request,
-            "message.html",
-            404,
-            title="Link not valid",
-            error="This confirmation link is not valid or has expired. Please register again.",
+            svc,
+            "This confirmation link is not valid or has expired. Please register again.",
         )
     return svc.page(request, "register_confirm.html", pending=pending, token=token)
 
@@ -194,12 +192,8 @@ def forgot(request: Request, svc: Svc, csrf: CsrfToken = "", login: Field = "") 
 def reset_form(request: Request, svc: Svc, token: str = "") -> Response:
     uid = svc.recovery.valid(token)
     if uid is None:
-        return svc.page(
-            request,
-            "message.html",
-            404,
-            title="Link not valid",
-            error="This reset link is not valid or has expired. Ask for a new one.",
+        return _link_not_valid(
+            request, svc, "This reset link is not valid or has expired. Ask for a new one."
         )
     return svc.page(request, "reset.html", token=token, uid=uid)
 
@@ -241,9 +235,13 @@ def reset(
 # -- self-service ----------------------------------------------------------------------------
 
 
+def _link_not_valid(request: Request, svc: Services, what: str) -> Response:
+    return svc.page(request, "message.html", 404, title="Link not valid", error=what)
+
+
 def _own_view(svc: Services, session: Session) -> dict[str, Any]:
     actor = signin.session_actor(svc.settings, session)
-    with AccountService(svc.settings, actor) as accounts:
+    with svc.accounts(actor) as accounts:
         view = accounts.show(session.uid)
     return {"account": view.account, "quota": view.quota_use, "actor": actor}
 
@@ -281,26 +279,17 @@ def account_update(
     }
     notes = []
     try:
-        with AccountService(svc.settings, actor) as accounts:
+        with svc.accounts(actor) as accounts:
             current = accounts.get(session.uid)
             wanted = {k: v for k, v in values.items() if (getattr(current, k) or "") != v.strip()}
-            errors: dict[str, str] = {}
-            changes = {}
-            if wanted:
-                try:
-                    changes = accounts.modify(session.uid, **wanted)
-                except ValidationError as error:
-                    errors.update(_errors(error))
-            new_recovery = recovery_email.strip()
-            if not errors and new_recovery and new_recovery != (current.recovery_email or ""):
-                _request_recovery_change(svc, session.uid, new_recovery)
-                notes.append(
-                    f"A confirmation link was sent to {new_recovery}: the recovery address "
-                    "changes when it is followed."
-                )
-            if errors:
-                view = _own_view(svc, session)
-                return svc.page(request, "account.html", 422, errors=errors, form=values, **view)
+            changes = accounts.modify(session.uid, **wanted) if wanted else {}
+        new_recovery = recovery_email.strip()
+        if new_recovery and new_recovery != (current.recovery_email or ""):
+            _request_recovery_change(svc, session.uid, new_recovery)
+            notes.append(
+                f"A confirmation link was sent to {new_recovery}: the recovery address "
+                "changes when it is followed."
+            )
     except ValidationError as error:
         view = _own_view(svc, session)
         return svc.page(request, "account.html", 422, errors=_errors(error), form=values, **view)
@@ -311,8 +300,6 @@ def account_update(
 
 
 def _request_recovery_change(svc: Services, uid: str, address: str) -> None:
-    from identity.accounts import check_address
-
     address = check_address(address, field="recovery_email")
     if address.lower().endswith("@" + svc.settings.domain):
         raise ValidationError("recovery_email", "must be an address outside this service")
@@ -331,13 +318,7 @@ def _request_recovery_change(svc: Services, uid: str, address: str) -> None:
 def recovery_confirm_form(request: Request, svc: Svc, token: str = "") -> Response:
     found = svc.store.peek(RECOVERY_KIND, token)
     if found is None:
-        return svc.page(
-            request,
-            "message.html",
-            404,
-            title="Link not valid",
-            error="This confirmation link is not valid or has expired.",
-        )
+        return _link_not_valid(request, svc, "This confirmation link is not valid or has expired.")
     return svc.page(
         request,
         "recovery_confirm.html",
@@ -351,13 +332,11 @@ def recovery_confirm_form(request: Request, svc: Svc, token: str = "") -> Respon
 def recovery_confirm(
     request: Request, svc: Svc, csrf: CsrfToken = "", token: Field = ""
 ) -> Response:
-    from provisioning.registration import PORTAL
-
     svc.csrf.check(request, csrf)
     found = svc.store.consume(RECOVERY_KIND, token)
     if found is None:
         raise ValidationError("token", "this confirmation link is not valid or has expired")
-    with AccountService(svc.settings, PORTAL) as accounts:
+    with svc.accounts(PORTAL) as accounts:
         accounts.modify(found.subject, recovery_email=found.payload["address"])
     return svc.page(
         request,
