@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 ALUMAIL := $(BIN)/alumail
 DEMO_UID ?= demo.alumnus
 
-.PHONY: up down status test lint unit integration bench install install-test system venv clean
+.PHONY: up down status test lint unit integration bench bench-migration install install-test system venv clean
 
 ## up: install what is missing, start the stack, provision a demo alumnus, verify, print endpoints
 up: install
@@ -36,6 +36,10 @@ integration: install-test
 ## bench: import, bind and login throughput beside references measured in the same run
 bench: install
 	$(BIN)/python -m bench.run
+
+## bench-migration: legacy mailbox migration beside a plain IMAP fetch; backups
+bench-migration: install
+	$(BIN)/python -m bench.migration
 
 install: system venv
 
