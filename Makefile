@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 ALUMAIL := $(BIN)/alumail
 DEMO_UID ?= demo.alumnus
 
-.PHONY: up down status test lint unit integration bench bench-migration install install-test system venv clean
+.PHONY: up down status test lint unit integration bench bench-migration install install-test system system-test venv clean
 
 ## up: install what is missing, start the stack, provision a demo alumnus, verify, print endpoints
 up: install
@@ -43,7 +43,10 @@ bench-migration: install
 
 install: system venv
 
-install-test: venv
+# The system packages come first: python-ldap builds against OpenLDAP's headers.
+install-test: system-test venv
+
+system-test:
 	bash scripts/install-system.sh --test
 
 system:
