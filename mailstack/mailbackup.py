@@ -8,64 +8,74 @@ names (``:2,S`` seen, ``F`` flagged, ``R`` answered), keywords in ``dovecot-keyw
 Backup is ``doveadm backup`` (the copy becomes exactly the mailbox, consistent while mail keeps
 arriving); restore is ``doveadm sync -1 -R`` from the unpacked copy, which adds what is missing
 and never deletes, so restoring twice changes nothing.
+
+A file to restore comes from outside (alumni download their mailbox as such a file): it is
+unpacked by :mod:`mailstack.archives` (every member checked first; only files and folders under
+``Maildir/``, at most the account's quota plus room for Dovecot's index files; nothing written
+through a link), into a fresh root-only folder handed to the mail user only afterwards.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tarfile
 import tempfile
 from pathlib import Path
 
-from identity.errors import ValidationError
-from mailstack.context import MAIL_USER, RenderContext
+from mailstack import archives
+from mailstack.context import MAIL_USER, RenderContext, mail_user_ids
 from mailstack.dovecot import Dovecot
 from mailstack.files import ensure_dir
 
 ROOT_NAME = "Maildir"
+# A mailbox of 5 GiB holds some tens of thousands of messages; a quarter of a million members
+# is far beyond any genuine one and keeps a tar of empty files from exhausting inodes.
+MAX_MEMBERS = 250_000
 
 
 def _workdir(ctx: RenderContext) -> Path:
+    """A fresh folder only root may enter (mkdtemp makes it 0700)."""
     base = ctx.layout.root / "tmp"
     ensure_dir(base, 0o711)
-    work = Path(tempfile.mkdtemp(prefix="mailbox-", dir=base))
-    shutil.chown(work, MAIL_USER, MAIL_USER)  # doveadm -u writes as the mail user
-    return work
+    return Path(tempfile.mkdtemp(prefix="mailbox-", dir=base))
+
+
+def restore_policy(quota: int) -> archives.Policy:
+    """What a mailbox backup may hold: ``Maildir/`` only, at most ``quota`` plus a quarter
+    (Dovecot's index and cache files travel with the messages)."""
+    return archives.Policy(
+        roots=(ROOT_NAME,),
+        max_bytes=quota + quota // 4,
+        max_members=MAX_MEMBERS,
+        owner=mail_user_ids(),
+    )
 
 
 def backup(ctx: RenderContext, user: str, target: Path) -> Path:
     """Write ``user``'s mailbox to ``target`` (.tar.gz); returns ``target``."""
     work = _workdir(ctx)
+    shutil.chown(work, MAIL_USER, MAIL_USER)  # doveadm -u writes as the mail user
+    partial = target.with_name(target.name + ".partial")
     try:
         copy = work / ROOT_NAME
         Dovecot(ctx).doveadm("backup", "-u", user, f"maildir:{copy}", timeout=3600)
-        partial = target.with_name(target.name + ".partial")
         with tarfile.open(partial, "w:gz") as archive:
             archive.add(copy, arcname=ROOT_NAME)
         partial.replace(target)
         return target
     finally:
+        partial.unlink(missing_ok=True)
         shutil.rmtree(work, ignore_errors=True)
 
 
-def restore(ctx: RenderContext, user: str, source: Path) -> None:
-    """Add the messages and folders of a backup file to ``user``'s mailbox."""
+def restore(ctx: RenderContext, user: str, source: Path, *, quota: int) -> None:
+    """Add the messages and folders of a backup file to ``user``'s mailbox. The file is checked
+    whole before anything is unpacked; a refused file leaves the mailbox as it was."""
     work = _workdir(ctx)
     try:
-        try:
-            with tarfile.open(source, "r:gz") as archive:
-                members = archive.getmembers()
-                if not members or any(
-                    m.name != ROOT_NAME and not m.name.startswith(ROOT_NAME + "/") for m in members
-                ):
-                    raise ValidationError(
-                        "file", f"must be a mailbox backup (a tar of {ROOT_NAME}/)"
-                    )
-                archive.extractall(work, filter="data")
-        except (OSError, tarfile.TarError) as exc:
-            raise ValidationError("file", f"cannot be read as a mailbox backup: {exc}") from exc
-        for path in [work, *work.rglob("*")]:
-            shutil.chown(path, MAIL_USER, MAIL_USER)
+        archives.extract(source, work, restore_policy(quota))
+        os.chown(work, *mail_user_ids(), follow_symlinks=False)  # our own mkdtemp folder
         Dovecot(ctx).doveadm(
             "sync", "-1", "-R", "-u", user, f"maildir:{work / ROOT_NAME}", timeout=3600
         )

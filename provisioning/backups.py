@@ -24,5 +24,5 @@ class MailboxBackups(AccountService):
         with self.audited("mailbox-restore", uid) as outcome:
             self.require(self.actor.can_administer(), f"restore the mailbox of '{uid}'")
             account = self.get(uid)
-            mailbackup.restore(self.ctx, account.mail, source)
+            mailbackup.restore(self.ctx, account.mail, source, quota=account.quota)
             outcome.changes = {"file": str(source)}

@@ -10,13 +10,18 @@
 
 ``restore_all`` puts it onto a fresh state directory: the state files first, then one ``up`` to
 build cn=config and stop again, the directory loaded with ``slapadd``, the mailboxes put back,
-and the stack brought up.
+and the stack brought up. A backup folder may come from another machine: both archives are
+checked whole by :mod:`mailstack.archives` before anything is written (files and folders only,
+under the expected top folders, their content fitting on the disk), and unpacked without ever
+following a link.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
+import os
 import shutil
 import sqlite3
 import tarfile
@@ -26,7 +31,8 @@ from pathlib import Path
 from identity.directory import Directory
 from identity.dit import Tree
 from identity.errors import ConflictError, DaemonError, ValidationError
-from mailstack.context import MAIL_USER, build_context
+from mailstack import archives
+from mailstack.context import MAIL_USER, build_context, mail_user_ids
 from mailstack.dovecot import Dovecot
 from mailstack.files import ensure_dir
 from mailstack.layout import Layout
@@ -36,6 +42,7 @@ from provisioning import stack
 
 STATE_PARTS = ("etc", "tls", "secrets", "dkim", "web", "audit")
 FORMAT = 1
+MAIL_ROOT = "mail"
 
 
 def backup_all(settings: Settings, target_dir: Path) -> Path:
@@ -75,7 +82,7 @@ def backup_all(settings: Settings, target_dir: Path) -> Path:
             dovecot.doveadm("backup", "-u", address, f"maildir:{copy}", timeout=3600)
             mailboxes += 1
         with tarfile.open(out / "mail.tar.gz", "w:gz") as archive:
-            archive.add(staging, arcname="mail")
+            archive.add(staging, arcname=MAIL_ROOT)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _state_archive(layout, out / "state.tar.gz")
@@ -138,8 +145,17 @@ def restore_all(settings: Settings, source: Path) -> dict[str, object]:
             f"state_dir: {layout.root} holds a directory or mail already; restore onto a fresh one"
         )
     ensure_dir(layout.root, 0o755)
-    with tarfile.open(source / "state.tar.gz") as archive:
-        archive.extractall(layout.root, filter="data")
+    state_policy, mail_policy = _restore_policies(layout.root)
+    state = archives.check(source / "state.tar.gz", state_policy)
+    mail = archives.check(
+        source / "mail.tar.gz",
+        dataclasses.replace(
+            mail_policy,
+            max_bytes=mail_policy.max_bytes - state.bytes,
+            max_members=mail_policy.max_members - state.members,
+        ),
+    )
+    archives.extract(source / "state.tar.gz", layout.root, state_policy)
     stack.up(settings)  # builds cn=config from the restored files; base entries in an empty db
     stack.down(settings)
     for item in layout.ldap_data.iterdir():
@@ -159,9 +175,35 @@ def restore_all(settings: Settings, source: Path) -> dict[str, object]:
     )
     for item in [layout.ldap_data, *layout.ldap_data.iterdir()]:
         shutil.chown(item, "openldap", "openldap")
-    with tarfile.open(source / "mail.tar.gz") as archive:
-        archive.extractall(layout.root, filter="data")
-    for path in [layout.mail, *layout.mail.rglob("*")]:
-        shutil.chown(path, MAIL_USER, MAIL_USER)
+    archives.extract(
+        source / "mail.tar.gz",
+        layout.root,
+        dataclasses.replace(mail_policy, max_bytes=mail.bytes, max_members=mail.members),
+    )
     report = stack.up(settings)
     return {"manifest": manifest, "actions": report.actions}
+
+
+def _restore_policies(root: Path) -> tuple[archives.Policy, archives.Policy]:
+    """The rules for the state and the mail archive of a backup folder. No quota tells how
+    large a whole stack may be, so the limit is what the state directory's file system can
+    hold: free space and free inodes, less a tenth kept free."""
+    disk = os.statvfs(root)
+    free_bytes = disk.f_bavail * disk.f_frsize * 9 // 10
+    free_inodes = disk.f_favail * 9 // 10 if disk.f_files else 10_000_000  # 0: no inode limit
+    state = archives.Policy(
+        roots=STATE_PARTS,
+        max_bytes=free_bytes,
+        max_members=free_inodes,
+        owner=(0, 0),
+        field="from",
+        keep_modes=True,  # secrets and keys stay 0600
+    )
+    mail = archives.Policy(
+        roots=(MAIL_ROOT,),
+        max_bytes=free_bytes,
+        max_members=free_inodes,
+        owner=mail_user_ids(),
+        field="from",
+    )
+    return state, mail

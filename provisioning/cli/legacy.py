@@ -11,7 +11,7 @@ import click
 from identity.accounts import check_address, check_uid
 from identity.directory import Directory
 from identity.dit import Tree
-from identity.errors import AccessDeniedError, NotFoundError, ValidationError
+from identity.errors import AccessDeniedError, AlumailError, NotFoundError, ValidationError
 from mailstack.layout import Layout
 from provisioning.audit import AuditLog, audit_path
 from provisioning.cli.base import EXIT_ROWS_FAILED, Context, emit_json, main, pass_ctx, say
@@ -234,8 +234,13 @@ def restore_all(ctx: Context, source: Path, as_json: bool) -> None:
     """Restore a `backup-all` folder onto a fresh state directory and bring the stack up."""
     from provisioning.stackbackup import restore_all as run_restore
 
-    result = run_restore(ctx.settings, source)
-    AuditLog(audit_path(ctx.settings.state_dir)).record(ctx.actor, "restore-all", str(source), "ok")
+    audit = AuditLog(audit_path(ctx.settings.state_dir))
+    try:
+        result = run_restore(ctx.settings, source)
+    except AlumailError as error:  # a refused or broken backup is on the record too
+        audit.record(ctx.actor, "restore-all", str(source), "failed", detail=error.message)
+        raise
+    audit.record(ctx.actor, "restore-all", str(source), "ok")
     if as_json:
         emit_json(result)
     else:

@@ -240,7 +240,7 @@ def test_backup_and_restore_reproduce_every_message_folder_and_flag(
     with tarfile.open(bad, "w:gz") as tar:
         tar.add(archive, arcname="../escape")
     refused = alumail(live_stack, "restore", target.uid, "--from", str(bad))
-    assert refused.returncode == 4 and "file: must be a mailbox backup" in refused.stderr
+    assert refused.returncode == 4 and "file: member '../escape' contains '..'" in refused.stderr
 
 
 def test_the_alumnus_moves_their_mail_from_the_portal(

@@ -1,0 +1,118 @@
+"""`alumail restore` of a file that comes from outside: a crafted archive is refused with the
+member and the rule, exit 4, nothing written outside, the mailbox unchanged, and an audit line.
+`restore-all` checks both archives of a backup folder the same way."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from mailstack.layout import Layout
+from tests.support import alumail, state_root, write_toml
+from tests.support import test_settings as settings_for
+
+pytestmark = pytest.mark.integration
+
+
+def entry(name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, **fields: object):  # type: ignore[no-untyped-def]
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.size = size
+    for key, value in fields.items():
+        setattr(info, key, value)
+    return info
+
+
+def chain() -> list[tarfile.TarInfo]:
+    """CVE-2025-4517: long symlinks whose resolution exceeds PATH_MAX, so ``filter="data"``
+    on CPython 3.11.7 sees ``Maildir/escape`` inside the folder while it points two levels up
+    (the state directory's tmp/), then a file written through it."""
+    comp, steps, path = "d" * 247, "abcdefghijklmnop", "Maildir"
+    members = [entry("Maildir", tarfile.DIRTYPE)]
+    for step in steps:
+        members.append(entry(f"{path}/{comp}", tarfile.DIRTYPE))
+        members.append(entry(f"{path}/{step}", tarfile.SYMTYPE, linkname=comp))
+        path = f"{path}/{comp}"
+    long_link = "/".join(["Maildir", *steps, "l" * 254])
+    members.append(entry(long_link, tarfile.SYMTYPE, linkname="/".join([".."] * len(steps))))
+    escape = "/".join([*steps, "l" * 254, "..", ".."])
+    members.append(entry("Maildir/escape", tarfile.SYMTYPE, linkname=escape))
+    members.append(entry("Maildir/escape/planted", size=6))
+    return members
+
+
+CASES = {
+    "symlink chain": (chain, "member 'Maildir/a' is a symbolic link"),
+    "fifo": (
+        lambda: [entry("Maildir", tarfile.DIRTYPE), entry("Maildir/cur", tarfile.FIFOTYPE)],
+        "member 'Maildir/cur' is a FIFO",
+    ),
+    "over the quota": (
+        lambda: [entry("Maildir", tarfile.DIRTYPE), entry("Maildir/cur/huge", size=2 << 20)],
+        "member 'Maildir/cur/huge' brings the content over the limit of 1310720 bytes",
+    ),
+}
+
+
+def mailbox_files(settings, account) -> list[str]:  # type: ignore[no-untyped-def]
+    home = Layout(settings.state_dir).mail / settings.domain / account.uid
+    return sorted(str(p.relative_to(home)) for p in home.rglob("*"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_a_crafted_backup_is_refused_and_changes_nothing(
+    live_stack, new_account, tmp_path: Path, case: str
+) -> None:
+    members, message = CASES[case]
+    account, _ = new_account(quota="1M")
+    archive = tmp_path / "crafted.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for info in members():
+            tar.addfile(info, io.BytesIO(b"\0" * info.size) if info.isreg() else None)
+    before = mailbox_files(live_stack, account)
+    refused = alumail(live_stack, "restore", account.uid, "--from", str(archive))
+    assert refused.returncode == 4, refused.stderr
+    assert f"file: {message}" in refused.stderr and "Traceback" not in refused.stderr
+    state = Layout(live_stack.state_dir).root
+    assert not list(state.rglob("planted"))
+    assert not list((state / "tmp").glob("mailbox-*"))  # the unpacking folder is gone
+    assert mailbox_files(live_stack, account) == before
+    lines = (state / "audit" / "audit.jsonl").read_text().splitlines()
+    last = [json.loads(line) for line in lines if account.uid in line][-1]
+    assert (last["action"], last["outcome"]) == ("mailbox-restore", "failed")
+    assert message in last["detail"]
+
+
+def test_restore_all_checks_both_archives_before_writing_anything() -> None:
+    """A backup folder from elsewhere: a good state archive and a mail archive with the link
+    chain. Nothing of either is written, nothing escapes, and the refusal is audited."""
+    root = state_root("crafted")
+    try:
+        fresh = settings_for(root)
+        write_toml(fresh, root / "alumail.toml")
+        backup = root / "alumail-backup-20260101T000000Z"
+        backup.mkdir()
+        manifest = {"format": 1, "created": "x", "domain": fresh.domain, "accounts": 0}
+        (backup / "manifest.json").write_text(json.dumps(manifest))
+        (backup / "directory.ldif").write_text("")
+        with tarfile.open(backup / "state.tar.gz", "w:gz") as tar:
+            tar.addfile(entry("etc", tarfile.DIRTYPE))
+            tar.addfile(entry("etc/note", size=2), io.BytesIO(b"hi"))
+        with tarfile.open(backup / "mail.tar.gz", "w:gz") as tar:
+            for info in chain():
+                info.name = "mail/" + info.name
+                tar.addfile(info, io.BytesIO(b"\0" * info.size) if info.isreg() else None)
+        refused = alumail(fresh, "restore-all", "--from", str(backup))
+        assert refused.returncode == 4, refused.stderr
+        assert "from: member 'mail/Maildir/a' is a symbolic link" in refused.stderr
+        state = Layout(fresh.state_dir).root
+        assert not (state / "etc").exists() and not list(root.rglob("planted"))
+        (line,) = (state / "audit" / "audit.jsonl").read_text().splitlines()
+        assert json.loads(line)["outcome"] == "failed"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

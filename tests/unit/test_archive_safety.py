@@ -1,0 +1,232 @@
+"""Untrusted tar archives (a mailbox backup an alumnus may have edited, a backup-all folder):
+every member is checked before anything is written, and writing never follows a link."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from identity.errors import AlumailError, ValidationError
+from mailstack import archives
+
+pytestmark = pytest.mark.unit
+
+POLICY = archives.Policy(
+    roots=("Maildir",), max_bytes=10_000, max_members=20, owner=(os.getuid(), os.getgid())
+)
+LONG = "1700000000.M123456P7890.mail.alumni.example.edu,S=1234,W=1260" + "x" * 60 + ":2,S"
+
+
+def entry(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", **fields: object):  # type: ignore[no-untyped-def]
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.size = len(data) if kind == tarfile.REGTYPE else 0
+    info.mtime = 1_500_000_000
+    for key, value in fields.items():
+        setattr(info, key, value)
+    return info, (data if kind == tarfile.REGTYPE else None)
+
+
+def build(path: Path, *members, fmt: int = tarfile.PAX_FORMAT, **options) -> Path:  # type: ignore[no-untyped-def]
+    with tarfile.open(path, "w:gz", format=fmt, **options) as tar:
+        for info, data in members:
+            tar.addfile(info, None if data is None else io.BytesIO(data))
+    return path
+
+
+GENUINE = (
+    entry("Maildir", tarfile.DIRTYPE),
+    entry("Maildir/cur", tarfile.DIRTYPE),
+    entry(f"Maildir/cur/{LONG}", data=b"Subject: hello\n\nhi\n", mode=0o4777),
+)
+
+
+@pytest.fixture
+def place(tmp_path: Path) -> tuple[Path, Path]:
+    """A destination folder and, beside it, an 'outside' folder holding one file."""
+    (tmp_path / "dest").mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "passwd").write_text("root:x:0:0\n")
+    return tmp_path / "dest", tmp_path / "outside"
+
+
+def untouched(dest: Path, outside: Path) -> bool:
+    return not any(dest.iterdir()) and [p.name for p in outside.iterdir()] == ["passwd"]
+
+
+@pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT])
+def test_a_genuine_backup_is_written_with_its_dates_and_private_modes(
+    tmp_path: Path, place: tuple[Path, Path], fmt: int
+) -> None:
+    dest, _ = place
+    source = build(tmp_path / "ok.tar.gz", *GENUINE, fmt=fmt)
+    summary = archives.extract(source, dest, POLICY)
+    assert summary == archives.Summary(members=3, bytes=19)
+    message = dest / "Maildir" / "cur" / LONG
+    assert message.read_bytes() == b"Subject: hello\n\nhi\n"
+    assert message.stat().st_mtime == 1_500_000_000  # Dovecot's INTERNALDATE
+    assert stat.S_IMODE(message.stat().st_mode) == 0o600  # never set-uid or world-writable
+    assert stat.S_IMODE((dest / "Maildir").stat().st_mode) == 0o700
+
+
+REFUSED = {
+    "symlink": (entry("Maildir/cur/x", tarfile.SYMTYPE, linkname="../../outside"), "symbolic link"),
+    "hardlink": (
+        entry("Maildir/cur/x", tarfile.LNKTYPE, linkname="../outside/passwd"),
+        "hard link",
+    ),
+    "absolute": (entry("/Maildir/cur/x", data=b"a"), "absolute path"),
+    "dotdot": (entry("Maildir/../outside/x", data=b"a"), "contains '..'"),
+    "dot": (entry("Maildir/./cur/x", data=b"a"), "'.' part"),
+    "control": (entry("Maildir/cur/a\x1bb", data=b"a"), "control character"),
+    "nul in a pax path": (entry(f"Maildir/cur/{LONG}\x00evil", data=b"a"), "control character"),
+    "newline": (entry("Maildir/cur/a\nb", data=b"a"), "control character"),
+    "char device": (entry("Maildir/cur/tty", tarfile.CHRTYPE, devmajor=5), "character device"),
+    "block device": (entry("Maildir/cur/sda", tarfile.BLKTYPE, devmajor=8), "block device"),
+    "fifo": (entry("Maildir/cur/pipe", tarfile.FIFOTYPE), "FIFO"),
+    "contiguous": (entry("Maildir/cur/c", tarfile.CONTTYPE), "contiguous file"),
+    "gnu sparse": (entry("Maildir/cur/s", tarfile.GNUTYPE_SPARSE), "sparse file"),
+    "pax sparse": (
+        entry("Maildir/cur/s", data=b"a", pax_headers={"GNU.sparse.map": "0,1"}),
+        "sparse",
+    ),
+    "outside the top folder": (entry("etc/passwd", data=b"a"), "is not under Maildir/"),
+    "file as the top folder": (entry("Maildir", data=b"a"), "top folder"),
+    "pax rename": (
+        entry("Maildir/cur/innocent", data=b"a", pax_headers={"path": "Maildir/new/other"}),
+        "renamed by a pax or long-name record",
+    ),
+    "over the size cap": (entry("Maildir/cur/big", data=b"x" * 10_001), "limit of 10000 bytes"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=list(REFUSED))
+def test_a_crafted_member_is_refused_by_name_and_rule_and_nothing_is_written(
+    tmp_path: Path, place: tuple[Path, Path], case: str
+) -> None:
+    (info, data), rule = REFUSED[case]
+    dest, outside = place
+    source = build(tmp_path / "bad.tar.gz", *GENUINE, (info, data))
+    with pytest.raises(ValidationError) as refused:
+        archives.extract(source, dest, POLICY)
+    assert refused.value.field == "file"
+    assert rule in refused.value.rule
+    assert f"member {info.name.rstrip('/')!r}" in refused.value.rule or case == "pax rename"
+    assert untouched(dest, outside)
+
+
+def test_the_long_symlink_chain_of_cve_2025_4517_is_refused(
+    tmp_path: Path, place: tuple[Path, Path]
+) -> None:
+    """The chain that gets past ``filter="data"`` on CPython 3.11.7 and plants a file two
+    levels above the destination."""
+    dest, outside = place
+    comp, steps, path = "d" * 247, "abcdefghijklmnop", "Maildir"
+    members = [entry("Maildir", tarfile.DIRTYPE)]
+    for step in steps:
+        members.append(entry(f"{path}/{comp}", tarfile.DIRTYPE))
+        members.append(entry(f"{path}/{step}", tarfile.SYMTYPE, linkname=comp))
+        path = f"{path}/{comp}"
+    long_link = "/".join(["Maildir", *steps, "l" * 254])
+    members.append(entry(long_link, tarfile.SYMTYPE, linkname="/".join([".."] * len(steps))))
+    escape = "/".join([*steps, "l" * 254, "..", "..", "outside"])
+    members.append(entry("Maildir/escape", tarfile.SYMTYPE, linkname=escape))
+    members.append(entry("Maildir/escape/planted", data=b"owned\n"))
+    source = build(tmp_path / "chain.tar.gz", *members)
+    with pytest.raises(ValidationError, match=r"member 'Maildir/a' is a symbolic link"):
+        archives.extract(source, dest, POLICY)
+    assert untouched(dest, outside)
+
+
+def test_members_past_the_count_cap_are_refused(tmp_path: Path, place: tuple[Path, Path]) -> None:
+    dest, outside = place
+    many = [entry(f"Maildir/cur/{n}", data=b"m") for n in range(POLICY.max_members)]
+    source = build(tmp_path / "many.tar.gz", entry("Maildir", tarfile.DIRTYPE), *many)
+    with pytest.raises(ValidationError, match="more than 20 members"):
+        archives.extract(source, dest, POLICY)
+    assert untouched(dest, outside)
+
+
+def test_a_duplicate_or_a_member_below_a_file_is_refused(
+    tmp_path: Path, place: tuple[Path, Path]
+) -> None:
+    dest, outside = place
+    twice = build(tmp_path / "twice.tar.gz", *GENUINE, GENUINE[2])
+    with pytest.raises(ValidationError, match="appears twice"):
+        archives.extract(twice, dest, POLICY)
+    below = build(
+        tmp_path / "below.tar.gz",
+        entry("Maildir/tmp", data=b"a"),
+        entry("Maildir/tmp/x", data=b"a"),
+    )
+    with pytest.raises(ValidationError, match="below a member that is a file"):
+        archives.extract(below, dest, POLICY)
+    assert untouched(dest, outside)
+
+
+def test_a_global_pax_header_naming_paths_is_refused(
+    tmp_path: Path, place: tuple[Path, Path]
+) -> None:
+    dest, outside = place
+    source = build(tmp_path / "global.tar.gz", *GENUINE, pax_headers={"path": "Maildir/cur/x"})
+    with pytest.raises(ValidationError, match="global pax header setting 'path'"):
+        archives.extract(source, dest, POLICY)
+    assert untouched(dest, outside)
+
+
+def test_an_oversized_header_record_is_refused_before_it_is_read(
+    tmp_path: Path, place: tuple[Path, Path]
+) -> None:
+    dest, outside = place
+    huge = tarfile.TarInfo("././@PaxHeader")
+    huge.type = tarfile.XHDTYPE
+    huge.size = archives.MAX_HEADER_RECORD + 1
+    source = build(
+        tmp_path / "huge.tar.gz",
+        *GENUINE,
+        (huge, b"\n" * huge.size),
+        entry("Maildir/cur/after", data=b"a"),
+    )
+    with pytest.raises(ValidationError, match="header record of 65537 bytes"):
+        archives.extract(source, dest, POLICY)
+    assert untouched(dest, outside)
+
+
+def test_writing_never_follows_a_link_already_in_the_destination(
+    tmp_path: Path, place: tuple[Path, Path]
+) -> None:
+    dest, outside = place
+    (dest / "Maildir").symlink_to(outside)
+    source = build(tmp_path / "ok.tar.gz", *GENUINE)
+    with pytest.raises(AlumailError, match="writing member 'Maildir'"):
+        archives.extract(source, dest, POLICY)
+    assert [p.name for p in outside.iterdir()] == ["passwd"]
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"not a tar at all", b"\x1f\x8b\x08\x00garbage"], ids=["empty", "text", "gz"]
+)
+def test_a_file_that_is_not_a_tar_archive_gets_a_clear_error(
+    tmp_path: Path, place: tuple[Path, Path], content: bytes
+) -> None:
+    dest, outside = place
+    source = tmp_path / "junk.tar.gz"
+    source.write_bytes(content)
+    with pytest.raises(ValidationError, match="cannot be read as a tar archive"):
+        archives.extract(source, dest, POLICY)
+    assert untouched(dest, outside)
+
+
+def test_a_truncated_archive_gets_a_clear_error(tmp_path: Path, place: tuple[Path, Path]) -> None:
+    dest, outside = place
+    whole = build(tmp_path / "whole.tar.gz", *GENUINE).read_bytes()
+    source = tmp_path / "cut.tar.gz"
+    source.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValidationError, match="cannot be read as a tar archive"):
+        archives.extract(source, dest, POLICY)
+    assert untouched(dest, outside)
