@@ -118,8 +118,12 @@ def download(request: Request, svc: Svc) -> Response:
     )
     handle.close()
     target = Path(handle.name)
-    with svc.service(MailboxBackups, actor) as backups:
-        backups.backup(session.uid, target)
+    try:
+        with svc.service(MailboxBackups, actor) as backups:
+            backups.backup(session.uid, target)
+    except BaseException:  # refused or failed: no file is left behind
+        target.unlink(missing_ok=True)
+        raise
     return FileResponse(
         target,
         media_type="application/gzip",

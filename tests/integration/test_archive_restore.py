@@ -1,20 +1,25 @@
 """`alumail restore` of a file that comes from outside: a crafted archive is refused with the
 member and the rule, exit 4, nothing written outside, the mailbox unchanged, and an audit line.
-`restore-all` checks both archives of a backup folder the same way."""
+`restore-all` checks both archives of a backup folder the same way. The portal's refused
+download leaves no file behind."""
 
 from __future__ import annotations
 
 import io
 import json
+import secrets
 import shutil
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from identity.roles import Role
 from mailstack.layout import Layout
+from provisioning.staff import StaffService
 from tests.support import alumail, state_root, write_toml
 from tests.support import test_settings as settings_for
+from tests.web import client, form_token
 
 pytestmark = pytest.mark.integration
 
@@ -86,6 +91,21 @@ def test_a_crafted_backup_is_refused_and_changes_nothing(
     last = [json.loads(line) for line in lines if account.uid in line][-1]
     assert (last["action"], last["outcome"]) == ("mailbox-restore", "failed")
     assert message in last["detail"]
+
+
+def test_a_refused_download_leaves_no_file(live_stack) -> None:
+    desk = f"dl.{secrets.token_hex(2)}"
+    with StaffService(live_stack) as service:
+        service.add(desk, "Download Desk", Role.HELPDESK, "Staff-Password-55")
+    web = Layout(live_stack.state_dir).root / "web"
+    with client(live_stack) as http:
+        token = form_token(http, "/login")
+        http.post(
+            "/login", data={"csrf_token": token, "login": desk, "password": "Staff-Password-55"}
+        )
+        for _ in range(3):
+            assert http.get("/account/mailbox.tar.gz").status_code == 403
+    assert not list(web.glob("download-*"))
 
 
 def test_restore_all_checks_both_archives_before_writing_anything() -> None:
