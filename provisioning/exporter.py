@@ -1,10 +1,10 @@
 """Export of the directory's accounts (all, or a filter) as CSV, LDIF or JSON lines, streamed
 page by page so a directory of any size leaves memory flat (in directory order, not sorted).
-The CSV has the import columns first, so an export can be imported again."""
+The CSV has the import columns first, so an export can be imported again (cells that a
+spreadsheet would take for a formula are guarded, and the import undoes it)."""
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable
 from typing import IO
@@ -16,6 +16,7 @@ from identity.ldif import record as to_ldif
 from identity.roles import ROOT, Actor
 from mailstack.layout import Layout
 from mailstack.settings import Settings
+from provisioning import csvcells
 from provisioning.importer import COLUMNS
 
 FORMATS = ("csv", "ldif", "json")
@@ -58,7 +59,7 @@ def export(
 
 
 def _csv(out: IO[str]) -> Writer:
-    writer = csv.writer(out)
+    writer = csvcells.Writer(out)  # names are the alumni's own: no cell becomes a formula
     writer.writerow([*COLUMNS, *EXTRA_COLUMNS])
 
     def write(dn: str, entry: dict[str, list[str]], settings: Settings) -> None:

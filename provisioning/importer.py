@@ -27,7 +27,6 @@ display_name, student_number, graduation_year, recovery_email`` and optionally
 
 from __future__ import annotations
 
-import csv
 import itertools
 import shutil
 import subprocess
@@ -66,7 +65,7 @@ from mailstack.context import build_context
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from mailstack.slapd import Slapd
-from provisioning import csvrows
+from provisioning import csvcells, csvrows
 from provisioning.audit import AuditLog, audit_path
 
 COLUMNS = (
@@ -133,7 +132,14 @@ class Row:
 
 
 def read_rows(handle: IO[str]) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
-    return csvrows.read_rows(handle, COLUMNS, OPTIONAL_COLUMNS)
+    """The roster's rows, each cell as it was before an export guarded it against spreadsheet
+    formulas (:mod:`provisioning.csvcells`), so an export imports again unchanged."""
+    header, rows = csvrows.read_rows(handle, COLUMNS, OPTIONAL_COLUMNS)
+    unquoted = (
+        (line, {k: csvcells.unquote(v) if isinstance(v, str) else v for k, v in record.items()})
+        for line, record in rows
+    )
+    return header, unquoted
 
 
 def parse_row(line: int, record: Mapping[str, str | None], settings: Settings) -> Row:
@@ -334,7 +340,7 @@ class Write:
 def write_report(path: Path, errors: Iterable[RowError]) -> None:
     partial = path.with_name(path.name + ".partial")
     with open(partial, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csvcells.Writer(handle)  # reasons quote what the roster held
         writer.writerow(["line", "column", "reason"])
         for error in errors:
             writer.writerow([error.line, error.column, error.reason])
