@@ -22,6 +22,7 @@ import dataclasses
 import datetime
 import json
 import os
+import re
 import shutil
 import sqlite3
 import tarfile
@@ -144,6 +145,7 @@ def restore_all(settings: Settings, source: Path) -> dict[str, object]:
         raise ConflictError(
             f"state_dir: {layout.root} holds a directory or mail already; restore onto a fresh one"
         )
+    check_directory_ldif(source / "directory.ldif")
     ensure_dir(layout.root, 0o755)
     state_policy, mail_policy = _restore_policies(layout.root)
     state = archives.check(source / "state.tar.gz", state_policy)
@@ -182,6 +184,38 @@ def restore_all(settings: Settings, source: Path) -> dict[str, object]:
     )
     report = stack.up(settings)
     return {"manifest": manifest, "actions": report.actions}
+
+
+# slapadd, run as root, reads the value of ``attr:< file:///...`` and the whole of
+# ``include: file:///...`` from anywhere on the machine (ldif(5)); slapcat never writes either.
+_URL_VALUE = re.compile(rb"[^:#\s][^:]*:<")
+_INCLUDE = re.compile(rb"include:", re.IGNORECASE)
+
+
+def check_directory_ldif(path: Path) -> None:
+    """Refuse a backup's LDIF that would make slapadd read other files: a value given by URL
+    or an include statement (checked on unfolded lines, so folding cannot hide one)."""
+
+    def check(line: bytes, number: int) -> None:
+        if _URL_VALUE.match(line) or _INCLUDE.match(line):
+            what = "an include statement" if _INCLUDE.match(line) else "a value read from a URL"
+            raise ValidationError(
+                "from", f"directory.ldif line {number}: {what} is not allowed in a backup"
+            )
+
+    try:
+        with open(path, "rb") as handle:
+            logical, start = b"", 0
+            for number, raw in enumerate(handle, 1):
+                line = raw.rstrip(b"\r\n")
+                if line.startswith(b" "):
+                    logical += line[1:]
+                    continue
+                check(logical, start)
+                logical, start = line, number
+            check(logical, start)
+    except OSError as exc:
+        raise ValidationError("from", f"directory.ldif cannot be read: {exc}") from exc
 
 
 def _restore_policies(root: Path) -> tuple[archives.Policy, archives.Policy]:

@@ -108,9 +108,28 @@ def test_a_refused_download_leaves_no_file(live_stack) -> None:
     assert not list(web.glob("download-*"))
 
 
-def test_restore_all_checks_both_archives_before_writing_anything() -> None:
-    """A backup folder from elsewhere: a good state archive and a mail archive with the link
-    chain. Nothing of either is written, nothing escapes, and the refusal is audited."""
+def mail_chain() -> list[tarfile.TarInfo]:
+    members = chain()
+    for info in members:
+        info.name = "mail/" + info.name
+    return members
+
+
+RESTORE_ALL_CASES = {
+    "link chain in the mail": (b"", mail_chain, "from: member 'mail/Maildir/a' is a symbolic link"),
+    "ldif reading a root-only file": (
+        b"dn: dc=alumni,dc=test\ndescription:< file:///etc/shadow\n",
+        lambda: [entry("mail", tarfile.DIRTYPE)],
+        "from: directory.ldif line 2: a value read from a URL is not allowed",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", RESTORE_ALL_CASES, ids=list(RESTORE_ALL_CASES))
+def test_restore_all_checks_a_backup_folder_before_writing_anything(case: str) -> None:
+    """A backup folder from elsewhere, with a good state archive: nothing of it is written,
+    nothing escapes, slapadd never runs, and the refusal is audited."""
+    ldif, mail_members, message = RESTORE_ALL_CASES[case]
     root = state_root("crafted")
     try:
         fresh = settings_for(root)
@@ -119,19 +138,19 @@ def test_restore_all_checks_both_archives_before_writing_anything() -> None:
         backup.mkdir()
         manifest = {"format": 1, "created": "x", "domain": fresh.domain, "accounts": 0}
         (backup / "manifest.json").write_text(json.dumps(manifest))
-        (backup / "directory.ldif").write_text("")
+        (backup / "directory.ldif").write_bytes(ldif)
         with tarfile.open(backup / "state.tar.gz", "w:gz") as tar:
             tar.addfile(entry("etc", tarfile.DIRTYPE))
             tar.addfile(entry("etc/note", size=2), io.BytesIO(b"hi"))
         with tarfile.open(backup / "mail.tar.gz", "w:gz") as tar:
-            for info in chain():
-                info.name = "mail/" + info.name
+            for info in mail_members():
                 tar.addfile(info, io.BytesIO(b"\0" * info.size) if info.isreg() else None)
         refused = alumail(fresh, "restore-all", "--from", str(backup))
         assert refused.returncode == 4, refused.stderr
-        assert "from: member 'mail/Maildir/a' is a symbolic link" in refused.stderr
+        assert message in refused.stderr
         state = Layout(fresh.state_dir).root
         assert not (state / "etc").exists() and not list(root.rglob("planted"))
+        assert not (state / "ldap").exists()
         (line,) = (state / "audit" / "audit.jsonl").read_text().splitlines()
         assert json.loads(line)["outcome"] == "failed"
     finally:

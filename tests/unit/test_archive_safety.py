@@ -13,6 +13,7 @@ import pytest
 
 from identity.errors import AlumailError, ValidationError
 from mailstack import archives
+from provisioning.stackbackup import check_directory_ldif
 
 pytestmark = pytest.mark.unit
 
@@ -230,3 +231,30 @@ def test_a_truncated_archive_gets_a_clear_error(tmp_path: Path, place: tuple[Pat
     with pytest.raises(ValidationError, match="cannot be read as a tar archive"):
         archives.extract(source, dest, POLICY)
     assert untouched(dest, outside)
+
+
+GOOD_LDIF = (
+    b"dn: dc=alumni,dc=test\nobjectClass: dcObject\ndc: alumni\n"
+    b"description:: PCBmaWxlOi8vL2V0Yy9zaGFkb3c=\n"  # base64 of '< file:///etc/shadow': a value
+    b"postalAddress: Room 1 :< not a URL past the first colon\n"
+    b"# include: file:///etc/shadow is a comment\n"
+    b"cn: a long value folded\n  across lines\n\n"
+)
+SLAPADD_READS = {
+    "url value": (b"description:< file:///etc/shadow\n", "a value read from a URL"),
+    "folded url value": (b"descr\n iption:< file:///etc/shadow\n", "a value read from a URL"),
+    "include": (b"\nInclude: file:///etc/shadow.ldif\n", "an include statement"),
+}
+
+
+@pytest.mark.parametrize("case", SLAPADD_READS, ids=list(SLAPADD_READS))
+def test_a_backup_ldif_that_would_make_slapadd_read_files_is_refused(
+    tmp_path: Path, case: str
+) -> None:
+    extra, rule = SLAPADD_READS[case]
+    ldif = tmp_path / "directory.ldif"
+    ldif.write_bytes(GOOD_LDIF)
+    check_directory_ldif(ldif)  # slapcat's own output passes
+    ldif.write_bytes(GOOD_LDIF + extra)
+    with pytest.raises(ValidationError, match=f"directory.ldif line 1[0-9]: {rule}"):
+        check_directory_ldif(ldif)
