@@ -19,6 +19,11 @@ written, against rules a genuine backup always meets:
 Writing never follows a link: each folder is opened relative to its parent's descriptor with
 ``O_NOFOLLOW``, files are created with ``O_EXCL | O_NOFOLLOW``, and ownership and modes are set
 on the open descriptors (``fchown``/``fchmod``), never by path.
+
+Packing (:func:`pack`) is held to the same rules from the other side: root reads folders the
+mail user can write to (a ``doveadm backup`` copy), so it opens every entry without following
+links and leaves out anything that is not a file or a folder; a backup it writes is one that
+:func:`extract` accepts.
 """
 
 from __future__ import annotations
@@ -325,3 +330,42 @@ def _write_file(
         shutil.copyfileobj(reader, out, 1024 * 1024)
         out.flush()
         os.utime(fd, (member.mtime, member.mtime))  # Dovecot reads a message's date from it
+
+
+def pack(archive: tarfile.TarFile, path: Path, arcname: str) -> None:
+    """Add the folder or file ``path`` to ``archive`` as ``arcname``: folders and regular files
+    only, each opened relative to its parent's descriptor without following a link (and
+    without blocking on a FIFO), its metadata read from the open descriptor, so nothing
+    swapped in meanwhile is read."""
+    _pack(archive, None, str(path), arcname)
+
+
+_O_PACK = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _pack(archive: tarfile.TarFile, parent: int | None, name: str, arcname: str) -> None:
+    kind = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
+    if not (stat.S_ISDIR(kind) or stat.S_ISREG(kind)):
+        return  # links, sockets, FIFOs and devices are no part of a mailbox or the state
+    fd = os.open(name, _O_PACK, dir_fd=parent)  # a link swapped in meanwhile: ELOOP
+    try:
+        status = os.fstat(fd)
+        if stat.S_ISDIR(status.st_mode):
+            archive.addfile(_info(arcname, status, tarfile.DIRTYPE))
+            for child in sorted(os.listdir(fd)):
+                _pack(archive, fd, child, f"{arcname}/{child}")
+        elif stat.S_ISREG(status.st_mode):
+            with open(fd, "rb", closefd=False) as reader:
+                archive.addfile(_info(arcname, status, tarfile.REGTYPE), reader)
+    finally:
+        os.close(fd)
+
+
+def _info(name: str, status: os.stat_result, kind: bytes) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.mode = stat.S_IMODE(status.st_mode)
+    info.uid, info.gid = status.st_uid, status.st_gid
+    info.mtime = int(status.st_mtime)  # whole seconds, as Dovecot keeps a message's date
+    info.size = status.st_size if kind == tarfile.REGTYPE else 0
+    return info

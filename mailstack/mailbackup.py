@@ -61,7 +61,7 @@ def backup(ctx: RenderContext, user: str, target: Path) -> Path:
         copy = work / ROOT_NAME
         Dovecot(ctx).doveadm("backup", "-u", user, f"maildir:{copy}", timeout=3600)
         with tarfile.open(partial, "w:gz") as archive:
-            archive.add(copy, arcname=ROOT_NAME)
+            archives.pack(archive, copy, ROOT_NAME)  # the copy is the mail user's: no links
         partial.replace(target)
         return target
     finally:

@@ -83,7 +83,7 @@ def backup_all(settings: Settings, target_dir: Path) -> Path:
             dovecot.doveadm("backup", "-u", address, f"maildir:{copy}", timeout=3600)
             mailboxes += 1
         with tarfile.open(out / "mail.tar.gz", "w:gz") as archive:
-            archive.add(staging, arcname=MAIL_ROOT)
+            archives.pack(archive, staging, MAIL_ROOT)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _state_archive(layout, out / "state.tar.gz")
@@ -118,11 +118,11 @@ def _state_archive(layout: Layout, target: Path) -> None:
                     for item in path.iterdir():
                         if item.name.startswith("service.db") or item.name.startswith("download-"):
                             continue
-                        archive.add(item, arcname=f"web/{item.name}")
+                        archives.pack(archive, item, f"web/{item.name}")
                     if copy.exists():
-                        archive.add(copy, arcname="web/service.db")
+                        archives.pack(archive, copy, "web/service.db")
                 else:
-                    archive.add(path, arcname=part)
+                    archives.pack(archive, path, part)
 
 
 def restore_all(settings: Settings, source: Path) -> dict[str, object]:

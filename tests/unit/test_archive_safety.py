@@ -258,3 +258,30 @@ def test_a_backup_ldif_that_would_make_slapadd_read_files_is_refused(
     ldif.write_bytes(GOOD_LDIF + extra)
     with pytest.raises(ValidationError, match=f"directory.ldif line 1[0-9]: {rule}"):
         check_directory_ldif(ldif)
+
+
+def test_a_backup_holds_files_and_folders_only_and_restores(
+    tmp_path: Path, place: tuple[Path, Path]
+) -> None:
+    """The copy root packs is writable by the mail user: a link planted there must not carry
+    another file into the archive, and the archive must pass the restore's own checks."""
+    dest, outside = place
+    maildir = tmp_path / "copy" / "Maildir"
+    (maildir / "cur").mkdir(parents=True)
+    (maildir / "cur" / LONG).write_bytes(b"Subject: kept\n\n")
+    os.utime(maildir / "cur" / LONG, (1_500_000_000, 1_500_000_000))
+    (maildir / "cur" / "shadow").symlink_to(outside / "passwd")
+    (maildir / "new").symlink_to(outside)
+    os.mkfifo(maildir / "pipe")
+    target = tmp_path / "backup.tar.gz"
+    with tarfile.open(target, "w:gz") as tar:
+        archives.pack(tar, maildir, "Maildir")
+    with tarfile.open(target) as tar:
+        assert tar.getnames() == ["Maildir", "Maildir/cur", f"Maildir/cur/{LONG}"]
+        assert b"root:x" not in b"".join(
+            tar.extractfile(m).read()
+            for m in tar.getmembers()
+            if m.isreg()  # type: ignore[union-attr]
+        )
+    archives.extract(target, dest, POLICY)
+    assert (dest / "Maildir" / "cur" / LONG).stat().st_mtime == 1_500_000_000
