@@ -285,3 +285,16 @@ def test_a_backup_holds_files_and_folders_only_and_restores(
         )
     archives.extract(target, dest, POLICY)
     assert (dest / "Maildir" / "cur" / LONG).stat().st_mtime == 1_500_000_000
+
+
+def test_a_file_already_in_the_destination_is_replaced_never_written_through(
+    tmp_path: Path, place: tuple[Path, Path]
+) -> None:
+    """A hard link to a file outside, already where a member goes: the member gets a new file,
+    and the file outside keeps its content."""
+    dest, outside = place
+    (dest / "Maildir" / "cur").mkdir(parents=True)
+    os.link(outside / "passwd", dest / "Maildir" / "cur" / LONG)
+    archives.extract(build(tmp_path / "ok.tar.gz", *GENUINE), dest, POLICY)
+    assert (outside / "passwd").read_text() == "root:x:0:0\n"
+    assert (dest / "Maildir" / "cur" / LONG).read_bytes() == b"Subject: hello\n\nhi\n"
