@@ -38,6 +38,7 @@ from identity.errors import (
 from identity.passwords import DEFAULT_POLICY, hash_password
 from identity.quota import parse_quota
 from identity.roles import ROOT, Actor, Role
+from mailstack import archives
 from mailstack.context import RenderContext, build_context
 from mailstack.files import ensure_dir
 from mailstack.layout import Layout
@@ -443,7 +444,7 @@ class AccountService:
         path = folder / f"{account.uid}-{stamp}.tar.gz"
         partial = path.with_name(path.name + ".partial")
         with tarfile.open(partial, "w:gz") as tar:
-            tar.add(home, arcname=account.uid)
+            archives.pack(tar, home, account.uid)  # the home is vmail's: follow no link
         partial.rename(path)
         path.chmod(0o600)
         return path

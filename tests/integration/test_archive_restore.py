@@ -155,3 +155,22 @@ def test_restore_all_checks_a_backup_folder_before_writing_anything(case: str) -
         assert json.loads(line)["outcome"] == "failed"
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_deleted_accounts_archive_holds_files_and_folders_only(
+    live_stack, new_account, accounts, tmp_path: Path
+) -> None:
+    """The home is the mail user's to write: a link planted there stays out of the archive
+    root writes, whatever it points to."""
+    account, _ = new_account()
+    home = Layout(live_stack.state_dir).mail / live_stack.domain / account.uid
+    assert home.is_dir()
+    secret = tmp_path / "root-only"
+    secret.write_text("not for vmail\n")
+    (home / "Maildir" / "planted").symlink_to(secret)
+    archive = accounts.delete(account.uid)
+    assert archive is not None
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+    assert members and all(m.isreg() or m.isdir() for m in members)
+    assert f"{account.uid}/Maildir/planted" not in [m.name for m in members]
