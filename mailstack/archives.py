@@ -197,6 +197,7 @@ def _checked(archive: tarfile.TarFile, policy: Policy) -> Iterator[tarfile.TarIn
     naming it. Members are not kept (``archive.members`` is emptied), so memory stays flat."""
     seen_files: set[str] = set()
     seen_dirs: set[str] = set()
+    parents: set[str] = set()  # folders implied by the members' names
     count, total = 0, 0
     while (member := archive.next()) is not None:
         # tarfile keeps each member it reads; forgetting them keeps memory flat
@@ -215,8 +216,12 @@ def _checked(archive: tarfile.TarFile, policy: Policy) -> Iterator[tarfile.TarIn
             raise _refused(policy, name, "appears twice")
         parts = name.split("/")
         for depth in range(1, len(parts)):
-            if "/".join(parts[:depth]) in seen_files:
+            parent = "/".join(parts[:depth])
+            if parent in seen_files:
                 raise _refused(policy, name, "lies below a member that is a file")
+            parents.add(parent)
+        if not member.isdir() and name in parents:
+            raise _refused(policy, name, "is a file where earlier members made a folder")
         if member.isdir():
             seen_dirs.add(name)
         else:

@@ -153,7 +153,7 @@ def test_members_past_the_count_cap_are_refused(tmp_path: Path, place: tuple[Pat
     assert untouched(dest, outside)
 
 
-def test_a_duplicate_or_a_member_below_a_file_is_refused(
+def test_a_duplicate_or_a_file_and_folder_of_one_name_are_refused(
     tmp_path: Path, place: tuple[Path, Path]
 ) -> None:
     dest, outside = place
@@ -167,6 +167,13 @@ def test_a_duplicate_or_a_member_below_a_file_is_refused(
     )
     with pytest.raises(ValidationError, match="below a member that is a file"):
         archives.extract(below, dest, POLICY)
+    above = build(
+        tmp_path / "above.tar.gz",
+        entry("Maildir/tmp/x", data=b"a"),
+        entry("Maildir/tmp", data=b"a"),
+    )
+    with pytest.raises(ValidationError, match="'Maildir/tmp' is a file where earlier members"):
+        archives.extract(above, dest, POLICY)
     assert untouched(dest, outside)
 
 
