@@ -196,7 +196,7 @@ def check_directory_ldif(path: Path) -> None:
     """Refuse a backup's LDIF that would make slapadd read other files: a value given by URL
     or an include statement (checked on unfolded lines, so folding cannot hide one)."""
 
-    def check(line: bytes, number: int) -> None:
+    def check(line: bytearray, number: int) -> None:
         if _URL_VALUE.match(line) or _INCLUDE.match(line):
             what = "an include statement" if _INCLUDE.match(line) else "a value read from a URL"
             raise ValidationError(
@@ -205,14 +205,14 @@ def check_directory_ldif(path: Path) -> None:
 
     try:
         with open(path, "rb") as handle:
-            logical, start = b"", 0
+            logical, start = bytearray(), 0
             for number, raw in enumerate(handle, 1):
                 line = raw.rstrip(b"\r\n")
                 if line.startswith(b" "):
-                    logical += line[1:]
+                    logical += line[1:]  # a bytearray grows in place: long values stay linear
                     continue
                 check(logical, start)
-                logical, start = line, number
+                logical, start = bytearray(line), number
             check(logical, start)
     except OSError as exc:
         raise ValidationError("from", f"directory.ldif cannot be read: {exc}") from exc
