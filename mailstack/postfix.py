@@ -105,9 +105,22 @@ class Postfix:
         master = render_template(
             "postfix/master.cf.j2", listen_smtp=listen_smtp, ports=s.ports, milter=self.milter()
         )
+        domains = [s.domain, *([s.legacy_domain] if s.legacy_domain else [])]
         specs = [
             FileSpec(f"{CONFIG_DIR}/main.cf", main),
             FileSpec(f"{CONFIG_DIR}/master.cf", master),
+            FileSpec(
+                f"{CONFIG_DIR}/own-domains",
+                render_template("postfix/own-domains.j2", domains=domains),
+            ),
+            FileSpec(
+                f"{CONFIG_DIR}/submission-senders",
+                render_template("postfix/submission-senders.j2"),
+            ),
+            FileSpec(
+                f"{CONFIG_DIR}/role-addresses",
+                render_template("postfix/role-addresses.j2", domains=domains, targets=s.postmaster),
+            ),
         ]
         tables = dict(LDAP_TABLES)
         if s.legacy_domain:

@@ -1,0 +1,137 @@
+"""What Postfix accepts and sends, tried with real SMTP sessions against the session stack:
+no SMTP smuggling, no forged own-domain sender on port 25, no null sender on submission,
+postmaster@ and abuse@ answer."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from tests import mail
+from tests.support import wait_for
+from tests.web import mail_to
+
+pytestmark = pytest.mark.integration
+
+
+class RawSmtp:
+    """A plain socket SMTP session: smtplib would repair the bare line feeds under test."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.sock = socket.create_connection((host, port), timeout=10)
+        self.file = self.sock.makefile("rb")
+        self.reply()  # the greeting
+
+    def reply(self) -> tuple[int, str]:
+        lines = []
+        while True:
+            line = self.file.readline()
+            if not line:
+                return 0, "connection closed: " + " ".join(lines)
+            lines.append(line.decode().rstrip())
+            if line[3:4] != b"-":
+                return int(line[:3]), " ".join(lines)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def command(self, line: str) -> tuple[int, str]:
+        self.send(line.encode() + b"\r\n")
+        return self.reply()
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+SMUGGLING_ENDS = [b"\n.\n", b"\n.\r\n", b"\r\n.\n"]
+
+
+@pytest.mark.parametrize("fake_end", SMUGGLING_ENDS, ids=["LF.LF", "LF.CRLF", "CRLF.LF"])
+def test_a_bare_line_feed_never_ends_data_so_nothing_is_smuggled(
+    live_stack, new_account, fake_end: bytes
+) -> None:
+    account, password = new_account()
+    marker = f"{time.time_ns()}"
+    smtp = RawSmtp(live_stack.connect_host, live_stack.ports.smtp)
+    try:
+        assert smtp.command("EHLO mx.sender.example")[0] == 250
+        assert smtp.command("MAIL FROM:<a@outside.example>")[0] == 250
+        assert smtp.command(f"RCPT TO:<{account.mail}>")[0] == 250
+        assert smtp.command("DATA")[0] == 354
+        smuggled = (
+            f"MAIL FROM:<boss@outside.example>\r\nRCPT TO:<{account.mail}>\r\nDATA\r\n"
+            f"From: boss@outside.example\r\nSubject: smuggled {marker}\r\n\r\nforged\r\n"
+        ).encode()
+        smtp.send(
+            f"From: a@outside.example\r\nSubject: carrier {marker}\r\n\r\nhello".encode()
+            + fake_end
+            + smuggled
+            + b".\r\nQUIT\r\n"
+        )
+        replies = []
+        while (reply := smtp.reply())[0] not in (0, 221):
+            replies.append(reply)
+    finally:
+        smtp.close()
+    # One transaction, whole or refused: never a second one started inside the first.
+    assert len([r for r in replies if "queued as" in r[1]]) <= 1, replies
+    assert not [r for r in replies if r[0] == 354], replies
+    # A later message from the same sender arrives: had the smuggled one been queued, it
+    # would be there by then.
+    client = mail.inbound(live_stack)
+    client.send_message(mail.message("a@outside.example", account.mail, f"after {marker}"))
+    client.quit()
+    assert wait_for(
+        lambda: f"after {marker}" in mail.inbox_subjects(live_stack, account.uid, password)
+    )
+    subjects = mail.inbox_subjects(live_stack, account.uid, password)
+    assert not [s for s in subjects if s.startswith(f"smuggled {marker}")], subjects
+
+
+def test_port_25_refuses_our_own_domains_as_sender_from_outside(live_stack, new_account) -> None:
+    account, _ = new_account()
+    client = mail.inbound(live_stack)
+    try:
+        for forged in (account.mail, f"nobody@{live_stack.domain}", f"x@sub.{live_stack.domain}"):
+            client.rset()
+            client.mail(forged)
+            code, reply = client.rcpt(account.mail)
+            assert code == 550, (forged, code, reply)
+            assert b"5.7.1" in reply and b"submission" in reply
+        client.rset()
+        client.mail("someone@outside.example")
+        assert client.rcpt(account.mail)[0] == 250
+    finally:
+        client.close()
+
+
+def test_submission_refuses_the_null_sender(live_stack, new_account) -> None:
+    account, password = new_account()
+    client = mail.submission(live_stack)
+    try:
+        client.login(account.uid, password)
+        client.mail("")
+        code, reply = client.rcpt("friend@elsewhere.example.org")
+        assert code == 550 and b"null sender" in reply, (code, reply)
+        client.rset()
+        client.mail(account.mail)
+        assert client.rcpt("friend@elsewhere.example.org")[0] == 250
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("role", ["postmaster", "abuse"])
+def test_postmaster_and_abuse_reach_the_configured_target(live_stack, role: str) -> None:
+    subject = f"to {role} {time.time_ns()}"
+    client = mail.inbound(live_stack)
+    try:
+        client.send_message(
+            mail.message("reporter@outside.example", f"{role}@{live_stack.domain}", subject)
+        )
+    finally:
+        client.quit()
+    (target,) = live_stack.postmaster
+    assert mail_to(live_stack, target, subject)
