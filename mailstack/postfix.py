@@ -103,7 +103,11 @@ class Postfix:
         )
         listen_smtp = f"[{s.listen}]" if address.version == 6 else s.listen
         master = render_template(
-            "postfix/master.cf.j2", listen_smtp=listen_smtp, ports=s.ports, milter=self.milter()
+            "postfix/master.cf.j2",
+            listen_smtp=listen_smtp,
+            ports=s.ports,
+            milter=self.milter(),
+            sender_milter=self.milter(s.ports.sender_milter),
         )
         domains = [s.domain, *([s.legacy_domain] if s.legacy_domain else [])]
         specs = [
@@ -142,13 +146,11 @@ class Postfix:
             specs.append(FileSpec(f"{CONFIG_DIR}/ldap-{name}.cf", text, 0o640, "root", "postfix"))
         return specs
 
-    def milter(self) -> str:
+    def milter(self, port: int | None = None) -> str:
+        """A milter on a loopback port: OpenDKIM's unless another port is given."""
         host = self.ctx.settings.connect_host
-        return (
-            f"[{host}]:{self.ctx.settings.ports.dkim}"
-            if ":" in host
-            else f"{host}:{self.ctx.settings.ports.dkim}"
-        )
+        port = port or self.ctx.settings.ports.dkim
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     def relayhost(self) -> str:
         s = self.ctx.settings

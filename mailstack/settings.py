@@ -69,6 +69,7 @@ class Ports:
     submissions: int = 10465
     sink: int = 10026  # the embedded stack's outbound sink (only with outbound = "sink")
     dkim: int = 10891  # OpenDKIM's milter socket (Postfix connects to it; loopback only)
+    sender_milter: int = 10892  # the From: check on submission (a milter; loopback only)
     web: int = 10880  # the web service (API, portal, helpdesk); Chromium refuses 10080
 
     def items(self) -> list[tuple[str, int]]:

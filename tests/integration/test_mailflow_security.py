@@ -1,15 +1,20 @@
 """What Postfix accepts and sends, tried with real SMTP sessions against the session stack:
-no SMTP smuggling, no forged own-domain sender on port 25, no null sender on submission,
-postmaster@ and abuse@ answer."""
+no SMTP smuggling, no forged own-domain sender on port 25, no null sender on submission, a
+From: the login owns (and only such mail signed), postmaster@ and abuse@ answer."""
 
 from __future__ import annotations
 
+import smtplib
 import socket
 import time
+from email.message import EmailMessage
 
 import pytest
 
+from provisioning.mailer import Mailer
 from tests import mail
+from tests.dnsserver import serving
+from tests.integration.test_dns_dkim import sink_message, verify, zone_of
 from tests.support import wait_for
 from tests.web import mail_to
 
@@ -135,3 +140,71 @@ def test_postmaster_and_abuse_reach_the_configured_target(live_stack, role: str)
         client.quit()
     (target,) = live_stack.postmaster
     assert mail_to(live_stack, target, subject)
+
+
+def _submit(settings, login: str, password: str, message: EmailMessage, sender: str) -> None:
+    client = mail.submission(settings)
+    try:
+        client.login(login, password)
+        client.send_message(message, from_addr=sender)
+    finally:
+        client.close()
+
+
+def test_submission_sends_and_signs_mail_from_the_login_and_its_alias(
+    live_stack, accounts, new_account
+) -> None:
+    account, password = new_account()
+    alias = f"{account.uid}.alias@{live_stack.domain}"
+    accounts.add_alias(account.uid, alias)
+    signed = []
+    for sender in (account.mail, alias):
+        subject = f"own from {sender} {time.time_ns()}"
+        message = mail.message(f"Me <{sender}>", "friend@elsewhere.example.org", subject)
+        _submit(live_stack, account.uid, password, message, sender)
+        signed.append(sink_message(live_stack, subject))
+    with serving(zone_of(live_stack), live_stack.domain) as port:
+        assert all(verify(raw, port) for raw in signed)
+
+
+def test_the_service_own_mail_still_goes_out_signed(live_stack) -> None:
+    subject = f"service notice {time.time_ns()}"
+    Mailer(live_stack).send("someone@elsewhere.example.org", subject, "hello\n")
+    raw = sink_message(live_stack, subject)
+    with serving(zone_of(live_stack), live_stack.domain) as port:
+        assert verify(raw, port)
+
+
+@pytest.mark.parametrize(
+    ("case", "rule"),
+    [
+        ("another alumnus", "is not an address of the login"),
+        ("an outside address", "is not an address of the login"),
+        ("two From headers", "exactly one From: header"),
+        ("two addresses in From", "exactly one address"),
+    ],
+)
+def test_submission_refuses_a_from_the_login_does_not_own(
+    live_stack, new_account, case: str, rule: str
+) -> None:
+    account, password = new_account()
+    other, _ = new_account()
+    subject = f"forged {case} {time.time_ns()}"
+    from_headers = {
+        "another alumnus": [other.mail],
+        "an outside address": ["ceo@bank.example"],
+        "two From headers": [account.mail, other.mail],
+        "two addresses in From": [f"{account.mail}, {other.mail}"],
+    }[case]
+    # Raw bytes: the email package itself refuses to make a second From: header.
+    raw = "".join(f"From: {value}\r\n" for value in from_headers)
+    raw += f"To: friend@elsewhere.example.org\r\nSubject: {subject}\r\n\r\nhello\r\n"
+    client = mail.submission(live_stack)
+    try:
+        client.login(account.uid, password)
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail(account.mail, ["friend@elsewhere.example.org"], raw.encode())
+    finally:
+        client.close()
+    assert refused.value.smtp_code == 550
+    assert b"5.7.1" in refused.value.smtp_error and rule.encode() in refused.value.smtp_error
