@@ -19,6 +19,7 @@ from mailstack.process import (
     terminate,
     wait_until,
 )
+from mailstack.sasl_relay import SaslRelay
 from mailstack.templates import render_template
 from mailstack.tls import CIPHERS
 
@@ -91,7 +92,7 @@ class Postfix:
             log_path=self.logfile,
             log_dir=self.layout.log,
             lmtp_socket=self.dovecot.lmtp_socket,
-            sasl_socket=self.dovecot.auth_socket,
+            sasl_socket=SaslRelay(self.ctx).socket,
             quota_status_socket=self.dovecot.quota_status_socket,
             tls_cert=self.ctx.tls.cert,
             tls_key=self.ctx.tls.key,

@@ -1,6 +1,7 @@
 """What Postfix accepts and sends, tried with real SMTP sessions against the session stack:
 no SMTP smuggling, no forged own-domain sender on port 25, no null sender on submission, a
-From: the login owns (and only such mail signed), postmaster@ and abuse@ answer."""
+From: the login owns (and only such mail signed), postmaster@ and abuse@ answer; and, on a
+stack of its own, AUTH while slapd is down says "try later" (454), not "wrong password"."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ from email.message import EmailMessage
 
 import pytest
 
+from mailstack.context import build_context
+from mailstack.slapd import Slapd
+from provisioning import stack
+from provisioning.accounts import AccountService
 from provisioning.mailer import Mailer
 from tests import mail
 from tests.dnsserver import serving
 from tests.integration.test_dns_dkim import sink_message, verify, zone_of
-from tests.support import wait_for
+from tests.support import running_stack, wait_for
 from tests.web import mail_to
 
 pytestmark = pytest.mark.integration
@@ -208,3 +213,36 @@ def test_submission_refuses_a_from_the_login_does_not_own(
         client.close()
     assert refused.value.smtp_code == 550
     assert b"5.7.1" in refused.value.smtp_error and rule.encode() in refused.value.smtp_error
+
+
+def _auth_plain(settings, user: str, password: str) -> tuple[int, bytes]:
+    client = mail.submission(settings)
+    try:
+        return client.docmd("AUTH", "PLAIN " + _b64(f"\0{user}\0{password}"))
+    finally:
+        client.close()
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_submission_auth_says_try_later_while_the_directory_is_down() -> None:
+    password = "Directory-Down-7"
+    with running_stack("authtemp") as settings:
+        with AccountService(settings) as service:
+            service.create("down.user", "Down User", password)
+        assert _auth_plain(settings, "down.user", password)[0] == 235
+        assert _auth_plain(settings, "down.user", "Wrong-Password-1")[0] == 535
+        Slapd(build_context(settings, create_secrets=False)).stop()
+        # A name not in Dovecot's auth cache, so slapd is asked (a temporary failure is never
+        # cached: IMAP asks again with the same name).
+        address = f"down.user@{settings.domain}"
+        code, reply = _auth_plain(settings, address, password)
+        assert (code, reply[:5]) == (454, b"4.7.0"), (code, reply)
+        with pytest.raises(mail.imaplib.IMAP4.error, match="UNAVAILABLE"):
+            mail.imap(settings, address, password)
+        stack.up(settings)
+        assert _auth_plain(settings, "Down.User", password)[0] == 235
