@@ -133,14 +133,16 @@ def test_submission_refuses_the_null_sender(live_stack, new_account) -> None:
         client.close()
 
 
-@pytest.mark.parametrize("role", ["postmaster", "abuse"])
-def test_postmaster_and_abuse_reach_the_configured_target(live_stack, role: str) -> None:
-    subject = f"to {role} {time.time_ns()}"
+@pytest.mark.parametrize(
+    "recipient", ["postmaster@{domain}", "abuse@{domain}", "PostMaster@{DOMAIN}", "postmaster"]
+)
+def test_postmaster_and_abuse_reach_the_configured_target(live_stack, recipient: str) -> None:
+    # RFC 5321 4.5.1: <postmaster> without a domain too, in any case.
+    recipient = recipient.format(domain=live_stack.domain, DOMAIN=live_stack.domain.upper())
+    subject = f"to {recipient} {time.time_ns()}"
     client = mail.inbound(live_stack)
     try:
-        client.send_message(
-            mail.message("reporter@outside.example", f"{role}@{live_stack.domain}", subject)
-        )
+        client.send_message(mail.message("reporter@outside.example", recipient, subject))
     finally:
         client.quit()
     (target,) = live_stack.postmaster
