@@ -59,10 +59,18 @@ LEGACY_TABLES = {
         "(&(objectClass=alumailAccount)(alumailLegacyAddress=%s)(!(alumailLegacyState=migrated)))",
         "alumailLegacyAddress",
     ),
+    "legacy-senders": (
+        "Old addresses of holders who moved here: refused as sender on port 25 (they send "
+        "through submission).",
+        "(&(objectClass=alumailAccount)(alumailLegacyAddress=%s)(alumailLegacyState=migrated))",
+        "alumailLegacyAddress",
+    ),
 }
 RESULT_FORMATS = {
     "retired": "550 5.1.6 %s is retired: the old alumni mail service has closed and its "
     "holder did not move to the new one",
+    "legacy-senders": "550 5.7.1 %s has moved here: its mail is sent through submission with "
+    "AUTH, not to port 25",
 }
 
 
@@ -116,7 +124,7 @@ class Postfix:
             FileSpec(f"{CONFIG_DIR}/master.cf", master),
             FileSpec(
                 f"{CONFIG_DIR}/own-domains",
-                render_template("postfix/own-domains.j2", domains=domains),
+                render_template("postfix/own-domains.j2", domains=[s.domain]),
             ),
             FileSpec(
                 f"{CONFIG_DIR}/submission-senders",
