@@ -108,6 +108,7 @@ class Postfix:
             tls_ciphers=CIPHERS,
             relayhost=self.relayhost(),
             milter=self.milter(),
+            sender_milter=self.milter(s.ports.sender_milter),
             legacy_domain=s.legacy_domain,
         )
         listen_smtp = f"[{s.listen}]" if address.version == 6 else s.listen

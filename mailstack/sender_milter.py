@@ -3,6 +3,11 @@ login owns (its primary address or one of its aliases), so an alumnus cannot wri
 and have OpenDKIM sign it with our domain. Postfix cannot compare a header with the SASL login
 by itself (``reject_sender_login_mismatch`` covers only the envelope sender).
 
+On port 25 (no login), a ``From:`` in our own domain must carry our own valid DKIM signature
+(d= our domain, checked with our own keys, no DNS): what our DMARC record (adkim=s) asks of
+every receiver, applied at home. A message of ours that a forwarder brings back intact passes;
+a stranger writing as one of us does not.
+
 A small milter (pymilter, over Sendmail's libmilter) run as one more daemon of the stack on a
 loopback port; Postfix passes submitted mail through it before OpenDKIM, and the service's own
 mail (local sendmail) never reaches it. Run as ``python -m mailstack.sender_milter --host H
@@ -12,16 +17,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
+import dkim
+
 from identity.directory import Credentials, Directory, escape
 from identity.errors import DirectoryError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
+from mailstack.dkim import DkimKeys
 from mailstack.files import FileSpec, ensure_dir
 from mailstack.process import our_pid, port_open, start_daemon, terminate
 
@@ -40,6 +49,46 @@ def from_problem(login: str, from_headers: list[str], owned: Callable[[str], set
     if address not in owned(login):
         return f"From: <{address}> is not an address of the login {login}"
     return ""
+
+
+def claimed_own_address(from_headers: list[str], domain: str) -> str:
+    """The first From: address in ``domain`` (or below it), or ""."""
+    for _, address in getaddresses(from_headers):
+        host = address.rpartition("@")[2].lower().rstrip(".")
+        if host == domain or host.endswith("." + domain):
+            return address.lower()
+    return ""
+
+
+class OwnSignatures:
+    """Whether a message carries a valid DKIM signature of ours, checked against the public keys
+    kept beside our private ones (``state/dkim/<selector>.txt``): every selector still on disk,
+    so mail signed before a rotation verifies too."""
+
+    def __init__(self, dkim_dir: Path, domain: str) -> None:
+        self.dkim_dir, self.domain = dkim_dir, domain
+
+    def _record(self, name: bytes, timeout: int = 5) -> bytes:
+        suffix = f"._domainkey.{self.domain}"
+        wanted = name.decode(errors="replace").rstrip(".").lower()
+        if not wanted.endswith(suffix):
+            return b""
+        record = self.dkim_dir / f"{wanted[: -len(suffix)]}.txt"
+        if "/" in wanted or not record.is_file():
+            return b""
+        return "".join(re.findall(r'"([^"]*)"', record.read_text())).encode()
+
+    def signed(self, message: bytes) -> bool:
+        checker = dkim.DKIM(message)
+        count = sum(1 for name, _ in checker.headers if name.lower() == b"dkim-signature")
+        for index in range(count):
+            try:
+                valid = checker.verify(idx=index, dnsfunc=self._record)
+            except dkim.DKIMException:
+                continue
+            if valid and (checker.domain or b"").decode().lower() == self.domain:
+                return True
+        return False
 
 
 class OwnedAddresses:
@@ -64,27 +113,49 @@ class OwnedAddresses:
         return {a.lower() for a in [*entry.get("mail", []), *entry.get("alumailMailAlias", [])]}
 
 
-def serve(host: str, port: int, pidfile: Path, owned: Callable[[str], set[str]]) -> None:
+def serve(
+    host: str,
+    port: int,
+    pidfile: Path,
+    owned: Callable[[str], set[str]],
+    signatures: OwnSignatures,
+) -> None:
     import Milter  # Sendmail's libmilter: imported only in the daemon process
 
     class SenderPolicy(Milter.Base):
         def __init__(self) -> None:
             self.login = ""
             self.from_headers: list[str] = []
+            self.head: list[bytes] = []
+            self.body_chunks: list[bytes] = []
+            self.claimed = ""
 
         def envfrom(self, sender: str, *params: str) -> int:
             self.login = self.getsymval("{auth_authen}") or ""
-            self.from_headers = []
+            self.from_headers, self.head, self.body_chunks, self.claimed = [], [], [], ""
             return int(Milter.CONTINUE)
 
         def header(self, name: str, value: str) -> int:
             if name.lower() == "from":
                 self.from_headers.append(value)
+            if not self.login:  # kept to check a signature on port 25
+                raw = f"{name}: {value}".encode(errors="surrogateescape")
+                self.head.append(raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") + b"\r\n")
+            return int(Milter.CONTINUE)
+
+        def eoh(self) -> int:
+            if not self.login:
+                self.claimed = claimed_own_address(self.from_headers, signatures.domain)
+            return int(Milter.CONTINUE)
+
+        def body(self, chunk: bytes) -> int:
+            if self.claimed:
+                self.body_chunks.append(chunk)
             return int(Milter.CONTINUE)
 
         def eom(self) -> int:
             if not self.login:
-                return int(Milter.ACCEPT)  # not submitted after AUTH: not this milter's rule
+                return self._unauthenticated()
             try:
                 problem = from_problem(self.login, self.from_headers, owned)
             except DirectoryError:
@@ -94,6 +165,20 @@ def serve(host: str, port: int, pidfile: Path, owned: Callable[[str], set[str]])
                 self.setreply("550", "5.7.1", problem)
                 return int(Milter.REJECT)
             return int(Milter.ACCEPT)
+
+        def _unauthenticated(self) -> int:
+            if not self.claimed:
+                return int(Milter.ACCEPT)
+            message = b"".join(self.head) + b"\r\n" + b"".join(self.body_chunks)
+            if signatures.signed(message):
+                return int(Milter.ACCEPT)  # ours, brought back intact (a forwarder, a list)
+            self.setreply(
+                "550",
+                "5.7.1",
+                f"From: <{self.claimed}> is in our domain but the message lacks our valid DKIM "
+                "signature: our mail is sent through submission",
+            )
+            return int(Milter.REJECT)
 
     Milter.factory = SenderPolicy
     Milter.set_flags(0)  # reads only: never changes a message
@@ -151,6 +236,10 @@ class SenderMilter:
                 str(self.secret_file),
                 "--base",
                 self.ctx.tree.people,
+                "--domain",
+                s.domain,
+                "--dkim-dir",
+                str(DkimKeys(self.layout).directory),
             ],
             self.logfile,
             what="starting the sender milter",
@@ -185,9 +274,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bind-dn", required=True)
     parser.add_argument("--secret-file", type=Path, required=True)
     parser.add_argument("--base", required=True)
+    parser.add_argument("--domain", required=True)
+    parser.add_argument("--dkim-dir", type=Path, required=True)
     args: Any = parser.parse_args(argv)
     owned = OwnedAddresses(args.ldap_uri, args.bind_dn, args.secret_file, args.base)
-    serve(args.host, args.port, args.pidfile, owned)
+    serve(args.host, args.port, args.pidfile, owned, OwnSignatures(args.dkim_dir, args.domain))
 
 
 if __name__ == "__main__":

@@ -248,3 +248,49 @@ def test_submission_auth_says_try_later_while_the_directory_is_down() -> None:
             mail.imap(settings, address, password)
         stack.up(settings)
         assert _auth_plain(settings, "Down.User", password)[0] == 235
+
+
+def test_port_25_refuses_a_from_in_our_domain_without_our_signature(
+    live_stack, new_account
+) -> None:
+    account, _ = new_account()
+    for claimed in (f"president@{live_stack.domain}", f"Dean <dean@mail.{live_stack.domain}>"):
+        client = mail.inbound(live_stack)
+        try:
+            with pytest.raises(smtplib.SMTPDataError) as refused:
+                client.send_message(
+                    mail.message(claimed, account.mail, "urgent"),
+                    from_addr="bounces@phish.example",
+                )
+        finally:
+            client.close()
+        assert refused.value.smtp_code == 550
+        assert b"lacks our valid DKIM signature" in refused.value.smtp_error
+
+
+def test_our_signed_mail_brought_back_by_a_forwarder_passes_port_25_unless_altered(
+    live_stack, new_account
+) -> None:
+    author, author_password = new_account()
+    reader, reader_password = new_account()
+    subject = f"forwarded back {time.time_ns()}"
+    client = mail.submission(live_stack)
+    try:
+        client.login(author.uid, author_password)
+        client.send_message(mail.message(author.mail, "friend@elsewhere.example.org", subject))
+    finally:
+        client.close()
+    signed = sink_message(live_stack, subject)  # as it left us, DKIM-signed
+    client = mail.inbound(live_stack)
+    try:
+        client.sendmail("forwarder@elsewhere.example.org", [reader.mail], signed)
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail(
+                "forwarder@elsewhere.example.org",
+                [reader.mail],
+                signed.replace(b"hello", b"HELLO, send me your password"),
+            )
+    finally:
+        client.close()
+    assert refused.value.smtp_code == 550
+    assert wait_for(lambda: subject in mail.inbox_subjects(live_stack, reader.uid, reader_password))

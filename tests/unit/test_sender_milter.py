@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailstack.sender_milter import from_problem
+from mailstack.sender_milter import claimed_own_address, from_problem
 
 pytestmark = pytest.mark.unit
 
@@ -45,3 +45,20 @@ def test_anything_else_is_refused_naming_the_rule(headers: list[str], rule: str)
 
 def test_a_login_that_owns_nothing_may_send_nothing() -> None:
     assert "is not an address" in from_problem("x@y.example", ["x@y.example"], owned)
+
+
+@pytest.mark.parametrize(
+    ("headers", "claimed"),
+    [
+        (["President <President@Alumni.Example.EDU>"], "president@alumni.example.edu"),
+        (["x@mail.alumni.example.edu"], "x@mail.alumni.example.edu"),
+        (["friend@elsewhere.example, dean@alumni.example.edu"], "dean@alumni.example.edu"),
+        (["x@notalumni.example.edu"], ""),
+        (["x@alumni.example.edu.evil.example"], ""),
+        ([], ""),
+    ],
+)
+def test_a_from_in_our_domain_or_below_is_a_claim_to_be_ours(
+    headers: list[str], claimed: str
+) -> None:
+    assert claimed_own_address(headers, "alumni.example.edu") == claimed
