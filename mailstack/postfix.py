@@ -19,6 +19,7 @@ from mailstack.process import (
     terminate,
     wait_until,
 )
+from mailstack.sasl_relay import SaslRelay
 from mailstack.templates import render_template
 from mailstack.tls import CIPHERS
 
@@ -58,10 +59,18 @@ LEGACY_TABLES = {
         "(&(objectClass=alumailAccount)(alumailLegacyAddress=%s)(!(alumailLegacyState=migrated)))",
         "alumailLegacyAddress",
     ),
+    "legacy-senders": (
+        "Old addresses of holders who moved here: refused as sender on port 25 (they send "
+        "through submission).",
+        "(&(objectClass=alumailAccount)(alumailLegacyAddress=%s)(alumailLegacyState=migrated))",
+        "alumailLegacyAddress",
+    ),
 }
 RESULT_FORMATS = {
     "retired": "550 5.1.6 %s is retired: the old alumni mail service has closed and its "
     "holder did not move to the new one",
+    "legacy-senders": "550 5.7.1 %s has moved here: its mail is sent through submission with "
+    "AUTH, not to port 25",
 }
 
 
@@ -91,7 +100,7 @@ class Postfix:
             log_path=self.logfile,
             log_dir=self.layout.log,
             lmtp_socket=self.dovecot.lmtp_socket,
-            sasl_socket=self.dovecot.auth_socket,
+            sasl_socket=SaslRelay(self.ctx).socket,
             quota_status_socket=self.dovecot.quota_status_socket,
             tls_cert=self.ctx.tls.cert,
             tls_key=self.ctx.tls.key,
@@ -99,15 +108,33 @@ class Postfix:
             tls_ciphers=CIPHERS,
             relayhost=self.relayhost(),
             milter=self.milter(),
+            sender_milter=self.milter(s.ports.sender_milter),
             legacy_domain=s.legacy_domain,
         )
         listen_smtp = f"[{s.listen}]" if address.version == 6 else s.listen
         master = render_template(
-            "postfix/master.cf.j2", listen_smtp=listen_smtp, ports=s.ports, milter=self.milter()
+            "postfix/master.cf.j2",
+            listen_smtp=listen_smtp,
+            ports=s.ports,
+            milter=self.milter(),
+            sender_milter=self.milter(s.ports.sender_milter),
         )
+        domains = [s.domain, *([s.legacy_domain] if s.legacy_domain else [])]
         specs = [
             FileSpec(f"{CONFIG_DIR}/main.cf", main),
             FileSpec(f"{CONFIG_DIR}/master.cf", master),
+            FileSpec(
+                f"{CONFIG_DIR}/own-domains",
+                render_template("postfix/own-domains.j2", domains=[s.domain]),
+            ),
+            FileSpec(
+                f"{CONFIG_DIR}/submission-senders",
+                render_template("postfix/submission-senders.j2"),
+            ),
+            FileSpec(
+                f"{CONFIG_DIR}/role-addresses",
+                render_template("postfix/role-addresses.j2", domains=domains, targets=s.postmaster),
+            ),
         ]
         tables = dict(LDAP_TABLES)
         if s.legacy_domain:
@@ -129,13 +156,11 @@ class Postfix:
             specs.append(FileSpec(f"{CONFIG_DIR}/ldap-{name}.cf", text, 0o640, "root", "postfix"))
         return specs
 
-    def milter(self) -> str:
+    def milter(self, port: int | None = None) -> str:
+        """A milter on a loopback port: OpenDKIM's unless another port is given."""
         host = self.ctx.settings.connect_host
-        return (
-            f"[{host}]:{self.ctx.settings.ports.dkim}"
-            if ":" in host
-            else f"{host}:{self.ctx.settings.ports.dkim}"
-        )
+        port = port or self.ctx.settings.ports.dkim
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     def relayhost(self) -> str:
         s = self.ctx.settings

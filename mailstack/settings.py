@@ -19,6 +19,9 @@ Only the CLI calls :func:`load`; everything below it receives a Settings value. 
   the listen address when it is a specific one). ``dns.mta_sts_mode``: testing (default),
   enforce or none. ``dns.report_address``: where DMARC and TLS reports go (default
   postmaster@<domain>).
+- ``postmaster``: the address(es) mail to postmaster@ and abuse@ of our domains goes to (a
+  list, or one string with commas). Required when ``outbound`` is ``direct`` or ``relay``; the
+  embedded stack (``sink``) defaults to ``postmaster@<mail_host>``, kept by the sink.
 - ``web.tls``: true to serve the web service over TLS with the stack's certificate (default
   false: plain HTTP, for loopback or behind a TLS proxy).
 - ``auth.failure_delay``, ``auth.cache_ttl``, ``auth.cache_negative_ttl``: whole seconds >= 0.
@@ -66,6 +69,7 @@ class Ports:
     submissions: int = 10465
     sink: int = 10026  # the embedded stack's outbound sink (only with outbound = "sink")
     dkim: int = 10891  # OpenDKIM's milter socket (Postfix connects to it; loopback only)
+    sender_milter: int = 10892  # the From: check on submission (a milter; loopback only)
     web: int = 10880  # the web service (API, portal, helpdesk); Chromium refuses 10080
 
     def items(self) -> list[tuple[str, int]]:
@@ -89,6 +93,7 @@ class Settings:
     auth_penalty: bool = True
     outbound: str = "sink"
     relay_host: str = ""
+    postmaster: tuple[str, ...] = ()
     web_public_url: str = ""
     web_tls: bool = False
     dns_ipv4: str = ""
@@ -139,6 +144,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "message_size_limit": "message_size_limit",
         "outbound": "outbound",
         "relay_host": "relay_host",
+        "postmaster": "postmaster",
     },
     "tls": {"cert": "tls_cert", "key": "tls_key"},
     "web": {"public_url": "web_public_url", "tls": "web_tls"},
@@ -269,6 +275,7 @@ def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
         auth_penalty=_boolean("auth.penalty", kwargs.get("auth_penalty", True)),
         outbound=outbound,
         relay_host=relay_host,
+        postmaster=_postmaster(kwargs.get("postmaster"), outbound, mail_host),
         web_public_url=public_url,
         web_tls=_boolean("web.tls", kwargs.get("web_tls", False)),
         dns_ipv4=_public_address("dns.ipv4", kwargs.get("dns_ipv4", ""), 4),
@@ -390,6 +397,25 @@ def _public_address(key: str, value: Any, version: int) -> str:
     if address.version != version:
         raise ConfigError(f"{key}: '{text}' is not an IPv{version} address")
     return str(address)
+
+
+_ADDRESS = re.compile(r"[^@\s,]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+
+def _postmaster(value: Any, outbound: str, mail_host: str) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else str(value or "").split(",")
+    addresses = tuple(str(item).strip().lower() for item in items if str(item).strip())
+    for address in addresses:
+        if not _ADDRESS.fullmatch(address):
+            raise ConfigError(f"postmaster: '{address}' is not an e-mail address")
+    if addresses:
+        return addresses
+    if outbound == "sink":
+        return (f"postmaster@{mail_host}",)
+    raise ConfigError(
+        "postmaster: give the address(es) that receive mail to postmaster@ and abuse@ "
+        "(RFC 5321 requires postmaster) when outbound is direct or relay"
+    )
 
 
 def _report_address(value: Any) -> str:

@@ -25,6 +25,8 @@ from mailstack.layout import Layout
 from mailstack.opendkim import OpenDkim
 from mailstack.postfix import Postfix
 from mailstack.process import log_tail, port_open, wait_until
+from mailstack.sasl_relay import SaslRelay
+from mailstack.sender_milter import SenderMilter
 from mailstack.settings import Settings
 from mailstack.sink import Sink
 from mailstack.slapd import Slapd
@@ -63,7 +65,14 @@ class UpReport:
 def daemons(ctx: RenderContext, extra: Sequence[DaemonFactory] = ()) -> list[Daemon]:
     """In start order: the directory first, then the mail servers that read it (and, in the
     embedded stack, the sink Postfix relays outbound mail to), then any ``extra`` ones."""
-    stack: list[Daemon] = [Slapd(ctx), Dovecot(ctx), OpenDkim(ctx), Postfix(ctx)]
+    stack: list[Daemon] = [
+        Slapd(ctx),
+        Dovecot(ctx),
+        SaslRelay(ctx),
+        OpenDkim(ctx),
+        SenderMilter(ctx),
+        Postfix(ctx),
+    ]
     if ctx.settings.outbound == "sink":
         stack.append(Sink(ctx))
     stack += [make(ctx) for make in extra]
@@ -165,7 +174,9 @@ def _plan_only(
         names = [
             "slapd",
             "dovecot",
+            "sasl-relay",
             "opendkim",
+            "sender-milter",
             "postfix",
             *(getattr(make, "name", "?") for make in extra),
         ]

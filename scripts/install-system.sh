@@ -11,6 +11,8 @@ packages=(
   openssl ca-certificates curl swaks libnet-ssleay-perl libio-socket-ssl-perl
   # python-ldap builds against OpenLDAP's own libldap
   libldap2-dev libsasl2-dev gcc python3-dev python3-venv
+  # pymilter (the sender milter) builds against Sendmail's libmilter
+  libmilter-dev
 )
 # `install-system.sh --test`: also what the test suite drives (Debian's Chromium, which
 # Playwright runs through executable_path: no browser is ever downloaded).

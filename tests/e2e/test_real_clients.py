@@ -170,3 +170,39 @@ def test_swaks_inbound_delivery_without_auth(live_stack, new_account) -> None:
     assert wait_for(
         lambda: "from the internet" in mail.inbox_subjects(live_stack, account.uid, password)
     )
+
+
+def test_swaks_cannot_write_as_another_alumnus(live_stack, new_account) -> None:
+    account, password = new_account()
+    other, _ = new_account()
+    forged_header = swaks(
+        live_stack,
+        "--port",
+        str(live_stack.ports.submission),
+        "--tls",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        account.uid,
+        "--auth-password",
+        password,
+        "--from",
+        account.mail,
+        "--to",
+        account.mail,
+        "--header",
+        f"From: {other.mail}",
+    )
+    assert forged_header.returncode != 0
+    assert f"550 5.7.1 From: <{other.mail}> is not an address of" in forged_header.stdout
+    forged_on_port_25 = swaks(
+        live_stack,
+        "--port",
+        str(live_stack.ports.smtp),
+        "--from",
+        other.mail,
+        "--to",
+        account.mail,
+    )
+    assert forged_on_port_25.returncode != 0
+    assert "550 5.7.1" in forged_on_port_25.stdout

@@ -286,6 +286,7 @@ def test_status_json_shape(live_stack) -> None:
         "submissions",
         "sink",
         "dkim",
+        "sender_milter",
         "web",
     }
     for name, info in status["services"].items():

@@ -175,6 +175,8 @@ def test_down_leaves_no_process_and_up_restores() -> None:
             "dovecot",
             "opendkim",
             "postfix",
+            "sasl-relay",
+            "sender-milter",
             "sink",
             "slapd",
             "web",

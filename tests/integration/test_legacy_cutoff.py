@@ -123,6 +123,19 @@ def test_the_legacy_domain_lives_on_as_an_alias_domain(cutoff_stack) -> None:
     assert code == 550 and "5.1.1" in text
 
 
+def test_port_25_refuses_the_old_address_of_a_holder_who_moved_as_sender(cutoff_stack) -> None:
+    client = mail.inbound(cutoff_stack)
+    try:
+        client.mail(f"moved@{LEGACY}")
+        code, reply = client.rcpt(f"plain.one@{cutoff_stack.domain}")
+        assert code == 550 and b"5.7.1" in reply and b"submission" in reply, (code, reply)
+        client.rset()
+        client.mail(f"stayed@{LEGACY}")  # still sends from the old service
+        assert client.rcpt(f"plain.one@{cutoff_stack.domain}")[0] == 250
+    finally:
+        client.close()
+
+
 def test_backup_all_and_restore_all_onto_a_fresh_state_directory(cutoff_stack, tmp_path) -> None:
     client = mail.inbound(cutoff_stack)
     client.send_message(

@@ -60,6 +60,9 @@ def test_every_daemon_renders_its_files() -> None:
         "etc/postfix/ldap-senders.cf",
         "etc/postfix/main.cf",
         "etc/postfix/master.cf",
+        "etc/postfix/own-domains",
+        "etc/postfix/role-addresses",
+        "etc/postfix/submission-senders",
         "etc/slapd/config.ldif",
     ]
 
@@ -121,9 +124,13 @@ def test_missing_template_value_is_an_error() -> None:
     ("values", "relayhost"),
     [
         ({}, "relayhost = [127.0.0.1]:10026"),
-        ({"outbound": "direct"}, "relayhost = \n"),
+        ({"outbound": "direct", "postmaster": "it@sjtu.example"}, "relayhost = \n"),
         (
-            {"outbound": "relay", "relay_host": "[smtp.sjtu.example]:587"},
+            {
+                "outbound": "relay",
+                "relay_host": "[smtp.sjtu.example]:587",
+                "postmaster": "it@sjtu.example",
+            },
             "relayhost = [smtp.sjtu.example]:587",
         ),
     ],

@@ -53,6 +53,8 @@ def test_config_named_by_environment(tmp_path: Path) -> None:
         ({"colour": "blue"}, "colour: unknown setting"),
         ({"outbound": "smoke"}, "outbound: must be sink, direct or relay"),
         ({"outbound": "relay"}, "relay_host: give the relay as host"),
+        ({"outbound": "direct"}, "postmaster: give the address(es)"),
+        ({"postmaster": "it@sjtu.example, not-an-address"}, "postmaster: 'not-an-address'"),
     ],
 )
 def test_invalid_settings_name_the_key_and_rule(values: dict, message: str, tmp_path: Path) -> None:
@@ -83,3 +85,12 @@ def test_unknown_section_is_reported(tmp_path: Path) -> None:
 def test_connect_host_for_wildcard_listen(tmp_path: Path) -> None:
     assert build({"listen": "0.0.0.0"}, base=tmp_path).connect_host == "127.0.0.1"
     assert Settings().connect_host == "127.0.0.1"
+
+
+def test_postmaster_is_a_list_and_defaults_to_the_sink_in_the_embedded_stack(
+    tmp_path: Path,
+) -> None:
+    assert build({}, base=tmp_path).postmaster == ("postmaster@mail.alumni.example.edu",)
+    given = build({"outbound": "direct", "postmaster": "IT@sjtu.example, b@sjtu.example"})
+    assert given.postmaster == ("it@sjtu.example", "b@sjtu.example")
+    assert build({"postmaster": ["a@sjtu.example"]}).postmaster == ("a@sjtu.example",)

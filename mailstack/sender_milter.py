@@ -1,0 +1,285 @@
+"""The sender milter: on the submission ports, the message's ``From:`` must be an address the
+login owns (its primary address or one of its aliases), so an alumnus cannot write as another
+and have OpenDKIM sign it with our domain. Postfix cannot compare a header with the SASL login
+by itself (``reject_sender_login_mismatch`` covers only the envelope sender).
+
+On port 25 (no login), a ``From:`` in our own domain must carry our own valid DKIM signature
+(d= our domain, checked with our own keys, no DNS): what our DMARC record (adkim=s) asks of
+every receiver, applied at home. A message of ours that a forwarder brings back intact passes;
+a stranger writing as one of us does not.
+
+A small milter (pymilter, over Sendmail's libmilter) run as one more daemon of the stack on a
+loopback port; Postfix passes submitted mail through it before OpenDKIM, and the service's own
+mail (local sendmail) never reaches it. Run as ``python -m mailstack.sender_milter --host H
+--port P --pidfile F --ldap-uri U --bind-dn DN --secret-file F --base DN``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Callable
+from email.utils import getaddresses
+from pathlib import Path
+from typing import Any
+
+import dkim
+
+from identity.directory import Credentials, Directory, escape
+from identity.errors import DirectoryError
+from mailstack.context import RenderContext
+from mailstack.daemon import Endpoint
+from mailstack.dkim import DkimKeys
+from mailstack.files import FileSpec, ensure_dir
+from mailstack.process import our_pid, port_open, start_daemon, terminate
+
+NAME = "alumail-sender"
+
+
+def from_problem(login: str, from_headers: list[str], owned: Callable[[str], set[str]]) -> str:
+    """Why a message submitted by ``login`` may not go out with these ``From:`` headers, or
+    "" when it may. ``owned`` gives the addresses a login owns (lowercase)."""
+    if len(from_headers) != 1:
+        return f"a message needs exactly one From: header (this one has {len(from_headers)})"
+    addresses = [address for _, address in getaddresses(from_headers) if address]
+    if len(addresses) != 1 or "@" not in addresses[0]:
+        return "the From: header must hold exactly one address"
+    address = addresses[0].lower()
+    if address not in owned(login):
+        return f"From: <{address}> is not an address of the login {login}"
+    return ""
+
+
+def claimed_own_address(from_headers: list[str], domain: str) -> str:
+    """The first From: address in ``domain`` (or below it), or ""."""
+    for _, address in getaddresses(from_headers):
+        host = address.rpartition("@")[2].lower().rstrip(".")
+        if host == domain or host.endswith("." + domain):
+            return address.lower()
+    return ""
+
+
+class OwnSignatures:
+    """Whether a message carries a valid DKIM signature of ours, checked against the public keys
+    kept beside our private ones (``state/dkim/<selector>.txt``): every selector still on disk,
+    so mail signed before a rotation verifies too."""
+
+    def __init__(self, dkim_dir: Path, domain: str) -> None:
+        self.dkim_dir, self.domain = dkim_dir, domain
+
+    def _record(self, name: bytes, timeout: int = 5) -> bytes:
+        suffix = f"._domainkey.{self.domain}"
+        wanted = name.decode(errors="replace").rstrip(".").lower()
+        if not wanted.endswith(suffix):
+            return b""
+        record = self.dkim_dir / f"{wanted[: -len(suffix)]}.txt"
+        if "/" in wanted or not record.is_file():
+            return b""
+        return "".join(re.findall(r'"([^"]*)"', record.read_text())).encode()
+
+    def signed(self, message: bytes) -> bool:
+        checker = dkim.DKIM(message)
+        count = sum(1 for name, _ in checker.headers if name.lower() == b"dkim-signature")
+        for index in range(count):
+            try:
+                valid = checker.verify(idx=index, dnsfunc=self._record)
+            except dkim.DKIMException:
+                continue
+            if valid and (checker.domain or b"").decode().lower() == self.domain:
+                return True
+        return False
+
+
+class OwnedAddresses:
+    """The addresses a login owns, read from the directory as Postfix's service account."""
+
+    def __init__(self, uri: str, bind_dn: str, secret_file: Path, base: str) -> None:
+        self.uri, self.bind_dn, self.secret_file, self.base = uri, bind_dn, secret_file, base
+
+    def __call__(self, login: str) -> set[str]:
+        credentials = Credentials(self.bind_dn, self.secret_file.read_text().strip())
+        value = escape(login)
+        with Directory(self.uri, credentials, timeout=5) as directory:
+            rows = directory.search(
+                self.base,
+                f"(&(objectClass=alumailAccount)(|(mail={value})(uid={value})))",
+                ["mail", "alumailMailAlias"],
+                scope="one",
+            )
+        if len(rows) != 1:
+            return set()
+        entry = rows[0][1]
+        return {a.lower() for a in [*entry.get("mail", []), *entry.get("alumailMailAlias", [])]}
+
+
+def serve(
+    host: str,
+    port: int,
+    pidfile: Path,
+    owned: Callable[[str], set[str]],
+    signatures: OwnSignatures,
+) -> None:
+    import Milter  # Sendmail's libmilter: imported only in the daemon process
+
+    class SenderPolicy(Milter.Base):
+        def __init__(self) -> None:
+            self.login = ""
+            self.from_headers: list[str] = []
+            self.head: list[bytes] = []
+            self.body_chunks: list[bytes] = []
+            self.claimed = ""
+
+        def envfrom(self, sender: str, *params: str) -> int:
+            self.login = self.getsymval("{auth_authen}") or ""
+            self.from_headers, self.head, self.body_chunks, self.claimed = [], [], [], ""
+            return int(Milter.CONTINUE)
+
+        def header(self, name: str, value: str) -> int:
+            if name.lower() == "from":
+                self.from_headers.append(value)
+            if not self.login:  # kept to check a signature on port 25
+                raw = f"{name}: {value}".encode(errors="surrogateescape")
+                self.head.append(raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") + b"\r\n")
+            return int(Milter.CONTINUE)
+
+        def eoh(self) -> int:
+            if not self.login:
+                self.claimed = claimed_own_address(self.from_headers, signatures.domain)
+            return int(Milter.CONTINUE)
+
+        def body(self, chunk: bytes) -> int:
+            if self.claimed:
+                self.body_chunks.append(chunk)
+            return int(Milter.CONTINUE)
+
+        def eom(self) -> int:
+            if not self.login:
+                return self._unauthenticated()
+            try:
+                problem = from_problem(self.login, self.from_headers, owned)
+            except DirectoryError:
+                self.setreply("451", "4.7.1", "cannot check the sender now; try again later")
+                return int(Milter.TEMPFAIL)
+            if problem:
+                self.setreply("550", "5.7.1", problem)
+                return int(Milter.REJECT)
+            return int(Milter.ACCEPT)
+
+        def _unauthenticated(self) -> int:
+            if not self.claimed:
+                return int(Milter.ACCEPT)
+            message = b"".join(self.head) + b"\r\n" + b"".join(self.body_chunks)
+            if signatures.signed(message):
+                return int(Milter.ACCEPT)  # ours, brought back intact (a forwarder, a list)
+            self.setreply(
+                "550",
+                "5.7.1",
+                f"From: <{self.claimed}> is in our domain but the message lacks our valid DKIM "
+                "signature: our mail is sent through submission",
+            )
+            return int(Milter.REJECT)
+
+    Milter.factory = SenderPolicy
+    Milter.set_flags(0)  # reads only: never changes a message
+    socket = f"inet6:{port}@[{host}]" if ":" in host else f"inet:{port}@{host}"
+    pidfile.write_text(f"{os.getpid()}\n")
+    try:
+        Milter.runmilter(NAME, socket, 30)  # returns on SIGTERM
+    finally:
+        pidfile.unlink(missing_ok=True)
+
+
+class SenderMilter:
+    name = "sender-milter"
+
+    def __init__(self, ctx: RenderContext) -> None:
+        self.ctx = ctx
+        self.layout = ctx.layout
+        self.pidfile = self.layout.run / "sender-milter.pid"
+        self.logfile = self.layout.log / "sender-milter.log"
+        self.secret_file = self.layout.secrets / "postfix.ldap-secret"
+
+    def render(self) -> list[FileSpec]:
+        return []  # no configuration file: everything is on the command line
+
+    def prepare(self) -> None:
+        ensure_dir(self.layout.run, 0o755)
+        ensure_dir(self.layout.log, 0o755)
+
+    def check(self, staging: Path) -> None:
+        return None
+
+    def pid(self) -> int | None:
+        return our_pid(self.pidfile, str(self.pidfile))
+
+    def start(self) -> None:
+        s = self.ctx.settings
+        start_daemon(
+            [
+                "setsid",
+                "-f",
+                sys.executable,
+                "-m",
+                "mailstack.sender_milter",
+                "--host",
+                s.connect_host,
+                "--port",
+                str(s.ports.sender_milter),
+                "--pidfile",
+                str(self.pidfile),
+                "--ldap-uri",
+                self.ctx.ldap_uri,
+                "--bind-dn",
+                self.ctx.tree.service("postfix"),
+                "--secret-file",
+                str(self.secret_file),
+                "--base",
+                self.ctx.tree.people,
+                "--domain",
+                s.domain,
+                "--dkim-dir",
+                str(DkimKeys(self.layout).directory),
+            ],
+            self.logfile,
+            what="starting the sender milter",
+            running=lambda: self.pid() is not None,
+        )
+
+    def stale(self) -> bool:
+        return False
+
+    def apply(self, changed: list[FileSpec]) -> None:
+        return None
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            terminate(pid)
+
+    def ready(self) -> bool:
+        return port_open(self.ctx.settings.connect_host, self.ctx.settings.ports.sender_milter)
+
+    def endpoints(self) -> list[Endpoint]:
+        s = self.ctx.settings
+        return [Endpoint("sender_milter", s.connect_host, s.ports.sender_milter)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m mailstack.sender_milter")
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--pidfile", type=Path, required=True)
+    parser.add_argument("--ldap-uri", required=True)
+    parser.add_argument("--bind-dn", required=True)
+    parser.add_argument("--secret-file", type=Path, required=True)
+    parser.add_argument("--base", required=True)
+    parser.add_argument("--domain", required=True)
+    parser.add_argument("--dkim-dir", type=Path, required=True)
+    args: Any = parser.parse_args(argv)
+    owned = OwnedAddresses(args.ldap_uri, args.bind_dn, args.secret_file, args.base)
+    serve(args.host, args.port, args.pidfile, owned, OwnSignatures(args.dkim_dir, args.domain))
+
+
+if __name__ == "__main__":
+    main()

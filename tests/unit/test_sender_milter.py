@@ -1,0 +1,64 @@
+"""The sender milter's rule, without a daemon: exactly one From: header, one address, owned by
+the login (primary address or alias, any case)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailstack.sender_milter import claimed_own_address, from_problem
+
+pytestmark = pytest.mark.unit
+
+OWNED = {"ann@alumni.example.edu", "ann.lee@alumni.example.edu"}
+
+
+def owned(login: str) -> set[str]:
+    return OWNED if login == "ann@alumni.example.edu" else set()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        ["ann@alumni.example.edu"],
+        ["Ann Lee <Ann.Lee@Alumni.Example.EDU>"],
+        ['"Lee, Ann" <ann@alumni.example.edu>'],
+    ],
+)
+def test_an_address_the_login_owns_passes(headers: list[str]) -> None:
+    assert from_problem("ann@alumni.example.edu", headers, owned) == ""
+
+
+@pytest.mark.parametrize(
+    ("headers", "rule"),
+    [
+        ([], "exactly one From: header (this one has 0)"),
+        (["ann@alumni.example.edu", "bob@alumni.example.edu"], "exactly one From: header"),
+        (["ann@alumni.example.edu, bob@alumni.example.edu"], "exactly one address"),
+        (["undisclosed-recipients:;"], "exactly one address"),
+        (["Ann <bob@alumni.example.edu>"], "<bob@alumni.example.edu> is not an address of"),
+        (["ann@alumni.example.edu.evil.example"], "is not an address of"),
+    ],
+)
+def test_anything_else_is_refused_naming_the_rule(headers: list[str], rule: str) -> None:
+    assert rule in from_problem("ann@alumni.example.edu", headers, owned)
+
+
+def test_a_login_that_owns_nothing_may_send_nothing() -> None:
+    assert "is not an address" in from_problem("x@y.example", ["x@y.example"], owned)
+
+
+@pytest.mark.parametrize(
+    ("headers", "claimed"),
+    [
+        (["President <President@Alumni.Example.EDU>"], "president@alumni.example.edu"),
+        (["x@mail.alumni.example.edu"], "x@mail.alumni.example.edu"),
+        (["friend@elsewhere.example, dean@alumni.example.edu"], "dean@alumni.example.edu"),
+        (["x@notalumni.example.edu"], ""),
+        (["x@alumni.example.edu.evil.example"], ""),
+        ([], ""),
+    ],
+)
+def test_a_from_in_our_domain_or_below_is_a_claim_to_be_ours(
+    headers: list[str], claimed: str
+) -> None:
+    assert claimed_own_address(headers, "alumni.example.edu") == claimed
