@@ -13,6 +13,7 @@ from mailstack.files import FileSpec, ensure_dir
 from mailstack.process import (
     our_pid,
     port_open,
+    processes_with,
     run,
     start_daemon,
     terminate,
@@ -113,6 +114,10 @@ class Dovecot:
 
     def pid(self) -> int | None:
         return our_pid(self.layout.dovecot_run / "master.pid", str(self.config))
+
+    def orphans(self) -> list[int]:
+        # Only the master names the configuration; its children die with it.
+        return [p for p in processes_with(str(self.config), program="dovecot") if p != self.pid()]
 
     def start(self) -> None:
         start_daemon(

@@ -114,6 +114,34 @@ def mentions(pid: int, marker: str) -> bool:
     return False
 
 
+def argv(pid: int) -> list[str]:
+    try:
+        data = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return []
+    return [part.decode(errors="replace") for part in data.split(b"\0") if part]
+
+
+def processes_with(*arguments: str, program: str = "") -> list[int]:
+    """Live processes whose command line holds every one of ``arguments`` as a whole argument
+    (the daemon's configuration path) and, given ``program``, runs that program (the name of
+    its first argument): provably ours even when no pid file names them (an orphan left by a
+    crash, or by two commands that once started the same daemon at the same time)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        pid = int(entry.name)
+        args = argv(pid)
+        if not args or not set(arguments) <= set(args[1:]):
+            continue
+        if program and os.path.basename(args[0]) != program:
+            continue
+        if alive(pid):
+            found.append(pid)
+    return sorted(found)
+
+
 def our_pid(pidfile: Path, marker: str) -> int | None:
     pid = read_pid(pidfile)
     if pid is not None and alive(pid) and mentions(pid, marker):

@@ -14,9 +14,12 @@ from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
 from mailstack.process import (
+    alive,
     log_since,
     our_pid,
     port_open,
+    processes_with,
+    read_pid,
     run,
     start_daemon,
     terminate,
@@ -84,6 +87,11 @@ class Slapd:
     def pid(self) -> int | None:
         return our_pid(self.pidfile, str(self.layout.slapd_d))
 
+    def orphans(self) -> list[int]:
+        return [
+            p for p in processes_with(str(self.layout.slapd_d), program="slapd") if p != self.pid()
+        ]
+
     def urls(self) -> str:
         host = self.ctx.settings.listen
         host = f"[{host}]" if ":" in host else host
@@ -92,7 +100,11 @@ class Slapd:
     def start(self) -> None:
         if self.stale():
             self._install_config_dir()
-        self.pidfile.unlink(missing_ok=True)
+        # A pid file naming a live process belongs to a running slapd (ours or another run's):
+        # never removed here. Only a stale one goes, so the wait below sees the new pid.
+        old = read_pid(self.pidfile)
+        if old is None or not alive(old):
+            self.pidfile.unlink(missing_ok=True)
         offset = self.logfile.stat().st_size if self.logfile.exists() else 0
         # Foreground (-d) so messages reach our log file (there is no syslog here), detached
         # from us by setsid -f so it outlives the command that started it.

@@ -18,16 +18,17 @@ from identity.dit import base_entries, group_entry, service_entry
 from identity.errors import ConfigError, DaemonError
 from identity.passwords import DEFAULT_POLICY, hash_secret
 from mailstack.context import SERVICE_ACCOUNTS, RenderContext, build_context
-from mailstack.daemon import Daemon
+from mailstack.daemon import Daemon, LeavesOrphans
 from mailstack.dovecot import Dovecot
 from mailstack.files import FileSpec, changed, ensure_dir, install, write_atomic
 from mailstack.layout import Layout
 from mailstack.opendkim import OpenDkim
 from mailstack.postfix import Postfix
-from mailstack.process import log_tail, port_open, wait_until
+from mailstack.process import log_tail, port_open, terminate, wait_until
 from mailstack.settings import Settings
 from mailstack.sink import Sink
 from mailstack.slapd import Slapd
+from mailstack.statelock import DEFAULT_WAIT, state_lock
 from mailstack.tls import ensure_tls, tls_files
 
 REQUIRED_PROGRAMS = (
@@ -103,8 +104,13 @@ def render_all(
 
 
 def up(
-    settings: Settings, *, dry_run: bool = False, extra: Sequence[DaemonFactory] = ()
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    extra: Sequence[DaemonFactory] = (),
+    lock_wait: float = DEFAULT_WAIT,
 ) -> UpReport:
+    """Holds the state directory's lock throughout: a second ``up`` (or ``down``) waits."""
     preflight(settings)
     report = UpReport()
     layout = Layout(settings.state_dir)
@@ -112,11 +118,21 @@ def up(
         return _plan_only(settings, layout, report, extra)
 
     ensure_dir(layout.root, 0o755)
+    with state_lock(layout.root, "alumail up", wait=lock_wait):
+        _up(settings, layout, report, extra)
+    return report
+
+
+def _up(
+    settings: Settings, layout: Layout, report: UpReport, extra: Sequence[DaemonFactory]
+) -> None:
     report.actions += ensure_tls(settings)
     ctx = build_context(settings)
     stack = daemons(ctx, extra)
     for daemon in stack:
         daemon.prepare()
+    for daemon in stack:
+        report.actions += _stop_orphans(daemon)
     _check_ports_free(stack)
     rendered = {d.name: d.render() for d in stack}
     pending = {name: changed(layout.root, specs) for name, specs in rendered.items()}
@@ -138,7 +154,18 @@ def up(
             wait_ready([daemon])
             report.actions += ensure_directory(ctx)
     wait_ready(stack)
-    return report
+
+
+def _stop_orphans(daemon: Daemon) -> list[str]:
+    """Stop what runs this daemon for our state directory without a pid file naming it (left by
+    a crash or by an older alumail): it holds the ports and would outlive ``down``."""
+    if not isinstance(daemon, LeavesOrphans):
+        return []
+    stopped = []
+    for pid in daemon.orphans():
+        terminate(pid, timeout=15)
+        stopped.append(f"stopped an orphaned {daemon.name} (pid {pid}) that no pid file named")
+    return stopped
 
 
 def _check_ports_free(stack: list[Daemon]) -> None:
@@ -240,18 +267,24 @@ def ensure_directory(ctx: RenderContext) -> list[str]:
     return actions
 
 
-def down(settings: Settings, extra: Sequence[DaemonFactory] = ()) -> list[str]:
-    """Stop every daemon our pid files name, all at once (each waits for its own children)."""
+def down(
+    settings: Settings, extra: Sequence[DaemonFactory] = (), *, lock_wait: float = DEFAULT_WAIT
+) -> list[str]:
+    """Stop every daemon our pid files name, all at once (each waits for its own children),
+    then any orphan provably ours (its command line names our configuration)."""
     preflight(settings, starting=False)
     layout = Layout(settings.state_dir)
     if not (layout.secrets.exists()):
         return []
-    ctx = build_context(settings, create_secrets=False)
-    running = [d for d in daemons(ctx, extra) if d.pid() is not None]
-    with ThreadPoolExecutor(max_workers=len(running) or 1) as pool:
-        for future in [pool.submit(d.stop) for d in running]:
-            future.result()
-    return [d.name for d in reversed(running)]
+    with state_lock(layout.root, "alumail down", wait=lock_wait):
+        ctx = build_context(settings, create_secrets=False)
+        stack = daemons(ctx, extra)
+        running = [d for d in stack if d.pid() is not None]
+        with ThreadPoolExecutor(max_workers=len(running) or 1) as pool:
+            for future in [pool.submit(d.stop) for d in running]:
+                future.result()
+        orphaned = [d for d in stack if _stop_orphans(d) and d not in running]
+    return [d.name for d in reversed(running + orphaned)]
 
 
 def status(settings: Settings, extra: Sequence[DaemonFactory] = ()) -> dict[str, object]:
