@@ -138,6 +138,7 @@ def _up(
     pending = {name: changed(layout.root, specs) for name, specs in rendered.items()}
     if any(pending.values()):
         _check_staged(layout, stack, rendered)  # raises before anything is written or reloaded
+    started: set[str] = set()
     for daemon in stack:
         todo = pending[daemon.name]
         if todo:
@@ -145,15 +146,23 @@ def _up(
             report.actions.append(f"wrote {', '.join(spec.relpath for spec in todo)}")
         if daemon.pid() is None:
             daemon.start()
+            started.add(daemon.name)
             report.actions.append(f"started {daemon.name}")
         elif todo or daemon.stale():
+            previous = daemon.pid()
             daemon.apply(todo)
+            if daemon.pid() != previous:  # restarted (slapd rebuilds cn=config that way)
+                started.add(daemon.name)
             report.actions.append(f"reloaded {daemon.name}")
         if isinstance(daemon, Slapd):
             # The mail daemons bind with their service accounts from their first connection.
             wait_ready([daemon])
             report.actions += ensure_directory(ctx)
     wait_ready(stack)
+    for daemon in stack:
+        # Mail deferred while a daemon was down goes now, not at Postfix's next queue run.
+        if isinstance(daemon, Postfix) and daemon.flush_after(started):
+            report.actions.append("flushed Postfix's queue")
 
 
 def _stop_orphans(daemon: Daemon) -> list[str]:
