@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -171,6 +172,21 @@ def terminate(pid: int, timeout: float = 10) -> None:
         except ProcessLookupError:
             return
         wait_until(lambda: not alive(pid), 5)
+
+
+def raise_fd_limit(wanted: int) -> None:
+    """Raise this process's open-file limit to ``wanted`` (root may raise the hard limit too),
+    so daemons started from it inherit it. Never lowers it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+            return
+        except (ValueError, OSError):
+            wanted = hard  # not root, or above the kernel's nr_open: as far as allowed
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

@@ -22,6 +22,12 @@ Only the CLI calls :func:`load`; everything below it receives a Settings value. 
 - ``web.tls``: true to serve the web service over TLS with the stack's certificate (default
   false: plain HTTP, for loopback or behind a TLS proxy).
 - ``auth.failure_delay``, ``auth.cache_ttl``, ``auth.cache_negative_ttl``: whole seconds >= 0.
+- ``sessions.max``: the most concurrent IMAP sessions, and separately POP3 sessions, the server
+  holds (default 4000; 10 to 100000). Past it a client is refused with an IMAP/POP3 error.
+  Each session is one Dovecot mail process (a few MB); logins run in high-performance mode.
+- ``sessions.per_user_ip``: concurrent sessions of one account from one address, per protocol
+  (default 20; 1 to 1000; mail clients open up to ~5 per account, NAT puts households and
+  offices behind one address).
 - ``auth.penalty``: true (default) or false. Dovecot slows every login from an address that
   recently failed (its anvil penalty, up to 15 s). Test stacks turn it off so a deliberate wrong
   password does not delay the next test; ppolicy's lockout applies either way.
@@ -87,6 +93,8 @@ class Settings:
     auth_cache_ttl: int = 300
     auth_cache_negative_ttl: int = 60
     auth_penalty: bool = True
+    sessions_max: int = 4000
+    sessions_per_user_ip: int = 20
     outbound: str = "sink"
     relay_host: str = ""
     web_public_url: str = ""
@@ -162,6 +170,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "cache_negative_ttl": "auth_cache_negative_ttl",
         "penalty": "auth_penalty",
     },
+    "sessions": {"max": "sessions_max", "per_user_ip": "sessions_per_user_ip"},
     "ports": {f.name: f.name for f in fields(Ports)},
 }
 
@@ -267,6 +276,10 @@ def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
             "auth.cache_negative_ttl", kwargs.get("auth_cache_negative_ttl", 60)
         ),
         auth_penalty=_boolean("auth.penalty", kwargs.get("auth_penalty", True)),
+        sessions_max=_bounded("sessions.max", kwargs.get("sessions_max", 4000), 10, 100_000),
+        sessions_per_user_ip=_bounded(
+            "sessions.per_user_ip", kwargs.get("sessions_per_user_ip", 20), 1, 1000
+        ),
         outbound=outbound,
         relay_host=relay_host,
         web_public_url=public_url,
@@ -418,6 +431,13 @@ def _integer(key: str, value: Any) -> int:
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value)
     raise ConfigError(f"{key}: must be a whole number")
+
+
+def _bounded(key: str, value: Any, low: int, high: int) -> int:
+    number = _integer(key, value)
+    if not low <= number <= high:
+        raise ConfigError(f"{key}: must be a whole number from {low} to {high}")
+    return number
 
 
 def _port(key: str, value: Any) -> int:

@@ -53,6 +53,9 @@ def test_config_named_by_environment(tmp_path: Path) -> None:
         ({"colour": "blue"}, "colour: unknown setting"),
         ({"outbound": "smoke"}, "outbound: must be sink, direct or relay"),
         ({"outbound": "relay"}, "relay_host: give the relay as host"),
+        ({"sessions.max": 5}, "sessions.max: must be a whole number from 10 to 100000"),
+        ({"sessions.max": "many"}, "sessions.max: must be a whole number"),
+        ({"sessions.per_user_ip": 0}, "sessions.per_user_ip: must be a whole number from 1 to"),
     ],
 )
 def test_invalid_settings_name_the_key_and_rule(values: dict, message: str, tmp_path: Path) -> None:
@@ -83,3 +86,11 @@ def test_unknown_section_is_reported(tmp_path: Path) -> None:
 def test_connect_host_for_wildcard_listen(tmp_path: Path) -> None:
     assert build({"listen": "0.0.0.0"}, base=tmp_path).connect_host == "127.0.0.1"
     assert Settings().connect_host == "127.0.0.1"
+
+
+def test_session_limits_from_file_and_environment(tmp_path: Path) -> None:
+    path = tmp_path / "alumail.toml"
+    path.write_text("[sessions]\nmax = 20000\n")
+    settings = load(path, {"ALUMAIL_SESSIONS_PER_USER_IP": "5"})
+    assert (settings.sessions_max, settings.sessions_per_user_ip) == (20000, 5)
+    assert (Settings().sessions_max, Settings().sessions_per_user_ip) == (4000, 20)
