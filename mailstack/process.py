@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from identity.errors import AlumailError, DaemonError
+from mailstack.logs import open_log
 
 
 def run(
@@ -56,9 +57,8 @@ def start_daemon(
     """Run a command that forks a daemon. Its output goes to the daemon's log file, not to a
     pipe: the daemon inherits the descriptors and would hold a pipe open for ever. With
     ``running``, wait up to ``wait`` seconds for it to say the daemon runs (its pid file)."""
-    logfile.parent.mkdir(parents=True, exist_ok=True)
-    with open(logfile, "ab") as log:
-        size = log.tell()
+    with os.fdopen(open_log(logfile), "ab") as log:
+        size = log.seek(0, os.SEEK_END)
         try:
             proc = subprocess.run(
                 list(cmd),

@@ -17,6 +17,7 @@ from identity.directory import Directory, can_bind
 from identity.dit import base_entries, group_entry, service_entry
 from identity.errors import ConfigError, DaemonError
 from identity.passwords import DEFAULT_POLICY, hash_secret
+from mailstack import logs
 from mailstack.context import SERVICE_ACCOUNTS, RenderContext, build_context
 from mailstack.daemon import Daemon, LeavesOrphans
 from mailstack.dovecot import Dovecot
@@ -131,6 +132,7 @@ def _up(
     stack = daemons(ctx, extra)
     for daemon in stack:
         daemon.prepare()
+    logs.tidy(layout.log)  # 0640, and bounded: rotated by size
     for daemon in stack:
         report.actions += _stop_orphans(daemon)
     _check_ports_free(stack)
