@@ -30,7 +30,7 @@ from mailstack.settings import Settings
 from mailstack.sink import Sink
 from mailstack.slapd import Slapd
 from mailstack.statelock import DEFAULT_WAIT, state_lock
-from mailstack.tls import ensure_tls, tls_files
+from mailstack.tls import check_given, ensure_tls, tls_files
 
 REQUIRED_PROGRAMS = (
     "slapd",
@@ -195,6 +195,9 @@ def _check_ports_free(stack: list[Daemon]) -> None:
 def _plan_only(
     settings: Settings, layout: Layout, report: UpReport, extra: Sequence[DaemonFactory]
 ) -> UpReport:
+    """What ``up`` would do, refusing what ``up`` would refuse: the given certificate, and
+    (once the stack exists) every changed file, checked by its daemon's checker."""
+    check_given(settings)
     if not layout.root.exists():
         report.actions.append(f"create state directory {layout.root}")
     ctx = build_context(settings, create_secrets=False) if (layout.secrets).exists() else None
@@ -209,8 +212,12 @@ def _plan_only(
         ]
         report.actions += [f"start {name}" for name in names]
         return report
-    for daemon in daemons(ctx, extra):
-        todo = changed(layout.root, daemon.render())
+    stack = daemons(ctx, extra)
+    rendered = {d.name: d.render() for d in stack}
+    if any(changed(layout.root, specs) for specs in rendered.values()):
+        _check_staged(layout, stack, rendered)
+    for daemon in stack:
+        todo = changed(layout.root, rendered[daemon.name])
         if todo:
             report.actions.append(f"write {', '.join(spec.relpath for spec in todo)}")
         if daemon.pid() is None:

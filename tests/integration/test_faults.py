@@ -142,6 +142,23 @@ def test_failing_check_leaves_the_running_stack_as_it_was(fault_stack, monkeypat
     assert daemon(fault_stack, Postfix).pid() == before_pid
 
 
+def test_dry_run_runs_the_checkers_on_changed_files(fault_stack, monkeypatch) -> None:
+    rendered = Postfix.render
+
+    def broken(self: Postfix) -> list[FileSpec]:
+        return [
+            FileSpec(s.relpath, s.text + "smtpd_bogus_parameter = yes\n", s.mode, s.owner, s.group)
+            if s.relpath.endswith("main.cf")
+            else s
+            for s in rendered(self)
+        ]
+
+    monkeypatch.setattr(Postfix, "render", broken)
+    with pytest.raises(ConfigError, match="postconf") as caught:
+        stack.up(fault_stack, dry_run=True)
+    assert "smtpd_bogus_parameter" in caught.value.detail
+
+
 def test_unsearchable_parent_is_reported(tmp_path) -> None:
     from tests.support import test_settings
 
