@@ -144,10 +144,11 @@ class Slapd:
     def _install_config_dir(self) -> None:
         self._build_config_dir(self.layout.root / CONFIG, self.layout.slapd_d, error=DaemonError)
         run(["chown", "-R", "openldap:openldap", str(self.layout.slapd_d)])
-        self._stamp.write_text(self._source_digest() + "\n")
+        self._stamp.write_text(f"{self._source_digest()}\n{self._built_digest()}\n")
 
-    # slapd.d is derived from config.ldif; the stamp records which config.ldif built it, so a
-    # change made while slapd was stopped is not started with a stale cn=config.
+    # slapd.d is derived from config.ldif. The stamp records which config.ldif built it and what
+    # the build wrote, so a change of config.ldif made while slapd was stopped, and an edit of
+    # slapd.d itself (by hand, or online through cn=config), are both noticed: `up` rebuilds.
     @property
     def _stamp(self) -> Path:
         return self.layout.root / "ldap" / "slapd.d.source"
@@ -155,13 +156,21 @@ class Slapd:
     def _source_digest(self) -> str:
         return hashlib.sha256((self.layout.root / CONFIG).read_bytes()).hexdigest()
 
-    def _built_from(self) -> str | None:
+    def _built_digest(self) -> str:
+        digest = hashlib.sha256()
+        for path in sorted(self.layout.slapd_d.rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(self.layout.slapd_d)).encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
+        return digest.hexdigest()
+
+    def _recorded(self) -> list[str]:
         if not (self.layout.slapd_d / "cn=config.ldif").is_file() or not self._stamp.is_file():
-            return None
-        return self._stamp.read_text().strip()
+            return []
+        return self._stamp.read_text().split()
 
     def stale(self) -> bool:
-        return self._built_from() != self._source_digest()
+        return self._recorded() != [self._source_digest(), self._built_digest()]
 
     def apply(self, changed: list[FileSpec]) -> None:
         # cn=config is derived from config.ldif; the data lives in the mdb database, untouched.

@@ -105,6 +105,19 @@ def test_second_up_changes_nothing_and_says_so(fault_stack) -> None:
     assert "nothing to change" in cli.stderr
 
 
+def test_an_edit_of_slapds_derived_config_is_undone_by_up(fault_stack) -> None:
+    stack.up(fault_stack)
+    config = fault_stack.state_dir / "ldap/slapd.d/cn=config.ldif"
+    original = config.read_text()
+    config.write_text(
+        original.replace("olcIdleTimeout", "olcIdleTimeout", 1) + "olcGentleHUP: TRUE\n"
+    )
+    report = stack.up(fault_stack)
+    assert "reloaded slapd" in report.actions
+    assert "olcGentleHUP" not in config.read_text()
+    assert stack.up(fault_stack).actions == []
+
+
 def test_dry_run_reports_without_changing(fault_stack) -> None:
     dovecot = daemon(fault_stack, Dovecot)
     dovecot.stop()
