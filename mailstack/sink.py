@@ -22,7 +22,14 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
-from mailstack.process import our_pid, port_open, processes_with, start_daemon, terminate
+from mailstack.process import (
+    our_pid,
+    port_open,
+    processes_with,
+    read_pid,
+    start_daemon,
+    terminate,
+)
 
 
 class Sink:
@@ -132,8 +139,8 @@ async def serve(directory: Path, host: str, port: int, pidfile: Path) -> None:
         server.close()
         await server.wait_closed()
         # Only our own pid file: one naming another sink is that sink's.
-        if pidfile.read_text().strip() == str(os.getpid()):
-            pidfile.unlink()
+        if read_pid(pidfile) == os.getpid():
+            pidfile.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> None:
