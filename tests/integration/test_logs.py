@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,17 +14,16 @@ from mailstack.settings import Settings
 from provisioning import stack
 from provisioning.accounts import AccountService
 from tests import mail
-from tests.support import running_stack, wait_for
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 PASSWORD = "Logged-Lightly-7"
 STUDENT_NUMBER = "5180309912"
 
 
-@pytest.fixture(scope="module")
-def logged_stack() -> Iterator[Settings]:
-    with running_stack("logs") as settings:
-        yield settings
+@pytest.fixture
+def logged_stack(live_stack: Settings) -> Settings:
+    return live_stack
 
 
 def test_logs_are_not_world_readable(logged_stack: Settings) -> None:

@@ -20,7 +20,7 @@ from mailstack.settings import Settings
 from mailstack.slapd import Slapd
 from mailstack.statelock import state_lock
 from provisioning import stack
-from tests.support import alumail, running_stack, state_root, wait_for, write_toml
+from tests.support import alumail, state_root, wait_for, write_toml
 from tests.support import test_settings as make_settings
 
 pytestmark = pytest.mark.integration
@@ -53,13 +53,7 @@ def _assert_whole_and_named(settings: Settings) -> None:
             assert daemon.orphans() == [], daemon.name
 
 
-def _down_leaves_nothing(settings: Settings) -> None:
-    alumail(settings, "down", check=True)
-    marker = str(settings.state_dir)
-    assert wait_for(lambda: not _processes_of(marker), timeout=10), _processes_of(marker)
-
-
-def test_two_concurrent_ups_leave_one_whole_stack() -> None:
+def test_two_concurrent_ups_leave_one_whole_stack_and_orphans_are_stopped() -> None:
     root = state_root("twoups")
     settings = make_settings(root)
     config = write_toml(settings, root / "alumail.toml")
@@ -81,22 +75,14 @@ def test_two_concurrent_ups_leave_one_whole_stack() -> None:
         assert [code for code, _ in outcomes] == [0, 0], outcomes
         assert any("nothing to change" in err for _, err in outcomes), outcomes
         _assert_whole_and_named(settings)
-        _down_leaves_nothing(settings)
-    finally:
-        stack.down(settings)
-        shutil.rmtree(root, ignore_errors=True)
 
-
-def test_an_orphan_without_pid_file_is_stopped_by_up_and_by_down() -> None:
-    with running_stack("orphan") as settings:
+        # What the race used to leave: a daemon running that no pid file names.
         ctx = build_context(settings, create_secrets=False)
         slapd, opendkim = Slapd(ctx), OpenDkim(ctx)
         orphan = slapd.pid()
         assert orphan is not None
-        # What the race used to leave: the daemon runs, no pid file names it.
         slapd.pidfile.unlink()
         assert slapd.pid() is None and slapd.orphans() == [orphan]
-
         report = stack.up(settings)
         assert f"stopped an orphaned slapd (pid {orphan}) that no pid file named" in (
             report.actions
@@ -104,14 +90,15 @@ def test_an_orphan_without_pid_file_is_stopped_by_up_and_by_down() -> None:
         assert "started slapd" in report.actions
         _assert_whole_and_named(settings)
 
-        dkim_orphan = opendkim.pid()
+        # `down` stops an orphan too, and leaves no process of this state directory.
         opendkim.pidfile.unlink()
         stopped = json.loads(alumail(settings, "down", "--json", check=True).stdout)["stopped"]
         assert "opendkim" in stopped
-        assert wait_for(lambda: not _processes_of(str(settings.state_dir)), timeout=10), (
-            dkim_orphan,
-            _processes_of(str(settings.state_dir)),
-        )
+        marker = str(settings.state_dir)
+        assert wait_for(lambda: not _processes_of(marker), timeout=10), _processes_of(marker)
+    finally:
+        stack.down(settings)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_a_held_lock_is_reported_with_its_holder() -> None:
