@@ -316,7 +316,10 @@ def status(settings: Settings, extra: Sequence[DaemonFactory] = ()) -> dict[str,
         stack = []
     for daemon in stack:
         pid = daemon.pid()
-        daemon_states[daemon.name] = {"pid": pid, "running": pid is not None}
+        state: dict[str, object] = {"pid": pid, "running": pid is not None}
+        if isinstance(daemon, LeavesOrphans) and (orphans := daemon.orphans()):
+            state["orphans"] = orphans  # `up` and `down` stop them
+        daemon_states[daemon.name] = state
         for ep in daemon.endpoints():
             services[ep.service] = {
                 "host": ep.host,

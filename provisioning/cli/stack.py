@@ -114,6 +114,13 @@ def _print_endpoints(status: dict[str, Any]) -> None:
     out.print(table)
     if status.get("ca_cert"):
         out.print(f"CA certificate (trust it in clients): {status['ca_cert']}", highlight=False)
+    for name, state in status.get("daemons", {}).items():
+        if state.get("orphans"):
+            pids = ", ".join(map(str, state["orphans"]))
+            say(
+                f"{name}: runs without a pid file naming it (pid {pids}); `alumail up` or "
+                f"`alumail down` stops it"
+            )
 
 
 def _print_demo(demo: dict[str, Any]) -> None:

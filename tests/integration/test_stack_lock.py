@@ -83,6 +83,9 @@ def test_two_concurrent_ups_leave_one_whole_stack_and_orphans_are_stopped() -> N
         assert orphan is not None
         slapd.pidfile.unlink()
         assert slapd.pid() is None and slapd.orphans() == [orphan]
+        shown = alumail(settings, "status")
+        assert f"slapd: runs without a pid file naming it (pid {orphan})" in shown.stderr
+        assert stack.status(settings)["daemons"]["slapd"]["orphans"] == [orphan]
         report = stack.up(settings)
         assert f"stopped an orphaned slapd (pid {orphan}) that no pid file named" in (
             report.actions
