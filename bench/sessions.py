@@ -1,6 +1,7 @@
 """Concurrent IMAPS sessions: a throwaway stack with the default sizing holds ``BENCH_SESSIONS``
 (1,000) logged-in TLS sessions at once, and the memory Dovecot's processes take for them is
-measured (summed over the master and its children, before and while they are held).
+measured (summed over the master and its children): before, while they are held, and once
+they sit in IDLE (hibernated by Dovecot, as mail clients' sessions mostly are).
 
 Run alone with ``python -m bench.sessions``; ``make bench`` runs it with the rest. Bounded: at
 most ``CONNECTING`` handshakes in flight, and every step under one deadline.
@@ -27,7 +28,8 @@ from tests.support import running_stack
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "1000"))
 PER_ACCOUNT = 10  # below the default sessions.per_user_ip (20): the clients share 127.0.0.1
 CONNECTING = 50
-DEADLINE = float(os.environ.get("BENCH_SESSIONS_SECONDS", "240"))
+HIBERNATE_WAIT = 90.0  # imap_hibernate_timeout is 30 s
+DEADLINE = float(os.environ.get("BENCH_SESSIONS_SECONDS", "360"))
 PASSWORD = "Bench-Sessions-2026"  # noqa: S105 -- a throwaway stack's test accounts
 
 
@@ -62,6 +64,12 @@ def _parent(pid: int) -> int:
 class Session:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+
+    async def idle(self) -> None:
+        self.writer.write(b"i IDLE\r\n")
+        await self.writer.drain()
+        while not (await self.reader.readline()).startswith((b"+", b"i ")):
+            pass
 
     async def command(self, tag: str, line: str) -> bytes:
         self.writer.write(f"{tag} {line}\r\n".encode())
@@ -112,8 +120,23 @@ async def hold(settings: Settings, uids: list[str], master: int) -> dict[str, fl
     figures["dovecot_pss_kib_per_session"] = (
         (during["pss_mib"] - before["pss_mib"]) * 1024 / max(len(sessions), 1)
     )
+    # Mail clients spend their time in IDLE: after imap_hibernate_timeout Dovecot hands such
+    # sessions to imap-hibernate and their mail processes end.
+    await asyncio.gather(*(s.idle() for s in sessions))
+    idle_since = time.perf_counter()
+    while time.perf_counter() - idle_since < HIBERNATE_WAIT:
+        if dovecot_memory(master)["processes"] < before["processes"] + len(sessions) // 10:
+            break
+        await asyncio.sleep(1)
+    idle = dovecot_memory(master)
+    for key in ("processes", "rss_mib", "pss_mib"):
+        figures[f"dovecot_{key}_idle"] = idle[key]
+    figures["dovecot_pss_kib_per_idle_session"] = (
+        (idle["pss_mib"] - before["pss_mib"]) * 1024 / max(len(sessions), 1)
+    )
     for s in sessions:
         s.writer.close()
+    await asyncio.gather(*(s.writer.wait_closed() for s in sessions), return_exceptions=True)
     return figures
 
 

@@ -44,6 +44,7 @@ class Sizing:
     login_processes: int
     login_clients: int
     login_vsz_limit: str = "1G"  # a login process's memory grows with its clients
+    hibernate_after: str = "30s"
 
     @classmethod
     def of(cls, sessions: int, per_user_ip: int) -> Sizing:

@@ -152,6 +152,7 @@ def test_dovecot_is_sized_from_the_session_settings() -> None:
     assert sizing.login_clients <= 1000
     assert f"client_limit = {sizing.login_clients}\n" in conf
     assert "service_count = 0\n" in conf
-    assert "service imap {\n  process_limit = 20000\n}" in conf
+    assert "service imap {\n  process_limit = 20000\n" in conf
+    assert "imap_hibernate_timeout = 30s\n" in conf
     assert conf.count("mail_max_userip_connections = 7\n") == 2
     assert "mail_max_userip_connections = 20\n" in small["etc/dovecot/dovecot.conf"]
