@@ -7,7 +7,9 @@ reference measured in the same run. Prints a table and writes bench/results.json
 - peak memory of the import process;
 - LDAP simple binds/s with our argon2id hash beside {SSHA} (what one login costs slapd);
 - IMAP logins/s through Dovecot (fresh: each account logs in once) for 1 and 4 clients, beside
-  raw binds/s with the same hash and concurrency.
+  raw binds/s with the same hash and concurrency;
+- 1,000 concurrent IMAPS sessions held at once, and the memory Dovecot takes for them
+  (bench/sessions.py).
 
 Benchmarks are not tests: nothing here asserts a time.
 """
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import ldap
 
+from bench.sessions import session_figures
 from identity.accounts import Account
 from identity.dit import Tree
 from identity.ldif import record as to_ldif
@@ -245,6 +248,8 @@ def main() -> None:
         print(f"offline {largest}: {results[f'offline_{largest}']}", flush=True)
         results["logins"] = login_figures(work)
         print(f"logins: {results['logins']}", flush=True)
+        results["sessions"] = session_figures()
+        print(f"sessions: {results['sessions']}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     big = results[f"import_{max(SIZES)}"]

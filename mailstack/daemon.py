@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from mailstack.files import FileSpec
 
@@ -54,3 +54,15 @@ class Daemon(Protocol):
         ...
 
     def endpoints(self) -> list[Endpoint]: ...
+
+
+@runtime_checkable
+class LeavesOrphans(Protocol):
+    """A daemon that can outlive its pid file (it writes the file itself, and an older alumail
+    or a crash could lose it): ``up`` and ``down`` stop such orphans, found by their command
+    line, before starting or after stopping the daemon."""
+
+    def orphans(self) -> list[int]:
+        """Processes provably running this daemon for this state directory that its pid file
+        does not name."""
+        ...

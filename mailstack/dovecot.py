@@ -4,6 +4,8 @@ a private instance (its own base_dir, instance name and log)."""
 from __future__ import annotations
 
 import hashlib
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from identity.errors import ConfigError
@@ -13,6 +15,8 @@ from mailstack.files import FileSpec, ensure_dir
 from mailstack.process import (
     our_pid,
     port_open,
+    processes_with,
+    raise_fd_limit,
     run,
     start_daemon,
     terminate,
@@ -24,6 +28,41 @@ CONFIG = "etc/dovecot/dovecot.conf"
 PASSDB = "etc/dovecot/passdb-ldap.conf.ext"
 USERDB = "etc/dovecot/userdb-ldap.conf.ext"
 SERVICES = ("imap", "imaps", "pop3", "pop3s")
+# One login process holds this many clients (each a TLS proxy: two descriptors and ~50 KB).
+LOGIN_CLIENTS_PER_PROCESS = 1000
+# At least one login process per core of the reference machine, so TLS uses both.
+MIN_LOGIN_PROCESSES = 2
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """How many processes and clients each Dovecot service may have, from ``sessions.max`` and
+    ``sessions.per_user_ip``."""
+
+    sessions: int
+    per_user_ip: int
+    login_processes: int
+    login_clients: int
+    login_vsz_limit: str = "1G"  # a login process's memory grows with its clients
+    hibernate_after: str = "30s"
+
+    @classmethod
+    def of(cls, sessions: int, per_user_ip: int) -> Sizing:
+        # Room above the limit: the extra clients are refused by a login process, not dropped.
+        logins = sessions + max(100, sessions // 10)
+        processes = max(MIN_LOGIN_PROCESSES, math.ceil(logins / LOGIN_CLIENTS_PER_PROCESS))
+        return cls(sessions, per_user_ip, processes, math.ceil(logins / processes))
+
+    @property
+    def service_clients(self) -> int:
+        """auth, anvil and the like serve every process of both protocols at once."""
+        return 2 * (self.sessions + self.login_processes) + 100
+
+    @property
+    def descriptors(self) -> int:
+        """File descriptors for the master (a few pipes per child) and for auth and anvil (one
+        connection per client)."""
+        return 4 * self.service_clients
 
 
 class Dovecot:
@@ -51,6 +90,10 @@ class Dovecot:
     @property
     def quota_status_socket(self) -> Path:
         return self.layout.dovecot_run / "quota-status"
+
+    @property
+    def sizing(self) -> Sizing:
+        return Sizing.of(self.ctx.settings.sessions_max, self.ctx.settings.sessions_per_user_ip)
 
     def render(self) -> list[FileSpec]:
         s = self.ctx.settings
@@ -83,6 +126,7 @@ class Dovecot:
             passdb_ldap_conf=self.layout.root / PASSDB,
             userdb_ldap_conf=self.layout.root / USERDB,
             default_quota=s.default_quota,
+            sizing=self.sizing,
         )
         return [
             FileSpec(CONFIG, main, mode=0o644),
@@ -114,7 +158,14 @@ class Dovecot:
     def pid(self) -> int | None:
         return our_pid(self.layout.dovecot_run / "master.pid", str(self.config))
 
+    def orphans(self) -> list[int]:
+        # Only the master names the configuration; its children die with it.
+        return [p for p in processes_with(str(self.config), program="dovecot") if p != self.pid()]
+
     def start(self) -> None:
+        # The master and its children inherit the limit: thousands of sessions need more
+        # descriptors than the usual 1024.
+        raise_fd_limit(self.sizing.descriptors)
         start_daemon(
             ["dovecot", "-c", str(self.config)],
             self.logfile,

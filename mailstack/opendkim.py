@@ -12,7 +12,7 @@ from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.dkim import OPENDKIM_USER, DkimKeys
 from mailstack.files import FileSpec, ensure_dir
-from mailstack.process import our_pid, port_open, run, start_daemon, terminate
+from mailstack.process import our_pid, port_open, processes_with, run, start_daemon, terminate
 from mailstack.templates import render_template
 
 CONFIG = "etc/opendkim/opendkim.conf"
@@ -62,6 +62,9 @@ class OpenDkim:
 
     def pid(self) -> int | None:
         return our_pid(self.pidfile, str(self.config))
+
+    def orphans(self) -> list[int]:
+        return [p for p in processes_with(str(self.config), program="opendkim") if p != self.pid()]
 
     def start(self) -> None:
         start_daemon(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from identity.errors import AlumailError, DaemonError
+from mailstack.logs import open_log
 
 
 def run(
@@ -55,9 +57,8 @@ def start_daemon(
     """Run a command that forks a daemon. Its output goes to the daemon's log file, not to a
     pipe: the daemon inherits the descriptors and would hold a pipe open for ever. With
     ``running``, wait up to ``wait`` seconds for it to say the daemon runs (its pid file)."""
-    logfile.parent.mkdir(parents=True, exist_ok=True)
-    with open(logfile, "ab") as log:
-        size = log.tell()
+    with os.fdopen(open_log(logfile), "ab") as log:
+        size = log.seek(0, os.SEEK_END)
         try:
             proc = subprocess.run(
                 list(cmd),
@@ -114,6 +115,34 @@ def mentions(pid: int, marker: str) -> bool:
     return False
 
 
+def argv(pid: int) -> list[str]:
+    try:
+        data = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return []
+    return [part.decode(errors="replace") for part in data.split(b"\0") if part]
+
+
+def processes_with(*arguments: str, program: str = "") -> list[int]:
+    """Live processes whose command line holds every one of ``arguments`` as a whole argument
+    (the daemon's configuration path) and, given ``program``, runs that program (the name of
+    its first argument): provably ours even when no pid file names them (an orphan left by a
+    crash, or by two commands that once started the same daemon at the same time)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        pid = int(entry.name)
+        args = argv(pid)
+        if not args or not set(arguments) <= set(args[1:]):
+            continue
+        if program and os.path.basename(args[0]) != program:
+            continue
+        if alive(pid):
+            found.append(pid)
+    return sorted(found)
+
+
 def our_pid(pidfile: Path, marker: str) -> int | None:
     pid = read_pid(pidfile)
     if pid is not None and alive(pid) and mentions(pid, marker):
@@ -143,6 +172,21 @@ def terminate(pid: int, timeout: float = 10) -> None:
         except ProcessLookupError:
             return
         wait_until(lambda: not alive(pid), 5)
+
+
+def raise_fd_limit(wanted: int) -> None:
+    """Raise this process's open-file limit to ``wanted`` (root may raise the hard limit too),
+    so daemons started from it inherit it. Never lowers it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+            return
+        except (ValueError, OSError):
+            wanted = hard  # not root, or above the kernel's nr_open: as far as allowed
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

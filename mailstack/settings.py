@@ -1,7 +1,8 @@
 """Settings: one typed object, read once from ``alumail.toml`` and ``ALUMAIL_*`` variables.
 
 Only the CLI calls :func:`load`; everything below it receives a Settings value. Rules:
-- ``domain``: a DNS name with at least two labels (letters, digits, hyphens).
+- ``domain``: a DNS name with at least two labels (letters, digits, hyphens; the last not all
+  digits, so an IP address is refused).
 - ``mail_host``: a DNS name; defaults to ``mail.<domain>``.
 - ``state_dir``: a path; relative paths are taken from the settings file's folder (or the
   working directory when there is no file). Every folder above it must be searchable by the
@@ -11,7 +12,9 @@ Only the CLI calls :func:`load`; everything below it receives a Settings value. 
 - ``default_quota``: bytes or a size such as ``5G``; 1M to 1T.
 - ``outbound``: where mail for other domains goes: ``sink`` (default: a local SMTP sink that
   keeps each message under ``state/outbound/``), ``direct`` (to each domain's MX) or ``relay``
-  (through ``relay_host``, such as ``[smtp.example.edu]:587``).
+  (through ``relay_host``: ``host``, ``[host]`` or either with ``:port`` 1-65535, such as
+  ``[smtp.example.edu]:587``).
+- ``legacy.domain``: the old mail domain; never ``domain`` or ``mail_host``.
 - ``tls.cert`` / ``tls.key``: both or neither; neither means a local CA is made.
 - ``web.public_url``: the address people use for the web service (links in mails; ``https://``
   makes its cookies Secure). Default: ``http://<listen>:<ports.web>``, for the embedded stack.
@@ -24,7 +27,14 @@ Only the CLI calls :func:`load`; everything below it receives a Settings value. 
   embedded stack (``sink``) defaults to ``postmaster@<mail_host>``, kept by the sink.
 - ``web.tls``: true to serve the web service over TLS with the stack's certificate (default
   false: plain HTTP, for loopback or behind a TLS proxy).
-- ``auth.failure_delay``, ``auth.cache_ttl``, ``auth.cache_negative_ttl``: whole seconds >= 0.
+- ``auth.failure_delay``: whole seconds, 0 to 15. ``auth.cache_ttl``, ``auth.cache_negative_ttl``:
+  whole seconds, 0 to 86400.
+- ``sessions.max``: the most concurrent IMAP sessions, and separately POP3 sessions, the server
+  holds (default 4000; 10 to 100000). Past it a client is refused with an IMAP/POP3 error.
+  Each session is one Dovecot mail process (a few MB); logins run in high-performance mode.
+- ``sessions.per_user_ip``: concurrent sessions of one account from one address, per protocol
+  (default 20; 1 to 1000; mail clients open up to ~5 per account, NAT puts households and
+  offices behind one address).
 - ``auth.penalty``: true (default) or false. Dovecot slows every login from an address that
   recently failed (its anvil penalty, up to 15 s). Test stacks turn it off so a deliberate wrong
   password does not delay the next test; ppolicy's lockout applies either way.
@@ -39,6 +49,7 @@ import datetime
 import ipaddress
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -51,6 +62,8 @@ from identity.quota import parse_quota
 ENV_PREFIX = "ALUMAIL_"
 DEFAULT_FILE = "alumail.toml"
 DEFAULT_QUOTA = 5 * 1024**3
+MAX_FAILURE_DELAY = 15
+DAY = 86400
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
@@ -91,6 +104,8 @@ class Settings:
     auth_cache_ttl: int = 300
     auth_cache_negative_ttl: int = 60
     auth_penalty: bool = True
+    sessions_max: int = 4000
+    sessions_per_user_ip: int = 20
     outbound: str = "sink"
     relay_host: str = ""
     postmaster: tuple[str, ...] = ()
@@ -168,6 +183,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "cache_negative_ttl": "auth_cache_negative_ttl",
         "penalty": "auth_penalty",
     },
+    "sessions": {"max": "sessions_max", "per_user_ip": "sessions_per_user_ip"},
     "ports": {f.name: f.name for f in fields(Ports)},
 }
 
@@ -241,8 +257,8 @@ def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
     if outbound not in ("sink", "direct", "relay"):
         raise ConfigError("outbound: must be sink, direct or relay")
     relay_host = str(kwargs.get("relay_host", "")).strip()
-    if outbound == "relay" and not re.fullmatch(r"\[?[A-Za-z0-9.:-]+\]?(:\d{1,5})?", relay_host):
-        raise ConfigError("relay_host: give the relay as host, [host] or [host]:port")
+    if outbound == "relay" or relay_host:
+        _relay_host(relay_host)
     ports = Ports(**port_values)
     seen: dict[int, str] = {}
     for port_name, port in ports.items():
@@ -251,9 +267,7 @@ def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
                 f"ports.{port_name}: port {port} is already used by ports.{seen[port]}"
             )
         seen[port] = port_name
-    public_url = str(kwargs.get("web_public_url", "")).strip().rstrip("/")
-    if public_url and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(/[^\s?#]*)?", public_url):
-        raise ConfigError("web.public_url: give an http:// or https:// URL without query")
+    public_url = _public_url(str(kwargs.get("web_public_url", "")).strip())
     cert, cert_key = kwargs.get("tls_cert"), kwargs.get("tls_key")
     if bool(cert) != bool(cert_key):
         raise ConfigError("tls.cert, tls.key: give both a certificate and its key, or neither")
@@ -267,12 +281,20 @@ def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
         ports=ports,
         tls_cert=(base / _text("tls.cert", cert)).resolve() if cert else None,
         tls_key=(base / _text("tls.key", cert_key)).resolve() if cert_key else None,
-        auth_failure_delay=_seconds("auth.failure_delay", kwargs.get("auth_failure_delay", 2)),
-        auth_cache_ttl=_seconds("auth.cache_ttl", kwargs.get("auth_cache_ttl", 300)),
-        auth_cache_negative_ttl=_seconds(
-            "auth.cache_negative_ttl", kwargs.get("auth_cache_negative_ttl", 60)
+        # Past ~15 s mail clients give up on the answer and retry, so a longer delay only
+        # ties up connections; a day is the longest a cached login may outlive a change.
+        auth_failure_delay=_bounded(
+            "auth.failure_delay", kwargs.get("auth_failure_delay", 2), 0, MAX_FAILURE_DELAY
+        ),
+        auth_cache_ttl=_bounded("auth.cache_ttl", kwargs.get("auth_cache_ttl", 300), 0, DAY),
+        auth_cache_negative_ttl=_bounded(
+            "auth.cache_negative_ttl", kwargs.get("auth_cache_negative_ttl", 60), 0, DAY
         ),
         auth_penalty=_boolean("auth.penalty", kwargs.get("auth_penalty", True)),
+        sessions_max=_bounded("sessions.max", kwargs.get("sessions_max", 4000), 10, 100_000),
+        sessions_per_user_ip=_bounded(
+            "sessions.per_user_ip", kwargs.get("sessions_per_user_ip", 20), 1, 1000
+        ),
         outbound=outbound,
         relay_host=relay_host,
         postmaster=_postmaster(kwargs.get("postmaster"), outbound, mail_host),
@@ -289,11 +311,7 @@ def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
         legacy_security=_choice(
             "legacy.security", kwargs.get("legacy_security", "imaps"), ("imaps", "starttls", "no")
         ),
-        legacy_domain=(
-            _dns_name("legacy.domain", kwargs["legacy_domain"])
-            if kwargs.get("legacy_domain")
-            else ""
-        ),
+        legacy_domain=_legacy_domain(kwargs.get("legacy_domain"), domain, mail_host),
         legacy_cutoff=_date("legacy.cutoff", kwargs.get("legacy_cutoff", "")),
         legacy_reminder_days=_days("legacy.reminder_days", kwargs.get("legacy_reminder_days")),
     )
@@ -339,14 +357,78 @@ def _text(key: str, value: Any) -> str:
     return value.strip()
 
 
-def _dns_name(key: str, value: Any) -> str:
+def _dns_name(key: str, value: Any, *, labels_min: int = 2) -> str:
     name = _text(key, value).lower().rstrip(".")
     labels = name.split(".")
-    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.match(x) for x in labels):
+    # A top-level label is never all digits: "1.2.3.4" is an address, not a name.
+    if (
+        len(name) > 253
+        or len(labels) < labels_min
+        or not all(_LABEL.match(x) for x in labels)
+        or labels[-1].isdigit()
+    ):
+        rule = "two or more labels" if labels_min > 1 else "labels"
         raise ConfigError(
-            f"{key}: '{value}' is not a DNS name (two or more labels of letters, digits, hyphens)"
+            f"{key}: '{value}' is not a DNS name ({rule} of letters, digits, hyphens; "
+            f"the last not all digits)"
         )
     return name
+
+
+def _host(key: str, text: str) -> str:
+    """A DNS name (one label is enough: a relay may be `localhost`) or an IP address."""
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        return _dns_name(key, bare, labels_min=1)
+
+
+def _relay_host(value: str) -> None:
+    """``host``, ``host:port``, ``[host]`` or ``[host]:port`` (brackets: no MX lookup)."""
+    match = re.fullmatch(r"(\[[^\]]+\]|[^:\[\]]+)(?::(\d+))?", value)
+    if not match:
+        raise ConfigError("relay_host: give the relay as host, [host] or [host]:port")
+    _host("relay_host", match.group(1))
+    if match.group(2) is not None:
+        _port("relay_host", match.group(2))
+
+
+def _public_url(value: str) -> str:
+    """An http(s) URL with a host, maybe a port and a path; no query, fragment or user."""
+    if not value:
+        return ""
+    rule = "give an http:// or https:// URL with a host, without query or user"
+    try:
+        url = urllib.parse.urlsplit(value)
+        port = url.port
+    except ValueError as exc:
+        raise ConfigError(f"web.public_url: {rule} ({exc})") from exc
+    if (
+        url.scheme not in ("http", "https")
+        or not url.hostname
+        or url.query
+        or url.fragment
+        or url.username is not None
+        or re.search(r"\s", value)
+    ):
+        raise ConfigError(f"web.public_url: {rule}")
+    _host("web.public_url", url.hostname)
+    if port is not None:
+        _port("web.public_url", port)
+    return value.rstrip("/")
+
+
+def _legacy_domain(value: Any, domain: str, mail_host: str) -> str:
+    if not value:
+        return ""
+    legacy = _dns_name("legacy.domain", value)
+    if legacy in (domain, mail_host):
+        raise ConfigError(
+            f"legacy.domain: '{legacy}' is the new mail domain; give the old one, which "
+            f"Postfix serves as an alias domain"
+        )
+    return legacy
 
 
 def _address(key: str, value: Any) -> str:
@@ -446,18 +528,18 @@ def _integer(key: str, value: Any) -> int:
     raise ConfigError(f"{key}: must be a whole number")
 
 
+def _bounded(key: str, value: Any, low: int, high: int) -> int:
+    number = _integer(key, value)
+    if not low <= number <= high:
+        raise ConfigError(f"{key}: must be a whole number from {low} to {high}")
+    return number
+
+
 def _port(key: str, value: Any) -> int:
     port = _integer(key, value)
     if not 1 <= port <= 65535:
         raise ConfigError(f"{key}: must be a port number from 1 to 65535")
     return port
-
-
-def _seconds(key: str, value: Any) -> int:
-    seconds = _integer(key, value)
-    if seconds < 0:
-        raise ConfigError(f"{key}: must be 0 or more seconds")
-    return seconds
 
 
 def _size(key: str, value: Any) -> int:

@@ -22,7 +22,14 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
-from mailstack.process import our_pid, port_open, start_daemon, terminate
+from mailstack.process import (
+    our_pid,
+    port_open,
+    processes_with,
+    read_pid,
+    start_daemon,
+    terminate,
+)
 
 
 class Sink:
@@ -48,6 +55,10 @@ class Sink:
 
     def pid(self) -> int | None:
         return our_pid(self.pidfile, str(self.directory))
+
+    def orphans(self) -> list[int]:
+        found = processes_with("mailstack.sink", "--dir", str(self.directory))
+        return [p for p in found if p != self.pid()]
 
     def start(self) -> None:
         host, port = self.ctx.settings.connect_host, self.ctx.settings.ports.sink
@@ -127,7 +138,9 @@ async def serve(directory: Path, host: str, port: int, pidfile: Path) -> None:
     finally:
         server.close()
         await server.wait_closed()
-        pidfile.unlink(missing_ok=True)
+        # Only our own pid file: one naming another sink is that sink's.
+        if read_pid(pidfile) == os.getpid():
+            pidfile.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,9 +14,12 @@ from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
 from mailstack.process import (
+    alive,
     log_since,
     our_pid,
     port_open,
+    processes_with,
+    read_pid,
     run,
     start_daemon,
     terminate,
@@ -29,6 +32,11 @@ CONFIG = "etc/slapd/config.ldif"
 # Largest the database may grow (a sparse file): about 800 bytes an alumnus, so 8 GiB holds
 # millions of entries with room for indexes.
 MAX_SIZE = 8 * 1024**3
+# What slapd writes to state/log/slapd.log: "none" is only what slapd logs whatever the level
+# (start, stop, fatal errors). "stats" wrote every connection, bind DN and search filter (student
+# numbers included), ~3.7 KB per inbound message. Logins are logged by Dovecot (user, address,
+# outcome), failures counted by ppolicy in the directory, changes by the audit trail.
+LOG_LEVEL = "none"
 
 
 class Slapd:
@@ -50,8 +58,8 @@ class Slapd:
             access=access_rules(self.ctx.tree),
             limits=size_limits(self.ctx.tree),
             max_size=MAX_SIZE,
-            # Statistics go to our log file through -d; 0 here keeps slapd from trying a syslog
-            # socket (absent on these hosts) for every message.
+            # slapd's messages go to our log file through -d (LOG_LEVEL); 0 here keeps slapd
+            # from trying a syslog socket (absent on these hosts) for every message.
             log_level="0",
         )
         return [FileSpec(CONFIG, text, mode=0o640, owner="root", group="openldap")]
@@ -84,6 +92,11 @@ class Slapd:
     def pid(self) -> int | None:
         return our_pid(self.pidfile, str(self.layout.slapd_d))
 
+    def orphans(self) -> list[int]:
+        return [
+            p for p in processes_with(str(self.layout.slapd_d), program="slapd") if p != self.pid()
+        ]
+
     def urls(self) -> str:
         host = self.ctx.settings.listen
         host = f"[{host}]" if ":" in host else host
@@ -92,7 +105,11 @@ class Slapd:
     def start(self) -> None:
         if self.stale():
             self._install_config_dir()
-        self.pidfile.unlink(missing_ok=True)
+        # A pid file naming a live process belongs to a running slapd (ours or another run's):
+        # never removed here. Only a stale one goes, so the wait below sees the new pid.
+        old = read_pid(self.pidfile)
+        if old is None or not alive(old):
+            self.pidfile.unlink(missing_ok=True)
         offset = self.logfile.stat().st_size if self.logfile.exists() else 0
         # Foreground (-d) so messages reach our log file (there is no syslog here), detached
         # from us by setsid -f so it outlives the command that started it.
@@ -110,7 +127,7 @@ class Slapd:
                 "-g",
                 "openldap",
                 "-d",
-                "stats",
+                LOG_LEVEL,
             ],
             self.logfile,
             what="starting slapd",
@@ -127,10 +144,11 @@ class Slapd:
     def _install_config_dir(self) -> None:
         self._build_config_dir(self.layout.root / CONFIG, self.layout.slapd_d, error=DaemonError)
         run(["chown", "-R", "openldap:openldap", str(self.layout.slapd_d)])
-        self._stamp.write_text(self._source_digest() + "\n")
+        self._stamp.write_text(f"{self._source_digest()}\n{self._built_digest()}\n")
 
-    # slapd.d is derived from config.ldif; the stamp records which config.ldif built it, so a
-    # change made while slapd was stopped is not started with a stale cn=config.
+    # slapd.d is derived from config.ldif. The stamp records which config.ldif built it and what
+    # the build wrote, so a change of config.ldif made while slapd was stopped, and an edit of
+    # slapd.d itself (by hand, or online through cn=config), are both noticed: `up` rebuilds.
     @property
     def _stamp(self) -> Path:
         return self.layout.root / "ldap" / "slapd.d.source"
@@ -138,13 +156,21 @@ class Slapd:
     def _source_digest(self) -> str:
         return hashlib.sha256((self.layout.root / CONFIG).read_bytes()).hexdigest()
 
-    def _built_from(self) -> str | None:
+    def _built_digest(self) -> str:
+        digest = hashlib.sha256()
+        for path in sorted(self.layout.slapd_d.rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(self.layout.slapd_d)).encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
+        return digest.hexdigest()
+
+    def _recorded(self) -> list[str]:
         if not (self.layout.slapd_d / "cn=config.ldif").is_file() or not self._stamp.is_file():
-            return None
-        return self._stamp.read_text().strip()
+            return []
+        return self._stamp.read_text().split()
 
     def stale(self) -> bool:
-        return self._built_from() != self._source_digest()
+        return self._recorded() != [self._source_digest(), self._built_digest()]
 
     def apply(self, changed: list[FileSpec]) -> None:
         # cn=config is derived from config.ldif; the data lives in the mdb database, untouched.

@@ -17,20 +17,22 @@ from identity.directory import Directory, can_bind
 from identity.dit import base_entries, group_entry, service_entry
 from identity.errors import ConfigError, DaemonError
 from identity.passwords import DEFAULT_POLICY, hash_secret
+from mailstack import logs
 from mailstack.context import SERVICE_ACCOUNTS, RenderContext, build_context
-from mailstack.daemon import Daemon
+from mailstack.daemon import Daemon, LeavesOrphans
 from mailstack.dovecot import Dovecot
 from mailstack.files import FileSpec, changed, ensure_dir, install, write_atomic
 from mailstack.layout import Layout
 from mailstack.opendkim import OpenDkim
 from mailstack.postfix import Postfix
-from mailstack.process import log_tail, port_open, wait_until
+from mailstack.process import log_tail, port_open, terminate, wait_until
 from mailstack.sasl_relay import SaslRelay
 from mailstack.sender_milter import SenderMilter
 from mailstack.settings import Settings
 from mailstack.sink import Sink
 from mailstack.slapd import Slapd
-from mailstack.tls import ensure_tls, tls_files
+from mailstack.statelock import DEFAULT_WAIT, state_lock
+from mailstack.tls import check_given, ensure_tls, tls_files
 
 REQUIRED_PROGRAMS = (
     "slapd",
@@ -112,8 +114,13 @@ def render_all(
 
 
 def up(
-    settings: Settings, *, dry_run: bool = False, extra: Sequence[DaemonFactory] = ()
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    extra: Sequence[DaemonFactory] = (),
+    lock_wait: float = DEFAULT_WAIT,
 ) -> UpReport:
+    """Holds the state directory's lock throughout: a second ``up`` (or ``down``) waits."""
     preflight(settings)
     report = UpReport()
     layout = Layout(settings.state_dir)
@@ -121,16 +128,28 @@ def up(
         return _plan_only(settings, layout, report, extra)
 
     ensure_dir(layout.root, 0o755)
+    with state_lock(layout.root, "alumail up", wait=lock_wait):
+        _up(settings, layout, report, extra)
+    return report
+
+
+def _up(
+    settings: Settings, layout: Layout, report: UpReport, extra: Sequence[DaemonFactory]
+) -> None:
     report.actions += ensure_tls(settings)
     ctx = build_context(settings)
     stack = daemons(ctx, extra)
     for daemon in stack:
         daemon.prepare()
+    logs.tidy(layout.log)  # 0640, and bounded: rotated by size
+    for daemon in stack:
+        report.actions += _stop_orphans(daemon)
     _check_ports_free(stack)
     rendered = {d.name: d.render() for d in stack}
     pending = {name: changed(layout.root, specs) for name, specs in rendered.items()}
     if any(pending.values()):
         _check_staged(layout, stack, rendered)  # raises before anything is written or reloaded
+    started: set[str] = set()
     for daemon in stack:
         todo = pending[daemon.name]
         if todo:
@@ -138,16 +157,35 @@ def up(
             report.actions.append(f"wrote {', '.join(spec.relpath for spec in todo)}")
         if daemon.pid() is None:
             daemon.start()
+            started.add(daemon.name)
             report.actions.append(f"started {daemon.name}")
         elif todo or daemon.stale():
+            previous = daemon.pid()
             daemon.apply(todo)
+            if daemon.pid() != previous:  # restarted (slapd rebuilds cn=config that way)
+                started.add(daemon.name)
             report.actions.append(f"reloaded {daemon.name}")
         if isinstance(daemon, Slapd):
             # The mail daemons bind with their service accounts from their first connection.
             wait_ready([daemon])
             report.actions += ensure_directory(ctx)
     wait_ready(stack)
-    return report
+    for daemon in stack:
+        # Mail deferred while a daemon was down goes now, not at Postfix's next queue run.
+        if isinstance(daemon, Postfix) and daemon.flush_after(started):
+            report.actions.append("flushed Postfix's queue")
+
+
+def _stop_orphans(daemon: Daemon) -> list[str]:
+    """Stop what runs this daemon for our state directory without a pid file naming it (left by
+    a crash or by an older alumail): it holds the ports and would outlive ``down``."""
+    if not isinstance(daemon, LeavesOrphans):
+        return []
+    stopped = []
+    for pid in daemon.orphans():
+        terminate(pid, timeout=15)
+        stopped.append(f"stopped an orphaned {daemon.name} (pid {pid}) that no pid file named")
+    return stopped
 
 
 def _check_ports_free(stack: list[Daemon]) -> None:
@@ -166,6 +204,9 @@ def _check_ports_free(stack: list[Daemon]) -> None:
 def _plan_only(
     settings: Settings, layout: Layout, report: UpReport, extra: Sequence[DaemonFactory]
 ) -> UpReport:
+    """What ``up`` would do, refusing what ``up`` would refuse: the given certificate, and
+    (once the stack exists) every changed file, checked by its daemon's checker."""
+    check_given(settings)
     if not layout.root.exists():
         report.actions.append(f"create state directory {layout.root}")
     ctx = build_context(settings, create_secrets=False) if (layout.secrets).exists() else None
@@ -182,8 +223,12 @@ def _plan_only(
         ]
         report.actions += [f"start {name}" for name in names]
         return report
-    for daemon in daemons(ctx, extra):
-        todo = changed(layout.root, daemon.render())
+    stack = daemons(ctx, extra)
+    rendered = {d.name: d.render() for d in stack}
+    if any(changed(layout.root, specs) for specs in rendered.values()):
+        _check_staged(layout, stack, rendered)
+    for daemon in stack:
+        todo = changed(layout.root, rendered[daemon.name])
         if todo:
             report.actions.append(f"write {', '.join(spec.relpath for spec in todo)}")
         if daemon.pid() is None:
@@ -251,18 +296,24 @@ def ensure_directory(ctx: RenderContext) -> list[str]:
     return actions
 
 
-def down(settings: Settings, extra: Sequence[DaemonFactory] = ()) -> list[str]:
-    """Stop every daemon our pid files name, all at once (each waits for its own children)."""
+def down(
+    settings: Settings, extra: Sequence[DaemonFactory] = (), *, lock_wait: float = DEFAULT_WAIT
+) -> list[str]:
+    """Stop every daemon our pid files name, all at once (each waits for its own children),
+    then any orphan provably ours (its command line names our configuration)."""
     preflight(settings, starting=False)
     layout = Layout(settings.state_dir)
     if not (layout.secrets.exists()):
         return []
-    ctx = build_context(settings, create_secrets=False)
-    running = [d for d in daemons(ctx, extra) if d.pid() is not None]
-    with ThreadPoolExecutor(max_workers=len(running) or 1) as pool:
-        for future in [pool.submit(d.stop) for d in running]:
-            future.result()
-    return [d.name for d in reversed(running)]
+    with state_lock(layout.root, "alumail down", wait=lock_wait):
+        ctx = build_context(settings, create_secrets=False)
+        stack = daemons(ctx, extra)
+        running = [d for d in stack if d.pid() is not None]
+        with ThreadPoolExecutor(max_workers=len(running) or 1) as pool:
+            for future in [pool.submit(d.stop) for d in running]:
+                future.result()
+        orphaned = [d for d in stack if _stop_orphans(d) and d not in running]
+    return [d.name for d in reversed(running + orphaned)]
 
 
 def status(settings: Settings, extra: Sequence[DaemonFactory] = ()) -> dict[str, object]:
@@ -276,7 +327,10 @@ def status(settings: Settings, extra: Sequence[DaemonFactory] = ()) -> dict[str,
         stack = []
     for daemon in stack:
         pid = daemon.pid()
-        daemon_states[daemon.name] = {"pid": pid, "running": pid is not None}
+        state: dict[str, object] = {"pid": pid, "running": pid is not None}
+        if isinstance(daemon, LeavesOrphans) and (orphans := daemon.orphans()):
+            state["orphans"] = orphans  # `up` and `down` stop them
+        daemon_states[daemon.name] = state
         for ep in daemon.endpoints():
             services[ep.service] = {
                 "host": ep.host,

@@ -70,9 +70,7 @@ def ensure_tls(settings: Settings) -> list[str]:
     """Make the local CA and server certificate if missing, or reissue the server certificate
     when its names no longer match the settings. Returns what was done."""
     if settings.tls_cert and settings.tls_key:
-        for path in (settings.tls_cert, settings.tls_key):
-            if not path.is_file():
-                raise ConfigError(f"tls: {path} does not exist")
+        check_given(settings)
         return []
     layout = Layout(settings.state_dir)
     ensure_dir(layout.tls, 0o755)
@@ -159,6 +157,28 @@ def ensure_tls(settings: Settings) -> list[str]:
         sans_file.write_text(sans + "\n")
         done.append(f"issued server certificate for {sans}")
     return done
+
+
+def check_given(settings: Settings) -> None:
+    """The certificate and key of ``tls.cert``/``tls.key`` exist, are PEM that openssl reads,
+    and belong together (same public key). ``up`` and ``up --dry-run`` both ask this."""
+    if not (settings.tls_cert and settings.tls_key):
+        return
+    for key, path in (("tls.cert", settings.tls_cert), ("tls.key", settings.tls_key)):
+        if not path.is_file():
+            raise ConfigError(f"{key}: {path} does not exist")
+    from_cert = run(
+        ["openssl", "x509", "-in", str(settings.tls_cert), "-noout", "-pubkey"],
+        error=ConfigError,
+        what=f"tls.cert: openssl reading {settings.tls_cert} as a PEM certificate",
+    )
+    from_key = run(
+        ["openssl", "pkey", "-in", str(settings.tls_key), "-pubout"],
+        error=ConfigError,
+        what=f"tls.key: openssl reading {settings.tls_key} as a PEM private key",
+    )
+    if from_cert.strip() != from_key.strip():
+        raise ConfigError(f"tls.key: {settings.tls_key} is not the key of {settings.tls_cert}")
 
 
 def _openssl_key(path: Path) -> None:

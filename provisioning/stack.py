@@ -6,17 +6,18 @@ from __future__ import annotations
 from mailstack import stack as mail
 from mailstack.settings import Settings
 from mailstack.stack import UpReport
+from mailstack.statelock import DEFAULT_WAIT
 from provisioning.web.service import WebService
 
 SERVICES: tuple[mail.DaemonFactory, ...] = (WebService,)
 
 
-def up(settings: Settings, *, dry_run: bool = False) -> UpReport:
-    return mail.up(settings, dry_run=dry_run, extra=SERVICES)
+def up(settings: Settings, *, dry_run: bool = False, lock_wait: float = DEFAULT_WAIT) -> UpReport:
+    return mail.up(settings, dry_run=dry_run, extra=SERVICES, lock_wait=lock_wait)
 
 
-def down(settings: Settings) -> list[str]:
-    return mail.down(settings, extra=SERVICES)
+def down(settings: Settings, *, lock_wait: float = DEFAULT_WAIT) -> list[str]:
+    return mail.down(settings, extra=SERVICES, lock_wait=lock_wait)
 
 
 def status(settings: Settings) -> dict[str, object]:

@@ -13,12 +13,23 @@ from mailstack.files import write_atomic
 from mailstack.harness import Check
 from mailstack.layout import Layout
 from mailstack.settings import Settings
+from mailstack.statelock import DEFAULT_WAIT
 from provisioning import stack
 from provisioning.accounts import AccountService
 from provisioning.cli.base import Context, emit_json, main, out, pass_ctx, read_password, say
 from provisioning.verification import verify_account
 
 # -- the stack ---------------------------------------------------------------------------------
+
+# Every command that changes the stack holds the state directory's lock (mailstack.statelock).
+LOCK_WAIT = click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_WAIT,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for another alumail command changing this stack to finish.",
+)
 
 
 @main.command()
@@ -31,11 +42,12 @@ from provisioning.verification import verify_account
 )
 @click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@LOCK_WAIT
 @pass_ctx
-def up(ctx: Context, demo_uid: str | None, dry_run: bool, as_json: bool) -> None:
+def up(ctx: Context, demo_uid: str | None, dry_run: bool, as_json: bool, wait: float) -> None:
     """Bring the stack up (idempotent: a second run changes nothing and says so)."""
     settings = ctx.settings
-    report = stack.up(settings, dry_run=dry_run)
+    report = stack.up(settings, dry_run=dry_run, lock_wait=wait)
     if not as_json:
         if report.changed:
             for action in report.actions:
@@ -102,6 +114,13 @@ def _print_endpoints(status: dict[str, Any]) -> None:
     out.print(table)
     if status.get("ca_cert"):
         out.print(f"CA certificate (trust it in clients): {status['ca_cert']}", highlight=False)
+    for name, state in status.get("daemons", {}).items():
+        if state.get("orphans"):
+            pids = ", ".join(map(str, state["orphans"]))
+            say(
+                f"{name}: runs without a pid file naming it (pid {pids}); `alumail up` or "
+                f"`alumail down` stops it"
+            )
 
 
 def _print_demo(demo: dict[str, Any]) -> None:
@@ -125,10 +144,11 @@ def _print_checks(checks: list[Check]) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True)
+@LOCK_WAIT
 @pass_ctx
-def down(ctx: Context, as_json: bool) -> None:
+def down(ctx: Context, as_json: bool, wait: float) -> None:
     """Stop every daemon this stack started (and nothing else)."""
-    stopped = stack.down(ctx.settings)
+    stopped = stack.down(ctx.settings, lock_wait=wait)
     if as_json:
         emit_json({"stopped": stopped})
     elif stopped:

@@ -57,7 +57,8 @@ def test_mail_accepted_while_dovecot_is_down_is_delivered_later(fault_stack) -> 
     finally:
         report = stack.up(fault_stack)
         assert "started dovecot" in report.actions
-    daemon(fault_stack, Postfix).flush_queue()
+    # `up` flushed the queue: the mail goes now, not at Postfix's next queue run (minutes).
+    assert "flushed Postfix's queue" in report.actions
     assert wait_for(
         lambda: (
             "sent while dovecot was down"
@@ -104,6 +105,17 @@ def test_second_up_changes_nothing_and_says_so(fault_stack) -> None:
     assert "nothing to change" in cli.stderr
 
 
+def test_an_edit_of_slapds_derived_config_is_undone_by_up(fault_stack) -> None:
+    stack.up(fault_stack)
+    config = fault_stack.state_dir / "ldap/slapd.d/cn=config.ldif"
+    original = config.read_text()
+    config.write_text(original + "olcGentleHUP: TRUE\n")  # an edit by hand
+    report = stack.up(fault_stack)
+    assert "reloaded slapd" in report.actions
+    assert "olcGentleHUP" not in config.read_text()
+    assert stack.up(fault_stack).actions == []
+
+
 def test_dry_run_reports_without_changing(fault_stack) -> None:
     dovecot = daemon(fault_stack, Dovecot)
     dovecot.stop()
@@ -139,6 +151,23 @@ def test_failing_check_leaves_the_running_stack_as_it_was(fault_stack, monkeypat
     assert "smtpd_no_such_parameter" in caught.value.detail
     assert main_cf.read_text() == before_text
     assert daemon(fault_stack, Postfix).pid() == before_pid
+
+
+def test_dry_run_runs_the_checkers_on_changed_files(fault_stack, monkeypatch) -> None:
+    rendered = Postfix.render
+
+    def broken(self: Postfix) -> list[FileSpec]:
+        return [
+            FileSpec(s.relpath, s.text + "smtpd_bogus_parameter = yes\n", s.mode, s.owner, s.group)
+            if s.relpath.endswith("main.cf")
+            else s
+            for s in rendered(self)
+        ]
+
+    monkeypatch.setattr(Postfix, "render", broken)
+    with pytest.raises(ConfigError, match="postconf") as caught:
+        stack.up(fault_stack, dry_run=True)
+    assert "smtpd_bogus_parameter" in caught.value.detail
 
 
 def test_unsearchable_parent_is_reported(tmp_path) -> None:

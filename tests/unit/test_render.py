@@ -140,3 +140,26 @@ def test_outbound_mail_goes_where_the_settings_say(values: dict, relayhost: str)
     main_cf = next(s.text for s in rendered["postfix"] if s.relpath.endswith("main.cf"))
     assert relayhost in main_cf
     assert ("sink" in rendered) == (values.get("outbound", "sink") == "sink")
+
+
+def test_dovecot_is_sized_from_the_session_settings() -> None:
+    from mailstack.dovecot import Sizing
+
+    small = {s.relpath: s.text for s in render_all(fixed_context())["dovecot"]}
+    big = {
+        s.relpath: s.text
+        for s in render_all(fixed_context(**{"sessions.max": 20000, "sessions.per_user_ip": 7}))[
+            "dovecot"
+        ]
+    }
+    conf = big["etc/dovecot/dovecot.conf"]
+    sizing = Sizing.of(20000, 7)
+    # Login capacity above the mail processes' limit, split over enough processes.
+    assert sizing.login_processes * sizing.login_clients >= 20000 + 2000
+    assert sizing.login_clients <= 1000
+    assert f"client_limit = {sizing.login_clients}\n" in conf
+    assert "service_count = 0\n" in conf
+    assert "service imap {\n  process_limit = 20000\n" in conf
+    assert "imap_hibernate_timeout = 30s\n" in conf
+    assert conf.count("mail_max_userip_connections = 7\n") == 2
+    assert "mail_max_userip_connections = 20\n" in small["etc/dovecot/dovecot.conf"]

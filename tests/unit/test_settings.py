@@ -5,6 +5,9 @@ import pytest
 from identity.errors import ConfigError
 from mailstack.settings import DEFAULT_QUOTA, Settings, build, load
 
+# The postmaster target a relaying or direct stack must name.
+PM = "postmaster@alumni.example.edu"
+
 pytestmark = pytest.mark.unit
 
 
@@ -48,13 +51,28 @@ def test_config_named_by_environment(tmp_path: Path) -> None:
         ({"default_quota": "lots"}, "default_quota: must be a size such as 5G"),
         ({"default_quota": "2T"}, "default_quota: must be between 1M and 1T"),
         ({"tls.cert": "/x.pem"}, "tls.cert, tls.key: give both"),
-        ({"auth.failure_delay": -1}, "auth.failure_delay: must be 0 or more seconds"),
+        ({"auth.failure_delay": -1}, "auth.failure_delay: must be a whole number from 0 to 15"),
         ({"auth.penalty": "maybe"}, "auth.penalty: must be true or false"),
         ({"colour": "blue"}, "colour: unknown setting"),
         ({"outbound": "smoke"}, "outbound: must be sink, direct or relay"),
         ({"outbound": "relay"}, "relay_host: give the relay as host"),
         ({"outbound": "direct"}, "postmaster: give the address(es)"),
         ({"postmaster": "it@sjtu.example, not-an-address"}, "postmaster: 'not-an-address'"),
+        ({"outbound": "relay", "relay_host": "a:99999"}, "relay_host: must be a port number"),
+        ({"outbound": "relay", "relay_host": "[a]:0"}, "relay_host: must be a port number"),
+        ({"outbound": "relay", "relay_host": "[bad_host]:25"}, "relay_host: 'bad_host' is not"),
+        ({"web.public_url": "https://"}, "web.public_url: give an http:// or https:// URL"),
+        ({"web.public_url": "https://:"}, "web.public_url: give an http:// or https:// URL"),
+        ({"web.public_url": "https://a.example:99999"}, "web.public_url: give an http://"),
+        ({"web.public_url": "ftp://a.example"}, "web.public_url: give an http:// or https://"),
+        ({"auth.failure_delay": 999999}, "auth.failure_delay: must be a whole number from 0 to 15"),
+        ({"auth.cache_ttl": 10**9}, "auth.cache_ttl: must be a whole number from 0 to 86400"),
+        ({"legacy.domain": "alumni.example.edu"}, "legacy.domain: 'alumni.example.edu' is the new"),
+        ({"domain": "1.2.3.4"}, "domain: '1.2.3.4' is not a DNS name"),
+        ({"mail_host": "10.0.0.1"}, "mail_host: '10.0.0.1' is not a DNS name"),
+        ({"sessions.max": 5}, "sessions.max: must be a whole number from 10 to 100000"),
+        ({"sessions.max": "many"}, "sessions.max: must be a whole number"),
+        ({"sessions.per_user_ip": 0}, "sessions.per_user_ip: must be a whole number from 1 to"),
     ],
 )
 def test_invalid_settings_name_the_key_and_rule(values: dict, message: str, tmp_path: Path) -> None:
@@ -94,3 +112,41 @@ def test_postmaster_is_a_list_and_defaults_to_the_sink_in_the_embedded_stack(
     given = build({"outbound": "direct", "postmaster": "IT@sjtu.example, b@sjtu.example"})
     assert given.postmaster == ("it@sjtu.example", "b@sjtu.example")
     assert build({"postmaster": ["a@sjtu.example"]}).postmaster == ("a@sjtu.example",)
+
+
+def test_session_limits_from_file_and_environment(tmp_path: Path) -> None:
+    path = tmp_path / "alumail.toml"
+    path.write_text("[sessions]\nmax = 20000\n")
+    settings = load(path, {"ALUMAIL_SESSIONS_PER_USER_IP": "5"})
+    assert (settings.sessions_max, settings.sessions_per_user_ip) == (20000, 5)
+    assert (Settings().sessions_max, Settings().sessions_per_user_ip) == (4000, 20)
+
+
+@pytest.mark.parametrize(
+    ("values", "attribute", "expected"),
+    [
+        (
+            {"outbound": "relay", "relay_host": "[smtp.example.edu]:587", "postmaster": PM},
+            "relay_host",
+            None,
+        ),
+        (
+            {"outbound": "relay", "relay_host": "[2001:db8::25]:25", "postmaster": PM},
+            "relay_host",
+            None,
+        ),
+        ({"outbound": "relay", "relay_host": "localhost", "postmaster": PM}, "relay_host", None),
+        (
+            {"web.public_url": "https://alumni.example.edu/"},
+            "web_public_url",
+            "https://alumni.example.edu",
+        ),
+        ({"web.public_url": "http://[::1]:10880/portal"}, "web_public_url", None),
+        ({"legacy.domain": "alumni.old.example"}, "legacy_domain", None),
+    ],
+)
+def test_valid_values_are_kept(
+    values: dict, attribute: str, expected: str | None, tmp_path: Path
+) -> None:
+    value = next(iter(values.values())) if len(values) == 1 else values["relay_host"]
+    assert getattr(build(values, base=tmp_path), attribute) == (expected or value)
