@@ -14,12 +14,13 @@ import pytest
 
 from identity.accounts import AccountStatus
 from identity.dit import Tree
-from identity.errors import AccessDeniedError, ConflictError
+from identity.errors import AccessDeniedError, ConflictError, NotFoundError
 from identity.roles import Role
 from mailstack.layout import Layout
 from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog, audit_path
 from provisioning.helpdesk import Helpdesk
+from provisioning.importer import Importer
 from provisioning.staff import StaffService, change_own_password, resolve_actor
 from tests.support import alumail, which
 
@@ -220,10 +221,10 @@ def test_concurrent_alias_adds_have_exactly_one_winner(live_stack, new_account) 
     assert not lost, f"rounds without exactly one owner: {lost}"
 
 
-def test_directory_refuses_a_second_holder_of_an_address_uid_or_student_number(
+def test_directory_refuses_a_second_holder_of_an_alias_or_uid(
     live_stack, staff, new_account
 ) -> None:
-    first, _ = new_account(student_number="UNIQ-" + secrets.token_hex(3).upper())
+    first, _ = new_account()
     second, _ = new_account()
     tree = Tree(live_stack.base_dn)
     conn = root(live_stack)  # root too: the overlay judges every writer
@@ -242,16 +243,18 @@ def test_directory_refuses_a_second_holder_of_an_address_uid_or_student_number(
                 ("mail", [f"{staff['helpdesk']}@{live_stack.domain}".encode()]),
             ],
         )
+
+
+def test_account_create_cannot_reuse_a_student_number(live_stack, new_account) -> None:
+    first, _ = new_account(student_number="NUM-" + secrets.token_hex(3).upper())
+    uid = f"dup{secrets.token_hex(3)}"
     with (
         AccountService(live_stack) as service,
         pytest.raises(ConflictError, match="student_number"),
     ):
-        service.create(
-            f"dup{secrets.token_hex(3)}",
-            "Duplicate Number",
-            None,
-            student_number=first.student_number,
-        )
+        service.create(uid, "Duplicate Number", None, student_number=first.student_number)
+    with AccountService(live_stack) as service, pytest.raises(NotFoundError):
+        service.get(uid)  # nothing half-done
 
 
 # -- item 4 and the recovery address: a person's own writes meet the same rules ------------------
@@ -304,3 +307,18 @@ def test_recovery_address_changes_only_when_confirmed(live_stack, new_account, t
     assert modify.returncode == 9, modify.stderr
     assert "recovery_email" in modify.stderr and "Traceback" not in modify.stderr
     assert attribute(live_stack, target, "alumailRecoveryEmail") == [b"kept@home.example.org"]
+
+
+def test_import_cannot_give_an_alumnus_a_staff_uid(live_stack, staff, tmp_path) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "uid,given_name,family_name,display_name,student_number,graduation_year,recovery_email\n"
+        f"{staff['admin']},,,Impostor Admin,,2015,\n"
+    )
+    report = Importer(live_stack).run(roster)
+    assert report.created == 0
+    assert [(e.column, e.reason) for e in report.errors] == [
+        ("uid", "uid: already taken by another account")
+    ]
+    with AccountService(live_stack) as service, pytest.raises(NotFoundError):
+        service.get(staff["admin"])
