@@ -6,8 +6,9 @@
   alumnus's own change proven by a bind, recovery by mail), each of which checks quality,
   hashes with argon2id and writes an audit line. slapd's ppolicy marks a password written by
   root as to be changed (pwdReset) unless the write itself clears it.
-- admins (cn=admins): manage alumni, staff and groups; give a new account its first password
-  (add, never replace: the constraint overlay allows one value); never read a password hash.
+- admins (cn=admins): manage alumni, staff and groups; never read or write a password hash.
+  A new account still comes with its first password: slapd judges an add on the whole entry
+  (the ``entry`` pseudo-attribute), not attribute by attribute.
 - helpdesk (cn=helpdesk): read alumni; clear a lockout; suspend and resume (status values
   "active" and "suspended" only). No password write of its own: its reset goes through
   alumail, which forces the change. Nothing under ou=staff or ou=groups: a helpdesk member can
@@ -52,9 +53,8 @@ def access_rules(tree: Tree) -> list[str]:
     statuses = "|".join(HELPDESK_STATUSES)
     return [
         # Password hashes: used to authenticate, never read; replaced only by alumail's
-        # password paths. An admin adds the first one with a new account.
-        f"to {people} attrs=userPassword {writers}by {admins} =a by anonymous auth "
-        "by self =x by * none",
+        # password paths.
+        f"to {people} attrs=userPassword {writers}by anonymous auth by self =x by * none",
         "to attrs=userPassword by self =xw by anonymous auth by * none",
         # Must the password be changed? Set and cleared by the password paths (and by ppolicy
         # when the owner changes it); no staff may clear it after a reset.

@@ -173,10 +173,18 @@ def test_no_writer_stores_a_cleartext_password(live_stack, staff, new_account) -
     target = Tree(live_stack.base_dn).person(account.uid)
     with pytest.raises(ldap.CONSTRAINT_VIOLATION):
         root(live_stack).modify_s(target, [(ldap.MOD_REPLACE, "userPassword", [b"abcabcabca"])])
+    with pytest.raises(ldap.CONSTRAINT_VIOLATION):  # a second working password, even by root
+        root(live_stack).modify_s(target, [(ldap.MOD_ADD, "userPassword", [SSHA_OF_ABC])])
+    # An account imported without a password gets none from an admin's own write either.
+    without = f"nopw{secrets.token_hex(3)}"
+    with AccountService(live_stack) as service:
+        service.create(without, "No Password", None)
     admin = bind(live_stack, Tree(live_stack.base_dn).staff_member(staff["admin"]), STAFF_PASSWORD)
-    with pytest.raises((ldap.CONSTRAINT_VIOLATION, ldap.INSUFFICIENT_ACCESS)):
-        # A second value would be a second working password.
-        admin.modify_s(target, [(ldap.MOD_ADD, "userPassword", [SSHA_OF_ABC])])
+    with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+        admin.modify_s(
+            Tree(live_stack.base_dn).person(without),
+            [(ldap.MOD_ADD, "userPassword", [SSHA_OF_ABC])],
+        )
     assert not attribute(live_stack, target, "userPassword")[0].startswith(b"{SSHA}")
 
 
