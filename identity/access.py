@@ -1,7 +1,7 @@
 """Who may read and write what in the directory: slapd ACLs (olcAccess), rule by rule.
 
 - root on the host (SASL EXTERNAL over ldapi) is the rootDN: unrestricted.
-- password writers (PASSWORD_WRITERS; root needs no rule): the only identities that replace an
+- password writers (password_writers(); root needs no rule): the only identities that replace an
   alumnus's password, and only through alumail's password paths (a helpdesk reset, the
   alumnus's own change proven by a bind, recovery by mail), each of which checks quality,
   hashes with argon2id and writes an audit line. slapd's ppolicy marks a password written by
@@ -56,8 +56,9 @@ def access_rules(tree: Tree) -> list[str]:
         # password paths.
         f"to {people} attrs=userPassword {writers}by anonymous auth by self =x by * none",
         "to attrs=userPassword by self =xw by anonymous auth by * none",
-        # Must the password be changed? Set and cleared by the password paths (and by ppolicy
-        # when the owner changes it); no staff may clear it after a reset.
+        # Must the password be changed? Set and cleared by the password paths only: no staff
+        # may clear it after a reset. (ppolicy sets it on root's password writes and drops it
+        # on anyone else's, which is why no one else may write a password.)
         f"to {people} attrs=pwdReset {managers}by {admins} read by {helpdesk} read "
         f"by {readers} read by self read by * none",
         f"to {people} attrs=pwdAccountLockedTime {managers}by {admins} manage "
