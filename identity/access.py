@@ -1,31 +1,46 @@
 """Who may read and write what in the directory: slapd ACLs (olcAccess), rule by rule.
 
 - root on the host (SASL EXTERNAL over ldapi) is the rootDN: unrestricted.
-- admins (cn=admins): manage alumni, staff and groups; never read a password hash.
-- helpdesk (cn=helpdesk): read alumni; replace an alumnus's password, force a change at next
-  login, clear a lockout, suspend and resume. Nothing under ou=staff or ou=groups: a helpdesk
-  member can neither touch an admin or another helpdesk account nor join a group.
+- password writers (password_writers(); root needs no rule): the only identities that replace an
+  alumnus's password, and only through alumail's password paths (a helpdesk reset, the
+  alumnus's own change proven by a bind, recovery by mail), each of which checks quality,
+  hashes with argon2id and writes an audit line. slapd's ppolicy marks a password written by
+  root as to be changed (pwdReset) unless the write itself clears it.
+- admins (cn=admins): manage alumni, staff and groups; never read or write a password hash.
+  A new account still comes with its first password: slapd judges an add on the whole entry
+  (the ``entry`` pseudo-attribute), not attribute by attribute.
+- helpdesk (cn=helpdesk): read alumni; clear a lockout; suspend and resume (status values
+  "active" and "suspended" only). No password write of its own: its reset goes through
+  alumail, which forces the change. Nothing under ou=staff or ou=groups: a helpdesk member can
+  neither touch an admin or another helpdesk account nor join a group.
 - directory readers (the mail daemons' service accounts): read alumni entries, no hashes.
-- every person: authenticates, reads its own entry, replaces its own password, edits its own
-  profile fields (names, recovery address).
+- every person: authenticates, reads its own entry, edits its own profile fields (names, phone,
+  postal address). Its password and its recovery address change only through alumail (the
+  current password proven; a new recovery address confirmed by mail).
 """
 
 from __future__ import annotations
 
 from identity.dit import Tree
 
-# Fields an alumnus may edit on their own entry.
+# Fields an alumnus may edit on their own entry, straight in the directory too (the constraint
+# overlay holds each to its format rule).
 SELF_SERVICE_ATTRIBUTES = (
     "displayName",
     "cn",
     "givenName",
     "sn",
-    "alumailRecoveryEmail",
     "telephoneNumber",
     "postalAddress",
 )
-# What the helpdesk may change on an alumnus (operational lock attributes included).
-HELPDESK_ATTRIBUTES = ("pwdReset", "pwdAccountLockedTime", "alumailAccountStatus")
+# Status values the helpdesk may set (retiring an account is an admin's decision).
+HELPDESK_STATUSES = ("active", "suspended")
+
+
+def password_writers(tree: Tree) -> list[str]:
+    """ACL ``by`` subjects of the identities alumail's password paths write with, besides
+    root (the rootDN needs no rule). A dedicated web-service identity joins here."""
+    return []
 
 
 def access_rules(tree: Tree) -> list[str]:
@@ -33,13 +48,30 @@ def access_rules(tree: Tree) -> list[str]:
     helpdesk = f'group.exact="{tree.helpdesk_group}"'
     readers = f'group.exact="{tree.readers_group}"'
     people = f'dn.subtree="{tree.people}"'
+    writers = "".join(f"by {who} =w " for who in password_writers(tree))
+    managers = "".join(f"by {who} manage " for who in password_writers(tree))
+    statuses = "|".join(HELPDESK_STATUSES)
     return [
-        # Password hashes: used to authenticate, replaced by their owner or by staff, never read.
-        f"to {people} attrs=userPassword by {admins} =w by {helpdesk} =w by self =xw "
-        "by anonymous auth by * none",
+        # Password hashes: used to authenticate, never read; replaced only by alumail's
+        # password paths.
+        f"to {people} attrs=userPassword {writers}by anonymous auth by self =x by * none",
         "to attrs=userPassword by self =xw by anonymous auth by * none",
-        f"to {people} attrs={','.join(HELPDESK_ATTRIBUTES)} by {admins} manage "
+        # Must the password be changed? Set and cleared by the password paths only: no staff
+        # may clear it after a reset. (ppolicy sets it on root's password writes and drops it
+        # on anyone else's, which is why no one else may write a password.)
+        f"to {people} attrs=pwdReset {managers}by {admins} read by {helpdesk} read "
+        f"by {readers} read by self read by * none",
+        f"to {people} attrs=pwdAccountLockedTime {managers}by {admins} manage "
         f"by {helpdesk} manage by {readers} read by self read by * none",
+        # A retired account stays retired unless an admin says otherwise.
+        f"to {people} filter=(alumailAccountStatus=retired) attrs=alumailAccountStatus "
+        f"by {admins} write by {helpdesk} read by {readers} read by self read by * none",
+        # A replace first deletes the old value (checked without a value: the rule below),
+        # then adds the new one (checked with it: this rule for the helpdesk's values).
+        f'to {people} attrs=alumailAccountStatus val.regex="^({statuses})$" '
+        f"by {admins} write by {helpdesk} write by {readers} read by self read by * none",
+        f"to {people} attrs=alumailAccountStatus by {admins} write by {helpdesk} =rscz "
+        f"by {readers} read by self read by * none",
         f"to {people} attrs={','.join(SELF_SERVICE_ATTRIBUTES)} by {admins} write "
         f"by {helpdesk} read by {readers} read by self write by * none",
         f"to {people} by {admins} write by {helpdesk} read by {readers} read by self read "

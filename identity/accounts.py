@@ -16,12 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from identity import rules
 from identity.errors import ValidationError
 
-UID_MIN = 3
-UID_MAX = 32
-_UID_CHARS = re.compile(r"^[a-z0-9._-]+$")
-_UID_SHAPE = re.compile(r"^[a-z](?:[a-z0-9]|[._-](?=[a-z0-9]))*$")
+UID_MIN = rules.UID_MIN
+UID_MAX = rules.UID_MAX
+# Whole-value rules (fullmatch): the same patterns slapd's constraint overlay enforces.
+_UID_CHARS = re.compile(rules.UID_CHARS)
+_UID_SHAPE = re.compile(rules.UID_SHAPE)
 RESERVED_UIDS = frozenset(
     {
         "abuse",
@@ -40,7 +42,7 @@ RESERVED_UIDS = frozenset(
         "webmaster",
     }
 )
-NAME_MAX = 128
+NAME_MAX = rules.NAME_MAX
 
 ACCOUNT_CLASSES = ["inetOrgPerson", "alumailAccount"]
 
@@ -57,13 +59,13 @@ def check_uid(uid: str, *, field: str = "uid") -> str:
         raise ValidationError(field, f"must be {UID_MIN} to {UID_MAX} characters long")
     if uid.isascii() and uid != uid.lower():
         raise ValidationError(field, "must be lowercase")
-    if not _UID_CHARS.match(uid):
+    if not _UID_CHARS.fullmatch(uid):
         raise ValidationError(
             field, "may contain only lowercase letters a-z, digits and the separators . - _"
         )
     if not uid[0].isalpha():
         raise ValidationError(field, "must start with a letter")
-    if not _UID_SHAPE.match(uid):
+    if not _UID_SHAPE.fullmatch(uid):
         raise ValidationError(
             field, "must end with a letter or digit and not have two separators in a row"
         )
@@ -85,8 +87,8 @@ def check_display_name(name: str, *, field: str = "name", max_length: int = NAME
     return name
 
 
-_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LOCAL_PART = re.compile(rules.LOCAL_PART)
+_DNS_LABEL = re.compile(rules.DNS_LABEL)
 
 
 def check_address(address: str, *, field: str = "address") -> str:
@@ -96,38 +98,38 @@ def check_address(address: str, *, field: str = "address") -> str:
     local, at, domain = address.rpartition("@")
     domain = domain.lower()
     labels = domain.split(".")
-    if not at or not local or len(address) > 254:
+    if not at or not local or len(address) > rules.ADDRESS_MAX:
         raise ValidationError(field, "must be an address such as name@example.org")
-    if len(local) > 64 or not _LOCAL_PART.match(local):
+    if len(local) > rules.LOCAL_PART_MAX or not _LOCAL_PART.fullmatch(local):
         raise ValidationError(field, f"'{local}' is not a valid local part before the @")
-    if len(labels) < 2 or not all(_DNS_LABEL.match(x) for x in labels):
+    if len(labels) < 2 or not all(_DNS_LABEL.fullmatch(x) for x in labels):
         raise ValidationError(field, f"'{domain}' is not a valid domain after the @")
     return f"{local}@{domain}"
 
 
 def check_student_number(value: str, *, field: str = "student_number") -> str:
     value = value.strip()
-    if not re.fullmatch(r"[A-Za-z0-9-]{4,20}", value):
+    if not re.fullmatch(rules.STUDENT_NUMBER, value.upper()):
         raise ValidationError(field, "must be 4 to 20 letters, digits or hyphens")
     return value.upper()
 
 
-_PHONE = re.compile(r"^\+?[0-9(][0-9 ()-]{3,30}[0-9]$")
+_PHONE = re.compile(rules.PHONE)
 
 
 def check_phone(value: str, *, field: str = "phone") -> str:
     """A telephone number as people write it: digits, an optional leading +, spaces, hyphens
     and parentheses; 5 to 32 characters."""
     value = " ".join(value.split())
-    if not _PHONE.match(value):
+    if not _PHONE.fullmatch(value):
         raise ValidationError(
             field, "must be a telephone number: digits, optional leading +, spaces, - ( )"
         )
     return value
 
 
-POSTAL_LINES = 6
-POSTAL_LINE_MAX = 64
+POSTAL_LINES = rules.POSTAL_LINES
+POSTAL_LINE_MAX = rules.POSTAL_LINE_MAX
 
 
 def check_postal_address(value: str, *, field: str = "postal_address") -> str:

@@ -6,6 +6,7 @@ AlumailError subclasses, never ldap exceptions. Filter values are always escaped
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -25,6 +26,7 @@ from identity.errors import (
     NotFoundError,
     ValidationError,
 )
+from identity.rules import field_of
 
 Entry = dict[str, list[str]]
 
@@ -186,8 +188,20 @@ def _translate(exc: ldap.LDAPError, action: str, dn: str) -> AlumailError:
     if isinstance(exc, ldap.INSUFFICIENT_ACCESS):
         return AccessDeniedError(f"the directory refused to {action} {dn}: no access")
     if isinstance(exc, ldap.CONSTRAINT_VIOLATION):
-        # ppolicy's refusals ("Password is in history of old passwords", ...), in its words.
         reason = _describe(exc)
+        # The unique overlay names the values it searched for, not the one it found:
+        # "non-unique attributes found with (|(mail=x)(alumailStudentNumber=y))".
+        if "non-unique attributes" in reason:
+            names = re.findall(r"\(([A-Za-z0-9-]+)=", reason)
+            fields = ", ".join(dict.fromkeys(field_of(name) for name in names)) or "entry"
+            return ConflictError(f"{fields}: already taken by another account")
+        # The constraint overlay: "modify breaks constraint on telephoneNumber".
+        broken = re.search(r"breaks constraint on ([A-Za-z0-9-]+)", reason)
+        if broken:
+            return ValidationError(
+                field_of(broken.group(1)), "refused by the directory: breaks its format rule"
+            )
+        # ppolicy's refusals ("Password is in history of old passwords", ...), in its words.
         field = "password" if "password" in reason.lower() else "entry"
         return ValidationError(field, f"refused by the directory: {reason}")
     if isinstance(exc, ldap.NO_SUCH_ATTRIBUTE | ldap.TYPE_OR_VALUE_EXISTS):

@@ -79,7 +79,9 @@ def policy_entry(policy: PasswordPolicy) -> Entry:
         "cn": ["default"],
         "pwdAttribute": ["userPassword"],
         "pwdMinLength": [str(policy.min_length)],
-        # 1: check quality when slapd sees cleartext; accept the pre-hashed values alumail writes.
+        # 1: accept the pre-hashed values alumail writes (its password path checks quality; an
+        # admin's import keeps a legacy hash). No person or staff member can write a value of
+        # their own (identity/access.py), and the constraint overlay refuses cleartext.
         "pwdCheckQuality": ["1"],
         "pwdLockout": ["TRUE"],
         "pwdMaxFailure": [str(policy.max_failure)],

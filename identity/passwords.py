@@ -127,14 +127,14 @@ def check_stored_hash(value: str, *, field: str = "password_hash") -> str:
     """A password hash in a format slapd verifies, to be stored as it is (so an alumnus keeps
     a legacy password): {CRYPT} (MD5, SHA-256, SHA-512, bcrypt, yescrypt, DES), {SSHA},
     {SHA}, {SMD5}, {MD5}, {SSHA256}, {SHA256}, {SSHA512}, {SHA512}, {ARGON2}."""
-    match = re.match(r"^\{([A-Z0-9]+)\}(.+)$", value.strip())
+    match = re.fullmatch(r"\{([A-Z0-9]+)\}(.+)", value.strip())
     if not match or match.group(1) not in LEGACY_SCHEMES:
         raise ValidationError(field, f"must start with one of {{{'}, {'.join(LEGACY_SCHEMES)}}}")
     scheme, body = match.groups()
     if scheme == "CRYPT":
-        ok = bool(_CRYPT.match(body))
+        ok = bool(_CRYPT.fullmatch(body))
     elif scheme == "ARGON2":
-        ok = bool(_ARGON2.match(body))
+        ok = bool(_ARGON2.fullmatch(body))
     else:
         try:
             raw = base64.b64decode(body, validate=True)

@@ -7,7 +7,7 @@ import re
 from identity.errors import ValidationError
 
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"([0-9]+) *([KMGT]?)(?:i?B)?", re.IGNORECASE)
 # A quota below one megabyte cannot hold the standard folders' indexes; above 1 TiB is a typo.
 MIN_QUOTA = 1024**2
 MAX_QUOTA = 1024**4
@@ -20,7 +20,7 @@ def parse_size(text: str | int, *, field: str = "quota") -> int:
     if isinstance(text, int):
         value = text
     else:
-        match = _SIZE.match(text)
+        match = _SIZE.fullmatch(text.strip())
         if not match:
             raise ValidationError(field, "must be a size such as 5G, 500M or a number of bytes")
         value = int(match.group(1)) * _UNITS[match.group(2).upper()]

@@ -10,6 +10,7 @@ from pathlib import Path
 from identity.access import access_rules, size_limits
 from identity.directory import is_reachable
 from identity.errors import AlumailError, ConfigError, DaemonError
+from identity.rules import directory_constraints, unique_uris
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
@@ -57,6 +58,8 @@ class Slapd:
             policy_dn=self.ctx.tree.default_policy,
             access=access_rules(self.ctx.tree),
             limits=size_limits(self.ctx.tree),
+            unique=unique_uris(self.ctx.tree.people, self.ctx.tree.base_dn),
+            constraints=[c.ldif_value() for c in directory_constraints()],
             max_size=MAX_SIZE,
             # slapd's messages go to our log file through -d (LOG_LEVEL); 0 here keeps slapd
             # from trying a syslog socket (absent on these hosts) for every message.

@@ -23,7 +23,8 @@ from identity.passwords import DEFAULT_POLICY, hash_password, verify_password
 from identity.roles import STAFF_ROLES, Actor, Role
 from mailstack.layout import Layout
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService, login_names
+from provisioning.accounts import AccountService
+from provisioning.passwords import write_password
 
 
 def resolve_actor(settings: Settings, uid: str, password: str) -> Actor:
@@ -158,23 +159,16 @@ class StaffService(AccountService):
 
 
 def change_own_password(settings: Settings, uid: str, current: str, new: str) -> None:
-    """An alumnus replaces their own password, proving the current (or temporary) one. This is
-    also how a forced change after a helpdesk reset is completed (slapd clears pwdReset)."""
+    """An alumnus replaces their own password, proving the current (or temporary) one by a bind
+    as themselves (ppolicy counts a failure). This is also how a forced change after a helpdesk
+    reset is completed. slapd refuses the person's own writes of userPassword, so the new one
+    is checked, hashed and written by alumail's one password path."""
     check_uid(uid)
     DEFAULT_POLICY.check(new, uid=uid)
     tree = Tree(settings.base_dn)
     self_actor = Actor(uid, Role.ALUMNUS, Credentials(tree.person(uid), current))
-    with (
-        AccountService(settings, self_actor) as service,
-        service.audited("passwd", uid) as outcome,
-    ):
-        try:
-            service.directory  # noqa: B018 -- binding proves the current password
-        except DirectoryError as error:
-            raise AccessDeniedError(
-                f"passwd: the current password of '{uid}' was refused"
-            ) from error
-        service.directory.replace(tree.person(uid), {"userPassword": [hash_password(new)]})
-        account = service.get(uid)
-        service.mailboxes.flush_auth_cache(*login_names(account))
+    with AccountService(settings, self_actor) as service, service.audited("passwd", uid) as outcome:
+        if not proves(settings, tree.person(uid), current):
+            raise AccessDeniedError(f"passwd: the current password of '{uid}' was refused")
+        write_password(settings, uid, new, must_change=False, ctx=service.ctx)
         outcome.changes = {"password": "changed"}

@@ -5,7 +5,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from identity.accounts import RESERVED_UIDS, Account, AccountStatus, check_display_name, check_uid
+from identity.accounts import (
+    RESERVED_UIDS,
+    Account,
+    AccountStatus,
+    check_address,
+    check_display_name,
+    check_student_number,
+    check_uid,
+)
 from identity.errors import ValidationError
 from identity.quota import format_size, parse_quota, parse_size
 
@@ -113,3 +121,34 @@ def test_quota_bounds_and_format() -> None:
     assert format_size(5368709120) == "5G"
     assert format_size(2048) == "2K"
     assert format_size(1536) == "1536"
+
+
+# -- whole-value rules: a trailing newline is not part of a valid value ----------------------
+
+
+@pytest.mark.parametrize("uid", ["alice.a\n", "alice\n", "ali\nce", "alice\r\n"])
+def test_uid_with_a_newline_is_refused(uid: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        check_uid(uid)
+    assert caught.value.field == "uid"
+
+
+@pytest.mark.parametrize(
+    "address", ["a\n@example.org", "alice\n@example.org", "alice@example\n.org", "a\r@example.org"]
+)
+def test_address_with_a_newline_inside_is_refused(address: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        check_address(address, field="recovery_email")
+    assert caught.value.field == "recovery_email"
+
+
+@pytest.mark.parametrize("value", ["ABCD\n1", "2015-0\n1"])
+def test_student_number_with_a_newline_inside_is_refused(value: str) -> None:
+    with pytest.raises(ValidationError):
+        check_student_number(value)
+
+
+@pytest.mark.parametrize("value", ["5G\n0", "1\n024M", "\uff15G"])
+def test_quota_with_a_newline_or_foreign_digits_is_refused(value: str) -> None:
+    with pytest.raises(ValidationError):
+        parse_quota(value)

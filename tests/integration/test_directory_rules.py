@@ -1,0 +1,332 @@
+"""What slapd itself enforces, whoever writes: each attempt goes straight at the directory with
+ldap-utils or python-ldap, as the helpdesk, as an alumnus or as root, and must be refused there;
+the official paths through alumail keep working."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import subprocess
+import threading
+
+import ldap
+import pytest
+
+from identity.accounts import AccountStatus
+from identity.dit import Tree
+from identity.errors import AccessDeniedError, ConflictError, NotFoundError
+from identity.roles import Role
+from mailstack.layout import Layout
+from provisioning.accounts import AccountService
+from provisioning.audit import AuditLog, audit_path
+from provisioning.helpdesk import Helpdesk
+from provisioning.importer import Importer
+from provisioning.staff import StaffService, change_own_password, resolve_actor
+from tests.support import alumail, which
+
+pytestmark = pytest.mark.integration
+STAFF_PASSWORD = "Staff-Password-55"
+# {SSHA} of "abc": a weak password ppolicy cannot check once it is hashed.
+SSHA_OF_ABC = b"{SSHA}" + base64.b64encode(b"\x01" * 20 + b"salt")
+
+
+@pytest.fixture(scope="module")
+def staff(live_stack):
+    suffix = secrets.token_hex(3)
+    names = {"admin": f"rules.admin.{suffix}", "helpdesk": f"rules.desk.{suffix}"}
+    with StaffService(live_stack) as service:
+        service.add(names["admin"], "Admin Rules", Role.ADMIN, STAFF_PASSWORD)
+        service.add(names["helpdesk"], "Desk Rules", Role.HELPDESK, STAFF_PASSWORD)
+    return names
+
+
+def bind(settings, dn, password):
+    conn = ldap.initialize(Layout(settings.state_dir).ldapi_uri)
+    conn.simple_bind_s(dn, password)
+    return conn
+
+
+def root(settings):
+    conn = ldap.initialize(Layout(settings.state_dir).ldapi_uri)
+    conn.sasl_non_interactive_bind_s("EXTERNAL")
+    return conn
+
+
+def binds(settings, dn, password) -> bool:
+    try:
+        bind(settings, dn, password).unbind_s()
+    except ldap.INVALID_CREDENTIALS:
+        return False
+    return True
+
+
+def attribute(settings, dn, name) -> list[bytes]:
+    rows = root(settings).search_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", [name])
+    return rows[0][1].get(name, [])
+
+
+def ldappasswd(settings, dn, password, target, new) -> subprocess.CompletedProcess[str]:
+    """The password-modify extended operation, as an administrator's shell would send it."""
+    url = f"ldap://127.0.0.1:{settings.ports.ldap}"
+    command = [which("ldappasswd"), "-x", "-H", url, "-D", dn, "-w", password, "-s", new]
+    return subprocess.run(
+        [*command, *([target] if target else [])],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+# -- item 5: the helpdesk's reset is its only way to a password, and it always forces a change --
+
+
+def test_helpdesk_cannot_set_a_working_password_in_the_directory(
+    live_stack, staff, new_account
+) -> None:
+    account, password = new_account()
+    tree = Tree(live_stack.base_dn)
+    desk_dn, target = tree.staff_member(staff["helpdesk"]), tree.person(account.uid)
+    sent = ldappasswd(live_stack, desk_dn, STAFF_PASSWORD, target, "Taken-Over-123")
+    assert "Insufficient access (50)" in sent.stdout + sent.stderr
+    desk = bind(live_stack, desk_dn, STAFF_PASSWORD)
+    with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+        desk.modify_s(target, [(ldap.MOD_REPLACE, "userPassword", [SSHA_OF_ABC])])
+    assert not binds(live_stack, target, "Taken-Over-123")
+    assert binds(live_stack, target, password)
+
+
+def test_helpdesk_cannot_clear_the_forced_change_after_a_reset(
+    live_stack, staff, new_account
+) -> None:
+    account, _ = new_account()
+    tree = Tree(live_stack.base_dn)
+    target = tree.person(account.uid)
+    with Helpdesk(live_stack, resolve_actor(live_stack, staff["helpdesk"], STAFF_PASSWORD)) as d:
+        d.reset_password(account.uid)
+    assert attribute(live_stack, target, "pwdReset") == [b"TRUE"]
+    desk = bind(live_stack, tree.staff_member(staff["helpdesk"]), STAFF_PASSWORD)
+    for change in (ldap.MOD_DELETE, ldap.MOD_REPLACE):
+        with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+            desk.modify_s(target, [(change, "pwdReset", None)])
+    assert attribute(live_stack, target, "pwdReset") == [b"TRUE"]
+    line = AuditLog(audit_path(live_stack.state_dir)).query(target=account.uid)[-1]
+    assert (line["action"], line["actor"], line["outcome"]) == (
+        "reset-password",
+        staff["helpdesk"],
+        "ok",
+    )
+
+
+def test_helpdesk_suspends_but_cannot_retire(live_stack, staff, new_account) -> None:
+    account, _ = new_account()
+    tree = Tree(live_stack.base_dn)
+    target = tree.person(account.uid)
+    desk = bind(live_stack, tree.staff_member(staff["helpdesk"]), STAFF_PASSWORD)
+    with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+        desk.modify_s(target, [(ldap.MOD_REPLACE, "alumailAccountStatus", [b"retired"])])
+    desk.modify_s(target, [(ldap.MOD_REPLACE, "alumailAccountStatus", [b"suspended"])])
+    desk.modify_s(target, [(ldap.MOD_REPLACE, "alumailAccountStatus", [b"active"])])
+    desk_actor = resolve_actor(live_stack, staff["helpdesk"], STAFF_PASSWORD)
+    with (
+        AccountService(live_stack, desk_actor) as service,
+        pytest.raises(AccessDeniedError, match="may not retire"),
+    ):
+        service.set_status(account.uid, AccountStatus.RETIRED)
+    assert attribute(live_stack, target, "alumailAccountStatus") == [b"active"]
+    # Nor bring a retired account back.
+    with AccountService(live_stack) as admin:
+        admin.set_status(account.uid, AccountStatus.RETIRED)
+    with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+        desk.modify_s(target, [(ldap.MOD_REPLACE, "alumailAccountStatus", [b"active"])])
+    with (
+        AccountService(live_stack, desk_actor) as service,
+        pytest.raises(AccessDeniedError),
+    ):
+        service.set_status(account.uid, AccountStatus.ACTIVE)
+    assert attribute(live_stack, target, "alumailAccountStatus") == [b"retired"]
+
+
+# -- item 6: no self-write of a password around the policy; cleartext is never stored -----------
+
+
+def test_alumnus_cannot_store_a_password_around_the_policy(live_stack, new_account) -> None:
+    account, password = new_account()
+    target = Tree(live_stack.base_dn).person(account.uid)
+    sent = ldappasswd(live_stack, target, password, None, "abcabcabca")
+    assert "Insufficient access (50)" in sent.stdout + sent.stderr
+    own = bind(live_stack, target, password)
+    for value in (SSHA_OF_ABC, b"abc"):  # the ACL refuses one, the constraint overlay both
+        with pytest.raises((ldap.INSUFFICIENT_ACCESS, ldap.CONSTRAINT_VIOLATION)):
+            own.modify_s(target, [(ldap.MOD_REPLACE, "userPassword", [value])])
+    assert binds(live_stack, target, password)
+    # The official path: current password proven, quality checked, argon2id stored.
+    change_own_password(live_stack, account.uid, password, "Own-New-Password-8")
+    stored = attribute(live_stack, target, "userPassword")
+    assert len(stored) == 1 and stored[0].startswith(b"{ARGON2}$argon2id$")
+    assert attribute(live_stack, target, "pwdReset") == []
+    assert binds(live_stack, target, "Own-New-Password-8")
+
+
+def test_no_writer_stores_a_cleartext_password(live_stack, staff, new_account) -> None:
+    account, _ = new_account()
+    target = Tree(live_stack.base_dn).person(account.uid)
+    with pytest.raises(ldap.CONSTRAINT_VIOLATION):
+        root(live_stack).modify_s(target, [(ldap.MOD_REPLACE, "userPassword", [b"abcabcabca"])])
+    with pytest.raises(ldap.CONSTRAINT_VIOLATION):  # a second working password, even by root
+        root(live_stack).modify_s(target, [(ldap.MOD_ADD, "userPassword", [SSHA_OF_ABC])])
+    # An account imported without a password gets none from an admin's own write either.
+    without = f"nopw{secrets.token_hex(3)}"
+    with AccountService(live_stack) as service:
+        service.create(without, "No Password", None)
+    admin = bind(live_stack, Tree(live_stack.base_dn).staff_member(staff["admin"]), STAFF_PASSWORD)
+    with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+        admin.modify_s(
+            Tree(live_stack.base_dn).person(without),
+            [(ldap.MOD_ADD, "userPassword", [SSHA_OF_ABC])],
+        )
+    assert not attribute(live_stack, target, "userPassword")[0].startswith(b"{SSHA}")
+
+
+# -- item 12: addresses, UIDs and student numbers are unique in the directory ------------------
+
+
+def race_for_alias(settings, uids, alias) -> dict[str, object]:
+    """Each of ``uids`` adds ``alias`` at the same moment, through alumail as root (each on its
+    own connection); what each got back."""
+    barrier = threading.Barrier(len(uids))
+    outcomes: dict[str, object] = {}
+
+    def add(uid: str) -> None:
+        with AccountService(settings) as service:
+            service.get(uid)  # connected before the race starts
+            barrier.wait(timeout=10)
+            try:
+                outcomes[uid] = service.add_alias(uid, alias)
+            except ConflictError as error:
+                outcomes[uid] = error
+
+    threads = [threading.Thread(target=add, args=(uid,)) for uid in uids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
+def test_concurrent_alias_adds_have_exactly_one_winner(live_stack, new_account) -> None:
+    uids = [new_account()[0].uid, new_account()[0].uid]
+    people, lost = Tree(live_stack.base_dn).people, []
+    for n in range(25):
+        alias = f"race{n}.{secrets.token_hex(3)}@{live_stack.domain}"
+        outcomes = race_for_alias(live_stack, uids, alias)
+        winners = [uid for uid, result in outcomes.items() if result is True]
+        owners = root(live_stack).search_s(
+            people, ldap.SCOPE_ONELEVEL, f"(alumailMailAlias={alias})", ["uid"]
+        )
+        if len(winners) != 1 or len(owners) != 1:
+            lost.append((n, winners, len(owners)))
+    assert not lost, f"rounds without exactly one owner: {lost}"
+
+
+def test_directory_refuses_a_second_holder_of_an_alias_or_uid(
+    live_stack, staff, new_account
+) -> None:
+    first, _ = new_account()
+    second, _ = new_account()
+    tree = Tree(live_stack.base_dn)
+    conn = root(live_stack)  # root too: the overlay judges every writer
+    alias = f"shared.{secrets.token_hex(3)}@{live_stack.domain}".encode()
+    conn.modify_s(tree.person(first.uid), [(ldap.MOD_ADD, "alumailMailAlias", [alias])])
+    with pytest.raises(ldap.CONSTRAINT_VIOLATION):
+        conn.modify_s(tree.person(second.uid), [(ldap.MOD_ADD, "alumailMailAlias", [alias])])
+    with pytest.raises(ldap.CONSTRAINT_VIOLATION):  # a staff UID for an alumnus
+        conn.add_s(
+            tree.person(staff["helpdesk"]),
+            [
+                ("objectClass", [b"inetOrgPerson", b"alumailAccount"]),
+                ("uid", [staff["helpdesk"].encode()]),
+                ("cn", [b"Impostor"]),
+                ("sn", [b"Impostor"]),
+                ("mail", [f"{staff['helpdesk']}@{live_stack.domain}".encode()]),
+            ],
+        )
+
+
+def test_account_create_cannot_reuse_a_student_number(live_stack, new_account) -> None:
+    first, _ = new_account(student_number="NUM-" + secrets.token_hex(3).upper())
+    uid = f"dup{secrets.token_hex(3)}"
+    with (
+        AccountService(live_stack) as service,
+        pytest.raises(ConflictError, match="student_number"),
+    ):
+        service.create(uid, "Duplicate Number", None, student_number=first.student_number)
+    with AccountService(live_stack) as service, pytest.raises(NotFoundError):
+        service.get(uid)  # nothing half-done
+
+
+# -- item 4 and the recovery address: a person's own writes meet the same rules ------------------
+
+
+def test_alumnus_writes_straight_to_slapd_meet_the_field_rules(live_stack, new_account) -> None:
+    account, password = new_account()
+    target = Tree(live_stack.base_dn).person(account.uid)
+    own = bind(live_stack, target, password)
+    refused = {
+        "displayName": "Alice\nBcc: someone",
+        "givenName": " padded",
+        "telephoneNumber": "call me",
+        "postalAddress": "line\none",
+    }
+    for name, value in refused.items():
+        with pytest.raises(ldap.CONSTRAINT_VIOLATION):
+            own.modify_s(target, [(ldap.MOD_REPLACE, name, [value.encode()])])
+    accepted = {"displayName": "王小明 Wang", "telephoneNumber": "+86 21 5555 0100"}
+    for name, value in accepted.items():
+        own.modify_s(target, [(ldap.MOD_REPLACE, name, [value.encode()])])
+    assert attribute(live_stack, target, "displayName") == ["王小明 Wang".encode()]
+
+
+def test_recovery_address_changes_only_when_confirmed(live_stack, new_account, tmp_path) -> None:
+    account, password = new_account(recovery_email="kept@home.example.org")
+    target = Tree(live_stack.base_dn).person(account.uid)
+    own = bind(live_stack, target, password)
+    for value in (b"thief@elsewhere.example.org", b"a\n@example.org"):
+        with pytest.raises((ldap.INSUFFICIENT_ACCESS, ldap.CONSTRAINT_VIOLATION)):
+            own.modify_s(target, [(ldap.MOD_REPLACE, "alumailRecoveryEmail", [value])])
+    with pytest.raises(ldap.CONSTRAINT_VIOLATION):  # nor by root, in that form
+        root(live_stack).modify_s(
+            target, [(ldap.MOD_REPLACE, "alumailRecoveryEmail", [b"a\n@example.org"])]
+        )
+    secret = tmp_path / "pw"
+    secret.write_text(password + "\n")
+    modify = alumail(
+        live_stack,
+        "--actor",
+        account.uid,
+        "--actor-password-file",
+        str(secret),
+        "account",
+        "modify",
+        account.uid,
+        "--recovery-email",
+        "thief@elsewhere.example.org",
+    )
+    assert modify.returncode == 9, modify.stderr
+    assert "recovery_email" in modify.stderr and "Traceback" not in modify.stderr
+    assert attribute(live_stack, target, "alumailRecoveryEmail") == [b"kept@home.example.org"]
+
+
+def test_import_cannot_give_an_alumnus_a_staff_uid(live_stack, staff, tmp_path) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "uid,given_name,family_name,display_name,student_number,graduation_year,recovery_email\n"
+        f"{staff['admin']},,,Impostor Admin,,2015,\n"
+    )
+    report = Importer(live_stack).run(roster)
+    assert report.created == 0
+    assert [(e.column, e.reason) for e in report.errors] == [
+        ("uid", "uid: already taken by another account")
+    ]
+    with AccountService(live_stack) as service, pytest.raises(NotFoundError):
+        service.get(staff["admin"])
