@@ -94,7 +94,7 @@ class Services:
     def page(self, request: Request, name: str, status: int = 200, /, **values: Any) -> Response:
         from provisioning.web import signin
 
-        session = signin.current(request, self.store)
+        session = signin.current(request, self.store, self.settings)
         context = {
             "csrf_token": self.csrf.token(request),
             "session": session,

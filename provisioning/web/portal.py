@@ -40,7 +40,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def signed_in(request: Request, svc: Services, *, changing_password: bool = False) -> Session:
-    session = signin.current(request, svc.store)
+    session = signin.current(request, svc.store, svc.settings)
     if session is None:
         raise NotSignedIn("sign in first")
     if session.must_change and not changing_password:
@@ -380,14 +380,17 @@ def password_change(
             errors.update(_errors(error))
     if errors:
         return svc.page(request, "password.html", 422, forced=session.must_change, errors=errors)
-    signin.password_changed(request, svc.store)
-    return svc.page(
+    renewed = signin.password_changed(request, svc.store, svc.settings, session.uid)
+    response = svc.page(
         request,
         "message.html",
         title="Password changed",
-        note="Your new password works for the portal, IMAP, POP3 and SMTP from now on.",
+        note="Your new password works for the portal, IMAP, POP3 and SMTP from now on. "
+        "Every other session of yours has ended.",
         next_link="/account",
     )
+    signin.keep(response, svc.settings, renewed)
+    return response
 
 
 @router.get("/account/clients")
