@@ -9,9 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from identity.accounts import check_address
 from identity.errors import AccessDeniedError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY
+from provisioning.mailer import check_recipient
 from provisioning.registration import PORTAL, RegistrationForm
 from provisioning.staff import change_own_password
 from provisioning.store import Session
@@ -300,7 +300,7 @@ def account_update(
 
 
 def _request_recovery_change(svc: Services, uid: str, address: str) -> None:
-    address = check_address(address, field="recovery_email")
+    address = check_recipient(address, field="recovery_email")
     if address.lower().endswith("@" + svc.settings.domain):
         raise ValidationError("recovery_email", "must be an address outside this service")
     token = svc.store.issue(RECOVERY_KIND, uid, {"address": address}, 24 * 3600)
