@@ -23,7 +23,33 @@ from provisioning.standing import staff_binding
 from provisioning.web.app import NotSignedIn, Services, services
 from provisioning.web.security import client_address
 
-router = APIRouter(prefix="/api/v1", tags=["accounts"])
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    field: str | None = None
+    fields: dict[str, str] | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: what kind, a message for a person, and the fields that broke a rule."""
+
+    error: ErrorDetail
+
+
+# Documented, so clients (and the fuzz stage) can hold every answer to the document.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": what}
+    for code, what in (
+        (401, "no token, or a token that is not valid (any longer)"),
+        (403, "the token's staff member may not do this"),
+        (404, "no such account"),
+        (409, "conflicts with an account or address that exists"),
+        (422, "a value breaks its rule; the field is named"),
+        (429, "too many attempts; see Retry-After"),
+    )
+}
+router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=ERROR_RESPONSES)
 Svc = Annotated[Services, Depends(services)]
 
 
