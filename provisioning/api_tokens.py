@@ -89,6 +89,24 @@ def revoke_all(store: Store, uid: str) -> int:
         return done.rowcount
 
 
+def revoke_stale(store: Store, uid: str, now: Binding | None) -> int:
+    """Revoke every live token of ``uid`` not bound to ``now`` (the member as the directory has
+    them; None when removed or suspended): tokens issued to the new entry of a re-added UID, or
+    after a role change, keep working. How many were revoked."""
+    with store.connect() as db:
+        done = db.execute(
+            "UPDATE api_tokens SET revoked = ? WHERE uid = ? AND revoked IS NULL "
+            "AND NOT (entry_uuid IS ? AND role IS ?)",
+            (
+                time.time(),
+                uid,
+                now.entry_uuid if now else None,
+                now.role if now else None,
+            ),
+        )
+        return done.rowcount
+
+
 def listing(store: Store) -> list[TokenInfo]:
     with store.connect() as db:
         rows = db.execute(

@@ -67,10 +67,11 @@ def api_actor(request: Request, svc: Svc) -> Actor:
         presented = api_tokens.token_id(token)
         svc.limiter.hit("token-id", presented or "-", svc.limits.token_account)
         raise NotSignedIn(api_tokens.REFUSED) from None
-    if staff_binding(svc.settings, issued.uid) != issued:
+    now = staff_binding(svc.settings, issued.uid)
+    if now != issued:
         # Removed (perhaps re-added: another entry), demoted, promoted or suspended since the
-        # token was issued: it and every other token of that UID stop for good.
-        api_tokens.revoke_all(svc.store, issued.uid)
+        # token was issued: it and every other token bound as it was stop for good.
+        api_tokens.revoke_stale(svc.store, issued.uid, now)
         raise NotSignedIn(api_tokens.REFUSED)
     try:
         actor = actor_for(svc.settings, issued.uid)

@@ -149,10 +149,16 @@ def test_token_of_a_removed_member_never_acts_for_a_new_one(live_stack) -> None:
     token = staff_token(live_stack, uid, Role.HELPDESK)
     assert api_status(live_stack, token) == 200
     alumail(live_stack, "staff", "remove", uid, check=True)
+    assert revoked(live_stack, uid)
     with StaffService(live_stack) as service:
         service.add(uid, "New Admin", Role.ADMIN, STAFF_PASSWORD)
     assert api_status(live_stack, token) == 401
-    assert revoked(live_stack, uid)
+    # The new member's own token works, and the old one showing up does not revoke it.
+    proc = alumail(live_stack, "token", "issue", uid, "--label", "new admin", check=True)
+    fresh = proc.stdout.strip()
+    assert api_status(live_stack, fresh) == 200
+    assert api_status(live_stack, token) == 401
+    assert api_status(live_stack, fresh) == 200
 
 
 def test_demotion_and_suspension_revoke_tokens(live_stack) -> None:

@@ -114,3 +114,19 @@ def test_a_store_from_before_bindings_is_upgraded_and_its_unbound_tokens_refused
     assert api_tokens.revoke_all(store, "desk.new") == 1
     with pytest.raises(AccessDeniedError):
         api_tokens.holder(store, token)
+
+
+def test_only_tokens_bound_otherwise_than_the_member_now_are_revoked(tmp_path: Path) -> None:
+    store = Store(tmp_path / "service.db")
+    old = api_tokens.Binding("desk.two", "uuid-old", "helpdesk")
+    new = api_tokens.Binding("desk.two", "uuid-new", "admin")
+    old_token, _ = api_tokens.issue(store, old, "before removal")
+    new_token, _ = api_tokens.issue(store, new, "after re-adding")
+    # The old token shows up: revoking what is stale must not take the new member's token.
+    assert api_tokens.revoke_stale(store, "desk.two", new) == 1
+    with pytest.raises(AccessDeniedError):
+        api_tokens.holder(store, old_token)
+    assert api_tokens.holder(store, new_token) == new
+    assert api_tokens.revoke_stale(store, "desk.two", None) == 1  # removed: all of them
+    with pytest.raises(AccessDeniedError):
+        api_tokens.holder(store, new_token)
