@@ -11,7 +11,7 @@ import pytest
 from identity.roles import Role
 from provisioning.staff import StaffService
 from tests.support import alumail
-from tests.web import client, form_token
+from tests.web import PASSWORD, client, form_token, graduate
 
 pytestmark = pytest.mark.integration
 
@@ -77,3 +77,26 @@ def test_a_recovery_address_that_cannot_be_mailed_is_refused_on_the_page(
         )
     assert answer.status_code == 422, answer.text
     assert "recovery_email" in answer.text or "line breaks" in answer.text
+
+
+def test_a_registration_whose_address_cannot_be_mailed_is_refused_on_the_page(
+    live_stack, tmp_path
+) -> None:
+    number = graduate(live_stack, tmp_path)
+    uid = f"reg{secrets.token_hex(3)}"
+    with client(live_stack) as http:
+        answer = http.post(
+            "/register",
+            data={
+                "csrf_token": form_token(http, "/register"),
+                "student_number": number,
+                "name": "Zhang Min",
+                "birth_date": "1993-05-17",
+                "graduation_year": "",
+                "uid": uid,
+                "password": PASSWORD,
+                "password_again": PASSWORD,
+                "recovery_email": "a\n@example.org",
+            },
+        )
+    assert answer.status_code == 422, answer.text

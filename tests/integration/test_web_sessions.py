@@ -122,6 +122,15 @@ def test_a_password_change_ends_every_other_session(live_stack, new_account) -> 
         assert changer.get("/account").headers.get("location", "").startswith("/login")
 
 
+def test_a_password_written_by_any_face_ends_the_session(live_stack, new_account, accounts) -> None:
+    """No face closes the web sessions here: the new pwdChangedTime alone ends them."""
+    account, password = new_account()
+    http, csrf = opened(live_stack, account.uid, password)
+    with contextlib.closing(http):
+        accounts.set_password(account.uid, NEW_PASSWORD)
+        assert_signed_out(http, csrf, NEW_PASSWORD)
+
+
 # -- API tokens ----------------------------------------------------------------------------------
 
 
