@@ -17,7 +17,8 @@ from mailstack.settings import build
 from provisioning import api_tokens
 from provisioning.accounts import check_search
 from provisioning.mailer import Mailer, Outbox, check_recipient
-from provisioning.store import Store
+from provisioning.standing import AccountState
+from provisioning.store import Session, Standing, Store
 from provisioning.web.app import error_body
 
 pytestmark = pytest.mark.unit
@@ -130,3 +131,18 @@ def test_only_tokens_bound_otherwise_than_the_member_now_are_revoked(tmp_path: P
     assert api_tokens.revoke_stale(store, "desk.two", None) == 1  # removed: all of them
     with pytest.raises(AccessDeniedError):
         api_tokens.holder(store, new_token)
+
+
+def test_a_session_is_admitted_only_by_the_entry_and_password_it_was_opened_with() -> None:
+    granted = Standing("uuid-1", "20261129154715Z")
+    session = Session("alum0001", "csrf", False, 0.0, granted)
+    forced = Session("alum0001", "csrf", True, 0.0, granted)
+    assert AccountState(granted, must_change=False, active=True).admits(session)
+    assert AccountState(granted, must_change=True, active=True).admits(forced)
+    refused = [
+        AccountState(granted, must_change=False, active=False),  # suspended
+        AccountState(Standing("uuid-2", granted.password_stamp), False, True),  # another entry
+        AccountState(Standing("uuid-1", "20261129154716Z"), False, True),  # password changed
+        AccountState(granted, must_change=True, active=True),  # reset by the helpdesk
+    ]
+    assert not any(state.admits(session) for state in refused)
