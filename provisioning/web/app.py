@@ -66,6 +66,7 @@ ERROR_STATUS: list[tuple[type[AlumailError], int, str]] = [
 
 # A distinguished name's first attribute, as the directory client's messages quote them.
 _DN_TEXT = re.compile(r"\b(?:uid|cn|ou|dc)=", re.IGNORECASE)
+DIRECTORY_REFUSAL = "refused by the directory"  # how identity words a constraint refusal
 PUBLIC_MESSAGES = {
     "directory": "the directory could not complete this request; try again later",
     "not_found": "not found",
@@ -131,7 +132,14 @@ def services(request: Request) -> Services:
 def public_message(error: AlumailError, kind: str) -> str:
     """The message a client sees: never a DN or the directory's own diagnostic (they tell an
     outsider the tree's layout and the server's internals). Those go to the service's log."""
-    if isinstance(error, DirectoryError) or _DN_TEXT.search(error.message):
+    if isinstance(error, ValidationError):
+        # A rule's own words may quote the value a client sent (which may look like a DN).
+        quotes_directory = error.rule.startswith(DIRECTORY_REFUSAL) and bool(
+            _DN_TEXT.search(error.rule)
+        )
+    else:
+        quotes_directory = isinstance(error, DirectoryError) or bool(_DN_TEXT.search(error.message))
+    if quotes_directory:
         log.warning("%s: %s", type(error).__name__, error.message)
         return PUBLIC_MESSAGES.get(kind, PUBLIC_MESSAGES["directory"])
     return error.message

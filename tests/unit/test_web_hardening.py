@@ -146,3 +146,14 @@ def test_a_session_is_admitted_only_by_the_entry_and_password_it_was_opened_with
         AccountState(granted, must_change=True, active=True),  # reset by the helpdesk
     ]
     assert not any(state.admits(session) for state in refused)
+
+
+def test_a_rule_quoting_the_clients_own_value_keeps_its_words() -> None:
+    code, body = error_body(ValidationError("alias", "'uid=x' is not a valid local part"))
+    assert code == 422
+    assert body["error"] == {
+        "type": "validation",
+        "message": "alias: 'uid=x' is not a valid local part",
+        "field": "alias",
+        "fields": {"alias": "'uid=x' is not a valid local part"},
+    }
