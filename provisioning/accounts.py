@@ -48,6 +48,21 @@ from provisioning.audit import AuditLog, audit_path
 from provisioning.passwords import write_password
 
 PAGE_SIZE = 100
+SEARCH_MAX = 100
+
+
+def check_search(text: str, *, field: str = "search") -> str:
+    """A search term (a substring of a name, UID or address): what it matches is decided by
+    the directory, so it must be something to match, stripped, printable (a NUL would cut the
+    filter short in the C library and match everything) and short."""
+    text = text.strip()
+    if not text:
+        raise ValidationError(field, "must not be empty or only spaces")
+    if len(text) > SEARCH_MAX:
+        raise ValidationError(field, f"must be at most {SEARCH_MAX} characters long")
+    if not text.isprintable():
+        raise ValidationError(field, "must not contain control characters")
+    return text
 
 
 @dataclass(frozen=True)
@@ -169,6 +184,7 @@ class AccountService:
             raise AccessDeniedError(f"{self.actor} may not act on staff account '{uid}'")
 
     def directory_has_staff(self, uid: str) -> bool:
+        check_uid(uid)  # before any DN is built from it
         with Directory(self.layout.ldapi_uri) as system:
             return system.get(self.tree.staff_member(uid), ["uid"]) is not None
 
@@ -206,8 +222,8 @@ class AccountService:
             terms.append(f"(alumailAccountStatus={escape(status.value)})")
         if graduation_year is not None:
             terms.append(f"(alumailGraduationYear={int(graduation_year)})")
-        if search:
-            value = escape(search.strip())
+        if search is not None:
+            value = escape(check_search(search))
             terms.append(
                 f"(|(uid=*{value}*)(displayName=*{value}*)(mail=*{value}*)"
                 f"(alumailMailAlias=*{value}*))"
@@ -418,7 +434,7 @@ class AccountService:
     def remove_alias(self, uid: str, address: str) -> bool:
         with self.audited("alias-remove", uid) as outcome:
             self.require(self.actor.can_administer(), "remove aliases")
-            alias = address.strip().lower()
+            alias = check_address(address, field="alias").lower()
             account = self.get(uid)
             if alias not in account.aliases:
                 outcome.unchanged = True

@@ -1,9 +1,11 @@
 """Bearer tokens for API clients, issued to a staff member and revoked with the CLI.
 
 A token is ``alm_<id>_<secret>``: the id finds the row, the secret is stored only as its
-SHA-256 digest. A token acts as its staff member, whose role is read from the directory on
-every request (removing someone from cn=helpdesk takes effect at once), and slapd judges each
-operation as that member through proxied authorization.
+SHA-256 digest. A token is bound to the staff entry it was issued to (its entryUUID, not the
+UID string) and to the role that entry had then: when the entry is removed (and perhaps a new
+one made with the same UID), demoted, promoted or suspended, the token is revoked at its next
+use and never works again. slapd judges each operation as that member through proxied
+authorization.
 """
 
 from __future__ import annotations
@@ -18,6 +20,16 @@ from identity.errors import AccessDeniedError, NotFoundError, ValidationError
 from provisioning.store import Store, digest, new_secret
 
 PREFIX = "alm_"
+REFUSED = "API token: not valid"
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Whom a token acts as: the staff member's UID, entryUUID and role."""
+
+    uid: str
+    entry_uuid: str
+    role: str
 
 
 @dataclass(frozen=True)
@@ -33,9 +45,12 @@ class TokenInfo:
         return dict(self.__dict__)
 
 
-def issue(store: Store, uid: str, label: str) -> tuple[str, TokenInfo]:
-    """A new token for staff member ``uid``; the token text is returned once, never stored."""
-    check_uid(uid)
+def issue(store: Store, binding: Binding, label: str) -> tuple[str, TokenInfo]:
+    """A new token for the staff member ``binding`` names; the token text is returned once,
+    never stored."""
+    check_uid(binding.uid)
+    if not binding.entry_uuid or not binding.role:
+        raise ValidationError("uid", "a token is bound to a staff entry and its role")
     label = label.strip()
     if not label or len(label) > 64 or not label.isprintable():
         raise ValidationError("label", "must be 1 to 64 printable characters")
@@ -44,10 +59,12 @@ def issue(store: Store, uid: str, label: str) -> tuple[str, TokenInfo]:
     now = time.time()
     with store.connect() as db:
         db.execute(
-            "INSERT INTO api_tokens VALUES (?, ?, ?, ?, ?, NULL, NULL)",
-            (token_id, uid, digest(secret), label, now),
+            "INSERT INTO api_tokens (id, uid, digest, label, created, last_used, revoked, "
+            "entry_uuid, role) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?)",
+            (token_id, binding.uid, digest(secret), label, now, binding.entry_uuid, binding.role),
         )
-    return f"{PREFIX}{token_id}_{secret}", TokenInfo(token_id, uid, label, now, None, None)
+    info = TokenInfo(token_id, binding.uid, label, now, None, None)
+    return f"{PREFIX}{token_id}_{secret}", info
 
 
 def revoke(store: Store, token_id: str) -> bool:
@@ -60,6 +77,34 @@ def revoke(store: Store, token_id: str) -> bool:
             return False
         db.execute("UPDATE api_tokens SET revoked = ? WHERE id = ?", (time.time(), token_id))
     return True
+
+
+def revoke_all(store: Store, uid: str) -> int:
+    """Revoke every live token of ``uid`` (removed, demoted or suspended); how many."""
+    with store.connect() as db:
+        done = db.execute(
+            "UPDATE api_tokens SET revoked = ? WHERE uid = ? AND revoked IS NULL",
+            (time.time(), uid),
+        )
+        return done.rowcount
+
+
+def revoke_stale(store: Store, uid: str, now: Binding | None) -> int:
+    """Revoke every live token of ``uid`` not bound to ``now`` (the member as the directory has
+    them; None when removed or suspended): tokens issued to the new entry of a re-added UID, or
+    after a role change, keep working. How many were revoked."""
+    with store.connect() as db:
+        done = db.execute(
+            "UPDATE api_tokens SET revoked = ? WHERE uid = ? AND revoked IS NULL "
+            "AND NOT (entry_uuid IS ? AND role IS ?)",
+            (
+                time.time(),
+                uid,
+                now.entry_uuid if now else None,
+                now.role if now else None,
+            ),
+        )
+        return done.rowcount
 
 
 def listing(store: Store) -> list[TokenInfo]:
@@ -75,19 +120,26 @@ def token_id(token: str) -> str:
     return token.strip().removeprefix(PREFIX).split("_", 1)[0]
 
 
-def holder(store: Store, token: str) -> str:
-    """The staff UID a presented token belongs to; AccessDeniedError for anything else (the
-    same message whatever was wrong, so probing learns nothing)."""
-    refused = AccessDeniedError("API token: not valid")
+def holder(store: Store, token: str) -> Binding:
+    """The binding a presented token was issued with; AccessDeniedError for anything else (the
+    same message whatever was wrong, so probing learns nothing). A token made before tokens
+    were bound to entries is refused: issue a new one."""
+    refused = AccessDeniedError(REFUSED)
     if not token.startswith(PREFIX) or token.count("_") < 2:
         raise refused
     _, _, secret = token[len(PREFIX) :].partition("_")
     presented = token_id(token)
     with store.connect() as db:
         row = db.execute(
-            "SELECT uid, digest, revoked FROM api_tokens WHERE id = ?", (presented,)
+            "SELECT uid, digest, revoked, entry_uuid, role FROM api_tokens WHERE id = ?",
+            (presented,),
         ).fetchone()
-        if row is None or row[2] is not None or not hmac.compare_digest(row[1], digest(secret)):
+        if (
+            row is None
+            or row[2] is not None
+            or not row[3]
+            or not hmac.compare_digest(row[1], digest(secret))
+        ):
             raise refused
         db.execute("UPDATE api_tokens SET last_used = ? WHERE id = ?", (time.time(), presented))
-    return str(row[0])
+    return Binding(str(row[0]), str(row[3]), str(row[4] or ""))

@@ -10,20 +10,17 @@ session of the account.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-from collections.abc import Callable
 
 from identity.accounts import ACCOUNT_ATTRIBUTES, Account, AccountStatus
 from identity.directory import Directory
 from identity.dit import Tree
-from identity.errors import AlumailError, ValidationError
+from identity.errors import ValidationError
 from identity.passwords import DEFAULT_POLICY
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning.accounts import login_uid
 from provisioning.audit import AuditLog, audit_path
-from provisioning.mailer import Mailer
+from provisioning.mailer import Mailer, Outbox
 from provisioning.passwords import write_password
 from provisioning.registration import PORTAL
 from provisioning.store import Store
@@ -31,31 +28,6 @@ from provisioning.store import Store
 RESET_TTL = 3600
 KIND = "reset"
 log = logging.getLogger(__name__)
-
-
-class Outbox:
-    """Mail sent in the background, one at a time, so a request never waits for Postfix."""
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue[Callable[[], None]] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
-        self._thread.start()
-
-    def put(self, job: Callable[[], None]) -> None:
-        self._queue.put(job)
-
-    def drain(self) -> None:
-        self._queue.join()
-
-    def _run(self) -> None:
-        while True:
-            job = self._queue.get()
-            try:
-                job()
-            except AlumailError as error:
-                log.error("sending a message failed: %s", error.message)
-            finally:
-                self._queue.task_done()
 
 
 class Recovery:

@@ -74,6 +74,7 @@ def actor_for(settings: Settings, uid: str) -> Actor:
 
 
 def identity_of(settings: Settings, uid: str) -> tuple[str, Role]:
+    check_uid(uid)  # before any DN is built from it
     tree = Tree(settings.base_dn)
     with Directory(Layout(settings.state_dir).ldapi_uri) as system:
         if system.get(tree.staff_member(uid), ["uid"]) is not None:
@@ -139,6 +140,7 @@ class StaffService(AccountService):
     def remove(self, uid: str) -> None:
         with self.audited("staff-remove", uid) as outcome:
             self.require(self.actor.can_administer(), "remove staff")
+            check_uid(uid)
             dn = self.tree.staff_member(uid)
             if self.directory.get(dn, ["uid"]) is None:
                 raise NotFoundError(f"no staff account '{uid}'")

@@ -50,7 +50,9 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     label TEXT NOT NULL,
     created REAL NOT NULL,
     last_used REAL,
-    revoked REAL
+    revoked REAL,
+    entry_uuid TEXT,
+    role TEXT
 );
 CREATE TABLE IF NOT EXISTS migrations (
     uid TEXT PRIMARY KEY,
@@ -70,9 +72,19 @@ CREATE TABLE IF NOT EXISTS sessions (
     csrf TEXT NOT NULL,
     must_change INTEGER NOT NULL,
     created REAL NOT NULL,
-    expires REAL NOT NULL
+    expires REAL NOT NULL,
+    entry_uuid TEXT NOT NULL DEFAULT '',
+    password_stamp TEXT NOT NULL DEFAULT ''
 );
 """
+# Columns added after a table first shipped: a store made before them gets them on open.
+# Rows made before (tokens, sessions) carry no binding to an entry and are refused when used.
+ADDED_COLUMNS = [
+    ("api_tokens", "entry_uuid", "TEXT"),
+    ("api_tokens", "role", "TEXT"),
+    ("sessions", "entry_uuid", "TEXT NOT NULL DEFAULT ''"),
+    ("sessions", "password_stamp", "TEXT NOT NULL DEFAULT ''"),
+]
 
 
 def digest(secret: str) -> str:
@@ -96,11 +108,21 @@ class OneTime:
 
 
 @dataclass(frozen=True)
+class Standing:
+    """What a session or token was granted against: the entry (its entryUUID, so a removed
+    and re-added UID is another person) and its password (slapd's pwdChangedTime)."""
+
+    entry_uuid: str
+    password_stamp: str
+
+
+@dataclass(frozen=True)
 class Session:
     uid: str
     csrf: str
     must_change: bool
     expires: float
+    standing: Standing
 
 
 class Store:
@@ -112,6 +134,10 @@ class Store:
             os.chmod(path, 0o600)
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)  # commits on its own
+            for table, column, kind in ADDED_COLUMNS:
+                present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         finally:
             db.close()
 
@@ -177,39 +203,48 @@ class Store:
 
     # -- sessions --------------------------------------------------------------------------------
 
-    def open_session(self, uid: str, *, must_change: bool, ttl: float) -> tuple[str, Session]:
+    def open_session(
+        self, uid: str, standing: Standing, *, must_change: bool, ttl: float
+    ) -> tuple[str, Session]:
         session_id = new_secret()
         now = time.time()
-        session = Session(uid, new_secret(), must_change, now + ttl)
+        session = Session(uid, new_secret(), must_change, now + ttl, standing)
         with self.connect() as db:
             db.execute("DELETE FROM sessions WHERE expires <= ?", (now,))
             db.execute(
-                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
-                (digest(session_id), uid, session.csrf, int(must_change), now, session.expires),
+                "INSERT INTO sessions (digest, uid, csrf, must_change, created, expires, "
+                "entry_uuid, password_stamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    digest(session_id),
+                    uid,
+                    session.csrf,
+                    int(must_change),
+                    now,
+                    session.expires,
+                    standing.entry_uuid,
+                    standing.password_stamp,
+                ),
             )
         return session_id, session
 
     def session(self, session_id: str) -> Session | None:
         with self.connect() as db:
             row = db.execute(
-                "SELECT uid, csrf, must_change, expires FROM sessions "
-                "WHERE digest = ? AND expires > ?",
+                "SELECT uid, csrf, must_change, expires, entry_uuid, password_stamp "
+                "FROM sessions WHERE digest = ? AND expires > ?",
                 (digest(session_id), time.time()),
             ).fetchone()
-        return Session(row[0], row[1], bool(row[2]), row[3]) if row else None
-
-    def clear_must_change(self, session_id: str) -> None:
-        with self.connect() as db:
-            db.execute(
-                "UPDATE sessions SET must_change = 0 WHERE digest = ?", (digest(session_id),)
-            )
+        if row is None:
+            return None
+        return Session(row[0], row[1], bool(row[2]), row[3], Standing(row[4], row[5]))
 
     def close_session(self, session_id: str) -> None:
         with self.connect() as db:
             db.execute("DELETE FROM sessions WHERE digest = ?", (digest(session_id),))
 
     def close_sessions_of(self, uid: str) -> None:
-        """Every browser session of ``uid`` ends (after a password reset by mail)."""
+        """Every browser session of ``uid`` ends (a password changed or reset, the account
+        suspended or deleted)."""
         with self.connect() as db:
             db.execute("DELETE FROM sessions WHERE uid = ?", (uid,))
 

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from identity.errors import ValidationError, VerificationError
 from identity.roles import Role
+from provisioning import api_tokens
 from provisioning.audit import AuditLog, audit_path
 from provisioning.cli.base import (
     Context,
@@ -23,6 +24,7 @@ from provisioning.cli.base import (
 )
 from provisioning.helpdesk import Helpdesk
 from provisioning.staff import StaffService, change_own_password
+from provisioning.store import Store
 
 
 @main.group()
@@ -105,6 +107,8 @@ def staff_add(ctx: Context, uid: str, name: str, role: str, password_stdin: bool
 def staff_remove(ctx: Context, uid: str) -> None:
     with StaffService(ctx.settings, ctx.actor) as service:
         service.remove(uid)
+    # Its API tokens are bound to the removed entry and refused anyway; revoke them now too.
+    api_tokens.revoke_all(Store.for_state(ctx.settings.state_dir), uid)
     say(f"removed {uid}")
 
 
@@ -140,6 +144,8 @@ def passwd(ctx: Context, uid: str, password_stdin: bool) -> None:
     if current is None or new is None:
         raise ValidationError("password", "give both with --password-stdin or at the prompts")
     change_own_password(ctx.settings, uid, current, new)
+    # Web sessions also see the new pwdChangedTime, but only to the second: end them now.
+    Store.for_state(ctx.settings.state_dir).close_sessions_of(uid)
     say(f"{uid}: password changed")
 
 

@@ -79,12 +79,16 @@ def token_group() -> None:
 def token_issue(ctx: Context, uid: str, label: str) -> None:
     """Issue a token acting as staff member UID; the token is printed once, on stdout."""
     from provisioning.staff import identity_of
+    from provisioning.standing import staff_binding
 
     _require_admin(ctx)
     _, role = identity_of(ctx.settings, uid)
     if role not in STAFF_ROLES:
         raise ValidationError("uid", f"'{uid}' is not a staff member (admin or helpdesk)")
-    token, info = api_tokens.issue(Store.for_state(ctx.settings.state_dir), uid, label)
+    binding = staff_binding(ctx.settings, uid)
+    if binding is None:
+        raise ValidationError("uid", f"'{uid}' is suspended: no token is issued to it")
+    token, info = api_tokens.issue(Store.for_state(ctx.settings.state_dir), binding, label)
     say(f"alumail: token {info.id} issued to {uid} ({role.value}); it is shown once")
     click.echo(token)
 

@@ -19,10 +19,37 @@ from identity.roles import Actor
 from provisioning import api_tokens
 from provisioning.helpdesk import Helpdesk
 from provisioning.staff import actor_for
+from provisioning.standing import staff_binding
 from provisioning.web.app import NotSignedIn, Services, services
 from provisioning.web.security import client_address
 
-router = APIRouter(prefix="/api/v1", tags=["accounts"])
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    field: str | None = None
+    fields: dict[str, str] | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: what kind, a message for a person, and the fields that broke a rule."""
+
+    error: ErrorDetail
+
+
+# Documented, so clients (and the fuzz stage) can hold every answer to the document.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": what}
+    for code, what in (
+        (401, "no token, or a token that is not valid (any longer)"),
+        (403, "the token's staff member may not do this"),
+        (404, "no such account"),
+        (409, "conflicts with an account or address that exists"),
+        (422, "a value breaks its rule; the field is named"),
+        (429, "too many attempts; see Retry-After"),
+    )
+}
+router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=ERROR_RESPONSES)
 Svc = Annotated[Services, Depends(services)]
 
 
@@ -32,18 +59,24 @@ def api_actor(request: Request, svc: Svc) -> Actor:
     if scheme.lower() != "bearer" or not token.strip():
         raise NotSignedIn("send 'Authorization: Bearer <token>' (tokens: alumail token issue)")
     try:
-        uid = api_tokens.holder(svc.store, token.strip())
+        issued = api_tokens.holder(svc.store, token.strip())
     except AccessDeniedError:
         # Only failures count, so a busy, honest client is never slowed down; per client, and
         # per token id (guessing one token's secret from many addresses).
         svc.limiter.hit("token", client_address(request), svc.limits.token_client)
         presented = api_tokens.token_id(token)
         svc.limiter.hit("token-id", presented or "-", svc.limits.token_account)
-        raise NotSignedIn("API token: not valid") from None
+        raise NotSignedIn(api_tokens.REFUSED) from None
+    now = staff_binding(svc.settings, issued.uid)
+    if now != issued:
+        # Removed (perhaps re-added: another entry), demoted, promoted or suspended since the
+        # token was issued: it and every other token bound as it was stop for good.
+        api_tokens.revoke_stale(svc.store, issued.uid, now)
+        raise NotSignedIn(api_tokens.REFUSED)
     try:
-        actor = actor_for(svc.settings, uid)
+        actor = actor_for(svc.settings, issued.uid)
     except NotFoundError:
-        raise NotSignedIn("API token: its staff account no longer exists") from None
+        raise NotSignedIn(api_tokens.REFUSED) from None
     if not actor.can_support():
         raise AccessDeniedError(f"{actor} may not use the API")
     return actor
@@ -146,6 +179,7 @@ def modify_account(svc: Svc, actor: Staff, uid: str, body: AccountChanges) -> di
 def delete_account(svc: Svc, actor: Staff, uid: str, purge_mail: bool = False) -> dict[str, Any]:
     with svc.accounts(actor) as accounts:
         archive = accounts.delete(uid, purge_mail=purge_mail)
+    svc.store.close_sessions_of(uid)
     return {"uid": uid, "deleted": True, "archive": str(archive) if archive else None}
 
 
@@ -159,6 +193,7 @@ def account_status(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
 def reset_password(svc: Svc, actor: Staff, uid: str, response: Response) -> dict[str, Any]:
     with svc.service(Helpdesk, actor) as desk:
         temporary = desk.reset_password(uid)
+    svc.store.close_sessions_of(uid)
     response.headers["Cache-Control"] = "no-store"
     return {"uid": uid, "temporary_password": temporary, "must_change_password": True}
 
@@ -172,7 +207,9 @@ def unlock(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
 @router.post("/accounts/{uid}/suspend", tags=["helpdesk"])
 def suspend(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
     with svc.service(Helpdesk, actor) as desk:
-        return {"uid": uid, "changed": desk.set_status(uid, AccountStatus.SUSPENDED)}
+        changed = desk.set_status(uid, AccountStatus.SUSPENDED)
+    svc.store.close_sessions_of(uid)
+    return {"uid": uid, "changed": changed}
 
 
 @router.post("/accounts/{uid}/resume", tags=["helpdesk"])

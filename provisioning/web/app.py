@@ -5,6 +5,8 @@ server's thread pool."""
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,8 +34,8 @@ from identity.roles import Actor
 from mailstack.clients import client_settings
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
-from provisioning.mailer import Mailer
-from provisioning.recovery import Outbox, Recovery
+from provisioning.mailer import Mailer, Outbox
+from provisioning.recovery import Recovery
 from provisioning.registration import Registration
 from provisioning.store import Store
 from provisioning.web.security import (
@@ -60,6 +62,19 @@ ERROR_STATUS: list[tuple[type[AlumailError], int, str]] = [
     (DaemonError, 503, "daemon"),
     (ConfigError, 500, "config"),
 ]
+
+
+# A distinguished name's first attribute, as the directory client's messages quote them.
+_DN_TEXT = re.compile(r"\b(?:uid|cn|ou|dc)=", re.IGNORECASE)
+DIRECTORY_REFUSAL = "refused by the directory"  # how identity words a constraint refusal
+PUBLIC_MESSAGES = {
+    "directory": "the directory could not complete this request; try again later",
+    "not_found": "not found",
+    "conflict": "this conflicts with an entry that exists",
+    "access_denied": "the directory refused this operation",
+    "validation": "the directory refused this value",
+}
+log = logging.getLogger(__name__)
 
 
 class NotSignedIn(AlumailError):
@@ -94,7 +109,7 @@ class Services:
     def page(self, request: Request, name: str, status: int = 200, /, **values: Any) -> Response:
         from provisioning.web import signin
 
-        session = signin.current(request, self.store)
+        session = signin.current(request, self.store, self.settings)
         context = {
             "csrf_token": self.csrf.token(request),
             "session": session,
@@ -114,6 +129,22 @@ def services(request: Request) -> Services:
     return found
 
 
+def public_message(error: AlumailError, kind: str) -> str:
+    """The message a client sees: never a DN or the directory's own diagnostic (they tell an
+    outsider the tree's layout and the server's internals). Those go to the service's log."""
+    if isinstance(error, ValidationError):
+        # A rule's own words may quote the value a client sent (which may look like a DN).
+        quotes_directory = error.rule.startswith(DIRECTORY_REFUSAL) and bool(
+            _DN_TEXT.search(error.rule)
+        )
+    else:
+        quotes_directory = isinstance(error, DirectoryError) or bool(_DN_TEXT.search(error.message))
+    if quotes_directory:
+        log.warning("%s: %s", type(error).__name__, error.message)
+        return PUBLIC_MESSAGES.get(kind, PUBLIC_MESSAGES["directory"])
+    return error.message
+
+
 def error_body(error: AlumailError) -> tuple[int, dict[str, object]]:
     status, kind = 500, "error"
     for cls, code, name in ERROR_STATUS:
@@ -122,12 +153,16 @@ def error_body(error: AlumailError) -> tuple[int, dict[str, object]]:
             break
     if isinstance(error, NotSignedIn):
         status, kind = 401, "unauthenticated"
-    body: dict[str, object] = {"type": kind, "message": error.message}
+    message = public_message(error, kind)
+    body: dict[str, object] = {"type": kind, "message": message}
     if isinstance(error, ValidationError):
         body["field"] = error.field
-        body["fields"] = (
-            error.errors if isinstance(error, FieldErrors) else {error.field: error.rule}
-        )
+        if message != error.message:
+            body["fields"] = {error.field: message}
+        else:
+            body["fields"] = (
+                error.errors if isinstance(error, FieldErrors) else {error.field: error.rule}
+            )
     return status, {"error": body}
 
 
@@ -194,7 +229,8 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
         if isinstance(error, NotSignedIn):
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
         found = services(request)
-        response = found.page(request, "message.html", status, title="Sorry", error=error.message)
+        message = str(body["error"]["message"])  # type: ignore[index]
+        response = found.page(request, "message.html", status, title="Sorry", error=message)
         response.headers.update(headers)
         return response
 

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from identity.accounts import check_address
 from identity.errors import AccessDeniedError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY
+from provisioning.mailer import check_recipient
 from provisioning.registration import PORTAL, RegistrationForm
 from provisioning.staff import change_own_password
 from provisioning.store import Session
@@ -40,7 +40,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def signed_in(request: Request, svc: Services, *, changing_password: bool = False) -> Session:
-    session = signin.current(request, svc.store)
+    session = signin.current(request, svc.store, svc.settings)
     if session is None:
         raise NotSignedIn("sign in first")
     if session.must_change and not changing_password:
@@ -300,7 +300,7 @@ def account_update(
 
 
 def _request_recovery_change(svc: Services, uid: str, address: str) -> None:
-    address = check_address(address, field="recovery_email")
+    address = check_recipient(address, field="recovery_email")
     if address.lower().endswith("@" + svc.settings.domain):
         raise ValidationError("recovery_email", "must be an address outside this service")
     token = svc.store.issue(RECOVERY_KIND, uid, {"address": address}, 24 * 3600)
@@ -380,14 +380,17 @@ def password_change(
             errors.update(_errors(error))
     if errors:
         return svc.page(request, "password.html", 422, forced=session.must_change, errors=errors)
-    signin.password_changed(request, svc.store)
-    return svc.page(
+    renewed = signin.password_changed(request, svc.store, svc.settings, session.uid)
+    response = svc.page(
         request,
         "message.html",
         title="Password changed",
-        note="Your new password works for the portal, IMAP, POP3 and SMTP from now on.",
+        note="Your new password works for the portal, IMAP, POP3 and SMTP from now on. "
+        "Every other session of yours has ended.",
         next_link="/account",
     )
+    signin.keep(response, svc.settings, renewed)
+    return response
 
 
 @router.get("/account/clients")

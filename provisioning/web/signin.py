@@ -7,6 +7,11 @@ session it keeps, ``close`` for logout.
 A password is proven by an LDAP bind as the person (so ppolicy counts failures and locks), and
 the session then acts as that person through proxied authorization: the password is never kept.
 An unknown name costs the same argon2id work as a known one, and both get the same answer.
+
+A session is bound to what it was granted against: the entry (entryUUID) and its password
+(pwdChangedTime). Every request reads both again, with the account's status and ppolicy's
+pwdReset, so a suspension, deletion, helpdesk reset or password change made by any face (this
+service, the CLI, or a plain LDAP write) ends the person's sessions at their next request.
 """
 
 from __future__ import annotations
@@ -15,19 +20,20 @@ from dataclasses import dataclass
 
 from fastapi import Request, Response
 
-from identity.directory import Directory
 from identity.errors import AccessDeniedError, NotFoundError
 from identity.roles import Actor, Role
-from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning.accounts import login_uid
 from provisioning.audit import AuditLog, audit_path
 from provisioning.staff import actor_for, decoy_check, identity_of, proves
-from provisioning.store import Session, Store
+from provisioning.standing import account_state
+from provisioning.store import Session, Standing, Store
 
 SESSION_COOKIE = "alumail_session"
 SESSION_TTL = 8 * 3600
 REFUSED = "the jAccount name or password is not right (or the account is locked)"
+SUSPENDED = "this jAccount is suspended: please contact the helpdesk"
+_STATE_KEY = "alumail_session"
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class SignedIn:
     uid: str
     role: Role
     must_change: bool
+    standing: Standing
 
 
 def authenticate(settings: Settings, login: str, password: str) -> SignedIn:
@@ -51,21 +58,27 @@ def authenticate(settings: Settings, login: str, password: str) -> SignedIn:
     if not proves(settings, dn, password):
         audit.record(Actor(uid, role), "sign-in", uid, "denied", detail="web")
         raise AccessDeniedError(REFUSED)
-    uri = Layout(settings.state_dir).ldapi_uri
-    must_change = False
-    if role is Role.ALUMNUS:
-        with Directory(uri) as system:
-            entry = system.get(dn, ["pwdReset", "alumailAccountStatus"]) or {}
-        must_change = (entry.get("pwdReset") or ["FALSE"])[0].upper() == "TRUE"
-        if (entry.get("alumailAccountStatus") or ["active"])[0] != "active":
-            audit.record(Actor(uid, role), "sign-in", uid, "denied", detail="suspended")
-            raise AccessDeniedError("this jAccount is suspended: please contact the helpdesk")
+    state = account_state(settings, uid)
+    if state is None or not state.active:
+        audit.record(Actor(uid, role), "sign-in", uid, "denied", detail="suspended")
+        raise AccessDeniedError(SUSPENDED)
     audit.record(Actor(uid, role), "sign-in", uid, "ok", detail="web")
-    return SignedIn(uid, role, must_change)
+    return SignedIn(uid, role, state.must_change, state.standing)
 
 
 def open_session(response: Response, store: Store, settings: Settings, who: SignedIn) -> Session:
-    session_id, session = store.open_session(who.uid, must_change=who.must_change, ttl=SESSION_TTL)
+    session_id, session = store.open_session(
+        who.uid, who.standing, must_change=who.must_change, ttl=SESSION_TTL
+    )
+    keep(response, settings, session_id)
+    return session
+
+
+def keep(response: Response, settings: Settings, session_id: str | None) -> None:
+    """Give the browser its session cookie (or take it away when ``session_id`` is None)."""
+    if session_id is None:
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return
     response.set_cookie(
         SESSION_COOKIE,
         session_id,
@@ -75,12 +88,24 @@ def open_session(response: Response, store: Store, settings: Settings, who: Sign
         samesite="lax",
         path="/",
     )
-    return session
 
 
-def current(request: Request, store: Store) -> Session | None:
+def current(request: Request, store: Store, settings: Settings) -> Session | None:
+    """The request's session if it is still good: the account is read again each request, and
+    a session its account no longer admits is ended (every other session of the person fails
+    the same check at its next request)."""
+    if hasattr(request.state, _STATE_KEY):
+        found: Session | None = getattr(request.state, _STATE_KEY)
+        return found
     session_id = request.cookies.get(SESSION_COOKIE)
-    return store.session(session_id) if session_id else None
+    session = store.session(session_id) if session_id else None
+    if session is not None and session_id:
+        state = account_state(settings, session.uid)
+        if state is None or not state.admits(session):
+            store.close_session(session_id)
+            session = None
+    setattr(request.state, _STATE_KEY, session)
+    return session
 
 
 def session_actor(settings: Settings, session: Session) -> Actor:
@@ -88,14 +113,24 @@ def session_actor(settings: Settings, session: Session) -> Actor:
     return actor_for(settings, session.uid)
 
 
-def password_changed(request: Request, store: Store) -> None:
-    session_id = request.cookies.get(SESSION_COOKIE)
-    if session_id:
-        store.clear_must_change(session_id)
+def password_changed(request: Request, store: Store, settings: Settings, uid: str) -> str | None:
+    """The person changed their own password here: every session of theirs ends, and this
+    browser gets a new one bound to the new password (its id, for ``keep``)."""
+    store.close_sessions_of(uid)
+    state = account_state(settings, uid)
+    session_id: str | None = None
+    session: Session | None = None
+    if state is not None and state.active:
+        session_id, session = store.open_session(
+            uid, state.standing, must_change=False, ttl=SESSION_TTL
+        )
+    setattr(request.state, _STATE_KEY, session)
+    return session_id
 
 
 def close(request: Request, response: Response, store: Store) -> None:
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id:
         store.close_session(session_id)
+    setattr(request.state, _STATE_KEY, None)
     response.delete_cookie(SESSION_COOKIE, path="/")

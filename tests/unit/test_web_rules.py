@@ -97,8 +97,9 @@ def test_roster_header_must_be_exact(tmp_path) -> None:
 
 def test_api_tokens_are_stored_hashed_and_revocable(tmp_path) -> None:
     store = Store(tmp_path / "service.db")
-    token, info = api_tokens.issue(store, "desk.one", "scripts")
-    assert api_tokens.holder(store, token) == "desk.one"
+    bound = api_tokens.Binding("desk.one", "0b5e1a2c-entry", "helpdesk")
+    token, info = api_tokens.issue(store, bound, "scripts")
+    assert api_tokens.holder(store, token) == bound
     assert token.split("_", 2)[2].encode() not in (tmp_path / "service.db").read_bytes()
     for forged in (token[:-1] + ("A" if token[-1] != "A" else "B"), "alm_x_y", "nonsense"):
         with pytest.raises(AccessDeniedError):

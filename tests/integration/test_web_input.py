@@ -1,0 +1,102 @@
+"""Bad input at the web faces gets a 4xx naming the field, before any directory call: a UID,
+alias or search term that breaks its rule never becomes part of a DN or a filter, and no answer
+carries a DN or the directory's diagnostic (issue 10, Low; the outbox half of item 4)."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from identity.roles import Role
+from provisioning.staff import StaffService
+from tests.support import alumail
+from tests.web import PASSWORD, client, form_token, graduate
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def admin_token(live_stack) -> str:
+    uid = f"input.admin.{secrets.token_hex(2)}"
+    with StaffService(live_stack) as service:
+        service.add(uid, "Input Admin", Role.ADMIN, "Staff-Password-55")
+    return alumail(live_stack, "token", "issue", uid, "--label", "input", check=True).stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "field"),
+    [
+        ("POST", "/api/v1/accounts/%2C/reset-password", "uid"),
+        ("POST", "/api/v1/accounts/%2C/suspend", "uid"),
+        ("POST", "/api/v1/accounts/a%2Cou%3Dstaff/unlock", "uid"),
+        ("GET", "/api/v1/accounts/%2C/status", "uid"),
+        ("GET", "/api/v1/accounts/%2C", "uid"),
+        ("DELETE", "/api/v1/accounts/%2C", "uid"),
+        ("DELETE", "/api/v1/accounts/alum0001/aliases/a%2Cb%40example.org", "alias"),
+        ("GET", "/api/v1/accounts?search=%20%20%20", "search"),
+        ("GET", "/api/v1/accounts?search=zz%00", "search"),
+    ],
+)
+def test_invalid_path_and_query_values_get_422_naming_the_field(
+    live_stack, admin_token, method, path, field
+) -> None:
+    with client(live_stack) as http:
+        answer = http.request(method, path, headers={"Authorization": f"Bearer {admin_token}"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["field"] == field
+    assert live_stack.base_dn not in answer.text and "ou=" not in answer.text
+
+
+def test_blank_search_is_invalid_input_on_the_command_line(live_stack) -> None:
+    proc = alumail(live_stack, "account", "list", "--search", "   ")
+    assert proc.returncode == 4, proc.stderr
+    assert "search" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_recovery_address_that_cannot_be_mailed_is_refused_on_the_page(
+    live_stack, new_account
+) -> None:
+    account, password = new_account()
+    with client(live_stack) as http:
+        http.post(
+            "/login",
+            data={
+                "csrf_token": form_token(http, "/login"),
+                "login": account.uid,
+                "password": password,
+            },
+        )
+        answer = http.post(
+            "/account",
+            data={
+                "csrf_token": form_token(http, "/account"),
+                "display_name": account.display_name,
+                "recovery_email": "a\n@example.org",
+            },
+        )
+    assert answer.status_code == 422, answer.text
+    assert "recovery_email" in answer.text or "line breaks" in answer.text
+
+
+def test_a_registration_whose_address_cannot_be_mailed_is_refused_on_the_page(
+    live_stack, tmp_path
+) -> None:
+    number = graduate(live_stack, tmp_path)
+    uid = f"reg{secrets.token_hex(3)}"
+    with client(live_stack) as http:
+        answer = http.post(
+            "/register",
+            data={
+                "csrf_token": form_token(http, "/register"),
+                "student_number": number,
+                "name": "Zhang Min",
+                "birth_date": "1993-05-17",
+                "graduation_year": "",
+                "uid": uid,
+                "password": PASSWORD,
+                "password_again": PASSWORD,
+                "recovery_email": "a\n@example.org",
+            },
+        )
+    assert answer.status_code == 422, answer.text
