@@ -205,11 +205,31 @@ class Importer:
         progress: Callable[[int], None] | None = None,
         window: int = 64,
     ) -> ImportReport:
-        if not self.actor.can_administer():
-            AuditLog(audit_path(self.settings.state_dir)).record(
-                self.actor, "import", path.name, "denied"
-            )
-            raise AccessDeniedError(f"{self.actor} may not import accounts")
+        if dry_run:  # a read: never audited
+            if not self.actor.can_administer():
+                raise AccessDeniedError(f"{self.actor} may not import accounts")
+            return self._run(path, True, report_path, progress, window)
+        audit = AuditLog(audit_path(self.settings.state_dir))
+        with audit.action(self.actor, "import", path.name) as outcome:
+            if not self.actor.can_administer():
+                raise AccessDeniedError(f"{self.actor} may not import accounts")
+            report = self._run(path, False, report_path, progress, window)
+            outcome.result = "partial" if report.failed else None
+            outcome.changes = {
+                k: v
+                for k, v in report.as_dict().items()
+                if k in ("rows", "created", "updated", "unchanged", "failed")
+            }
+        return report
+
+    def _run(
+        self,
+        path: Path,
+        dry_run: bool,
+        report_path: Path | None,
+        progress: Callable[[int], None] | None,
+        window: int,
+    ) -> ImportReport:
         report = ImportReport(dry_run=dry_run)
         start = time.perf_counter()
         seen_uids: set[str] = set()
@@ -244,17 +264,6 @@ class Importer:
             target = report_path or path.with_name(path.name + ".report.csv")
             write_report(target, report.errors)
             report.report_file = str(target)
-        AuditLog(audit_path(self.settings.state_dir)).record(
-            self.actor,
-            "import",
-            path.name,
-            "ok" if not report.failed else "partial",
-            changes={
-                k: v
-                for k, v in report.as_dict().items()
-                if k in ("rows", "created", "updated", "unchanged", "failed", "dry_run")
-            },
-        )
         return report
 
     def _existing(self, directory: Directory, rows: list[Row]) -> dict[str, dict[str, list[str]]]:
@@ -353,6 +362,15 @@ def offline_import(settings: Settings, path: Path) -> ImportReport:
     """First load of a roster into a new directory: an LDIF stream piped into ``slapadd -q``
     while the stack is stopped. Refuses a directory that already holds accounts. Bad rows are
     reported and skipped, as online."""
+    audit = AuditLog(audit_path(settings.state_dir))
+    with audit.action(ROOT, "import-offline", path.name) as outcome:
+        report = _offline_load(settings, path)
+        outcome.result = "partial" if report.failed else None
+        outcome.changes = {"rows": report.rows, "created": report.created, "failed": report.failed}
+    return report
+
+
+def _offline_load(settings: Settings, path: Path) -> ImportReport:
     slapd = Slapd(build_context(settings, create_secrets=False))
     if slapd.pid() is not None:
         raise DaemonError("offline import needs the stack stopped: run `alumail down` first")
@@ -410,13 +428,6 @@ def offline_import(settings: Settings, path: Path) -> ImportReport:
         target = path.with_name(path.name + ".report.csv")
         write_report(target, report.errors)
         report.report_file = str(target)
-    AuditLog(audit_path(settings.state_dir)).record(
-        ROOT,
-        "import-offline",
-        path.name,
-        "ok" if not report.failed else "partial",
-        changes={"rows": report.rows, "created": report.created, "failed": report.failed},
-    )
     return report
 
 

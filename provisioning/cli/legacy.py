@@ -137,16 +137,17 @@ def legacy_set(ctx: Context, uid: str, address: str) -> None:
     check_uid(uid)
     address = check_address(address, field="address").lower()
     tree = Tree(ctx.settings.base_dn)
-    with Directory(Layout(ctx.settings.state_dir).ldapi_uri) as system:
+    with (
+        AuditLog(audit_path(ctx.settings.state_dir)).action(ctx.actor, "legacy-set", uid) as done,
+        Directory(Layout(ctx.settings.state_dir).ldapi_uri) as system,
+    ):
         if system.get(tree.person(uid), ["uid"]) is None:
             raise NotFoundError(f"no account with uid '{uid}'")
         system.replace(
             tree.person(uid),
             {"alumailLegacyAddress": [address], "alumailLegacyState": ["not-migrated"]},
         )
-    AuditLog(audit_path(ctx.settings.state_dir)).record(
-        ctx.actor, "legacy-set", uid, "ok", changes={"legacy_address": address}
-    )
+        done.changes = {"legacy_address": address}
     say(f"alumail: {uid} holds the legacy mailbox {address}")
 
 
@@ -219,8 +220,11 @@ def backup_all(ctx: Context, target: Path) -> None:
 
     if not ctx.actor.can_administer():
         raise AccessDeniedError(f"{ctx.actor} may not back up the stack")
-    out = run_backup(ctx.settings, target)
-    AuditLog(audit_path(ctx.settings.state_dir)).record(ctx.actor, "backup-all", str(out), "ok")
+    with AuditLog(audit_path(ctx.settings.state_dir)).action(
+        ctx.actor, "backup-all", str(target)
+    ) as done:
+        out = run_backup(ctx.settings, target)
+        done.changes = {"folder": str(out)}
     click.echo(out)
 
 
@@ -235,6 +239,7 @@ def restore_all(ctx: Context, source: Path, as_json: bool) -> None:
     from provisioning.stackbackup import restore_all as run_restore
 
     result = run_restore(ctx.settings, source)
+    # The restore replaces the trail with the backup's: the line goes after it, onto that chain.
     AuditLog(audit_path(ctx.settings.state_dir)).record(ctx.actor, "restore-all", str(source), "ok")
     if as_json:
         emit_json(result)

@@ -167,6 +167,14 @@ def audit(
         if broken is not None:
             raise VerificationError(f"the audit trail is broken at line {broken}")
         say("alumail: the audit trail's hash chain is intact")
+        unfinished = log.unfinished()
+        if unfinished:
+            say(
+                f"alumail: {len(unfinished)} actions began with no outcome recorded "
+                "(still running, or their outcome could not be written):"
+            )
+            for line in unfinished:
+                say(f"  {line['time']} {line['actor']} {line['action']} {line['target']}")
         return
     when = None
     if since:
