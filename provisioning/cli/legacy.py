@@ -11,13 +11,25 @@ import click
 from identity.accounts import check_address, check_uid
 from identity.directory import Directory
 from identity.dit import Tree
-from identity.errors import AccessDeniedError, NotFoundError, ValidationError
+from identity.errors import NotFoundError, ValidationError
 from mailstack.layout import Layout
 from provisioning.audit import AuditLog, audit_path
-from provisioning.cli.base import EXIT_ROWS_FAILED, Context, emit_json, main, pass_ctx, say
+from provisioning.cli.base import (
+    ADMINS,
+    ANYONE,
+    EXIT_ROWS_FAILED,
+    HOST_ROOT,
+    Context,
+    allow,
+    emit_json,
+    main,
+    pass_ctx,
+    say,
+)
 from provisioning.migration import AccountReport, Job, Migrator, legacy_holders, read_jobs
 
 
+@allow(ADMINS, changes=True)
 @main.command()
 @click.option("--uid", default=None, help="The jAccount to copy into (with --legacy-login).")
 @click.option("--legacy-login", default=None, help="The login on the legacy server.")
@@ -51,8 +63,6 @@ def migrate(
 ) -> None:
     """Copy mail from the legacy server (every folder, flags, dates; only what is new on a
     rerun). Exit 10 when some accounts failed (the others were copied)."""
-    if not ctx.actor.can_administer():
-        raise AccessDeniedError(f"{ctx.actor} may not migrate mailboxes")
     if csv_path is not None:
         jobs = read_jobs(csv_path)
     elif uid and legacy_login:
@@ -107,6 +117,7 @@ def legacy_group() -> None:
     """Holders of a legacy lifelong mailbox."""
 
 
+@allow(ADMINS)
 @legacy_group.command("status")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
@@ -126,14 +137,13 @@ def legacy_status(ctx: Context, as_json: bool) -> None:
     say(f"alumail: {len(holders)} holders: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
 
 
+@allow(ADMINS, changes=True)
 @legacy_group.command("set")
 @click.argument("uid")
 @click.argument("address")
 @pass_ctx
 def legacy_set(ctx: Context, uid: str, address: str) -> None:
     """Record that UID holds the legacy mailbox ADDRESS (not migrated yet)."""
-    if not ctx.actor.can_administer():
-        raise AccessDeniedError(f"{ctx.actor} may not record legacy mailboxes")
     check_uid(uid)
     address = check_address(address, field="address").lower()
     tree = Tree(ctx.settings.base_dn)
@@ -151,6 +161,7 @@ def legacy_set(ctx: Context, uid: str, address: str) -> None:
     say(f"alumail: {uid} holds the legacy mailbox {address}")
 
 
+@allow(ANYONE, changes=True)
 @main.command("backup")
 @click.argument("uid")
 @click.option("--to", "target", type=click.Path(dir_okay=False, path_type=Path), required=True)
@@ -164,6 +175,7 @@ def backup_mailbox(ctx: Context, uid: str, target: Path) -> None:
     say(f"alumail: mailbox of {uid} written to {target}")
 
 
+@allow(ANYONE, changes=True)
 @main.command("restore")
 @click.argument("uid")
 @click.option(
@@ -180,6 +192,7 @@ def restore_mailbox(ctx: Context, uid: str, source: Path) -> None:
     say(f"alumail: {source} restored into the mailbox of {uid}")
 
 
+@allow(ADMINS, changes=True)
 @legacy_group.command("remind")
 @click.option("--dry-run", is_flag=True, help="List who would be reminded; send nothing.")
 @click.option("--today", default=None, help="Act as if today were this date (YYYY-MM-DD).")
@@ -192,8 +205,6 @@ def legacy_remind(ctx: Context, dry_run: bool, today: str | None, as_json: bool)
     from provisioning import reminders
     from provisioning.store import Store
 
-    if not ctx.actor.can_administer():
-        raise AccessDeniedError(f"{ctx.actor} may not send reminders")
     try:
         day = datetime.date.fromisoformat(today) if today else datetime.date.today()
     except ValueError as exc:
@@ -210,6 +221,7 @@ def legacy_remind(ctx: Context, dry_run: bool, today: str | None, as_json: bool)
         say(f"alumail: {len(sent)} reminders {verb}")
 
 
+@allow(ADMINS, changes=True)
 @main.command("backup-all")
 @click.option("--to", "target", type=click.Path(file_okay=False, path_type=Path), required=True)
 @pass_ctx
@@ -218,8 +230,6 @@ def backup_all(ctx: Context, target: Path) -> None:
     under TARGET; its path is printed on stdout."""
     from provisioning.stackbackup import backup_all as run_backup
 
-    if not ctx.actor.can_administer():
-        raise AccessDeniedError(f"{ctx.actor} may not back up the stack")
     with AuditLog(audit_path(ctx.settings.state_dir)).action(
         ctx.actor, "backup-all", str(target)
     ) as done:
@@ -228,6 +238,7 @@ def backup_all(ctx: Context, target: Path) -> None:
     click.echo(out)
 
 
+@allow(HOST_ROOT, changes=True)
 @main.command("restore-all")
 @click.option(
     "--from", "source", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True

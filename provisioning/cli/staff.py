@@ -12,7 +12,10 @@ from identity.errors import ValidationError, VerificationError
 from identity.roles import Role
 from provisioning.audit import AuditLog, audit_path
 from provisioning.cli.base import (
+    ADMINS,
+    ANYONE,
     Context,
+    allow,
     emit_json,
     main,
     out,
@@ -30,6 +33,7 @@ def helpdesk() -> None:
     """Reset a password, clear a lockout, see an alumnus's state (never a staff account)."""
 
 
+@allow(ANYONE, changes=True)
 @helpdesk.command("reset-password")
 @click.argument("uid")
 @click.option(
@@ -58,6 +62,7 @@ def reset_password(ctx: Context, uid: str, password_stdin: bool, as_json: bool) 
         click.echo(f"temporary password: {temporary}")
 
 
+@allow(ANYONE, changes=True)
 @helpdesk.command("unlock")
 @click.argument("uid")
 @pass_ctx
@@ -68,6 +73,7 @@ def unlock(ctx: Context, uid: str) -> None:
     say(f"{uid}: unlocked" if changed else f"{uid} was not locked")
 
 
+@allow(ANYONE)
 @helpdesk.command("status")
 @click.argument("uid")
 @click.option("--json", "as_json", is_flag=True)
@@ -84,6 +90,7 @@ def staff() -> None:
     """Admins and helpdesk members (root or an admin only)."""
 
 
+@allow(ANYONE, changes=True)
 @staff.command("add")
 @click.argument("uid")
 @click.option("--name", required=True)
@@ -99,6 +106,7 @@ def staff_add(ctx: Context, uid: str, name: str, role: str, password_stdin: bool
     say(f"added {role} {uid}")
 
 
+@allow(ANYONE, changes=True)
 @staff.command("remove")
 @click.argument("uid")
 @pass_ctx
@@ -108,6 +116,7 @@ def staff_remove(ctx: Context, uid: str) -> None:
     say(f"removed {uid}")
 
 
+@allow(ANYONE)
 @staff.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
@@ -125,6 +134,7 @@ def staff_list(ctx: Context, as_json: bool) -> None:
     out.print(table)
 
 
+@allow(ANYONE, changes=True)
 @main.command()
 @click.argument("uid")
 @click.option(
@@ -143,6 +153,7 @@ def passwd(ctx: Context, uid: str, password_stdin: bool) -> None:
     say(f"{uid}: password changed")
 
 
+@allow(ADMINS)
 @main.command()
 @click.option("--target", default=None, help="Only lines about this UID.")
 @click.option("--actor", "by", default=None, help="Only lines by this actor.")
