@@ -54,6 +54,7 @@ from identity.directory import (
 from identity.dit import Tree
 from identity.errors import (
     AccessDeniedError,
+    AlumailError,
     ConfigError,
     ConflictError,
     DaemonError,
@@ -132,8 +133,10 @@ class Row:
     password_hash: str | None
 
 
-def read_rows(handle: IO[str]) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
-    return csvrows.read_rows(handle, COLUMNS, OPTIONAL_COLUMNS)
+def read_rows(
+    handle: IO[str], on_problem: csvrows.RowProblem | None = None
+) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    return csvrows.read_rows(handle, COLUMNS, OPTIONAL_COLUMNS, on_problem=on_problem)
 
 
 def parse_row(line: int, record: Mapping[str, str | None], settings: Settings) -> Row:
@@ -185,8 +188,11 @@ def check_unique(row: Row, uids: set[str], numbers: dict[str, str]) -> None:
 
 
 def count_rows(path: Path) -> int:
-    with open(path, "rb") as handle:
-        return max(0, sum(1 for _ in handle) - 1)
+    """Rows in the file (for a progress bar), counted in bounded chunks."""
+    with csvrows.open_csv(path) as text:
+        handle = text.buffer
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    return max(0, lines - 1)
 
 
 class Importer:
@@ -208,12 +214,18 @@ class Importer:
         if dry_run:  # a read: never audited
             if not self.actor.can_administer():
                 raise AccessDeniedError(f"{self.actor} may not import accounts")
-            return self._run(path, True, report_path, progress, window)
+            return self._run(ImportReport(dry_run=True), path, report_path, progress, window)
         audit = AuditLog(audit_path(self.settings.state_dir))
         with audit.action(self.actor, "import", path.name) as outcome:
             if not self.actor.can_administer():
                 raise AccessDeniedError(f"{self.actor} may not import accounts")
-            report = self._run(path, False, report_path, progress, window)
+            report = ImportReport()
+            try:
+                self._run(report, path, report_path, progress, window)
+            except AlumailError as error:  # slapd gone, say: what went in is whole (rerun)
+                done = f"{report.created} accounts created, {report.updated} updated before this"
+                error.detail = "\n".join(filter(None, [error.detail, done]))
+                raise
             outcome.result = "partial" if report.failed else None
             outcome.changes = {
                 k: v
@@ -224,21 +236,26 @@ class Importer:
 
     def _run(
         self,
+        report: ImportReport,
         path: Path,
-        dry_run: bool,
         report_path: Path | None,
         progress: Callable[[int], None] | None,
         window: int,
     ) -> ImportReport:
-        report = ImportReport(dry_run=dry_run)
+        dry_run = report.dry_run
         start = time.perf_counter()
         seen_uids: set[str] = set()
         seen_numbers: dict[str, str] = {}
+
+        def unreadable(line: int, column: str, reason: str) -> None:
+            report.rows += 1
+            report.errors.append(RowError(line, column, reason))
+
         with (
-            open(path, encoding="utf-8-sig", newline="") as handle,
+            csvrows.open_csv(path) as handle,
             Directory(self.layout.ldapi_uri, self.actor.credentials) as directory,
         ):
-            _, records = read_rows(handle)
+            _, records = read_rows(handle, unreadable)
             for batch in _batched(records, BATCH):
                 rows: list[Row] = []
                 for line, record in batch:
@@ -371,6 +388,7 @@ def offline_import(settings: Settings, path: Path) -> ImportReport:
 
 
 def _offline_load(settings: Settings, path: Path) -> ImportReport:
+    csvrows.open_csv(path).close()  # a file that cannot be read stops us before slapadd starts
     slapd = Slapd(build_context(settings, create_secrets=False))
     if slapd.pid() is not None:
         raise DaemonError("offline import needs the stack stopped: run `alumail down` first")
@@ -394,8 +412,13 @@ def _offline_load(settings: Settings, path: Path) -> ImportReport:
         reader = threading.Thread(target=lambda: stderr.append(errors.read()))
         reader.start()
         try:
-            with open(path, encoding="utf-8-sig", newline="") as handle:
-                _, records = read_rows(handle)
+
+            def unreadable(line: int, column: str, reason: str) -> None:
+                report.rows += 1
+                report.errors.append(RowError(line, column, reason))
+
+            with csvrows.open_csv(path) as handle:
+                _, records = read_rows(handle, unreadable)
                 for line, record in records:
                     report.rows += 1
                     try:

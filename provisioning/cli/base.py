@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -91,17 +91,41 @@ def print_mapping(data: dict[str, Any]) -> None:
     out.print(table)
 
 
-def read_password(from_stdin: bool, *, confirm: bool, prompt: str = "Password") -> str | None:
+def read_password(
+    from_stdin: bool, *, confirm: bool, prompt: str = "Password", field: str = "password"
+) -> str | None:
     """One password: a line of stdin, or a prompt on a terminal, or None (neither)."""
     if from_stdin:
-        line = sys.stdin.readline()
+        try:
+            line = sys.stdin.readline(MAX_SECRET_CHARS + 1)
+        except UnicodeDecodeError as exc:
+            raise ValidationError(field, "standard input is not UTF-8 text") from exc
         if not line:
-            raise ValidationError("password", "nothing was given on standard input")
+            raise ValidationError(field, "nothing was given on standard input")
+        if len(line) > MAX_SECRET_CHARS:
+            raise ValidationError(field, f"must be at most {MAX_SECRET_CHARS} characters")
         return line.rstrip("\r\n")
     if sys.stdin.isatty():
         value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
         return value
     return None
+
+
+MAX_SECRET_CHARS = 4096
+
+
+def read_secret_file(path: Path, field: str) -> str:
+    """A password kept in a file (its first line), or a ValidationError naming ``field``."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            line = handle.readline(MAX_SECRET_CHARS + 1)
+    except OSError as exc:
+        raise ValidationError(field, f"{path} cannot be read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ValidationError(field, f"{path} is not UTF-8 text") from exc
+    if len(line) > MAX_SECRET_CHARS:
+        raise ValidationError(field, f"{path}: must be at most {MAX_SECRET_CHARS} characters")
+    return line.strip("\r\n")
 
 
 class Context:
@@ -132,10 +156,7 @@ class Context:
 
     def _actor_password(self) -> str:
         if self.actor_password_file is not None:
-            try:
-                return self.actor_password_file.read_text().strip("\r\n")
-            except OSError as exc:
-                raise ValidationError("actor-password-file", f"cannot be read: {exc}") from exc
+            return read_secret_file(self.actor_password_file, "actor-password-file")
         if sys.stdin.isatty():
             value: str = click.prompt(f"Password for {self.actor_uid}", hide_input=True)
             return value
@@ -198,14 +219,37 @@ class AlumailGroup(click.Group):
     command_class = AlumailCommand
     group_class = type
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Python hands undecodable argv bytes over as lone surrogates: refuse them here, before
+        # any of them reaches a rule, a file name, the directory or the audit trail.
+        for position, arg in enumerate(args):
+            if not _is_utf8(arg):
+                before = args[position - 1] if position else ""
+                field = before if before.startswith("-") else f"argument {position + 1}"
+                fail(ValidationError(field, "is not valid UTF-8 text"))
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except AlumailError as error:
-            say(f"alumail: error: {error.message}")
-            if error.detail:
-                say(error.detail)
-            sys.exit(exit_code(error))
+            fail(error)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def fail(error: AlumailError) -> NoReturn:
+    """The one way an error leaves the CLI: its message on stderr and its exit code."""
+    say(f"alumail: error: {error.message}")
+    if error.detail:
+        say(error.detail)
+    sys.exit(exit_code(error))
 
 
 @click.group(cls=AlumailGroup)

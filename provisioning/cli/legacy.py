@@ -3,7 +3,6 @@ legacy`` (who holds a legacy mailbox, and where each holder stands)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -24,6 +23,8 @@ from provisioning.cli.base import (
     emit_json,
     main,
     pass_ctx,
+    read_password,
+    read_secret_file,
     say,
 )
 from provisioning.migration import AccountReport, Job, Migrator, legacy_holders, read_jobs
@@ -66,13 +67,15 @@ def migrate(
     if csv_path is not None:
         jobs = read_jobs(csv_path)
     elif uid and legacy_login:
-        password = sys.stdin.readline().rstrip("\r\n") if password_stdin else ""
+        password = (
+            read_password(True, confirm=False, field="legacy_password") if password_stdin else ""
+        ) or ""
         jobs = [Job(check_uid(uid), legacy_login, password)]
     else:
         raise ValidationError("uid", "give --uid with --legacy-login, or --csv")
     master_password = ""
     if master_password_file is not None:
-        master_password = master_password_file.read_text().strip("\r\n")
+        master_password = read_secret_file(master_password_file, "master-password-file")
     migrator = Migrator(
         ctx.settings, ctx.actor, master_user=master_user, master_password=master_password
     )
