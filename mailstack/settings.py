@@ -334,6 +334,10 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "CONFIG":
             continue
         name = var[len(ENV_PREFIX) :].lower()
+        try:
+            value.encode("utf-8")  # undecodable bytes reach us as lone surrogates
+        except UnicodeEncodeError as exc:
+            raise ConfigError(f"{var}: is not valid UTF-8 text (environment)") from exc
         for section in _SECTIONS:
             if (
                 section

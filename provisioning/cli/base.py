@@ -100,6 +100,8 @@ def read_password(
             line = sys.stdin.readline(MAX_SECRET_CHARS + 1)
         except UnicodeDecodeError as exc:
             raise ValidationError(field, "standard input is not UTF-8 text") from exc
+        if not _is_utf8(line):  # in the C locale Python hands bad bytes over as surrogates
+            raise ValidationError(field, "standard input is not UTF-8 text")
         if not line:
             raise ValidationError(field, "nothing was given on standard input")
         if len(line) > MAX_SECRET_CHARS:

@@ -167,6 +167,17 @@ def test_malformed_settings_files_are_configuration_errors(content: bytes) -> No
         assert result.exit_code == 3 and result.stderr.startswith("alumail: error: ")
 
 
+def test_an_environment_value_that_is_not_utf8_is_a_configuration_error() -> None:
+    with workspace() as root:
+        result = CliRunner().invoke(
+            main,
+            ["dns"],
+            env={"ALUMAIL_CONFIG": str(root / "alumail.toml"), "ALUMAIL_RELAY_HOST": "r\udcff"},
+        )
+        assert_clean(result)
+        assert result.exit_code == 3 and "ALUMAIL_RELAY_HOST: is not valid UTF-8" in result.stderr
+
+
 @pytest.mark.parametrize("where", ["folder", "device"])
 def test_a_settings_path_that_is_no_file_is_a_configuration_error(where: str) -> None:
     with workspace() as root:
