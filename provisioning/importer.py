@@ -211,6 +211,8 @@ class Importer:
         progress: Callable[[int], None] | None = None,
         window: int = 64,
     ) -> ImportReport:
+        target = report_path or path.with_name(path.name + ".report.csv")
+        check_writable(target, "report")  # before any row goes in: bad rows must be reportable
         if dry_run:  # a read: never audited
             if not self.actor.can_administer():
                 raise AccessDeniedError(f"{self.actor} may not import accounts")
@@ -357,6 +359,18 @@ class Write:
     values: dict[str, list[str]]
 
 
+def check_writable(path: Path, field: str) -> None:
+    """A file can be written at ``path`` (tried with its ``.partial`` name, then removed)."""
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with open(partial, "w", encoding="utf-8"):
+            pass
+        partial.unlink()
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValidationError(field, f"{path} cannot be written: {why}") from exc
+
+
 def write_report(path: Path, errors: Iterable[RowError]) -> None:
     partial = path.with_name(path.name + ".partial")
     with open(partial, "w", encoding="utf-8", newline="") as handle:
@@ -388,7 +402,9 @@ def offline_import(settings: Settings, path: Path) -> ImportReport:
 
 
 def _offline_load(settings: Settings, path: Path) -> ImportReport:
-    csvrows.open_csv(path).close()  # a file that cannot be read stops us before slapadd starts
+    # A roster that cannot be read or a report that cannot be written stops us before slapadd.
+    csvrows.open_csv(path).close()
+    check_writable(path.with_name(path.name + ".report.csv"), "report")
     slapd = Slapd(build_context(settings, create_secrets=False))
     if slapd.pid() is not None:
         raise DaemonError("offline import needs the stack stopped: run `alumail down` first")

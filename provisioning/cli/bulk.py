@@ -29,7 +29,13 @@ from provisioning.cli.base import (
     say,
 )
 from provisioning.exporter import FORMATS, export
-from provisioning.importer import Importer, ImportReport, count_rows, offline_import
+from provisioning.importer import (
+    Importer,
+    ImportReport,
+    check_writable,
+    count_rows,
+    offline_import,
+)
 
 
 class RateColumn(TextColumn):
@@ -150,6 +156,7 @@ def export_accounts(
         )
     else:
         partial = output.with_name(output.name + ".partial")
+        check_writable(output, "output")
         with open(partial, "w", encoding="utf-8", newline="") as handle:
             count = export(
                 ctx.settings,

@@ -354,6 +354,23 @@ def test_csv_that_cannot_be_read_names_the_line() -> None:
                 assert [n for n, _ in rows] == [2, 4]  # the rows after the bad one are read
 
 
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["import", "{root}/rows.csv", "--report", "{root}/missing/report.csv"], "report"),
+        (["import", "{root}/rows.csv", "--dry-run", "--report", "/proc/report.csv"], "report"),
+        (["export", "-o", "{root}/missing/accounts.csv"], "output"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_refused_first(args: list[str], field: str) -> None:
+    with workspace() as root:
+        (root / "rows.csv").write_text("uid,display_name\n")
+        result = run(root, [a.format(root=root) for a in args])
+        assert_clean(result)
+        assert result.exit_code == 4 and f"error: {field}: " in result.stderr
+        assert "cannot be written" in result.stderr
+
+
 @pytest.mark.parametrize("path", ["/dev/zero", "FOLDER"])
 def test_a_csv_path_that_is_no_file_is_refused(path: str) -> None:
     with workspace() as root:
