@@ -107,7 +107,8 @@ def _bounded_lines(handle: IO[str]) -> Iterator[str]:
         try:
             line = handle.readline(MAX_LINE_CHARS + 1)
         except UnicodeDecodeError as exc:  # a handle opened strictly: no way to resync
-            raise _Unreadable("is not valid UTF-8 text") from exc
+            # Decoded a chunk at a time: the bad byte is on this line or a later one.
+            raise _Unreadable("is not valid UTF-8 text (here or below)") from exc
         if not line:
             return
         if len(line) > MAX_LINE_CHARS:

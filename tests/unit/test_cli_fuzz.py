@@ -371,6 +371,16 @@ def test_an_output_that_cannot_be_written_is_refused_first(args: list[str], fiel
         assert "cannot be written" in result.stderr
 
 
+def test_a_migration_list_with_a_bad_byte_names_the_line_and_column() -> None:
+    with workspace() as root:
+        jobs = root / "jobs.csv"
+        jobs.write_bytes(b"legacy_login,legacy_password,uid\nold1,p\xffw,zhang.san\n")
+        result = run(root, ["migrate", "--csv", str(jobs)])
+        assert_clean(result)
+        assert result.exit_code == 4
+        assert "legacy_password: line 2: is not valid UTF-8 text" in result.stderr
+
+
 @pytest.mark.parametrize("path", ["/dev/zero", "FOLDER"])
 def test_a_csv_path_that_is_no_file_is_refused(path: str) -> None:
     with workspace() as root:
