@@ -8,11 +8,12 @@
 - directory readers (the mail daemons' service accounts): read alumni entries, no hashes.
 - every person: authenticates, reads its own entry, replaces its own password, edits its own
   profile fields (names, recovery address).
+- the web service (cn=web, see web_service_rules): what it does before anyone signs in.
 """
 
 from __future__ import annotations
 
-from identity.dit import Tree
+from identity.dit import WEB_SERVICE, Tree
 
 # Fields an alumnus may edit on their own entry.
 SELF_SERVICE_ATTRIBUTES = (
@@ -26,6 +27,28 @@ SELF_SERVICE_ATTRIBUTES = (
 )
 # What the helpdesk may change on an alumnus (operational lock attributes included).
 HELPDESK_ATTRIBUTES = ("pwdReset", "pwdAccountLockedTime", "alumailAccountStatus")
+
+
+def web_service_rules(tree: Tree) -> list[str]:
+    """The web service's own rights, for what it does without a signed-in person: sign-in and
+    recovery look-ups (login names, staff entries and role groups, lock and reset state, the
+    helpdesk's view of it), registration (adding an alumnus entry, recording a legacy address),
+    recovery (replacing the password, clearing pwdReset and a lockout) and the migration state.
+    Signed-in people are acted for by proxied authorization and judged by the rules below.
+    slapd reads them before access_rules (mailstack/slapd.py). Each ends ``by * break``: every
+    other identity falls through to those rules. Never read: a userPassword; never written:
+    staff, groups."""
+    web = f'dn.exact="{tree.service(WEB_SERVICE)}"'
+    people = f'dn.subtree="{tree.people}"'
+    return [
+        f"to {people} attrs=userPassword by {web} =w by * break",
+        f"to {people} attrs=pwdReset,pwdAccountLockedTime by {web} manage by * break",
+        f"to {people} attrs=alumailLegacyAddress,alumailLegacyState by {web} write by * break",
+        # Read and search everything else, add new entries: no modify, no delete.
+        f"to {people} by {web} =rscda by * break",
+        f'to dn.subtree="{tree.staff}" attrs=entry,objectClass,uid by {web} read by * break',
+        f'to dn.subtree="{tree.groups}" attrs=entry,objectClass,member by {web} read by * break',
+    ]
 
 
 def access_rules(tree: Tree) -> list[str]:

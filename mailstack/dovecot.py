@@ -3,13 +3,17 @@ a private instance (its own base_dir, instance name and log)."""
 
 from __future__ import annotations
 
+import grp
 import hashlib
+import os
+import secrets
 from pathlib import Path
 
 from identity.errors import ConfigError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
+from mailstack.privileges import SERVICE_USER
 from mailstack.process import (
     our_pid,
     port_open,
@@ -23,6 +27,7 @@ from mailstack.tls import CIPHERS
 CONFIG = "etc/dovecot/dovecot.conf"
 PASSDB = "etc/dovecot/passdb-ldap.conf.ext"
 USERDB = "etc/dovecot/userdb-ldap.conf.ext"
+DOVEADM_SECRET = "etc/dovecot/doveadm-password"  # noqa: S105 -- a path, not a value
 SERVICES = ("imap", "imaps", "pop3", "pop3s")
 
 
@@ -39,6 +44,15 @@ class Dovecot:
     def instance_name(self) -> str:
         digest = hashlib.sha256(str(self.layout.root).encode()).hexdigest()[:8]
         return f"alumail-{digest}"
+
+    @property
+    def doveadm_secret(self) -> Path:
+        """The doveadm server's password: root and the service group read it (0640)."""
+        return self.layout.root / DOVEADM_SECRET
+
+    @property
+    def doveadm_socket(self) -> Path:
+        return self.layout.dovecot_run / "doveadm-server"
 
     @property
     def lmtp_socket(self) -> Path:
@@ -83,6 +97,8 @@ class Dovecot:
             passdb_ldap_conf=self.layout.root / PASSDB,
             userdb_ldap_conf=self.layout.root / USERDB,
             default_quota=s.default_quota,
+            service_group=SERVICE_USER,
+            doveadm_secret=self.doveadm_secret,
         )
         return [
             FileSpec(CONFIG, main, mode=0o644),
@@ -103,6 +119,17 @@ class Dovecot:
         ensure_dir(self.layout.dovecot_state, 0o755)
         ensure_dir(self.layout.mail, 0o770, "vmail", "vmail")
         ensure_dir(self.layout.log, 0o755)
+        self._ensure_doveadm_secret()
+
+    def _ensure_doveadm_secret(self) -> None:
+        path = self.doveadm_secret
+        if not path.exists():
+            ensure_dir(path.parent, 0o755)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))  # no newline: Dovecot reads it whole
+        os.chown(path, 0, grp.getgrnam(SERVICE_USER).gr_gid)
+        os.chmod(path, 0o640)
 
     def check(self, staging: Path) -> None:
         run(
@@ -147,7 +174,19 @@ class Dovecot:
         return [Endpoint(name, host, getattr(ports, name)) for name in SERVICES]
 
     def doveadm(self, *args: str, timeout: float = 60) -> str:
-        """Run ``doveadm`` against this instance (never the system's)."""
+        """Run ``doveadm`` against this instance (never the system's).
+
+        An unprivileged process (the web service) cannot act as the mail user: its mail
+        commands (those naming a user with ``-u``) run in Dovecot's doveadm server instead, and
+        ``auth cache flush`` goes to the auth-master socket; both open to the service group."""
+        options: list[str] = []
+        if os.geteuid() != 0:
+            options = ["-o", "stats_writer_socket_path="]  # root's socket; nothing to report
+            if "-u" in args:
+                at = args.index("-u")
+                args = (*args[:at], "-S", str(self.doveadm_socket), *args[at:])
         return run(
-            ["doveadm", "-c", str(self.config), *args], what=f"doveadm {args[0]}", timeout=timeout
+            ["doveadm", *options, "-c", str(self.config), *args],
+            what=f"doveadm {args[0]}",
+            timeout=timeout,
         )

@@ -12,6 +12,7 @@ and never deletes, so restoring twice changes nothing.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tarfile
 import tempfile
@@ -21,11 +22,29 @@ from identity.errors import ValidationError
 from mailstack.context import MAIL_USER, RenderContext
 from mailstack.dovecot import Dovecot
 from mailstack.files import ensure_dir
+from mailstack.privileges import SERVICE_USER
 
 ROOT_NAME = "Maildir"
+# Where the unprivileged web service has the doveadm server write a copy it then reads: the
+# mail user's folder, group alumail (2770), so no other user reaches what is inside.
+TRANSFER = "transfer"
+
+
+def prepare_transfer(ctx: RenderContext) -> None:
+    ensure_dir(ctx.layout.root / TRANSFER, 0o2770, MAIL_USER, SERVICE_USER)
 
 
 def _workdir(ctx: RenderContext) -> Path:
+    """A folder for the copy, ``ROOT_NAME`` inside it. As root: the mail user's, for doveadm
+    -u writes as the mail user. Unprivileged: the doveadm server (as the mail user) gives new
+    files the modes of the copy's own folder, made here 2777 in the closed transfer folder, so
+    this process can read them and remove them."""
+    if os.geteuid() != 0:
+        work = Path(tempfile.mkdtemp(prefix="mailbox-", dir=ctx.layout.root / TRANSFER))
+        work.chmod(0o711)
+        (work / ROOT_NAME).mkdir()
+        (work / ROOT_NAME).chmod(0o2777)
+        return work
     base = ctx.layout.root / "tmp"
     ensure_dir(base, 0o711)
     work = Path(tempfile.mkdtemp(prefix="mailbox-", dir=base))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import fcntl
+import grp
 import hashlib
 import json
 import os
@@ -26,6 +27,12 @@ from pathlib import Path
 
 from identity.roles import Actor
 from mailstack.files import ensure_dir
+from mailstack.privileges import SERVICE_USER
+
+# Root's commands and the unprivileged web service both append: the folder is root's, group
+# ``alumail`` (setgid, so the log keeps that group), the log 0660; nobody else reads it.
+AUDIT_DIR_MODE = 0o2770
+AUDIT_FILE_MODE = 0o660
 
 GENESIS = "0" * 64
 SECRET_FIELDS = frozenset({"password", "userPassword", "password_hash"})
@@ -53,7 +60,7 @@ class AuditLog:
         changes: dict[str, object] | None = None,
         detail: str | None = None,
     ) -> dict[str, object]:
-        ensure_dir(self.path.parent, 0o700)
+        ensure_dir(self.path.parent, AUDIT_DIR_MODE, "root", SERVICE_USER)
         line: dict[str, object] = {
             "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),
             "actor": actor.name,
@@ -66,7 +73,10 @@ class AuditLog:
             line["changes"] = scrub(changes)
         if detail:
             line["detail"] = detail
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, AUDIT_FILE_MODE)
+        if os.geteuid() == 0:  # a log made before the web service ran unprivileged
+            os.fchown(fd, 0, grp.getgrnam(SERVICE_USER).gr_gid)
+            os.fchmod(fd, AUDIT_FILE_MODE)
         with os.fdopen(fd, "r+", encoding="utf-8") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # one writer at a time keeps the chain linear
             handle.seek(0, os.SEEK_END)
