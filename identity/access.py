@@ -33,7 +33,8 @@ def web_service_rules(tree: Tree) -> list[str]:
     """The web service's own rights, for what it does without a signed-in person: sign-in and
     recovery look-ups (login names, staff entries and role groups, lock and reset state, the
     helpdesk's view of it), registration (adding an alumnus entry, recording a legacy address),
-    recovery (replacing the password, clearing pwdReset and a lockout) and the migration state.
+    recovery (replacing the password, clearing pwdReset and a lockout), a recovery address
+    confirmed by its link, and the migration state.
     Signed-in people are acted for by proxied authorization and judged by the rules below.
     slapd reads them before access_rules (mailstack/slapd.py). Each ends ``by * break``: every
     other identity falls through to those rules. Never read: a userPassword; never written:
@@ -43,7 +44,8 @@ def web_service_rules(tree: Tree) -> list[str]:
     return [
         f"to {people} attrs=userPassword by {web} =w by * break",
         f"to {people} attrs=pwdReset,pwdAccountLockedTime by {web} manage by * break",
-        f"to {people} attrs=alumailLegacyAddress,alumailLegacyState by {web} write by * break",
+        f"to {people} attrs=alumailRecoveryEmail,alumailLegacyAddress,alumailLegacyState "
+        f"by {web} write by * break",
         # Read and search everything else, add new entries: no modify, no delete.
         f"to {people} by {web} =rscda by * break",
         f'to dn.subtree="{tree.staff}" attrs=entry,objectClass,uid by {web} read by * break',

@@ -141,6 +141,13 @@ class Dovecot:
     def pid(self) -> int | None:
         return our_pid(self.layout.dovecot_run / "master.pid", str(self.config))
 
+    def running(self) -> bool:
+        """Root reads the pid file; the unprivileged web service cannot, and looks for the
+        auth-master socket it talks to (gone when Dovecot stops)."""
+        if os.geteuid() == 0:
+            return self.pid() is not None
+        return (self.layout.dovecot_run / "auth-master").exists()
+
     def start(self) -> None:
         start_daemon(
             ["dovecot", "-c", str(self.config)],

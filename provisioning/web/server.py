@@ -8,6 +8,7 @@ opens is root's."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 import ssl
@@ -17,6 +18,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from mailstack import mailstore
+from mailstack.layout import Layout
 from mailstack.privileges import drop_privileges, service_user
 from mailstack.settings import Settings
 from mailstack.tls import tls_files
@@ -24,8 +27,9 @@ from provisioning.web.app import create_app
 
 # Imported while still root: the interpreter's own library may sit where the service user cannot
 # read (a Python under root's home), and a module first needed mid-request must not fail then.
-PRELOAD_PACKAGES = ("identity", "mailstack", "provisioning")
-PRELOAD_MODULES = ("encodings.idna", "uvicorn.lifespan.on", "uvicorn.protocols.http.h11_impl")
+# Codecs are looked up lazily by name (Jinja compiles templates with "unicode-escape").
+PRELOAD_PACKAGES = ("identity", "mailstack", "provisioning", "encodings")
+PRELOAD_MODULES = ("uvicorn.lifespan.on", "uvicorn.protocols.http.h11_impl")
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext:
@@ -40,7 +44,9 @@ def preload() -> None:
     for name in PRELOAD_PACKAGES:
         package = importlib.import_module(name)
         for module in pkgutil.walk_packages(package.__path__, prefix=f"{name}."):
-            if not module.name.endswith(".__main__"):  # a program, not a library
+            if module.name.endswith(".__main__"):  # a program, not a library
+                continue
+            with contextlib.suppress(ImportError):  # codecs of another platform (mbcs)
                 importlib.import_module(module.name)
     for name in PRELOAD_MODULES:
         importlib.import_module(name)
@@ -75,8 +81,11 @@ def serve(settings: Settings, *, before_drop: Callable[[], None] | None = None) 
         ssl_context_factory=(lambda _config, _default: context) if context else None,
     )
     config.load()
-    sock = config.bind_socket()
     preload()
+    layout = Layout(settings.state_dir)
+    # Forked before the port is bound, so the helper (root; see its module) never holds it.
+    mailstore.start_helper(layout.mail, layout.root / "archive")
+    sock = config.bind_socket()
     if before_drop is not None:
         before_drop()
     drop_privileges(user)

@@ -1,0 +1,130 @@
+"""The mail store's files where no doveadm command reaches: whether a mailbox home is still on
+disk, and archiving and removing it when its account is deleted.
+
+Root does these itself. The unprivileged web service cannot even see the homes (the mail user's
+0700 folders), so before it drops privileges it forks a helper that stays root and answers, over
+a socket pair only the service holds, exactly these three requests, each about one home directly
+below ``mail/<domain>/``; archives go to ``archive/`` under a name it makes itself. Nothing else
+can be asked. The helper ends when the service does (its end of the pair closes).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import shutil
+import socket
+import tarfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from identity.errors import AlumailError, DaemonError
+from mailstack.files import ensure_dir
+
+_UID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_channel: socket.socket | None = None
+_lock = threading.Lock()
+
+
+def home_exists(home: Path) -> bool:
+    if _channel is not None:
+        return bool(_ask("exists", home=str(home)))
+    return home.exists()
+
+
+def archive_home(home: Path, folder: Path, uid: str) -> Path:
+    """``home`` as ``folder/UID-TIME.tar.gz`` (0600), its entries under ``UID/``."""
+    if _channel is not None:
+        return Path(str(_ask("archive", home=str(home), folder=str(folder), uid=uid)))
+    ensure_dir(folder, 0o700)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = folder / f"{uid}-{stamp}.tar.gz"
+    partial = path.with_name(path.name + ".partial")
+    with tarfile.open(partial, "w:gz") as tar:
+        tar.add(home, arcname=uid)
+    partial.rename(path)
+    path.chmod(0o600)
+    return path
+
+
+def remove_home(home: Path) -> None:
+    if _channel is not None:
+        _ask("remove", home=str(home))
+    elif home.exists():
+        shutil.rmtree(home)
+
+
+# -- the helper ------------------------------------------------------------------------------
+
+
+def start_helper(mail_root: Path, archive_folder: Path) -> None:
+    """Fork the root helper; from now on this process asks it. Call as root, before dropping."""
+    global _channel
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:  # the helper
+        ours.close()
+        code = 0
+        try:
+            _serve(theirs, Path(os.path.realpath(mail_root)), archive_folder)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    theirs.close()
+    _channel = ours
+
+
+def _ask(op: str, **args: str) -> object:
+    assert _channel is not None
+    with _lock:
+        _channel.sendall(json.dumps({"op": op, **args}).encode() + b"\n")
+        reply = _read_line(_channel)
+    if reply is None:
+        raise DaemonError("the mail store helper has stopped")
+    answer: dict[str, Any] = json.loads(reply)
+    if not answer.get("ok"):
+        raise DaemonError(f"mail store: {answer.get('error')}")
+    return answer.get("value")
+
+
+def _read_line(sock: socket.socket) -> bytes | None:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _serve(sock: socket.socket, mail_root: Path, archive_folder: Path) -> None:
+    while (line := _read_line(sock)) is not None:
+        try:
+            value = _answer(json.loads(line), mail_root, archive_folder)
+            reply: dict[str, object] = {"ok": True, "value": value}
+        except (AlumailError, OSError, ValueError, KeyError, tarfile.TarError) as exc:
+            reply = {"ok": False, "error": str(exc)}
+        sock.sendall(json.dumps(reply).encode() + b"\n")
+
+
+def _answer(request: dict[str, str], mail_root: Path, archive_folder: Path) -> object:
+    # One home directly below mail/<domain>/, named as the service names them, reached
+    # through no link (the mail user owns those folders).
+    home = Path(os.path.realpath(request["home"]))
+    if home.parent.parent != mail_root or not _UID.match(home.name):
+        raise ValueError(f"not a mailbox home: {request['home']}")
+    op = request["op"]
+    if op == "exists":
+        return home.exists()
+    if op == "archive":
+        if Path(request["folder"]) != archive_folder or not _UID.match(request["uid"]):
+            raise ValueError("archive: not the archive folder or not a uid")
+        return str(archive_home(home, archive_folder, request["uid"]))
+    if op == "remove":
+        remove_home(home)
+        return None
+    raise ValueError(f"unknown request {op!r}")
