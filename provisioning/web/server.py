@@ -29,7 +29,8 @@ from provisioning.web.app import create_app
 # read (a Python under root's home), and a module first needed mid-request must not fail then.
 # Codecs are looked up lazily by name (Jinja compiles templates with "unicode-escape").
 PRELOAD_PACKAGES = ("identity", "mailstack", "provisioning", "encodings")
-PRELOAD_MODULES = ("uvicorn.lifespan.on", "uvicorn.protocols.http.h11_impl")
+# tarfile opens gzip on demand (the mailbox download).
+PRELOAD_MODULES = ("gzip", "uvicorn.lifespan.on", "uvicorn.protocols.http.h11_impl")
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext:

@@ -7,15 +7,19 @@ ldapmodify, cat), so the test judges the live process's rights, not a model of t
 
 from __future__ import annotations
 
+import io
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
 
 from identity.dit import Tree
 from mailstack.layout import Layout
+from mailstack.mailbackup import TRANSFER
 from mailstack.settings import Settings
-from tests.support import which
+from tests import mail, web
+from tests.support import wait_for, which
 
 pytestmark = pytest.mark.integration
 
@@ -124,3 +128,32 @@ def test_web_identity_reads_no_hash_writes_no_group_deletes_no_one(live_stack, n
         "userPassword: {SSHA}aGVsbG8gd29ybGQgZnJvbSB0ZXN0cw==\n",
     )
     assert replaced.returncode == 0, replaced.stderr
+
+
+def test_the_unprivileged_web_serves_an_alumnus_their_mailbox_and_leaves_no_copy(
+    live_stack, new_account
+) -> None:
+    """Through the doveadm server (the copy, as the mail user) into the transfer folder, read
+    by the service: the download holds the message, and the copy is gone afterwards."""
+    account, password = new_account()
+    with mail.inbound(live_stack) as smtp:
+        smtp.send_message(mail.message("a@sender.example", account.mail, "Kept for download"))
+    assert wait_for(
+        lambda: "Kept for download" in mail.inbox_subjects(live_stack, account.uid, password)
+    )
+    with web.client(live_stack) as http:
+        token = web.form_token(http, "/login")
+        signed = http.post(
+            "/login", data={"csrf_token": token, "login": account.uid, "password": password}
+        )
+        assert signed.status_code == 303, signed.text
+        download = http.get("/account/mailbox.tar.gz")
+        assert download.status_code == 200, download.text
+    with tarfile.open(fileobj=io.BytesIO(download.content)) as tar:
+        texts = [
+            tar.extractfile(m).read()  # type: ignore[union-attr]
+            for m in tar.getmembers()
+            if m.isfile() and m.name.startswith(("Maildir/cur/", "Maildir/new/"))
+        ]
+    assert any(b"Kept for download" in text for text in texts)
+    assert list((live_stack.state_dir / TRANSFER).iterdir()) == []
