@@ -1,11 +1,14 @@
-"""The mail store's files where no doveadm command reaches: whether a mailbox home is still on
-disk, and archiving and removing it when its account is deleted.
+"""What the doveadm server cannot do for the unprivileged web service: whether a mailbox home is
+still on disk, archiving and removing it when its account is deleted, and pulling a mailbox from
+the legacy server (dsync from ``imapc:`` needs the legacy password in a configuration file of its
+own, which the doveadm server cannot be given).
 
-Root does these itself. The unprivileged web service cannot even see the homes (the mail user's
-0700 folders), so before it drops privileges it forks a helper that stays root and answers, over
-a socket pair only the service holds, exactly these three requests, each about one home directly
-below ``mail/<domain>/``; archives go to ``archive/`` under a name it makes itself. Nothing else
-can be asked. The helper ends when the service does (its end of the pair closes).
+Root does these itself. The web service cannot even see the homes (the mail user's 0700
+folders), so before it drops privileges it forks a helper that stays root and answers, over a
+socket pair only the service holds, exactly these four requests: three about one home directly
+below ``mail/<domain>/`` (archives go to ``archive/`` under a name the helper makes), and a pull
+into one address of our domain from the legacy server the settings name. Nothing else can be
+asked. The helper ends when the service does (its end of the pair closes).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 from identity.errors import AlumailError, DaemonError
 from mailstack.files import ensure_dir
+from mailstack.settings import Settings
 
 _UID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _channel: socket.socket | None = None
@@ -60,16 +64,29 @@ def remove_home(home: Path) -> None:
 # -- the helper ------------------------------------------------------------------------------
 
 
-def start_helper(mail_root: Path, archive_folder: Path) -> None:
+def active() -> bool:
+    """True in the unprivileged web service, which asks the helper."""
+    return _channel is not None
+
+
+def pull(user: str, login: str, password: str, *, verify_tls: bool) -> str:
+    """The helper's ``imapsync.pull`` into ``user`` from the configured legacy server."""
+    found = _ask("pull", user=user, login=login, password=password, verify=str(verify_tls))
+    return str(found)
+
+
+def start_helper(settings: Settings) -> None:
     """Fork the root helper; from now on this process asks it. Call as root, before dropping."""
     global _channel
+    root = settings.state_dir
+    mail_root, archive_folder = root / "mail", root / "archive"
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:  # the helper
         ours.close()
         code = 0
         try:
-            _serve(theirs, Path(os.path.realpath(mail_root)), archive_folder)
+            _serve(theirs, settings, Path(os.path.realpath(mail_root)), archive_folder)
         except BaseException:
             code = 1
         finally:
@@ -101,12 +118,18 @@ def _read_line(sock: socket.socket) -> bytes | None:
     return data
 
 
-def _serve(sock: socket.socket, mail_root: Path, archive_folder: Path) -> None:
+def _serve(sock: socket.socket, settings: Settings, mail_root: Path, archive_folder: Path) -> None:
     while (line := _read_line(sock)) is not None:
         try:
-            value = _answer(json.loads(line), mail_root, archive_folder)
+            request = json.loads(line)
+            if request.get("op") == "pull":
+                value: object = _pull(settings, request)
+            else:
+                value = _answer(request, mail_root, archive_folder)
             reply: dict[str, object] = {"ok": True, "value": value}
-        except (AlumailError, OSError, ValueError, KeyError, tarfile.TarError) as exc:
+        except AlumailError as exc:
+            reply = {"ok": False, "error": exc.message}
+        except (OSError, ValueError, KeyError, tarfile.TarError) as exc:
             reply = {"ok": False, "error": str(exc)}
         sock.sendall(json.dumps(reply).encode() + b"\n")
 
@@ -128,3 +151,24 @@ def _answer(request: dict[str, str], mail_root: Path, archive_folder: Path) -> o
         remove_home(home)
         return None
     raise ValueError(f"unknown request {op!r}")
+
+
+def _pull(settings: Settings, request: dict[str, str]) -> str:
+    from mailstack.context import build_context
+    from mailstack.imapsync import ImapSource
+    from mailstack.imapsync import pull as run_pull
+
+    local, _, domain = request["user"].partition("@")
+    if domain != settings.domain or not _UID.match(local):
+        raise ValueError(f"not an address of {settings.domain}: {request['user']}")
+    if not settings.legacy_imap_host:
+        raise ValueError("no legacy server is configured")
+    source = ImapSource(
+        settings.legacy_imap_host,
+        settings.legacy_imap_port,
+        settings.legacy_security,
+        request["login"],
+        request["password"],
+        verify_tls=request["verify"] == "True",
+    )
+    return run_pull(build_context(settings, create_secrets=False), request["user"], source)

@@ -19,7 +19,6 @@ import uvicorn
 from fastapi import FastAPI
 
 from mailstack import mailstore
-from mailstack.layout import Layout
 from mailstack.privileges import drop_privileges, service_user
 from mailstack.settings import Settings
 from mailstack.tls import tls_files
@@ -83,9 +82,8 @@ def serve(settings: Settings, *, before_drop: Callable[[], None] | None = None) 
     )
     config.load()
     preload()
-    layout = Layout(settings.state_dir)
     # Forked before the port is bound, so the helper (root; see its module) never holds it.
-    mailstore.start_helper(layout.mail, layout.root / "archive")
+    mailstore.start_helper(settings)
     sock = config.bind_socket()
     if before_drop is not None:
         before_drop()

@@ -15,11 +15,15 @@ from pathlib import Path
 import pytest
 
 from identity.dit import Tree
+from mailstack.context import build_context
+from mailstack.imapsync import counts
 from mailstack.layout import Layout
 from mailstack.mailbackup import TRANSFER
 from mailstack.settings import Settings
+from provisioning.accounts import AccountService
 from tests import mail, web
-from tests.support import wait_for, which
+from tests.legacy_imap import fill, legacy_server
+from tests.support import alumail, running_stack, wait_for, which
 
 pytestmark = pytest.mark.integration
 
@@ -157,3 +161,37 @@ def test_the_unprivileged_web_serves_an_alumnus_their_mailbox_and_leaves_no_copy
         ]
     assert any(b"Kept for download" in text for text in texts)
     assert list((live_stack.state_dir / TRANSFER).iterdir()) == []
+
+
+def test_the_unprivileged_web_moves_an_alumnus_mail_from_the_legacy_server() -> None:
+    """The pull from the legacy server goes through the web service's root helper (the only
+    request about another server it answers) and lands in the new mailbox."""
+    with legacy_server() as legacy:
+        legacy.add_user("old.li", "Old-Li-Pass-1")
+        fill(legacy, "old.li", 5, big=0, seed=11)
+        extra = {"legacy.imap_host": "127.0.0.1", "legacy.imap_port": legacy.port}
+        with running_stack("privileges-legacy", **extra, **{"legacy.security": "no"}) as stack:
+            with AccountService(stack) as accounts:
+                account = accounts.create("li.moved", "Li Moved", "Li-Moved-Pass-12")
+            alumail(stack, "legacy", "set", account.uid, "old.li@old.example.edu", check=True)
+            with web.client(stack) as http:
+                token = web.form_token(http, "/login")
+                http.post(
+                    "/login",
+                    data={
+                        "csrf_token": token,
+                        "login": account.uid,
+                        "password": "Li-Moved-Pass-12",
+                    },
+                )
+                started = http.post(
+                    "/account/migration",
+                    data={"csrf_token": token, "login": "old.li", "password": "Old-Li-Pass-1"},
+                )
+                assert started.status_code == 200, started.text
+                assert wait_for(
+                    lambda: 'id="migration-state">migrated<' in http.get("/account/migration").text,
+                    60,
+                ), http.get("/account/migration").text
+            copied = counts(build_context(stack, create_secrets=False), account.mail)
+            assert sum(folder.messages for folder in copied.values()) == 5
