@@ -96,10 +96,16 @@ def start_helper(settings: Settings) -> None:
 
 
 def _ask(op: str, **args: str) -> object:
+    """One request on a socket pair of its own, handed to the helper over the channel: a long
+    pull from the legacy server holds up no other request."""
     assert _channel is not None
-    with _lock:
-        _channel.sendall(json.dumps({"op": op, **args}).encode() + b"\n")
-        reply = _read_line(_channel)
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with mine:
+        with _lock:
+            socket.send_fds(_channel, [b"r"], [theirs.fileno()])
+        theirs.close()
+        mine.sendall(json.dumps({"op": op, **args}).encode() + b"\n")
+        reply = _read_line(mine)
     if reply is None:
         raise DaemonError("the mail store helper has stopped")
     answer: dict[str, Any] = json.loads(reply)
@@ -118,8 +124,22 @@ def _read_line(sock: socket.socket) -> bytes | None:
     return data
 
 
-def _serve(sock: socket.socket, settings: Settings, mail_root: Path, archive_folder: Path) -> None:
-    while (line := _read_line(sock)) is not None:
+def _serve(channel: socket.socket, settings: Settings, mail_root: Path, archive: Path) -> None:
+    while True:
+        _, fds, _, _ = socket.recv_fds(channel, 16, 1)
+        if not fds:
+            return  # the service has ended
+        conn = socket.socket(fileno=fds[0])
+        threading.Thread(
+            target=_one, args=(conn, settings, mail_root, archive), daemon=True
+        ).start()
+
+
+def _one(sock: socket.socket, settings: Settings, mail_root: Path, archive_folder: Path) -> None:
+    with sock:
+        line = _read_line(sock)
+        if line is None:
+            return
         try:
             request = json.loads(line)
             if request.get("op") == "pull":
