@@ -29,6 +29,10 @@ class FileSpec:
 
 def ensure_dir(path: Path, mode: int = 0o755, owner: str = "root", group: str = "root") -> None:
     path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        # An unprivileged process (the web service) uses the folders root set up for it: it
+        # may change neither their owner nor, in folders it does not own, their mode.
+        return
     os.chmod(path, mode)
     uid, gid = pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid
     st = path.stat()

@@ -9,9 +9,6 @@ archived before its account is deleted.
 
 from __future__ import annotations
 
-import datetime
-import shutil
-import tarfile
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,9 +35,7 @@ from identity.errors import (
 from identity.passwords import DEFAULT_POLICY, hash_password
 from identity.quota import parse_quota
 from identity.roles import ROOT, Actor, Role
-from mailstack import archives
 from mailstack.context import RenderContext, build_context
-from mailstack.files import ensure_dir
 from mailstack.layout import Layout
 from mailstack.mailboxes import Mailboxes, QuotaUse
 from mailstack.settings import Settings
@@ -428,26 +423,12 @@ class AccountService:
         with self.audited("delete", uid) as outcome:
             self.require(self.actor.can_administer(), "delete accounts")
             account = self.get(uid)
-            home = self.mailboxes.home(account.mail)
             archive = None
-            if home.exists() and not purge_mail:
-                archive = self._archive(account, home)
+            if self.mailboxes.exists_on_disk(account.mail) and not purge_mail:
+                archive = self.mailboxes.archive(account.mail, account.uid)
                 outcome.changes["archive"] = str(archive)
             self.directory.delete(self.tree.person(uid))
             self.mailboxes.flush_auth_cache(*login_names(account))
-            if home.exists():
-                shutil.rmtree(home)
+            self.mailboxes.remove(account.mail)
             outcome.changes["mailbox"] = "archived" if archive else "purged"
         return archive
-
-    def _archive(self, account: Account, home: Path) -> Path:
-        folder = self.layout.root / "archive"
-        ensure_dir(folder, 0o700)
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-        path = folder / f"{account.uid}-{stamp}.tar.gz"
-        partial = path.with_name(path.name + ".partial")
-        with tarfile.open(partial, "w:gz") as tar:
-            archives.pack(tar, home, account.uid)  # the home is vmail's: follow no link
-        partial.rename(path)
-        path.chmod(0o600)
-        return path

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import fcntl
+import grp
 import hashlib
 import json
 import os
@@ -36,6 +37,12 @@ from pathlib import Path
 from identity.errors import AccessDeniedError, AlumailError, AuditError
 from identity.roles import Actor
 from mailstack.files import ensure_dir
+from mailstack.privileges import SERVICE_USER
+
+# Root's commands and the unprivileged web service both append: the folder is root's, group
+# ``alumail`` (setgid, so the log keeps that group), the log 0660; nobody else reads it.
+AUDIT_DIR_MODE = 0o2770
+AUDIT_FILE_MODE = 0o660
 
 GENESIS = "0" * 64
 BEGUN = "begun"
@@ -126,11 +133,15 @@ class AuditLog:
         if detail:
             line["detail"] = detail
         try:
-            ensure_dir(self.path.parent, 0o700)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        except OSError as exc:
-            raise AuditError(f"audit trail {self.path} cannot be written: {exc.strerror}") from exc
+            ensure_dir(self.path.parent, AUDIT_DIR_MODE, "root", SERVICE_USER)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, AUDIT_FILE_MODE)
+        except (OSError, KeyError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else f"no group {SERVICE_USER}"
+            raise AuditError(f"audit trail {self.path} cannot be written: {reason}") from exc
         try:
+            if os.geteuid() == 0:  # a log made before the web service ran unprivileged
+                os.fchown(fd, 0, grp.getgrnam(SERVICE_USER).gr_gid)
+                os.fchmod(fd, AUDIT_FILE_MODE)
             fcntl.flock(fd, fcntl.LOCK_EX)  # one writer at a time keeps the chain linear
             size = os.lseek(fd, 0, os.SEEK_END)
             line["prev"] = _last_digest(fd)
