@@ -35,6 +35,8 @@ SELF_SERVICE_ATTRIBUTES = (
     "telephoneNumber",
     "postalAddress",
 )
+# What binds a session or an API token to the entry it was granted against.
+STANDING = ("entryUUID", "pwdChangedTime", "pwdReset", "pwdAccountLockedTime")
 # Status values the helpdesk may set (retiring an account is an admin's decision).
 HELPDESK_STATUSES = ("active", "suspended")
 
@@ -60,7 +62,10 @@ def web_service_rules(tree: Tree) -> list[str]:
         f"by {web} write by * break",
         # Read and search everything else, add new entries: no modify, no delete.
         f"to {people} by {web} =rscda by * break",
-        f'to dn.subtree="{tree.staff}" attrs=entry,objectClass,uid by {web} read by * break',
+        # A staff member's session or token is bound to the entry and its password and lock
+        # state (provisioning/standing.py): those are read, never a hash.
+        f'to dn.subtree="{tree.staff}" attrs=entry,objectClass,uid,{",".join(STANDING)} '
+        f"by {web} read by * break",
         f'to dn.subtree="{tree.groups}" attrs=entry,objectClass,member by {web} read by * break',
     ]
 

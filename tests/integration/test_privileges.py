@@ -65,8 +65,8 @@ def ldap(
     return as_web(settings, which(tool), "-Q", "-Y", "EXTERNAL", "-H", uri, *args, stdin=stdin)
 
 
-@pytest.mark.parametrize("name", ["web", "sink"])
-def test_web_and_sink_run_as_an_unprivileged_user(live_stack, name) -> None:
+@pytest.mark.parametrize("name", ["web", "sink", "sender-milter"])
+def test_internet_facing_processes_run_as_an_unprivileged_user(live_stack, name) -> None:
     ids = ids_of(pid_of(live_stack, name))
     assert 0 not in ids["Uid"] and 0 not in ids["Gid"], ids  # real, effective, saved, fs
     assert 0 not in ids["Groups"], ids

@@ -65,6 +65,7 @@ def test_every_daemon_renders_its_files() -> None:
         "etc/postfix/own-domains",
         "etc/postfix/role-addresses",
         "etc/postfix/submission-senders",
+        "etc/sender-milter/own-dkim-records.json",
         "etc/slapd/config.ldif",
     ]
 
