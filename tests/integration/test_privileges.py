@@ -1,5 +1,6 @@
-"""The internet-facing processes (the web service, the outbound sink) run unprivileged, and the
-web service's directory identity can do what its use cases need and nothing more.
+"""The internet-facing processes (the web service, the outbound sink, the sender milter; the SASL
+relay as Postfix's user) run unprivileged, and the web service's directory identity can do what its
+use cases need and nothing more.
 
 Everything the web process might try is tried with its own credentials, read from
 /proc/PID/status of the running process, through the system's own tools (ldapwhoami, ldapsearch,
@@ -8,6 +9,7 @@ ldapmodify, cat), so the test judges the live process's rights, not a model of t
 from __future__ import annotations
 
 import io
+import pwd
 import subprocess
 import tarfile
 from pathlib import Path
@@ -195,3 +197,12 @@ def test_the_unprivileged_web_moves_an_alumnus_mail_from_the_legacy_server() -> 
                 ), http.get("/account/migration").text
             copied = counts(build_context(stack, create_secrets=False), account.mail)
             assert sum(folder.messages for folder in copied.values()) == 5
+
+
+def test_the_sasl_relay_runs_as_postfix(live_stack) -> None:
+    """Credentials typed by mail clients pass through it: never through a root process."""
+    pid = int((Layout(live_stack.state_dir).run / "sasl-relay" / "sasl-relay.pid").read_text())
+    ids = ids_of(pid)
+    postfix = pwd.getpwnam("postfix")
+    assert set(ids["Uid"]) == {postfix.pw_uid}, ids
+    assert set(ids["Gid"]) == {postfix.pw_gid} and not ids["Groups"], ids
