@@ -23,8 +23,9 @@ from pathlib import Path
 
 from identity.errors import DaemonError
 from mailstack import mailstore
-from mailstack.context import RenderContext
+from mailstack.context import RenderContext, build_context
 from mailstack.dovecot import Dovecot
+from mailstack.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -162,3 +163,17 @@ def survey(source: ImapSource, timeout: float = 30) -> dict[str, int]:
     finally:
         with contextlib.suppress(OSError, imaplib.IMAP4.error):
             client.logout()
+
+
+def pull_as_helper(settings: Settings, user: str, login: str, password: str, verify: bool) -> str:
+    """The root helper's pull (:mod:`mailstack.mailstore`) from the configured legacy server,
+    with the alumnus's own password."""
+    source = ImapSource(
+        settings.legacy_imap_host,
+        settings.legacy_imap_port,
+        settings.legacy_security,
+        login,
+        password,
+        verify_tls=verify,
+    )
+    return pull(build_context(settings, create_secrets=False), user, source)

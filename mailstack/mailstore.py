@@ -21,6 +21,7 @@ import shutil
 import socket
 import tarfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from mailstack import archives
 from mailstack.files import ensure_dir
 from mailstack.settings import Settings
 
-_UID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_UID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # whole values only: fullmatch
 _channel: socket.socket | None = None
 _lock = threading.Lock()
 
@@ -76,7 +77,12 @@ def pull(user: str, login: str, password: str, *, verify_tls: bool) -> str:
     return str(found)
 
 
-def start_helper(settings: Settings) -> None:
+# What the helper runs for a "pull" request: mailstack.imapsync's (handed in by the caller, so
+# this module, which imapsync asks, never imports it).
+Puller = Callable[[Settings, str, str, str, bool], str]
+
+
+def start_helper(settings: Settings, puller: Puller) -> None:
     """Fork the root helper; from now on this process asks it. Call as root, before dropping."""
     global _channel
     root = settings.state_dir
@@ -87,7 +93,7 @@ def start_helper(settings: Settings) -> None:
         ours.close()
         code = 0
         try:
-            _serve(theirs, settings, Path(os.path.realpath(mail_root)), archive_folder)
+            _serve(theirs, settings, Path(os.path.realpath(mail_root)), archive_folder, puller)
         except BaseException:
             code = 1
         finally:
@@ -125,18 +131,22 @@ def _read_line(sock: socket.socket) -> bytes | None:
     return data
 
 
-def _serve(channel: socket.socket, settings: Settings, mail_root: Path, archive: Path) -> None:
+def _serve(
+    channel: socket.socket, settings: Settings, mail_root: Path, archive: Path, puller: Puller
+) -> None:
     while True:
         _, fds, _, _ = socket.recv_fds(channel, 16, 1)
         if not fds:
             return  # the service has ended
         conn = socket.socket(fileno=fds[0])
         threading.Thread(
-            target=_one, args=(conn, settings, mail_root, archive), daemon=True
+            target=_one, args=(conn, settings, mail_root, archive, puller), daemon=True
         ).start()
 
 
-def _one(sock: socket.socket, settings: Settings, mail_root: Path, archive_folder: Path) -> None:
+def _one(
+    sock: socket.socket, settings: Settings, mail_root: Path, archive_folder: Path, puller: Puller
+) -> None:
     with sock:
         line = _read_line(sock)
         if line is None:
@@ -144,7 +154,7 @@ def _one(sock: socket.socket, settings: Settings, mail_root: Path, archive_folde
         try:
             request = json.loads(line)
             if request.get("op") == "pull":
-                value: object = _pull(settings, request)
+                value: object = _pull(settings, request, puller)
             else:
                 value = _answer(request, mail_root, archive_folder)
             reply: dict[str, object] = {"ok": True, "value": value}
@@ -159,13 +169,13 @@ def _answer(request: dict[str, str], mail_root: Path, archive_folder: Path) -> o
     # One home directly below mail/<domain>/, named as the service names them, reached
     # through no link (the mail user owns those folders).
     home = Path(os.path.realpath(request["home"]))
-    if home.parent.parent != mail_root or not _UID.match(home.name):
+    if home.parent.parent != mail_root or not _UID.fullmatch(home.name):
         raise ValueError(f"not a mailbox home: {request['home']}")
     op = request["op"]
     if op == "exists":
         return home.exists()
     if op == "archive":
-        if Path(request["folder"]) != archive_folder or not _UID.match(request["uid"]):
+        if Path(request["folder"]) != archive_folder or not _UID.fullmatch(request["uid"]):
             raise ValueError("archive: not the archive folder or not a uid")
         return str(archive_home(home, archive_folder, request["uid"]))
     if op == "remove":
@@ -174,22 +184,11 @@ def _answer(request: dict[str, str], mail_root: Path, archive_folder: Path) -> o
     raise ValueError(f"unknown request {op!r}")
 
 
-def _pull(settings: Settings, request: dict[str, str]) -> str:
-    from mailstack.context import build_context
-    from mailstack.imapsync import ImapSource
-    from mailstack.imapsync import pull as run_pull
-
+def _pull(settings: Settings, request: dict[str, str], puller: Puller) -> str:
     local, _, domain = request["user"].partition("@")
-    if domain != settings.domain or not _UID.match(local):
+    if domain != settings.domain or not _UID.fullmatch(local):
         raise ValueError(f"not an address of {settings.domain}: {request['user']}")
     if not settings.legacy_imap_host:
         raise ValueError("no legacy server is configured")
-    source = ImapSource(
-        settings.legacy_imap_host,
-        settings.legacy_imap_port,
-        settings.legacy_security,
-        request["login"],
-        request["password"],
-        verify_tls=request["verify"] == "True",
-    )
-    return run_pull(build_context(settings, create_secrets=False), request["user"], source)
+    verify = request["verify"] == "True"
+    return puller(settings, request["user"], request["login"], request["password"], verify)

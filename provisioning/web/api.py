@@ -20,7 +20,7 @@ from provisioning import api_tokens
 from provisioning.helpdesk import Helpdesk
 from provisioning.staff import actor_for
 from provisioning.standing import staff_binding
-from provisioning.web.app import NotSignedIn, Services, services
+from provisioning.web.requests import NotSignedIn, Services, services
 from provisioning.web.security import client_address
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -29,15 +28,14 @@ from identity.errors import (
     NotFoundError,
     ValidationError,
 )
-from identity.passwords import DEFAULT_POLICY
-from identity.roles import Actor
-from mailstack.clients import client_settings
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.mailer import Mailer, Outbox
 from provisioning.recovery import Recovery
 from provisioning.registration import Registration
 from provisioning.store import Store
+from provisioning.web import api, autoconfig, console, mailbox, portal
+from provisioning.web.requests import MustChange, NotSignedIn, Services, services
 from provisioning.web.security import (
     CSRF_COOKIE,
     SECURITY_HEADERS,
@@ -75,58 +73,6 @@ PUBLIC_MESSAGES = {
     "validation": "the directory refused this value",
 }
 log = logging.getLogger(__name__)
-
-
-class NotSignedIn(AlumailError):
-    """A page or API call that needs a signed-in person (or a token) got none."""
-
-
-class MustChange(NotSignedIn):
-    """A session opened with a temporary password may only change it."""
-
-
-@dataclass
-class Services:
-    settings: Settings
-    store: Store
-    mailer: Mailer
-    outbox: Outbox
-    registration: Registration
-    recovery: Recovery
-    limiter: RateLimiter
-    limits: Limits
-    csrf: Csrf
-    templates: Jinja2Templates
-
-    def service(self, kind: type[S], actor: Actor) -> S:
-        """A use-case service for ``actor`` on the context the registration holds (read once
-        per process, not per request)."""
-        return kind(self.settings, actor, self.registration.context)
-
-    def accounts(self, actor: Actor) -> AccountService:
-        return self.service(AccountService, actor)
-
-    def page(self, request: Request, name: str, status: int = 200, /, **values: Any) -> Response:
-        from provisioning.web import signin
-
-        session = signin.current(request, self.store, self.settings)
-        context = {
-            "csrf_token": self.csrf.token(request),
-            "session": session,
-            "domain": self.settings.domain,
-            "policy": DEFAULT_POLICY.describe(),
-            "min_length": DEFAULT_POLICY.min_length,
-            "clients": client_settings(self.settings),
-            "errors": {},
-            "form": {},
-            **values,
-        }
-        return self.templates.TemplateResponse(request, name, context, status_code=status)
-
-
-def services(request: Request) -> Services:
-    found: Services = request.app.state.services
-    return found
 
 
 def public_message(error: AlumailError, kind: str) -> str:
@@ -167,8 +113,6 @@ def error_body(error: AlumailError) -> tuple[int, dict[str, object]]:
 
 
 def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
-    from provisioning.web import api, autoconfig, console, mailbox, portal
-
     app = FastAPI(
         title="alumail provisioning service",
         version="1",

@@ -12,8 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from identity.errors import ValidationError
 from mailstack import autoconfig, dnsrecords
 from provisioning.web import signin
-from provisioning.web.app import Services, services
-from provisioning.web.portal import signed_in
+from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import client_address
 
 router = APIRouter(include_in_schema=False)

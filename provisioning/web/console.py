@@ -18,8 +18,7 @@ from identity.errors import AccessDeniedError, NotFoundError
 from identity.roles import Actor
 from provisioning.helpdesk import Helpdesk
 from provisioning.web import signin
-from provisioning.web.app import Services, services
-from provisioning.web.portal import signed_in
+from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD
 
 router = APIRouter(prefix="/helpdesk", include_in_schema=False)

@@ -23,8 +23,7 @@ from provisioning.migration import Job, Migrator
 from provisioning.registration import PORTAL
 from provisioning.store import Store
 from provisioning.web import signin
-from provisioning.web.app import Services, services
-from provisioning.web.portal import signed_in
+from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD
 
 router = APIRouter(include_in_schema=False)

@@ -16,7 +16,7 @@ from provisioning.registration import PORTAL, RegistrationForm
 from provisioning.staff import change_own_password
 from provisioning.store import Session
 from provisioning.web import signin
-from provisioning.web.app import MustChange, NotSignedIn, Services, services
+from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD, client_address
 
 router = APIRouter(include_in_schema=False)
@@ -37,15 +37,6 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/account"
-
-
-def signed_in(request: Request, svc: Services, *, changing_password: bool = False) -> Session:
-    session = signin.current(request, svc.store, svc.settings)
-    if session is None:
-        raise NotSignedIn("sign in first")
-    if session.must_change and not changing_password:
-        raise MustChange("change the temporary password first")
-    return session
 
 
 # -- home, sign-in ---------------------------------------------------------------------------

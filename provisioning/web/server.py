@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from mailstack import mailstore
+from mailstack import imapsync, mailstore
 from mailstack.privileges import drop_privileges, service_user
 from mailstack.settings import Settings
 from mailstack.tls import tls_files
@@ -83,7 +83,7 @@ def serve(settings: Settings, *, before_drop: Callable[[], None] | None = None) 
     config.load()
     preload()
     # Forked before the port is bound, so the helper (root; see its module) never holds it.
-    mailstore.start_helper(settings)
+    mailstore.start_helper(settings, imapsync.pull_as_helper)
     sock = config.bind_socket()
     if before_drop is not None:
         before_drop()

@@ -1,0 +1,87 @@
+"""What every request handler of the web service works with, in one module the routers and the
+application both import (so no router imports the application): the process's services (the
+composition root the application builds once), the use cases' errors a request can end with
+before any use case runs, and the signed-in person."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fastapi import Request
+from fastapi.responses import Response
+from fastapi.templating import Jinja2Templates
+
+from identity.errors import AlumailError
+from identity.passwords import DEFAULT_POLICY
+from identity.roles import Actor
+from mailstack.clients import client_settings
+from mailstack.settings import Settings
+from provisioning.accounts import AccountService
+from provisioning.mailer import Mailer, Outbox
+from provisioning.recovery import Recovery
+from provisioning.registration import Registration
+from provisioning.store import Session, Store
+from provisioning.web import signin
+from provisioning.web.security import Csrf, Limits, RateLimiter
+
+S = TypeVar("S", bound=AccountService)
+
+
+class NotSignedIn(AlumailError):
+    """A page or API call that needs a signed-in person (or a token) got none."""
+
+
+class MustChange(NotSignedIn):
+    """A session opened with a temporary password may only change it."""
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    mailer: Mailer
+    outbox: Outbox
+    registration: Registration
+    recovery: Recovery
+    limiter: RateLimiter
+    limits: Limits
+    csrf: Csrf
+    templates: Jinja2Templates
+
+    def service(self, kind: type[S], actor: Actor) -> S:
+        """A use-case service for ``actor`` on the context the registration holds (read once
+        per process, not per request)."""
+        return kind(self.settings, actor, self.registration.context)
+
+    def accounts(self, actor: Actor) -> AccountService:
+        return self.service(AccountService, actor)
+
+    def page(self, request: Request, name: str, status: int = 200, /, **values: Any) -> Response:
+        session = signin.current(request, self.store, self.settings)
+        context = {
+            "csrf_token": self.csrf.token(request),
+            "session": session,
+            "domain": self.settings.domain,
+            "policy": DEFAULT_POLICY.describe(),
+            "min_length": DEFAULT_POLICY.min_length,
+            "clients": client_settings(self.settings),
+            "errors": {},
+            "form": {},
+            **values,
+        }
+        return self.templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+def signed_in(request: Request, svc: Services, *, changing_password: bool = False) -> Session:
+    session = signin.current(request, svc.store, svc.settings)
+    if session is None:
+        raise NotSignedIn("sign in first")
+    if session.must_change and not changing_password:
+        raise MustChange("change the temporary password first")
+    return session
