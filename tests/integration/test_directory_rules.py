@@ -287,6 +287,25 @@ def test_alumnus_writes_straight_to_slapd_meet_the_field_rules(live_stack, new_a
     assert attribute(live_stack, target, "displayName") == ["王小明 Wang".encode()]
 
 
+def test_alumnus_stores_one_value_of_each_profile_field(live_stack, new_account) -> None:
+    """A person writing straight to slapd adds no second name, phone or postal address (nor
+    thousands of them): alumail shows one value, so one is all the entry may hold."""
+    account, password = new_account(phone="+1 555 0100")
+    target = Tree(live_stack.base_dn).person(account.uid)
+    own = bind(live_stack, target, password)
+    for name in ("cn", "sn", "givenName", "telephoneNumber", "postalAddress"):
+        with pytest.raises(ldap.CONSTRAINT_VIOLATION):
+            own.modify_s(target, [(ldap.MOD_REPLACE, name, [b"One Value", b"+1 555 0101"])])
+    with pytest.raises(ldap.CONSTRAINT_VIOLATION):
+        own.modify_s(target, [(ldap.MOD_ADD, "telephoneNumber", [b"+1 555 0102"])])
+    lines = [f"line {n}".encode() for n in range(500)]
+    with pytest.raises(ldap.CONSTRAINT_VIOLATION):
+        own.modify_s(target, [(ldap.MOD_ADD, "postalAddress", lines)])
+    own.modify_s(target, [(ldap.MOD_REPLACE, "telephoneNumber", [b"+1 555 0103"])])
+    assert attribute(live_stack, target, "telephoneNumber") == [b"+1 555 0103"]
+    assert attribute(live_stack, target, "postalAddress") == []
+
+
 def test_recovery_address_changes_only_when_confirmed(live_stack, new_account, tmp_path) -> None:
     account, password = new_account(recovery_email="kept@home.example.org")
     target = Tree(live_stack.base_dn).person(account.uid)
