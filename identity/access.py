@@ -55,7 +55,9 @@ def access_rules(tree: Tree) -> list[str]:
         # Password hashes: used to authenticate, never read; replaced only by alumail's
         # password paths.
         f"to {people} attrs=userPassword {writers}by anonymous auth by self =x by * none",
-        "to attrs=userPassword by self =xw by anonymous auth by * none",
+        # Staff too change their own password only through alumail (`alumail passwd`): a
+        # pre-hashed value written straight to slapd would pass no quality check.
+        "to attrs=userPassword by anonymous auth by self =x by * none",
         # Must the password be changed? Set and cleared by the password paths only: no staff
         # may clear it after a reset. (ppolicy sets it on root's password writes and drops it
         # on anyone else's, which is why no one else may write a password.)

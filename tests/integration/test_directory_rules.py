@@ -168,6 +168,33 @@ def test_alumnus_cannot_store_a_password_around_the_policy(live_stack, new_accou
     assert binds(live_stack, target, "Own-New-Password-8")
 
 
+def test_staff_change_their_own_password_only_through_alumail(live_stack) -> None:
+    """A helpdesk member or an admin stores no password of their own straight in slapd (a
+    pre-hashed "abc" passes no quality check); `alumail passwd` is their path too."""
+    uid = f"rules.self.{secrets.token_hex(3)}"
+    with StaffService(live_stack) as service:
+        service.add(uid, "Self Rules", Role.HELPDESK, STAFF_PASSWORD)
+    target = Tree(live_stack.base_dn).staff_member(uid)
+    sent = ldappasswd(live_stack, target, STAFF_PASSWORD, None, "abcabcabca")
+    assert "Insufficient access (50)" in sent.stdout + sent.stderr
+    own = bind(live_stack, target, STAFF_PASSWORD)
+    with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+        own.modify_s(target, [(ldap.MOD_REPLACE, "userPassword", [SSHA_OF_ABC])])
+    assert binds(live_stack, target, STAFF_PASSWORD)
+    weak = alumail(
+        live_stack, "passwd", uid, "--password-stdin", stdin=f"{STAFF_PASSWORD}\nabc\nabc\n"
+    )
+    assert weak.returncode == 4, weak.stderr
+    new = "Desk-New-Password-8"
+    changed = alumail(
+        live_stack, "passwd", uid, "--password-stdin", stdin=f"{STAFF_PASSWORD}\n{new}\n{new}\n"
+    )
+    assert changed.returncode == 0, changed.stderr
+    assert attribute(live_stack, target, "userPassword")[0].startswith(b"{ARGON2}$argon2id$")
+    assert binds(live_stack, target, new) and not binds(live_stack, target, STAFF_PASSWORD)
+    assert resolve_actor(live_stack, uid, new).role is Role.HELPDESK
+
+
 def test_no_writer_stores_a_cleartext_password(live_stack, staff, new_account) -> None:
     account, _ = new_account()
     target = Tree(live_stack.base_dn).person(account.uid)
