@@ -41,6 +41,7 @@ from provisioning.store import Store
 from provisioning.web.security import (
     CSRF_COOKIE,
     SECURITY_HEADERS,
+    BodyLimit,
     Csrf,
     CsrfError,
     Limits,
@@ -190,6 +191,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
         csrf=Csrf(service_key(settings.state_dir)),
         templates=templates,
     )
+    app.add_middleware(BodyLimit)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(api.router)
     app.include_router(portal.router)
