@@ -28,7 +28,9 @@ display_name, student_number, graduation_year, recovery_email`` and optionally
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
+import stat
 import subprocess
 import threading
 import time
@@ -366,8 +368,19 @@ class Write:
 
 
 def check_writable(path: Path, field: str) -> None:
-    """A file can be written at ``path`` (tried with its ``.partial`` name, then removed)."""
+    """A file can be written at ``path`` (tried with its ``.partial`` name, then removed). The
+    finished file replaces what ``path`` names: never a device, a FIFO or a folder (``-o
+    /dev/null`` would replace the host's /dev/null)."""
     partial = path.with_name(path.name + ".partial")
+    try:
+        kind = os.lstat(path).st_mode
+    except FileNotFoundError:
+        kind = None
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValidationError(field, f"{path} cannot be written: {why}") from exc
+    if kind is not None and not (stat.S_ISREG(kind) or stat.S_ISLNK(kind)):
+        raise ValidationError(field, f"{path} exists and is not a regular file")
     try:
         with open(partial, "w", encoding="utf-8"):
             pass
