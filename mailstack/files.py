@@ -19,7 +19,19 @@ BACKDATE_SECONDS = 10
 
 
 class NotRegularFile(OSError):
-    """A path given to be read names a FIFO, a device, a socket or a folder."""
+    """A path given to be read or replaced names a FIFO, a device, a socket or a folder."""
+
+
+def check_replaceable(path: Path) -> None:
+    """A file written whole and renamed over ``path`` may replace what is there: nothing, a
+    regular file or a link (the link itself is replaced). Never a device, a FIFO or a folder
+    (``--to /dev/null`` run as root would replace the host's /dev/null): NotRegularFile."""
+    try:
+        kind = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not (stat.S_ISREG(kind) or stat.S_ISLNK(kind)):
+        raise NotRegularFile(errno.EINVAL, "exists and is not a regular file", str(path))
 
 
 def open_regular(path: Path | str) -> BinaryIO:

@@ -28,9 +28,7 @@ display_name, student_number, graduation_year, recovery_email`` and optionally
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
-import stat
 import subprocess
 import threading
 import time
@@ -65,6 +63,7 @@ from identity.ldif import record as to_ldif
 from identity.passwords import check_stored_hash
 from identity.roles import ROOT, Actor
 from mailstack.context import build_context
+from mailstack.files import NotRegularFile, check_replaceable
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from mailstack.slapd import Slapd
@@ -373,14 +372,12 @@ def check_writable(path: Path, field: str) -> None:
     /dev/null`` would replace the host's /dev/null)."""
     partial = path.with_name(path.name + ".partial")
     try:
-        kind = os.lstat(path).st_mode
-    except FileNotFoundError:
-        kind = None
+        check_replaceable(path)
+    except NotRegularFile as exc:
+        raise ValidationError(field, f"{path} exists and is not a regular file") from exc
     except (OSError, ValueError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ValidationError(field, f"{path} cannot be written: {why}") from exc
-    if kind is not None and not (stat.S_ISREG(kind) or stat.S_ISLNK(kind)):
-        raise ValidationError(field, f"{path} exists and is not a regular file")
     try:
         with open(partial, "w", encoding="utf-8"):
             pass

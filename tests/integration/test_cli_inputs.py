@@ -177,14 +177,22 @@ def test_a_fifo_or_a_device_given_as_a_file_is_refused_not_waited_on(
             assert str(source) in answer.stderr and "Traceback" not in answer.stderr
 
 
-def test_an_output_path_that_is_not_a_regular_file_is_never_replaced(live_stack, tmp_path) -> None:
-    """`export -o` and `import --report` replace their file when done: a FIFO or a device
-    there is refused first (before: the FIFO was replaced; /dev/null would have been)."""
+def test_an_output_path_that_is_not_a_regular_file_is_never_replaced(
+    live_stack, new_account, tmp_path
+) -> None:
+    """`export -o`, `import --report` and `backup --to` replace their file when done: a FIFO
+    or a device there is refused first (before: the FIFO was replaced; /dev/null would have
+    been)."""
+    account, _ = new_account()
     fifo = tmp_path / "out"
     os.mkfifo(fifo)
     roster = tmp_path / "roster.csv"
     roster.write_text(",".join(COLUMNS) + "\n")
-    for args in (("export", "-o", str(fifo)), ("import", str(roster), "--report", str(fifo))):
+    for args in (
+        ("export", "-o", str(fifo)),
+        ("import", str(roster), "--report", str(fifo)),
+        ("backup", account.uid, "--to", str(fifo)),
+    ):
         answer = _alumail_within(live_stack, *args)
         assert answer.returncode == 4, (args, answer.stderr)
         assert "is not a regular file" in answer.stderr
