@@ -76,13 +76,24 @@ def test_no_other_address_hides_in_a_display_name_comment_or_encoded_word(
     ],
 )
 def test_a_sender_header_is_held_to_the_same_rule(senders: list[str], rule: str) -> None:
-    problem = from_problem("ann@alumni.example.edu", ["ann@alumni.example.edu"], owned, senders)
+    headers = {"Sender": senders}
+    problem = from_problem("ann@alumni.example.edu", ["ann@alumni.example.edu"], owned, headers)
     assert rule in problem
+
+
+@pytest.mark.parametrize("name", ["Resent-From", "Resent-Sender"])
+def test_resent_headers_name_only_the_login(name: str) -> None:
+    mine = {name: ["ann@alumni.example.edu", "Ann <ann.lee@alumni.example.edu>"]}
+    assert from_problem("ann@alumni.example.edu", ["ann@alumni.example.edu"], owned, mine) == ""
+    theirs = {name: ["bob@alumni.example.edu"]}
+    problem = from_problem("ann@alumni.example.edu", ["ann@alumni.example.edu"], owned, theirs)
+    assert f"{name}: <bob@alumni.example.edu> is not an address of" in problem
 
 
 def test_own_addresses_pass_in_every_place() -> None:
     own = ['"ann.lee@alumni.example.edu" <Ann@Alumni.Example.EDU>']
-    assert from_problem("ann@alumni.example.edu", own, owned, ["ann.lee@alumni.example.edu"]) == ""
+    senders = {"Sender": ["ann.lee@alumni.example.edu"]}
+    assert from_problem("ann@alumni.example.edu", own, owned, senders) == ""
     assert (
         from_problem("ann@alumni.example.edu", ['"Ann @ home" <ann@alumni.example.edu>'], owned)
         == ""
