@@ -63,8 +63,10 @@ def access_rules(tree: Tree) -> list[str]:
         # on anyone else's, which is why no one else may write a password.)
         f"to {people} attrs=pwdReset {managers}by {admins} read by {helpdesk} read "
         f"by {readers} read by self read by * none",
-        f"to {people} attrs=pwdAccountLockedTime {managers}by {admins} manage "
-        f"by {helpdesk} manage by {readers} read by self read by * none",
+        # Staff clear a lockout (delete); none sets one: "000001010000Z" would lock an
+        # account for good, beside the audited suspension.
+        f"to {people} attrs=pwdAccountLockedTime {managers}by {admins} =rscz "
+        f"by {helpdesk} =rscz by {readers} read by self read by * none",
         # A retired account stays retired unless an admin says otherwise.
         f"to {people} filter=(alumailAccountStatus=retired) attrs=alumailAccountStatus "
         f"by {admins} write by {helpdesk} read by {readers} read by self read by * none",

@@ -118,6 +118,26 @@ def test_helpdesk_cannot_clear_the_forced_change_after_a_reset(
     )
 
 
+def test_staff_clear_a_lockout_but_cannot_set_one(live_stack, staff, new_account) -> None:
+    """Unlocking deletes pwdAccountLockedTime; writing one (000001010000Z: locked for good)
+    is no one's use case but root's (before: helpdesk and admins had manage)."""
+    account, _ = new_account()
+    tree = Tree(live_stack.base_dn)
+    target = tree.person(account.uid)
+    for who in (staff["helpdesk"], staff["admin"]):
+        member = bind(live_stack, tree.staff_member(who), STAFF_PASSWORD)
+        for change in (ldap.MOD_ADD, ldap.MOD_REPLACE):
+            with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+                member.modify_s(target, [(change, "pwdAccountLockedTime", [b"000001010000Z"])])
+        assert attribute(live_stack, target, "pwdAccountLockedTime") == []
+        root(live_stack).modify_s(
+            target, [(ldap.MOD_REPLACE, "pwdAccountLockedTime", [b"20260101000000Z"])]
+        )
+        with Helpdesk(live_stack, resolve_actor(live_stack, who, STAFF_PASSWORD)) as desk:
+            assert desk.unlock(account.uid)
+        assert attribute(live_stack, target, "pwdAccountLockedTime") == []
+
+
 def test_helpdesk_suspends_but_cannot_retire(live_stack, staff, new_account) -> None:
     account, _ = new_account()
     tree = Tree(live_stack.base_dn)
