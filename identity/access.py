@@ -51,7 +51,18 @@ def access_rules(tree: Tree) -> list[str]:
     writers = "".join(f"by {who} =w " for who in password_writers(tree))
     managers = "".join(f"by {who} manage " for who in password_writers(tree))
     statuses = "|".join(HELPDESK_STATUSES)
+    root_only = "(|(authzTo=*)(authzFrom=*)(pwdPolicySubentry=*))"
     return [
+        # Who may act as whom (authzTo, authzFrom: proxied authorization) and which password
+        # policy applies (pwdPolicySubentry) are the host root's alone. An admin who could write
+        # them, on an entry or in a new one (slapd judges an add on the whole entry, so the
+        # filter refuses any entry carrying one), could act as anyone, root's DN included, or
+        # lift the lockout. Service identities under ou=services are root's to make.
+        *(
+            f'to dn.subtree="{subtree}" filter={root_only} attrs=entry by * none'
+            for subtree in (tree.people, tree.staff, tree.groups)
+        ),
+        "to attrs=authzTo,authzFrom,pwdPolicySubentry by * none",
         # Password hashes: used to authenticate, never read; replaced only by alumail's
         # password paths.
         f"to {people} attrs=userPassword {writers}by anonymous auth by self =x by * none",

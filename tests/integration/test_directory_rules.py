@@ -138,6 +138,45 @@ def test_staff_clear_a_lockout_but_cannot_set_one(live_stack, staff, new_account
         assert attribute(live_stack, target, "pwdAccountLockedTime") == []
 
 
+@pytest.mark.parametrize(
+    ("attribute_name", "value"),
+    [
+        ("authzTo", "dn.regex:.*"),
+        ("authzFrom", "dn.regex:.*"),
+        ("pwdPolicySubentry", "cn=lenient,ou=groups,{base}"),
+    ],
+)
+def test_no_staff_writes_who_may_act_as_whom_or_which_policy_applies(
+    live_stack, staff, new_account, attribute_name, value
+) -> None:
+    """authzTo/authzFrom decide proxied authorization (an entry allowed to act as root's DN
+    would own cn=config); pwdPolicySubentry decides the lockout. Root's alone: an admin can
+    neither write one on an entry nor add an entry that carries one (slapd judges an add on
+    the whole entry: before, an admin added a staff entry with authzTo: dn.regex:.*)."""
+    account, _ = new_account()
+    tree = Tree(live_stack.base_dn)
+    admin = bind(live_stack, tree.staff_member(staff["admin"]), STAFF_PASSWORD)
+    raw = value.format(base=live_stack.base_dn).encode()
+    for target in (tree.person(account.uid), tree.staff_member(staff["admin"])):
+        with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+            admin.modify_s(target, [(ldap.MOD_ADD, attribute_name, [raw])])
+        assert attribute(live_stack, target, attribute_name) == []
+    uid = f"rules.proxy.{secrets.token_hex(3)}"
+    entry = {
+        "objectClass": [b"inetOrgPerson"],
+        "uid": [uid.encode()],
+        "cn": [b"Proxy"],
+        "sn": [b"Proxy"],
+        attribute_name: [raw],
+    }
+    for parent in (tree.staff, tree.groups, tree.people):
+        with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+            admin.add_s(f"uid={uid},{parent}", list(entry.items()))
+    del entry[attribute_name]
+    admin.add_s(f"uid={uid},{tree.staff}", list(entry.items()))  # without it: the admin's job
+    admin.delete_s(f"uid={uid},{tree.staff}")
+
+
 def test_helpdesk_suspends_but_cannot_retire(live_stack, staff, new_account) -> None:
     account, _ = new_account()
     tree = Tree(live_stack.base_dn)
