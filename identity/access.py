@@ -41,6 +41,29 @@ STANDING = ("entryUUID", "pwdChangedTime", "pwdReset", "pwdAccountLockedTime")
 HELPDESK_STATUSES = ("active", "suspended")
 
 
+def olc_access(tree: Tree) -> list[str]:
+    """The database's olcAccess rules, in the order slapd reads them."""
+    return root_only_rules(tree) + web_service_rules(tree) + access_rules(tree)
+
+
+def root_only_rules(tree: Tree) -> list[str]:
+    """What no one but the host's root writes, whatever other rule says: before every other."""
+    root_only = "(|(authzTo=*)(authzFrom=*)(pwdPolicySubentry=*))"
+    return [
+        # Who may act as whom (authzTo, authzFrom: proxied authorization) and which password
+        # policy applies (pwdPolicySubentry) are the host root's alone. An admin who could write
+        # them, on an entry or in a new one (slapd judges an add on the whole entry, so the
+        # filter refuses any entry carrying one), could act as anyone, root's DN included, or
+        # lift the lockout. Service identities under ou=services are root's to make.
+        *(
+            f'to dn.subtree="{subtree}" filter={root_only} attrs=entry by * none'
+            for subtree in (tree.people, tree.staff, tree.groups)
+        ),
+        # slapd itself reads authzTo to judge a proxied authorization (with auth access).
+        "to attrs=authzTo,authzFrom,pwdPolicySubentry by * auth",
+    ]
+
+
 def web_service_rules(tree: Tree) -> list[str]:
     """The web service's own rights, for what it does without a signed-in person: sign-in and
     recovery look-ups (login names, staff entries and role groups, lock and reset state, the
@@ -80,14 +103,18 @@ def access_rules(tree: Tree) -> list[str]:
         # Password hashes: used to authenticate, never read; replaced only by alumail's
         # password paths.
         f"to {people} attrs=userPassword by anonymous auth by self =x by * none",
-        "to attrs=userPassword by self =xw by anonymous auth by * none",
+        # Staff too change their own password only through alumail (`alumail passwd`): a
+        # pre-hashed value written straight to slapd would pass no quality check.
+        "to attrs=userPassword by anonymous auth by self =x by * none",
         # Must the password be changed? Set and cleared by the password paths only: no staff
         # may clear it after a reset. (ppolicy sets it on root's password writes and drops it
         # on anyone else's, which is why no one else may write a password.)
         f"to {people} attrs=pwdReset by {admins} read by {helpdesk} read "
         f"by {readers} read by self read by * none",
-        f"to {people} attrs=pwdAccountLockedTime by {admins} manage "
-        f"by {helpdesk} manage by {readers} read by self read by * none",
+        # Staff clear a lockout (delete); none sets one: "000001010000Z" would lock an
+        # account for good, beside the audited suspension.
+        f"to {people} attrs=pwdAccountLockedTime by {admins} =rscz "
+        f"by {helpdesk} =rscz by {readers} read by self read by * none",
         # A retired account stays retired unless an admin says otherwise.
         f"to {people} filter=(alumailAccountStatus=retired) attrs=alumailAccountStatus "
         f"by {admins} write by {helpdesk} read by {readers} read by self read by * none",

@@ -49,6 +49,10 @@ POSTAL_LINE_MAX = 64
 PASSWORD_HASH = "[{](" + "|".join(LEGACY_SCHEMES) + ")[}].+"
 
 
+# Profile attributes the schema lets hold several values, of which alumail keeps one.
+SINGLE_VALUED_PROFILE = ("cn", "sn", "givenName", "telephoneNumber", "postalAddress")
+
+
 @dataclass(frozen=True)
 class Constraint:
     """One olcConstraintAttribute value: ``ATTRIBUTE regex|size|count VALUE``."""
@@ -104,6 +108,10 @@ def directory_constraints() -> list[Constraint]:
         # One password per entry: a second value would be a second working password.
         Constraint("userPassword", "count", "1"),
         Constraint("alumailRecoveryEmail", "count", "1"),
+        # Profile fields hold one value each (alumail reads only the first): without a count a
+        # person writing straight to slapd could store thousands of values, or hide a second
+        # name that backups and exports carry but no page shows.
+        *(Constraint(a, "count", "1") for a in SINGLE_VALUED_PROFILE),
     ]
 
 

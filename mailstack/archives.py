@@ -36,9 +36,10 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from identity.errors import AlumailError, ValidationError
+from mailstack.files import open_regular
 
 MAX_HEADER_RECORD = 64 * 1024
 MAX_NAME_BYTES = 1024
@@ -169,13 +170,17 @@ class _Archive:
         self.source = source
         self.policy = policy
         self.archive: tarfile.TarFile | None = None
+        self.raw: BinaryIO | None = None
 
     def __enter__(self) -> tarfile.TarFile:
         try:
-            self.archive = tarfile.open(self.source, "r:*", tarinfo=_CheckedInfo)
+            self.raw = open_regular(self.source)
+            self.archive = tarfile.open(fileobj=self.raw, mode="r:*", tarinfo=_CheckedInfo)
         except _HeaderRefused as exc:
             raise ValidationError(self.policy.field, str(exc)) from exc
         except (OSError, EOFError, tarfile.TarError) as exc:
+            if self.raw is not None:
+                self.raw.close()
             raise ValidationError(
                 self.policy.field, f"cannot be read as a tar archive: {exc}"
             ) from exc
@@ -184,6 +189,8 @@ class _Archive:
     def __exit__(self, kind: object, error: object, trace: object) -> None:
         if self.archive is not None:
             self.archive.close()
+        if self.raw is not None:
+            self.raw.close()
         if isinstance(error, _HeaderRefused):
             raise ValidationError(self.policy.field, str(error)) from error
         if isinstance(error, (EOFError, tarfile.TarError, OSError)):

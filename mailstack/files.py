@@ -3,6 +3,7 @@ the owner and mode each file needs."""
 
 from __future__ import annotations
 
+import errno
 import grp
 import os
 import pwd
@@ -10,10 +11,43 @@ import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from identity.errors import ConfigError
 
 BACKDATE_SECONDS = 10
+
+
+class NotRegularFile(OSError):
+    """A path given to be read or replaced names a FIFO, a device, a socket or a folder."""
+
+
+def check_replaceable(path: Path) -> None:
+    """A file written whole and renamed over ``path`` may replace what is there: nothing, a
+    regular file or a link (the link itself is replaced). Never a device, a FIFO or a folder
+    (``--to /dev/null`` run as root would replace the host's /dev/null): NotRegularFile."""
+    try:
+        kind = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not (stat.S_ISREG(kind) or stat.S_ISLNK(kind)):
+        raise NotRegularFile(errno.EINVAL, "exists and is not a regular file", str(path))
+
+
+def open_regular(path: Path | str) -> BinaryIO:
+    """``path`` opened for reading, if it is a regular file (after following links). Opened
+    without blocking and judged from its descriptor, so a FIFO never hangs the reader (nor
+    holds the state lock meanwhile) and /dev/zero never floods it: NotRegularFile instead,
+    whose ``strerror`` says what is wrong."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 @dataclass(frozen=True)

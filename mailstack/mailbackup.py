@@ -23,10 +23,11 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from identity.errors import ValidationError
 from mailstack import archives
 from mailstack.context import MAIL_USER, RenderContext, mail_user_ids
 from mailstack.dovecot import Dovecot
-from mailstack.files import ensure_dir
+from mailstack.files import NotRegularFile, check_replaceable, ensure_dir
 from mailstack.privileges import SERVICE_USER
 
 ROOT_NAME = "Maildir"
@@ -73,6 +74,10 @@ def restore_policy(quota: int) -> archives.Policy:
 
 def backup(ctx: RenderContext, user: str, target: Path) -> Path:
     """Write ``user``'s mailbox to ``target`` (.tar.gz); returns ``target``."""
+    try:
+        check_replaceable(target)
+    except NotRegularFile as exc:
+        raise ValidationError("to", f"{target} exists and is not a regular file") from exc
     work = _workdir(ctx)
     if os.geteuid() == 0:
         shutil.chown(work, MAIL_USER, MAIL_USER)  # doveadm -u writes as the mail user

@@ -19,8 +19,11 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
@@ -40,23 +43,60 @@ NAME = "alumail-sender"
 RECORDS = "etc/sender-milter/own-dkim-records.json"
 
 
-def from_problem(login: str, from_headers: list[str], owned: Callable[[str], set[str]]) -> str:
-    """Why a message submitted by ``login`` may not go out with these ``From:`` headers, or
-    "" when it may. ``owned`` gives the addresses a login owns (lowercase)."""
+# Headers besides From: that name who sent a message, as mail clients show them.
+IDENTITY_HEADERS = {
+    "sender": "Sender",
+    "resent-from": "Resent-From",
+    "resent-sender": "Resent-Sender",
+}
+# Anything shaped like an address, wherever it stands in a header: the address itself, a
+# display name, a comment or an encoded word, once decoded.
+_ADDRESS_LIKE = re.compile(r"[^\s<>()\[\]\",;:@]+@[^\s<>()\[\]\",;:@]+")
+
+
+def decoded(value: str) -> str:
+    """A header value with its RFC 2047 encoded words decoded, as a mail client shows it."""
+    try:
+        return str(make_header(decode_header(value)))
+    except (HeaderParseError, LookupError, UnicodeError, ValueError):
+        return value
+
+
+def from_problem(
+    login: str,
+    from_headers: list[str],
+    owned: Callable[[str], set[str]],
+    others: Mapping[str, list[str]] | None = None,
+) -> str:
+    """Why a message submitted by ``login`` may not go out with these ``From:`` headers and
+    ``others`` (``Sender:``, ``Resent-From:``, ``Resent-Sender:``, by name), or "" when it may.
+    ``owned`` gives the addresses a login owns (lowercase). Mail clients show a display name, a
+    comment or an encoded word as prominently as the address, and a Sender: as who sent it, so
+    every address-like text anywhere in these headers must be owned too."""
     if len(from_headers) != 1:
         return f"a message needs exactly one From: header (this one has {len(from_headers)})"
     addresses = [address for _, address in getaddresses(from_headers) if address]
     if len(addresses) != 1 or "@" not in addresses[0]:
         return "the From: header must hold exactly one address"
-    address = addresses[0].lower()
-    if address not in owned(login):
-        return f"From: <{address}> is not an address of the login {login}"
+    others = others or {}
+    senders = others.get("Sender", [])
+    if len(senders) > 1:
+        return f"a message may have one Sender: header at most (this one has {len(senders)})"
+    mine = owned(login)
+    for name, values in (("From", from_headers), *others.items()):
+        for value in values:
+            parsed = [address for _, address in getaddresses([value]) if address]
+            for address in [*parsed, *_ADDRESS_LIKE.findall(decoded(value))]:
+                address = address.lower().rstrip(".")
+                if address not in mine:
+                    return f"{name}: <{address}> is not an address of the login {login}"
     return ""
 
 
 def claimed_own_address(from_headers: list[str], domain: str) -> str:
-    """The first From: address in ``domain`` (or below it), or ""."""
-    for _, address in getaddresses(from_headers):
+    """The first address in ``domain`` (or below it) of these From: (and Sender:) headers, or
+    "": as written, and as a mail client shows it once encoded words are decoded."""
+    for _, address in getaddresses([*from_headers, *map(decoded, from_headers)]):
         host = address.rpartition("@")[2].lower().rstrip(".")
         if host == domain or host.endswith("." + domain):
             return address.lower()
@@ -138,6 +178,7 @@ def serve(
         def __init__(self) -> None:
             self.login = ""
             self.from_headers: list[str] = []
+            self.others: dict[str, list[str]] = {}
             self.head: list[bytes] = []
             self.body_chunks: list[bytes] = []
             self.claimed = ""
@@ -145,11 +186,14 @@ def serve(
         def envfrom(self, sender: str, *params: str) -> int:
             self.login = self.getsymval("{auth_authen}") or ""
             self.from_headers, self.head, self.body_chunks, self.claimed = [], [], [], ""
+            self.others = {}
             return int(Milter.CONTINUE)
 
         def header(self, name: str, value: str) -> int:
             if name.lower() == "from":
                 self.from_headers.append(value)
+            elif name.lower() in IDENTITY_HEADERS:
+                self.others.setdefault(IDENTITY_HEADERS[name.lower()], []).append(value)
             if not self.login:  # kept to check a signature on port 25
                 raw = f"{name}: {value}".encode(errors="surrogateescape")
                 self.head.append(raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") + b"\r\n")
@@ -157,7 +201,8 @@ def serve(
 
         def eoh(self) -> int:
             if not self.login:
-                self.claimed = claimed_own_address(self.from_headers, signatures.domain)
+                shown = self.from_headers + self.others.get("Sender", [])
+                self.claimed = claimed_own_address(shown, signatures.domain)
             return int(Milter.CONTINUE)
 
         def body(self, chunk: bytes) -> int:
@@ -169,7 +214,7 @@ def serve(
             if not self.login:
                 return self._unauthenticated()
             try:
-                problem = from_problem(self.login, self.from_headers, owned)
+                problem = from_problem(self.login, self.from_headers, owned, self.others)
             except DirectoryError:
                 self.setreply("451", "4.7.1", "cannot check the sender now; try again later")
                 return int(Milter.TEMPFAIL)

@@ -58,6 +58,7 @@ from typing import Any
 from identity.dit import base_dn_for
 from identity.errors import ConfigError, ValidationError
 from identity.quota import parse_quota
+from mailstack.files import open_regular
 
 ENV_PREFIX = "ALUMAIL_"
 DEFAULT_FILE = "alumail.toml"
@@ -231,7 +232,7 @@ MAX_FILE_BYTES = 1024 * 1024  # a settings file is a few hundred bytes; refuse a
 def _read_toml(path: Path) -> dict[str, Any]:
     """The parsed settings file, or a ConfigError naming the file and what is wrong with it."""
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError as exc:
         raise ConfigError(f"settings file {path} does not exist") from exc

@@ -7,7 +7,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from identity.access import access_rules, size_limits, web_service_rules
+from identity.access import olc_access, size_limits
 from identity.directory import is_reachable
 from identity.dit import WEB_SERVICE
 from identity.errors import AlumailError, ConfigError, DaemonError
@@ -57,7 +57,7 @@ class Slapd:
             data_dir=self.layout.ldap_data,
             base_dn=self.ctx.tree.base_dn,
             policy_dn=self.ctx.tree.default_policy,
-            access=web_service_rules(self.ctx.tree) + access_rules(self.ctx.tree),
+            access=olc_access(self.ctx.tree),
             web_dn=self.ctx.tree.service(WEB_SERVICE),
             web_uid=self.ctx.service_uid,
             web_gid=self.ctx.service_gid,

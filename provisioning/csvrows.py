@@ -11,13 +11,13 @@ malformed line ends the reading there, and the report says that the rest was not
 from __future__ import annotations
 
 import csv
-import os
-import stat
+import io
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TextIO
 
 from identity.errors import ValidationError
+from mailstack.files import NotRegularFile, open_regular
 
 MAX_LINE_CHARS = 1024 * 1024
 RowProblem = Callable[[int, str, str], None]  # (line, column, reason)
@@ -35,15 +35,12 @@ def open_csv(path: Path, field: str = "file") -> TextIO:
     """``path`` opened for :func:`read_rows`: UTF-8 (a BOM is skipped), undecodable bytes kept
     as surrogates so that each bad row is reported on its own."""
     try:
-        mode = os.stat(path).st_mode
+        raw = open_regular(path)
+    except NotRegularFile as exc:
+        raise ValidationError(field, f"{path} is not a regular file") from exc
     except (OSError, ValueError) as exc:
         raise ValidationError(field, f"{path} cannot be read: {_why(exc)}") from exc
-    if not stat.S_ISREG(mode):
-        raise ValidationError(field, f"{path} is not a regular file")
-    try:
-        return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    except OSError as exc:
-        raise ValidationError(field, f"{path} cannot be read: {_why(exc)}") from exc
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
 def read_rows(

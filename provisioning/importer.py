@@ -63,6 +63,7 @@ from identity.ldif import record as to_ldif
 from identity.passwords import check_stored_hash
 from identity.roles import ROOT, Actor
 from mailstack.context import build_context
+from mailstack.files import NotRegularFile, check_replaceable
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from mailstack.slapd import Slapd
@@ -366,8 +367,17 @@ class Write:
 
 
 def check_writable(path: Path, field: str) -> None:
-    """A file can be written at ``path`` (tried with its ``.partial`` name, then removed)."""
+    """A file can be written at ``path`` (tried with its ``.partial`` name, then removed). The
+    finished file replaces what ``path`` names: never a device, a FIFO or a folder (``-o
+    /dev/null`` would replace the host's /dev/null)."""
     partial = path.with_name(path.name + ".partial")
+    try:
+        check_replaceable(path)
+    except NotRegularFile as exc:
+        raise ValidationError(field, f"{path} exists and is not a regular file") from exc
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValidationError(field, f"{path} cannot be written: {why}") from exc
     try:
         with open(partial, "w", encoding="utf-8"):
             pass

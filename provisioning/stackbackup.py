@@ -35,7 +35,7 @@ from identity.errors import ConflictError, DaemonError, ValidationError
 from mailstack import archives
 from mailstack.context import MAIL_USER, build_context, mail_user_ids
 from mailstack.dovecot import Dovecot
-from mailstack.files import ensure_dir
+from mailstack.files import ensure_dir, open_regular
 from mailstack.layout import Layout
 from mailstack.process import run
 from mailstack.settings import Settings
@@ -43,6 +43,7 @@ from provisioning import stack
 
 STATE_PARTS = ("etc", "tls", "secrets", "dkim", "web", "audit")
 FORMAT = 1
+MAX_MANIFEST_BYTES = 64 * 1024
 MAIL_ROOT = "mail"
 
 
@@ -128,8 +129,14 @@ def _state_archive(layout: Layout, target: Path) -> None:
 def restore_all(settings: Settings, source: Path) -> dict[str, object]:
     manifest_file = source / "manifest.json"
     try:
-        manifest = json.loads(manifest_file.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        # A regular file of a few hundred bytes: a FIFO or a link to /dev/zero in a backup
+        # folder neither hangs the restore nor fills memory.
+        with open_regular(manifest_file) as handle:
+            text = handle.read(MAX_MANIFEST_BYTES + 1)
+        if len(text) > MAX_MANIFEST_BYTES:
+            raise ValueError(f"manifest.json is larger than {MAX_MANIFEST_BYTES} bytes")
+        manifest = json.loads(text)
+    except (OSError, ValueError) as exc:
         raise ValidationError("from", f"{source} is not an alumail backup: {exc}") from exc
     if manifest.get("format") != FORMAT:
         raise ValidationError("from", f"backup format {manifest.get('format')} is not {FORMAT}")
@@ -204,7 +211,7 @@ def check_directory_ldif(path: Path) -> None:
             )
 
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             logical, start = bytearray(), 0
             for number, raw in enumerate(handle, 1):
                 line = raw.rstrip(b"\r\n")

@@ -14,6 +14,7 @@ root alone, so a new command is closed until someone decides who may run it.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -39,6 +40,7 @@ from identity.errors import (
 )
 from identity.roles import ROOT, Actor, Role
 from mailstack import settings as settings_module
+from mailstack.files import open_regular
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
 
@@ -119,7 +121,7 @@ MAX_SECRET_CHARS = 4096
 def read_secret_file(path: Path, field: str) -> str:
     """A password kept in a file (its first line), or a ValidationError naming ``field``."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        with io.TextIOWrapper(open_regular(path), encoding="utf-8") as handle:
             line = handle.readline(MAX_SECRET_CHARS + 1)
     except OSError as exc:
         raise ValidationError(field, f"{path} cannot be read: {exc.strerror}") from exc

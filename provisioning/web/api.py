@@ -45,6 +45,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "the token's staff member may not do this"),
         (404, "no such account"),
         (409, "conflicts with an account or address that exists"),
+        (413, "the request body is larger than 1 MiB (refused before it is read)"),
         (422, "a value breaks its rule; the field is named"),
         (429, "too many attempts; see Retry-After"),
     )

@@ -39,6 +39,7 @@ from provisioning.web.requests import MustChange, NotSignedIn, Services, service
 from provisioning.web.security import (
     CSRF_COOKIE,
     SECURITY_HEADERS,
+    BodyLimit,
     Csrf,
     CsrfError,
     Limits,
@@ -134,6 +135,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
         csrf=Csrf(service_key(settings.state_dir)),
         templates=templates,
     )
+    app.add_middleware(BodyLimit)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(api.router)
     app.include_router(portal.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import shutil
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from identity.errors import AlumailError
 from mailstack.files import ensure_dir
@@ -137,3 +139,66 @@ def service_key(state_dir: Path) -> bytes:
             shutil.chown(partial, SERVICE_USER, SERVICE_USER)
         partial.replace(path)
     return path.read_bytes()
+
+
+# The largest body a form or an API call of ours needs is a few kilobytes (no upload exists).
+MAX_BODY_BYTES = 1 << 20
+
+
+class BodyLimit:
+    """Refuses a request body over ``limit`` bytes with 413, before anyone has read it whole.
+    Starlette and FastAPI buffer a JSON or form body in memory before any route or credential
+    check runs, and uvicorn sets no limit: without this an anonymous client could make the
+    process hold hundreds of megabytes per request. A declared Content-Length is judged at
+    once; a chunked body is counted as it arrives, and past the limit the application is told
+    the client left (whatever it answers then is dropped)."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._refuse(send)
+            return
+        received, started, refused = 0, False, False
+
+        async def counted() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    if not started:
+                        refused = True
+                        await self._refuse(send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, counted, watched)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            {
+                "error": {
+                    "type": "too_large",
+                    "message": f"request body: at most {self.limit} bytes",
+                }
+            }
+        ).encode()
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -131,3 +131,69 @@ def test_any_import_rows_are_planned_or_reported(live_stack, tmp_path, rows, tai
     result = invoke(live_stack, ["import", str(roster), "--dry-run", "--json"])
     event(f"exit {result.exit_code}")
     assert result.exit_code in (0, 10), result.output
+
+
+def _alumail_within(settings, *args: str, config: str | None = None):  # type: ignore[no-untyped-def]
+    """The real command, given 20 s: a command that blocks on its input fails the test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALUMAIL_")}
+    env["ALUMAIL_CONFIG"] = config or str(settings.state_dir.parent / "alumail.toml")
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "provisioning", *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=20,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"alumail {' '.join(args)} blocked on its input") from exc
+
+
+def test_a_fifo_or_a_device_given_as_a_file_is_refused_not_waited_on(
+    live_stack, new_account, tmp_path
+) -> None:
+    """Every file the CLI reads (settings, the actor's password, a CSV, a backup) is judged
+    before it is read: a FIFO no one writes to, or a link to /dev/zero, gets exit 3 or 4
+    naming it, never a command that waits forever holding the state lock."""
+    account, _ = new_account()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero"
+    zero.symlink_to("/dev/zero")
+    for source in (fifo, zero):
+        settings_file = _alumail_within(live_stack, "status", config=str(source))
+        assert settings_file.returncode == 3, settings_file.stderr
+        assert "not a regular file" in settings_file.stderr
+        cases = [
+            ("--actor", account.uid, "--actor-password-file", str(source), "account", "list"),
+            ("restore", account.uid, "--from", str(source)),
+            ("import", str(source), "--dry-run"),
+        ]
+        for args in cases:
+            answer = _alumail_within(live_stack, *args)
+            assert answer.returncode == 4, (args, answer.stderr)
+            assert str(source) in answer.stderr and "Traceback" not in answer.stderr
+
+
+def test_an_output_path_that_is_not_a_regular_file_is_never_replaced(
+    live_stack, new_account, tmp_path
+) -> None:
+    """`export -o`, `import --report` and `backup --to` replace their file when done: a FIFO
+    or a device there is refused first (before: the FIFO was replaced; /dev/null would have
+    been)."""
+    account, _ = new_account()
+    fifo = tmp_path / "out"
+    os.mkfifo(fifo)
+    roster = tmp_path / "roster.csv"
+    roster.write_text(",".join(COLUMNS) + "\n")
+    for args in (
+        ("export", "-o", str(fifo)),
+        ("import", str(roster), "--report", str(fifo)),
+        ("backup", account.uid, "--to", str(fifo)),
+    ):
+        answer = _alumail_within(live_stack, *args)
+        assert answer.returncode == 4, (args, answer.stderr)
+        assert "is not a regular file" in answer.stderr
+        assert fifo.is_fifo()

@@ -118,6 +118,65 @@ def test_helpdesk_cannot_clear_the_forced_change_after_a_reset(
     )
 
 
+def test_staff_clear_a_lockout_but_cannot_set_one(live_stack, staff, new_account) -> None:
+    """Unlocking deletes pwdAccountLockedTime; writing one (000001010000Z: locked for good)
+    is no one's use case but root's (before: helpdesk and admins had manage)."""
+    account, _ = new_account()
+    tree = Tree(live_stack.base_dn)
+    target = tree.person(account.uid)
+    for who in (staff["helpdesk"], staff["admin"]):
+        member = bind(live_stack, tree.staff_member(who), STAFF_PASSWORD)
+        for change in (ldap.MOD_ADD, ldap.MOD_REPLACE):
+            with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+                member.modify_s(target, [(change, "pwdAccountLockedTime", [b"000001010000Z"])])
+        assert attribute(live_stack, target, "pwdAccountLockedTime") == []
+        root(live_stack).modify_s(
+            target, [(ldap.MOD_REPLACE, "pwdAccountLockedTime", [b"20260101000000Z"])]
+        )
+        with Helpdesk(live_stack, resolve_actor(live_stack, who, STAFF_PASSWORD)) as desk:
+            assert desk.unlock(account.uid)
+        assert attribute(live_stack, target, "pwdAccountLockedTime") == []
+
+
+@pytest.mark.parametrize(
+    ("attribute_name", "value"),
+    [
+        ("authzTo", "dn.regex:.*"),
+        ("authzFrom", "dn.regex:.*"),
+        ("pwdPolicySubentry", "cn=lenient,ou=groups,{base}"),
+    ],
+)
+def test_no_staff_writes_who_may_act_as_whom_or_which_policy_applies(
+    live_stack, staff, new_account, attribute_name, value
+) -> None:
+    """authzTo/authzFrom decide proxied authorization (an entry allowed to act as root's DN
+    would own cn=config); pwdPolicySubentry decides the lockout. Root's alone: an admin can
+    neither write one on an entry nor add an entry that carries one (slapd judges an add on
+    the whole entry: before, an admin added a staff entry with authzTo: dn.regex:.*)."""
+    account, _ = new_account()
+    tree = Tree(live_stack.base_dn)
+    admin = bind(live_stack, tree.staff_member(staff["admin"]), STAFF_PASSWORD)
+    raw = value.format(base=live_stack.base_dn).encode()
+    for target in (tree.person(account.uid), tree.staff_member(staff["admin"])):
+        with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+            admin.modify_s(target, [(ldap.MOD_ADD, attribute_name, [raw])])
+        assert attribute(live_stack, target, attribute_name) == []
+    uid = f"rules.proxy.{secrets.token_hex(3)}"
+    entry = {
+        "objectClass": [b"inetOrgPerson"],
+        "uid": [uid.encode()],
+        "cn": [b"Proxy"],
+        "sn": [b"Proxy"],
+        attribute_name: [raw],
+    }
+    for parent in (tree.staff, tree.groups, tree.people):
+        with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+            admin.add_s(f"uid={uid},{parent}", list(entry.items()))
+    del entry[attribute_name]
+    admin.add_s(f"uid={uid},{tree.staff}", list(entry.items()))  # without it: the admin's job
+    admin.delete_s(f"uid={uid},{tree.staff}")
+
+
 def test_helpdesk_suspends_but_cannot_retire(live_stack, staff, new_account) -> None:
     account, _ = new_account()
     tree = Tree(live_stack.base_dn)
@@ -166,6 +225,33 @@ def test_alumnus_cannot_store_a_password_around_the_policy(live_stack, new_accou
     assert len(stored) == 1 and stored[0].startswith(b"{ARGON2}$argon2id$")
     assert attribute(live_stack, target, "pwdReset") == []
     assert binds(live_stack, target, "Own-New-Password-8")
+
+
+def test_staff_change_their_own_password_only_through_alumail(live_stack) -> None:
+    """A helpdesk member or an admin stores no password of their own straight in slapd (a
+    pre-hashed "abc" passes no quality check); `alumail passwd` is their path too."""
+    uid = f"rules.self.{secrets.token_hex(3)}"
+    with StaffService(live_stack) as service:
+        service.add(uid, "Self Rules", Role.HELPDESK, STAFF_PASSWORD)
+    target = Tree(live_stack.base_dn).staff_member(uid)
+    sent = ldappasswd(live_stack, target, STAFF_PASSWORD, None, "abcabcabca")
+    assert "Insufficient access (50)" in sent.stdout + sent.stderr
+    own = bind(live_stack, target, STAFF_PASSWORD)
+    with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+        own.modify_s(target, [(ldap.MOD_REPLACE, "userPassword", [SSHA_OF_ABC])])
+    assert binds(live_stack, target, STAFF_PASSWORD)
+    weak = alumail(
+        live_stack, "passwd", uid, "--password-stdin", stdin=f"{STAFF_PASSWORD}\nabc\nabc\n"
+    )
+    assert weak.returncode == 4, weak.stderr
+    new = "Desk-New-Password-8"
+    changed = alumail(
+        live_stack, "passwd", uid, "--password-stdin", stdin=f"{STAFF_PASSWORD}\n{new}\n{new}\n"
+    )
+    assert changed.returncode == 0, changed.stderr
+    assert attribute(live_stack, target, "userPassword")[0].startswith(b"{ARGON2}$argon2id$")
+    assert binds(live_stack, target, new) and not binds(live_stack, target, STAFF_PASSWORD)
+    assert resolve_actor(live_stack, uid, new).role is Role.HELPDESK
 
 
 def test_no_writer_stores_a_cleartext_password(live_stack, staff, new_account) -> None:
@@ -285,6 +371,25 @@ def test_alumnus_writes_straight_to_slapd_meet_the_field_rules(live_stack, new_a
     for name, value in accepted.items():
         own.modify_s(target, [(ldap.MOD_REPLACE, name, [value.encode()])])
     assert attribute(live_stack, target, "displayName") == ["王小明 Wang".encode()]
+
+
+def test_alumnus_stores_one_value_of_each_profile_field(live_stack, new_account) -> None:
+    """A person writing straight to slapd adds no second name, phone or postal address (nor
+    thousands of them): alumail shows one value, so one is all the entry may hold."""
+    account, password = new_account(phone="+1 555 0100")
+    target = Tree(live_stack.base_dn).person(account.uid)
+    own = bind(live_stack, target, password)
+    for name in ("cn", "sn", "givenName", "telephoneNumber", "postalAddress"):
+        with pytest.raises(ldap.CONSTRAINT_VIOLATION):
+            own.modify_s(target, [(ldap.MOD_REPLACE, name, [b"One Value", b"+1 555 0101"])])
+    with pytest.raises(ldap.CONSTRAINT_VIOLATION):
+        own.modify_s(target, [(ldap.MOD_ADD, "telephoneNumber", [b"+1 555 0102"])])
+    lines = [f"line {n}".encode() for n in range(500)]
+    with pytest.raises(ldap.CONSTRAINT_VIOLATION):
+        own.modify_s(target, [(ldap.MOD_ADD, "postalAddress", lines)])
+    own.modify_s(target, [(ldap.MOD_REPLACE, "telephoneNumber", [b"+1 555 0103"])])
+    assert attribute(live_stack, target, "telephoneNumber") == [b"+1 555 0103"]
+    assert attribute(live_stack, target, "postalAddress") == []
 
 
 def test_recovery_address_changes_only_when_confirmed(live_stack, new_account, tmp_path) -> None:

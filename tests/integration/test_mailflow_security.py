@@ -189,6 +189,11 @@ def test_the_service_own_mail_still_goes_out_signed(live_stack) -> None:
         ("an outside address", "is not an address of the login"),
         ("two From headers", "exactly one From: header"),
         ("two addresses in From", "exactly one address"),
+        ("another alumnus as display name", "is not an address of the login"),
+        ("another alumnus in a comment", "is not an address of the login"),
+        ("another alumnus in an encoded word", "is not an address of the login"),
+        ("another alumnus as Sender", "Sender: <"),
+        ("another alumnus as Resent-From", "Resent-From: <"),
     ],
 )
 def test_submission_refuses_a_from_the_login_does_not_own(
@@ -202,9 +207,18 @@ def test_submission_refuses_a_from_the_login_does_not_own(
         "an outside address": ["ceo@bank.example"],
         "two From headers": [account.mail, other.mail],
         "two addresses in From": [f"{account.mail}, {other.mail}"],
-    }[case]
+        "another alumnus as display name": [f'"{other.mail}" <{account.mail}>'],
+        "another alumnus in a comment": [f"{account.mail} ({other.mail})"],
+        "another alumnus in an encoded word": [
+            f"=?utf-8?q?{other.mail.replace('@', '=40')}?= <{account.mail}>"
+        ],
+    }.get(case, [account.mail])
+    extra = {
+        "another alumnus as Sender": f"Sender: {other.mail}\r\n",
+        "another alumnus as Resent-From": f"Resent-From: {other.mail}\r\n",
+    }.get(case, "")
     # Raw bytes: the email package itself refuses to make a second From: header.
-    raw = "".join(f"From: {value}\r\n" for value in from_headers)
+    raw = "".join(f"From: {value}\r\n" for value in from_headers) + extra
     raw += f"To: friend@elsewhere.example.org\r\nSubject: {subject}\r\n\r\nhello\r\n"
     client = mail.submission(live_stack)
     try:
@@ -266,6 +280,24 @@ def test_port_25_refuses_a_from_in_our_domain_without_our_signature(
             client.close()
         assert refused.value.smtp_code == 550
         assert b"lacks our valid DKIM signature" in refused.value.smtp_error
+
+
+def test_port_25_refuses_a_sender_header_in_our_domain_without_our_signature(
+    live_stack, new_account
+) -> None:
+    """Outlook shows "Sender on behalf of From": a stranger's Sender: naming one of us is as
+    much a claim to be us as a From: (before: delivered)."""
+    account, _ = new_account()
+    message = mail.message("Bank <notice@bank.example>", account.mail, "on behalf")
+    message["Sender"] = f"president@{live_stack.domain}"
+    client = mail.inbound(live_stack)
+    try:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.send_message(message, from_addr="bounces@bank.example")
+    finally:
+        client.close()
+    assert refused.value.smtp_code == 550
+    assert b"lacks our valid DKIM signature" in refused.value.smtp_error
 
 
 def test_our_signed_mail_brought_back_by_a_forwarder_passes_port_25_unless_altered(

@@ -100,3 +100,54 @@ def test_a_registration_whose_address_cannot_be_mailed_is_refused_on_the_page(
             },
         )
     assert answer.status_code == 422, answer.text
+
+
+def _post_raw(live_stack, path: str, head: str, body_chunks) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
+    """Send a request byte by byte as a client would, stop when the server answers."""
+    import socket
+
+    with socket.create_connection((live_stack.connect_host, live_stack.ports.web), timeout=20) as s:
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\n{head}\r\n".encode())
+        try:
+            for chunk in body_chunks:
+                s.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before the rest arrived
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            more = s.recv(65536)
+            if not more:
+                break
+            answer += more
+    status = int(answer.split(b" ", 2)[1])
+    return status, answer
+
+
+@pytest.mark.parametrize("path", ["/api/v1/accounts", "/login", "/register"])
+def test_an_oversized_body_gets_413_before_it_is_read(live_stack, path) -> None:
+    """No client, signed in or not, makes the service buffer a body larger than any form or
+    API call needs: a declared length over the limit is refused at once, a chunked body as
+    soon as it passes the limit (before: read whole, 150 MB took 500 MB of memory)."""
+    size = 8 << 20
+    status, answer = _post_raw(
+        live_stack,
+        path,
+        f"Content-Type: application/json\r\nContent-Length: {size}\r\n",
+        (b"a" * 65536 for _ in range(size // 65536)),
+    )
+    assert status == 413, answer
+
+
+def test_an_oversized_chunked_body_gets_413_once_it_passes_the_limit(live_stack) -> None:
+    """The API reads a JSON body before it checks the token: a chunked body without a
+    declared length is counted as it arrives (the forms refuse earlier, on their token)."""
+    path, size = "/api/v1/accounts", 8 << 20
+    chunk = b"a" * 65536
+    framed = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+    status, answer = _post_raw(
+        live_stack,
+        path,
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n",
+        (framed for _ in range(size // 65536)),
+    )
+    assert status == 413, answer

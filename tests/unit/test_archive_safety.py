@@ -305,3 +305,57 @@ def test_a_file_already_in_the_destination_is_replaced_never_written_through(
     archives.extract(build(tmp_path / "ok.tar.gz", *GENUINE), dest, POLICY)
     assert (outside / "passwd").read_text() == "root:x:0:0\n"
     assert (dest / "Maildir" / "cur" / LONG).read_bytes() == b"Subject: hello\n\nhi\n"
+
+
+_READ_IN_A_PROCESS = """
+import sys
+from pathlib import Path
+from identity.errors import ValidationError
+from mailstack import archives
+from mailstack.settings import build
+from provisioning import stackbackup
+
+kind, path = sys.argv[1], Path(sys.argv[2])
+try:
+    if kind == "ldif":
+        stackbackup.check_directory_ldif(path)
+    elif kind == "manifest":
+        stackbackup.restore_all(build({"domain": "alumni.example.edu"}, base=path), path)
+    else:
+        (path.parent / "out").mkdir()
+        policy = archives.Policy(("Maildir",), 1 << 20, 10, (0, 0))
+        archives.extract(path, path.parent / "out", policy)
+except ValidationError as exc:
+    print(exc.field, exc)
+"""
+
+
+@pytest.mark.parametrize("kind", ["ldif", "manifest", "archive"])
+@pytest.mark.parametrize("special", ["fifo", "zero"])
+def test_a_fifo_or_a_device_in_a_backup_is_refused_not_read(
+    tmp_path: Path, kind: str, special: str
+) -> None:
+    """A backup folder or file handed to restore or restore-all may hold a FIFO (a read that
+    never ends) or a link to /dev/zero (one that never stops): each is refused by name, in a
+    child process given 20 s (before: restore hung, holding the state lock)."""
+    import subprocess
+    import sys
+
+    name = {"ldif": "directory.ldif", "manifest": "manifest.json", "archive": "mail.tar.gz"}
+    path = tmp_path / name[kind]
+    if special == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    target = tmp_path if kind == "manifest" else path
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _READ_IN_A_PROCESS, kind, str(target)],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"{special} as {path.name} was waited on") from exc
+    assert "not a regular file" in done.stdout, done.stdout + done.stderr

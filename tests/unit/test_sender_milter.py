@@ -43,6 +43,63 @@ def test_anything_else_is_refused_naming_the_rule(headers: list[str], rule: str)
     assert rule in from_problem("ann@alumni.example.edu", headers, owned)
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        # Another address shown beside the real one: as a display name, a comment, an encoded
+        # word that decodes to it, or a display name of a second, empty address.
+        ['"bob@alumni.example.edu" <ann@alumni.example.edu>'],
+        ["bob@alumni.example.edu <ann@alumni.example.edu>"],
+        ["ann@alumni.example.edu (bob@alumni.example.edu)"],
+        ["ann(bob@alumni.example.edu)@alumni.example.edu"],
+        ["=?utf-8?q?bob=40alumni=2Eexample=2Eedu?= <ann@alumni.example.edu>"],
+        ["=?utf-8?b?Ym9iQGFsdW1uaS5leGFtcGxlLmVkdQ==?= <ann@alumni.example.edu>"],
+        ['"Dean" <ann@alumni.example.edu>, "bob@alumni.example.edu" <>'],
+    ],
+)
+def test_no_other_address_hides_in_a_display_name_comment_or_encoded_word(
+    headers: list[str],
+) -> None:
+    problem = from_problem("ann@alumni.example.edu", headers, owned)
+    assert "From: <bob@alumni.example.edu> is not an address of" in problem or (
+        "exactly one address" in problem
+    )
+
+
+@pytest.mark.parametrize(
+    ("senders", "rule"),
+    [
+        (["bob@alumni.example.edu"], "Sender: <bob@alumni.example.edu> is not an address of"),
+        (['"bob"@alumni.example.edu'], 'Sender: <"bob"@alumni.example.edu> is not an address'),
+        (["Ann <ann@alumni.example.edu>", "ann@alumni.example.edu"], "one Sender: header at most"),
+        (["=?utf-8?q?bob=40alumni=2Eexample=2Eedu?= <ann@alumni.example.edu>"], "<bob@"),
+    ],
+)
+def test_a_sender_header_is_held_to_the_same_rule(senders: list[str], rule: str) -> None:
+    headers = {"Sender": senders}
+    problem = from_problem("ann@alumni.example.edu", ["ann@alumni.example.edu"], owned, headers)
+    assert rule in problem
+
+
+@pytest.mark.parametrize("name", ["Resent-From", "Resent-Sender"])
+def test_resent_headers_name_only_the_login(name: str) -> None:
+    mine = {name: ["ann@alumni.example.edu", "Ann <ann.lee@alumni.example.edu>"]}
+    assert from_problem("ann@alumni.example.edu", ["ann@alumni.example.edu"], owned, mine) == ""
+    theirs = {name: ["bob@alumni.example.edu"]}
+    problem = from_problem("ann@alumni.example.edu", ["ann@alumni.example.edu"], owned, theirs)
+    assert f"{name}: <bob@alumni.example.edu> is not an address of" in problem
+
+
+def test_own_addresses_pass_in_every_place() -> None:
+    own = ['"ann.lee@alumni.example.edu" <Ann@Alumni.Example.EDU>']
+    senders = {"Sender": ["ann.lee@alumni.example.edu"]}
+    assert from_problem("ann@alumni.example.edu", own, owned, senders) == ""
+    assert (
+        from_problem("ann@alumni.example.edu", ['"Ann @ home" <ann@alumni.example.edu>'], owned)
+        == ""
+    )
+
+
 def test_a_login_that_owns_nothing_may_send_nothing() -> None:
     assert "is not an address" in from_problem("x@y.example", ["x@y.example"], owned)
 
@@ -53,6 +110,8 @@ def test_a_login_that_owns_nothing_may_send_nothing() -> None:
         (["President <President@Alumni.Example.EDU>"], "president@alumni.example.edu"),
         (["x@mail.alumni.example.edu"], "x@mail.alumni.example.edu"),
         (["friend@elsewhere.example, dean@alumni.example.edu"], "dean@alumni.example.edu"),
+        (["=?utf-8?q?dean=40alumni=2Eexample=2Eedu?="], "dean@alumni.example.edu"),
+        (["=?utf-8?q?Dean_=3Cdean=40alumni=2Eexample=2Eedu=3E?="], "dean@alumni.example.edu"),
         (["x@notalumni.example.edu"], ""),
         (["x@alumni.example.edu.evil.example"], ""),
         ([], ""),
