@@ -11,10 +11,14 @@ socket for local services (group ``postdrop``, Postfix's own "may submit mail" g
 
 from __future__ import annotations
 
+import contextlib
 import grp
+import importlib
 import os
+import pkgutil
 import pwd
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from identity.errors import ConfigError
@@ -94,13 +98,34 @@ def _run(cmd: list[str]) -> None:
         ) from exc
 
 
-def drop_privileges(user: ServiceUser) -> None:
-    """Become ``user`` for good (real, effective and saved ids, supplementary groups). Only a
+def preload(packages: Sequence[str] = (), modules: Sequence[str] = ()) -> None:
+    """Import, while still root, what a process may need after it drops: the interpreter's own
+    library may sit where the service user cannot read (a Python under root's home), and a
+    module first needed mid-request must not fail then. Codecs are looked up lazily by name
+    (the email package decodes headers with "raw-unicode-escape", Jinja compiles templates
+    with "unicode-escape"), so every codec is loaded."""
+    for name in ("encodings", *packages):
+        package = importlib.import_module(name)
+        for module in pkgutil.walk_packages(package.__path__, prefix=f"{name}."):
+            if module.name.endswith(".__main__"):  # a program, not a library
+                continue
+            with contextlib.suppress(ImportError):  # codecs of another platform (mbcs)
+                importlib.import_module(module.name)
+    for name in modules:
+        importlib.import_module(name)
+
+
+def drop_privileges(
+    user: ServiceUser, *, packages: Sequence[str] = (), modules: Sequence[str] = ()
+) -> None:
+    """Become ``user`` for good (real, effective and saved ids, supplementary groups), having
+    imported every codec and the given ``packages`` and ``modules`` (:func:`preload`). Only a
     root process drops; any other process must already be that user."""
     if os.geteuid() != 0:
         if os.getuid() != user.uid:
             raise ConfigError(f"this process must start as root or as {user.name}")
         return
+    preload(packages, modules)
     os.setgroups(list(user.groups))
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)

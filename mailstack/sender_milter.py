@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> None:
     signatures = OwnSignatures.load(args.records, args.domain)
     pidfile: Path = args.pidfile
     pidfile.write_text(f"{os.getpid()}\n")
-    drop_privileges(service_user())
+    drop_privileges(service_user(), packages=("dkim", "email"), modules=("Milter",))
     owned = OwnedAddresses(args.ldap_uri, credentials, args.base)
     serve(args.host, args.port, pidfile, owned, signatures)
 

@@ -8,9 +8,6 @@ opens is root's."""
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import pkgutil
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -24,10 +21,8 @@ from mailstack.settings import Settings
 from mailstack.tls import tls_files
 from provisioning.web.app import create_app
 
-# Imported while still root: the interpreter's own library may sit where the service user cannot
-# read (a Python under root's home), and a module first needed mid-request must not fail then.
-# Codecs are looked up lazily by name (Jinja compiles templates with "unicode-escape").
-PRELOAD_PACKAGES = ("identity", "mailstack", "provisioning", "encodings")
+# Imported while still root (mailstack.privileges.preload says why; codecs always are).
+PRELOAD_PACKAGES = ("identity", "mailstack", "provisioning")
 # tarfile opens gzip on demand (the mailbox download).
 PRELOAD_MODULES = ("gzip", "uvicorn.lifespan.on", "uvicorn.protocols.http.h11_impl")
 
@@ -38,18 +33,6 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(str(files.cert), str(files.key))
     return context
-
-
-def preload() -> None:
-    for name in PRELOAD_PACKAGES:
-        package = importlib.import_module(name)
-        for module in pkgutil.walk_packages(package.__path__, prefix=f"{name}."):
-            if module.name.endswith(".__main__"):  # a program, not a library
-                continue
-            with contextlib.suppress(ImportError):  # codecs of another platform (mbcs)
-                importlib.import_module(module.name)
-    for name in PRELOAD_MODULES:
-        importlib.import_module(name)
 
 
 class MadeAfterDrop:
@@ -81,11 +64,10 @@ def serve(settings: Settings, *, before_drop: Callable[[], None] | None = None) 
         ssl_context_factory=(lambda _config, _default: context) if context else None,
     )
     config.load()
-    preload()
     # Forked before the port is bound, so the helper (root; see its module) never holds it.
     mailstore.start_helper(settings, imapsync.pull_as_helper)
     sock = config.bind_socket()
     if before_drop is not None:
         before_drop()
-    drop_privileges(user)
+    drop_privileges(user, packages=PRELOAD_PACKAGES, modules=PRELOAD_MODULES)
     uvicorn.Server(config).run(sockets=[sock])
