@@ -21,8 +21,34 @@ limits=(--ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit nproc=4096:4096)
 
 say() { echo "alumail image: $*" >&2; }
 
+# Slim the way Debian's own -slim images are: no documentation, manual pages or translations
+# (now or from packages installed later), no downloaded packages or package lists kept.
+slim() {
+  local root=$1
+  cat >"$root/etc/dpkg/dpkg.cfg.d/slim" <<'CFG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/locale/*
+CFG
+  cat >"$root/etc/apt/apt.conf.d/slim" <<'CFG'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+Acquire::GzipIndexes "true";
+CFG
+  find "$root/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+  rm -rf "$root"/usr/share/{man,groff,info,lintian,linda,locale}/* \
+    "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/lists/*
+}
+
 if ! "${podman[@]}" image exists "$base"; then
-  tarball=$cache/debian-12-minbase.tar
+  tarball=$cache/debian-12-slim.tar
   if [[ ! -s $tarball ]]; then
     say "making the Debian 12 base image with debootstrap (once; cached as $tarball)"
     mkdir -p "$cache"
@@ -30,6 +56,7 @@ if ! "${podman[@]}" image exists "$base"; then
     trap 'rm -rf "$rootfs"' EXIT
     debootstrap --variant=minbase bookworm "$rootfs" >"$cache/debootstrap.log" 2>&1 \
       || { tail -n 20 "$cache/debootstrap.log" >&2; exit 1; }
+    slim "$rootfs"
     tar -C "$rootfs" -c . >"$tarball.part"
     mv "$tarball.part" "$tarball"
     rm -rf "$rootfs"
