@@ -1,7 +1,7 @@
 """Who may read and write what in the directory: slapd ACLs (olcAccess), rule by rule.
 
 - root on the host (SASL EXTERNAL over ldapi) is the rootDN: unrestricted.
-- password writers (password_writers(); root needs no rule): the only identities that replace an
+- password writers (root, and the web service's cn=web): the only identities that replace an
   alumnus's password, and only through alumail's password paths (a helpdesk reset, the
   alumnus's own change proven by a bind, recovery by mail), each of which checks quality,
   hashes with argon2id and writes an audit line. slapd's ppolicy marks a password written by
@@ -17,11 +17,13 @@
 - every person: authenticates, reads its own entry, edits its own profile fields (names, phone,
   postal address). Its password and its recovery address change only through alumail (the
   current password proven; a new recovery address confirmed by mail).
+- the web service (cn=web, see web_service_rules): what it does before anyone signs in; it
+  is also the password writer of the portal's password paths.
 """
 
 from __future__ import annotations
 
-from identity.dit import Tree
+from identity.dit import WEB_SERVICE, Tree
 
 # Fields an alumnus may edit on their own entry, straight in the directory too (the constraint
 # overlay holds each to its format rule).
@@ -33,14 +35,39 @@ SELF_SERVICE_ATTRIBUTES = (
     "telephoneNumber",
     "postalAddress",
 )
+# What binds a session or an API token to the entry it was granted against.
+STANDING = ("entryUUID", "pwdChangedTime", "pwdReset", "pwdAccountLockedTime")
 # Status values the helpdesk may set (retiring an account is an admin's decision).
 HELPDESK_STATUSES = ("active", "suspended")
 
 
-def password_writers(tree: Tree) -> list[str]:
-    """ACL ``by`` subjects of the identities alumail's password paths write with, besides
-    root (the rootDN needs no rule). A dedicated web-service identity joins here."""
-    return []
+def web_service_rules(tree: Tree) -> list[str]:
+    """The web service's own rights, for what it does without a signed-in person: sign-in and
+    recovery look-ups (login names, staff entries and role groups, lock and reset state, the
+    helpdesk's view of it), registration (adding an alumnus entry, recording a legacy address),
+    recovery and the password paths (replacing a password, setting or clearing pwdReset and a
+    lockout), a recovery address confirmed by its link, and the migration state.
+    Signed-in people are acted for by proxied authorization and judged by the rules below.
+    slapd reads them before access_rules (mailstack/slapd.py). Each ends ``by * break``: every
+    other identity falls through to those rules. Never read: a userPassword; never written:
+    staff, groups."""
+    web = f'dn.exact="{tree.service(WEB_SERVICE)}"'
+    people = f'dn.subtree="{tree.people}"'
+    return [
+        # The password paths write with root (the CLI) or this identity (the web service); these
+        # two rules must come before the catch-all below, which would let it read a hash.
+        f"to {people} attrs=userPassword by {web} =w by * break",
+        f"to {people} attrs=pwdReset,pwdAccountLockedTime by {web} manage by * break",
+        f"to {people} attrs=alumailRecoveryEmail,alumailLegacyAddress,alumailLegacyState "
+        f"by {web} write by * break",
+        # Read and search everything else, add new entries: no modify, no delete.
+        f"to {people} by {web} =rscda by * break",
+        # A staff member's session or token is bound to the entry and its password and lock
+        # state (provisioning/standing.py): those are read, never a hash.
+        f'to dn.subtree="{tree.staff}" attrs=entry,objectClass,uid,{",".join(STANDING)} '
+        f"by {web} read by * break",
+        f'to dn.subtree="{tree.groups}" attrs=entry,objectClass,member by {web} read by * break',
+    ]
 
 
 def access_rules(tree: Tree) -> list[str]:
@@ -48,20 +75,18 @@ def access_rules(tree: Tree) -> list[str]:
     helpdesk = f'group.exact="{tree.helpdesk_group}"'
     readers = f'group.exact="{tree.readers_group}"'
     people = f'dn.subtree="{tree.people}"'
-    writers = "".join(f"by {who} =w " for who in password_writers(tree))
-    managers = "".join(f"by {who} manage " for who in password_writers(tree))
     statuses = "|".join(HELPDESK_STATUSES)
     return [
         # Password hashes: used to authenticate, never read; replaced only by alumail's
         # password paths.
-        f"to {people} attrs=userPassword {writers}by anonymous auth by self =x by * none",
+        f"to {people} attrs=userPassword by anonymous auth by self =x by * none",
         "to attrs=userPassword by self =xw by anonymous auth by * none",
         # Must the password be changed? Set and cleared by the password paths only: no staff
         # may clear it after a reset. (ppolicy sets it on root's password writes and drops it
         # on anyone else's, which is why no one else may write a password.)
-        f"to {people} attrs=pwdReset {managers}by {admins} read by {helpdesk} read "
+        f"to {people} attrs=pwdReset by {admins} read by {helpdesk} read "
         f"by {readers} read by self read by * none",
-        f"to {people} attrs=pwdAccountLockedTime {managers}by {admins} manage "
+        f"to {people} attrs=pwdAccountLockedTime by {admins} manage "
         f"by {helpdesk} manage by {readers} read by self read by * none",
         # A retired account stays retired unless an admin says otherwise.
         f"to {people} filter=(alumailAccountStatus=retired) attrs=alumailAccountStatus "

@@ -119,6 +119,21 @@ def service_entry(name: str, password_hash: str, description: str) -> Entry:
     }
 
 
+WEB_SERVICE = "web"
+
+
+def web_service_entry(tree: Tree) -> Entry:
+    """The web service's directory identity. It has no password: slapd maps the service's Unix
+    user (SASL EXTERNAL over ldapi) to it. ``authzTo`` lets it act as a signed-in alumnus or staff
+    member (RFC 4370 proxied authorization), and as nobody else."""
+    return {
+        "objectClass": ["applicationProcess"],
+        "cn": [WEB_SERVICE],
+        "description": ["The web service: acts as signed-in people; its own rights in access.py"],
+        "authzTo": [f"{{0}}dn.subtree:{tree.people}", f"{{1}}dn.subtree:{tree.staff}"],
+    }
+
+
 def staff_entry(uid: str, name: str, password_hash: str | None) -> Entry:
     entry = {
         "objectClass": ["inetOrgPerson"],

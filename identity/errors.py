@@ -64,5 +64,10 @@ class DaemonError(AlumailError):
     """A daemon failed to start, stop, reload or answer."""
 
 
+class AuditError(AlumailError):
+    """The audit trail cannot be written (a full disk, a read-only file system): a change that
+    cannot be recorded is not made."""
+
+
 class VerificationError(AlumailError):
     """The verification harness found a check that failed."""

@@ -3,6 +3,7 @@ the mail user's ids. Rendering itself stays pure: the same context gives the sam
 
 from __future__ import annotations
 
+import os
 import pwd
 import secrets
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from identity.dit import Tree
 from identity.errors import ConfigError
 from mailstack.files import ensure_dir, write_atomic
 from mailstack.layout import Layout
+from mailstack.privileges import service_user
 from mailstack.settings import Settings
 from mailstack.tls import TlsFiles, tls_files
 
@@ -31,6 +33,9 @@ class RenderContext:
     service_passwords: dict[str, str]
     vmail_uid: int
     vmail_gid: int
+    # The unprivileged user of the web service and the sink (mailstack.privileges).
+    service_uid: int
+    service_gid: int
 
     def __repr__(self) -> str:  # keeps secrets out of tracebacks and logs
         return f"RenderContext(state_dir={self.layout.root})"
@@ -70,14 +75,20 @@ def service_password(layout: Layout, name: str, *, create: bool = True) -> str:
 def build_context(settings: Settings, *, create_secrets: bool = True) -> RenderContext:
     layout = Layout(settings.state_dir)
     uid, gid = mail_user_ids()
+    service = service_user()
     return RenderContext(
         settings=settings,
         layout=layout,
         tree=Tree(settings.base_dn),
         tls=tls_files(settings),
+        # The unprivileged web service renders nothing and may not read the secrets.
         service_passwords={
             name: service_password(layout, name, create=create_secrets) for name in SERVICE_ACCOUNTS
-        },
+        }
+        if os.geteuid() == 0
+        else {},
         vmail_uid=uid,
         vmail_gid=gid,
+        service_uid=service.uid,
+        service_gid=service.gid,
     )

@@ -3,8 +3,11 @@ a private instance (its own base_dir, instance name and log)."""
 
 from __future__ import annotations
 
+import grp
 import hashlib
 import math
+import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from identity.errors import ConfigError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
+from mailstack.privileges import SERVICE_USER
 from mailstack.process import (
     our_pid,
     port_open,
@@ -27,6 +31,7 @@ from mailstack.tls import CIPHERS
 CONFIG = "etc/dovecot/dovecot.conf"
 PASSDB = "etc/dovecot/passdb-ldap.conf.ext"
 USERDB = "etc/dovecot/userdb-ldap.conf.ext"
+DOVEADM_SECRET = "etc/dovecot/doveadm-password"  # noqa: S105 -- a path, not a value
 SERVICES = ("imap", "imaps", "pop3", "pop3s")
 # One login process holds this many clients (each a TLS proxy: two descriptors and ~50 KB).
 LOGIN_CLIENTS_PER_PROCESS = 1000
@@ -80,6 +85,15 @@ class Dovecot:
         return f"alumail-{digest}"
 
     @property
+    def doveadm_secret(self) -> Path:
+        """The doveadm server's password: root and the service group read it (0640)."""
+        return self.layout.root / DOVEADM_SECRET
+
+    @property
+    def doveadm_socket(self) -> Path:
+        return self.layout.dovecot_run / "doveadm-server"
+
+    @property
     def lmtp_socket(self) -> Path:
         return self.layout.dovecot_run / "lmtp"
 
@@ -127,6 +141,8 @@ class Dovecot:
             userdb_ldap_conf=self.layout.root / USERDB,
             default_quota=s.default_quota,
             sizing=self.sizing,
+            service_group=SERVICE_USER,
+            doveadm_secret=self.doveadm_secret,
         )
         return [
             FileSpec(CONFIG, main, mode=0o644),
@@ -147,6 +163,17 @@ class Dovecot:
         ensure_dir(self.layout.dovecot_state, 0o755)
         ensure_dir(self.layout.mail, 0o770, "vmail", "vmail")
         ensure_dir(self.layout.log, 0o755)
+        self._ensure_doveadm_secret()
+
+    def _ensure_doveadm_secret(self) -> None:
+        path = self.doveadm_secret
+        if not path.exists():
+            ensure_dir(path.parent, 0o755)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))  # no newline: Dovecot reads it whole
+        os.chown(path, 0, grp.getgrnam(SERVICE_USER).gr_gid)
+        os.chmod(path, 0o640)
 
     def check(self, staging: Path) -> None:
         run(
@@ -161,6 +188,13 @@ class Dovecot:
     def orphans(self) -> list[int]:
         # Only the master names the configuration; its children die with it.
         return [p for p in processes_with(str(self.config), program="dovecot") if p != self.pid()]
+
+    def running(self) -> bool:
+        """Root reads the pid file; the unprivileged web service cannot, and looks for the
+        auth-master socket it talks to (gone when Dovecot stops)."""
+        if os.geteuid() == 0:
+            return self.pid() is not None
+        return (self.layout.dovecot_run / "auth-master").exists()
 
     def start(self) -> None:
         # The master and its children inherit the limit: thousands of sessions need more
@@ -198,7 +232,19 @@ class Dovecot:
         return [Endpoint(name, host, getattr(ports, name)) for name in SERVICES]
 
     def doveadm(self, *args: str, timeout: float = 60) -> str:
-        """Run ``doveadm`` against this instance (never the system's)."""
+        """Run ``doveadm`` against this instance (never the system's).
+
+        An unprivileged process (the web service) cannot act as the mail user: its mail
+        commands (those naming a user with ``-u``) run in Dovecot's doveadm server instead, and
+        ``auth cache flush`` goes to the auth-master socket; both open to the service group."""
+        options: list[str] = []
+        if os.geteuid() != 0:
+            options = ["-o", "stats_writer_socket_path="]  # root's socket; nothing to report
+            if "-u" in args:
+                at = args.index("-u")
+                args = (*args[:at], "-S", str(self.doveadm_socket), *args[at:])
         return run(
-            ["doveadm", "-c", str(self.config), *args], what=f"doveadm {args[0]}", timeout=timeout
+            ["doveadm", *options, "-c", str(self.config), *args],
+            what=f"doveadm {args[0]}",
+            timeout=timeout,
         )

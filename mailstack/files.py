@@ -6,9 +6,12 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from identity.errors import ConfigError
 
 BACKDATE_SECONDS = 10
 
@@ -26,6 +29,10 @@ class FileSpec:
 
 def ensure_dir(path: Path, mode: int = 0o755, owner: str = "root", group: str = "root") -> None:
     path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        # An unprivileged process (the web service) uses the folders root set up for it: it
+        # may change neither their owner nor, in folders it does not own, their mode.
+        return
     os.chmod(path, mode)
     uid, gid = pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid
     st = path.stat()
@@ -62,16 +69,22 @@ def changed(root: Path, specs: list[FileSpec]) -> list[FileSpec]:
     for spec in specs:
         path = root / spec.relpath
         try:
-            current = path.read_text(encoding="utf-8")
             st = path.stat()
         except FileNotFoundError:
             out.append(spec)
             continue
+        if not stat.S_ISREG(st.st_mode):
+            # Never removed for the user: a folder here may hold something they put there.
+            raise ConfigError(
+                f"{path} is where alumail writes a rendered file, but it is not a regular file: "
+                "move it away, then run `alumail up` again"
+            )
+        current = path.read_bytes()  # compared as bytes: a damaged file is just rewritten
         same_owner = (st.st_uid, st.st_gid) == (
             pwd.getpwnam(spec.owner).pw_uid,
             grp.getgrnam(spec.group).gr_gid,
         )
-        if current != spec.text or (st.st_mode & 0o7777) != spec.mode or not same_owner:
+        if current != spec.text.encode() or (st.st_mode & 0o7777) != spec.mode or not same_owner:
             out.append(spec)
     return out
 

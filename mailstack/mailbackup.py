@@ -27,6 +27,7 @@ from mailstack import archives
 from mailstack.context import MAIL_USER, RenderContext, mail_user_ids
 from mailstack.dovecot import Dovecot
 from mailstack.files import ensure_dir
+from mailstack.privileges import SERVICE_USER
 
 ROOT_NAME = "Maildir"
 # A mailbox of 5 GiB holds some tens of thousands of messages; a quarter of a million members
@@ -34,8 +35,26 @@ ROOT_NAME = "Maildir"
 MAX_MEMBERS = 250_000
 
 
+# Where the unprivileged web service has the doveadm server write a copy it then reads: the
+# mail user's folder, group alumail (2770), so no other user reaches what is inside.
+TRANSFER = "transfer"
+
+
+def prepare_transfer(ctx: RenderContext) -> None:
+    ensure_dir(ctx.layout.root / TRANSFER, 0o2770, MAIL_USER, SERVICE_USER)
+
+
 def _workdir(ctx: RenderContext) -> Path:
-    """A fresh folder only root may enter (mkdtemp makes it 0700)."""
+    """A folder for the copy, ``ROOT_NAME`` inside it. As root: the mail user's, for doveadm
+    -u writes as the mail user. Unprivileged: the doveadm server (as the mail user) gives new
+    files the modes of the copy's own folder, made here 2777 in the closed transfer folder, so
+    this process can read them and remove them."""
+    if os.geteuid() != 0:
+        work = Path(tempfile.mkdtemp(prefix="mailbox-", dir=ctx.layout.root / TRANSFER))
+        work.chmod(0o711)
+        (work / ROOT_NAME).mkdir()
+        (work / ROOT_NAME).chmod(0o2777)
+        return work
     base = ctx.layout.root / "tmp"
     ensure_dir(base, 0o711)
     return Path(tempfile.mkdtemp(prefix="mailbox-", dir=base))
@@ -55,7 +74,8 @@ def restore_policy(quota: int) -> archives.Policy:
 def backup(ctx: RenderContext, user: str, target: Path) -> Path:
     """Write ``user``'s mailbox to ``target`` (.tar.gz); returns ``target``."""
     work = _workdir(ctx)
-    shutil.chown(work, MAIL_USER, MAIL_USER)  # doveadm -u writes as the mail user
+    if os.geteuid() == 0:
+        shutil.chown(work, MAIL_USER, MAIL_USER)  # doveadm -u writes as the mail user
     partial = target.with_name(target.name + ".partial")
     try:
         copy = work / ROOT_NAME

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from identity.errors import DaemonError
+from mailstack import mailstore
 from mailstack.context import RenderContext
 from mailstack.dovecot import Dovecot
 
@@ -63,7 +64,7 @@ class Mailboxes:
     def flush_auth_cache(self, *names: str) -> None:
         """Make the next login under any of ``names`` (Dovecot keys its cache by the name the
         client typed: the UID, the address or an alias) go to the directory."""
-        if self.dovecot.pid() is not None and names:
+        if self.dovecot.running() and names:
             self.dovecot.doveadm("auth", "cache", "flush", *names)
 
     def home(self, user: str) -> Path:
@@ -72,4 +73,11 @@ class Mailboxes:
         return self.ctx.layout.mail / domain / local
 
     def exists_on_disk(self, user: str) -> bool:
-        return self.home(user).exists()
+        return mailstore.home_exists(self.home(user))
+
+    def archive(self, user: str, uid: str) -> Path:
+        """The mailbox's home as ``archive/UID-TIME.tar.gz``."""
+        return mailstore.archive_home(self.home(user), self.ctx.layout.root / "archive", uid)
+
+    def remove(self, user: str) -> None:
+        mailstore.remove_home(self.home(user))

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -90,13 +91,21 @@ async def serve(listen: Path, upstream: Path, pidfile: Path) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     pidfile.write_text(f"{os.getpid()}\n")
+    # Bound and pid written: relay as Postfix's own user, which Dovecot's auth-client socket
+    # admits, so credentials from the internet never pass through a root process.
+    postfix = pwd.getpwnam(POSTFIX_GROUP)
+    os.setgroups([])
+    os.setresgid(postfix.pw_gid, postfix.pw_gid, postfix.pw_gid)
+    os.setresuid(postfix.pw_uid, postfix.pw_uid, postfix.pw_uid)
     try:
         await stopping.wait()
     finally:
         server.close()
         await server.wait_closed()
-        listen.unlink(missing_ok=True)
-        pidfile.unlink(missing_ok=True)
+        # The stack removes what this user may not (the run folder is root's).
+        for path in (listen, pidfile):
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
 
 
 class SaslRelay:

@@ -16,8 +16,9 @@ mail (local sendmail) never reaches it. Run as ``python -m mailstack.sender_milt
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
-import re
 import sys
 from collections.abc import Callable
 from email.utils import getaddresses
@@ -32,9 +33,11 @@ from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.dkim import DkimKeys
 from mailstack.files import FileSpec, ensure_dir
-from mailstack.process import our_pid, port_open, start_daemon, terminate
+from mailstack.privileges import drop_privileges, service_user
+from mailstack.process import our_pid, port_open, read_pid, start_daemon, terminate
 
 NAME = "alumail-sender"
+RECORDS = "etc/sender-milter/own-dkim-records.json"
 
 
 def from_problem(login: str, from_headers: list[str], owned: Callable[[str], set[str]]) -> str:
@@ -61,22 +64,25 @@ def claimed_own_address(from_headers: list[str], domain: str) -> str:
 
 
 class OwnSignatures:
-    """Whether a message carries a valid DKIM signature of ours, checked against the public keys
-    kept beside our private ones (``state/dkim/<selector>.txt``): every selector still on disk,
-    so mail signed before a rotation verifies too."""
+    """Whether a message carries a valid DKIM signature of ours, checked against our public key
+    records (every selector still on disk, so mail signed before a rotation verifies too), read
+    once at start from the file the stack renders (``RECORDS``): a rotation changes that file,
+    and `up` restarts the milter."""
 
-    def __init__(self, dkim_dir: Path, domain: str) -> None:
-        self.dkim_dir, self.domain = dkim_dir, domain
+    def __init__(self, records: dict[str, str], domain: str) -> None:
+        self.records, self.domain = records, domain
+
+    @classmethod
+    def load(cls, path: Path, domain: str) -> OwnSignatures:
+        records = json.loads(path.read_text(encoding="utf-8"))
+        return cls({str(k): str(v) for k, v in records.items()}, domain)
 
     def _record(self, name: bytes, timeout: int = 5) -> bytes:
         suffix = f"._domainkey.{self.domain}"
         wanted = name.decode(errors="replace").rstrip(".").lower()
         if not wanted.endswith(suffix):
             return b""
-        record = self.dkim_dir / f"{wanted[: -len(suffix)]}.txt"
-        if "/" in wanted or not record.is_file():
-            return b""
-        return "".join(re.findall(r'"([^"]*)"', record.read_text())).encode()
+        return self.records.get(wanted[: -len(suffix)], "").encode()
 
     def signed(self, message: bytes) -> bool:
         checker = dkim.DKIM(message)
@@ -91,14 +97,20 @@ class OwnSignatures:
         return False
 
 
+def own_records(keys: DkimKeys) -> dict[str, str]:
+    """selector -> the TXT record's text, for every key still on disk."""
+    keys_on_disk = (keys.key(selector) for selector in keys.selectors())
+    return {key.selector: key.record() for key in keys_on_disk if key.record_file.is_file()}
+
+
 class OwnedAddresses:
     """The addresses a login owns, read from the directory as Postfix's service account."""
 
-    def __init__(self, uri: str, bind_dn: str, secret_file: Path, base: str) -> None:
-        self.uri, self.bind_dn, self.secret_file, self.base = uri, bind_dn, secret_file, base
+    def __init__(self, uri: str, credentials: Credentials, base: str) -> None:
+        self.uri, self.credentials, self.base = uri, credentials, base
 
     def __call__(self, login: str) -> set[str]:
-        credentials = Credentials(self.bind_dn, self.secret_file.read_text().strip())
+        credentials = self.credentials
         value = escape(login)
         with Directory(self.uri, credentials, timeout=5) as directory:
             rows = directory.search(
@@ -183,11 +195,14 @@ def serve(
     Milter.factory = SenderPolicy
     Milter.set_flags(0)  # reads only: never changes a message
     socket = f"inet6:{port}@[{host}]" if ":" in host else f"inet:{port}@{host}"
-    pidfile.write_text(f"{os.getpid()}\n")
     try:
         Milter.runmilter(NAME, socket, 30)  # returns on SIGTERM
     finally:
-        pidfile.unlink(missing_ok=True)
+        # Only our own pid file; unprivileged now, the milter may not be allowed to remove it:
+        # the stack does when it stops the milter.
+        if read_pid(pidfile) == os.getpid():
+            with contextlib.suppress(OSError):
+                pidfile.unlink(missing_ok=True)
 
 
 class SenderMilter:
@@ -201,9 +216,11 @@ class SenderMilter:
         self.secret_file = self.layout.secrets / "postfix.ldap-secret"
 
     def render(self) -> list[FileSpec]:
-        return []  # no configuration file: everything is on the command line
+        records = own_records(DkimKeys(self.layout))
+        return [FileSpec(RECORDS, json.dumps(records, indent=2, sort_keys=True) + "\n")]
 
     def prepare(self) -> None:
+        ensure_dir((self.layout.root / RECORDS).parent, 0o755)
         ensure_dir(self.layout.run, 0o755)
         ensure_dir(self.layout.log, 0o755)
 
@@ -238,8 +255,8 @@ class SenderMilter:
                 self.ctx.tree.people,
                 "--domain",
                 s.domain,
-                "--dkim-dir",
-                str(DkimKeys(self.layout).directory),
+                "--records",
+                str(self.layout.root / RECORDS),
             ],
             self.logfile,
             what="starting the sender milter",
@@ -250,7 +267,10 @@ class SenderMilter:
         return False
 
     def apply(self, changed: list[FileSpec]) -> None:
-        return None
+        """A DKIM key rotated or retired: the milter reads the records at start."""
+        if self.pid() is not None:
+            self.stop()
+            self.start()
 
     def stop(self) -> None:
         pid = self.pid()
@@ -275,10 +295,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--secret-file", type=Path, required=True)
     parser.add_argument("--base", required=True)
     parser.add_argument("--domain", required=True)
-    parser.add_argument("--dkim-dir", type=Path, required=True)
+    parser.add_argument("--records", type=Path, required=True)
     args: Any = parser.parse_args(argv)
-    owned = OwnedAddresses(args.ldap_uri, args.bind_dn, args.secret_file, args.base)
-    serve(args.host, args.port, args.pidfile, owned, OwnSignatures(args.dkim_dir, args.domain))
+    # Read what only root may read, then drop for good: the milter parses mail from the
+    # internet (port 25) and needs no privilege for it (its port is above 1024).
+    credentials = Credentials(args.bind_dn, args.secret_file.read_text().strip())
+    signatures = OwnSignatures.load(args.records, args.domain)
+    pidfile: Path = args.pidfile
+    pidfile.write_text(f"{os.getpid()}\n")
+    drop_privileges(service_user())
+    owned = OwnedAddresses(args.ldap_uri, credentials, args.base)
+    serve(args.host, args.port, pidfile, owned, signatures)
 
 
 if __name__ == "__main__":

@@ -218,16 +218,39 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Sett
     raw: dict[str, Any] = {}
     base = Path.cwd()
     if path is not None:
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"settings file {path} does not exist") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from exc
+        raw = _read_toml(path)
         base = path.resolve().parent
     values = _flatten(raw, str(path))
     values.update(_from_env(env))
     return build(values, base=base)
+
+
+MAX_FILE_BYTES = 1024 * 1024  # a settings file is a few hundred bytes; refuse a runaway one
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The parsed settings file, or a ConfigError naming the file and what is wrong with it."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"settings file {path} does not exist") from exc
+    except OSError as exc:
+        raise ConfigError(f"settings file {path} cannot be read: {exc.strerror}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"settings file {path} is larger than {MAX_FILE_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"settings file {path} is not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x})"
+        ) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from exc
+    except RecursionError as exc:  # tomllib recurses once per level of nested arrays/tables
+        raise ConfigError(f"settings file {path} nests values too deeply") from exc
 
 
 def build(values: Mapping[str, Any], *, base: Path | None = None) -> Settings:
@@ -336,6 +359,10 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "CONFIG":
             continue
         name = var[len(ENV_PREFIX) :].lower()
+        try:
+            value.encode("utf-8")  # undecodable bytes reach us as lone surrogates
+        except UnicodeEncodeError as exc:
+            raise ConfigError(f"{var}: is not valid UTF-8 text (environment)") from exc
         for section in _SECTIONS:
             if (
                 section
@@ -354,6 +381,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
 def _text(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{key}: must be a non-empty string")
+    if "\x00" in value:  # no path, name or address holds one (the OS refuses it in a path)
+        raise ConfigError(f"{key}: must not contain a NUL character")
     return value.strip()
 
 

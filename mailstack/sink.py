@@ -3,12 +3,17 @@ this local SMTP server (aiosmtpd), which writes each message to ``state/outbound
 sending it anywhere. Tests and a sysadmin can read what would have left the box. Production
 settings send mail out directly or through a relay instead (``outbound`` setting).
 
+It faces whatever mail Postfix relays, so it runs as the unprivileged service user: started as
+root, it binds its port, writes its pid file, then drops to that user, who owns the outbound
+folder and nothing else of the state directory.
+
 Run as ``python -m mailstack.sink --dir DIR --host H --port P --pidfile F``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -22,6 +27,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
+from mailstack.privileges import SERVICE_USER, drop_privileges, service_user
 from mailstack.process import (
     our_pid,
     port_open,
@@ -46,7 +52,7 @@ class Sink:
         return []  # no configuration file: everything is on the command line
 
     def prepare(self) -> None:
-        ensure_dir(self.directory, 0o700)
+        ensure_dir(self.directory, 0o700, SERVICE_USER, SERVICE_USER)
         ensure_dir(self.layout.run, 0o755)
         ensure_dir(self.layout.log, 0o755)
 
@@ -93,6 +99,7 @@ class Sink:
         pid = self.pid()
         if pid is not None:
             terminate(pid)
+            self.pidfile.unlink(missing_ok=True)  # root's file: the sink cannot remove it
 
     def ready(self) -> bool:
         return port_open(self.ctx.settings.connect_host, self.ctx.settings.ports.sink)
@@ -122,6 +129,7 @@ class WriteToDirectory:
 
 
 async def serve(directory: Path, host: str, port: int, pidfile: Path) -> None:
+    user = service_user()
     loop = asyncio.get_running_loop()
     handler = WriteToDirectory(directory)
     server = await loop.create_server(
@@ -133,14 +141,17 @@ async def serve(directory: Path, host: str, port: int, pidfile: Path) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     pidfile.write_text(f"{os.getpid()}\n")
+    drop_privileges(user)  # bound and pid written: nothing left that needs root
     try:
         await stopping.wait()
     finally:
         server.close()
         await server.wait_closed()
-        # Only our own pid file: one naming another sink is that sink's.
+        # Only our own pid file: one naming another sink is that sink's. Unprivileged now, the
+        # sink may not be allowed to remove it: the stack does when it stops the sink.
         if read_pid(pidfile) == os.getpid():
-            pidfile.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                pidfile.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,8 +7,9 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from identity.access import access_rules, size_limits
+from identity.access import access_rules, size_limits, web_service_rules
 from identity.directory import is_reachable
+from identity.dit import WEB_SERVICE
 from identity.errors import AlumailError, ConfigError, DaemonError
 from identity.rules import directory_constraints, unique_uris
 from mailstack.context import RenderContext
@@ -56,7 +57,10 @@ class Slapd:
             data_dir=self.layout.ldap_data,
             base_dn=self.ctx.tree.base_dn,
             policy_dn=self.ctx.tree.default_policy,
-            access=access_rules(self.ctx.tree),
+            access=web_service_rules(self.ctx.tree) + access_rules(self.ctx.tree),
+            web_dn=self.ctx.tree.service(WEB_SERVICE),
+            web_uid=self.ctx.service_uid,
+            web_gid=self.ctx.service_gid,
             limits=size_limits(self.ctx.tree),
             unique=unique_uris(self.ctx.tree.people, self.ctx.tree.base_dn),
             constraints=[c.ldif_value() for c in directory_constraints()],

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from identity import converge
 from identity.directory import Directory, can_bind
-from identity.dit import base_entries, group_entry, service_entry
+from identity.dit import WEB_SERVICE, base_entries, group_entry, service_entry, web_service_entry
 from identity.errors import ConfigError, DaemonError
 from identity.passwords import DEFAULT_POLICY, hash_secret
 from mailstack import logs
@@ -25,6 +25,7 @@ from mailstack.files import FileSpec, changed, ensure_dir, install, write_atomic
 from mailstack.layout import Layout
 from mailstack.opendkim import OpenDkim
 from mailstack.postfix import Postfix
+from mailstack.privileges import ensure_service_user
 from mailstack.process import log_tail, port_open, terminate, wait_until
 from mailstack.sasl_relay import SaslRelay
 from mailstack.sender_milter import SenderMilter
@@ -128,6 +129,8 @@ def up(
         return _plan_only(settings, layout, report, extra)
 
     ensure_dir(layout.root, 0o755)
+    # The web service and the sink run as this user (created here if `make install` did not).
+    report.actions += ensure_service_user()
     with state_lock(layout.root, "alumail up", wait=lock_wait):
         _up(settings, layout, report, extra)
     return report
@@ -278,6 +281,7 @@ def ensure_directory(ctx: RenderContext) -> list[str]:
         desired[tree.service(name)] = service_entry(
             name, hash_secret(ctx.service_passwords[name]), description
         )
+    desired[tree.service(WEB_SERVICE)] = web_service_entry(tree)
     desired[tree.readers_group] = group_entry(
         "directory-readers",
         [tree.service(name) for name in SERVICE_ACCOUNTS],

@@ -1,18 +1,15 @@
 """Account use cases: create, show, list, modify, suspend, resume, delete, aliases, quota.
 
 Each validates with identity's rules, checks the actor's role, plans the change, applies it
-through the actor's own directory connection (so slapd's ACLs hold too), and writes one audit
-line, refusals included. Nothing is left half-done: an account whose mailbox cannot be made is
-removed again; a mailbox is archived before its account is deleted.
+through the actor's own directory connection (so slapd's ACLs hold too), and audits it,
+refusals included: its intent before acting (no change without it), its outcome after. Nothing
+is left half-done: an account whose mailbox cannot be made is removed again; a mailbox is
+archived before its account is deleted.
 """
 
 from __future__ import annotations
 
-import datetime
-import shutil
-import tarfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Self
@@ -38,13 +35,11 @@ from identity.errors import (
 from identity.passwords import DEFAULT_POLICY, hash_password
 from identity.quota import parse_quota
 from identity.roles import ROOT, Actor, Role
-from mailstack import archives
 from mailstack.context import RenderContext, build_context
-from mailstack.files import ensure_dir
 from mailstack.layout import Layout
 from mailstack.mailboxes import Mailboxes, QuotaUse
 from mailstack.settings import Settings
-from provisioning.audit import AuditLog, audit_path
+from provisioning.audit import AuditLog, Outcome, audit_path
 from provisioning.passwords import write_password
 
 PAGE_SIZE = 100
@@ -110,14 +105,6 @@ def login_names(account: Account) -> list[str]:
     return [account.uid, account.mail, *account.aliases]
 
 
-class Outcome:
-    """What an audited block reports: ``changes`` made, or ``unchanged``."""
-
-    def __init__(self) -> None:
-        self.changes: dict[str, object] = {}
-        self.unchanged = False
-
-
 class AccountService:
     """The account use cases for one actor over one directory connection."""
 
@@ -155,24 +142,10 @@ class AccountService:
 
     # -- auditing and roles --------------------------------------------------------------------
 
-    @contextmanager
-    def audited(self, action: str, target: str) -> Iterator[Outcome]:
-        outcome = Outcome()
-        try:
-            yield outcome
-        except AccessDeniedError as error:
-            self.audit.record(self.actor, action, target, "denied", detail=error.message)
-            raise
-        except AlumailError as error:
-            self.audit.record(self.actor, action, target, "failed", detail=error.message)
-            raise
-        self.audit.record(
-            self.actor,
-            action,
-            target,
-            "unchanged" if outcome.unchanged else "ok",
-            changes=outcome.changes or None,
-        )
+    def audited(self, action: str, target: str) -> AbstractContextManager[Outcome]:
+        """Intent line, the block, outcome line (see provisioning.audit): a change the trail
+        cannot record is not made. Queries are never audited."""
+        return self.audit.action(self.actor, action, target)
 
     def require(self, allowed: bool, what: str) -> None:
         if not allowed:
@@ -450,26 +423,12 @@ class AccountService:
         with self.audited("delete", uid) as outcome:
             self.require(self.actor.can_administer(), "delete accounts")
             account = self.get(uid)
-            home = self.mailboxes.home(account.mail)
             archive = None
-            if home.exists() and not purge_mail:
-                archive = self._archive(account, home)
+            if self.mailboxes.exists_on_disk(account.mail) and not purge_mail:
+                archive = self.mailboxes.archive(account.mail, account.uid)
                 outcome.changes["archive"] = str(archive)
             self.directory.delete(self.tree.person(uid))
             self.mailboxes.flush_auth_cache(*login_names(account))
-            if home.exists():
-                shutil.rmtree(home)
+            self.mailboxes.remove(account.mail)
             outcome.changes["mailbox"] = "archived" if archive else "purged"
         return archive
-
-    def _archive(self, account: Account, home: Path) -> Path:
-        folder = self.layout.root / "archive"
-        ensure_dir(folder, 0o700)
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-        path = folder / f"{account.uid}-{stamp}.tar.gz"
-        partial = path.with_name(path.name + ".partial")
-        with tarfile.open(partial, "w:gz") as tar:
-            archives.pack(tar, home, account.uid)  # the home is vmail's: follow no link
-        partial.rename(path)
-        path.chmod(0o600)
-        return path

@@ -1,22 +1,68 @@
 """Reading the CSV files people hand us (account import, roster, migration list): the header
-is checked before any row is read, and each row comes with its line number for reports."""
+is checked before any row is read, and each row comes with its line number for reports.
+
+Whatever the bytes, reading never crashes: the file must be a regular file (not a folder, not
+``/dev/zero``); a line longer than MAX_LINE_CHARS, a field over the csv module's limit or text
+that is not UTF-8 becomes a row error naming the line. Opened with :func:`open_csv`, a row with
+bytes that are not UTF-8 is reported on its own and the rows after it are still read; any other
+malformed line ends the reading there, and the report says that the rest was not read.
+"""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Sequence
-from typing import IO
+import os
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, TextIO
 
 from identity.errors import ValidationError
 
+MAX_LINE_CHARS = 1024 * 1024
+RowProblem = Callable[[int, str, str], None]  # (line, column, reason)
+
+
+class _Unreadable(Exception):
+    """A line the reader cannot take; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def open_csv(path: Path, field: str = "file") -> TextIO:
+    """``path`` opened for :func:`read_rows`: UTF-8 (a BOM is skipped), undecodable bytes kept
+    as surrogates so that each bad row is reported on its own."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError) as exc:
+        raise ValidationError(field, f"{path} cannot be read: {_why(exc)}") from exc
+    if not stat.S_ISREG(mode):
+        raise ValidationError(field, f"{path} is not a regular file")
+    try:
+        return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    except OSError as exc:
+        raise ValidationError(field, f"{path} cannot be read: {_why(exc)}") from exc
+
 
 def read_rows(
-    handle: IO[str], columns: Sequence[str], optional: Sequence[str] = ()
+    handle: IO[str],
+    columns: Sequence[str],
+    optional: Sequence[str] = (),
+    *,
+    on_problem: RowProblem | None = None,
 ) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
     """The header and the rows ``(line number, {column: value})``. A header with an unknown,
-    missing or repeated column is refused (field ``header``) before any row is read."""
-    reader = csv.DictReader(handle)
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing or repeated column is refused (field ``header``) before any row is read. A row that
+    cannot be read is handed to ``on_problem`` (line, column, reason) and skipped; without
+    ``on_problem`` it raises a ValidationError."""
+    reader = csv.DictReader(_bounded_lines(handle))
+    try:
+        fieldnames = reader.fieldnames or []
+    except (csv.Error, _Unreadable) as exc:
+        raise ValidationError("header", _reason(exc)) from exc
+    header = [h.strip() for h in fieldnames]
     allowed = [*columns, *optional]
     unknown = [h for h in header if h not in allowed]
     if unknown:
@@ -30,8 +76,64 @@ def read_rows(
         raise ValidationError("header", "a column appears twice")
     reader.fieldnames = header
 
+    def problem(line: int, column: str, reason: str) -> None:
+        if on_problem is None:
+            raise ValidationError(column, f"line {line}: {reason}")
+        on_problem(line, column, reason)
+
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        for record in reader:
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except (csv.Error, _Unreadable) as exc:
+                # An unreadable line was never counted; a line the csv module refused was.
+                line = reader.reader.line_num + (1 if isinstance(exc, _Unreadable) else 0)
+                problem(line, "row", f"{_reason(exc)}; the rows after it were not read")
+                return
+            column = _undecodable(record)
+            if column is not None:
+                problem(reader.line_num, column, "is not valid UTF-8 text")
+                continue
             yield reader.line_num, record
 
     return header, rows()
+
+
+def _bounded_lines(handle: IO[str]) -> Iterator[str]:
+    """The file's lines, refusing one longer than MAX_LINE_CHARS before it fills memory."""
+    while True:
+        try:
+            line = handle.readline(MAX_LINE_CHARS + 1)
+        except UnicodeDecodeError as exc:  # a handle opened strictly: no way to resync
+            # Decoded a chunk at a time: the bad byte is on this line or a later one.
+            raise _Unreadable("is not valid UTF-8 text (here or below)") from exc
+        if not line:
+            return
+        if len(line) > MAX_LINE_CHARS:
+            raise _Unreadable(f"is longer than {MAX_LINE_CHARS} characters")
+        yield line
+
+
+def _undecodable(record: dict[str, str]) -> str | None:
+    """The first column holding bytes that were not UTF-8 (kept as lone surrogates)."""
+    for column, value in record.items():
+        values = value if isinstance(value, list) else [value]  # extra cells come as a list
+        for text in values:
+            if isinstance(text, str) and not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    return column or "row"
+    return None
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, _Unreadable):
+        return exc.reason
+    return f"is not valid CSV ({exc})"
+
+
+def _why(exc: Exception) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

@@ -53,6 +53,7 @@ from identity.directory import (
 from identity.dit import Tree
 from identity.errors import (
     AccessDeniedError,
+    AlumailError,
     ConfigError,
     ConflictError,
     DaemonError,
@@ -131,10 +132,12 @@ class Row:
     password_hash: str | None
 
 
-def read_rows(handle: IO[str]) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+def read_rows(
+    handle: IO[str], on_problem: csvrows.RowProblem | None = None
+) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
     """The roster's rows, each cell as it was before an export guarded it against spreadsheet
     formulas (:mod:`provisioning.csvcells`), so an export imports again unchanged."""
-    header, rows = csvrows.read_rows(handle, COLUMNS, OPTIONAL_COLUMNS)
+    header, rows = csvrows.read_rows(handle, COLUMNS, OPTIONAL_COLUMNS, on_problem=on_problem)
     unquoted = (
         (line, {k: csvcells.unquote(v) if isinstance(v, str) else v for k, v in record.items()})
         for line, record in rows
@@ -191,8 +194,11 @@ def check_unique(row: Row, uids: set[str], numbers: dict[str, str]) -> None:
 
 
 def count_rows(path: Path) -> int:
-    with open(path, "rb") as handle:
-        return max(0, sum(1 for _ in handle) - 1)
+    """Rows in the file (for a progress bar), counted in bounded chunks."""
+    with csvrows.open_csv(path) as text:
+        handle = text.buffer
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    return max(0, lines - 1)
 
 
 class Importer:
@@ -211,20 +217,53 @@ class Importer:
         progress: Callable[[int], None] | None = None,
         window: int = 64,
     ) -> ImportReport:
-        if not self.actor.can_administer():
-            AuditLog(audit_path(self.settings.state_dir)).record(
-                self.actor, "import", path.name, "denied"
-            )
-            raise AccessDeniedError(f"{self.actor} may not import accounts")
-        report = ImportReport(dry_run=dry_run)
+        target = report_path or path.with_name(path.name + ".report.csv")
+        check_writable(target, "report")  # before any row goes in: bad rows must be reportable
+        if dry_run:  # a read: never audited
+            if not self.actor.can_administer():
+                raise AccessDeniedError(f"{self.actor} may not import accounts")
+            return self._run(ImportReport(dry_run=True), path, report_path, progress, window)
+        audit = AuditLog(audit_path(self.settings.state_dir))
+        with audit.action(self.actor, "import", path.name) as outcome:
+            if not self.actor.can_administer():
+                raise AccessDeniedError(f"{self.actor} may not import accounts")
+            report = ImportReport()
+            try:
+                self._run(report, path, report_path, progress, window)
+            except AlumailError as error:  # slapd gone, say: what went in is whole (rerun)
+                done = f"{report.created} accounts created, {report.updated} updated before this"
+                error.detail = "\n".join(filter(None, [error.detail, done]))
+                raise
+            outcome.result = "partial" if report.failed else None
+            outcome.changes = {
+                k: v
+                for k, v in report.as_dict().items()
+                if k in ("rows", "created", "updated", "unchanged", "failed")
+            }
+        return report
+
+    def _run(
+        self,
+        report: ImportReport,
+        path: Path,
+        report_path: Path | None,
+        progress: Callable[[int], None] | None,
+        window: int,
+    ) -> ImportReport:
+        dry_run = report.dry_run
         start = time.perf_counter()
         seen_uids: set[str] = set()
         seen_numbers: dict[str, str] = {}
+
+        def unreadable(line: int, column: str, reason: str) -> None:
+            report.rows += 1
+            report.errors.append(RowError(line, column, reason))
+
         with (
-            open(path, encoding="utf-8-sig", newline="") as handle,
+            csvrows.open_csv(path) as handle,
             Directory(self.layout.ldapi_uri, self.actor.credentials) as directory,
         ):
-            _, records = read_rows(handle)
+            _, records = read_rows(handle, unreadable)
             for batch in _batched(records, BATCH):
                 rows: list[Row] = []
                 for line, record in batch:
@@ -250,17 +289,6 @@ class Importer:
             target = report_path or path.with_name(path.name + ".report.csv")
             write_report(target, report.errors)
             report.report_file = str(target)
-        AuditLog(audit_path(self.settings.state_dir)).record(
-            self.actor,
-            "import",
-            path.name,
-            "ok" if not report.failed else "partial",
-            changes={
-                k: v
-                for k, v in report.as_dict().items()
-                if k in ("rows", "created", "updated", "unchanged", "failed", "dry_run")
-            },
-        )
         return report
 
     def _existing(self, directory: Directory, rows: list[Row]) -> dict[str, dict[str, list[str]]]:
@@ -337,6 +365,18 @@ class Write:
     values: dict[str, list[str]]
 
 
+def check_writable(path: Path, field: str) -> None:
+    """A file can be written at ``path`` (tried with its ``.partial`` name, then removed)."""
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with open(partial, "w", encoding="utf-8"):
+            pass
+        partial.unlink()
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValidationError(field, f"{path} cannot be written: {why}") from exc
+
+
 def write_report(path: Path, errors: Iterable[RowError]) -> None:
     partial = path.with_name(path.name + ".partial")
     with open(partial, "w", encoding="utf-8", newline="") as handle:
@@ -359,6 +399,18 @@ def offline_import(settings: Settings, path: Path) -> ImportReport:
     """First load of a roster into a new directory: an LDIF stream piped into ``slapadd -q``
     while the stack is stopped. Refuses a directory that already holds accounts. Bad rows are
     reported and skipped, as online."""
+    audit = AuditLog(audit_path(settings.state_dir))
+    with audit.action(ROOT, "import-offline", path.name) as outcome:
+        report = _offline_load(settings, path)
+        outcome.result = "partial" if report.failed else None
+        outcome.changes = {"rows": report.rows, "created": report.created, "failed": report.failed}
+    return report
+
+
+def _offline_load(settings: Settings, path: Path) -> ImportReport:
+    # A roster that cannot be read or a report that cannot be written stops us before slapadd.
+    csvrows.open_csv(path).close()
+    check_writable(path.with_name(path.name + ".report.csv"), "report")
     slapd = Slapd(build_context(settings, create_secrets=False))
     if slapd.pid() is not None:
         raise DaemonError("offline import needs the stack stopped: run `alumail down` first")
@@ -382,8 +434,13 @@ def offline_import(settings: Settings, path: Path) -> ImportReport:
         reader = threading.Thread(target=lambda: stderr.append(errors.read()))
         reader.start()
         try:
-            with open(path, encoding="utf-8-sig", newline="") as handle:
-                _, records = read_rows(handle)
+
+            def unreadable(line: int, column: str, reason: str) -> None:
+                report.rows += 1
+                report.errors.append(RowError(line, column, reason))
+
+            with csvrows.open_csv(path) as handle:
+                _, records = read_rows(handle, unreadable)
                 for line, record in records:
                     report.rows += 1
                     try:
@@ -416,13 +473,6 @@ def offline_import(settings: Settings, path: Path) -> ImportReport:
         target = path.with_name(path.name + ".report.csv")
         write_report(target, report.errors)
         report.report_file = str(target)
-    AuditLog(audit_path(settings.state_dir)).record(
-        ROOT,
-        "import-offline",
-        path.name,
-        "ok" if not report.failed else "partial",
-        changes={"rows": report.rows, "created": report.created, "failed": report.failed},
-    )
     return report
 
 

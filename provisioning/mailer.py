@@ -1,7 +1,12 @@
 """Mail the service sends (confirmations, password recovery, welcome): composed here, handed
-to our own Postfix with its ``sendmail`` (the private instance's configuration directory), so it
-takes the same road as any mail: delivered over LMTP for our domain, relayed for others (to the
-outbound sink in the embedded stack, out through the relay or directly in production).
+to our own Postfix, so it takes the same road as any mail: delivered over LMTP for our domain,
+relayed for others (to the outbound sink in the embedded stack, out through the relay or
+directly in production), DKIM-signed on the way.
+
+Root hands it over with Postfix's ``sendmail`` (the private instance's configuration directory),
+which queues even while Postfix is down. Postfix refuses an alternate configuration directory to
+any other user, so the unprivileged web service submits over SMTP on Postfix's local submission
+socket (``public/submit``, reachable by the postdrop group only; see master.cf).
 
 The recipient goes through the address rule before anything is composed: a value that cannot
 stand in a header (a line break, a NUL) is a ValidationError naming the recipient, never a
@@ -11,13 +16,17 @@ stray ValueError out of a page handler or the background outbox.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import shutil
+import smtplib
+import socket
 import subprocess
 import threading
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
+from pathlib import Path
 
 from identity.accounts import check_address
 from identity.errors import AlumailError, DaemonError, ValidationError
@@ -35,10 +44,29 @@ def check_recipient(to: str, *, field: str = "recipient") -> str:
     return check_address(to, field=field)
 
 
+SUBMIT_SOCKET = "public/submit"
+
+
+class _LocalSMTP(smtplib.SMTP):
+    """SMTP over a Unix socket (smtplib's LMTP class does the same for LMTP)."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        self.path = path
+        super().__init__(timeout=timeout)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(str(self.path))
+        return sock
+
+
 class Mailer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.config_dir = Layout(settings.state_dir).postfix_etc
+        layout = Layout(settings.state_dir)
+        self.config_dir = layout.postfix_etc
+        self.submit_socket = layout.postfix_queue / SUBMIT_SOCKET
         self.sender = f"no-reply@{settings.domain}"
 
     def compose(self, to: str, subject: str, body: str) -> EmailMessage:
@@ -57,6 +85,12 @@ class Mailer:
 
     def send(self, to: str, subject: str, body: str) -> None:
         message = self.compose(to, subject, body)
+        if os.geteuid() == 0:
+            self._sendmail(to, message)
+        else:
+            self._submit(to, message)
+
+    def _sendmail(self, to: str, message: EmailMessage) -> None:
         program = shutil.which("sendmail", path="/usr/sbin:/usr/bin") or SENDMAIL
         try:
             subprocess.run(
@@ -71,6 +105,16 @@ class Mailer:
             raise DaemonError(
                 f"could not hand a message for {message['To']} to Postfix",
                 detail=stderr.decode(errors="replace"),
+            ) from exc
+
+    def _submit(self, to: str, message: EmailMessage) -> None:
+        try:
+            with _LocalSMTP(self.submit_socket, timeout=30) as smtp:
+                smtp.connect(str(self.submit_socket))
+                smtp.send_message(message, from_addr=self.sender, to_addrs=[to])
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DaemonError(
+                f"could not hand a message for {to} to Postfix", detail=str(exc)
             ) from exc
 
 

@@ -27,7 +27,7 @@ from mailstack.imapsync import FolderCount, ImapSource, counts, pull, survey
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
-from provisioning.csvrows import read_rows
+from provisioning.csvrows import open_csv, read_rows
 
 CSV_COLUMNS = ("legacy_login", "legacy_password", "uid")
 STATES = ("not-migrated", "migrating", "migrated", "failed", "backed-up")
@@ -61,11 +61,7 @@ class AccountReport:
 
 
 def read_jobs(path: Path) -> list[Job]:
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise ValidationError("csv", f"cannot be read: {exc}") from exc
-    with handle:
+    with open_csv(path, "csv") as handle:
         _, rows = read_rows(handle, CSV_COLUMNS)
         jobs = []
         for line, row in rows:

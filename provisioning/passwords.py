@@ -22,7 +22,7 @@ from mailstack.settings import Settings
 
 def password_writer(settings: Settings) -> Directory:
     """The connection alumail writes passwords with: the host's root over ldapi, one of
-    access.password_writers() for slapd."""
+    identity.access.web_service_rules for slapd."""
     return Directory(Layout(settings.state_dir).ldapi_uri)
 
 

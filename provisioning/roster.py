@@ -25,7 +25,7 @@ from identity.accounts import (
     check_student_number,
 )
 from identity.errors import ValidationError
-from provisioning.csvrows import read_rows
+from provisioning.csvrows import open_csv, read_rows
 from provisioning.store import Store
 
 COLUMNS = ("student_number", "name", "birth_date", "graduation_year", "legacy_address")
@@ -96,12 +96,12 @@ def load_csv(store: Store, path: Path, *, dry_run: bool = False) -> RosterReport
     """Add or update roster entries from ``path``. A bad row is reported and skipped; a
     header that is not exactly the roster's columns stops everything before any change."""
     report = RosterReport()
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise ValidationError("file", f"cannot be read: {exc}") from exc
-    with handle:
-        _, rows = read_rows(handle, COLUMNS)
+
+    def unreadable(line: int, column: str, reason: str) -> None:
+        report.errors.append((line, column, reason))
+
+    with open_csv(path) as handle:
+        _, rows = read_rows(handle, COLUMNS, on_problem=unreadable)
         graduates: list[Graduate] = []
         seen: dict[str, int] = {}
         for line, values in rows:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mailstack.files import ensure_dir
+from mailstack.privileges import SERVICE_USER
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS roster (
@@ -128,10 +130,14 @@ class Session:
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
-        ensure_dir(path.parent, 0o700)
+        # The web service (unprivileged) owns its store; root's commands use it too, and
+        # SQLite gives the journal files root makes the database file's owner.
+        ensure_dir(path.parent, 0o700, SERVICE_USER, SERVICE_USER)
         db = sqlite3.connect(path, timeout=10)
         try:
             os.chmod(path, 0o600)
+            if os.geteuid() == 0:
+                shutil.chown(path, SERVICE_USER, SERVICE_USER)
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)  # commits on its own
             for table, column, kind in ADDED_COLUMNS:

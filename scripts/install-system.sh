@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages alumail runs on, and the system user that owns mail storage.
+# Installs the Debian packages alumail runs on, the system user that owns mail storage and the
+# one the internet-facing processes (web service, outbound sink) run as.
 # Idempotent: installs only what is missing and says so. Needs root on Debian 12.
 set -euo pipefail
 
@@ -75,4 +76,24 @@ if ! getent passwd vmail >/dev/null; then
   useradd --system --user-group --home-dir /nonexistent --no-create-home \
     --shell /usr/sbin/nologin vmail
   echo "alumail: created system user vmail" >&2
+fi
+
+# The web service and the outbound sink drop from root to this user once their port is bound.
+# postdrop is Postfix's group for local mail submission (the service hands it mail that way).
+if ! getent passwd alumail >/dev/null; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "alumail: system user 'alumail' is missing; run as root first" >&2
+    exit 2
+  fi
+  useradd --system --user-group --home-dir /nonexistent --no-create-home \
+    --shell /usr/sbin/nologin alumail
+  echo "alumail: created system user alumail" >&2
+fi
+if ! id -nG alumail | tr ' ' '\n' | grep -qx postdrop; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "alumail: user 'alumail' is not in group postdrop; run as root first" >&2
+    exit 2
+  fi
+  usermod --append --groups postdrop alumail
+  echo "alumail: added alumail to group postdrop" >&2
 fi

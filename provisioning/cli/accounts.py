@@ -12,7 +12,9 @@ from identity.passwords import generate_password
 from identity.quota import format_size
 from provisioning.accounts import AccountService
 from provisioning.cli.base import (
+    ANYONE,
     Context,
+    allow,
     emit_json,
     main,
     out,
@@ -54,6 +56,7 @@ def account() -> None:
     """Create, show, list, modify, suspend, resume and delete jAccounts."""
 
 
+@allow(ANYONE, changes=True)
 @account.command("create")
 @click.argument("uid")
 @click.option("--name", "display_name", required=True, help="Display name (any script).")
@@ -93,6 +96,7 @@ def account_create(
             click.echo(f"password: {password}")
 
 
+@allow(ANYONE)
 @account.command("show")
 @click.argument("uid")
 @click.option("--json", "as_json", is_flag=True)
@@ -104,6 +108,7 @@ def account_show(ctx: Context, uid: str, as_json: bool) -> None:
     emit_json(data) if as_json else print_mapping(data)
 
 
+@allow(ANYONE)
 @account.command("list")
 @click.option("--status", type=click.Choice([s.value for s in AccountStatus]), default=None)
 @click.option("--year", "graduation_year", type=int, default=None, help="Graduation year.")
@@ -148,6 +153,7 @@ def account_list(
     out.print(table)
 
 
+@allow(ANYONE, changes=True)
 @account.command("modify")
 @click.argument("uid")
 @click.option("--name", "display_name", default=None, help="Display name.")
@@ -172,6 +178,7 @@ def account_modify(ctx: Context, uid: str, as_json: bool, **fields: Any) -> None
 
 
 def _status_command(name: str, status: AccountStatus, summary: str) -> None:
+    @allow(ANYONE, changes=True)
     @account.command(name, help=summary)
     @click.argument("uid")
     @pass_ctx
@@ -189,6 +196,7 @@ _status_command(
 _status_command("resume", AccountStatus.ACTIVE, "Make a suspended UID active again.")
 
 
+@allow(ANYONE, changes=True)
 @account.command("delete")
 @click.argument("uid")
 @click.option(
@@ -222,6 +230,7 @@ def alias() -> None:
     """Extra addresses delivered to (and sendable from) an account's mailbox."""
 
 
+@allow(ANYONE, changes=True)
 @alias.command("add")
 @click.argument("uid")
 @click.argument("address")
@@ -233,6 +242,7 @@ def alias_add(ctx: Context, uid: str, address: str) -> None:
     say(f"{uid}: alias {address} added" if added else f"{uid} already has {address}")
 
 
+@allow(ANYONE, changes=True)
 @alias.command("remove")
 @click.argument("uid")
 @click.argument("address")
@@ -248,6 +258,7 @@ def quota() -> None:
     """Mailbox limits and use."""
 
 
+@allow(ANYONE, changes=True)
 @quota.command("set")
 @click.argument("uid")
 @click.argument("size")
@@ -259,6 +270,7 @@ def quota_set(ctx: Context, uid: str, size: str) -> None:
     say(f"{uid}: quota is {format_size(updated.quota)} ({updated.quota} bytes)")
 
 
+@allow(ANYONE)
 @quota.command("show")
 @click.argument("uid")
 @click.option("--json", "as_json", is_flag=True)
@@ -278,6 +290,7 @@ def quota_show(ctx: Context, uid: str, as_json: bool) -> None:
     emit_json(data) if as_json else print_mapping(data)
 
 
+@allow(ANYONE)
 @quota.command("over")
 @click.argument("percent", type=float)
 @click.option("--json", "as_json", is_flag=True)

@@ -6,6 +6,10 @@ Exit codes: 0 success; 1 a verification check failed or another error; 2 usage e
 3 configuration error; 4 invalid input; 5 not found; 6 conflict (already exists);
 7 directory error; 8 daemon error; 9 access denied (the actor's role does not allow it);
 10 some rows of an import failed (the others went in).
+
+Every command resolves its actor (``--actor`` proven by a bind) before it runs, and runs only
+for the roles it declares with :func:`allow`; a command that declares none is for the host's
+root alone, so a new command is closed until someone decides who may run it.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -23,6 +28,7 @@ from rich.table import Table
 from identity.errors import (
     AccessDeniedError,
     AlumailError,
+    AuditError,
     ConfigError,
     ConflictError,
     DaemonError,
@@ -31,9 +37,10 @@ from identity.errors import (
     ValidationError,
     VerificationError,
 )
-from identity.roles import ROOT, Actor
+from identity.roles import ROOT, Actor, Role
 from mailstack import settings as settings_module
 from mailstack.settings import Settings
+from provisioning.audit import AuditLog, audit_path
 
 EXIT_CODES: list[tuple[type[AlumailError], int]] = [
     (VerificationError, 1),
@@ -46,6 +53,14 @@ EXIT_CODES: list[tuple[type[AlumailError], int]] = [
     (AccessDeniedError, 9),
 ]
 EXIT_ROWS_FAILED = 10
+C = TypeVar("C", bound=click.Command)
+
+# Who may run a command (see allow()). ANYONE: the use case checks the role itself, with slapd's
+# ACLs behind it, and audits a refusal.
+ANYONE = frozenset(Role)
+STAFF = frozenset({Role.SYSTEM, Role.ADMIN, Role.HELPDESK})
+ADMINS = frozenset({Role.SYSTEM, Role.ADMIN})
+HOST_ROOT = frozenset({Role.SYSTEM})
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -76,17 +91,43 @@ def print_mapping(data: dict[str, Any]) -> None:
     out.print(table)
 
 
-def read_password(from_stdin: bool, *, confirm: bool, prompt: str = "Password") -> str | None:
+def read_password(
+    from_stdin: bool, *, confirm: bool, prompt: str = "Password", field: str = "password"
+) -> str | None:
     """One password: a line of stdin, or a prompt on a terminal, or None (neither)."""
     if from_stdin:
-        line = sys.stdin.readline()
+        try:
+            line = sys.stdin.readline(MAX_SECRET_CHARS + 1)
+        except UnicodeDecodeError as exc:
+            raise ValidationError(field, "standard input is not UTF-8 text") from exc
+        if not _is_utf8(line):  # in the C locale Python hands bad bytes over as surrogates
+            raise ValidationError(field, "standard input is not UTF-8 text")
         if not line:
-            raise ValidationError("password", "nothing was given on standard input")
+            raise ValidationError(field, "nothing was given on standard input")
+        if len(line) > MAX_SECRET_CHARS:
+            raise ValidationError(field, f"must be at most {MAX_SECRET_CHARS} characters")
         return line.rstrip("\r\n")
     if sys.stdin.isatty():
         value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
         return value
     return None
+
+
+MAX_SECRET_CHARS = 4096
+
+
+def read_secret_file(path: Path, field: str) -> str:
+    """A password kept in a file (its first line), or a ValidationError naming ``field``."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            line = handle.readline(MAX_SECRET_CHARS + 1)
+    except OSError as exc:
+        raise ValidationError(field, f"{path} cannot be read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ValidationError(field, f"{path} is not UTF-8 text") from exc
+    if len(line) > MAX_SECRET_CHARS:
+        raise ValidationError(field, f"{path}: must be at most {MAX_SECRET_CHARS} characters")
+    return line.strip("\r\n")
 
 
 class Context:
@@ -117,27 +158,100 @@ class Context:
 
     def _actor_password(self) -> str:
         if self.actor_password_file is not None:
-            try:
-                return self.actor_password_file.read_text().strip("\r\n")
-            except OSError as exc:
-                raise ValidationError("actor-password-file", f"cannot be read: {exc}") from exc
+            return read_secret_file(self.actor_password_file, "actor-password-file")
         if sys.stdin.isatty():
             value: str = click.prompt(f"Password for {self.actor_uid}", hide_input=True)
             return value
         raise ValidationError("actor-password-file", "give the actor's password in a file")
 
+    def authorize(self, roles: frozenset[Role], command: str, *, changes: bool) -> None:
+        """Resolve the actor (a wrong password or an unknown actor stops here) and refuse a
+        role the command is not for; a refused change is audited."""
+        actor = self.actor
+        if actor.role in roles:
+            return
+        error = AccessDeniedError(f"{actor} may not run `alumail {command}`")
+        if changes:
+            try:
+                AuditLog(audit_path(self.settings.state_dir)).record(
+                    actor, command.replace(" ", "-"), "", "denied", detail=error.message
+                )
+            except AuditError as lost:
+                error.detail = lost.message
+        raise error
+
+
+def allow(roles: frozenset[Role], *, changes: bool = False) -> Callable[[C], C]:
+    """Declare who may run a command (above its ``@...command``); ``changes``: it changes
+    state (a refusal is audited; such commands take the state directory's lock)."""
+
+    def mark(command: C) -> C:
+        command.alumail_roles = roles  # type: ignore[attr-defined]
+        command.alumail_changes = changes  # type: ignore[attr-defined]
+        return command
+
+    return mark
+
+
+def authorize(click_ctx: click.Context) -> None:
+    """The actor check for ``click_ctx.command`` (also called by a group that does work when
+    invoked without a subcommand)."""
+    command = click_ctx.command
+    context = click_ctx.find_object(Context)
+    if context is None:
+        return
+    name = click_ctx.command_path.partition(" ")[2] or command.name or ""
+    context.authorize(
+        getattr(command, "alumail_roles", HOST_ROOT),
+        name,
+        changes=getattr(command, "alumail_changes", False),
+    )
+
+
+class AlumailCommand(click.Command):
+    def invoke(self, ctx: click.Context) -> Any:
+        authorize(ctx)
+        return super().invoke(ctx)
+
 
 class AlumailGroup(click.Group):
-    """Turns every AlumailError into one message on stderr and its exit code."""
+    """Turns every AlumailError into one message on stderr and its exit code. Its commands and
+    subgroups are of the guarded kinds above."""
+
+    command_class = AlumailCommand
+    group_class = type
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Python hands undecodable argv bytes over as lone surrogates: refuse them here, before
+        # any of them reaches a rule, a file name, the directory or the audit trail.
+        for position, arg in enumerate(args):
+            if not _is_utf8(arg):
+                before = args[position - 1] if position else ""
+                field = before if before.startswith("-") else f"argument {position + 1}"
+                fail(ValidationError(field, "is not valid UTF-8 text"))
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except AlumailError as error:
-            say(f"alumail: error: {error.message}")
-            if error.detail:
-                say(error.detail)
-            sys.exit(exit_code(error))
+            fail(error)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def fail(error: AlumailError) -> NoReturn:
+    """The one way an error leaves the CLI: its message on stderr and its exit code."""
+    say(f"alumail: error: {error.message}")
+    if error.detail:
+        say(error.detail)
+    sys.exit(exit_code(error))
 
 
 @click.group(cls=AlumailGroup)

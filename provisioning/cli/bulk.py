@@ -16,9 +16,26 @@ from rich.progress import (
 )
 
 from identity.accounts import AccountStatus
-from provisioning.cli.base import EXIT_ROWS_FAILED, Context, emit_json, err, main, pass_ctx, say
+from provisioning.cli.base import (
+    ANYONE,
+    EXIT_ROWS_FAILED,
+    HOST_ROOT,
+    Context,
+    allow,
+    emit_json,
+    err,
+    main,
+    pass_ctx,
+    say,
+)
 from provisioning.exporter import FORMATS, export
-from provisioning.importer import Importer, ImportReport, count_rows, offline_import
+from provisioning.importer import (
+    Importer,
+    ImportReport,
+    check_writable,
+    count_rows,
+    offline_import,
+)
 
 
 class RateColumn(TextColumn):
@@ -30,6 +47,7 @@ class RateColumn(TextColumn):
         return f"{speed:,.0f} rows/s" if speed else ""
 
 
+@allow(ANYONE, changes=True)
 @main.command("import")
 @click.argument("roster", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Check every row and report the plan; write nothing.")
@@ -60,7 +78,8 @@ def import_roster(
     Exit status 0 when every row went in, 10 when some rows failed (listed in the report; the
     others went in).
     """
-    if offline:
+    if offline:  # slapadd writes the database files directly: the host's root alone
+        ctx.authorize(HOST_ROOT, "import --offline", changes=True)
         report = offline_import(ctx.settings, roster)
     else:
         importer = Importer(ctx.settings, ctx.actor)
@@ -108,6 +127,7 @@ def _summary(report: ImportReport, as_json: bool) -> None:
         say(f"  every failed row is listed in {report.report_file}")
 
 
+@allow(ANYONE)
 @main.command("export")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv")
 @click.option("--status", type=click.Choice([s.value for s in AccountStatus]), default=None)
@@ -136,6 +156,7 @@ def export_accounts(
         )
     else:
         partial = output.with_name(output.name + ".partial")
+        check_writable(output, "output")
         with open(partial, "w", encoding="utf-8", newline="") as handle:
             count = export(
                 ctx.settings,

@@ -10,7 +10,12 @@ from mailstack import dnsrecords
 from mailstack.dkim import DkimKeys
 from mailstack.layout import Layout
 from mailstack.settings import Settings
-from provisioning.cli.base import Context, emit_json, main, pass_ctx, say
+from provisioning.audit import AuditLog, audit_path
+from provisioning.cli.base import ADMINS, Context, allow, authorize, emit_json, main, pass_ctx, say
+
+
+def audit_log(ctx: Context) -> AuditLog:
+    return AuditLog(audit_path(ctx.settings.state_dir))
 
 
 def expected_records(settings: Settings) -> list[dnsrecords.Record]:
@@ -19,6 +24,7 @@ def expected_records(settings: Settings) -> list[dnsrecords.Record]:
     return dnsrecords.records(settings, dkim)
 
 
+@allow(ADMINS)
 @main.group("dns", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="The records as JSON.")
 @click.option("--zone", "as_zone", is_flag=True, help="The records as a zone file fragment.")
@@ -27,7 +33,8 @@ def dns_group(click_ctx: click.Context, as_json: bool, as_zone: bool) -> None:
     """Print every DNS record to publish for the domain (MX, A/AAAA, SRV, autoconfig and
     autodiscover names, SPF, DKIM, DMARC, MTA-STS, TLS-RPT)."""
     if click_ctx.invoked_subcommand is not None:
-        return
+        return  # the subcommand checks its own actor
+    authorize(click_ctx)
     ctx: Context = click_ctx.obj
     settings = ctx.settings
     records = expected_records(settings)
@@ -44,6 +51,7 @@ def dns_group(click_ctx: click.Context, as_json: bool, as_zone: bool) -> None:
             say("alumail: no DKIM key yet: `alumail up` makes one")
 
 
+@allow(ADMINS)
 @dns_group.command("check")
 @click.option(
     "--nameserver",
@@ -77,6 +85,7 @@ def dkim_group() -> None:
     """The DKIM signing key."""
 
 
+@allow(ADMINS)
 @dkim_group.command("show")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
@@ -97,6 +106,7 @@ def dkim_show(ctx: Context, as_json: bool) -> None:
             click.echo(f"{name}: {value}")
 
 
+@allow(ADMINS, changes=True)
 @dkim_group.command("rotate")
 @click.option("--selector", default=None, help="Name of the new key (default: k<date>).")
 @pass_ctx
@@ -105,16 +115,21 @@ def dkim_rotate(ctx: Context, selector: str | None) -> None:
     from provisioning import stack
 
     keys = DkimKeys(Layout(ctx.settings.state_dir))
-    key = keys.generate(ctx.settings.domain, selector)
-    stack.up(ctx.settings)  # OpenDKIM rereads its configuration
+    with audit_log(ctx).action(ctx.actor, "dkim-rotate", ctx.settings.domain) as done:
+        key = keys.generate(ctx.settings.domain, selector)
+        stack.up(ctx.settings)  # OpenDKIM rereads its configuration
+        done.changes = {"selector": key.selector}
     say(f"alumail: signing with {key.selector}; publish:")
     click.echo(f'{key.selector}._domainkey.{ctx.settings.domain}. IN TXT "{key.record()}"')
 
 
+@allow(ADMINS, changes=True)
 @dkim_group.command("retire")
 @click.argument("selector")
 @pass_ctx
 def dkim_retire(ctx: Context, selector: str) -> None:
     """Remove an old key (not the one in use); unpublish its record afterwards."""
-    DkimKeys(Layout(ctx.settings.state_dir)).retire(selector)
+    with audit_log(ctx).action(ctx.actor, "dkim-retire", ctx.settings.domain) as done:
+        DkimKeys(Layout(ctx.settings.state_dir)).retire(selector)
+        done.changes = {"selector": selector}
     say(f"alumail: key {selector} removed; remove {selector}._domainkey from DNS")

@@ -3,7 +3,6 @@ legacy`` (who holds a legacy mailbox, and where each holder stands)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -11,13 +10,27 @@ import click
 from identity.accounts import check_address, check_uid
 from identity.directory import Directory
 from identity.dit import Tree
-from identity.errors import AccessDeniedError, AlumailError, NotFoundError, ValidationError
+from identity.errors import AlumailError, NotFoundError, ValidationError
 from mailstack.layout import Layout
 from provisioning.audit import AuditLog, audit_path
-from provisioning.cli.base import EXIT_ROWS_FAILED, Context, emit_json, main, pass_ctx, say
+from provisioning.cli.base import (
+    ADMINS,
+    ANYONE,
+    EXIT_ROWS_FAILED,
+    HOST_ROOT,
+    Context,
+    allow,
+    emit_json,
+    main,
+    pass_ctx,
+    read_password,
+    read_secret_file,
+    say,
+)
 from provisioning.migration import AccountReport, Job, Migrator, legacy_holders, read_jobs
 
 
+@allow(ADMINS, changes=True)
 @main.command()
 @click.option("--uid", default=None, help="The jAccount to copy into (with --legacy-login).")
 @click.option("--legacy-login", default=None, help="The login on the legacy server.")
@@ -51,18 +64,18 @@ def migrate(
 ) -> None:
     """Copy mail from the legacy server (every folder, flags, dates; only what is new on a
     rerun). Exit 10 when some accounts failed (the others were copied)."""
-    if not ctx.actor.can_administer():
-        raise AccessDeniedError(f"{ctx.actor} may not migrate mailboxes")
     if csv_path is not None:
         jobs = read_jobs(csv_path)
     elif uid and legacy_login:
-        password = sys.stdin.readline().rstrip("\r\n") if password_stdin else ""
+        password = (
+            read_password(True, confirm=False, field="legacy_password") if password_stdin else ""
+        ) or ""
         jobs = [Job(check_uid(uid), legacy_login, password)]
     else:
         raise ValidationError("uid", "give --uid with --legacy-login, or --csv")
     master_password = ""
     if master_password_file is not None:
-        master_password = master_password_file.read_text().strip("\r\n")
+        master_password = read_secret_file(master_password_file, "master-password-file")
     migrator = Migrator(
         ctx.settings, ctx.actor, master_user=master_user, master_password=master_password
     )
@@ -107,6 +120,7 @@ def legacy_group() -> None:
     """Holders of a legacy lifelong mailbox."""
 
 
+@allow(ADMINS)
 @legacy_group.command("status")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
@@ -126,30 +140,31 @@ def legacy_status(ctx: Context, as_json: bool) -> None:
     say(f"alumail: {len(holders)} holders: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
 
 
+@allow(ADMINS, changes=True)
 @legacy_group.command("set")
 @click.argument("uid")
 @click.argument("address")
 @pass_ctx
 def legacy_set(ctx: Context, uid: str, address: str) -> None:
     """Record that UID holds the legacy mailbox ADDRESS (not migrated yet)."""
-    if not ctx.actor.can_administer():
-        raise AccessDeniedError(f"{ctx.actor} may not record legacy mailboxes")
     check_uid(uid)
     address = check_address(address, field="address").lower()
     tree = Tree(ctx.settings.base_dn)
-    with Directory(Layout(ctx.settings.state_dir).ldapi_uri) as system:
+    with (
+        AuditLog(audit_path(ctx.settings.state_dir)).action(ctx.actor, "legacy-set", uid) as done,
+        Directory(Layout(ctx.settings.state_dir).ldapi_uri) as system,
+    ):
         if system.get(tree.person(uid), ["uid"]) is None:
             raise NotFoundError(f"no account with uid '{uid}'")
         system.replace(
             tree.person(uid),
             {"alumailLegacyAddress": [address], "alumailLegacyState": ["not-migrated"]},
         )
-    AuditLog(audit_path(ctx.settings.state_dir)).record(
-        ctx.actor, "legacy-set", uid, "ok", changes={"legacy_address": address}
-    )
+        done.changes = {"legacy_address": address}
     say(f"alumail: {uid} holds the legacy mailbox {address}")
 
 
+@allow(ANYONE, changes=True)
 @main.command("backup")
 @click.argument("uid")
 @click.option("--to", "target", type=click.Path(dir_okay=False, path_type=Path), required=True)
@@ -163,6 +178,7 @@ def backup_mailbox(ctx: Context, uid: str, target: Path) -> None:
     say(f"alumail: mailbox of {uid} written to {target}")
 
 
+@allow(ANYONE, changes=True)
 @main.command("restore")
 @click.argument("uid")
 @click.option(
@@ -179,6 +195,7 @@ def restore_mailbox(ctx: Context, uid: str, source: Path) -> None:
     say(f"alumail: {source} restored into the mailbox of {uid}")
 
 
+@allow(ADMINS, changes=True)
 @legacy_group.command("remind")
 @click.option("--dry-run", is_flag=True, help="List who would be reminded; send nothing.")
 @click.option("--today", default=None, help="Act as if today were this date (YYYY-MM-DD).")
@@ -191,8 +208,6 @@ def legacy_remind(ctx: Context, dry_run: bool, today: str | None, as_json: bool)
     from provisioning import reminders
     from provisioning.store import Store
 
-    if not ctx.actor.can_administer():
-        raise AccessDeniedError(f"{ctx.actor} may not send reminders")
     try:
         day = datetime.date.fromisoformat(today) if today else datetime.date.today()
     except ValueError as exc:
@@ -209,6 +224,7 @@ def legacy_remind(ctx: Context, dry_run: bool, today: str | None, as_json: bool)
         say(f"alumail: {len(sent)} reminders {verb}")
 
 
+@allow(ADMINS, changes=True)
 @main.command("backup-all")
 @click.option("--to", "target", type=click.Path(file_okay=False, path_type=Path), required=True)
 @pass_ctx
@@ -217,13 +233,15 @@ def backup_all(ctx: Context, target: Path) -> None:
     under TARGET; its path is printed on stdout."""
     from provisioning.stackbackup import backup_all as run_backup
 
-    if not ctx.actor.can_administer():
-        raise AccessDeniedError(f"{ctx.actor} may not back up the stack")
-    out = run_backup(ctx.settings, target)
-    AuditLog(audit_path(ctx.settings.state_dir)).record(ctx.actor, "backup-all", str(out), "ok")
+    with AuditLog(audit_path(ctx.settings.state_dir)).action(
+        ctx.actor, "backup-all", str(target)
+    ) as done:
+        out = run_backup(ctx.settings, target)
+        done.changes = {"folder": str(out)}
     click.echo(out)
 
 
+@allow(HOST_ROOT, changes=True)
 @main.command("restore-all")
 @click.option(
     "--from", "source", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
@@ -234,13 +252,14 @@ def restore_all(ctx: Context, source: Path, as_json: bool) -> None:
     """Restore a `backup-all` folder onto a fresh state directory and bring the stack up."""
     from provisioning.stackbackup import restore_all as run_restore
 
-    audit = AuditLog(audit_path(ctx.settings.state_dir))
     try:
         result = run_restore(ctx.settings, source)
     except AlumailError as error:  # a refused or broken backup is on the record too
+        audit = AuditLog(audit_path(ctx.settings.state_dir))
         audit.record(ctx.actor, "restore-all", str(source), "failed", detail=error.message)
         raise
-    audit.record(ctx.actor, "restore-all", str(source), "ok")
+    # The restore replaces the trail with the backup's: the line goes after it, onto that chain.
+    AuditLog(audit_path(ctx.settings.state_dir)).record(ctx.actor, "restore-all", str(source), "ok")
     if as_json:
         emit_json(result)
     else:

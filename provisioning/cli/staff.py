@@ -13,7 +13,10 @@ from identity.roles import Role
 from provisioning import api_tokens
 from provisioning.audit import AuditLog, audit_path
 from provisioning.cli.base import (
+    ADMINS,
+    ANYONE,
     Context,
+    allow,
     emit_json,
     main,
     out,
@@ -32,6 +35,7 @@ def helpdesk() -> None:
     """Reset a password, clear a lockout, see an alumnus's state (never a staff account)."""
 
 
+@allow(ANYONE, changes=True)
 @helpdesk.command("reset-password")
 @click.argument("uid")
 @click.option(
@@ -60,6 +64,7 @@ def reset_password(ctx: Context, uid: str, password_stdin: bool, as_json: bool) 
         click.echo(f"temporary password: {temporary}")
 
 
+@allow(ANYONE, changes=True)
 @helpdesk.command("unlock")
 @click.argument("uid")
 @pass_ctx
@@ -70,6 +75,7 @@ def unlock(ctx: Context, uid: str) -> None:
     say(f"{uid}: unlocked" if changed else f"{uid} was not locked")
 
 
+@allow(ANYONE)
 @helpdesk.command("status")
 @click.argument("uid")
 @click.option("--json", "as_json", is_flag=True)
@@ -86,6 +92,7 @@ def staff() -> None:
     """Admins and helpdesk members (root or an admin only)."""
 
 
+@allow(ANYONE, changes=True)
 @staff.command("add")
 @click.argument("uid")
 @click.option("--name", required=True)
@@ -101,6 +108,7 @@ def staff_add(ctx: Context, uid: str, name: str, role: str, password_stdin: bool
     say(f"added {role} {uid}")
 
 
+@allow(ANYONE, changes=True)
 @staff.command("remove")
 @click.argument("uid")
 @pass_ctx
@@ -112,6 +120,7 @@ def staff_remove(ctx: Context, uid: str) -> None:
     say(f"removed {uid}")
 
 
+@allow(ANYONE)
 @staff.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
@@ -129,6 +138,7 @@ def staff_list(ctx: Context, as_json: bool) -> None:
     out.print(table)
 
 
+@allow(ANYONE, changes=True)
 @main.command()
 @click.argument("uid")
 @click.option(
@@ -149,6 +159,7 @@ def passwd(ctx: Context, uid: str, password_stdin: bool) -> None:
     say(f"{uid}: password changed")
 
 
+@allow(ADMINS)
 @main.command()
 @click.option("--target", default=None, help="Only lines about this UID.")
 @click.option("--actor", "by", default=None, help="Only lines by this actor.")
@@ -173,6 +184,14 @@ def audit(
         if broken is not None:
             raise VerificationError(f"the audit trail is broken at line {broken}")
         say("alumail: the audit trail's hash chain is intact")
+        unfinished = log.unfinished()
+        if unfinished:
+            say(
+                f"alumail: {len(unfinished)} actions began with no outcome recorded "
+                "(still running, or their outcome could not be written):"
+            )
+            for line in unfinished:
+                say(f"  {line['time']} {line['actor']} {line['action']} {line['target']}")
         return
     when = None
     if since:

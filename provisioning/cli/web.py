@@ -8,13 +8,24 @@ from pathlib import Path
 
 import click
 
-from identity.errors import AccessDeniedError, ValidationError
+from identity.errors import ValidationError
 from identity.roles import STAFF_ROLES
 from provisioning import api_tokens, roster
-from provisioning.cli.base import EXIT_ROWS_FAILED, Context, emit_json, main, pass_ctx, say
+from provisioning.cli.base import (
+    ADMINS,
+    EXIT_ROWS_FAILED,
+    HOST_ROOT,
+    Context,
+    allow,
+    emit_json,
+    main,
+    pass_ctx,
+    say,
+)
 from provisioning.store import Store
 
 
+@allow(HOST_ROOT)
 @main.command()
 @pass_ctx
 def serve(ctx: Context) -> None:
@@ -31,6 +42,7 @@ def roster_group() -> None:
     """The alumni roster: graduates entitled to register a jAccount."""
 
 
+@allow(ADMINS, changes=True)
 @roster_group.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Check every row and count the changes only.")
@@ -39,7 +51,6 @@ def roster_group() -> None:
 def roster_import(ctx: Context, path: Path, dry_run: bool, as_json: bool) -> None:
     """Add or update graduates from a CSV (student_number,name,birth_date,graduation_year,
     legacy_address). Creates no account. Exit 10 when some rows failed (the others went in)."""
-    _require_admin(ctx)
     report = roster.load_csv(Store.for_state(ctx.settings.state_dir), path, dry_run=dry_run)
     if as_json:
         emit_json({"dry_run": dry_run, **report.as_dict()})
@@ -55,6 +66,7 @@ def roster_import(ctx: Context, path: Path, dry_run: bool, as_json: bool) -> Non
         raise SystemExit(EXIT_ROWS_FAILED)
 
 
+@allow(ADMINS)
 @roster_group.command("status")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
@@ -72,6 +84,7 @@ def token_group() -> None:
     """Bearer tokens for the HTTP API (issued to staff members)."""
 
 
+@allow(ADMINS, changes=True)
 @token_group.command("issue")
 @click.argument("uid")
 @click.option("--label", required=True, help="What the token is for (shown in `token list`).")
@@ -81,7 +94,6 @@ def token_issue(ctx: Context, uid: str, label: str) -> None:
     from provisioning.staff import identity_of
     from provisioning.standing import staff_binding
 
-    _require_admin(ctx)
     _, role = identity_of(ctx.settings, uid)
     if role not in STAFF_ROLES:
         raise ValidationError("uid", f"'{uid}' is not a staff member (admin or helpdesk)")
@@ -93,22 +105,22 @@ def token_issue(ctx: Context, uid: str, label: str) -> None:
     click.echo(token)
 
 
+@allow(ADMINS, changes=True)
 @token_group.command("revoke")
 @click.argument("token_id")
 @pass_ctx
 def token_revoke(ctx: Context, token_id: str) -> None:
     """Revoke a token by its id (see `token list`)."""
-    _require_admin(ctx)
     changed = api_tokens.revoke(Store.for_state(ctx.settings.state_dir), token_id)
     say(f"alumail: token {token_id} {'revoked' if changed else 'was revoked already'}")
 
 
+@allow(ADMINS)
 @token_group.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def token_list(ctx: Context, as_json: bool) -> None:
     """Every token: id, staff member, label, dates (never the token itself)."""
-    _require_admin(ctx)
     tokens = api_tokens.listing(Store.for_state(ctx.settings.state_dir))
     if as_json:
         emit_json([t.as_dict() for t in tokens])
@@ -119,8 +131,3 @@ def token_list(ctx: Context, as_json: bool) -> None:
             timespec="seconds"
         )
         click.echo(f"{t.id}  {t.uid}  {state}  {created}  {t.label}")
-
-
-def _require_admin(ctx: Context) -> None:
-    if not ctx.actor.can_administer():
-        raise AccessDeniedError(f"{ctx.actor} may not manage the roster or API tokens")

@@ -4,6 +4,7 @@ the stack starts it (``alumail serve`` runs the same server in the foreground)."
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 
@@ -17,11 +18,12 @@ def main() -> None:
     parser.add_argument("--pidfile", type=Path, required=True)
     args = parser.parse_args()
     settings = load_settings(args.settings)
-    args.pidfile.write_text(f"{os.getpid()}\n")
     try:
-        serve(settings)
+        # The pid file is written as root (state/run is root's); the stack removes it on stop.
+        serve(settings, before_drop=lambda: args.pidfile.write_text(f"{os.getpid()}\n"))
     finally:
-        args.pidfile.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            args.pidfile.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
+import shutil
 import threading
 import time
 from collections import defaultdict, deque
@@ -16,6 +18,7 @@ from fastapi import Request
 
 from identity.errors import AlumailError
 from mailstack.files import ensure_dir
+from mailstack.privileges import SERVICE_USER
 
 CSRF_COOKIE = "alumail_csrf"
 CSRF_FIELD = "csrf_token"
@@ -125,10 +128,12 @@ class Csrf:
 def service_key(state_dir: Path) -> bytes:
     """The web service's own secret (CSRF tokens), made once and kept under state/web/."""
     path = state_dir / "web" / "key"
-    ensure_dir(path.parent, 0o700)
+    ensure_dir(path.parent, 0o700, SERVICE_USER, SERVICE_USER)
     if not path.exists():
         partial = path.with_suffix(".new")
         partial.write_bytes(secrets.token_bytes(32))
         partial.chmod(0o600)
+        if os.geteuid() == 0:  # made by root (a test serving in-process): the service's own
+            shutil.chown(partial, SERVICE_USER, SERVICE_USER)
         partial.replace(path)
     return path.read_bytes()

@@ -1,27 +1,91 @@
 """Running the application under uvicorn. The access log is off: reset and confirmation links
-carry their token in the query string, and no token may reach a log."""
+carry their token in the query string, and no token may reach a log.
+
+The server faces the internet, so it runs as the unprivileged service user: started as root, it
+binds its port (443 in production), loads the TLS key (root's) and everything it will import,
+then drops to that user for good; the application itself is made after the drop, so nothing it
+opens is root's."""
 
 from __future__ import annotations
 
-import uvicorn
+import contextlib
+import importlib
+import pkgutil
+import ssl
+from collections.abc import Callable
+from typing import Any
 
+import uvicorn
+from fastapi import FastAPI
+
+from mailstack import mailstore
+from mailstack.privileges import drop_privileges, service_user
 from mailstack.settings import Settings
 from mailstack.tls import tls_files
 from provisioning.web.app import create_app
 
+# Imported while still root: the interpreter's own library may sit where the service user cannot
+# read (a Python under root's home), and a module first needed mid-request must not fail then.
+# Codecs are looked up lazily by name (Jinja compiles templates with "unicode-escape").
+PRELOAD_PACKAGES = ("identity", "mailstack", "provisioning", "encodings")
+# tarfile opens gzip on demand (the mailbox download).
+PRELOAD_MODULES = ("gzip", "uvicorn.lifespan.on", "uvicorn.protocols.http.h11_impl")
 
-def serve(settings: Settings) -> None:
-    tls: dict[str, str] = {}
-    if settings.web_tls:
-        files = tls_files(settings)
-        tls = {"ssl_certfile": str(files.cert), "ssl_keyfile": str(files.key)}
-    uvicorn.run(
-        create_app(settings),
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    files = tls_files(settings)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(files.cert), str(files.key))
+    return context
+
+
+def preload() -> None:
+    for name in PRELOAD_PACKAGES:
+        package = importlib.import_module(name)
+        for module in pkgutil.walk_packages(package.__path__, prefix=f"{name}."):
+            if module.name.endswith(".__main__"):  # a program, not a library
+                continue
+            with contextlib.suppress(ImportError):  # codecs of another platform (mbcs)
+                importlib.import_module(module.name)
+    for name in PRELOAD_MODULES:
+        importlib.import_module(name)
+
+
+class MadeAfterDrop:
+    """The ASGI application, made on its first event (lifespan startup), in the dropped
+    process: its store, key and connections belong to the service user."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app: FastAPI | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.app is None:
+            self.app = create_app(self.settings)
+        await self.app(scope, receive, send)
+
+
+def serve(settings: Settings, *, before_drop: Callable[[], None] | None = None) -> None:
+    """``before_drop``: the last thing done as root (the caller's pid file)."""
+    user = service_user()
+    context = tls_context(settings) if settings.web_tls else None
+    config = uvicorn.Config(
+        MadeAfterDrop(settings),
         host=settings.listen,
         port=settings.ports.web,
         access_log=False,
         log_level="warning",
         server_header=False,
         proxy_headers=False,
-        **tls,  # type: ignore[arg-type]
+        ssl_context_factory=(lambda _config, _default: context) if context else None,
     )
+    config.load()
+    preload()
+    # Forked before the port is bound, so the helper (root; see its module) never holds it.
+    mailstore.start_helper(settings)
+    sock = config.bind_socket()
+    if before_drop is not None:
+        before_drop()
+    drop_privileges(user)
+    uvicorn.Server(config).run(sockets=[sock])

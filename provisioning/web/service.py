@@ -3,12 +3,16 @@ servers, ``down`` stops it, ``status`` shows it as service ``web``.
 
 Its configuration is one rendered file, ``etc/web/settings.json``: the exact settings the stack
 was brought up with, so the service never reads the environment or guesses a file. The server
-is uvicorn in its own process (``python -m provisioning.web``), on ``listen``:``ports.web``.
+is uvicorn in its own process (``python -m provisioning.web``), on ``listen``:``ports.web``,
+running as the unprivileged service user once its port is bound (provisioning/web/server.py).
+It owns ``state/web`` (its store and key) and writes the audit log through its group; it cannot
+read the secrets, the TLS key or slapd's database.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -17,7 +21,10 @@ from mailstack import settings as settings_module
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
+from mailstack.mailbackup import prepare_transfer
+from mailstack.privileges import SERVICE_USER
 from mailstack.process import log_tail, our_pid, port_open, start_daemon, terminate
+from provisioning.audit import AUDIT_DIR_MODE, AUDIT_FILE_MODE, audit_path
 
 SETTINGS_FILE = "etc/web/settings.json"
 
@@ -52,7 +59,16 @@ class WebService:
         return [FileSpec(SETTINGS_FILE, render_settings(self.ctx), mode=0o600)]
 
     def prepare(self) -> None:
-        ensure_dir(self.layout.root / "web", 0o700)
+        web = self.layout.root / "web"
+        ensure_dir(web, 0o700, SERVICE_USER, SERVICE_USER)
+        for path in web.iterdir():  # made by root before the service ran unprivileged
+            shutil.chown(path, SERVICE_USER, SERVICE_USER)
+        prepare_transfer(self.ctx)  # the mailbox download's copy
+        audit = audit_path(self.layout.root)
+        ensure_dir(audit.parent, AUDIT_DIR_MODE, "root", SERVICE_USER)
+        if audit.exists():
+            shutil.chown(audit, "root", SERVICE_USER)
+            audit.chmod(AUDIT_FILE_MODE)
         ensure_dir(self.layout.run, 0o755)
         ensure_dir(self.layout.log, 0o755)
 
@@ -98,6 +114,7 @@ class WebService:
         pid = self.pid()
         if pid is not None:
             terminate(pid)
+            self.pidfile.unlink(missing_ok=True)  # root's file: the service cannot remove it
 
     def ready(self) -> bool:
         if self.pid() is None:  # it died while starting: say why now, not after a timeout

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
 from identity.accounts import AccountStatus
 from identity.errors import ConflictError, ValidationError
+from identity.roles import ROOT
 from mailstack.harness import Check
 from mailstack.layout import Layout
+from mailstack.settings import Settings
+from provisioning.audit import AuditLog, audit_path
+from provisioning.cli import main
 from provisioning.verification import verify_account
 from tests import mail
 from tests.support import alumail
@@ -338,3 +348,63 @@ def test_mail_for_other_domains_lands_in_the_outbound_sink(live_stack, new_accou
     text = kept()[0]
     assert "X-Alumail-Envelope-To: friend@elsewhere.example" in text
     assert f"X-Alumail-Envelope-From: {account.mail}" in text
+
+
+@contextlib.contextmanager
+def full_audit_disk(settings: Settings) -> Iterator[Path]:
+    """The audit folder on a 64 KiB tmpfs holding one line of trail, filled to the last byte."""
+    folder = audit_path(settings.state_dir).parent
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(folder)], check=True
+    )
+    try:
+        # One line filling a whole 4 KiB page, so the trail's own last page has no room left.
+        probe = AuditLog(folder / "probe.jsonl")
+        probe.record(ROOT, "create", "before.full", "ok", detail="x")
+        padding = 4096 - probe.path.stat().st_size + 1
+        probe.path.unlink()
+        AuditLog(audit_path(settings.state_dir)).record(
+            ROOT, "create", "before.full", "ok", detail="x" * padding
+        )
+        assert audit_path(settings.state_dir).stat().st_size == 4096
+        with open(folder / "filler", "wb", buffering=0) as filler:
+            for size in (4096, 1):
+                with contextlib.suppress(OSError):
+                    while filler.write(b"x" * size):
+                        pass
+        yield audit_path(settings.state_dir)
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def run_cli(settings: Settings, *args: str) -> Result:
+    """The real entry point in this process (no interpreter start per command)."""
+    env = {k: None for k in os.environ if k.startswith("ALUMAIL_")}
+    env["ALUMAIL_CONFIG"] = str(settings.state_dir.parent / "alumail.toml")
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=True)
+    crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
+    assert not crashed and "Traceback" not in result.output, (args, result.exception)
+    return result
+
+
+def test_full_audit_disk_changes_nothing_and_reads_still_work(live_stack, new_account) -> None:
+    existing, _ = new_account()
+    with full_audit_disk(live_stack) as trail:
+        before = trail.read_bytes()
+        created = run_cli(live_stack, "account", "create", "full.disk", "--name", "Full")
+        assert created.exit_code == 1, created.output
+        assert "audit trail" in created.stderr and "No space left" in created.stderr
+        assert run_cli(live_stack, "account", "show", "full.disk").exit_code == 5
+        for read in (
+            ["account", "show", existing.uid],
+            ["account", "list"],
+            ["helpdesk", "status", existing.uid],
+            ["audit"],
+            ["status"],
+        ):
+            result = run_cli(live_stack, *read)
+            assert result.exit_code == 0, (read, result.output)
+        verified = run_cli(live_stack, "audit", "--verify")
+        assert verified.exit_code == 0 and "intact" in verified.stderr
+        assert "no outcome" not in verified.stderr
+        assert trail.read_bytes() == before

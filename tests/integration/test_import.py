@@ -21,6 +21,7 @@ from identity.errors import ConflictError, DaemonError, ValidationError
 from mailstack.layout import Layout
 from provisioning import stack
 from provisioning.accounts import AccountService
+from provisioning.audit import AuditLog, audit_path
 from provisioning.importer import COLUMNS, Importer, offline_import
 from tests import mail
 from tests.support import alumail, running_stack
@@ -298,3 +299,48 @@ def test_helpdesk_sees_past_slapds_default_500_entries(live_stack, tmp_path) -> 
     with AccountService(live_stack, actor_for(live_stack, desk)) as accounts:
         found = accounts.find(search=prefix)
     assert len(found) == 520
+
+
+def test_a_bad_byte_after_a_whole_batch_is_reported_and_the_rest_go_in(
+    live_stack, tmp_path
+) -> None:
+    roster = write_roster(tmp_path / "bytes.csv", [row(f"imp.byte{n:03d}", n) for n in range(510)])
+    with open(roster, "ab") as handle:
+        handle.write(b"imp.bytebad,,,Bad \xff Byte,,,\n")
+        handle.write(b"imp.byteafter,,,After,,,,\n")
+    result = alumail(live_stack, "import", str(roster), "--json")
+    assert result.returncode == 10, result.stderr
+    assert "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
+    assert (report["rows"], report["created"], report["failed"]) == (512, 511, 1)
+    with open(roster.with_name("bytes.csv.report.csv"), encoding="utf-8") as handle:
+        lines = list(csv.DictReader(handle))
+    assert [(x["line"], x["column"], x["reason"]) for x in lines] == [
+        ("512", "display_name", "is not valid UTF-8 text")
+    ]
+    created = people(live_stack, "imp.byte")
+    assert len(created) == 511 and "imp.byteafter" in created and "imp.bytebad" not in created
+    trail = AuditLog(audit_path(live_stack.state_dir)).query(action="import", target="bytes.csv")
+    assert [(x["outcome"], x["changes"]["failed"]) for x in trail] == [("partial", 1)]
+
+
+def test_a_field_over_the_csv_limit_ends_the_reading_with_a_report(live_stack, tmp_path) -> None:
+    roster = write_roster(
+        tmp_path / "big.csv",
+        [row("imp.big1", 1), row("imp.big2", 2, display_name="x" * 200_000), row("imp.big3", 3)],
+    )
+    result = alumail(live_stack, "import", str(roster), "--json")
+    assert result.returncode == 10, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["created"], report["failed"]) == (1, 1)
+    with open(roster.with_name("big.csv.report.csv"), encoding="utf-8") as handle:
+        (line,) = list(csv.DictReader(handle))
+    assert line["line"] == "3" and "field larger than field limit" in line["reason"]
+    assert "the rows after it were not read" in line["reason"]
+
+
+def test_a_device_or_a_folder_is_no_roster(live_stack, tmp_path) -> None:
+    device = alumail(live_stack, "import", "/dev/zero")
+    assert device.returncode == 4 and "/dev/zero is not a regular file" in device.stderr
+    folder = alumail(live_stack, "import", str(tmp_path))
+    assert folder.returncode == 2 and "Traceback" not in folder.stderr

@@ -35,6 +35,8 @@ def fixed_context(**values: object) -> RenderContext:
         service_passwords={"dovecot": "dovecot-secret", "postfix": "postfix-secret"},
         vmail_uid=5000,
         vmail_gid=5000,
+        service_uid=5001,
+        service_gid=5002,
     )
 
 
@@ -63,6 +65,7 @@ def test_every_daemon_renders_its_files() -> None:
         "etc/postfix/own-domains",
         "etc/postfix/role-addresses",
         "etc/postfix/submission-senders",
+        "etc/sender-milter/own-dkim-records.json",
         "etc/slapd/config.ldif",
     ]
 
