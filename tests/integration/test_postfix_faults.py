@@ -48,6 +48,8 @@ def context(root: Path, **values: object) -> RenderContext:
         service_passwords={"dovecot": "dovecot-secret", "postfix": "postfix-secret"},
         vmail_uid=5000,
         vmail_gid=5000,
+        service_uid=5001,
+        service_gid=5002,
     )
 
 
