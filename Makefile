@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 ALUMAIL := $(BIN)/alumail
 DEMO_UID ?= demo.alumnus
 
-.PHONY: up down status test lint unit integration bench bench-migration install install-test system system-test venv clean
+.PHONY: up down status test lint unit integration image bench bench-migration install install-test system system-test venv clean
 
 ## up: install what is missing, start the stack, provision a demo alumnus, verify, print endpoints
 up: install
@@ -33,6 +33,10 @@ unit: venv
 
 integration: install-test
 	$(BIN)/pytest -m "integration or e2e"
+
+## image: the production image (docker/), built with podman exactly as its test builds it
+image: install-test
+	bash docker/build.sh alumail:latest
 
 ## bench: import, bind and login throughput beside references measured in the same run
 bench: install

@@ -12,8 +12,11 @@ from mailstack.daemon import Endpoint
 from mailstack.dovecot import Dovecot
 from mailstack.files import FileSpec, ensure_dir
 from mailstack.process import (
-    our_pid,
+    alive,
+    holds_lock,
     port_open,
+    program,
+    read_pid,
     run,
     start_daemon,
     terminate,
@@ -96,7 +99,8 @@ class Postfix:
             mail_host=s.mail_host,
             queue_dir=self.layout.postfix_queue,
             data_dir=self.layout.postfix_data,
-            listen=s.listen,
+            # Postfix names every address "all"; it refuses 0.0.0.0 ("no local interface found").
+            inet_interfaces="all" if address.is_unspecified else s.listen,
             inet_protocols="ipv6" if address.version == 6 else "ipv4",
             mynetworks="[::1]/128" if address.version == 6 else "127.0.0.1/32",
             message_size_limit=s.message_size_limit,
@@ -190,15 +194,28 @@ class Postfix:
                 what=f"postconf {flag}",
                 strict=True,
             )
+        # postfix(1) tells why only to syslog, its maillog_file, or stderr when it is a
+        # terminal: give it one, so the checker's own words reach the error.
         run(
-            ["postfix", "-c", config, "check"], error=ConfigError, what="postfix check", strict=True
+            ["postfix", "-c", config, "check"],
+            error=ConfigError,
+            what="postfix check",
+            strict=True,
+            terminal=True,
         )
 
     def _env(self) -> dict[str, str]:
         return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "MAIL_CONFIG": str(self.config_dir)}
 
     def pid(self) -> int | None:
-        return our_pid(self.layout.postfix_queue / "pid" / "master.pid", str(self.config_dir))
+        """Our master process: the pid its pid file in our queue directory names, running
+        Postfix's ``master``, holding the lock on our data directory's master.lock. Its command
+        line names no configuration (that is only in its environment, which root cannot read in
+        a container without CAP_SYS_PTRACE), so the lock is what proves it ours."""
+        pid = read_pid(self.layout.postfix_queue / "pid" / "master.pid")
+        if pid is None or not alive(pid) or program(pid) != "master":
+            return None
+        return pid if holds_lock(pid, self.layout.postfix_data / "master.lock") else None
 
     def start(self) -> None:
         start_daemon(

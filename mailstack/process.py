@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import pty
 import resource
+import select
 import signal
 import socket
 import subprocess
@@ -23,25 +25,85 @@ def run(
     env: dict[str, str] | None = None,
     timeout: float = 60,
     strict: bool = False,
+    terminal: bool = False,
 ) -> str:
     """Run ``cmd``; its stdout on success, ``error`` carrying its output on failure.
 
     ``strict``: a ``warning:`` on stderr is a failure too (postconf warns and exits 0).
+    ``terminal``: its stderr is a pseudo-terminal, for programs that write their messages to
+    stderr only when it is one (postfix(1); elsewhere they go to a syslog that may not exist).
     """
     try:
-        proc = subprocess.run(
-            list(cmd), capture_output=True, text=True, env=env, timeout=timeout, check=False
-        )
+        if terminal:
+            returncode, stdout, stderr = _run_on_terminal(cmd, env, timeout)
+        else:
+            proc = subprocess.run(
+                list(cmd), capture_output=True, text=True, env=env, timeout=timeout, check=False
+            )
+            returncode, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
     except FileNotFoundError as exc:
         raise DaemonError(f"{cmd[0]} is not installed (run `make up` or `make install`)") from exc
     except subprocess.TimeoutExpired as exc:
         raise DaemonError(f"{what or cmd[0]} did not finish in {timeout:.0f} s") from exc
-    warned = strict and any("warning:" in line for line in proc.stderr.splitlines())
-    if proc.returncode != 0 or warned:
-        output = (proc.stderr if warned else proc.stderr + proc.stdout).strip()
-        outcome = f"failed (exit {proc.returncode})" if proc.returncode else "reported warnings"
+    warned = strict and any("warning:" in line for line in stderr.splitlines())
+    if returncode != 0 or warned:
+        output = (stderr if warned else stderr + stdout).strip()
+        outcome = f"failed (exit {returncode})" if returncode else "reported warnings"
         raise error(f"{what or cmd[0]} {outcome}", detail=output)
-    return proc.stdout
+    return stdout
+
+
+def _run_on_terminal(
+    cmd: Sequence[str], env: dict[str, str] | None, timeout: float
+) -> tuple[int, str, str]:
+    """Run ``cmd`` with its stderr on a new pseudo-terminal: (exit code, stdout, stderr)."""
+    leader, follower = pty.openpty()
+    try:
+        with subprocess.Popen(
+            list(cmd),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            env=env,
+        ) as proc:
+            os.close(follower)
+            follower = -1
+            stdout, stderr = _drain(proc, leader, time.monotonic() + timeout)
+            returncode = proc.wait()
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    # A terminal turns each newline into CR LF.
+    return (
+        returncode,
+        stdout.decode(errors="replace"),
+        stderr.decode(errors="replace").replace("\r\n", "\n"),
+    )
+
+
+def _drain(proc: subprocess.Popen[bytes], leader: int, deadline: float) -> tuple[bytes, bytes]:
+    """Read the command's stdout pipe and its terminal until both are closed (the terminal
+    reports EIO once every process holding it has gone)."""
+    assert proc.stdout is not None
+    streams = {proc.stdout.fileno(): bytearray(), leader: bytearray()}
+    open_fds = set(streams)
+    while open_fds:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            proc.kill()
+            raise subprocess.TimeoutExpired(proc.args, 0)
+        ready, _, _ = select.select(list(open_fds), [], [], left)
+        for fd in ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # EIO: the terminal's last holder has closed it
+                chunk = b""
+            if chunk:
+                streams[fd] += chunk
+            else:
+                open_fds.discard(fd)
+    return bytes(streams[proc.stdout.fileno()]), bytes(streams[leader])
 
 
 def start_daemon(
@@ -103,14 +165,32 @@ def alive(pid: int) -> bool:
 
 
 def mentions(pid: int, marker: str) -> bool:
-    """True if the process's command line or environment names ``marker`` (our state
-    directory): we only ever signal processes that are provably ours."""
-    for name in ("cmdline", "environ"):
-        try:
-            data = Path(f"/proc/{pid}/{name}").read_bytes()
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
+    """True if the process's command line names ``marker`` (our state directory): we only ever
+    signal processes that are provably ours. Only the command line: /proc/PID/environ and
+    /proc/PID/exe of a root daemon are unreadable without CAP_SYS_PTRACE, which a container's
+    default capabilities lack."""
+    try:
+        return marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+
+
+def holds_lock(pid: int, path: Path) -> bool:
+    """True if ``pid`` holds a lock on the file ``path``. Read from /proc/locks, which needs no
+    ptrace right (unlike /proc/PID/fd), so it works with a container's default capabilities.
+    Matched by inode number: on overlayfs the lock's device is the upper layer's, not stat's."""
+    try:
+        inode = str(path.stat().st_ino)
+        table = Path("/proc/locks").read_text()
+    except (FileNotFoundError, PermissionError):
+        return False
+    for line in table.splitlines():
+        # "3: FLOCK  ADVISORY  WRITE 13494 fe:00:1716375 0 EOF"; a waiter's line has "->"
+        # after the number and holds nothing.
+        fields = line.split()
+        if len(fields) < 6 or fields[1] == "->":
             continue
-        if marker.encode() in data:
+        if fields[4] == str(pid) and fields[5].rsplit(":", 1)[-1] == inode:
             return True
     return False
 
@@ -121,6 +201,12 @@ def argv(pid: int) -> list[str]:
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return []
     return [part.decode(errors="replace") for part in data.split(b"\0") if part]
+
+
+def program(pid: int) -> str:
+    """The name of the program a process runs (its first argument's base name), or ""."""
+    args = argv(pid)
+    return os.path.basename(args[0]) if args else ""
 
 
 def processes_with(*arguments: str, program: str = "") -> list[int]:

@@ -19,6 +19,20 @@ packages=(
 # Playwright runs through executable_path: no browser is ever downloaded).
 if [[ ${1:-} == --test ]]; then
   packages+=(chromium)
+  # The production image's test builds and runs it: podman with runc (no Docker engine), and
+  # debootstrap for its Debian base image (no image registry is reached).
+  packages+=(podman runc debootstrap)
+fi
+# `install-system.sh --runtime`: what the stack runs on, without compilers or headers: the
+# production image's last stage (its venv is built in an earlier stage and copied in).
+if [[ ${1:-} == --runtime ]]; then
+  build_only=" libldap2-dev libsasl2-dev gcc python3-dev python3-venv libmilter-dev "
+  runtime=()
+  for p in "${packages[@]}"; do
+    [[ $build_only == *" $p "* ]] || runtime+=("$p")
+  done
+  # python3 for the venv; the shared libraries python-ldap and pymilter link against.
+  packages=("${runtime[@]}" python3 libldap-2.5-0 libsasl2-2 libmilter1.0.1)
 fi
 
 missing=()
