@@ -24,7 +24,7 @@ from mailstack.process import run
 
 KEY_BITS = 2048
 OPENDKIM_USER = "opendkim"
-_SELECTOR = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_SELECTOR = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # whole values: fullmatch
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class DkimKeys:
         """A new key pair under ``selector`` (default: ``k`` + today's date, made unique), which
         becomes the key in use."""
         selector = selector or self._new_selector()
-        if not _SELECTOR.match(selector):
+        if not _SELECTOR.fullmatch(selector):
             raise ValidationError("selector", "must be lowercase letters, digits and hyphens")
         if (self.directory / f"{selector}.private").exists():
             raise ValidationError("selector", f"a key '{selector}' exists already")

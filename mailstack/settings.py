@@ -65,7 +65,7 @@ DEFAULT_FILE = "alumail.toml"
 DEFAULT_QUOTA = 5 * 1024**3
 MAX_FAILURE_DELAY = 15
 DAY = 86400
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")  # whole values: fullmatch
 
 
 @dataclass(frozen=True)
@@ -394,7 +394,7 @@ def _dns_name(key: str, value: Any, *, labels_min: int = 2) -> str:
     if (
         len(name) > 253
         or len(labels) < labels_min
-        or not all(_LABEL.match(x) for x in labels)
+        or not all(_LABEL.fullmatch(x) for x in labels)
         or labels[-1].isdigit()
     ):
         rule = "two or more labels" if labels_min > 1 else "labels"

@@ -150,3 +150,11 @@ def test_valid_values_are_kept(
 ) -> None:
     value = next(iter(values.values())) if len(values) == 1 else values["relay_host"]
     assert getattr(build(values, base=tmp_path), attribute) == (expected or value)
+
+
+@pytest.mark.parametrize("key", ["domain", "mail_host", "legacy.domain"])
+def test_a_label_ending_in_a_newline_is_refused(key: str, tmp_path: Path) -> None:
+    """A name goes into every daemon's configuration: a line break would start a new line.
+    (Around the whole value, white space is trimmed; inside it, a label is matched whole.)"""
+    with pytest.raises(ConfigError, match=f"^{key}: "):
+        build({key: "mail.example\n.org"}, base=tmp_path)
