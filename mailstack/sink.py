@@ -44,7 +44,7 @@ class Sink:
     def __init__(self, ctx: RenderContext) -> None:
         self.ctx = ctx
         self.layout = ctx.layout
-        self.directory = self.layout.root / "outbound"
+        self.directory = self.layout.outbound
         self.pidfile = self.layout.run / "sink.pid"
         self.logfile = self.layout.log / "sink.log"
 
