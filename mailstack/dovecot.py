@@ -77,7 +77,7 @@ class Dovecot:
         self.ctx = ctx
         self.layout = ctx.layout
         self.config = self.layout.root / CONFIG
-        self.logfile = self.layout.log / "dovecot.log"
+        self.logfile = self.layout.logfile(self.name)
 
     @property
     def instance_name(self) -> str:

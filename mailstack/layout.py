@@ -139,6 +139,10 @@ class Layout:
     def log(self) -> Path:
         return self.root / "log"
 
+    def logfile(self, daemon: str) -> Path:
+        """A daemon's own log (rotated by size: mailstack.logs)."""
+        return self.log / f"{daemon}.log"
+
     # Secrets and keys (0700 folders, 0600 files)
     @property
     def secrets(self) -> Path:

@@ -87,7 +87,7 @@ class Postfix:
         self.ctx = ctx
         self.layout = ctx.layout
         self.config_dir = self.layout.root / CONFIG_DIR
-        self.logfile = self.layout.log / "postfix.log"
+        self.logfile = self.layout.logfile(self.name)
         self.dovecot = Dovecot(ctx)
 
     def render(self) -> list[FileSpec]:

@@ -46,7 +46,7 @@ class Sink:
         self.layout = ctx.layout
         self.directory = self.layout.outbound
         self.pidfile = self.layout.run / "sink.pid"
-        self.logfile = self.layout.log / "sink.log"
+        self.logfile = self.layout.logfile(self.name)
 
     def render(self) -> list[FileSpec]:
         return []  # no configuration file: everything is on the command line

@@ -48,7 +48,7 @@ class Slapd:
         self.ctx = ctx
         self.layout = ctx.layout
         self.pidfile = self.layout.slapd_run / "slapd.pid"
-        self.logfile = self.layout.log / "slapd.log"
+        self.logfile = self.layout.logfile(self.name)
 
     def render(self) -> list[FileSpec]:
         text = render_template(

@@ -53,7 +53,7 @@ class WebService:
         self.layout = ctx.layout
         self.config = self.layout.root / SETTINGS_FILE
         self.pidfile = self.layout.run / "web.pid"
-        self.logfile = self.layout.log / "web.log"
+        self.logfile = self.layout.logfile(self.name)
 
     def render(self) -> list[FileSpec]:
         return [FileSpec(SETTINGS_FILE, render_settings(self.ctx), mode=0o600)]
