@@ -3,11 +3,16 @@ Postfix alike (and, later, the nodes of a cluster)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from mailstack.files import FileSpec
+
+if TYPE_CHECKING:
+    from mailstack.context import RenderContext
+    from mailstack.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -66,3 +71,29 @@ class LeavesOrphans(Protocol):
         """Processes provably running this daemon for this state directory that its pid file
         does not name."""
         ...
+
+
+D = TypeVar("D", bound=Daemon)
+
+
+def always(settings: Settings) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class DaemonEntry(Generic[D]):
+    """One daemon of the stack, declared once: the start order, the programs ``preflight``
+    requires and the names ``up --dry-run`` plans all come from a sequence of these."""
+
+    name: str  # the name its daemon answers to (``Daemon.name``)
+    factory: Callable[[RenderContext], D]
+    programs: tuple[str, ...] = ()  # found on PATH (or /usr/sbin) before anything starts
+    runs: Callable[[Settings], bool] = always  # whether this configuration has the daemon
+    # Once the daemon is up (started, reloaded or left running), before the next one starts.
+    after_up: Callable[[D, RenderContext], list[str]] | None = None
+    # Once the whole stack answers; given the names of the daemons this ``up`` (re)started.
+    after_ready: Callable[[D, set[str]], list[str]] | None = None
+
+
+# The daemons of a stack in start order; a layer above appends its own entries.
+Registry = tuple[DaemonEntry[Any], ...]

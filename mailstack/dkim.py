@@ -42,7 +42,7 @@ class DkimKey:
 
 class DkimKeys:
     def __init__(self, layout: Layout) -> None:
-        self.directory = layout.root / "dkim"
+        self.directory = layout.dkim
         self.pointer = self.directory / "selector"
 
     def key(self, selector: str) -> DkimKey:

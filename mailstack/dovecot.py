@@ -77,7 +77,7 @@ class Dovecot:
         self.ctx = ctx
         self.layout = ctx.layout
         self.config = self.layout.root / CONFIG
-        self.logfile = self.layout.log / "dovecot.log"
+        self.logfile = self.layout.logfile(self.name)
 
     @property
     def instance_name(self) -> str:
@@ -159,7 +159,7 @@ class Dovecot:
 
     def prepare(self) -> None:
         ensure_dir(self.layout.run, 0o755)
-        ensure_dir(self.layout.root / "dovecot", 0o755)
+        ensure_dir(self.layout.dovecot, 0o755)
         ensure_dir(self.layout.dovecot_state, 0o755)
         ensure_dir(self.layout.mail, 0o770, "vmail", "vmail")
         ensure_dir(self.layout.log, 0o755)

@@ -31,29 +31,88 @@ class Layout:
 
     # Data
     @property
+    def ldap(self) -> Path:
+        return self.root / "ldap"
+
+    @property
     def slapd_d(self) -> Path:
         """cn=config as slapd keeps it: derived from etc/slapd/config.ldif, rebuilt on change."""
-        return self.root / "ldap" / "slapd.d"
+        return self.ldap / "slapd.d"
+
+    @property
+    def slapd_d_stamp(self) -> Path:
+        """Which config.ldif built slapd.d, and what the build wrote."""
+        return self.ldap / "slapd.d.source"
 
     @property
     def ldap_data(self) -> Path:
-        return self.root / "ldap" / "data"
+        return self.ldap / "data"
 
     @property
     def mail(self) -> Path:
         return self.root / "mail"
 
     @property
+    def archive(self) -> Path:
+        """Mailboxes of deleted accounts (UID-TIME.tar.gz)."""
+        return self.root / "archive"
+
+    @property
+    def transfer(self) -> Path:
+        """Where the unprivileged web service has the doveadm server write a copy it then
+        reads (a mailbox download)."""
+        return self.root / "transfer"
+
+    @property
+    def tmp(self) -> Path:
+        """Root's scratch space on the state's file system (backups, mailbox copies)."""
+        return self.root / "tmp"
+
+    @property
+    def postfix(self) -> Path:
+        return self.root / "postfix"
+
+    @property
     def postfix_queue(self) -> Path:
-        return self.root / "postfix" / "queue"
+        return self.postfix / "queue"
 
     @property
     def postfix_data(self) -> Path:
-        return self.root / "postfix" / "data"
+        return self.postfix / "data"
+
+    @property
+    def dovecot(self) -> Path:
+        return self.root / "dovecot"
 
     @property
     def dovecot_state(self) -> Path:
-        return self.root / "dovecot" / "state"
+        return self.dovecot / "state"
+
+    @property
+    def outbound(self) -> Path:
+        """Mail for other domains, as the embedded stack's sink keeps it."""
+        return self.root / "outbound"
+
+    @property
+    def web(self) -> Path:
+        return self.root / "web"
+
+    @property
+    def web_db(self) -> Path:
+        return self.web / "service.db"
+
+    @property
+    def web_key(self) -> Path:
+        """The web service's own secret (CSRF tokens)."""
+        return self.web / "key"
+
+    @property
+    def audit(self) -> Path:
+        return self.root / "audit"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.audit / "audit.jsonl"
 
     # Runtime: pid files and sockets
     @property
@@ -80,10 +139,18 @@ class Layout:
     def log(self) -> Path:
         return self.root / "log"
 
+    def logfile(self, daemon: str) -> Path:
+        """A daemon's own log (rotated by size: mailstack.logs)."""
+        return self.log / f"{daemon}.log"
+
     # Secrets and keys (0700 folders, 0600 files)
     @property
     def secrets(self) -> Path:
         return self.root / "secrets"
+
+    @property
+    def dkim(self) -> Path:
+        return self.root / "dkim"
 
     @property
     def tls(self) -> Path:

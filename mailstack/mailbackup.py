@@ -36,13 +36,9 @@ ROOT_NAME = "Maildir"
 MAX_MEMBERS = 250_000
 
 
-# Where the unprivileged web service has the doveadm server write a copy it then reads: the
-# mail user's folder, group alumail (2770), so no other user reaches what is inside.
-TRANSFER = "transfer"
-
-
 def prepare_transfer(ctx: RenderContext) -> None:
-    ensure_dir(ctx.layout.root / TRANSFER, 0o2770, MAIL_USER, SERVICE_USER)
+    """The mail user's folder, group alumail (2770), so no other user reaches what is inside."""
+    ensure_dir(ctx.layout.transfer, 0o2770, MAIL_USER, SERVICE_USER)
 
 
 def _workdir(ctx: RenderContext) -> Path:
@@ -51,12 +47,12 @@ def _workdir(ctx: RenderContext) -> Path:
     files the modes of the copy's own folder, made here 2777 in the closed transfer folder, so
     this process can read them and remove them."""
     if os.geteuid() != 0:
-        work = Path(tempfile.mkdtemp(prefix="mailbox-", dir=ctx.layout.root / TRANSFER))
+        work = Path(tempfile.mkdtemp(prefix="mailbox-", dir=ctx.layout.transfer))
         work.chmod(0o711)
         (work / ROOT_NAME).mkdir()
         (work / ROOT_NAME).chmod(0o2777)
         return work
-    base = ctx.layout.root / "tmp"
+    base = ctx.layout.tmp
     ensure_dir(base, 0o711)
     return Path(tempfile.mkdtemp(prefix="mailbox-", dir=base))
 

@@ -77,7 +77,7 @@ class Mailboxes:
 
     def archive(self, user: str, uid: str) -> Path:
         """The mailbox's home as ``archive/UID-TIME.tar.gz``."""
-        return mailstore.archive_home(self.home(user), self.ctx.layout.root / "archive", uid)
+        return mailstore.archive_home(self.home(user), self.ctx.layout.archive, uid)
 
     def remove(self, user: str) -> None:
         mailstore.remove_home(self.home(user))

@@ -28,6 +28,7 @@ from typing import Any
 from identity.errors import AlumailError, DaemonError
 from mailstack import archives
 from mailstack.files import ensure_dir
+from mailstack.layout import Layout
 from mailstack.settings import Settings
 
 _UID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # whole values only: fullmatch
@@ -85,8 +86,8 @@ Puller = Callable[[Settings, str, str, str, bool], str]
 def start_helper(settings: Settings, puller: Puller) -> None:
     """Fork the root helper; from now on this process asks it. Call as root, before dropping."""
     global _channel
-    root = settings.state_dir
-    mail_root, archive_folder = root / "mail", root / "archive"
+    layout = Layout(settings.state_dir)
+    mail_root, archive_folder = layout.mail, layout.archive
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:  # the helper

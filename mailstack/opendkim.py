@@ -28,7 +28,7 @@ class OpenDkim:
         self.config = self.layout.root / CONFIG
         self.run_dir = self.layout.run / "opendkim"
         self.pidfile = self.run_dir / "opendkim.pid"
-        self.logfile = self.layout.log / "opendkim.log"
+        self.logfile = self.layout.logfile(self.name)
 
     def render(self) -> list[FileSpec]:
         s = self.ctx.settings

@@ -87,7 +87,7 @@ class Postfix:
         self.ctx = ctx
         self.layout = ctx.layout
         self.config_dir = self.layout.root / CONFIG_DIR
-        self.logfile = self.layout.log / "postfix.log"
+        self.logfile = self.layout.logfile(self.name)
         self.dovecot = Dovecot(ctx)
 
     def render(self) -> list[FileSpec]:
@@ -179,7 +179,7 @@ class Postfix:
     def prepare(self) -> None:
         ensure_dir(self.layout.etc, 0o755)
         ensure_dir(self.config_dir, 0o755)
-        ensure_dir(self.layout.root / "postfix", 0o755)
+        ensure_dir(self.layout.postfix, 0o755)
         ensure_dir(self.layout.postfix_queue, 0o755)
         ensure_dir(self.layout.postfix_data, 0o700, "postfix", "postfix")
         ensure_dir(self.layout.log, 0o755)

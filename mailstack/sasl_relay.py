@@ -117,7 +117,7 @@ class SaslRelay:
         self.directory = self.layout.run / "sasl-relay"
         self.socket = self.directory / "auth"
         self.pidfile = self.directory / "sasl-relay.pid"
-        self.logfile = self.layout.log / "sasl-relay.log"
+        self.logfile = self.layout.logfile(self.name)
         self.upstream = Dovecot(ctx).auth_socket
 
     def render(self) -> list[FileSpec]:

@@ -257,7 +257,7 @@ class SenderMilter:
         self.ctx = ctx
         self.layout = ctx.layout
         self.pidfile = self.layout.run / "sender-milter.pid"
-        self.logfile = self.layout.log / "sender-milter.log"
+        self.logfile = self.layout.logfile(self.name)
         self.secret_file = self.layout.secrets / "postfix.ldap-secret"
 
     def render(self) -> list[FileSpec]:

@@ -44,9 +44,9 @@ class Sink:
     def __init__(self, ctx: RenderContext) -> None:
         self.ctx = ctx
         self.layout = ctx.layout
-        self.directory = self.layout.root / "outbound"
+        self.directory = self.layout.outbound
         self.pidfile = self.layout.run / "sink.pid"
-        self.logfile = self.layout.log / "sink.log"
+        self.logfile = self.layout.logfile(self.name)
 
     def render(self) -> list[FileSpec]:
         return []  # no configuration file: everything is on the command line

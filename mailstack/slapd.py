@@ -48,7 +48,7 @@ class Slapd:
         self.ctx = ctx
         self.layout = ctx.layout
         self.pidfile = self.layout.slapd_run / "slapd.pid"
-        self.logfile = self.layout.log / "slapd.log"
+        self.logfile = self.layout.logfile(self.name)
 
     def render(self) -> list[FileSpec]:
         text = render_template(
@@ -72,7 +72,7 @@ class Slapd:
         return [FileSpec(CONFIG, text, mode=0o640, owner="root", group="openldap")]
 
     def prepare(self) -> None:
-        ensure_dir(self.layout.root / "ldap", 0o755)
+        ensure_dir(self.layout.ldap, 0o755)
         ensure_dir(self.layout.ldap_data, 0o700, "openldap", "openldap")
         ensure_dir(self.layout.slapd_run, 0o755, "openldap", "openldap")
         ensure_dir(self.layout.log, 0o755)
@@ -158,7 +158,7 @@ class Slapd:
     # slapd.d itself (by hand, or online through cn=config), are both noticed: `up` rebuilds.
     @property
     def _stamp(self) -> Path:
-        return self.layout.root / "ldap" / "slapd.d.source"
+        return self.layout.slapd_d_stamp
 
     def _source_digest(self) -> str:
         return hashlib.sha256((self.layout.root / CONFIG).read_bytes()).hexdigest()

@@ -7,10 +7,10 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from identity import converge
 from identity.directory import Directory, can_bind
@@ -19,7 +19,7 @@ from identity.errors import ConfigError, DaemonError
 from identity.passwords import DEFAULT_POLICY, hash_secret
 from mailstack import logs
 from mailstack.context import SERVICE_ACCOUNTS, RenderContext, build_context
-from mailstack.daemon import Daemon, LeavesOrphans
+from mailstack.daemon import Daemon, DaemonEntry, LeavesOrphans, Registry
 from mailstack.dovecot import Dovecot
 from mailstack.files import FileSpec, changed, ensure_dir, install, write_atomic
 from mailstack.layout import Layout
@@ -35,25 +35,9 @@ from mailstack.slapd import Slapd
 from mailstack.statelock import DEFAULT_WAIT, state_lock
 from mailstack.tls import check_given, ensure_tls, tls_files
 
-REQUIRED_PROGRAMS = (
-    "slapd",
-    "slapadd",
-    "slaptest",
-    "dovecot",
-    "doveconf",
-    "doveadm",
-    "postfix",
-    "postconf",
-    "openssl",
-    "opendkim",
-    "opendkim-genkey",
-)
+# Programs the stack itself runs, beside each daemon's own (TLS material is made with openssl).
+STACK_PROGRAMS = ("openssl",)
 READY_TIMEOUT = 15
-
-
-# A daemon that a layer above adds to the stack (the provisioning web service): made from the
-# same render context, started after the mail servers, stopped and shown with them.
-DaemonFactory = Callable[[RenderContext], Daemon]
 
 
 @dataclass
@@ -65,27 +49,61 @@ class UpReport:
         return bool(self.actions)
 
 
-def daemons(ctx: RenderContext, extra: Sequence[DaemonFactory] = ()) -> list[Daemon]:
-    """In start order: the directory first, then the mail servers that read it (and, in the
-    embedded stack, the sink Postfix relays outbound mail to), then any ``extra`` ones."""
-    stack: list[Daemon] = [
-        Slapd(ctx),
-        Dovecot(ctx),
-        SaslRelay(ctx),
-        OpenDkim(ctx),
-        SenderMilter(ctx),
-        Postfix(ctx),
-    ]
-    if ctx.settings.outbound == "sink":
-        stack.append(Sink(ctx))
-    stack += [make(ctx) for make in extra]
-    return stack
+def _directory_up(slapd: Slapd, ctx: RenderContext) -> list[str]:
+    """The mail daemons bind with their service accounts from their first connection."""
+    wait_ready([slapd])
+    return ensure_directory(ctx)
 
 
-def preflight(settings: Settings, *, starting: bool = True) -> None:
+def _flush_deferred(postfix: Postfix, started: set[str]) -> list[str]:
+    """Mail deferred while a daemon was down goes now, not at Postfix's next queue run."""
+    return ["flushed Postfix's queue"] if postfix.flush_after(started) else []
+
+
+def _with_sink(settings: Settings) -> bool:
+    return settings.outbound == "sink"
+
+
+# The mail stack in start order: the directory first, then the mail servers that read it (and,
+# in the embedded stack, the sink Postfix relays outbound mail to). A layer above appends its
+# own entries (the provisioning web service) and passes the longer registry to the verbs.
+MAIL_DAEMONS: Registry = (
+    DaemonEntry("slapd", Slapd, programs=("slapd", "slapadd", "slaptest"), after_up=_directory_up),
+    DaemonEntry("dovecot", Dovecot, programs=("dovecot", "doveconf", "doveadm")),
+    DaemonEntry("sasl-relay", SaslRelay),
+    DaemonEntry("opendkim", OpenDkim, programs=("opendkim", "opendkim-genkey")),
+    DaemonEntry("sender-milter", SenderMilter),
+    DaemonEntry("postfix", Postfix, programs=("postfix", "postconf"), after_ready=_flush_deferred),
+    DaemonEntry("sink", Sink, runs=_with_sink),
+)
+
+
+def entries(settings: Settings, registry: Registry = MAIL_DAEMONS) -> list[DaemonEntry[Any]]:
+    """The registry's entries this configuration runs, in start order."""
+    return [entry for entry in registry if entry.runs(settings)]
+
+
+def required_programs(settings: Settings, registry: Registry = MAIL_DAEMONS) -> list[str]:
+    programs = [p for entry in entries(settings, registry) for p in entry.programs]
+    return list(dict.fromkeys([*programs, *STACK_PROGRAMS]))
+
+
+def _instances(ctx: RenderContext, registry: Registry) -> list[tuple[DaemonEntry[Any], Daemon]]:
+    return [(entry, entry.factory(ctx)) for entry in entries(ctx.settings, registry)]
+
+
+def daemons(ctx: RenderContext, registry: Registry = MAIL_DAEMONS) -> list[Daemon]:
+    """In start order, as the registry declares them."""
+    return [daemon for _, daemon in _instances(ctx, registry)]
+
+
+def preflight(
+    settings: Settings, *, starting: bool = True, registry: Registry = MAIL_DAEMONS
+) -> None:
     if os.geteuid() != 0:
         raise ConfigError("alumail runs the daemons as private instances and must run as root")
-    missing = [p for p in REQUIRED_PROGRAMS if shutil.which(p, path=_sbin_path()) is None]
+    programs = required_programs(settings, registry)
+    missing = [p for p in programs if shutil.which(p, path=_sbin_path()) is None]
     if missing:
         raise ConfigError(f"missing programs: {', '.join(missing)}: run `make install` first")
     for parent in settings.state_dir.parents:
@@ -108,40 +126,37 @@ def _sbin_path() -> str:
     return os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 
 
-def render_all(
-    ctx: RenderContext, extra: Sequence[DaemonFactory] = ()
-) -> dict[str, list[FileSpec]]:
-    return {d.name: d.render() for d in daemons(ctx, extra)}
+def render_all(ctx: RenderContext, registry: Registry = MAIL_DAEMONS) -> dict[str, list[FileSpec]]:
+    return {d.name: d.render() for d in daemons(ctx, registry)}
 
 
 def up(
     settings: Settings,
     *,
     dry_run: bool = False,
-    extra: Sequence[DaemonFactory] = (),
+    registry: Registry = MAIL_DAEMONS,
     lock_wait: float = DEFAULT_WAIT,
 ) -> UpReport:
     """Holds the state directory's lock throughout: a second ``up`` (or ``down``) waits."""
-    preflight(settings)
+    preflight(settings, registry=registry)
     report = UpReport()
     layout = Layout(settings.state_dir)
     if dry_run:
-        return _plan_only(settings, layout, report, extra)
+        return _plan_only(settings, layout, report, registry)
 
     ensure_dir(layout.root, 0o755)
     # The web service and the sink run as this user (created here if `make install` did not).
     report.actions += ensure_service_user()
     with state_lock(layout.root, "alumail up", wait=lock_wait):
-        _up(settings, layout, report, extra)
+        _up(settings, layout, report, registry)
     return report
 
 
-def _up(
-    settings: Settings, layout: Layout, report: UpReport, extra: Sequence[DaemonFactory]
-) -> None:
+def _up(settings: Settings, layout: Layout, report: UpReport, registry: Registry) -> None:
     report.actions += ensure_tls(settings)
     ctx = build_context(settings)
-    stack = daemons(ctx, extra)
+    instances = _instances(ctx, registry)
+    stack = [daemon for _, daemon in instances]
     for daemon in stack:
         daemon.prepare()
     logs.tidy(layout.log)  # 0640, and bounded: rotated by size
@@ -153,7 +168,7 @@ def _up(
     if any(pending.values()):
         _check_staged(layout, stack, rendered)  # raises before anything is written or reloaded
     started: set[str] = set()
-    for daemon in stack:
+    for entry, daemon in instances:
         todo = pending[daemon.name]
         if todo:
             install(layout.root, todo)
@@ -168,15 +183,12 @@ def _up(
             if daemon.pid() != previous:  # restarted (slapd rebuilds cn=config that way)
                 started.add(daemon.name)
             report.actions.append(f"reloaded {daemon.name}")
-        if isinstance(daemon, Slapd):
-            # The mail daemons bind with their service accounts from their first connection.
-            wait_ready([daemon])
-            report.actions += ensure_directory(ctx)
+        if entry.after_up is not None:
+            report.actions += entry.after_up(daemon, ctx)
     wait_ready(stack)
-    for daemon in stack:
-        # Mail deferred while a daemon was down goes now, not at Postfix's next queue run.
-        if isinstance(daemon, Postfix) and daemon.flush_after(started):
-            report.actions.append("flushed Postfix's queue")
+    for entry, daemon in instances:
+        if entry.after_ready is not None:
+            report.actions += entry.after_ready(daemon, started)
 
 
 def _stop_orphans(daemon: Daemon) -> list[str]:
@@ -205,7 +217,7 @@ def _check_ports_free(stack: list[Daemon]) -> None:
 
 
 def _plan_only(
-    settings: Settings, layout: Layout, report: UpReport, extra: Sequence[DaemonFactory]
+    settings: Settings, layout: Layout, report: UpReport, registry: Registry
 ) -> UpReport:
     """What ``up`` would do, refusing what ``up`` would refuse: the given certificate, and
     (once the stack exists) every changed file, checked by its daemon's checker."""
@@ -215,18 +227,9 @@ def _plan_only(
     ctx = build_context(settings, create_secrets=False) if (layout.secrets).exists() else None
     if ctx is None:
         report.actions.append("create TLS material, service secrets, all configuration files")
-        names = [
-            "slapd",
-            "dovecot",
-            "sasl-relay",
-            "opendkim",
-            "sender-milter",
-            "postfix",
-            *(getattr(make, "name", "?") for make in extra),
-        ]
-        report.actions += [f"start {name}" for name in names]
+        report.actions += [f"start {entry.name}" for entry in entries(settings, registry)]
         return report
-    stack = daemons(ctx, extra)
+    stack = daemons(ctx, registry)
     rendered = {d.name: d.render() for d in stack}
     if any(changed(layout.root, specs) for specs in rendered.values()):
         _check_staged(layout, stack, rendered)
@@ -301,17 +304,17 @@ def ensure_directory(ctx: RenderContext) -> list[str]:
 
 
 def down(
-    settings: Settings, extra: Sequence[DaemonFactory] = (), *, lock_wait: float = DEFAULT_WAIT
+    settings: Settings, registry: Registry = MAIL_DAEMONS, *, lock_wait: float = DEFAULT_WAIT
 ) -> list[str]:
     """Stop every daemon our pid files name, all at once (each waits for its own children),
     then any orphan provably ours (its command line names our configuration)."""
-    preflight(settings, starting=False)
+    preflight(settings, starting=False, registry=registry)
     layout = Layout(settings.state_dir)
     if not (layout.secrets.exists()):
         return []
     with state_lock(layout.root, "alumail down", wait=lock_wait):
         ctx = build_context(settings, create_secrets=False)
-        stack = daemons(ctx, extra)
+        stack = daemons(ctx, registry)
         running = [d for d in stack if d.pid() is not None]
         with ThreadPoolExecutor(max_workers=len(running) or 1) as pool:
             for future in [pool.submit(d.stop) for d in running]:
@@ -320,13 +323,13 @@ def down(
     return [d.name for d in reversed(running + orphaned)]
 
 
-def status(settings: Settings, extra: Sequence[DaemonFactory] = ()) -> dict[str, object]:
+def status(settings: Settings, registry: Registry = MAIL_DAEMONS) -> dict[str, object]:
     layout = Layout(settings.state_dir)
     services: dict[str, object] = {}
     daemon_states: dict[str, object] = {}
     if layout.secrets.exists():
         ctx = build_context(settings, create_secrets=False)
-        stack = daemons(ctx, extra)
+        stack = daemons(ctx, registry)
     else:
         stack = []
     for daemon in stack:

@@ -37,6 +37,7 @@ from pathlib import Path
 from identity.errors import AccessDeniedError, AlumailError, AuditError
 from identity.roles import Actor
 from mailstack.files import ensure_dir
+from mailstack.layout import Layout
 from mailstack.privileges import SERVICE_USER
 
 # Root's commands and the unprivileged web service both append: the folder is root's, group
@@ -50,7 +51,7 @@ SECRET_FIELDS = frozenset({"password", "userPassword", "password_hash"})
 
 
 def audit_path(state_dir: Path) -> Path:
-    return state_dir / "audit" / "audit.jsonl"
+    return Layout(state_dir).audit_log
 
 
 def scrub(changes: dict[str, object]) -> dict[str, object]:

@@ -4,21 +4,23 @@ sink) and, on top, the provisioning web service. Same verbs as :mod:`mailstack.s
 from __future__ import annotations
 
 from mailstack import stack as mail
+from mailstack.daemon import DaemonEntry, Registry
 from mailstack.settings import Settings
 from mailstack.stack import UpReport
 from mailstack.statelock import DEFAULT_WAIT
 from provisioning.web.service import WebService
 
-SERVICES: tuple[mail.DaemonFactory, ...] = (WebService,)
+# The mail stack's registry, then the web service: started last, stopped and shown with the rest.
+DAEMONS: Registry = (*mail.MAIL_DAEMONS, DaemonEntry("web", WebService))
 
 
 def up(settings: Settings, *, dry_run: bool = False, lock_wait: float = DEFAULT_WAIT) -> UpReport:
-    return mail.up(settings, dry_run=dry_run, extra=SERVICES, lock_wait=lock_wait)
+    return mail.up(settings, dry_run=dry_run, registry=DAEMONS, lock_wait=lock_wait)
 
 
 def down(settings: Settings, *, lock_wait: float = DEFAULT_WAIT) -> list[str]:
-    return mail.down(settings, extra=SERVICES, lock_wait=lock_wait)
+    return mail.down(settings, registry=DAEMONS, lock_wait=lock_wait)
 
 
 def status(settings: Settings) -> dict[str, object]:
-    return mail.status(settings, extra=SERVICES)
+    return mail.status(settings, registry=DAEMONS)

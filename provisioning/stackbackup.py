@@ -65,7 +65,7 @@ def backup_all(settings: Settings, target_dir: Path) -> Path:
             e["mail"][0]
             for _, e in system.search(tree.people, "(objectClass=alumailAccount)", ["mail"])
         ]
-    base = layout.root / "tmp"
+    base = layout.tmp
     ensure_dir(base, 0o711)
     staging = Path(tempfile.mkdtemp(prefix="backup-all-", dir=base))
     shutil.chown(staging, MAIL_USER, MAIL_USER)
@@ -101,7 +101,7 @@ def backup_all(settings: Settings, target_dir: Path) -> Path:
 
 def _state_archive(layout: Layout, target: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        db = layout.root / "web" / "service.db"
+        db = layout.web_db
         copy = Path(scratch) / "service.db"
         if db.exists():
             source = sqlite3.connect(db)

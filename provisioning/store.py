@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mailstack.files import ensure_dir
+from mailstack.layout import Layout
 from mailstack.privileges import SERVICE_USER
 
 SCHEMA = """
@@ -98,7 +99,7 @@ def new_secret() -> str:
 
 
 def store_path(state_dir: Path) -> Path:
-    return state_dir / "web" / "service.db"
+    return Layout(state_dir).web_db
 
 
 @dataclass(frozen=True)

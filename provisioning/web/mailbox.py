@@ -113,7 +113,7 @@ def download(request: Request, svc: Svc) -> Response:
     session = signed_in(request, svc)
     actor = signin.session_actor(svc.settings, session)
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 -- removed after the response
-        prefix="download-", suffix=".tar.gz", dir=svc.settings.state_dir / "web", delete=False
+        prefix="download-", suffix=".tar.gz", dir=Layout(svc.settings.state_dir).web, delete=False
     )
     handle.close()
     target = Path(handle.name)

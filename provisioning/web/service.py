@@ -53,13 +53,13 @@ class WebService:
         self.layout = ctx.layout
         self.config = self.layout.root / SETTINGS_FILE
         self.pidfile = self.layout.run / "web.pid"
-        self.logfile = self.layout.log / "web.log"
+        self.logfile = self.layout.logfile(self.name)
 
     def render(self) -> list[FileSpec]:
         return [FileSpec(SETTINGS_FILE, render_settings(self.ctx), mode=0o600)]
 
     def prepare(self) -> None:
-        web = self.layout.root / "web"
+        web = self.layout.web
         ensure_dir(web, 0o700, SERVICE_USER, SERVICE_USER)
         for path in web.iterdir():  # made by root before the service ran unprivileged
             shutil.chown(path, SERVICE_USER, SERVICE_USER)

@@ -48,7 +48,7 @@ def _assert_whole_and_named(settings: Settings) -> None:
     assert all(d["running"] for d in status["daemons"].values()), status["daemons"]
     assert all(s["running"] for s in status["services"].values()), status["services"]
     ctx = build_context(settings, create_secrets=False)
-    for daemon in stack.mail.daemons(ctx, stack.SERVICES):
+    for daemon in stack.mail.daemons(ctx, stack.DAEMONS):
         if isinstance(daemon, LeavesOrphans):
             assert daemon.orphans() == [], daemon.name
 
