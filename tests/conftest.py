@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from identity.accounts import Account
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
-from tests.support import running_stack
+from tests.support import NewAccount, running_stack
 
 _counter = itertools.count(1)
 
@@ -26,10 +28,12 @@ def accounts(live_stack: Settings) -> Iterator[AccountService]:
 
 
 @pytest.fixture
-def new_account(accounts: AccountService):  # type: ignore[no-untyped-def]
+def new_account(accounts: AccountService) -> NewAccount:
     """A fresh account with a known password, unique within the session."""
 
-    def make(name: str = "Test Alumnus", password: str = "Correct-Horse-42", **kw):  # type: ignore[no-untyped-def]
+    def make(
+        name: str = "Test Alumnus", password: str = "Correct-Horse-42", **kw: Any
+    ) -> tuple[Account, str]:
         uid = f"alum{next(_counter):04d}"
         account = accounts.create(uid, name, password, **kw)
         return account, password

@@ -25,6 +25,7 @@ def answer(zone: dns.zone.Zone, wire: bytes) -> dns.message.Message:
     response = dns.message.make_response(query)
     response.flags |= dns.flags.AA
     question = query.question[0]
+    assert zone.origin is not None  # serving() always names the zone's origin
     if not question.name.is_subdomain(zone.origin):
         response.set_rcode(dns.rcode.REFUSED)
         return response

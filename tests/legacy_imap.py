@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
+from tests.mail import plain_lines
 from tests.support import free_ports, state_root, wait_for
 
 MASTER = ("legacy.admin", "Legacy-Master-Pass-1")
@@ -26,7 +27,8 @@ MASTER = ("legacy.admin", "Legacy-Master-Pass-1")
 
 def mutf7(name: str) -> str:
     """IMAP's modified UTF-7 (RFC 3501 5.1.3) for a mailbox name."""
-    out, pending = [], []
+    out: list[str] = []
+    pending: list[str] = []
 
     def flush() -> None:
         if pending:
@@ -173,7 +175,7 @@ def fill(
     rng = random.Random(seed)
     client = server.connect(user)
     _, listing = client.list('""', '""')
-    separator = listing[0].decode().split('"')[1]
+    separator = plain_lines(listing)[0].decode().split('"')[1]
     generated = []
     for folder in FOLDERS[1:]:
         client.create(quoted(folder, separator))

@@ -6,6 +6,7 @@ import imaplib
 import poplib
 import smtplib
 import ssl
+from collections.abc import Sequence
 from email.message import EmailMessage
 
 from mailstack.settings import Settings
@@ -100,3 +101,11 @@ def inbox_subjects(settings: Settings, user: str, password: str) -> list[str]:
         return subjects
     finally:
         client.logout()
+
+
+def plain_lines(data: Sequence[bytes | tuple[bytes, bytes] | None]) -> list[bytes]:
+    """The lines of an IMAP answer that carries no literals (LIST, LSUB, SELECT's count):
+    imaplib types each item as a line, a (line, literal) pair or None."""
+    lines = [item for item in data if isinstance(item, bytes)]
+    assert len(lines) == len(data), data
+    return lines

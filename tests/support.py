@@ -9,11 +9,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import fields
 from pathlib import Path
+from typing import Any, Protocol
 
+from identity.accounts import Account
 from mailstack.settings import Ports, Settings, build, to_values
 from provisioning import stack
 
@@ -21,6 +24,12 @@ from provisioning import stack
 # OpenDKIM refuses keys and configuration below a folder every user can write (such as /tmp).
 # pytest's tmp_path is under /tmp, so tests make their own state under a root-owned folder.
 TEST_ROOT = Path(os.environ.get("ALUMAIL_TEST_ROOT", "/var/lib/alumail-tests"))
+
+
+class NewAccount(Protocol):
+    """The ``new_account`` fixture: makes a fresh account, returns it with its password."""
+
+    def __call__(self, name: str = ..., password: str = ..., **kw: Any) -> tuple[Account, str]: ...
 
 
 def free_ports(count: int) -> list[int]:
@@ -116,7 +125,7 @@ def alumail(
     return proc
 
 
-def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1) -> bool:  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], object], timeout: float = 15.0, interval: float = 0.1) -> bool:
     import time
 
     deadline = time.monotonic() + timeout
@@ -125,6 +134,18 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1) -> bool:  
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def stack_status(settings: Settings) -> dict[str, Any]:
+    """``alumail status`` as the JSON-shaped tree it is: tests read into it by key."""
+    return stack.status(settings)
+
+
+def member_bytes(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    """The content of a regular file in an archive (``extractfile`` is None for the others)."""
+    handle = tar.extractfile(member)
+    assert handle is not None, f"{member.name} is not a regular file"
+    return handle.read()
 
 
 def which(program: str) -> str:

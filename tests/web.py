@@ -74,7 +74,7 @@ def mail_to(settings: Settings, address: str, subject: str, timeout: float = 20)
             if address.lower() in str(msg["X-Alumail-Envelope-To"]).lower() and subject in str(
                 msg["Subject"]
             ):
-                found.append(msg)  # type: ignore[arg-type]
+                found.append(msg)
         return bool(found)
 
     assert wait_for(look, timeout), f"no mail '{subject}' to {address} in the outbound sink"

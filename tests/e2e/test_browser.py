@@ -10,17 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from identity.roles import Role
+from mailstack.settings import Settings
 from provisioning.staff import StaffService
 from tests import mail
-from tests.support import which
+from tests.support import NewAccount, which
 from tests.web import PASSWORD, graduate, link, mail_to
 
 pytestmark = pytest.mark.e2e
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(params=["js", "no-js"])
-def page(request, browser: Browser) -> Iterator[Page]:
+def page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
     context = browser.new_context(
         viewport=PHONE, java_script_enabled=request.param == "js", is_mobile=True
     )
@@ -57,7 +58,7 @@ def _js(page: Page) -> bool:
     return not page.shot_prefix.endswith("no-js")  # type: ignore[attr-defined]
 
 
-def test_registration_to_first_imap_login(live_stack, tmp_path, page: Page) -> None:
+def test_registration_to_first_imap_login(live_stack: Settings, tmp_path: Path, page: Page) -> None:
     number = graduate(live_stack, tmp_path, name="Wu Xiaoming", birth_date="1992-11-30")
     uid = f"wu.{secrets.token_hex(2)}"
     page.goto(f"{live_stack.public_url}/")
@@ -90,14 +91,16 @@ def test_registration_to_first_imap_login(live_stack, tmp_path, page: Page) -> N
     assert mail.imap_login_ok(live_stack, uid, PASSWORD)
 
 
-def sign_in(page: Page, settings, login: str, password: str) -> None:
+def sign_in(page: Page, settings: Settings, login: str, password: str) -> None:
     page.goto(f"{settings.public_url}/login")
     page.fill("#login", login)
     page.fill("#password", password)
     page.click("button[type=submit]:has-text('Sign in')")
 
 
-def test_forgotten_password_reset(live_stack, new_account, page: Page) -> None:
+def test_forgotten_password_reset(
+    live_stack: Settings, new_account: NewAccount, page: Page
+) -> None:
     address = f"reset.{secrets.token_hex(2)}@home.example.org"
     account, password = new_account(recovery_email=address)
     page.goto(f"{live_stack.public_url}/login")
@@ -120,7 +123,7 @@ def test_forgotten_password_reset(live_stack, new_account, page: Page) -> None:
 
 
 @pytest.fixture(scope="module")
-def helpdesk_member(live_stack) -> str:
+def helpdesk_member(live_stack: Settings) -> str:
     uid = f"browser.desk.{secrets.token_hex(2)}"
     with StaffService(live_stack) as service:
         service.add(uid, "Browser Desk", Role.HELPDESK, "Staff-Password-55")
@@ -128,7 +131,11 @@ def helpdesk_member(live_stack) -> str:
 
 
 def test_helpdesk_reset_then_forced_change(
-    live_stack, new_account, helpdesk_member, browser: Browser, page: Page
+    live_stack: Settings,
+    new_account: NewAccount,
+    helpdesk_member: str,
+    browser: Browser,
+    page: Page,
 ) -> None:
     account, _ = new_account(name="Gao Yan")
     desk = browser.new_context(viewport=PHONE, java_script_enabled=_js(page)).new_page()
@@ -158,7 +165,7 @@ def test_helpdesk_reset_then_forced_change(
     assert mail.imap_login_ok(live_stack, account.uid, "Forced-Change-Pass-6")
 
 
-def test_profile_edit(live_stack, new_account, page: Page) -> None:
+def test_profile_edit(live_stack: Settings, new_account: NewAccount, page: Page) -> None:
     account, password = new_account(name="Ma Jun")
     sign_in(page, live_stack, account.uid, password)
     page.wait_for_url("**/account")

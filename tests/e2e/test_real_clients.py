@@ -4,17 +4,19 @@ password and are refused with a wrong one."""
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from mailstack.settings import Settings
 from mailstack.tls import tls_files
 from tests import mail
-from tests.support import wait_for, which
+from tests.support import NewAccount, wait_for, which
 
 pytestmark = pytest.mark.e2e
 
 
-def curl(settings, *args: str) -> subprocess.CompletedProcess[str]:
+def curl(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     ca = str(tls_files(settings).ca_cert)
     return subprocess.run(
         [which("curl"), "--silent", "--show-error", "--max-time", "20", "--cacert", ca, *args],
@@ -25,7 +27,9 @@ def curl(settings, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_curl_imap_pop3_and_smtp(live_stack, new_account, tmp_path) -> None:
+def test_curl_imap_pop3_and_smtp(
+    live_stack: Settings, new_account: NewAccount, tmp_path: Path
+) -> None:
     account, password = new_account()
     host = live_stack.connect_host
     creds = f"{account.uid}:{password}"
@@ -95,7 +99,7 @@ def test_curl_imap_pop3_and_smtp(live_stack, new_account, tmp_path) -> None:
     assert refused.returncode == 67, refused.stderr
 
 
-def swaks(settings, *args: str) -> subprocess.CompletedProcess[str]:
+def swaks(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [which("swaks"), "--server", settings.connect_host, "--timeout", "20", *args],
         capture_output=True,
@@ -105,7 +109,7 @@ def swaks(settings, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_swaks_submission_and_submissions(live_stack, new_account) -> None:
+def test_swaks_submission_and_submissions(live_stack: Settings, new_account: NewAccount) -> None:
     account, password = new_account()
     for port, tls_flag, subject in [
         (live_stack.ports.submission, "--tls", "swaks starttls"),
@@ -130,9 +134,11 @@ def test_swaks_submission_and_submissions(live_stack, new_account) -> None:
             f"Subject: {subject}",
         )
         assert result.returncode == 0, result.stdout[-2000:]
-        assert wait_for(
-            lambda s=subject: s in mail.inbox_subjects(live_stack, account.uid, password)
-        )
+
+        def arrived(s: str = subject) -> bool:
+            return s in mail.inbox_subjects(live_stack, account.uid, password)
+
+        assert wait_for(arrived)
     refused = swaks(
         live_stack,
         "--port",
@@ -153,7 +159,7 @@ def test_swaks_submission_and_submissions(live_stack, new_account) -> None:
     assert "535" in refused.stdout
 
 
-def test_swaks_inbound_delivery_without_auth(live_stack, new_account) -> None:
+def test_swaks_inbound_delivery_without_auth(live_stack: Settings, new_account: NewAccount) -> None:
     account, password = new_account()
     result = swaks(
         live_stack,
@@ -172,7 +178,9 @@ def test_swaks_inbound_delivery_without_auth(live_stack, new_account) -> None:
     )
 
 
-def test_swaks_cannot_write_as_another_alumnus(live_stack, new_account) -> None:
+def test_swaks_cannot_write_as_another_alumnus(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     account, password = new_account()
     other, _ = new_account()
     forged_header = swaks(

@@ -19,16 +19,17 @@ from identity.roles import ROOT
 from mailstack.harness import Check
 from mailstack.layout import Layout
 from mailstack.settings import Settings
+from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog, audit_path
 from provisioning.cli import main
 from provisioning.verification import verify_account
 from tests import mail
-from tests.support import alumail
+from tests.support import NewAccount, alumail
 
 pytestmark = pytest.mark.integration
 
 
-def test_harness_passes_for_a_fresh_account(live_stack, new_account) -> None:
+def test_harness_passes_for_a_fresh_account(live_stack: Settings, new_account: NewAccount) -> None:
     account, password = new_account()
     checks: list[Check] = verify_account(live_stack, account.uid, password)
     failed = [c for c in checks if not c.ok]
@@ -49,7 +50,7 @@ def test_harness_passes_for_a_fresh_account(live_stack, new_account) -> None:
         assert expected in names
 
 
-def test_harness_fails_with_a_wrong_password(live_stack, new_account) -> None:
+def test_harness_fails_with_a_wrong_password(live_stack: Settings, new_account: NewAccount) -> None:
     account, _ = new_account()
     checks = verify_account(live_stack, account.uid, "Not-The-Password-1")
     by_name = {c.name: c for c in checks}
@@ -57,7 +58,9 @@ def test_harness_fails_with_a_wrong_password(live_stack, new_account) -> None:
     assert not by_name["smtp send"].ok
 
 
-def test_new_mailbox_has_subscribed_special_use_folders(live_stack, new_account) -> None:
+def test_new_mailbox_has_subscribed_special_use_folders(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     account, password = new_account()
     client = mail.imap(live_stack, account.uid, password)
     try:
@@ -65,7 +68,7 @@ def test_new_mailbox_has_subscribed_special_use_folders(live_stack, new_account)
         _, subscribed = client.lsub()
     finally:
         client.logout()
-    text = "\n".join(line.decode() for line in listed)
+    text = "\n".join(line.decode() for line in mail.plain_lines(listed))
     for folder, flag in [
         ("Drafts", "\\Drafts"),
         ("Sent", "\\Sent"),
@@ -80,27 +83,32 @@ def test_new_mailbox_has_subscribed_special_use_folders(live_stack, new_account)
     assert (root / "Maildir").is_dir()
 
 
-def test_login_by_address_and_by_uid(live_stack, new_account) -> None:
+def test_login_by_address_and_by_uid(live_stack: Settings, new_account: NewAccount) -> None:
     account, password = new_account()
     assert mail.imap_login_ok(live_stack, account.mail, password)
     assert mail.imap_login_ok(live_stack, account.uid, password)
 
 
-def test_default_quota_is_5_gib(live_stack, new_account, accounts) -> None:
+def test_default_quota_is_5_gib(
+    live_stack: Settings, new_account: NewAccount, accounts: AccountService
+) -> None:
     account, password = new_account()
     assert account.quota == 5 * 1024**3
     assert quota_line(live_stack, account.uid, password).endswith(b"(STORAGE 0 5242880)")
-    assert accounts.show(account.uid).quota_use.limit_bytes == 5 * 1024**3
+    use = accounts.show(account.uid).quota_use
+    assert use is not None and use.limit_bytes == 5 * 1024**3
 
 
-def test_per_account_quota_override_is_honoured(live_stack, new_account, accounts) -> None:
+def test_per_account_quota_override_is_honoured(
+    live_stack: Settings, new_account: NewAccount, accounts: AccountService
+) -> None:
     account, password = new_account(quota="200M")
     assert quota_line(live_stack, account.uid, password).endswith(b"(STORAGE 0 204800)")
     accounts.set_quota(account.uid, "1G")
     assert quota_line(live_stack, account.uid, password).endswith(b"(STORAGE 0 1048576)")
 
 
-def quota_line(settings, uid: str, password: str) -> bytes:
+def quota_line(settings: Settings, uid: str, password: str) -> bytes:
     client = mail.imap(settings, uid, password)
     try:
         typ, data = client.getquotaroot("INBOX")
@@ -110,7 +118,7 @@ def quota_line(settings, uid: str, password: str) -> bytes:
     return data[1][0]
 
 
-def test_over_quota_mail_is_refused_at_rcpt(live_stack, new_account) -> None:
+def test_over_quota_mail_is_refused_at_rcpt(live_stack: Settings, new_account: NewAccount) -> None:
     account, _ = new_account(quota="1M")
     client = mail.inbound(live_stack)
     try:
@@ -123,7 +131,9 @@ def test_over_quota_mail_is_refused_at_rcpt(live_stack, new_account) -> None:
     assert b"full" in reply.lower()
 
 
-def test_mail_within_quota_is_accepted_inbound(live_stack, new_account) -> None:
+def test_mail_within_quota_is_accepted_inbound(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     account, password = new_account()
     client = mail.inbound(live_stack)
     try:
@@ -137,7 +147,9 @@ def test_mail_within_quota_is_accepted_inbound(live_stack, new_account) -> None:
     )
 
 
-def test_suspended_account_cannot_log_in_or_receive(live_stack, new_account, accounts) -> None:
+def test_suspended_account_cannot_log_in_or_receive(
+    live_stack: Settings, new_account: NewAccount, accounts: AccountService
+) -> None:
     account, password = new_account()
     assert mail.imap_login_ok(live_stack, account.uid, password)  # warms Dovecot's cache
     assert accounts.set_status(account.uid, AccountStatus.SUSPENDED)
@@ -156,7 +168,9 @@ def test_suspended_account_cannot_log_in_or_receive(live_stack, new_account, acc
     assert mail.imap_login_ok(live_stack, account.uid, password)
 
 
-def test_sender_cannot_forge_another_accounts_address(live_stack, new_account) -> None:
+def test_sender_cannot_forge_another_accounts_address(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     alice, alice_pw = new_account()
     bob, _ = new_account()
     client = mail.submission(live_stack)
@@ -179,7 +193,7 @@ def test_sender_cannot_forge_another_accounts_address(live_stack, new_account) -
         client.close()
 
 
-def test_inbound_port_is_not_an_open_relay(live_stack) -> None:
+def test_inbound_port_is_not_an_open_relay(live_stack: Settings) -> None:
     client = mail.inbound(live_stack)
     try:
         client.mail("a@outside.example")
@@ -189,7 +203,7 @@ def test_inbound_port_is_not_an_open_relay(live_stack) -> None:
     assert code == 554 and b"Relay access denied" in reply
 
 
-def test_no_auth_before_starttls_on_submission(live_stack) -> None:
+def test_no_auth_before_starttls_on_submission(live_stack: Settings) -> None:
     import smtplib
 
     client = smtplib.SMTP(live_stack.connect_host, live_stack.ports.submission, timeout=10)
@@ -201,20 +215,22 @@ def test_no_auth_before_starttls_on_submission(live_stack) -> None:
         client.close()
 
 
-def test_creating_an_existing_uid_fails_and_changes_nothing(new_account, accounts) -> None:
+def test_creating_an_existing_uid_fails_and_changes_nothing(
+    new_account: NewAccount, accounts: AccountService
+) -> None:
     account, _ = new_account(name="First Owner")
     with pytest.raises(ConflictError, match="already exists"):
         accounts.create(account.uid, "Second Owner", "Another-Pass-99")
     assert accounts.get(account.uid).display_name == "First Owner"
 
 
-def test_invalid_input_creates_nothing(accounts) -> None:
+def test_invalid_input_creates_nothing(accounts: AccountService) -> None:
     with pytest.raises(ValidationError, match="password: must be at least 10"):
         accounts.create("valid.uid", "Name", "short")
     assert all(a.uid != "valid.uid" for a in accounts.find())
 
 
-def test_cli_account_lifecycle(live_stack) -> None:
+def test_cli_account_lifecycle(live_stack: Settings) -> None:
     created = alumail(
         live_stack,
         "account",
@@ -281,7 +297,7 @@ def test_cli_account_lifecycle(live_stack) -> None:
     assert failed.returncode == 1
 
 
-def test_status_json_shape(live_stack) -> None:
+def test_status_json_shape(live_stack: Settings) -> None:
     status = json.loads(alumail(live_stack, "status", "--json", check=True).stdout)
     assert status["domain"] == live_stack.domain
     assert status["ca_cert"].endswith("tls/ca.crt")
@@ -307,7 +323,9 @@ def test_status_json_shape(live_stack) -> None:
         }
 
 
-def test_plaintext_login_is_never_offered_without_tls_from_another_address(live_stack) -> None:
+def test_plaintext_login_is_never_offered_without_tls_from_another_address(
+    live_stack: Settings,
+) -> None:
     """Dovecot allows LOGIN on a cleartext connection only from the host to itself; from any
     other address (127.0.0.2 stands in for one) it must demand TLS first."""
     import socket
@@ -325,7 +343,9 @@ def test_plaintext_login_is_never_offered_without_tls_from_another_address(live_
     assert "LOGINDISABLED" not in capability("127.0.0.1")
 
 
-def test_mail_for_other_domains_lands_in_the_outbound_sink(live_stack, new_account) -> None:
+def test_mail_for_other_domains_lands_in_the_outbound_sink(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     from tests.support import wait_for
 
     account, password = new_account()
@@ -379,7 +399,7 @@ def full_audit_disk(settings: Settings) -> Iterator[Path]:
 
 def run_cli(settings: Settings, *args: str) -> Result:
     """The real entry point in this process (no interpreter start per command)."""
-    env = {k: None for k in os.environ if k.startswith("ALUMAIL_")}
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("ALUMAIL_")}
     env["ALUMAIL_CONFIG"] = str(settings.state_dir.parent / "alumail.toml")
     result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=True)
     crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
@@ -387,7 +407,9 @@ def run_cli(settings: Settings, *args: str) -> Result:
     return result
 
 
-def test_full_audit_disk_changes_nothing_and_reads_still_work(live_stack, new_account) -> None:
+def test_full_audit_disk_changes_nothing_and_reads_still_work(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     existing, _ = new_account()
     with full_audit_disk(live_stack) as trail:
         before = trail.read_bytes()

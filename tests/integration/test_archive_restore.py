@@ -16,8 +16,10 @@ import pytest
 
 from identity.roles import Role
 from mailstack.layout import Layout
+from mailstack.settings import Settings
+from provisioning.accounts import AccountService
 from provisioning.staff import StaffService
-from tests.support import alumail, state_root, write_toml
+from tests.support import NewAccount, alumail, state_root, write_toml
 from tests.support import test_settings as settings_for
 from tests.web import client, form_token
 
@@ -64,14 +66,14 @@ CASES = {
 }
 
 
-def mailbox_files(settings, account) -> list[str]:  # type: ignore[no-untyped-def]
+def mailbox_files(settings: Settings, account) -> list[str]:  # type: ignore[no-untyped-def]
     home = Layout(settings.state_dir).mail / settings.domain / account.uid
     return sorted(str(p.relative_to(home)) for p in home.rglob("*"))
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
 def test_a_crafted_backup_is_refused_and_changes_nothing(
-    live_stack, new_account, tmp_path: Path, case: str
+    live_stack: Settings, new_account: NewAccount, tmp_path: Path, case: str
 ) -> None:
     members, message = CASES[case]
     account, _ = new_account(quota="1M")
@@ -93,7 +95,7 @@ def test_a_crafted_backup_is_refused_and_changes_nothing(
     assert message in last["detail"]
 
 
-def test_a_refused_download_leaves_no_file(live_stack) -> None:
+def test_a_refused_download_leaves_no_file(live_stack: Settings) -> None:
     desk = f"dl.{secrets.token_hex(2)}"
     with StaffService(live_stack) as service:
         service.add(desk, "Download Desk", Role.HELPDESK, "Staff-Password-55")
@@ -158,7 +160,7 @@ def test_restore_all_checks_a_backup_folder_before_writing_anything(case: str) -
 
 
 def test_a_deleted_accounts_archive_holds_files_and_folders_only(
-    live_stack, new_account, accounts, tmp_path: Path
+    live_stack: Settings, new_account: NewAccount, accounts: AccountService, tmp_path: Path
 ) -> None:
     """The home is the mail user's to write: a link planted there stays out of the archive
     root writes, whatever it points to."""

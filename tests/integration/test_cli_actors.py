@@ -14,6 +14,7 @@ from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
 from provisioning.cli import main
 from provisioning.cli.base import ANYONE
+from tests.support import NewAccount
 
 pytestmark = pytest.mark.integration
 
@@ -92,12 +93,12 @@ def run(settings: Settings, actor: str, password_file: Path, path: str, args: li
     )
 
 
-def test_every_command_is_in_the_table(tmp_path) -> None:
+def test_every_command_is_in_the_table(tmp_path: Path) -> None:
     assert {path for path, _ in every_command(main)} == set(sample_arguments(tmp_path))
 
 
 def test_no_command_runs_for_an_unknown_actor_or_a_wrong_password(
-    live_stack, new_account, tmp_path
+    live_stack: Settings, new_account: NewAccount, tmp_path: Path
 ) -> None:
     account, _ = new_account()
     wrong = tmp_path / "wrong"
@@ -112,7 +113,9 @@ def test_no_command_runs_for_an_unknown_actor_or_a_wrong_password(
     assert trail.read_bytes() == before  # nothing ran, so nothing was recorded
 
 
-def test_an_alumnus_runs_no_staff_command(live_stack, new_account, tmp_path) -> None:
+def test_an_alumnus_runs_no_staff_command(
+    live_stack: Settings, new_account: NewAccount, tmp_path: Path
+) -> None:
     account, password = new_account()
     secret = tmp_path / "pw"
     secret.write_text(password + "\n")

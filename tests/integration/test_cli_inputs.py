@@ -10,6 +10,7 @@ import itertools
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -17,14 +18,18 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from identity.errors import NotFoundError
+from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.cli import main
 from provisioning.importer import COLUMNS
+from tests.support import NewAccount
 
 pytestmark = pytest.mark.integration
 
 
-def alumail_bytes(settings, *args: bytes, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:  # type: ignore[no-untyped-def]
+def alumail_bytes(
+    settings: Settings, *args: bytes, stdin: bytes = b""
+) -> subprocess.CompletedProcess[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALUMAIL_")}
     env["ALUMAIL_CONFIG"] = str(settings.state_dir.parent / "alumail.toml")
     return subprocess.run(
@@ -52,7 +57,7 @@ def alumail_bytes(settings, *args: bytes, stdin: bytes = b"") -> subprocess.Comp
     ids=["option", "argument", "stdin", "actor"],
 )
 def test_undecodable_bytes_are_invalid_input_and_change_nothing(
-    live_stack, args, stdin, field
+    live_stack: Settings, args: list[bytes], stdin: bytes, field: bytes
 ) -> None:
     proc = alumail_bytes(live_stack, *args, stdin=stdin)
     assert proc.returncode == 4, proc.stderr
@@ -80,8 +85,8 @@ field_text = st.one_of(
 )
 
 
-def invoke(settings, args: list[str], stdin: str | None = None):  # type: ignore[no-untyped-def]
-    env = {k: None for k in os.environ if k.startswith("ALUMAIL_")}
+def invoke(settings: Settings, args: list[str], stdin: str | None = None):  # type: ignore[no-untyped-def]
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("ALUMAIL_")}
     env["ALUMAIL_CONFIG"] = str(settings.state_dir.parent / "alumail.toml")
     result = CliRunner().invoke(main, args, input=stdin, env=env, catch_exceptions=True)
     crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
@@ -108,7 +113,9 @@ profile_options = st.fixed_dictionaries(
 
 @LIVE_FUZZ
 @given(options=profile_options)
-def test_any_profile_values_create_an_account_or_are_refused(live_stack, options) -> None:
+def test_any_profile_values_create_an_account_or_are_refused(
+    live_stack: Settings, options: dict[str, str]
+) -> None:
     uid = f"fuzz.{next(_fuzz_uids)}"
     args = ["account", "create", uid, *itertools.chain(*options.items()), "--json"]
     result = invoke(live_stack, args)
@@ -120,7 +127,9 @@ def test_any_profile_values_create_an_account_or_are_refused(live_stack, options
 
 @LIVE_FUZZ
 @given(rows=st.lists(st.lists(field_text, min_size=7, max_size=8), max_size=5), tail=st.binary())
-def test_any_import_rows_are_planned_or_reported(live_stack, tmp_path, rows, tail) -> None:
+def test_any_import_rows_are_planned_or_reported(
+    live_stack: Settings, tmp_path: Path, rows: list[list[str]], tail: bytes
+) -> None:
     roster = tmp_path / "fuzz.csv"
     with open(roster, "w", newline="", encoding="utf-8", errors="surrogatepass") as handle:
         writer = csv.writer(handle)
@@ -133,7 +142,7 @@ def test_any_import_rows_are_planned_or_reported(live_stack, tmp_path, rows, tai
     assert result.exit_code in (0, 10), result.output
 
 
-def _alumail_within(settings, *args: str, config: str | None = None):  # type: ignore[no-untyped-def]
+def _alumail_within(settings: Settings, *args: str, config: str | None = None):  # type: ignore[no-untyped-def]
     """The real command, given 20 s: a command that blocks on its input fails the test."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALUMAIL_")}
     env["ALUMAIL_CONFIG"] = config or str(settings.state_dir.parent / "alumail.toml")
@@ -152,7 +161,7 @@ def _alumail_within(settings, *args: str, config: str | None = None):  # type: i
 
 
 def test_a_fifo_or_a_device_given_as_a_file_is_refused_not_waited_on(
-    live_stack, new_account, tmp_path
+    live_stack: Settings, new_account: NewAccount, tmp_path: Path
 ) -> None:
     """Every file the CLI reads (settings, the actor's password, a CSV, a backup) is judged
     before it is read: a FIFO no one writes to, or a link to /dev/zero, gets exit 3 or 4
@@ -178,7 +187,7 @@ def test_a_fifo_or_a_device_given_as_a_file_is_refused_not_waited_on(
 
 
 def test_an_output_path_that_is_not_a_regular_file_is_never_replaced(
-    live_stack, new_account, tmp_path
+    live_stack: Settings, new_account: NewAccount, tmp_path: Path
 ) -> None:
     """`export -o`, `import --report` and `backup --to` replace their file when done: a FIFO
     or a device there is refused first (before: the FIFO was replaced; /dev/null would have

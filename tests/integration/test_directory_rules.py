@@ -8,21 +8,24 @@ import base64
 import secrets
 import subprocess
 import threading
+from pathlib import Path
 
 import ldap
 import pytest
+from ldap.ldapobject import LDAPObject
 
 from identity.accounts import AccountStatus
 from identity.dit import Tree
 from identity.errors import AccessDeniedError, ConflictError, NotFoundError
 from identity.roles import Role
 from mailstack.layout import Layout
+from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog, audit_path
 from provisioning.helpdesk import Helpdesk
 from provisioning.importer import Importer
 from provisioning.staff import StaffService, change_own_password, resolve_actor
-from tests.support import alumail, which
+from tests.support import NewAccount, alumail, which
 
 pytestmark = pytest.mark.integration
 STAFF_PASSWORD = "Staff-Password-55"
@@ -31,7 +34,7 @@ SSHA_OF_ABC = b"{SSHA}" + base64.b64encode(b"\x01" * 20 + b"salt")
 
 
 @pytest.fixture(scope="module")
-def staff(live_stack):
+def staff(live_stack: Settings) -> dict[str, str]:
     suffix = secrets.token_hex(3)
     names = {"admin": f"rules.admin.{suffix}", "helpdesk": f"rules.desk.{suffix}"}
     with StaffService(live_stack) as service:
@@ -40,19 +43,19 @@ def staff(live_stack):
     return names
 
 
-def bind(settings, dn, password):
+def bind(settings: Settings, dn: str, password: str) -> LDAPObject:
     conn = ldap.initialize(Layout(settings.state_dir).ldapi_uri)
     conn.simple_bind_s(dn, password)
     return conn
 
 
-def root(settings):
+def root(settings: Settings) -> LDAPObject:
     conn = ldap.initialize(Layout(settings.state_dir).ldapi_uri)
     conn.sasl_non_interactive_bind_s("EXTERNAL")
     return conn
 
 
-def binds(settings, dn, password) -> bool:
+def binds(settings: Settings, dn: str, password: str) -> bool:
     try:
         bind(settings, dn, password).unbind_s()
     except ldap.INVALID_CREDENTIALS:
@@ -60,12 +63,14 @@ def binds(settings, dn, password) -> bool:
     return True
 
 
-def attribute(settings, dn, name) -> list[bytes]:
+def attribute(settings: Settings, dn: str, name: str) -> list[bytes]:
     rows = root(settings).search_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", [name])
     return rows[0][1].get(name, [])
 
 
-def ldappasswd(settings, dn, password, target, new) -> subprocess.CompletedProcess[str]:
+def ldappasswd(
+    settings: Settings, dn: str, password: str, target: str | None, new: str
+) -> subprocess.CompletedProcess[str]:
     """The password-modify extended operation, as an administrator's shell would send it."""
     url = f"ldap://127.0.0.1:{settings.ports.ldap}"
     command = [which("ldappasswd"), "-x", "-H", url, "-D", dn, "-w", password, "-s", new]
@@ -82,7 +87,7 @@ def ldappasswd(settings, dn, password, target, new) -> subprocess.CompletedProce
 
 
 def test_helpdesk_cannot_set_a_working_password_in_the_directory(
-    live_stack, staff, new_account
+    live_stack: Settings, staff: dict[str, str], new_account: NewAccount
 ) -> None:
     account, password = new_account()
     tree = Tree(live_stack.base_dn)
@@ -97,7 +102,7 @@ def test_helpdesk_cannot_set_a_working_password_in_the_directory(
 
 
 def test_helpdesk_cannot_clear_the_forced_change_after_a_reset(
-    live_stack, staff, new_account
+    live_stack: Settings, staff: dict[str, str], new_account: NewAccount
 ) -> None:
     account, _ = new_account()
     tree = Tree(live_stack.base_dn)
@@ -118,7 +123,9 @@ def test_helpdesk_cannot_clear_the_forced_change_after_a_reset(
     )
 
 
-def test_staff_clear_a_lockout_but_cannot_set_one(live_stack, staff, new_account) -> None:
+def test_staff_clear_a_lockout_but_cannot_set_one(
+    live_stack: Settings, staff: dict[str, str], new_account: NewAccount
+) -> None:
     """Unlocking deletes pwdAccountLockedTime; writing one (000001010000Z: locked for good)
     is no one's use case but root's (before: helpdesk and admins had manage)."""
     account, _ = new_account()
@@ -147,7 +154,11 @@ def test_staff_clear_a_lockout_but_cannot_set_one(live_stack, staff, new_account
     ],
 )
 def test_no_staff_writes_who_may_act_as_whom_or_which_policy_applies(
-    live_stack, staff, new_account, attribute_name, value
+    live_stack: Settings,
+    staff: dict[str, str],
+    new_account: NewAccount,
+    attribute_name: str,
+    value: str,
 ) -> None:
     """authzTo/authzFrom decide proxied authorization (an entry allowed to act as root's DN
     would own cn=config); pwdPolicySubentry decides the lockout. Root's alone: an admin can
@@ -177,7 +188,9 @@ def test_no_staff_writes_who_may_act_as_whom_or_which_policy_applies(
     admin.delete_s(f"uid={uid},{tree.staff}")
 
 
-def test_helpdesk_suspends_but_cannot_retire(live_stack, staff, new_account) -> None:
+def test_helpdesk_suspends_but_cannot_retire(
+    live_stack: Settings, staff: dict[str, str], new_account: NewAccount
+) -> None:
     account, _ = new_account()
     tree = Tree(live_stack.base_dn)
     target = tree.person(account.uid)
@@ -209,7 +222,9 @@ def test_helpdesk_suspends_but_cannot_retire(live_stack, staff, new_account) -> 
 # -- item 6: no self-write of a password around the policy; cleartext is never stored -----------
 
 
-def test_alumnus_cannot_store_a_password_around_the_policy(live_stack, new_account) -> None:
+def test_alumnus_cannot_store_a_password_around_the_policy(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     account, password = new_account()
     target = Tree(live_stack.base_dn).person(account.uid)
     sent = ldappasswd(live_stack, target, password, None, "abcabcabca")
@@ -227,7 +242,7 @@ def test_alumnus_cannot_store_a_password_around_the_policy(live_stack, new_accou
     assert binds(live_stack, target, "Own-New-Password-8")
 
 
-def test_staff_change_their_own_password_only_through_alumail(live_stack) -> None:
+def test_staff_change_their_own_password_only_through_alumail(live_stack: Settings) -> None:
     """A helpdesk member or an admin stores no password of their own straight in slapd (a
     pre-hashed "abc" passes no quality check); `alumail passwd` is their path too."""
     uid = f"rules.self.{secrets.token_hex(3)}"
@@ -254,7 +269,9 @@ def test_staff_change_their_own_password_only_through_alumail(live_stack) -> Non
     assert resolve_actor(live_stack, uid, new).role is Role.HELPDESK
 
 
-def test_no_writer_stores_a_cleartext_password(live_stack, staff, new_account) -> None:
+def test_no_writer_stores_a_cleartext_password(
+    live_stack: Settings, staff: dict[str, str], new_account: NewAccount
+) -> None:
     account, _ = new_account()
     target = Tree(live_stack.base_dn).person(account.uid)
     with pytest.raises(ldap.CONSTRAINT_VIOLATION):
@@ -277,7 +294,7 @@ def test_no_writer_stores_a_cleartext_password(live_stack, staff, new_account) -
 # -- item 12: addresses, UIDs and student numbers are unique in the directory ------------------
 
 
-def race_for_alias(settings, uids, alias) -> dict[str, object]:
+def race_for_alias(settings: Settings, uids: list[str], alias: str) -> dict[str, object]:
     """Each of ``uids`` adds ``alias`` at the same moment, through alumail as root (each on its
     own connection); what each got back."""
     barrier = threading.Barrier(len(uids))
@@ -300,7 +317,9 @@ def race_for_alias(settings, uids, alias) -> dict[str, object]:
     return outcomes
 
 
-def test_concurrent_alias_adds_have_exactly_one_winner(live_stack, new_account) -> None:
+def test_concurrent_alias_adds_have_exactly_one_winner(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     uids = [new_account()[0].uid, new_account()[0].uid]
     people, lost = Tree(live_stack.base_dn).people, []
     for n in range(25):
@@ -316,7 +335,7 @@ def test_concurrent_alias_adds_have_exactly_one_winner(live_stack, new_account) 
 
 
 def test_directory_refuses_a_second_holder_of_an_alias_or_uid(
-    live_stack, staff, new_account
+    live_stack: Settings, staff: dict[str, str], new_account: NewAccount
 ) -> None:
     first, _ = new_account()
     second, _ = new_account()
@@ -339,7 +358,9 @@ def test_directory_refuses_a_second_holder_of_an_alias_or_uid(
         )
 
 
-def test_account_create_cannot_reuse_a_student_number(live_stack, new_account) -> None:
+def test_account_create_cannot_reuse_a_student_number(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     first, _ = new_account(student_number="NUM-" + secrets.token_hex(3).upper())
     uid = f"dup{secrets.token_hex(3)}"
     with (
@@ -354,7 +375,9 @@ def test_account_create_cannot_reuse_a_student_number(live_stack, new_account) -
 # -- item 4 and the recovery address: a person's own writes meet the same rules ------------------
 
 
-def test_alumnus_writes_straight_to_slapd_meet_the_field_rules(live_stack, new_account) -> None:
+def test_alumnus_writes_straight_to_slapd_meet_the_field_rules(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     account, password = new_account()
     target = Tree(live_stack.base_dn).person(account.uid)
     own = bind(live_stack, target, password)
@@ -373,7 +396,9 @@ def test_alumnus_writes_straight_to_slapd_meet_the_field_rules(live_stack, new_a
     assert attribute(live_stack, target, "displayName") == ["王小明 Wang".encode()]
 
 
-def test_alumnus_stores_one_value_of_each_profile_field(live_stack, new_account) -> None:
+def test_alumnus_stores_one_value_of_each_profile_field(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     """A person writing straight to slapd adds no second name, phone or postal address (nor
     thousands of them): alumail shows one value, so one is all the entry may hold."""
     account, password = new_account(phone="+1 555 0100")
@@ -392,7 +417,9 @@ def test_alumnus_stores_one_value_of_each_profile_field(live_stack, new_account)
     assert attribute(live_stack, target, "postalAddress") == []
 
 
-def test_recovery_address_changes_only_when_confirmed(live_stack, new_account, tmp_path) -> None:
+def test_recovery_address_changes_only_when_confirmed(
+    live_stack: Settings, new_account: NewAccount, tmp_path: Path
+) -> None:
     account, password = new_account(recovery_email="kept@home.example.org")
     target = Tree(live_stack.base_dn).person(account.uid)
     own = bind(live_stack, target, password)
@@ -422,7 +449,9 @@ def test_recovery_address_changes_only_when_confirmed(live_stack, new_account, t
     assert attribute(live_stack, target, "alumailRecoveryEmail") == [b"kept@home.example.org"]
 
 
-def test_import_cannot_give_an_alumnus_a_staff_uid(live_stack, staff, tmp_path) -> None:
+def test_import_cannot_give_an_alumnus_a_staff_uid(
+    live_stack: Settings, staff: dict[str, str], tmp_path: Path
+) -> None:
     roster = tmp_path / "roster.csv"
     roster.write_text(
         "uid,given_name,family_name,display_name,student_number,graduation_year,recovery_email\n"

@@ -12,18 +12,20 @@ import dkim
 import dns.resolver
 import pytest
 
+from identity.accounts import Account
+from mailstack.settings import Settings
 from tests import mail
 from tests.dnsserver import serving
-from tests.support import alumail, wait_for
+from tests.support import NewAccount, alumail, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def zone_of(settings) -> str:
+def zone_of(settings: Settings) -> str:
     return alumail(settings, "dns", "--zone", check=True).stdout
 
 
-def test_dns_zone_lists_every_record_and_parses(live_stack) -> None:
+def test_dns_zone_lists_every_record_and_parses(live_stack: Settings) -> None:
     records = json.loads(alumail(live_stack, "dns", "--json", check=True).stdout)
     domain = live_stack.domain + "."
     names = {(r["name"], r["type"]) for r in records}
@@ -50,7 +52,7 @@ def test_dns_zone_lists_every_record_and_parses(live_stack) -> None:
     assert [r.to_text() for r in mx] == [f"10 {live_stack.mail_host}."]
 
 
-def test_dns_check_passes_on_the_published_zone_and_names_differences(live_stack) -> None:
+def test_dns_check_passes_on_the_published_zone_and_names_differences(live_stack: Settings) -> None:
     zone = zone_of(live_stack)
     with serving(zone, live_stack.domain) as port:
         good = alumail(live_stack, "dns", "check", "--nameserver", "127.0.0.1", "--port", str(port))
@@ -68,7 +70,7 @@ def test_dns_check_passes_on_the_published_zone_and_names_differences(live_stack
     assert problems == {("MX", "different"), ("TXT", "missing")}
 
 
-def sink_message(settings, subject: str) -> bytes:
+def sink_message(settings: Settings, subject: str) -> bytes:
     found: list[bytes] = []
 
     def look() -> bool:
@@ -95,7 +97,7 @@ def verify(message: bytes, port: int) -> bool:
     return bool(dkim.verify(message, dnsfunc=dnsfunc))
 
 
-def submit(settings, account, password: str, subject: str) -> bytes:
+def submit(settings: Settings, account: Account, password: str, subject: str) -> bytes:
     """Send as an alumnus through submission; the message as the outbound sink kept it."""
     client = mail.submission(settings)
     client.login(account.uid, password)
@@ -104,7 +106,9 @@ def submit(settings, account, password: str, subject: str) -> bytes:
     return sink_message(settings, subject)
 
 
-def test_submitted_mail_is_dkim_signed_and_verifies(live_stack, new_account) -> None:
+def test_submitted_mail_is_dkim_signed_and_verifies(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     account, password = new_account()
     message = submit(live_stack, account, password, f"signed {time.time()}")
     assert b"DKIM-Signature:" in message
@@ -114,7 +118,7 @@ def test_submitted_mail_is_dkim_signed_and_verifies(live_stack, new_account) -> 
         assert not verify(tampered, port)
 
 
-def test_dkim_rotation(live_stack, new_account) -> None:
+def test_dkim_rotation(live_stack: Settings, new_account: NewAccount) -> None:
     before = json.loads(alumail(live_stack, "dkim", "show", "--json", check=True).stdout)
     rotated = alumail(
         live_stack, "dkim", "rotate", "--selector", f"r{int(time.time())}", check=True

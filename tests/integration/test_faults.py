@@ -5,13 +5,15 @@ failing check leaves the running stack alone, and `down` leaves no process of ou
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from identity.errors import ConfigError
-from mailstack.context import build_context
+from mailstack.context import RenderContext, build_context
+from mailstack.daemon import Daemon
 from mailstack.dovecot import Dovecot
 from mailstack.files import FileSpec
 from mailstack.postfix import Postfix
@@ -20,7 +22,7 @@ from mailstack.slapd import Slapd
 from provisioning import stack
 from provisioning.accounts import AccountService
 from tests import mail
-from tests.support import alumail, running_stack, wait_for
+from tests.support import alumail, running_stack, stack_status, wait_for
 
 pytestmark = pytest.mark.integration
 PASSWORD = "Fault-Tolerant-9"
@@ -34,11 +36,14 @@ def fault_stack() -> Iterator[Settings]:
         yield settings
 
 
-def daemon(settings: Settings, kind: type) -> object:
+D = TypeVar("D", bound=Daemon)
+
+
+def daemon(settings: Settings, kind: Callable[[RenderContext], D]) -> D:
     return kind(build_context(settings, create_secrets=False))
 
 
-def test_mail_accepted_while_dovecot_is_down_is_delivered_later(fault_stack) -> None:
+def test_mail_accepted_while_dovecot_is_down_is_delivered_later(fault_stack: Settings) -> None:
     dovecot = daemon(fault_stack, Dovecot)
     dovecot.stop()
     assert dovecot.pid() is None
@@ -68,7 +73,7 @@ def test_mail_accepted_while_dovecot_is_down_is_delivered_later(fault_stack) -> 
     )
 
 
-def test_directory_outage_defers_inbound_mail(fault_stack) -> None:
+def test_directory_outage_defers_inbound_mail(fault_stack: Settings) -> None:
     slapd = daemon(fault_stack, Slapd)
     slapd.stop()
     try:
@@ -93,19 +98,19 @@ def _mtimes(root: Path) -> dict[str, float]:
     return {str(p): p.stat().st_mtime for p in (root / "etc").rglob("*") if p.is_file()}
 
 
-def test_second_up_changes_nothing_and_says_so(fault_stack) -> None:
+def test_second_up_changes_nothing_and_says_so(fault_stack: Settings) -> None:
     stack.up(fault_stack)
     before = _mtimes(fault_stack.state_dir)
-    pids = stack.status(fault_stack)["daemons"]
+    pids = stack_status(fault_stack)["daemons"]
     report = stack.up(fault_stack)
     assert report.actions == []
     assert _mtimes(fault_stack.state_dir) == before
-    assert stack.status(fault_stack)["daemons"] == pids
+    assert stack_status(fault_stack)["daemons"] == pids
     cli = alumail(fault_stack, "up", check=True)
     assert "nothing to change" in cli.stderr
 
 
-def test_an_edit_of_slapds_derived_config_is_undone_by_up(fault_stack) -> None:
+def test_an_edit_of_slapds_derived_config_is_undone_by_up(fault_stack: Settings) -> None:
     stack.up(fault_stack)
     config = fault_stack.state_dir / "ldap/slapd.d/cn=config.ldif"
     original = config.read_text()
@@ -116,7 +121,7 @@ def test_an_edit_of_slapds_derived_config_is_undone_by_up(fault_stack) -> None:
     assert stack.up(fault_stack).actions == []
 
 
-def test_dry_run_reports_without_changing(fault_stack) -> None:
+def test_dry_run_reports_without_changing(fault_stack: Settings) -> None:
     dovecot = daemon(fault_stack, Dovecot)
     dovecot.stop()
     try:
@@ -127,7 +132,9 @@ def test_dry_run_reports_without_changing(fault_stack) -> None:
         stack.up(fault_stack)
 
 
-def test_failing_check_leaves_the_running_stack_as_it_was(fault_stack, monkeypatch) -> None:
+def test_failing_check_leaves_the_running_stack_as_it_was(
+    fault_stack: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     main_cf = fault_stack.state_dir / "etc/postfix/main.cf"
     before_text = main_cf.read_text()
     before_pid = daemon(fault_stack, Postfix).pid()
@@ -153,7 +160,9 @@ def test_failing_check_leaves_the_running_stack_as_it_was(fault_stack, monkeypat
     assert daemon(fault_stack, Postfix).pid() == before_pid
 
 
-def test_dry_run_runs_the_checkers_on_changed_files(fault_stack, monkeypatch) -> None:
+def test_dry_run_runs_the_checkers_on_changed_files(
+    fault_stack: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rendered = Postfix.render
 
     def broken(self: Postfix) -> list[FileSpec]:
@@ -170,7 +179,7 @@ def test_dry_run_runs_the_checkers_on_changed_files(fault_stack, monkeypatch) ->
     assert "smtpd_bogus_parameter" in caught.value.detail
 
 
-def test_unsearchable_parent_is_reported(tmp_path) -> None:
+def test_unsearchable_parent_is_reported(tmp_path: Path) -> None:
     from tests.support import test_settings
 
     locked = tmp_path / "locked"
@@ -213,7 +222,7 @@ def test_down_leaves_no_process_and_up_restores() -> None:
         assert wait_for(lambda: not _our_processes(marker), timeout=10), _our_processes(marker)
         again = alumail(settings, "down", check=True)
         assert "nothing to stop" in again.stderr
-        status = stack.status(settings)
+        status = stack_status(settings)
         assert not any(s["running"] for s in status["services"].values())
 
 
@@ -232,7 +241,7 @@ def test_a_port_in_use_is_named_before_anything_starts() -> None:
                 ConfigError, match=r"ports\.imaps: 127\.0\.0\.1:\d+ is already in use"
             ):
                 stack.up(settings)
-            assert stack.status(settings)["daemons"]["slapd"]["running"] is False
+            assert stack_status(settings)["daemons"]["slapd"]["running"] is False
         finally:
             stack.down(settings)
             import shutil
@@ -240,7 +249,9 @@ def test_a_port_in_use_is_named_before_anything_starts() -> None:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def test_slapd_that_cannot_start_is_reported_with_its_own_words(monkeypatch) -> None:
+def test_slapd_that_cannot_start_is_reported_with_its_own_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import shutil
 
     from identity.errors import DaemonError

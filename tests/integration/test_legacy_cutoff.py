@@ -8,6 +8,7 @@ import datetime
 import json
 import shutil
 import smtplib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from identity.directory import Directory
 from identity.dit import Tree
 from mailstack.layout import Layout
+from mailstack.settings import Settings
 from provisioning import stack
 from provisioning.accounts import AccountService
 from tests import mail
@@ -28,7 +30,7 @@ CUTOFF = datetime.date.today() + datetime.timedelta(days=7)
 
 
 @pytest.fixture(scope="module")
-def cutoff_stack():
+def cutoff_stack() -> Iterator[Settings]:
     extra = {
         "legacy.domain": LEGACY,
         "legacy.cutoff": CUTOFF.isoformat(),
@@ -52,7 +54,7 @@ def cutoff_stack():
         yield settings
 
 
-def test_legacy_status_lists_every_holder(cutoff_stack) -> None:
+def test_legacy_status_lists_every_holder(cutoff_stack: Settings) -> None:
     status = json.loads(alumail(cutoff_stack, "legacy", "status", "--json", check=True).stdout)
     assert status["cutoff"] == CUTOFF.isoformat()
     assert status["counts"] == {"migrated": 1, "not-migrated": 1}
@@ -62,7 +64,7 @@ def test_legacy_status_lists_every_holder(cutoff_stack) -> None:
     }
 
 
-def test_reminders_go_to_those_who_have_not_moved_once(cutoff_stack) -> None:
+def test_reminders_go_to_those_who_have_not_moved_once(cutoff_stack: Settings) -> None:
     dry = json.loads(
         alumail(cutoff_stack, "legacy", "remind", "--dry-run", "--json", check=True).stdout
     )
@@ -93,7 +95,7 @@ def test_reminders_go_to_those_who_have_not_moved_once(cutoff_stack) -> None:
     assert [(r["uid"], r["days_before"]) for r in earlier["reminders"]] == [("stayed.one", 30)]
 
 
-def deliver(settings, rcpt: str) -> tuple[int, str]:
+def deliver(settings: Settings, rcpt: str) -> tuple[int, str]:
     client = mail.inbound(settings)
     try:
         client.sendmail(
@@ -109,7 +111,7 @@ def deliver(settings, rcpt: str) -> tuple[int, str]:
     return 250, ""
 
 
-def test_the_legacy_domain_lives_on_as_an_alias_domain(cutoff_stack) -> None:
+def test_the_legacy_domain_lives_on_as_an_alias_domain(cutoff_stack: Settings) -> None:
     assert deliver(cutoff_stack, f"moved@{LEGACY}") == (250, "")
     assert wait_for(
         lambda: (
@@ -123,7 +125,9 @@ def test_the_legacy_domain_lives_on_as_an_alias_domain(cutoff_stack) -> None:
     assert code == 550 and "5.1.1" in text
 
 
-def test_port_25_refuses_the_old_address_of_a_holder_who_moved_as_sender(cutoff_stack) -> None:
+def test_port_25_refuses_the_old_address_of_a_holder_who_moved_as_sender(
+    cutoff_stack: Settings,
+) -> None:
     client = mail.inbound(cutoff_stack)
     try:
         client.mail(f"moved@{LEGACY}")
@@ -136,7 +140,9 @@ def test_port_25_refuses_the_old_address_of_a_holder_who_moved_as_sender(cutoff_
         client.close()
 
 
-def test_backup_all_and_restore_all_onto_a_fresh_state_directory(cutoff_stack, tmp_path) -> None:
+def test_backup_all_and_restore_all_onto_a_fresh_state_directory(
+    cutoff_stack: Settings, tmp_path: Path
+) -> None:
     client = mail.inbound(cutoff_stack)
     client.send_message(
         mail.message("a@elsewhere.example.org", f"plain.one@{cutoff_stack.domain}", "kept across")

@@ -5,23 +5,28 @@ from __future__ import annotations
 
 import json
 import tarfile
+from pathlib import Path
 
 import pytest
 
 from identity.accounts import AccountStatus
 from identity.errors import ConflictError, NotFoundError, ValidationError
+from mailstack.settings import Settings
+from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog, audit_path
 from tests import mail
-from tests.support import alumail, wait_for
+from tests.support import NewAccount, alumail, member_bytes, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def audit_lines(settings, target: str) -> list[dict]:
+def audit_lines(settings: Settings, target: str) -> list[dict]:
     return AuditLog(audit_path(settings.state_dir)).query(target=target)
 
 
-def test_profile_fields_round_trip_and_modify(new_account, accounts, live_stack) -> None:
+def test_profile_fields_round_trip_and_modify(
+    new_account: NewAccount, accounts: AccountService, live_stack: Settings
+) -> None:
     account, _ = new_account(
         name="张三",
         given_name="三",
@@ -60,7 +65,7 @@ def test_profile_fields_round_trip_and_modify(new_account, accounts, live_stack)
     ],
 )
 def test_invalid_modify_names_the_field_and_changes_nothing(
-    new_account, accounts, field, value, rule
+    new_account: NewAccount, accounts: AccountService, field: str, value: str, rule: str
 ) -> None:
     account, _ = new_account()
     with pytest.raises(ValidationError) as caught:
@@ -69,7 +74,7 @@ def test_invalid_modify_names_the_field_and_changes_nothing(
     assert accounts.get(account.uid) == account
 
 
-def test_list_filters_and_pages(new_account, accounts) -> None:
+def test_list_filters_and_pages(new_account: NewAccount, accounts: AccountService) -> None:
     a, _ = new_account(name="Filter Target Wu", graduation_year="1999")
     b, _ = new_account(name="Filter Target Zhao", graduation_year="1999")
     accounts.set_status(b.uid, AccountStatus.SUSPENDED)
@@ -84,7 +89,9 @@ def test_list_filters_and_pages(new_account, accounts) -> None:
     assert accounts.find(search="*)(uid=*") == []
 
 
-def test_alias_receives_mail_and_may_be_sent_from(new_account, accounts, live_stack) -> None:
+def test_alias_receives_mail_and_may_be_sent_from(
+    new_account: NewAccount, accounts: AccountService, live_stack: Settings
+) -> None:
     owner, password = new_account()
     other, _ = new_account()
     alias = f"{owner.uid}.alias@{live_stack.domain}"
@@ -119,7 +126,9 @@ def test_alias_receives_mail_and_may_be_sent_from(new_account, accounts, live_st
         client.close()
 
 
-def test_quota_set_show_and_over(new_account, accounts, live_stack) -> None:
+def test_quota_set_show_and_over(
+    new_account: NewAccount, accounts: AccountService, live_stack: Settings
+) -> None:
     account, _ = new_account()
     assert accounts.set_quota(account.uid, "1M").quota == 1024**2
     client = mail.inbound(live_stack)
@@ -129,7 +138,12 @@ def test_quota_set_show_and_over(new_account, accounts, live_stack) -> None:
         )
     finally:
         client.quit()
-    assert wait_for(lambda: accounts.show(account.uid).quota_use.used_bytes > 500_000)
+
+    def over_half_a_megabyte() -> bool:
+        use = accounts.show(account.uid).quota_use
+        return use is not None and use.used_bytes > 500_000
+
+    assert wait_for(over_half_a_megabyte)
     over = [v.account.uid for v in accounts.over_quota(50)]
     assert account.uid in over
     assert account.uid not in [v.account.uid for v in accounts.over_quota(99)]
@@ -141,7 +155,9 @@ def test_quota_set_show_and_over(new_account, accounts, live_stack) -> None:
         accounts.set_quota(account.uid, "lots")
 
 
-def test_delete_archives_the_mailbox(new_account, accounts, live_stack) -> None:
+def test_delete_archives_the_mailbox(
+    new_account: NewAccount, accounts: AccountService, live_stack: Settings
+) -> None:
     account, password = new_account()
     client = mail.inbound(live_stack)
     try:
@@ -153,7 +169,7 @@ def test_delete_archives_the_mailbox(new_account, accounts, live_stack) -> None:
     assert archive is not None and archive.is_file()
     with tarfile.open(archive) as tar:
         bodies = [
-            tar.extractfile(m).read()
+            member_bytes(tar, m)
             for m in tar.getmembers()
             if m.isfile() and "/Maildir/" in m.name and ("/cur/" in m.name or "/new/" in m.name)
         ]
@@ -170,7 +186,7 @@ def test_delete_archives_the_mailbox(new_account, accounts, live_stack) -> None:
     assert lines[-1]["changes"]["mailbox"] == "purged"
 
 
-def test_cli_modify_delete_and_alias(live_stack) -> None:
+def test_cli_modify_delete_and_alias(live_stack: Settings) -> None:
     alumail(
         live_stack,
         "account",
@@ -217,7 +233,9 @@ def test_cli_modify_delete_and_alias(live_stack) -> None:
     assert "Life-Password-88" not in raw and "ARGON2" not in raw
 
 
-def test_every_action_leaves_one_audit_line(live_stack, accounts, tmp_path) -> None:
+def test_every_action_leaves_one_audit_line(
+    live_stack: Settings, accounts: AccountService, tmp_path: Path
+) -> None:
     from identity.dit import Tree
     from provisioning.helpdesk import Helpdesk
     from provisioning.importer import COLUMNS, Importer
@@ -260,7 +278,7 @@ def test_every_action_leaves_one_audit_line(live_stack, accounts, tmp_path) -> N
     assert AuditLog(audit_path(live_stack.state_dir)).verify() is None
 
 
-def test_import_progress_only_on_a_terminal(live_stack, tmp_path) -> None:
+def test_import_progress_only_on_a_terminal(live_stack: Settings, tmp_path: Path) -> None:
     import shlex
     import subprocess
     import sys

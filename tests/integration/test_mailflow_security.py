@@ -13,6 +13,7 @@ from email.message import EmailMessage
 import pytest
 
 from mailstack.context import build_context
+from mailstack.settings import Settings
 from mailstack.slapd import Slapd
 from provisioning import stack
 from provisioning.accounts import AccountService
@@ -20,7 +21,7 @@ from provisioning.mailer import Mailer
 from tests import mail
 from tests.dnsserver import serving
 from tests.integration.test_dns_dkim import sink_message, verify, zone_of
-from tests.support import running_stack, wait_for
+from tests.support import NewAccount, running_stack, wait_for
 from tests.web import mail_to
 
 pytestmark = pytest.mark.integration
@@ -35,7 +36,7 @@ class RawSmtp:
         self.reply()  # the greeting
 
     def reply(self) -> tuple[int, str]:
-        lines = []
+        lines: list[str] = []
         while True:
             line = self.file.readline()
             if not line:
@@ -61,7 +62,7 @@ SMUGGLING_ENDS = [b"\n.\n", b"\n.\r\n", b"\r\n.\n"]
 
 @pytest.mark.parametrize("fake_end", SMUGGLING_ENDS, ids=["LF.LF", "LF.CRLF", "CRLF.LF"])
 def test_a_bare_line_feed_never_ends_data_so_nothing_is_smuggled(
-    live_stack, new_account, fake_end: bytes
+    live_stack: Settings, new_account: NewAccount, fake_end: bytes
 ) -> None:
     account, password = new_account()
     marker = f"{time.time_ns()}"
@@ -101,7 +102,9 @@ def test_a_bare_line_feed_never_ends_data_so_nothing_is_smuggled(
     assert not [s for s in subjects if s.startswith(f"smuggled {marker}")], subjects
 
 
-def test_port_25_refuses_our_own_domains_as_sender_from_outside(live_stack, new_account) -> None:
+def test_port_25_refuses_our_own_domains_as_sender_from_outside(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     account, _ = new_account()
     client = mail.inbound(live_stack)
     try:
@@ -118,7 +121,7 @@ def test_port_25_refuses_our_own_domains_as_sender_from_outside(live_stack, new_
         client.close()
 
 
-def test_submission_refuses_the_null_sender(live_stack, new_account) -> None:
+def test_submission_refuses_the_null_sender(live_stack: Settings, new_account: NewAccount) -> None:
     account, password = new_account()
     client = mail.submission(live_stack)
     try:
@@ -136,7 +139,9 @@ def test_submission_refuses_the_null_sender(live_stack, new_account) -> None:
 @pytest.mark.parametrize(
     "recipient", ["postmaster@{domain}", "abuse@{domain}", "PostMaster@{DOMAIN}", "postmaster"]
 )
-def test_postmaster_and_abuse_reach_the_configured_target(live_stack, recipient: str) -> None:
+def test_postmaster_and_abuse_reach_the_configured_target(
+    live_stack: Settings, recipient: str
+) -> None:
     # RFC 5321 4.5.1: <postmaster> without a domain too, in any case.
     recipient = recipient.format(domain=live_stack.domain, DOMAIN=live_stack.domain.upper())
     subject = f"to {recipient} {time.time_ns()}"
@@ -149,7 +154,9 @@ def test_postmaster_and_abuse_reach_the_configured_target(live_stack, recipient:
     assert mail_to(live_stack, target, subject)
 
 
-def _submit(settings, login: str, password: str, message: EmailMessage, sender: str) -> None:
+def _submit(
+    settings: Settings, login: str, password: str, message: EmailMessage, sender: str
+) -> None:
     client = mail.submission(settings)
     try:
         client.login(login, password)
@@ -159,7 +166,7 @@ def _submit(settings, login: str, password: str, message: EmailMessage, sender: 
 
 
 def test_submission_sends_and_signs_mail_from_the_login_and_its_alias(
-    live_stack, accounts, new_account
+    live_stack: Settings, accounts: AccountService, new_account: NewAccount
 ) -> None:
     account, password = new_account()
     alias = f"{account.uid}.alias@{live_stack.domain}"
@@ -174,7 +181,7 @@ def test_submission_sends_and_signs_mail_from_the_login_and_its_alias(
         assert all(verify(raw, port) for raw in signed)
 
 
-def test_the_service_own_mail_still_goes_out_signed(live_stack) -> None:
+def test_the_service_own_mail_still_goes_out_signed(live_stack: Settings) -> None:
     subject = f"service notice {time.time_ns()}"
     Mailer(live_stack).send("someone@elsewhere.example.org", subject, "hello\n")
     raw = sink_message(live_stack, subject)
@@ -197,7 +204,7 @@ def test_the_service_own_mail_still_goes_out_signed(live_stack) -> None:
     ],
 )
 def test_submission_refuses_a_from_the_login_does_not_own(
-    live_stack, new_account, case: str, rule: str
+    live_stack: Settings, new_account: NewAccount, case: str, rule: str
 ) -> None:
     account, password = new_account()
     other, _ = new_account()
@@ -231,7 +238,7 @@ def test_submission_refuses_a_from_the_login_does_not_own(
     assert b"5.7.1" in refused.value.smtp_error and rule.encode() in refused.value.smtp_error
 
 
-def _auth_plain(settings, user: str, password: str) -> tuple[int, bytes]:
+def _auth_plain(settings: Settings, user: str, password: str) -> tuple[int, bytes]:
     client = mail.submission(settings)
     try:
         return client.docmd("AUTH", "PLAIN " + _b64(f"\0{user}\0{password}"))
@@ -265,7 +272,7 @@ def test_submission_auth_says_try_later_while_the_directory_is_down() -> None:
 
 
 def test_port_25_refuses_a_from_in_our_domain_without_our_signature(
-    live_stack, new_account
+    live_stack: Settings, new_account: NewAccount
 ) -> None:
     account, _ = new_account()
     for claimed in (f"president@{live_stack.domain}", f"Dean <dean@mail.{live_stack.domain}>"):
@@ -283,7 +290,7 @@ def test_port_25_refuses_a_from_in_our_domain_without_our_signature(
 
 
 def test_port_25_refuses_a_sender_header_in_our_domain_without_our_signature(
-    live_stack, new_account
+    live_stack: Settings, new_account: NewAccount
 ) -> None:
     """Outlook shows "Sender on behalf of From": a stranger's Sender: naming one of us is as
     much a claim to be us as a From: (before: delivered)."""
@@ -301,7 +308,7 @@ def test_port_25_refuses_a_sender_header_in_our_domain_without_our_signature(
 
 
 def test_our_signed_mail_brought_back_by_a_forwarder_passes_port_25_unless_altered(
-    live_stack, new_account
+    live_stack: Settings, new_account: NewAccount
 ) -> None:
     author, author_password = new_account()
     reader, reader_password = new_account()

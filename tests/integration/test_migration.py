@@ -14,6 +14,8 @@ import re
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -22,15 +24,15 @@ from mailstack.imapsync import counts
 from mailstack.settings import Settings
 from provisioning.migration import Job, Migrator
 from tests import mail
-from tests.legacy_imap import MASTER, fill, legacy_server, throttled
-from tests.support import alumail, wait_for, write_toml
+from tests.legacy_imap import MASTER, LegacyServer, fill, legacy_server, throttled
+from tests.support import NewAccount, alumail, wait_for, write_toml
 from tests.web import form_token, in_process
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def legacy():
+def legacy() -> Iterator[LegacyServer]:
     with legacy_server() as server:
         # Every user first: Dovecot may not notice a passwd-file rewritten within a second.
         server.add_user("old.zhang", "Old-Zhang-Pass-1")
@@ -42,7 +44,7 @@ def legacy():
         yield server
 
 
-def with_legacy(settings: Settings, legacy) -> Settings:
+def with_legacy(settings: Settings, legacy: LegacyServer) -> Settings:
     return dataclasses.replace(
         settings,
         legacy_imap_host="127.0.0.1",
@@ -63,17 +65,23 @@ def mutf7_decode(name: str) -> str:
     return re.sub(r"&([^-]*)-", repl, name)
 
 
+def first_group(pattern: bytes, data: bytes) -> bytes:
+    found = re.search(pattern, data)
+    assert found, (pattern, data[:200])
+    return found.group(1)
+
+
 def snapshot(client: imaplib.IMAP4) -> dict[str, dict[str, tuple]]:
     """folder (unicode, '/'-separated) -> Message-ID -> (flags, internal date, body digest)."""
     _, listing = client.list()
     result: dict[str, dict[str, tuple]] = {}
-    for line in listing:
+    for line in mail.plain_lines(listing):
         match = re.match(rb'\((?P<attrs>[^)]*)\) "(?P<sep>[^"]*)" (?P<name>.+)$', line)
         assert match, line
         raw = match.group("name").decode().strip('"')
         folder = mutf7_decode(raw).replace(match.group("sep").decode(), "/")
         _, exists = client.select('"' + raw + '"', readonly=True)
-        if int(exists[0]) == 0:
+        if int(mail.plain_lines(exists)[0]) == 0:
             continue
         _, data = client.fetch("1:*", "(FLAGS INTERNALDATE BODY.PEEK[])")
         messages = {}
@@ -83,11 +91,11 @@ def snapshot(client: imaplib.IMAP4) -> dict[str, dict[str, tuple]]:
             head, body = item
             flags = frozenset(
                 f
-                for f in re.search(rb"FLAGS \(([^)]*)\)", head).group(1).decode().split()
+                for f in first_group(rb"FLAGS \(([^)]*)\)", head).decode().split()
                 if f != "\\Recent"
             )
-            date = re.search(rb'INTERNALDATE "([^"]+)"', head).group(1).decode()
-            message_id = re.search(rb"(?i)Message-ID: (<[^>]+>)", body).group(1).decode()
+            date = first_group(rb'INTERNALDATE "([^"]+)"', head).decode()
+            message_id = first_group(rb"(?i)Message-ID: (<[^>]+>)", body).decode()
             messages[message_id] = (flags, date, hashlib.sha256(body).hexdigest())
         if messages:
             result[folder] = messages
@@ -102,7 +110,7 @@ def ours(settings: Settings, uid: str, password: str) -> dict[str, dict[str, tup
         client.logout()
 
 
-def theirs(legacy, user: str) -> dict[str, dict[str, tuple]]:
+def theirs(legacy: LegacyServer, user: str) -> dict[str, dict[str, tuple]]:
     client = legacy.connect(user)
     try:
         return snapshot(client)
@@ -110,7 +118,9 @@ def theirs(legacy, user: str) -> dict[str, dict[str, tuple]]:
         client.logout()
 
 
-def test_migration_copies_every_folder_flag_date_and_body(live_stack, legacy, new_account) -> None:
+def test_migration_copies_every_folder_flag_date_and_body(
+    live_stack: Settings, legacy: LegacyServer, new_account: NewAccount
+) -> None:
     account, password = new_account()
     migrator = Migrator(with_legacy(live_stack, legacy))
     report = migrator.one(Job(account.uid, "old.zhang", "Old-Zhang-Pass-1"))
@@ -131,7 +141,9 @@ def test_migration_copies_every_folder_flag_date_and_body(live_stack, legacy, ne
     assert sum(len(m) for m in after.values()) == 301
 
 
-def test_one_failing_account_never_stops_the_others(live_stack, legacy, new_account) -> None:
+def test_one_failing_account_never_stops_the_others(
+    live_stack: Settings, legacy: LegacyServer, new_account: NewAccount
+) -> None:
     good, good_password = new_account()
     bad, _ = new_account()
     master, _ = new_account()
@@ -164,7 +176,9 @@ def test_one_failing_account_never_stops_the_others(live_stack, legacy, new_acco
     assert status.returncode == 0, status.stderr
 
 
-def test_an_interrupted_run_resumes_without_duplicates(live_stack, legacy, new_account) -> None:
+def test_an_interrupted_run_resumes_without_duplicates(
+    live_stack: Settings, legacy: LegacyServer, new_account: NewAccount
+) -> None:
     account, password = new_account()
     # Through a slow link (about 2 MiB/s), the ~7 MiB mailbox takes seconds: time to cut it.
     with throttled(legacy.port, 2 * 1024 * 1024) as slow_port:
@@ -217,7 +231,7 @@ def _dsync_running(uid: str) -> bool:
 
 
 def test_backup_and_restore_reproduce_every_message_folder_and_flag(
-    live_stack, legacy, new_account, tmp_path
+    live_stack: Settings, legacy: LegacyServer, new_account: NewAccount, tmp_path: Path
 ) -> None:
     source, source_password = new_account()
     assert (
@@ -244,7 +258,7 @@ def test_backup_and_restore_reproduce_every_message_folder_and_flag(
 
 
 def test_the_alumnus_moves_their_mail_from_the_portal(
-    live_stack, legacy, new_account, tmp_path
+    live_stack: Settings, legacy: LegacyServer, new_account: NewAccount, tmp_path: Path
 ) -> None:
     account, password = new_account()
     alumail(live_stack, "legacy", "set", account.uid, "old.wang@old-alumni.example.edu", check=True)
@@ -271,7 +285,7 @@ def test_the_alumnus_moves_their_mail_from_the_portal(
 
 
 def test_dry_run_checks_logins_and_counts_but_copies_nothing(
-    live_stack, legacy, new_account
+    live_stack: Settings, legacy: LegacyServer, new_account: NewAccount
 ) -> None:
     account, password = new_account()
     settings = with_legacy(live_stack, legacy)

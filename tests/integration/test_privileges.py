@@ -25,7 +25,7 @@ from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from tests import mail, web
 from tests.legacy_imap import fill, legacy_server
-from tests.support import alumail, running_stack, wait_for, which
+from tests.support import NewAccount, alumail, running_stack, wait_for, which
 
 pytestmark = pytest.mark.integration
 
@@ -68,13 +68,15 @@ def ldap(
 
 
 @pytest.mark.parametrize("name", ["web", "sink", "sender-milter"])
-def test_internet_facing_processes_run_as_an_unprivileged_user(live_stack, name) -> None:
+def test_internet_facing_processes_run_as_an_unprivileged_user(
+    live_stack: Settings, name: str
+) -> None:
     ids = ids_of(pid_of(live_stack, name))
     assert 0 not in ids["Uid"] and 0 not in ids["Gid"], ids  # real, effective, saved, fs
     assert 0 not in ids["Groups"], ids
 
 
-def test_web_process_reads_no_secret_key_or_directory_database(live_stack) -> None:
+def test_web_process_reads_no_secret_key_or_directory_database(live_stack: Settings) -> None:
     state = live_stack.state_dir
     for path in [
         *sorted((state / "secrets").glob("*")),
@@ -91,7 +93,7 @@ def test_web_process_reads_no_secret_key_or_directory_database(live_stack) -> No
 
 
 def test_web_identity_is_the_service_entry_and_proxies_only_for_people(
-    live_stack, new_account
+    live_stack: Settings, new_account: NewAccount
 ) -> None:
     tree = Tree(live_stack.base_dn)
     account, _ = new_account()
@@ -106,7 +108,9 @@ def test_web_identity_is_the_service_entry_and_proxies_only_for_people(
         assert "authorization" in refused.stderr.lower() or "123" in refused.stderr, target
 
 
-def test_web_identity_reads_no_hash_writes_no_group_deletes_no_one(live_stack, new_account) -> None:
+def test_web_identity_reads_no_hash_writes_no_group_deletes_no_one(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     tree = Tree(live_stack.base_dn)
     account, _ = new_account()
     person = tree.person(account.uid)
@@ -137,7 +141,7 @@ def test_web_identity_reads_no_hash_writes_no_group_deletes_no_one(live_stack, n
 
 
 def test_the_unprivileged_web_serves_an_alumnus_their_mailbox_and_leaves_no_copy(
-    live_stack, new_account
+    live_stack: Settings, new_account: NewAccount
 ) -> None:
     """Through the doveadm server (the copy, as the mail user) into the transfer folder, read
     by the service: the download holds the message, and the copy is gone afterwards."""
@@ -199,7 +203,7 @@ def test_the_unprivileged_web_moves_an_alumnus_mail_from_the_legacy_server() -> 
             assert sum(folder.messages for folder in copied.values()) == 5
 
 
-def test_the_sasl_relay_runs_as_postfix(live_stack) -> None:
+def test_the_sasl_relay_runs_as_postfix(live_stack: Settings) -> None:
     """Credentials typed by mail clients pass through it: never through a root process."""
     pid = int((Layout(live_stack.state_dir).run / "sasl-relay" / "sasl-relay.pid").read_text())
     ids = ids_of(pid)

@@ -6,27 +6,30 @@ from __future__ import annotations
 
 import json
 import secrets
+from pathlib import Path
 
 import ldap
 import pytest
+from ldap.ldapobject import LDAPObject
 
 from identity.dit import Tree
 from identity.errors import AccessDeniedError, ValidationError
-from identity.roles import Role
+from identity.roles import Actor, Role
 from mailstack.layout import Layout
+from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog, audit_path
 from provisioning.helpdesk import Helpdesk
 from provisioning.staff import StaffService, change_own_password, resolve_actor
 from tests import mail
-from tests.support import alumail
+from tests.support import NewAccount, alumail
 
 pytestmark = pytest.mark.integration
 STAFF_PASSWORD = "Staff-Password-55"
 
 
 @pytest.fixture(scope="module")
-def staff(live_stack):
+def staff(live_stack: Settings) -> dict[str, str]:
     """One admin and one helpdesk member, added by root."""
     suffix = secrets.token_hex(3)
     names = {"admin": f"admin.{suffix}", "helpdesk": f"desk.{suffix}"}
@@ -36,28 +39,28 @@ def staff(live_stack):
     return names
 
 
-def actor(settings, uid, password=STAFF_PASSWORD):
+def actor(settings: Settings, uid: str, password: str = STAFF_PASSWORD) -> Actor:
     return resolve_actor(settings, uid, password)
 
 
-def raw_bind(settings, dn, password):
+def raw_bind(settings: Settings, dn: str, password: str) -> LDAPObject:
     conn = ldap.initialize(Layout(settings.state_dir).ldapi_uri)
     conn.simple_bind_s(dn, password)
     return conn
 
 
-def last_audit(settings, target):
+def last_audit(settings: Settings, target: str) -> dict[str, object]:
     return AuditLog(audit_path(settings.state_dir)).query(target=target)[-1]
 
 
-def test_actors_are_proven_by_password(live_stack, staff) -> None:
+def test_actors_are_proven_by_password(live_stack: Settings, staff: dict[str, str]) -> None:
     assert actor(live_stack, staff["admin"]).role is Role.ADMIN
     assert actor(live_stack, staff["helpdesk"]).role is Role.HELPDESK
     with pytest.raises(AccessDeniedError, match="cannot sign in"):
         actor(live_stack, staff["helpdesk"], "Wrong-Password-1")
 
 
-def test_admin_creates_and_helpdesk_cannot(live_stack, staff) -> None:
+def test_admin_creates_and_helpdesk_cannot(live_stack: Settings, staff: dict[str, str]) -> None:
     with AccountService(live_stack, actor(live_stack, staff["admin"])) as admin:
         admin.create("made.by.admin", "By Admin", "Admin-Made-Pass-1")
     with (
@@ -73,7 +76,9 @@ def test_admin_creates_and_helpdesk_cannot(live_stack, staff) -> None:
     )
 
 
-def test_helpdesk_reset_forces_a_change_before_mail_works(live_stack, staff, new_account) -> None:
+def test_helpdesk_reset_forces_a_change_before_mail_works(
+    live_stack: Settings, staff: dict[str, str], new_account: NewAccount
+) -> None:
     account, old = new_account()
     assert mail.imap_login_ok(live_stack, account.uid, old)  # cached by Dovecot
     with Helpdesk(live_stack, actor(live_stack, staff["helpdesk"])) as desk:
@@ -103,7 +108,9 @@ def test_helpdesk_reset_forces_a_change_before_mail_works(live_stack, staff, new
     assert temporary not in raw and "Brand-New-Pass-7" not in raw
 
 
-def test_lockout_status_and_unlock(live_stack, staff, new_account) -> None:
+def test_lockout_status_and_unlock(
+    live_stack: Settings, staff: dict[str, str], new_account: NewAccount
+) -> None:
     account, password = new_account()
     dn = Tree(live_stack.base_dn).person(account.uid)
     for _ in range(10):  # ppolicy: 10 failures lock the account
@@ -122,7 +129,9 @@ def test_lockout_status_and_unlock(live_stack, staff, new_account) -> None:
     assert state.last_login is not None
 
 
-def test_helpdesk_suspends_and_resumes_alumni(live_stack, staff, new_account) -> None:
+def test_helpdesk_suspends_and_resumes_alumni(
+    live_stack: Settings, staff: dict[str, str], new_account: NewAccount
+) -> None:
     account, password = new_account()
     from identity.accounts import AccountStatus
 
@@ -136,7 +145,7 @@ def test_helpdesk_suspends_and_resumes_alumni(live_stack, staff, new_account) ->
 # -- escalation attempts --------------------------------------------------------------------------
 
 
-def test_helpdesk_cannot_reset_an_admin(live_stack, staff) -> None:
+def test_helpdesk_cannot_reset_an_admin(live_stack: Settings, staff: dict[str, str]) -> None:
     with (
         Helpdesk(live_stack, actor(live_stack, staff["helpdesk"])) as desk,
         pytest.raises(AccessDeniedError, match="may not act on staff account"),
@@ -155,7 +164,7 @@ def test_helpdesk_cannot_reset_an_admin(live_stack, staff) -> None:
     assert actor(live_stack, staff["admin"]).role is Role.ADMIN
 
 
-def test_helpdesk_cannot_grant_itself_admin(live_stack, staff) -> None:
+def test_helpdesk_cannot_grant_itself_admin(live_stack: Settings, staff: dict[str, str]) -> None:
     desk_actor = actor(live_stack, staff["helpdesk"])
     with (
         StaffService(live_stack, desk_actor) as service,
@@ -164,13 +173,16 @@ def test_helpdesk_cannot_grant_itself_admin(live_stack, staff) -> None:
         service.add("sneaky", "Sneaky", Role.ADMIN, STAFF_PASSWORD)
     assert last_audit(live_stack, "sneaky")["outcome"] == "denied"
     tree = Tree(live_stack.base_dn)
+    assert desk_actor.dn is not None  # staff bind as themselves
     conn = raw_bind(live_stack, desk_actor.dn, STAFF_PASSWORD)
     with pytest.raises(ldap.INSUFFICIENT_ACCESS):
         conn.modify_s(tree.admins_group, [(ldap.MOD_ADD, "member", [desk_actor.dn.encode()])])
     assert actor(live_stack, staff["helpdesk"]).role is Role.HELPDESK
 
 
-def test_helpdesk_never_reads_password_hashes(live_stack, staff, new_account) -> None:
+def test_helpdesk_never_reads_password_hashes(
+    live_stack: Settings, staff: dict[str, str], new_account: NewAccount
+) -> None:
     account, _ = new_account()
     tree = Tree(live_stack.base_dn)
     conn = raw_bind(live_stack, tree.staff_member(staff["helpdesk"]), STAFF_PASSWORD)
@@ -180,7 +192,7 @@ def test_helpdesk_never_reads_password_hashes(live_stack, staff, new_account) ->
     assert rows[0][1].get("mail") and "userPassword" not in rows[0][1]
 
 
-def test_alumnus_edits_only_their_own_entry(live_stack, new_account) -> None:
+def test_alumnus_edits_only_their_own_entry(live_stack: Settings, new_account: NewAccount) -> None:
     alice, alice_pw = new_account()
     bob, _ = new_account(name="Bob Original")
     alice_actor = actor(live_stack, alice.uid, alice_pw)
@@ -202,7 +214,9 @@ def test_alumnus_edits_only_their_own_entry(live_stack, new_account) -> None:
         assert root.get(bob.uid).display_name == "Bob Original"
 
 
-def test_cli_actor_and_denial_exit_code(live_stack, staff, tmp_path, new_account) -> None:
+def test_cli_actor_and_denial_exit_code(
+    live_stack: Settings, staff: dict[str, str], tmp_path: Path, new_account: NewAccount
+) -> None:
     account, _ = new_account()
     secret = tmp_path / "pw"
     secret.write_text(STAFF_PASSWORD + "\n")

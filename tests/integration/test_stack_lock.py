@@ -20,7 +20,7 @@ from mailstack.settings import Settings
 from mailstack.slapd import Slapd
 from mailstack.statelock import state_lock
 from provisioning import stack
-from tests.support import alumail, state_root, wait_for, write_toml
+from tests.support import alumail, stack_status, state_root, wait_for, write_toml
 from tests.support import test_settings as make_settings
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ def _processes_of(marker: str) -> list[int]:
 
 def _assert_whole_and_named(settings: Settings) -> None:
     """Every daemon runs, its pid file names it, and nothing of ours runs unnamed."""
-    status = stack.status(settings)
+    status = stack_status(settings)
     assert all(d["running"] for d in status["daemons"].values()), status["daemons"]
     assert all(s["running"] for s in status["services"].values()), status["services"]
     ctx = build_context(settings, create_secrets=False)
@@ -85,7 +85,7 @@ def test_two_concurrent_ups_leave_one_whole_stack_and_orphans_are_stopped() -> N
         assert slapd.pid() is None and slapd.orphans() == [orphan]
         shown = alumail(settings, "status")
         assert f"slapd: runs without a pid file naming it (pid {orphan})" in shown.stderr
-        assert stack.status(settings)["daemons"]["slapd"]["orphans"] == [orphan]
+        assert stack_status(settings)["daemons"]["slapd"]["orphans"] == [orphan]
         report = stack.up(settings)
         assert f"stopped an orphaned slapd (pid {orphan}) that no pid file named" in (
             report.actions

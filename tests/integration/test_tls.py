@@ -120,7 +120,7 @@ def _listening(port: int) -> bool:
 
 @pytest.mark.parametrize(("service", "starttls"), LISTENERS)
 def test_every_listener_speaks_tls_1_2_and_1_3_only(
-    live_stack: Settings, service, starttls
+    live_stack: Settings, service: str, starttls: str | None
 ) -> None:
     port = getattr(live_stack.ports, service)
     ca = tls_files(live_stack).ca_cert

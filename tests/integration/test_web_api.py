@@ -4,48 +4,60 @@ tokens from the CLI, the same role rules and audit as the CLI, JSON errors namin
 from __future__ import annotations
 
 import secrets
+from typing import TypedDict
 
 import pytest
 
 from identity.roles import Role
+from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
 from provisioning.staff import StaffService
 from tests import mail
-from tests.support import alumail
+from tests.support import NewAccount, alumail
 from tests.web import client
 
 pytestmark = pytest.mark.integration
 STAFF_PASSWORD = "Staff-Password-55"
 
 
+class ApiTokens(TypedDict):
+    """The staff members' uids by role, and each one's API token."""
+
+    names: dict[str, str]
+    admin: str
+    helpdesk: str
+
+
 @pytest.fixture(scope="module")
-def tokens(live_stack):
+def tokens(live_stack: Settings) -> ApiTokens:
     """An admin and a helpdesk member, each with an API token issued by the CLI."""
     suffix = secrets.token_hex(3)
     names = {"admin": f"api.admin.{suffix}", "helpdesk": f"api.desk.{suffix}"}
     with StaffService(live_stack) as service:
         service.add(names["admin"], "API Admin", Role.ADMIN, STAFF_PASSWORD)
         service.add(names["helpdesk"], "API Desk", Role.HELPDESK, STAFF_PASSWORD)
-    issued = {}
+    issued: dict[str, str] = {}
     for role, uid in names.items():
         proc = alumail(live_stack, "token", "issue", uid, "--label", f"{role} tests", check=True)
         issued[role] = proc.stdout.strip()
         assert issued[role].startswith("alm_")
-    return {"names": names, **issued}
+    return ApiTokens(names=names, admin=issued["admin"], helpdesk=issued["helpdesk"])
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_openapi_document_lists_the_account_operations(live_stack) -> None:
+def test_openapi_document_lists_the_account_operations(live_stack: Settings) -> None:
     with client(live_stack) as http:
         doc = http.get("/openapi.json").json()
     assert "/api/v1/accounts" in doc["paths"]
     assert "post" in doc["paths"]["/api/v1/accounts/{uid}/reset-password"]
 
 
-def test_no_token_and_bad_token_are_refused_with_the_error_shape(live_stack, tokens) -> None:
+def test_no_token_and_bad_token_are_refused_with_the_error_shape(
+    live_stack: Settings, tokens: ApiTokens
+) -> None:
     with client(live_stack) as http:
         missing = http.get("/api/v1/accounts")
         forged = http.get("/api/v1/accounts", headers=bearer(tokens["admin"][:-2] + "xx"))
@@ -58,7 +70,9 @@ def test_no_token_and_bad_token_are_refused_with_the_error_shape(live_stack, tok
     }
 
 
-def test_admin_creates_shows_modifies_and_deletes_an_account(live_stack, tokens) -> None:
+def test_admin_creates_shows_modifies_and_deletes_an_account(
+    live_stack: Settings, tokens: ApiTokens
+) -> None:
     uid = f"api.{secrets.token_hex(3)}"
     headers = bearer(tokens["admin"])
     with client(live_stack) as http:
@@ -88,7 +102,7 @@ def test_admin_creates_shows_modifies_and_deletes_an_account(live_stack, tokens)
     ]
 
 
-def test_validation_errors_name_the_field(live_stack, tokens) -> None:
+def test_validation_errors_name_the_field(live_stack: Settings, tokens: ApiTokens) -> None:
     headers = bearer(tokens["admin"])
     with client(live_stack) as http:
         bad_uid = http.post(
@@ -108,7 +122,7 @@ def test_validation_errors_name_the_field(live_stack, tokens) -> None:
 
 
 def test_helpdesk_token_resets_unlocks_suspends_but_cannot_create_or_touch_staff(
-    live_stack, tokens, new_account
+    live_stack: Settings, tokens: ApiTokens, new_account: NewAccount
 ) -> None:
     account, _ = new_account()
     headers = bearer(tokens["helpdesk"])
@@ -145,7 +159,7 @@ def test_helpdesk_token_resets_unlocks_suspends_but_cannot_create_or_touch_staff
     assert denied and denied[-1]["outcome"] == "denied"
 
 
-def test_a_revoked_token_stops_working(live_stack, tokens) -> None:
+def test_a_revoked_token_stops_working(live_stack: Settings, tokens: ApiTokens) -> None:
     uid = tokens["names"]["helpdesk"]
     token = alumail(live_stack, "token", "issue", uid, "--label", "short-lived", check=True)
     text = token.stdout.strip()
@@ -158,14 +172,14 @@ def test_a_revoked_token_stops_working(live_stack, tokens) -> None:
     assert text.split("_", 2)[2] not in listed  # the secret is never shown again
 
 
-def test_tokens_are_only_for_staff(live_stack, new_account) -> None:
+def test_tokens_are_only_for_staff(live_stack: Settings, new_account: NewAccount) -> None:
     account, _ = new_account()
     refused = alumail(live_stack, "token", "issue", account.uid, "--label", "x")
     assert refused.returncode == 4
     assert "uid: " in refused.stderr and "not a staff member" in refused.stderr
 
 
-def test_uid_availability(live_stack, new_account) -> None:
+def test_uid_availability(live_stack: Settings, new_account: NewAccount) -> None:
     account, _ = new_account()
     with client(live_stack) as http:
         taken = http.get("/api/v1/uid-available", params={"uid": account.uid}).json()

@@ -5,19 +5,21 @@ carries a DN or the directory's diagnostic (issue 10, Low; the outbox half of it
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
 
 from identity.roles import Role
+from mailstack.settings import Settings
 from provisioning.staff import StaffService
-from tests.support import alumail
+from tests.support import NewAccount, alumail
 from tests.web import PASSWORD, client, form_token, graduate
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def admin_token(live_stack) -> str:
+def admin_token(live_stack: Settings) -> str:
     uid = f"input.admin.{secrets.token_hex(2)}"
     with StaffService(live_stack) as service:
         service.add(uid, "Input Admin", Role.ADMIN, "Staff-Password-55")
@@ -39,7 +41,7 @@ def admin_token(live_stack) -> str:
     ],
 )
 def test_invalid_path_and_query_values_get_422_naming_the_field(
-    live_stack, admin_token, method, path, field
+    live_stack: Settings, admin_token: str, method: str, path: str, field: str
 ) -> None:
     with client(live_stack) as http:
         answer = http.request(method, path, headers={"Authorization": f"Bearer {admin_token}"})
@@ -48,14 +50,14 @@ def test_invalid_path_and_query_values_get_422_naming_the_field(
     assert live_stack.base_dn not in answer.text and "ou=" not in answer.text
 
 
-def test_blank_search_is_invalid_input_on_the_command_line(live_stack) -> None:
+def test_blank_search_is_invalid_input_on_the_command_line(live_stack: Settings) -> None:
     proc = alumail(live_stack, "account", "list", "--search", "   ")
     assert proc.returncode == 4, proc.stderr
     assert "search" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_a_recovery_address_that_cannot_be_mailed_is_refused_on_the_page(
-    live_stack, new_account
+    live_stack: Settings, new_account: NewAccount
 ) -> None:
     account, password = new_account()
     with client(live_stack) as http:
@@ -80,7 +82,7 @@ def test_a_recovery_address_that_cannot_be_mailed_is_refused_on_the_page(
 
 
 def test_a_registration_whose_address_cannot_be_mailed_is_refused_on_the_page(
-    live_stack, tmp_path
+    live_stack: Settings, tmp_path: Path
 ) -> None:
     number = graduate(live_stack, tmp_path)
     uid = f"reg{secrets.token_hex(3)}"
@@ -102,7 +104,7 @@ def test_a_registration_whose_address_cannot_be_mailed_is_refused_on_the_page(
     assert answer.status_code == 422, answer.text
 
 
-def _post_raw(live_stack, path: str, head: str, body_chunks) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
+def _post_raw(live_stack: Settings, path: str, head: str, body_chunks) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
     """Send a request byte by byte as a client would, stop when the server answers."""
     import socket
 
@@ -124,7 +126,7 @@ def _post_raw(live_stack, path: str, head: str, body_chunks) -> tuple[int, bytes
 
 
 @pytest.mark.parametrize("path", ["/api/v1/accounts", "/login", "/register"])
-def test_an_oversized_body_gets_413_before_it_is_read(live_stack, path) -> None:
+def test_an_oversized_body_gets_413_before_it_is_read(live_stack: Settings, path: str) -> None:
     """No client, signed in or not, makes the service buffer a body larger than any form or
     API call needs: a declared length over the limit is refused at once, a chunked body as
     soon as it passes the limit (before: read whole, 150 MB took 500 MB of memory)."""
@@ -138,7 +140,7 @@ def test_an_oversized_body_gets_413_before_it_is_read(live_stack, path) -> None:
     assert status == 413, answer
 
 
-def test_an_oversized_chunked_body_gets_413_once_it_passes_the_limit(live_stack) -> None:
+def test_an_oversized_chunked_body_gets_413_once_it_passes_the_limit(live_stack: Settings) -> None:
     """The API reads a JSON body before it checks the token: a chunked body without a
     declared length is counted as it arrives (the forms refuse earlier, on their token)."""
     path, size = "/api/v1/accounts", 8 << 20

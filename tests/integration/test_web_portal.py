@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from pathlib import Path
 
+import httpx
 import pytest
 
 from identity.roles import Role
+from mailstack.settings import Settings
 from provisioning.staff import StaffService
 from tests import mail
-from tests.support import alumail
+from tests.support import NewAccount, alumail
 from tests.web import PASSWORD, client, form_token, graduate, link, mail_to, mails_to, token_of
 
 pytestmark = pytest.mark.integration
@@ -22,7 +25,16 @@ def errors_on(page: str) -> list[str]:
     return re.findall(r'class="error"[^>]*>([^<]+)<', page)
 
 
-def register(http, settings, number, uid, *, name="Zhang Min", birth="1993-05-17", **extra):
+def register(
+    http: httpx.Client,
+    settings: Settings,
+    number: str,
+    uid: str,
+    *,
+    name: str = "Zhang Min",
+    birth: str = "1993-05-17",
+    **extra: str,
+) -> httpx.Response:
     values = {
         "csrf_token": form_token(http, "/register"),
         "student_number": number,
@@ -38,7 +50,7 @@ def register(http, settings, number, uid, *, name="Zhang Min", birth="1993-05-17
     return http.post("/register", data=values)
 
 
-def confirm(http, settings, uid):
+def confirm(http: httpx.Client, settings: Settings, uid: str) -> httpx.Response:
     message = mail_to(settings, f"{uid}@home.example.org", "Confirm your alumni jAccount")
     url = link(message, "/register/confirm")
     assert http.get(f"/register/confirm?token={token_of(url)}").status_code == 200
@@ -48,7 +60,7 @@ def confirm(http, settings, uid):
     )
 
 
-def test_registration_to_first_imap_login(live_stack, tmp_path) -> None:
+def test_registration_to_first_imap_login(live_stack: Settings, tmp_path: Path) -> None:
     number = graduate(live_stack, tmp_path, legacy="zhang.min@old-alumni.example.edu")
     uid = f"zhang.{secrets.token_hex(2)}"
     with client(live_stack) as http:
@@ -74,7 +86,9 @@ def test_registration_to_first_imap_login(live_stack, tmp_path) -> None:
     }.items() <= next(h for h in legacy["holders"] if h["uid"] == uid).items()
 
 
-def test_a_roster_entry_registers_once_and_a_link_works_once(live_stack, tmp_path) -> None:
+def test_a_roster_entry_registers_once_and_a_link_works_once(
+    live_stack: Settings, tmp_path: Path
+) -> None:
     number = graduate(live_stack, tmp_path)
     uid = f"once.{secrets.token_hex(2)}"
     with client(live_stack) as http:
@@ -90,7 +104,9 @@ def test_a_roster_entry_registers_once_and_a_link_works_once(live_stack, tmp_pat
     assert "registered a jAccount already" in second.text
 
 
-def test_registration_checks_every_field_and_creates_nothing(live_stack, tmp_path) -> None:
+def test_registration_checks_every_field_and_creates_nothing(
+    live_stack: Settings, tmp_path: Path
+) -> None:
     number = graduate(live_stack, tmp_path)
     before = mails_to(live_stack, "bad@home.example.org")
     with client(live_stack) as http:
@@ -113,7 +129,7 @@ def test_registration_checks_every_field_and_creates_nothing(live_stack, tmp_pat
     assert mails_to(live_stack, "bad@home.example.org") == before
 
 
-def test_wrong_details_do_not_match_the_roster(live_stack, tmp_path) -> None:
+def test_wrong_details_do_not_match_the_roster(live_stack: Settings, tmp_path: Path) -> None:
     number = graduate(live_stack, tmp_path)
     uid = f"nope.{secrets.token_hex(2)}"
     with client(live_stack) as http:
@@ -125,14 +141,16 @@ def test_wrong_details_do_not_match_the_roster(live_stack, tmp_path) -> None:
     assert mails_to(live_stack, f"{uid}@home.example.org") == 0
 
 
-def sign_in(http, login, password):
+def sign_in(http: httpx.Client, login: str, password: str) -> httpx.Response:
     return http.post(
         "/login",
         data={"csrf_token": form_token(http, "/login"), "login": login, "password": password},
     )
 
 
-def test_self_service_profile_and_recovery_address(live_stack, new_account) -> None:
+def test_self_service_profile_and_recovery_address(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     account, password = new_account(recovery_email="old@home.example.org")
     with client(live_stack) as http:
         assert sign_in(http, account.mail, password).headers["location"] == "/account"
@@ -167,7 +185,9 @@ def test_self_service_profile_and_recovery_address(live_stack, new_account) -> N
     assert "new@home.example.org" in view
 
 
-def test_password_change_needs_the_current_password(live_stack, new_account) -> None:
+def test_password_change_needs_the_current_password(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     account, password = new_account()
     with client(live_stack) as http:
         sign_in(http, account.uid, password)
@@ -196,7 +216,7 @@ def test_password_change_needs_the_current_password(live_stack, new_account) -> 
     assert not mail.imap_login_ok(live_stack, account.uid, password)
 
 
-def test_forgotten_password_reset_by_mail(live_stack, new_account) -> None:
+def test_forgotten_password_reset_by_mail(live_stack: Settings, new_account: NewAccount) -> None:
     account, password = new_account(recovery_email="forgot@home.example.org")
     with client(live_stack) as http:
         sign_in(http, account.uid, password)
@@ -225,7 +245,9 @@ def test_forgotten_password_reset_by_mail(live_stack, new_account) -> None:
     assert not mail.imap_login_ok(live_stack, account.uid, password)
 
 
-def test_forgot_gives_the_same_answer_for_unknown_accounts(live_stack, new_account) -> None:
+def test_forgot_gives_the_same_answer_for_unknown_accounts(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     account, _ = new_account(recovery_email="same@home.example.org")
     with client(live_stack) as http:
         token = form_token(http, "/forgot")
@@ -236,14 +258,16 @@ def test_forgot_gives_the_same_answer_for_unknown_accounts(live_stack, new_accou
 
 
 @pytest.fixture(scope="module")
-def desk(live_stack):
+def desk(live_stack: Settings) -> str:
     uid = f"console.{secrets.token_hex(2)}"
     with StaffService(live_stack) as service:
         service.add(uid, "Console Desk", Role.HELPDESK, "Staff-Password-55")
     return uid
 
 
-def test_helpdesk_console_reset_then_forced_change(live_stack, desk, new_account) -> None:
+def test_helpdesk_console_reset_then_forced_change(
+    live_stack: Settings, desk: str, new_account: NewAccount
+) -> None:
     account, password = new_account(name="Huang Lei")
     with client(live_stack) as staff:
         assert sign_in(staff, desk, "Staff-Password-55").headers["location"] == "/helpdesk"
@@ -253,7 +277,9 @@ def test_helpdesk_console_reset_then_forced_change(live_stack, desk, new_account
         reset = staff.post(
             f"/helpdesk/accounts/{account.uid}/reset-password", data={"csrf_token": token}
         )
-        temporary = re.search(r'id="temporary-password">([^<]+)<', reset.text).group(1)
+        shown = re.search(r'id="temporary-password">([^<]+)<', reset.text)
+        assert shown, reset.text
+        temporary = shown.group(1)
         again = staff.get(f"/helpdesk/accounts/{account.uid}")
         assert temporary not in again.text  # shown once
         assert "reset-password" in again.text  # in the recent audit
@@ -277,7 +303,7 @@ def test_helpdesk_console_reset_then_forced_change(live_stack, desk, new_account
 
 
 def test_helpdesk_console_never_shows_staff_and_alumni_cannot_open_it(
-    live_stack, desk, new_account
+    live_stack: Settings, desk: str, new_account: NewAccount
 ) -> None:
     account, password = new_account()
     with client(live_stack) as staff:
@@ -289,7 +315,7 @@ def test_helpdesk_console_never_shows_staff_and_alumni_cannot_open_it(
         assert alumnus.get("/helpdesk").status_code == 403
 
 
-def test_roster_import_command(live_stack, tmp_path) -> None:
+def test_roster_import_command(live_stack: Settings, tmp_path: Path) -> None:
     path = tmp_path / "roster.csv"
     path.write_text(
         "student_number,name,birth_date,graduation_year,legacy_address\n"

@@ -12,10 +12,11 @@ import time
 import httpx
 import pytest
 
+from mailstack.settings import Settings
 from mailstack.tls import tls_files
 from provisioning.web.security import CSRF_COOKIE, Limit, Limits
 from provisioning.web.signin import SESSION_COOKIE
-from tests.support import running_stack
+from tests.support import NewAccount, running_stack
 from tests.web import client, form_token, in_process, link, mail_to, token_of
 
 pytestmark = pytest.mark.integration
@@ -34,7 +35,9 @@ FORMS = [
 
 
 @pytest.mark.parametrize(("path", "data"), FORMS)
-def test_every_form_refuses_a_post_without_its_token(live_stack, path, data) -> None:
+def test_every_form_refuses_a_post_without_its_token(
+    live_stack: Settings, path: str, data: dict[str, str]
+) -> None:
     with client(live_stack) as http:
         form_token(http, "/login")  # the visitor has a CSRF cookie; the post lacks the field
         missing = http.post(path, data=data)
@@ -45,7 +48,9 @@ def test_every_form_refuses_a_post_without_its_token(live_stack, path, data) -> 
             assert "came from another site" in answer.text
 
 
-def test_a_post_from_another_site_changes_nothing(live_stack, new_account) -> None:
+def test_a_post_from_another_site_changes_nothing(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     account, password = new_account(name="Unchanged Name")
     with client(live_stack) as http:
         token = form_token(http, "/login")
@@ -56,12 +61,14 @@ def test_a_post_from_another_site_changes_nothing(live_stack, new_account) -> No
         assert "Unchanged Name" in http.get("/account").text
 
 
-def test_cookie_flags(live_stack, new_account) -> None:
+def test_cookie_flags(live_stack: Settings, new_account: NewAccount) -> None:
     account, password = new_account()
     with client(live_stack) as http:
         page = http.get("/login")
         csrf_cookie = page.headers["set-cookie"]
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert found, page.text
+        token = found.group(1)
         signed = http.post(
             "/login", data={"csrf_token": token, "login": account.uid, "password": password}
         )
@@ -73,12 +80,16 @@ def test_cookie_flags(live_stack, new_account) -> None:
     assert "Secure" not in session_cookie  # plain HTTP on loopback: a Secure cookie is lost
 
 
-def test_cookies_are_secure_when_served_over_tls(live_stack, new_account) -> None:
+def test_cookies_are_secure_when_served_over_tls(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     account, password = new_account()
     with in_process(live_stack, web_public_url="https://portal.test.example") as http:
         page = http.get("/login")
         assert "Secure" in page.headers["set-cookie"]
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert found, page.text
+        token = found.group(1)
         # A client keeps a Secure cookie for https only; this one is sent by hand.
         cookie = page.headers["set-cookie"].split(";", 1)[0]
         signed = http.post(
@@ -90,7 +101,7 @@ def test_cookies_are_secure_when_served_over_tls(live_stack, new_account) -> Non
     assert "Secure" in signed.headers["set-cookie"] and "HttpOnly" in signed.headers["set-cookie"]
 
 
-def test_security_headers_on_pages_api_and_errors(live_stack) -> None:
+def test_security_headers_on_pages_api_and_errors(live_stack: Settings) -> None:
     with client(live_stack) as http:
         answers = [http.get("/register"), http.get("/api/v1/accounts"), http.get("/nowhere")]
     for answer in answers:
@@ -113,7 +124,7 @@ def tight() -> Limits:
     )
 
 
-def test_login_is_rate_limited_per_account_and_per_client(live_stack) -> None:
+def test_login_is_rate_limited_per_account_and_per_client(live_stack: Settings) -> None:
     with in_process(live_stack, limits=tight()) as http:
         token = form_token(http, "/login")
 
@@ -130,7 +141,7 @@ def test_login_is_rate_limited_per_account_and_per_client(live_stack) -> None:
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
 
 
-def test_registration_reset_and_tokens_are_rate_limited(live_stack) -> None:
+def test_registration_reset_and_tokens_are_rate_limited(live_stack: Settings) -> None:
     with in_process(live_stack, limits=tight()) as http:
         token = form_token(http, "/register")
         registers = [
@@ -148,7 +159,7 @@ def test_registration_reset_and_tokens_are_rate_limited(live_stack) -> None:
     assert api == [401, 401, 401, 429]
 
 
-def test_registration_and_tokens_are_rate_limited_per_account(live_stack) -> None:
+def test_registration_and_tokens_are_rate_limited_per_account(live_stack: Settings) -> None:
     limits = Limits(
         register_client=Limit(50, 60),
         register_account=Limit(2, 60),
@@ -173,7 +184,9 @@ def test_registration_and_tokens_are_rate_limited_per_account(live_stack) -> Non
     assert other.status_code == 401
 
 
-def test_login_answers_alike_for_unknown_and_known_accounts(live_stack, new_account) -> None:
+def test_login_answers_alike_for_unknown_and_known_accounts(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     account, _ = new_account()
     with in_process(live_stack) as http:
         token = form_token(http, "/login")
@@ -194,7 +207,7 @@ def test_login_answers_alike_for_unknown_and_known_accounts(live_stack, new_acco
     assert unknown > known / 3, (known, unknown)
 
 
-def test_no_password_or_token_reaches_a_log(live_stack, new_account) -> None:
+def test_no_password_or_token_reaches_a_log(live_stack: Settings, new_account: NewAccount) -> None:
     secret = "Never-Logged-Password-9"
     account, _ = new_account(password=secret, recovery_email="logs@home.example.org")
     with client(live_stack) as http:

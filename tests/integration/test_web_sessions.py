@@ -16,8 +16,10 @@ from identity.directory import Directory
 from identity.dit import Tree
 from identity.roles import Role
 from mailstack.layout import Layout
+from mailstack.settings import Settings
+from provisioning.accounts import AccountService
 from provisioning.staff import StaffService
-from tests.support import alumail
+from tests.support import NewAccount, alumail
 from tests.web import client, form_token
 
 pytestmark = pytest.mark.integration
@@ -53,14 +55,16 @@ def assert_signed_out(http: httpx.Client, csrf: str, password: str) -> None:
     assert change.status_code == 303 and change.headers["location"].startswith("/login")
 
 
-def opened(settings, uid: str, password: str) -> tuple[httpx.Client, str]:
+def opened(settings: Settings, uid: str, password: str) -> tuple[httpx.Client, str]:
     http = client(settings)
     sign_in(http, uid, password)
     assert http.get("/account").status_code == 200
     return http, form_token(http, "/account")
 
 
-def test_suspension_ends_the_session(live_stack, new_account, accounts) -> None:
+def test_suspension_ends_the_session(
+    live_stack: Settings, new_account: NewAccount, accounts: AccountService
+) -> None:
     account, password = new_account()
     http, csrf = opened(live_stack, account.uid, password)
     with contextlib.closing(http):
@@ -74,7 +78,7 @@ def test_suspension_ends_the_session(live_stack, new_account, accounts) -> None:
         sign_in(again, account.uid, password)  # the password was not changed either
 
 
-def test_helpdesk_reset_ends_the_session(live_stack, new_account) -> None:
+def test_helpdesk_reset_ends_the_session(live_stack: Settings, new_account: NewAccount) -> None:
     account, password = new_account()
     http, csrf = opened(live_stack, account.uid, password)
     with contextlib.closing(http):
@@ -83,7 +87,7 @@ def test_helpdesk_reset_ends_the_session(live_stack, new_account) -> None:
 
 
 def test_deletion_ends_the_session_even_when_the_uid_comes_back(
-    live_stack, new_account, accounts
+    live_stack: Settings, new_account: NewAccount, accounts: AccountService
 ) -> None:
     account, password = new_account()
     http, csrf = opened(live_stack, account.uid, password)
@@ -93,7 +97,9 @@ def test_deletion_ends_the_session_even_when_the_uid_comes_back(
         assert_signed_out(http, csrf, password)
 
 
-def test_a_password_change_ends_every_other_session(live_stack, new_account) -> None:
+def test_a_password_change_ends_every_other_session(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
     account, password = new_account()
     changer, csrf = opened(live_stack, account.uid, password)
     other, other_csrf = opened(live_stack, account.uid, password)
@@ -122,7 +128,9 @@ def test_a_password_change_ends_every_other_session(live_stack, new_account) -> 
         assert changer.get("/account").headers.get("location", "").startswith("/login")
 
 
-def test_a_password_written_by_any_face_ends_the_session(live_stack, new_account, accounts) -> None:
+def test_a_password_written_by_any_face_ends_the_session(
+    live_stack: Settings, new_account: NewAccount, accounts: AccountService
+) -> None:
     """No face closes the web sessions here: the new pwdChangedTime alone ends them."""
     account, password = new_account()
     http, csrf = opened(live_stack, account.uid, password)
@@ -134,26 +142,26 @@ def test_a_password_written_by_any_face_ends_the_session(live_stack, new_account
 # -- API tokens ----------------------------------------------------------------------------------
 
 
-def staff_token(settings, uid: str, role: Role) -> str:
+def staff_token(settings: Settings, uid: str, role: Role) -> str:
     with StaffService(settings) as service:
         service.add(uid, "Token Holder", role, STAFF_PASSWORD)
     proc = alumail(settings, "token", "issue", uid, "--label", "session tests", check=True)
     return proc.stdout.strip()
 
 
-def api_status(settings, token: str) -> int:
+def api_status(settings: Settings, token: str) -> int:
     with client(settings) as http:
         answer = http.get("/api/v1/accounts", headers={"Authorization": f"Bearer {token}"})
     return answer.status_code
 
 
-def revoked(settings, uid: str) -> bool:
+def revoked(settings: Settings, uid: str) -> bool:
     rows = json.loads(alumail(settings, "token", "list", "--json", check=True).stdout)
     mine = [r for r in rows if r["uid"] == uid]
     return bool(mine) and all(r["revoked"] for r in mine)
 
 
-def test_token_of_a_removed_member_never_acts_for_a_new_one(live_stack) -> None:
+def test_token_of_a_removed_member_never_acts_for_a_new_one(live_stack: Settings) -> None:
     uid = f"tok.{secrets.token_hex(3)}"
     token = staff_token(live_stack, uid, Role.HELPDESK)
     assert api_status(live_stack, token) == 200
@@ -170,7 +178,7 @@ def test_token_of_a_removed_member_never_acts_for_a_new_one(live_stack) -> None:
     assert api_status(live_stack, fresh) == 200
 
 
-def test_demotion_and_suspension_revoke_tokens(live_stack) -> None:
+def test_demotion_and_suspension_revoke_tokens(live_stack: Settings) -> None:
     tree = Tree(live_stack.base_dn)
     demoted, suspended = (f"tok.{secrets.token_hex(3)}" for _ in range(2))
     demoted_token = staff_token(live_stack, demoted, Role.ADMIN)

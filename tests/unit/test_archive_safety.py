@@ -14,6 +14,7 @@ import pytest
 from identity.errors import AlumailError, ValidationError
 from mailstack import archives
 from provisioning.stackbackup import check_directory_ldif
+from tests.support import member_bytes
 
 pytestmark = pytest.mark.unit
 
@@ -286,9 +287,7 @@ def test_a_backup_holds_files_and_folders_only_and_restores(
     with tarfile.open(target) as tar:
         assert tar.getnames() == ["Maildir", "Maildir/cur", f"Maildir/cur/{LONG}"]
         assert b"root:x" not in b"".join(
-            tar.extractfile(m).read()
-            for m in tar.getmembers()
-            if m.isreg()  # type: ignore[union-attr]
+            member_bytes(tar, m) for m in tar.getmembers() if m.isreg()
         )
     archives.extract(target, dest, POLICY)
     assert (dest / "Maildir" / "cur" / LONG).stat().st_mtime == 1_500_000_000

@@ -46,7 +46,7 @@ def workspace() -> Iterator[Path]:
 
 
 def run(root: Path, args: Sequence[str], stdin: bytes | None = None) -> Result:
-    env = {k: None for k in os.environ if k.startswith("ALUMAIL_")}
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("ALUMAIL_")}
     env["ALUMAIL_CONFIG"] = str(root / "alumail.toml")
     return CliRunner().invoke(main, list(args), input=stdin, env=env, catch_exceptions=True)
 

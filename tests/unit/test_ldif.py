@@ -9,7 +9,7 @@ from identity.ldif import record
 
 pytestmark = pytest.mark.unit
 
-values = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
+values = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=30)
 
 
 @given(

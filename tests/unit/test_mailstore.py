@@ -11,7 +11,7 @@ from mailstack import mailstore
 pytestmark = pytest.mark.unit
 
 
-def test_the_mail_store_helper_answers_only_about_mailbox_homes(tmp_path) -> None:
+def test_the_mail_store_helper_answers_only_about_mailbox_homes(tmp_path: Path) -> None:
     mail_root, archive = tmp_path / "mail", tmp_path / "archive"
     (mail_root / "example.org" / "alice").mkdir(parents=True)
     home = str(mail_root / "example.org" / "alice")

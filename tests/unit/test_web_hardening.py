@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from identity.errors import AccessDeniedError, DirectoryError, NotFoundError, ValidationError
+from identity.errors import (
+    AccessDeniedError,
+    AlumailError,
+    DirectoryError,
+    NotFoundError,
+    ValidationError,
+)
 from mailstack.settings import build
 from provisioning import api_tokens
 from provisioning.accounts import check_search
@@ -25,7 +31,7 @@ pytestmark = pytest.mark.unit
 SECRET_LINK = "https://alumni.example.edu/reset?token=s3cr3t-t0ken"
 
 
-def test_outbox_survives_a_failing_message_and_counts_it(caplog) -> None:
+def test_outbox_survives_a_failing_message_and_counts_it(caplog: pytest.LogCaptureFixture) -> None:
     outbox = Outbox()
     later = threading.Event()
 
@@ -49,7 +55,7 @@ def test_outbox_survives_a_failing_message_and_counts_it(caplog) -> None:
 @pytest.mark.parametrize(
     "to", ["a\n@example.org", "a@example.org\r\nBcc: x@evil.example", "a\x00@example.org", ""]
 )
-def test_mailer_refuses_recipients_that_cannot_stand_in_a_header(tmp_path: Path, to) -> None:
+def test_mailer_refuses_recipients_that_cannot_stand_in_a_header(tmp_path: Path, to: str) -> None:
     mailer = Mailer(build({"state_dir": str(tmp_path)}, base=tmp_path))
     with pytest.raises(ValidationError) as caught:
         mailer.compose(to, "Reset your password", SECRET_LINK)
@@ -60,7 +66,7 @@ def test_mailer_refuses_recipients_that_cannot_stand_in_a_header(tmp_path: Path,
 
 
 @pytest.mark.parametrize("term", ["", "   ", "\t", "a\x00", "x" * 101, "line\nbreak"])
-def test_search_terms_break_a_named_rule(term) -> None:
+def test_search_terms_break_a_named_rule(term: str) -> None:
     with pytest.raises(ValidationError) as caught:
         check_search(term)
     assert caught.value.field == "search"
@@ -80,7 +86,9 @@ def test_search_terms_people_type_are_kept() -> None:
         (ValidationError("entry", "refused by the directory: uid=x,ou=people: bad"), 422),
     ],
 )
-def test_error_bodies_never_carry_a_dn_or_the_directory_diagnostic(error, status) -> None:
+def test_error_bodies_never_carry_a_dn_or_the_directory_diagnostic(
+    error: AlumailError, status: int
+) -> None:
     code, body = error_body(error)
     text = str(body)
     assert code == status

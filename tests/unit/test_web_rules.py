@@ -3,6 +3,8 @@ process, API tokens, rate limits, CSRF tokens and the JSON error shape."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from identity.accounts import Account, check_phone, check_postal_address
@@ -17,12 +19,12 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.mark.parametrize("value", ["+86 21 5474 2208", "021-54742208", "(021) 5474-2208"])
-def test_phone_numbers_people_write(value) -> None:
+def test_phone_numbers_people_write(value: str) -> None:
     assert check_phone(value) == value
 
 
 @pytest.mark.parametrize("value", ["call me", "12", "+86 21 5474 2208 ext. 5", "+"])
-def test_phone_rule_names_the_field(value) -> None:
+def test_phone_rule_names_the_field(value: str) -> None:
     with pytest.raises(ValidationError) as caught:
         check_phone(value)
     assert caught.value.field == "phone"
@@ -40,7 +42,7 @@ def test_postal_address_lines_survive_the_directory_syntax() -> None:
             check_postal_address(bad)
 
 
-def test_settings_round_trip_to_the_web_process(tmp_path) -> None:
+def test_settings_round_trip_to_the_web_process(tmp_path: Path) -> None:
     settings = build(
         {
             "domain": "alumni.example.edu",
@@ -59,13 +61,13 @@ def test_public_url_rule() -> None:
         build({"web.public_url": "ftp://x"})
 
 
-def roster_file(tmp_path, rows: str):
+def roster_file(tmp_path: Path, rows: str) -> Path:
     path = tmp_path / "roster.csv"
     path.write_text("student_number,name,birth_date,graduation_year,legacy_address\n" + rows)
     return path
 
 
-def test_roster_rows_checked_and_matched(tmp_path) -> None:
+def test_roster_rows_checked_and_matched(tmp_path: Path) -> None:
     store = Store(tmp_path / "web" / "service.db")
     report = roster.load_csv(
         store,
@@ -88,14 +90,14 @@ def test_roster_rows_checked_and_matched(tmp_path) -> None:
     assert not roster.mark_registered(store, "S-1002", "li.lei2")
 
 
-def test_roster_header_must_be_exact(tmp_path) -> None:
+def test_roster_header_must_be_exact(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("student_number,name\nS1,A\n")
     with pytest.raises(ValidationError, match="header"):
         roster.load_csv(Store(tmp_path / "db"), path)
 
 
-def test_api_tokens_are_stored_hashed_and_revocable(tmp_path) -> None:
+def test_api_tokens_are_stored_hashed_and_revocable(tmp_path: Path) -> None:
     store = Store(tmp_path / "service.db")
     bound = api_tokens.Binding("desk.one", "0b5e1a2c-entry", "helpdesk")
     token, info = api_tokens.issue(store, bound, "scripts")
@@ -109,7 +111,7 @@ def test_api_tokens_are_stored_hashed_and_revocable(tmp_path) -> None:
         api_tokens.holder(store, token)
 
 
-def test_one_time_tokens_are_single_use_and_replace_older_ones(tmp_path) -> None:
+def test_one_time_tokens_are_single_use_and_replace_older_ones(tmp_path: Path) -> None:
     store = Store(tmp_path / "service.db")
     first = store.issue("reset", "a.b", {}, 60)
     second = store.issue("reset", "a.b", {}, 60)
