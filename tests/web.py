@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -21,6 +22,7 @@ from mailstack.settings import Settings
 from provisioning import roster
 from provisioning.store import Store
 from provisioning.web.app import create_app
+from provisioning.web.security import Limits
 from tests.support import free_ports, wait_for
 
 PASSWORD = "Sunrise-over-Minhang-7"
@@ -105,14 +107,15 @@ def token_of(url: str) -> str:
 
 
 @contextlib.contextmanager
-def in_process(settings: Settings, **changes: object) -> Iterator[httpx.Client]:
+def in_process(
+    settings: Settings, *, limits: Limits | None = None, **changes: Any
+) -> Iterator[httpx.Client]:
     """The same application with other settings or limits, served by uvicorn from a thread of
     this process on a free loopback port (the stack's own service keeps running)."""
-    limits = changes.pop("limits", None)
-    changed = dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
+    changed = dataclasses.replace(settings, **changes)
     port = free_ports(1)[0]
     config = uvicorn.Config(
-        create_app(changed, limits=limits),  # type: ignore[arg-type]
+        create_app(changed, limits=limits),
         host="127.0.0.1",
         port=port,
         access_log=False,

@@ -22,6 +22,8 @@ from tests.web import PASSWORD, graduate, link, mail_to
 pytestmark = pytest.mark.e2e
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"
 PHONE: ViewportSize = {"width": 390, "height": 844}
+# Each tab's screenshot prefix: its test and whether JavaScript runs ("...-no-js").
+SHOT_PREFIX: dict[Page, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -41,21 +43,22 @@ def page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
         viewport=PHONE, java_script_enabled=request.param == "js", is_mobile=True
     )
     tab = context.new_page()
-    tab.shot_prefix = f"{request.node.originalname}-{request.param}"  # type: ignore[attr-defined]
+    SHOT_PREFIX[tab] = f"{request.node.originalname}-{request.param}"
     yield tab
+    del SHOT_PREFIX[tab]
     context.close()
 
 
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{page.shot_prefix}-{name}.png"), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(SHOTS / f"{SHOT_PREFIX[page]}-{name}.png"), full_page=True)
     # Usable on a phone: nothing wider than the screen.
     width = page.evaluate("document.documentElement.scrollWidth") if _js(page) else PHONE["width"]
     assert width <= PHONE["width"], f"{name}: page is {width}px wide on a {PHONE['width']}px screen"
 
 
 def _js(page: Page) -> bool:
-    return not page.shot_prefix.endswith("no-js")  # type: ignore[attr-defined]
+    return not SHOT_PREFIX[page].endswith("no-js")
 
 
 def test_registration_to_first_imap_login(live_stack: Settings, tmp_path: Path, page: Page) -> None:
@@ -139,7 +142,7 @@ def test_helpdesk_reset_then_forced_change(
 ) -> None:
     account, _ = new_account(name="Gao Yan")
     desk = browser.new_context(viewport=PHONE, java_script_enabled=_js(page)).new_page()
-    desk.shot_prefix = page.shot_prefix + "-staff"  # type: ignore[attr-defined]
+    SHOT_PREFIX[desk] = SHOT_PREFIX[page] + "-staff"
     sign_in(desk, live_stack, helpdesk_member, "Staff-Password-55")
     desk.wait_for_url("**/helpdesk")
     desk.fill("#q", "Gao Yan")

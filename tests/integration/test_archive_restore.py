@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from identity.accounts import Account
 from identity.roles import Role
 from mailstack.layout import Layout
 from mailstack.settings import Settings
@@ -26,7 +27,9 @@ from tests.web import client, form_token
 pytestmark = pytest.mark.integration
 
 
-def entry(name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, **fields: object):  # type: ignore[no-untyped-def]
+def entry(
+    name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, **fields: object
+) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type = kind
     info.size = size
@@ -66,7 +69,7 @@ CASES = {
 }
 
 
-def mailbox_files(settings: Settings, account) -> list[str]:  # type: ignore[no-untyped-def]
+def mailbox_files(settings: Settings, account: Account) -> list[str]:
     home = Layout(settings.state_dir).mail / settings.domain / account.uid
     return sorted(str(p.relative_to(home)) for p in home.rglob("*"))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
@@ -83,7 +83,7 @@ def every_command(group: click.Group, prefix: str = "") -> Iterator[tuple[str, c
             yield path, command
 
 
-def run(settings: Settings, actor: str, password_file: Path, path: str, args: list[str]):  # type: ignore[no-untyped-def]
+def run(settings: Settings, actor: str, password_file: Path, path: str, args: list[str]) -> Result:
     config = settings.state_dir.parent / "alumail.toml"
     return CliRunner().invoke(
         main,

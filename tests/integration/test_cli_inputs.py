@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -85,7 +85,7 @@ field_text = st.one_of(
 )
 
 
-def invoke(settings: Settings, args: list[str], stdin: str | None = None):  # type: ignore[no-untyped-def]
+def invoke(settings: Settings, args: list[str], stdin: str | None = None) -> Result:
     env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("ALUMAIL_")}
     env["ALUMAIL_CONFIG"] = str(settings.state_dir.parent / "alumail.toml")
     result = CliRunner().invoke(main, args, input=stdin, env=env, catch_exceptions=True)
@@ -142,7 +142,9 @@ def test_any_import_rows_are_planned_or_reported(
     assert result.exit_code in (0, 10), result.output
 
 
-def _alumail_within(settings: Settings, *args: str, config: str | None = None):  # type: ignore[no-untyped-def]
+def _alumail_within(
+    settings: Settings, *args: str, config: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """The real command, given 20 s: a command that blocks on its input fails the test."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALUMAIL_")}
     env["ALUMAIL_CONFIG"] = config or str(settings.state_dir.parent / "alumail.toml")

@@ -15,7 +15,7 @@ import time
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from schemathesis import checks
+from schemathesis import Case, checks
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Err
 
@@ -92,7 +92,7 @@ def test_no_operation_answers_with_a_server_error_or_off_the_document(
             suppress_health_check=list(HealthCheck),
         )
         @given(case=operation.as_strategy())
-        def exercise(case) -> None:  # type: ignore[no-untyped-def]
+        def exercise(case: Case) -> None:
             nonlocal sent
             seen[case.operation.label] = seen.get(case.operation.label, 0) + 1
             gate = seen[case.operation.label] <= GATE_EXAMPLES

@@ -25,7 +25,7 @@ from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from tests import mail, web
 from tests.legacy_imap import fill, legacy_server
-from tests.support import NewAccount, alumail, running_stack, wait_for, which
+from tests.support import NewAccount, alumail, member_bytes, running_stack, wait_for, which
 
 pytestmark = pytest.mark.integration
 
@@ -161,7 +161,7 @@ def test_the_unprivileged_web_serves_an_alumnus_their_mailbox_and_leaves_no_copy
         assert download.status_code == 200, download.text
     with tarfile.open(fileobj=io.BytesIO(download.content)) as tar:
         texts = [
-            tar.extractfile(m).read()  # type: ignore[union-attr]
+            member_bytes(tar, m)
             for m in tar.getmembers()
             if m.isfile() and m.name.startswith(("Maildir/cur/", "Maildir/new/"))
         ]

@@ -5,6 +5,7 @@ carries a DN or the directory's diagnostic (issue 10, Low; the outbox half of it
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -104,7 +105,9 @@ def test_a_registration_whose_address_cannot_be_mailed_is_refused_on_the_page(
     assert answer.status_code == 422, answer.text
 
 
-def _post_raw(live_stack: Settings, path: str, head: str, body_chunks) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
+def _post_raw(
+    live_stack: Settings, path: str, head: str, body_chunks: Iterable[bytes]
+) -> tuple[int, bytes]:
     """Send a request byte by byte as a client would, stop when the server answers."""
     import socket
 

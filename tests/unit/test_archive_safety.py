@@ -8,6 +8,7 @@ import os
 import stat
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,10 @@ POLICY = archives.Policy(
 LONG = "1700000000.M123456P7890.mail.alumni.example.edu,S=1234,W=1260" + "x" * 60 + ":2,S"
 
 
-def entry(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", **fields: object):  # type: ignore[no-untyped-def]
+Member = tuple[tarfile.TarInfo, bytes | None]  # an entry and its content (None: not a file)
+
+
+def entry(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", **fields: object) -> Member:
     info = tarfile.TarInfo(name)
     info.type = kind
     info.size = len(data) if kind == tarfile.REGTYPE else 0
@@ -34,7 +38,7 @@ def entry(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", **fields:
     return info, (data if kind == tarfile.REGTYPE else None)
 
 
-def build(path: Path, *members, fmt: int = tarfile.PAX_FORMAT, **options) -> Path:  # type: ignore[no-untyped-def]
+def build(path: Path, *members: Member, fmt: int = tarfile.PAX_FORMAT, **options: Any) -> Path:
     with tarfile.open(path, "w:gz", format=fmt, **options) as tar:
         for info, data in members:
             tar.addfile(info, None if data is None else io.BytesIO(data))

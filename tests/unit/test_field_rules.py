@@ -3,6 +3,8 @@ form or refused with a ValidationError naming the field; nothing else escapes.""
 
 import datetime
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 from hypothesis import example, given
@@ -21,7 +23,12 @@ from identity.passwords import check_stored_hash
 pytestmark = pytest.mark.unit
 
 
-def accepted(rule, value, field):  # type: ignore[no-untyped-def]
+R = TypeVar("R")
+
+
+def accepted(rule: Callable[..., R], value: object, field: str) -> R | None:
+    """The rule's result, or None when it refused ``value`` with a ValidationError naming
+    ``field`` and a rule (values of any type on purpose: the rules meet raw input)."""
     try:
         return rule(value, field=field)
     except ValidationError as error:

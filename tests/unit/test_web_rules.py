@@ -144,8 +144,10 @@ def test_csrf_token_is_bound_to_the_cookie_and_key() -> None:
 def test_error_shape_names_every_field() -> None:
     status, body = error_body(FieldErrors({"uid": "must be lowercase", "password": "too short"}))
     assert status == 422
-    assert body["error"]["field"] == "uid"  # type: ignore[index]
-    assert body["error"]["fields"] == {"uid": "must be lowercase", "password": "too short"}  # type: ignore[index]
+    error = body["error"]
+    assert isinstance(error, dict)
+    assert error["field"] == "uid"
+    assert error["fields"] == {"uid": "must be lowercase", "password": "too short"}
     status, body = error_body(AccessDeniedError("no"))
     assert status == 403 and body == {"error": {"type": "access_denied", "message": "no"}}
 
