@@ -115,7 +115,8 @@ def quota_line(settings: Settings, uid: str, password: str) -> bytes:
     finally:
         client.logout()
     assert typ == "OK"
-    return data[1][0]
+    line: bytes = data[1][0]
+    return line
 
 
 def test_over_quota_mail_is_refused_at_rcpt(live_stack: Settings, new_account: NewAccount) -> None:

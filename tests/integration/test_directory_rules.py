@@ -65,7 +65,8 @@ def binds(settings: Settings, dn: str, password: str) -> bool:
 
 def attribute(settings: Settings, dn: str, name: str) -> list[bytes]:
     rows = root(settings).search_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", [name])
-    return rows[0][1].get(name, [])
+    values: list[bytes] = rows[0][1].get(name, [])
+    return values
 
 
 def ldappasswd(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import Any
 
 import pytest
 import schemathesis
@@ -92,7 +93,7 @@ def test_no_operation_answers_with_a_server_error_or_off_the_document(
             suppress_health_check=list(HealthCheck),
         )
         @given(case=operation.as_strategy())
-        def exercise(case: Case) -> None:
+        def exercise(case: Case[Any]) -> None:
             nonlocal sent
             seen[case.operation.label] = seen.get(case.operation.label, 0) + 1
             gate = seen[case.operation.label] <= GATE_EXAMPLES

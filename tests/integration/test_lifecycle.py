@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from tests.support import NewAccount, alumail, member_bytes, wait_for
 pytestmark = pytest.mark.integration
 
 
-def audit_lines(settings: Settings, target: str) -> list[dict]:
+def audit_lines(settings: Settings, target: str) -> list[dict[str, Any]]:
     return AuditLog(audit_path(settings.state_dir)).query(target=target)
 
 

@@ -5,6 +5,7 @@ stack of its own, AUTH while slapd is down says "try later" (454), not "wrong pa
 
 from __future__ import annotations
 
+import imaplib
 import smtplib
 import socket
 import time
@@ -265,7 +266,7 @@ def test_submission_auth_says_try_later_while_the_directory_is_down() -> None:
         address = f"down.user@{settings.domain}"
         code, reply = _auth_plain(settings, address, password)
         assert (code, reply[:5]) == (454, b"4.7.0"), (code, reply)
-        with pytest.raises(mail.imaplib.IMAP4.error, match="UNAVAILABLE"):
+        with pytest.raises(imaplib.IMAP4.error, match="UNAVAILABLE"):
             mail.imap(settings, address, password)
         stack.up(settings)
         assert _auth_plain(settings, "Down.User", password)[0] == 235

@@ -65,16 +65,20 @@ def mutf7_decode(name: str) -> str:
     return re.sub(r"&([^-]*)-", repl, name)
 
 
+# What a mailbox shows of a message: its flags, internal date and body digest.
+Seen = tuple[frozenset[str], str, str]
+
+
 def first_group(pattern: bytes, data: bytes) -> bytes:
     found = re.search(pattern, data)
     assert found, (pattern, data[:200])
     return found.group(1)
 
 
-def snapshot(client: imaplib.IMAP4) -> dict[str, dict[str, tuple]]:
+def snapshot(client: imaplib.IMAP4) -> dict[str, dict[str, Seen]]:
     """folder (unicode, '/'-separated) -> Message-ID -> (flags, internal date, body digest)."""
     _, listing = client.list()
-    result: dict[str, dict[str, tuple]] = {}
+    result: dict[str, dict[str, Seen]] = {}
     for line in mail.plain_lines(listing):
         match = re.match(rb'\((?P<attrs>[^)]*)\) "(?P<sep>[^"]*)" (?P<name>.+)$', line)
         assert match, line
@@ -102,7 +106,7 @@ def snapshot(client: imaplib.IMAP4) -> dict[str, dict[str, tuple]]:
     return result
 
 
-def ours(settings: Settings, uid: str, password: str) -> dict[str, dict[str, tuple]]:
+def ours(settings: Settings, uid: str, password: str) -> dict[str, dict[str, Seen]]:
     client = mail.imap(settings, uid, password)
     try:
         return snapshot(client)
@@ -110,7 +114,7 @@ def ours(settings: Settings, uid: str, password: str) -> dict[str, dict[str, tup
         client.logout()
 
 
-def theirs(legacy: LegacyServer, user: str) -> dict[str, dict[str, tuple]]:
+def theirs(legacy: LegacyServer, user: str) -> dict[str, dict[str, Seen]]:
     client = legacy.connect(user)
     try:
         return snapshot(client)

@@ -18,6 +18,7 @@ from mailstack.daemon import LeavesOrphans
 from mailstack.opendkim import OpenDkim
 from mailstack.settings import Settings
 from mailstack.slapd import Slapd
+from mailstack.stack import daemons
 from mailstack.statelock import state_lock
 from provisioning import stack
 from tests.support import alumail, stack_status, state_root, wait_for, write_toml
@@ -48,9 +49,10 @@ def _assert_whole_and_named(settings: Settings) -> None:
     assert all(d["running"] for d in status["daemons"].values()), status["daemons"]
     assert all(s["running"] for s in status["services"].values()), status["services"]
     ctx = build_context(settings, create_secrets=False)
-    for daemon in stack.mail.daemons(ctx, stack.DAEMONS):
+    for daemon in daemons(ctx, stack.DAEMONS):
+        name = daemon.name
         if isinstance(daemon, LeavesOrphans):
-            assert daemon.orphans() == [], daemon.name
+            assert daemon.orphans() == [], name
 
 
 def test_two_concurrent_ups_leave_one_whole_stack_and_orphans_are_stopped() -> None:

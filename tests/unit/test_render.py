@@ -138,7 +138,9 @@ def test_missing_template_value_is_an_error() -> None:
         ),
     ],
 )
-def test_outbound_mail_goes_where_the_settings_say(values: dict, relayhost: str) -> None:
+def test_outbound_mail_goes_where_the_settings_say(
+    values: dict[str, object], relayhost: str
+) -> None:
     rendered = render_all(fixed_context(**values))
     main_cf = next(s.text for s in rendered["postfix"] if s.relpath.endswith("main.cf"))
     assert relayhost in main_cf

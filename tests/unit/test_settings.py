@@ -75,7 +75,9 @@ def test_config_named_by_environment(tmp_path: Path) -> None:
         ({"sessions.per_user_ip": 0}, "sessions.per_user_ip: must be a whole number from 1 to"),
     ],
 )
-def test_invalid_settings_name_the_key_and_rule(values: dict, message: str, tmp_path: Path) -> None:
+def test_invalid_settings_name_the_key_and_rule(
+    values: dict[str, object], message: str, tmp_path: Path
+) -> None:
     with pytest.raises(ConfigError) as caught:
         build(values, base=tmp_path)
     assert str(caught.value).startswith(message)
@@ -146,7 +148,7 @@ def test_session_limits_from_file_and_environment(tmp_path: Path) -> None:
     ],
 )
 def test_valid_values_are_kept(
-    values: dict, attribute: str, expected: str | None, tmp_path: Path
+    values: dict[str, object], attribute: str, expected: str | None, tmp_path: Path
 ) -> None:
     value = next(iter(values.values())) if len(values) == 1 else values["relay_host"]
     assert getattr(build(values, base=tmp_path), attribute) == (expected or value)

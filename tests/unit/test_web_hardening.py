@@ -24,7 +24,7 @@ from provisioning import api_tokens
 from provisioning.accounts import check_search
 from provisioning.mailer import Mailer, Outbox, check_recipient
 from provisioning.standing import AccountState
-from provisioning.store import Session, Standing, Store
+from provisioning.store import Session, Standing, Store, digest
 from provisioning.web.app import error_body
 
 pytestmark = pytest.mark.unit
@@ -110,7 +110,7 @@ def test_a_store_from_before_bindings_is_upgraded_and_its_unbound_tokens_refused
     secret = "old-secret"
     db.execute(
         "INSERT INTO api_tokens VALUES ('0123abcd', 'desk.old', ?, 'old', 0, NULL, NULL)",
-        (api_tokens.digest(secret),),
+        (digest(secret),),
     )
     db.commit()
     db.close()
