@@ -20,7 +20,6 @@ from identity.dit import Tree
 from mailstack.context import build_context
 from mailstack.imapsync import counts
 from mailstack.layout import Layout
-from mailstack.mailbackup import TRANSFER
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from tests import mail, web
@@ -166,7 +165,7 @@ def test_the_unprivileged_web_serves_an_alumnus_their_mailbox_and_leaves_no_copy
             if m.isfile() and m.name.startswith(("Maildir/cur/", "Maildir/new/"))
         ]
     assert any(b"Kept for download" in text for text in texts)
-    assert list((live_stack.state_dir / TRANSFER).iterdir()) == []
+    assert list(Layout(live_stack.state_dir).transfer.iterdir()) == []
 
 
 def test_the_unprivileged_web_moves_an_alumnus_mail_from_the_legacy_server() -> None:
