@@ -76,7 +76,8 @@ DEFAULT_POLICY = PasswordPolicy()
 
 def hash_password(password: str) -> str:
     """The userPassword value for ``password``."""
-    return SCHEME_PREFIX + _hasher.hash(password)
+    hashed: str = _hasher.hash(password)
+    return SCHEME_PREFIX + hashed
 
 
 def hash_secret(secret: str) -> str:

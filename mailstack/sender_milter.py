@@ -174,7 +174,7 @@ def serve(
 ) -> None:
     import Milter  # Sendmail's libmilter: imported only in the daemon process
 
-    class SenderPolicy(Milter.Base):
+    class SenderPolicy(Milter.Base):  # type: ignore[misc]  # pymilter ships no types
         def __init__(self) -> None:
             self.login = ""
             self.from_headers: list[str] = []

@@ -67,6 +67,7 @@ def account() -> None:
 @pass_ctx
 def account_create(
     ctx: Context,
+    /,
     uid: str,
     display_name: str,
     password_stdin: bool,
@@ -160,7 +161,7 @@ def account_list(
 @profile_options
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def account_modify(ctx: Context, uid: str, as_json: bool, **fields: Any) -> None:
+def account_modify(ctx: Context, /, uid: str, as_json: bool, **fields: Any) -> None:
     """Change profile fields. The UID never changes: it is the lifelong address (add an alias
     for another). An empty value ("") removes an optional field."""
     values = given(**fields)
