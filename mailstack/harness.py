@@ -80,8 +80,12 @@ async def _imap(target: Target, password: str) -> aioimaplib.IMAP4_SSL:
         ssl_context=target.tls,
         timeout=TIMEOUT,
     )
-    await client.wait_hello_from_server()
-    response = await client.login(target.user, password)
+    try:
+        await client.wait_hello_from_server()
+        response = await client.login(target.user, password)
+    except BaseException:
+        await _imap_close(client)
+        raise
     if response.result != "OK":
         await _imap_close(client)
         raise CheckFailed(f"LOGIN answered {response.result}: {_text(response.lines)}")
@@ -89,8 +93,13 @@ async def _imap(target: Target, password: str) -> aioimaplib.IMAP4_SSL:
 
 
 async def _imap_close(client: aioimaplib.IMAP4_SSL) -> None:
+    """LOGOUT if the server still listens, and the connection closed whatever happened: a
+    transport left open is a ResourceWarning when it is collected, in whatever runs then."""
     with contextlib.suppress(aioimaplib.Abort, asyncio.TimeoutError, OSError):
         await client.logout()
+    transport = getattr(getattr(client, "protocol", None), "transport", None)
+    if transport is not None and not transport.is_closing():
+        transport.close()
 
 
 async def imap_login(target: Target) -> str:
@@ -185,13 +194,16 @@ async def _smtp(target: Target, password: str) -> aiosmtplib.SMTP:
         timeout=TIMEOUT,
     )
     await client.connect()
-    await client.starttls()
-    await client.ehlo()
     try:
+        await client.starttls()
+        await client.ehlo()
         await client.auth_plain(target.user, password)
     except aiosmtplib.SMTPAuthenticationError as exc:
         await _smtp_close(client)
         raise CheckFailed(f"AUTH refused: {exc.code} {exc.message}") from exc
+    except BaseException:
+        client.close()  # no connection left open for the collector to warn about
+        raise
     return client
 
 
