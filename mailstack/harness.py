@@ -97,9 +97,16 @@ async def _imap_close(client: aioimaplib.IMAP4_SSL) -> None:
     transport left open is a ResourceWarning when it is collected, in whatever runs then."""
     with contextlib.suppress(aioimaplib.Abort, asyncio.TimeoutError, OSError):
         await client.logout()
-    transport = getattr(getattr(client, "protocol", None), "transport", None)
-    if transport is not None and not transport.is_closing():
-        transport.close()
+    await _drop(getattr(getattr(client, "protocol", None), "transport", None))
+
+
+async def _drop(transport: asyncio.BaseTransport | None) -> None:
+    """Close ``transport`` now: abort (a TLS close would wait for the server's close_notify,
+    past the end of the check's event loop, and leave the socket open), then let the loop run
+    once so the socket is really closed before the loop ends."""
+    if transport is not None:
+        transport.abort()  # type: ignore[attr-defined]
+        await asyncio.sleep(0)
 
 
 async def imap_login(target: Target) -> str:
@@ -202,16 +209,20 @@ async def _smtp(target: Target, password: str) -> aiosmtplib.SMTP:
         await _smtp_close(client)
         raise CheckFailed(f"AUTH refused: {exc.code} {exc.message}") from exc
     except BaseException:
+        transport = client.transport
         client.close()  # no connection left open for the collector to warn about
+        await _drop(transport)
         raise
     return client
 
 
 async def _smtp_close(client: aiosmtplib.SMTP) -> None:
+    transport = client.transport
     try:
         await client.quit()
     except (aiosmtplib.SMTPException, OSError):
         client.close()
+    await _drop(transport)
 
 
 async def smtp_login(target: Target) -> str:
