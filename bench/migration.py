@@ -52,9 +52,9 @@ def main() -> None:
             accounts.create("bench.target", "Bench Target", "Bench-Target-Pass-1")
         source = dataclasses.replace(
             settings,
-            legacy_imap_host="127.0.0.1",
-            legacy_imap_port=legacy.port,
-            legacy_security="no",
+            legacy=dataclasses.replace(
+                settings.legacy, imap_host="127.0.0.1", imap_port=legacy.port, security="no"
+            ),
         )
         reference = fetch_all(legacy, "old.bench")
         migrator = Migrator(source)

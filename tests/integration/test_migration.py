@@ -47,9 +47,9 @@ def legacy() -> Iterator[LegacyServer]:
 def with_legacy(settings: Settings, legacy: LegacyServer) -> Settings:
     return dataclasses.replace(
         settings,
-        legacy_imap_host="127.0.0.1",
-        legacy_imap_port=legacy.port,
-        legacy_security="no",
+        legacy=dataclasses.replace(
+            settings.legacy, imap_host="127.0.0.1", imap_port=legacy.port, security="no"
+        ),
     )
 
 
@@ -186,7 +186,10 @@ def test_an_interrupted_run_resumes_without_duplicates(
     account, password = new_account()
     # Through a slow link (about 2 MiB/s), the ~7 MiB mailbox takes seconds: time to cut it.
     with throttled(legacy.port, 2 * 1024 * 1024) as slow_port:
-        settings = dataclasses.replace(with_legacy(live_stack, legacy), legacy_imap_port=slow_port)
+        direct = with_legacy(live_stack, legacy)
+        settings = dataclasses.replace(
+            direct, legacy=dataclasses.replace(direct.legacy, imap_port=slow_port)
+        )
         config = write_toml(settings, settings.state_dir.parent / "alumail-legacy.toml")
         command = [
             sys.executable,

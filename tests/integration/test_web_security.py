@@ -4,6 +4,7 @@ security headers, and no password or token in any log."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import ssl
 import statistics
@@ -84,7 +85,10 @@ def test_cookies_are_secure_when_served_over_tls(
     live_stack: Settings, new_account: NewAccount
 ) -> None:
     account, password = new_account()
-    with in_process(live_stack, web_public_url="https://portal.test.example") as http:
+    with in_process(
+        live_stack,
+        web=dataclasses.replace(live_stack.web, public_url="https://portal.test.example"),
+    ) as http:
         page = http.get("/login")
         assert "Secure" in page.headers["set-cookie"]
         found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)

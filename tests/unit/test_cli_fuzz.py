@@ -115,16 +115,18 @@ def to_toml(data: dict[str, object]) -> str:
 
 def known_settings() -> st.SearchStrategy[dict[str, object]]:
     """Every key alumail knows, each maybe present, with values of any TOML type."""
-    from mailstack.settings import _SECTIONS
+    from mailstack.settings import known_keys
+
+    known = known_keys()
 
     def keys(section: str) -> st.SearchStrategy[dict[str, object]]:
         optional: dict[str, st.SearchStrategy[object]] = {
             key: st.one_of(toml_scalars, st.lists(toml_scalars, max_size=3))
-            for key in _SECTIONS[section]
+            for key in known[section]
         }
         return st.fixed_dictionaries({}, optional=optional)
 
-    sections = {name: keys(name) for name in _SECTIONS if name}
+    sections = {name: keys(name) for name in known if name}
     return st.tuples(keys(""), st.fixed_dictionaries({}, optional=sections)).map(
         lambda parts: {**parts[0], **parts[1]}
     )
