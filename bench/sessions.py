@@ -157,7 +157,7 @@ def session_figures() -> dict[str, float]:
         assert master is not None
         uids = [f"held{i:04d}" for i in range(accounts)]
         figures = asyncio.run(asyncio.wait_for(hold(settings, uids, master), DEADLINE))
-        figures["sessions_max_setting"] = settings.sessions_max
+        figures["sessions_max_setting"] = settings.sessions.max
     return figures
 
 

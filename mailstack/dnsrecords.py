@@ -49,10 +49,10 @@ def addresses(settings: Settings) -> list[tuple[str, str]]:
     """(type, address) of the mail host: the configured public addresses, else the listen
     address when it is a specific one."""
     found: list[tuple[str, str]] = []
-    if settings.dns_ipv4:
-        found.append(("A", settings.dns_ipv4))
-    if settings.dns_ipv6:
-        found.append(("AAAA", settings.dns_ipv6))
+    if settings.dns.ipv4:
+        found.append(("A", settings.dns.ipv4))
+    if settings.dns.ipv6:
+        found.append(("AAAA", settings.dns.ipv6))
     if not found:
         listen = ipaddress.ip_address(settings.listen)
         if not listen.is_unspecified:
@@ -64,7 +64,7 @@ def mta_sts_policy(settings: Settings) -> str:
     """The policy file served at https://mta-sts.<domain>/.well-known/mta-sts.txt."""
     return (
         "version: STSv1\n"
-        f"mode: {settings.dns_mta_sts_mode}\n"
+        f"mode: {settings.dns.mta_sts_mode}\n"
         f"mx: {settings.mail_host}\n"
         f"max_age: {MTA_STS_MAX_AGE}\n"
     )
@@ -74,7 +74,7 @@ def records(settings: Settings, dkim_record: tuple[str, str] | None) -> list[Rec
     """``dkim_record``: (selector, TXT value) of the key in use, if one exists yet."""
     domain, host = fqdn(settings.domain), fqdn(settings.mail_host)
     ports = settings.ports
-    report = settings.dns_report_address or f"postmaster@{settings.domain}"
+    report = settings.dns.report_address or f"postmaster@{settings.domain}"
     out = [Record(domain, "MX", f"10 {host}", purpose="mail for the domain goes to the mail host")]
     for kind, address in addresses(settings):
         out.append(Record(host, kind, address, purpose="the mail host"))

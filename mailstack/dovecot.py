@@ -107,7 +107,7 @@ class Dovecot:
 
     @property
     def sizing(self) -> Sizing:
-        return Sizing.of(self.ctx.settings.sessions_max, self.ctx.settings.sessions_per_user_ip)
+        return Sizing.of(self.ctx.settings.sessions.max, self.ctx.settings.sessions.per_user_ip)
 
     def render(self) -> list[FileSpec]:
         s = self.ctx.settings
@@ -133,10 +133,10 @@ class Dovecot:
             tls_key=self.ctx.tls.key,
             tls_fingerprint=self.ctx.tls.fingerprint,
             tls_ciphers=CIPHERS,
-            auth_cache_ttl=s.auth_cache_ttl,
-            auth_cache_negative_ttl=s.auth_cache_negative_ttl,
-            auth_failure_delay=s.auth_failure_delay,
-            auth_penalty=s.auth_penalty,
+            auth_cache_ttl=s.auth.cache_ttl,
+            auth_cache_negative_ttl=s.auth.cache_negative_ttl,
+            auth_failure_delay=s.auth.failure_delay,
+            auth_penalty=s.auth.penalty,
             passdb_ldap_conf=self.layout.root / PASSDB,
             userdb_ldap_conf=self.layout.root / USERDB,
             default_quota=s.default_quota,

@@ -169,9 +169,9 @@ def pull_as_helper(settings: Settings, user: str, login: str, password: str, ver
     """The root helper's pull (:mod:`mailstack.mailstore`) from the configured legacy server,
     with the alumnus's own password."""
     source = ImapSource(
-        settings.legacy_imap_host,
-        settings.legacy_imap_port,
-        settings.legacy_security,
+        settings.legacy.imap_host,
+        settings.legacy.imap_port,
+        settings.legacy.security,
         login,
         password,
         verify_tls=verify,

@@ -189,7 +189,7 @@ def _pull(settings: Settings, request: dict[str, str], puller: Puller) -> str:
     local, _, domain = request["user"].partition("@")
     if domain != settings.domain or not _UID.fullmatch(local):
         raise ValueError(f"not an address of {settings.domain}: {request['user']}")
-    if not settings.legacy_imap_host:
+    if not settings.legacy.imap_host:
         raise ValueError("no legacy server is configured")
     verify = request["verify"] == "True"
     return puller(settings, request["user"], request["login"], request["password"], verify)

@@ -116,7 +116,7 @@ class Postfix:
             relayhost=self.relayhost(),
             milter=self.milter(),
             sender_milter=self.milter(s.ports.sender_milter),
-            legacy_domain=s.legacy_domain,
+            legacy_domain=s.legacy.domain,
         )
         listen_smtp = f"[{s.listen}]" if address.version == 6 else s.listen
         master = render_template(
@@ -126,7 +126,7 @@ class Postfix:
             milter=self.milter(),
             sender_milter=self.milter(s.ports.sender_milter),
         )
-        domains = [s.domain, *([s.legacy_domain] if s.legacy_domain else [])]
+        domains = [s.domain, *([s.legacy.domain] if s.legacy.domain else [])]
         specs = [
             FileSpec(f"{CONFIG_DIR}/main.cf", main),
             FileSpec(f"{CONFIG_DIR}/master.cf", master),
@@ -144,7 +144,7 @@ class Postfix:
             ),
         ]
         tables = dict(LDAP_TABLES)
-        if s.legacy_domain:
+        if s.legacy.domain:
             tables.update(LEGACY_TABLES)
         for name, (purpose, query, result) in tables.items():
             result_format = RESULT_FORMATS.get(name, "")

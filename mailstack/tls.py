@@ -52,8 +52,8 @@ def subject_alt_names(settings: Settings) -> list[str]:
 
 def tls_files(settings: Settings) -> TlsFiles:
     layout = Layout(settings.state_dir)
-    if settings.tls_cert and settings.tls_key:
-        return TlsFiles(settings.tls_cert, settings.tls_key, None, _digest(settings.tls_cert))
+    if settings.tls.cert and settings.tls.key:
+        return TlsFiles(settings.tls.cert, settings.tls.key, None, _digest(settings.tls.cert))
     return TlsFiles(
         layout.server_cert, layout.server_key, layout.ca_cert, _digest(layout.server_cert)
     )
@@ -69,7 +69,7 @@ def _digest(path: Path) -> str:
 def ensure_tls(settings: Settings) -> list[str]:
     """Make the local CA and server certificate if missing, or reissue the server certificate
     when its names no longer match the settings. Returns what was done."""
-    if settings.tls_cert and settings.tls_key:
+    if settings.tls.cert and settings.tls.key:
         check_given(settings)
         return []
     layout = Layout(settings.state_dir)
@@ -162,23 +162,23 @@ def ensure_tls(settings: Settings) -> list[str]:
 def check_given(settings: Settings) -> None:
     """The certificate and key of ``tls.cert``/``tls.key`` exist, are PEM that openssl reads,
     and belong together (same public key). ``up`` and ``up --dry-run`` both ask this."""
-    if not (settings.tls_cert and settings.tls_key):
+    if not (settings.tls.cert and settings.tls.key):
         return
-    for key, path in (("tls.cert", settings.tls_cert), ("tls.key", settings.tls_key)):
+    for key, path in (("tls.cert", settings.tls.cert), ("tls.key", settings.tls.key)):
         if not path.is_file():
             raise ConfigError(f"{key}: {path} does not exist")
     from_cert = run(
-        ["openssl", "x509", "-in", str(settings.tls_cert), "-noout", "-pubkey"],
+        ["openssl", "x509", "-in", str(settings.tls.cert), "-noout", "-pubkey"],
         error=ConfigError,
-        what=f"tls.cert: openssl reading {settings.tls_cert} as a PEM certificate",
+        what=f"tls.cert: openssl reading {settings.tls.cert} as a PEM certificate",
     )
     from_key = run(
-        ["openssl", "pkey", "-in", str(settings.tls_key), "-pubout"],
+        ["openssl", "pkey", "-in", str(settings.tls.key), "-pubout"],
         error=ConfigError,
-        what=f"tls.key: openssl reading {settings.tls_key} as a PEM private key",
+        what=f"tls.key: openssl reading {settings.tls.key} as a PEM private key",
     )
     if from_cert.strip() != from_key.strip():
-        raise ConfigError(f"tls.key: {settings.tls_key} is not the key of {settings.tls_cert}")
+        raise ConfigError(f"tls.key: {settings.tls.key} is not the key of {settings.tls.cert}")
 
 
 def _openssl_key(path: Path) -> None:

@@ -86,7 +86,7 @@ class Migrator:
         master_password: str = "",
         verify_tls: bool = True,
     ) -> None:
-        if not settings.legacy_imap_host:
+        if not settings.legacy.imap_host:
             raise ConfigError("legacy.imap_host: set the legacy IMAP server to migrate from")
         self.settings = settings
         self.actor = actor
@@ -102,9 +102,9 @@ class Migrator:
         s = self.settings
         if job.password:
             return ImapSource(
-                s.legacy_imap_host,
-                s.legacy_imap_port,
-                s.legacy_security,
+                s.legacy.imap_host,
+                s.legacy.imap_port,
+                s.legacy.security,
                 job.login,
                 job.password,
                 verify_tls=self.verify_tls,
@@ -114,9 +114,9 @@ class Migrator:
                 "legacy_password", f"{job.login}: give the password or a master login"
             )
         return ImapSource(
-            s.legacy_imap_host,
-            s.legacy_imap_port,
-            s.legacy_security,
+            s.legacy.imap_host,
+            s.legacy.imap_port,
+            s.legacy.security,
             job.login,
             self.master_password,
             master_user=self.master_user,

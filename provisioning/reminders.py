@@ -31,12 +31,12 @@ class Reminder:
 
 
 def due(settings: Settings, store: Store, today: datetime.date) -> list[Reminder]:
-    if not settings.legacy_cutoff:
+    if not settings.legacy.cutoff:
         raise ConfigError("legacy.cutoff: set the date the legacy mailboxes close")
-    days_left = (datetime.date.fromisoformat(settings.legacy_cutoff) - today).days
+    days_left = (datetime.date.fromisoformat(settings.legacy.cutoff) - today).days
     if days_left < 0:
         return []
-    offsets = [d for d in settings.legacy_reminder_days if d >= days_left]
+    offsets = [d for d in settings.legacy.reminder_days if d >= days_left]
     if not offsets:
         return []
     offset = min(offsets)  # the latest reminder due
@@ -61,7 +61,7 @@ def send(
         return reminders
     mailer = Mailer(settings)
     audit = AuditLog(audit_path(settings.state_dir))
-    cutoff = settings.legacy_cutoff
+    cutoff = settings.legacy.cutoff
     for reminder in reminders:
         for address in reminder.recipients:
             mailer.send(

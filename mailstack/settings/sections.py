@@ -276,14 +276,6 @@ class Settings:
             top, **{f.name: getattr(top, f.name).checked(top) for f in fields(top) if is_section(f)}
         )
 
-    def __getattr__(self, name: str) -> Any:
-        """TEMPORARY, removed with the rename of every caller: the flat name of before the
-        sections (``tls_cert`` for ``tls.cert``)."""
-        section, _, key = name.partition("_")
-        if section in {f.name for f in fields(self) if is_section(f)}:
-            return getattr(getattr(self, section), key)
-        raise AttributeError(name)
-
     @property
     def public_url(self) -> str:
         """Where people reach the web service (links in mails); no trailing slash."""

@@ -132,7 +132,7 @@ def legacy_status(ctx: Context, as_json: bool) -> None:
         counts[holder["state"]] = counts.get(holder["state"], 0) + 1
     if as_json:
         emit_json(
-            {"cutoff": ctx.settings.legacy_cutoff or None, "counts": counts, "holders": holders}
+            {"cutoff": ctx.settings.legacy.cutoff or None, "counts": counts, "holders": holders}
         )
         return
     for holder in holders:

@@ -60,8 +60,8 @@ def migration_page(request: Request, svc: Svc) -> Response:
         legacy=legacy,
         report=last_report(svc.store, session.uid),
         running=session.uid in _running,
-        configured=bool(svc.settings.legacy_imap_host),
-        cutoff=svc.settings.legacy_cutoff,
+        configured=bool(svc.settings.legacy.imap_host),
+        cutoff=svc.settings.legacy.cutoff,
     )
 
 

@@ -52,7 +52,7 @@ class MadeAfterDrop:
 def serve(settings: Settings, *, before_drop: Callable[[], None] | None = None) -> None:
     """``before_drop``: the last thing done as root (the caller's pid file)."""
     user = service_user()
-    context = tls_context(settings) if settings.web_tls else None
+    context = tls_context(settings) if settings.web.tls else None
     config = uvicorn.Config(
         MadeAfterDrop(settings),
         host=settings.listen,

@@ -31,7 +31,7 @@ SETTINGS_FILE = "etc/web/settings.json"
 
 def render_settings(ctx: RenderContext) -> str:
     document: dict[str, object] = {"settings": settings_module.to_values(ctx.settings)}
-    if ctx.settings.web_tls:
+    if ctx.settings.web.tls:
         # A renewed certificate changes this file, so `up` restarts the service to load it.
         document["certificate_sha256"] = ctx.tls.fingerprint
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
