@@ -15,7 +15,7 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from identity.errors import DaemonError
+from mailstack.errors import DaemonError
 from mailstack.settings import Settings
 
 TTL = 3600

@@ -21,10 +21,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from identity.errors import DaemonError
 from mailstack import mailstore
 from mailstack.context import RenderContext, build_context
 from mailstack.dovecot import Dovecot
+from mailstack.errors import DaemonError
 from mailstack.settings import Settings
 
 

@@ -25,8 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from identity.errors import AlumailError, DaemonError
+from identity.errors import AlumailError
 from mailstack import archives
+from mailstack.errors import DaemonError
 from mailstack.files import ensure_dir
 from mailstack.layout import Layout
 from mailstack.settings import Settings

@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from identity.errors import AlumailError, DaemonError
+from identity.errors import AlumailError
+from mailstack.errors import DaemonError
 from mailstack.logs import open_log
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 from identity.access import olc_access, size_limits
 from identity.directory import is_reachable
 from identity.dit import WEB_SERVICE
-from identity.errors import AlumailError, ConfigError, DaemonError
+from identity.errors import AlumailError, ConfigError
 from identity.rules import directory_constraints, unique_uris
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
+from mailstack.errors import DaemonError
 from mailstack.files import FileSpec, ensure_dir
 from mailstack.process import (
     alive,

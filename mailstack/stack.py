@@ -15,12 +15,13 @@ from typing import Any
 from identity import converge
 from identity.directory import Directory, can_bind
 from identity.dit import WEB_SERVICE, base_entries, group_entry, service_entry, web_service_entry
-from identity.errors import ConfigError, DaemonError
+from identity.errors import ConfigError
 from identity.passwords import DEFAULT_POLICY, hash_secret
 from mailstack import logs
 from mailstack.context import SERVICE_ACCOUNTS, RenderContext, build_context
 from mailstack.daemon import Daemon, DaemonEntry, LeavesOrphans, Registry
 from mailstack.dovecot import Dovecot
+from mailstack.errors import DaemonError
 from mailstack.files import FileSpec, changed, ensure_dir, install, write_atomic
 from mailstack.layout import Layout
 from mailstack.opendkim import OpenDkim

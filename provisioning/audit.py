@@ -34,11 +34,12 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from identity.errors import AccessDeniedError, AlumailError, AuditError
+from identity.errors import AccessDeniedError, AlumailError
 from identity.roles import Actor
 from mailstack.files import ensure_dir
 from mailstack.layout import Layout
 from mailstack.privileges import SERVICE_USER
+from provisioning.errors import AuditError
 
 # Root's commands and the unprivileged web service both append: the folder is root's, group
 # ``alumail`` (setgid, so the log keeps that group), the log 0660; nobody else reads it.

@@ -56,13 +56,13 @@ from identity.errors import (
     AlumailError,
     ConfigError,
     ConflictError,
-    DaemonError,
     ValidationError,
 )
 from identity.ldif import record as to_ldif
 from identity.passwords import check_stored_hash
 from identity.roles import ROOT, Actor
 from mailstack.context import build_context
+from mailstack.errors import DaemonError
 from mailstack.files import NotRegularFile, check_replaceable
 from mailstack.layout import Layout
 from mailstack.settings import Settings

@@ -29,7 +29,8 @@ from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
 
 from identity.accounts import check_address
-from identity.errors import AlumailError, DaemonError, ValidationError
+from identity.errors import AlumailError, ValidationError
+from mailstack.errors import DaemonError
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 

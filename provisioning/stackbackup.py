@@ -31,10 +31,11 @@ from pathlib import Path
 
 from identity.directory import Directory
 from identity.dit import Tree
-from identity.errors import ConflictError, DaemonError, ValidationError
+from identity.errors import ConflictError, ValidationError
 from mailstack import archives
 from mailstack.context import MAIL_USER, build_context, mail_user_ids
 from mailstack.dovecot import Dovecot
+from mailstack.errors import DaemonError
 from mailstack.files import ensure_dir, open_regular
 from mailstack.layout import Layout
 from mailstack.process import run

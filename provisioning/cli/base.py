@@ -29,20 +29,19 @@ from rich.table import Table
 from identity.errors import (
     AccessDeniedError,
     AlumailError,
-    AuditError,
     ConfigError,
     ConflictError,
-    DaemonError,
     DirectoryError,
     NotFoundError,
     ValidationError,
-    VerificationError,
 )
 from identity.roles import ROOT, Actor, Role
 from mailstack import settings as settings_module
+from mailstack.errors import DaemonError
 from mailstack.files import open_regular
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
+from provisioning.errors import AuditError, VerificationError
 
 EXIT_CODES: list[tuple[type[AlumailError], int]] = [
     (VerificationError, 1),

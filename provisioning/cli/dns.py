@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import click
 
-from identity.errors import VerificationError
 from mailstack import dnsrecords
 from mailstack.dkim import DkimKeys
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
 from provisioning.cli.base import ADMINS, Context, allow, authorize, emit_json, main, pass_ctx, say
+from provisioning.errors import VerificationError
 
 
 def audit_log(ctx: Context) -> AuditLog:

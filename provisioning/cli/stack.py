@@ -7,7 +7,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from identity.errors import NotFoundError, ValidationError, VerificationError
+from identity.errors import NotFoundError, ValidationError
 from identity.passwords import generate_password
 from mailstack.files import write_atomic
 from mailstack.harness import Check
@@ -17,6 +17,7 @@ from mailstack.statelock import DEFAULT_WAIT
 from provisioning import stack
 from provisioning.accounts import AccountService
 from provisioning.cli.base import Context, emit_json, main, out, pass_ctx, read_password, say
+from provisioning.errors import VerificationError
 from provisioning.verification import verify_account
 
 # -- the stack ---------------------------------------------------------------------------------

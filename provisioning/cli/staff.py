@@ -8,7 +8,7 @@ import sys
 import click
 from rich.table import Table
 
-from identity.errors import ValidationError, VerificationError
+from identity.errors import ValidationError
 from identity.roles import Role
 from provisioning import api_tokens
 from provisioning.audit import AuditLog, audit_path
@@ -25,6 +25,7 @@ from provisioning.cli.base import (
     read_password,
     say,
 )
+from provisioning.errors import VerificationError
 from provisioning.helpdesk import Helpdesk
 from provisioning.staff import StaffService, change_own_password
 from provisioning.store import Store

@@ -22,12 +22,12 @@ from identity.errors import (
     AlumailError,
     ConfigError,
     ConflictError,
-    DaemonError,
     DirectoryError,
     FieldErrors,
     NotFoundError,
     ValidationError,
 )
+from mailstack.errors import DaemonError
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.mailer import Mailer, Outbox

@@ -16,10 +16,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from identity.errors import ConfigError, DaemonError
+from identity.errors import ConfigError
 from mailstack import settings as settings_module
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
+from mailstack.errors import DaemonError
 from mailstack.files import FileSpec, ensure_dir
 from mailstack.mailbackup import prepare_transfer
 from mailstack.privileges import SERVICE_USER

@@ -254,7 +254,7 @@ def test_slapd_that_cannot_start_is_reported_with_its_own_words(
 ) -> None:
     import shutil
 
-    from identity.errors import DaemonError
+    from mailstack.errors import DaemonError
     from tests.support import state_root, test_settings
 
     root = state_root("nostart")

@@ -18,7 +18,8 @@ from passlib.hash import ldap_salted_sha1, sha512_crypt
 
 from identity.directory import Directory
 from identity.dit import Tree
-from identity.errors import ConflictError, DaemonError, ValidationError
+from identity.errors import ConflictError, ValidationError
+from mailstack.errors import DaemonError
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning import stack

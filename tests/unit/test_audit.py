@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from identity.errors import AccessDeniedError, AuditError
+from identity.errors import AccessDeniedError
 from identity.roles import ROOT, Actor, Role
 from provisioning.audit import AuditLog
+from provisioning.errors import AuditError
 
 pytestmark = pytest.mark.unit
 
@@ -90,7 +91,7 @@ def test_nothing_is_done_when_the_intent_cannot_be_written(tmp_path: Path) -> No
 _LOST_OUTCOME = """
 import resource, signal, sys
 from pathlib import Path
-from identity.errors import AuditError
+from provisioning.errors import AuditError
 from identity.roles import ROOT
 from provisioning.audit import AuditLog
 
