@@ -1,5 +1,11 @@
-"""The one exception tree. Every error a person may see is an AlumailError; the CLI alone maps
-the classes to exit codes."""
+"""The one exception tree: its root and the kinds every layer raises.
+
+Every error a person may see is an AlumailError. The tree's root sits here, at the bottom of
+the layers, so every layer can raise and catch it; a kind only one layer raises lives with
+that layer (mailstack.errors: a daemon failed; provisioning.errors: the audit trail, a
+verification) and subclasses the root. Only the faces map the classes to what a person sees:
+the CLI to exit codes (provisioning/cli/base.py EXIT_CODES), the web service to HTTP statuses
+(provisioning/web/app.py ERROR_STATUS)."""
 
 from __future__ import annotations
 
@@ -58,16 +64,3 @@ class AccessDeniedError(AlumailError):
 
 class DirectoryError(AlumailError):
     """The LDAP directory refused an operation or could not be reached."""
-
-
-class DaemonError(AlumailError):
-    """A daemon failed to start, stop, reload or answer."""
-
-
-class AuditError(AlumailError):
-    """The audit trail cannot be written (a full disk, a read-only file system): a change that
-    cannot be recorded is not made."""
-
-
-class VerificationError(AlumailError):
-    """The verification harness found a check that failed."""

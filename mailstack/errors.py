@@ -1,5 +1,10 @@
-"""The errors only the daemons' layer raises, kinds of the one tree in identity.errors."""
+"""The kinds of error only the daemons' layer raises, in the one tree rooted in identity.errors
+(identity knows nothing of daemons)."""
 
-from identity.errors import DaemonError
+from __future__ import annotations
 
-__all__ = ["DaemonError"]
+from identity.errors import AlumailError
+
+
+class DaemonError(AlumailError):
+    """A daemon failed to start, stop, reload or answer."""

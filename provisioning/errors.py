@@ -1,5 +1,16 @@
-"""The errors only provisioning raises, kinds of the one tree in identity.errors."""
+"""The kinds of error only provisioning raises, in the one tree rooted in identity.errors."""
 
-from identity.errors import AuditError, VerificationError
+from __future__ import annotations
 
-__all__ = ["AuditError", "VerificationError"]
+from identity.errors import AlumailError
+
+
+class AuditError(AlumailError):
+    """The audit trail cannot be written (a full disk, a read-only file system): a change that
+    cannot be recorded is not made."""
+
+
+class VerificationError(AlumailError):
+    """A verification found a check that failed: the stack's harness (``alumail verify``),
+    the published DNS records (``alumail dns check``) or the audit trail's chain
+    (``alumail audit --verify``)."""
