@@ -262,7 +262,7 @@ class Settings:
         rule over several keys checked, the sections' included."""
         mail_host = self.mail_host or rules.dns_name("mail_host", f"mail.{self.domain}")
         if self.outbound == "relay" and not self.relay_host:
-            rules.check_relay_host("relay_host", self.relay_host)
+            rules.check_relay_host("relay_host", "")  # refused, in the rule's own words
         postmaster = self.postmaster
         if not postmaster:
             if self.outbound != "sink":
@@ -272,9 +272,8 @@ class Settings:
                 )
             postmaster = (f"postmaster@{mail_host}",)
         top = replace(self, mail_host=mail_host, postmaster=postmaster)
-        return replace(
-            top, **{f.name: getattr(top, f.name).checked(top) for f in fields(top) if is_section(f)}
-        )
+        sections = {f.name: getattr(top, f.name).checked(top) for f in fields(top) if is_section(f)}
+        return replace(top, **sections)
 
     @property
     def public_url(self) -> str:
