@@ -14,7 +14,6 @@ from typing import Any
 
 from identity.errors import ConfigError
 from mailstack.files import open_regular
-from mailstack.settings.rules import Rule
 from mailstack.settings.sections import Section, Settings, is_section
 
 ENV_PREFIX = "ALUMAIL_"
@@ -22,9 +21,9 @@ DEFAULT_FILE = "alumail.toml"
 MAX_FILE_BYTES = 1024 * 1024  # a settings file is a few hundred bytes; refuse a runaway one
 
 
-def _rules(kind: type[Settings] | type[Section]) -> dict[str, Rule[Any]]:
-    """The keys of ``kind`` (its fields that are settings), each with its rule."""
-    return {f.name: f.metadata["rule"] for f in fields(kind) if "rule" in f.metadata}
+def _keys(kind: type[Settings] | type[Section]) -> tuple[str, ...]:
+    """The keys of ``kind``: its fields that are settings (they carry a rule)."""
+    return tuple(f.name for f in fields(kind) if "rule" in f.metadata)
 
 
 def _sections() -> dict[str, type[Section]]:
@@ -33,8 +32,8 @@ def _sections() -> dict[str, type[Section]]:
 
 def known_keys() -> dict[str, tuple[str, ...]]:
     """Every key alumail knows, by section ("" for the top level)."""
-    known = {"": tuple(_rules(Settings))}
-    known.update({name: tuple(_rules(kind)) for name, kind in _sections().items()})
+    known = {"": _keys(Settings)}
+    known.update({name: _keys(kind) for name, kind in _sections().items()})
     return known
 
 
