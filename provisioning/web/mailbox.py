@@ -3,7 +3,6 @@ report, start it with the legacy password) and downloading a copy of the mailbox
 
 from __future__ import annotations
 
-import json
 import tempfile
 import threading
 import time
@@ -17,7 +16,9 @@ from starlette.background import BackgroundTask
 from identity.directory import Directory
 from identity.dit import Tree
 from identity.errors import ValidationError
+from identity.legacy import LegacyHolder
 from mailstack.layout import Layout
+from provisioning import legacy
 from provisioning.backups import MailboxBackups
 from provisioning.migration import Job, Migrator
 from provisioning.registration import PORTAL
@@ -34,31 +35,19 @@ _running: set[str] = set()
 _lock = threading.Lock()
 
 
-def last_report(store: Store, uid: str) -> dict[str, object] | None:
-    with store.connect() as db:
-        row = db.execute("SELECT report FROM migrations WHERE uid = ?", (uid,)).fetchone()
-    return json.loads(row[0]) if row and row[0] else None
-
-
-def _legacy(svc: Services, uid: str) -> dict[str, str]:
-    tree = Tree(svc.settings.base_dn)
+def _legacy(svc: Services, uid: str) -> LegacyHolder | None:
     with Directory(Layout(svc.settings.state_dir).ldapi_uri) as system:
-        entry = system.get(tree.person(uid), ["alumailLegacyAddress", "alumailLegacyState"]) or {}
-    return {
-        "address": (entry.get("alumailLegacyAddress") or [""])[0],
-        "state": (entry.get("alumailLegacyState") or ["not-migrated"])[0],
-    }
+        return legacy.holder(system, Tree(svc.settings.base_dn), uid)
 
 
 @router.get("/account/migration")
 def migration_page(request: Request, svc: Svc) -> Response:
     session = signed_in(request, svc)
-    legacy = _legacy(svc, session.uid)
     return svc.page(
         request,
         "migration.html",
-        legacy=legacy,
-        report=last_report(svc.store, session.uid),
+        legacy=_legacy(svc, session.uid),
+        report=legacy.last_report(svc.store, session.uid),
         running=session.uid in _running,
         configured=bool(svc.settings.legacy_imap_host),
         cutoff=svc.settings.legacy_cutoff,
@@ -72,8 +61,7 @@ def migration_start(
     svc.csrf.check(request, csrf)
     session = signed_in(request, svc)
     svc.limiter.hit("login-account", f"legacy:{session.uid}", svc.limits.login_account)
-    legacy = _legacy(svc, session.uid)
-    if not legacy["address"]:
+    if _legacy(svc, session.uid) is None:
         raise ValidationError("login", "this jAccount holds no legacy mailbox")
     if not login.strip() or not password:
         raise ValidationError("password", "give the login and password of the legacy mailbox")
@@ -98,11 +86,7 @@ def _run(store: Store, migrator: Migrator, job: Job) -> None:
     started = time.time()
     try:
         report = migrator.one(job)
-        with store.connect() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO migrations VALUES (?, ?, ?, ?)",
-                (job.uid, started, time.time(), json.dumps(report.as_dict())),
-            )
+        legacy.save_report(store, job.uid, started, time.time(), report.as_dict())
     finally:
         with _lock:
             _running.discard(job.uid)
