@@ -21,6 +21,7 @@ from identity.accounts import (
     AccountStatus,
     check_address,
     check_display_name,
+    check_recovery_address,
     check_uid,
 )
 from identity.directory import Directory, escape
@@ -273,9 +274,8 @@ class AccountService:
             if rule is None:
                 raise ValidationError(name, "is not an account field")
             values[name] = rule(value, field=name)
-        recovery = values.get("recovery_email")
-        if isinstance(recovery, str) and recovery.endswith("@" + self.settings.domain):
-            raise ValidationError("recovery_email", "must be an address outside this service")
+        if isinstance(recovery := values.get("recovery_email"), str):
+            check_recovery_address(recovery, self.settings.domain)
         limit = parse_quota(quota) if quota is not None else self.settings.default_quota
         return Account(uid=uid, mail=f"{uid}@{self.settings.domain}", quota=limit, **values)
 
@@ -320,9 +320,8 @@ class AccountService:
                 values[name] = rule(value, field=name)
             if values.get("display_name") is None and "display_name" in values:
                 raise ValidationError("display_name", "must not be empty")
-            recovery = values.get("recovery_email")
-            if isinstance(recovery, str) and recovery.endswith("@" + self.settings.domain):
-                raise ValidationError("recovery_email", "must be an address outside this service")
+            if isinstance(recovery := values.get("recovery_email"), str):
+                check_recovery_address(recovery, self.settings.domain)
             updated = replace(current, **values)
             outcome.changes = self._apply(current, updated)
             outcome.unchanged = not outcome.changes

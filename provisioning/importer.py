@@ -39,9 +39,9 @@ from typing import IO, Any
 
 from identity.accounts import (
     Account,
-    check_address,
     check_display_name,
     check_graduation_year,
+    check_recovery_address,
     check_student_number,
     check_uid,
 )
@@ -160,9 +160,7 @@ def parse_row(line: int, record: Mapping[str, str | None], settings: Settings) -
     recovery = (get("recovery_email") or "").strip()
     hashed = (get("password_hash") or "").strip()
     if recovery:
-        recovery = check_address(recovery, field="recovery_email")
-        if recovery.endswith("@" + settings.domain):
-            raise ValidationError("recovery_email", "must be an address outside this service")
+        recovery = check_recovery_address(recovery, settings.domain)
     account = Account(
         uid=uid,
         display_name=display,

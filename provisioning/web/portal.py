@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from identity.accounts import check_recovery_address
 from identity.errors import AccessDeniedError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY
 from provisioning.mailer import check_recipient
@@ -291,9 +292,9 @@ def account_update(
 
 
 def _request_recovery_change(svc: Services, uid: str, address: str) -> None:
-    address = check_recipient(address, field="recovery_email")
-    if address.lower().endswith("@" + svc.settings.domain):
-        raise ValidationError("recovery_email", "must be an address outside this service")
+    address = check_recovery_address(
+        check_recipient(address, field="recovery_email"), svc.settings.domain
+    )
     token = svc.store.issue(RECOVERY_KIND, uid, {"address": address}, 24 * 3600)
     link = f"{svc.settings.public_url}/account/recovery?token={token}"
     svc.mailer.send(
