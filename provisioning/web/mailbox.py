@@ -23,7 +23,7 @@ from provisioning.backups import MailboxBackups
 from provisioning.migration import Job, Migrator
 from provisioning.registration import PORTAL
 from provisioning.store import Store
-from provisioning.web import signin
+from provisioning.web import sessions
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD
 
@@ -95,7 +95,7 @@ def _run(store: Store, migrator: Migrator, job: Job) -> None:
 @router.get("/account/mailbox.tar.gz")
 def download(request: Request, svc: Svc) -> Response:
     session = signed_in(request, svc)
-    actor = signin.session_actor(svc.settings, session)
+    actor = sessions.session_actor(svc.settings, session)
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 -- removed after the response
         prefix="download-", suffix=".tar.gz", dir=Layout(svc.settings.state_dir).web, delete=False
     )

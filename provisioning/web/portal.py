@@ -16,7 +16,7 @@ from provisioning.mailer import check_recipient
 from provisioning.registration import PORTAL, RegistrationForm
 from provisioning.staff import change_own_password
 from provisioning.store import Session
-from provisioning.web import signin
+from provisioning.web import sessions
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD, client_address
 
@@ -66,7 +66,7 @@ def login(
     svc.limiter.hit("login", client_address(request), svc.limits.login_client)
     svc.limiter.hit("login-account", login.strip().lower(), svc.limits.login_account)
     try:
-        who = signin.authenticate(svc.settings, login, password)
+        who = sessions.authenticate(svc.settings, login, password)
     except AccessDeniedError as error:
         form = {"login": login, "next": _safe_next(next)}
         return svc.page(request, "login.html", 401, form=form, error=error.message)
@@ -74,7 +74,7 @@ def login(
     if who.role.value in ("admin", "helpdesk") and target == "/account":
         target = "/helpdesk"
     response = RedirectResponse(target, status_code=303)
-    signin.open_session(response, svc.store, svc.settings, who)
+    sessions.open_session(response, svc.store, svc.settings, who)
     return response
 
 
@@ -82,7 +82,7 @@ def login(
 def logout(request: Request, svc: Svc, csrf: CsrfToken = "") -> Response:
     svc.csrf.check(request, csrf)
     response = RedirectResponse("/", status_code=303)
-    signin.close(request, response, svc.store)
+    sessions.close(request, response, svc.store)
     return response
 
 
@@ -232,7 +232,7 @@ def _link_not_valid(request: Request, svc: Services, what: str) -> Response:
 
 
 def _own_view(svc: Services, session: Session) -> dict[str, Any]:
-    actor = signin.session_actor(svc.settings, session)
+    actor = sessions.session_actor(svc.settings, session)
     with svc.accounts(actor) as accounts:
         view = accounts.show(session.uid)
     return {"account": view.account, "quota": view.quota_use, "actor": actor}
@@ -241,7 +241,7 @@ def _own_view(svc: Services, session: Session) -> dict[str, Any]:
 @router.get("/account")
 def account_page(request: Request, svc: Svc) -> Response:
     session = signed_in(request, svc)
-    actor = signin.session_actor(svc.settings, session)
+    actor = sessions.session_actor(svc.settings, session)
     if actor.role.value != "alumnus":
         return RedirectResponse("/helpdesk", status_code=303)
     return svc.page(request, "account.html", **_own_view(svc, session))
@@ -261,7 +261,7 @@ def account_update(
 ) -> Response:
     svc.csrf.check(request, csrf)
     session = signed_in(request, svc)
-    actor = signin.session_actor(svc.settings, session)
+    actor = sessions.session_actor(svc.settings, session)
     values = {
         "display_name": display_name,
         "given_name": given_name,
@@ -372,7 +372,7 @@ def password_change(
             errors.update(_errors(error))
     if errors:
         return svc.page(request, "password.html", 422, forced=session.must_change, errors=errors)
-    renewed = signin.password_changed(request, svc.store, svc.settings, session.uid)
+    renewed = sessions.password_changed(request, svc.store, svc.settings, session.uid)
     response = svc.page(
         request,
         "message.html",
@@ -381,7 +381,7 @@ def password_change(
         "Every other session of yours has ended.",
         next_link="/account",
     )
-    signin.keep(response, svc.settings, renewed)
+    sessions.keep(response, svc.settings, renewed)
     return response
 
 
