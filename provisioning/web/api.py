@@ -18,7 +18,7 @@ from identity.errors import AccessDeniedError, NotFoundError
 from identity.roles import Actor
 from provisioning import api_tokens
 from provisioning.helpdesk import Helpdesk
-from provisioning.staff import actor_for
+from provisioning.signin import actor_for
 from provisioning.standing import staff_binding
 from provisioning.web.requests import NotSignedIn, Services, services
 from provisioning.web.security import client_address

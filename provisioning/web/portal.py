@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from identity.accounts import check_recovery_address
 from identity.errors import AccessDeniedError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY
+from provisioning import signin
 from provisioning.mailer import check_recipient
 from provisioning.registration import PORTAL, RegistrationForm
 from provisioning.staff import change_own_password
@@ -66,7 +67,7 @@ def login(
     svc.limiter.hit("login", client_address(request), svc.limits.login_client)
     svc.limiter.hit("login-account", login.strip().lower(), svc.limits.login_account)
     try:
-        who = sessions.authenticate(svc.settings, login, password)
+        who = signin.authenticate(svc.settings, login, password)
     except AccessDeniedError as error:
         form = {"login": login, "next": _safe_next(next)}
         return svc.page(request, "login.html", 401, form=form, error=error.message)
