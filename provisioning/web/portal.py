@@ -9,11 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from identity.accounts import check_recovery_address
 from identity.errors import AccessDeniedError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY
-from provisioning import signin
-from provisioning.mailer import check_recipient
+from provisioning import recovery_address, signin
 from provisioning.registration import PORTAL, RegistrationForm
 from provisioning.staff import change_own_password
 from provisioning.store import Session
@@ -25,7 +23,6 @@ router = APIRouter(include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]
 Field = Annotated[str, Form()]
 CsrfToken = Annotated[str, Form(alias=CSRF_FIELD)]
-RECOVERY_KIND = "recovery-email"
 MISMATCH = "must be the same password again"
 PROFILE_FIELDS = ("display_name", "given_name", "family_name", "phone", "postal_address")
 
@@ -278,7 +275,9 @@ def account_update(
             changes = accounts.modify(session.uid, **wanted) if wanted else {}
         new_recovery = recovery_email.strip()
         if new_recovery and new_recovery != (current.recovery_email or ""):
-            _request_recovery_change(svc, session.uid, new_recovery)
+            recovery_address.request_change(
+                svc.settings, svc.store, svc.mailer, session.uid, new_recovery
+            )
             notes.append(
                 f"A confirmation link was sent to {new_recovery}: the recovery address "
                 "changes when it is followed."
@@ -292,32 +291,13 @@ def account_update(
     return svc.page(request, "account.html", notes=notes or ["Nothing changed."], **view)
 
 
-def _request_recovery_change(svc: Services, uid: str, address: str) -> None:
-    address = check_recovery_address(
-        check_recipient(address, field="recovery_email"), svc.settings.domain
-    )
-    token = svc.store.issue(RECOVERY_KIND, uid, {"address": address}, 24 * 3600)
-    link = f"{svc.settings.public_url}/account/recovery?token={token}"
-    svc.mailer.send(
-        address,
-        "Confirm your recovery address",
-        f"The jAccount '{uid}' wants to use this address to recover its password.\n\n"
-        f"To confirm, open this link within 24 hours:\n\n{link}\n\n"
-        "If you do not know this account, ignore this message.\n",
-    )
-
-
 @router.get("/account/recovery")
 def recovery_confirm_form(request: Request, svc: Svc, token: str = "") -> Response:
-    found = svc.store.peek(RECOVERY_KIND, token)
-    if found is None:
+    change = recovery_address.pending(svc.store, token)
+    if change is None:
         return _link_not_valid(request, svc, "This confirmation link is not valid or has expired.")
     return svc.page(
-        request,
-        "recovery_confirm.html",
-        token=token,
-        uid=found.subject,
-        address=found.payload["address"],
+        request, "recovery_confirm.html", token=token, uid=change.uid, address=change.address
     )
 
 
@@ -326,16 +306,13 @@ def recovery_confirm(
     request: Request, svc: Svc, csrf: CsrfToken = "", token: Field = ""
 ) -> Response:
     svc.csrf.check(request, csrf)
-    found = svc.store.consume(RECOVERY_KIND, token)
-    if found is None:
-        raise ValidationError("token", "this confirmation link is not valid or has expired")
     with svc.accounts(PORTAL) as accounts:
-        accounts.modify(found.subject, recovery_email=found.payload["address"])
+        change = recovery_address.confirm(svc.store, accounts, token)
     return svc.page(
         request,
         "message.html",
         title="Recovery address confirmed",
-        note=f"{found.payload['address']} is now the recovery address of '{found.subject}'.",
+        note=f"{change.address} is now the recovery address of '{change.uid}'.",
     )
 
 
