@@ -1,8 +1,8 @@
 """Signing in, whatever the face: who a login names, whether a password proves it, the same
 refusal for a name that does not exist, and whether the account may sign in now.
 
-No web framework here. The command line's actors (``--actor``), the web service's sessions and
-API tokens (provisioning/web/sessions.py keeps the cookie), and the coming OpenID Connect
+No web framework here. The command line's actors (``--actor``), the web service's sessions
+(provisioning/web/sessions.py keeps the cookie), the API's tokens and the coming OpenID Connect
 provider all sign in through these functions.
 
 A password is proven by an LDAP bind as the person (so ppolicy counts failures and locks); the
@@ -20,15 +20,17 @@ from dataclasses import dataclass
 from identity.accounts import check_uid
 from identity.directory import Credentials, Directory
 from identity.dit import Tree
-from identity.errors import AccessDeniedError, DirectoryError, NotFoundError
+from identity.errors import AccessDeniedError, DirectoryError, NotFoundError, ValidationError
 from identity.passwords import hash_password, verify_password
-from identity.roles import Actor, Role, identify
+from identity.roles import STAFF_ROLES, Actor, Role, identify
 from mailstack.layout import Layout
 from mailstack.settings import Settings
+from provisioning import api_tokens
 from provisioning.accounts import login_uid
+from provisioning.api_tokens import Binding, TokenInfo
 from provisioning.audit import AuditLog, audit_path
-from provisioning.standing import account_state
-from provisioning.store import Standing
+from provisioning.standing import account_state, staff_binding
+from provisioning.store import Standing, Store
 
 REFUSED = "the jAccount name or password is not right (or the account is locked)"
 SUSPENDED = "this jAccount is suspended: please contact the helpdesk"
@@ -84,6 +86,44 @@ def actor_for(settings: Settings, uid: str) -> Actor:
     check_uid(uid, field="actor")
     dn, role = identity_of(settings, uid)
     return Actor(uid, role, Credentials.proxied(dn))
+
+
+def issue_api_token(settings: Settings, store: Store, uid: str, label: str) -> IssuedToken:
+    """A new API token for staff member ``uid`` (not for an alumnus, nor while suspended),
+    bound to their entry and role as they are now; the token text is in the result once."""
+    _, role = identity_of(settings, uid)
+    if role not in STAFF_ROLES:
+        raise ValidationError("uid", f"'{uid}' is not a staff member (admin or helpdesk)")
+    binding = staff_binding(settings, uid)
+    if binding is None:
+        raise ValidationError("uid", f"'{uid}' is suspended: no token is issued to it")
+    token, info = api_tokens.issue(store, binding, label)
+    return IssuedToken(token, info, role)
+
+
+def token_actor(settings: Settings, store: Store, issued: Binding) -> Actor | None:
+    """The staff member a valid API token (issued as ``issued``) acts as now; None when the
+    token no longer holds: its member was removed (perhaps re-added: another entry), demoted,
+    promoted or suspended since, and then it and every other token bound as they were stop for
+    good. AccessDeniedError for a role that may not use the API."""
+    now = staff_binding(settings, issued.uid)
+    if now != issued:
+        api_tokens.revoke_stale(store, issued.uid, now)
+        return None
+    try:
+        actor = actor_for(settings, issued.uid)
+    except NotFoundError:
+        return None
+    if not actor.can_support():
+        raise AccessDeniedError(f"{actor} may not use the API")
+    return actor
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    info: TokenInfo
+    role: Role
 
 
 @dataclass(frozen=True)
