@@ -4,8 +4,6 @@ report, start it with the legacy password) and downloading a copy of the mailbox
 from __future__ import annotations
 
 import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -15,14 +13,12 @@ from starlette.background import BackgroundTask
 
 from identity.directory import Directory
 from identity.dit import Tree
-from identity.errors import ValidationError
 from identity.legacy import LegacyHolder
 from mailstack.layout import Layout
 from provisioning import legacy
 from provisioning.backups import MailboxBackups
-from provisioning.migration import Job, Migrator
+from provisioning.migration import Migrator
 from provisioning.registration import PORTAL
-from provisioning.store import Store
 from provisioning.web import sessions
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD
@@ -31,8 +27,8 @@ router = APIRouter(include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]
 CsrfToken = Annotated[str, Form(alias=CSRF_FIELD)]
 Field = Annotated[str, Form()]
-_running: set[str] = set()
-_lock = threading.Lock()
+# The web service's one set of moves under way (a second move of a mailbox is refused).
+MOVES = legacy.PortalMoves()
 
 
 def _legacy(svc: Services, uid: str) -> LegacyHolder | None:
@@ -48,7 +44,7 @@ def migration_page(request: Request, svc: Svc) -> Response:
         "migration.html",
         legacy=_legacy(svc, session.uid),
         report=legacy.last_report(svc.store, session.uid),
-        running=session.uid in _running,
+        running=MOVES.running(session.uid),
         configured=bool(svc.settings.legacy_imap_host),
         cutoff=svc.settings.legacy_cutoff,
     )
@@ -61,17 +57,14 @@ def migration_start(
     svc.csrf.check(request, csrf)
     session = signed_in(request, svc)
     svc.limiter.hit("login-account", f"legacy:{session.uid}", svc.limits.login_account)
-    if _legacy(svc, session.uid) is None:
-        raise ValidationError("login", "this jAccount holds no legacy mailbox")
-    if not login.strip() or not password:
-        raise ValidationError("password", "give the login and password of the legacy mailbox")
-    with _lock:
-        if session.uid in _running:
-            raise ValidationError("login", "a migration of this mailbox is running already")
-        _running.add(session.uid)
-    migrator = Migrator(svc.settings, PORTAL)
-    job = Job(session.uid, login.strip(), password)
-    threading.Thread(target=_run, args=(svc.store, migrator, job), daemon=True).start()
+    MOVES.start(
+        svc.store,
+        lambda: Migrator(svc.settings, PORTAL),
+        _legacy(svc, session.uid),
+        session.uid,
+        login,
+        password,
+    )
     return svc.page(
         request,
         "message.html",
@@ -80,16 +73,6 @@ def migration_start(
         "arriving in your new mailbox meanwhile.",
         next_link="/account/migration",
     )
-
-
-def _run(store: Store, migrator: Migrator, job: Job) -> None:
-    started = time.time()
-    try:
-        report = migrator.one(job)
-        legacy.save_report(store, job.uid, started, time.time(), report.as_dict())
-    finally:
-        with _lock:
-            _running.discard(job.uid)
 
 
 @router.get("/account/mailbox.tar.gz")
