@@ -10,7 +10,7 @@ import click
 from identity.accounts import check_uid
 from identity.directory import Directory
 from identity.dit import Tree
-from identity.errors import AlumailError, ValidationError
+from identity.errors import ValidationError
 from mailstack.layout import Layout
 from provisioning import legacy
 from provisioning.audit import AuditLog, audit_path
@@ -234,11 +234,9 @@ def backup_all(ctx: Context, target: Path) -> None:
     under TARGET; its path is printed on stdout."""
     from provisioning.stackbackup import backup_all as run_backup
 
-    with AuditLog(audit_path(ctx.settings.state_dir)).action(
-        ctx.actor, "backup-all", str(target)
-    ) as done:
-        out = run_backup(ctx.settings, target)
-        done.changes = {"folder": str(out)}
+    out = run_backup(
+        ctx.settings, target, audit=AuditLog(audit_path(ctx.settings.state_dir)), actor=ctx.actor
+    )
     click.echo(out)
 
 
@@ -253,14 +251,7 @@ def restore_all(ctx: Context, source: Path, as_json: bool) -> None:
     """Restore a `backup-all` folder onto a fresh state directory and bring the stack up."""
     from provisioning.stackbackup import restore_all as run_restore
 
-    try:
-        result = run_restore(ctx.settings, source)
-    except AlumailError as error:  # a refused or broken backup is on the record too
-        audit = AuditLog(audit_path(ctx.settings.state_dir))
-        audit.record(ctx.actor, "restore-all", str(source), "failed", detail=error.message)
-        raise
-    # The restore replaces the trail with the backup's: the line goes after it, onto that chain.
-    AuditLog(audit_path(ctx.settings.state_dir)).record(ctx.actor, "restore-all", str(source), "ok")
+    result = run_restore(ctx.settings, source, actor=ctx.actor)
     if as_json:
         emit_json(result)
     else:
