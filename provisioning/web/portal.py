@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from identity.errors import AccessDeniedError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY
+from identity.roles import STAFF_ROLES, Role
 from provisioning import recovery_address, signin
 from provisioning.registration import PORTAL, RegistrationForm
 from provisioning.staff import change_own_password
@@ -69,7 +70,7 @@ def login(
         form = {"login": login, "next": _safe_next(next)}
         return svc.page(request, "login.html", 401, form=form, error=error.message)
     target = "/account/password" if who.must_change else _safe_next(next)
-    if who.role.value in ("admin", "helpdesk") and target == "/account":
+    if who.role in STAFF_ROLES and target == "/account":
         target = "/helpdesk"
     response = RedirectResponse(target, status_code=303)
     sessions.open_session(response, svc.store, svc.settings, who)
@@ -240,7 +241,7 @@ def _own_view(svc: Services, session: Session) -> dict[str, Any]:
 def account_page(request: Request, svc: Svc) -> Response:
     session = signed_in(request, svc)
     actor = sessions.session_actor(svc.settings, session)
-    if actor.role.value != "alumnus":
+    if actor.role is not Role.ALUMNUS:
         return RedirectResponse("/helpdesk", status_code=303)
     return svc.page(request, "account.html", **_own_view(svc, session))
 
