@@ -9,13 +9,19 @@ from identity.errors import VerificationError
 from mailstack import dnsrecords
 from mailstack.dkim import DkimKeys
 from mailstack.layout import Layout
-from provisioning import dkim_keys
+from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
 from provisioning.cli.base import ADMINS, Context, allow, authorize, emit_json, main, pass_ctx, say
 
 
-def keys(ctx: Context) -> DkimKeys:
-    return DkimKeys(Layout(ctx.settings.state_dir))
+def audit_log(ctx: Context) -> AuditLog:
+    return AuditLog(audit_path(ctx.settings.state_dir))
+
+
+def expected_records(settings: Settings) -> list[dnsrecords.Record]:
+    key = DkimKeys(Layout(settings.state_dir)).current()
+    dkim = (key.selector, key.record()) if key else None
+    return dnsrecords.records(settings, dkim)
 
 
 @allow(ADMINS)
@@ -31,7 +37,7 @@ def dns_group(click_ctx: click.Context, as_json: bool, as_zone: bool) -> None:
     authorize(click_ctx)
     ctx: Context = click_ctx.obj
     settings = ctx.settings
-    records = dkim_keys.records_to_publish(settings, keys(ctx))
+    records = expected_records(settings)
     if as_json:
         emit_json([r.as_dict() for r in records])
     elif as_zone:
@@ -57,7 +63,7 @@ def dns_group(click_ctx: click.Context, as_json: bool, as_zone: bool) -> None:
 @pass_ctx
 def dns_check(ctx: Context, nameserver: str | None, port: int, as_json: bool) -> None:
     """Compare what DNS returns with what should be published. Exit 1 when anything differs."""
-    records = dkim_keys.records_to_publish(ctx.settings, keys(ctx))
+    records = expected_records(ctx.settings)
     differences = dnsrecords.compare(records, dnsrecords.resolver_lookup(nameserver, port))
     if as_json:
         emit_json({"checked": len(records), "differences": [d.as_dict() for d in differences]})
@@ -85,13 +91,13 @@ def dkim_group() -> None:
 @pass_ctx
 def dkim_show(ctx: Context, as_json: bool) -> None:
     """The key in use and every key on disk, with the record to publish."""
-    on_disk = keys(ctx)
-    current = on_disk.current()
+    keys = DkimKeys(Layout(ctx.settings.state_dir))
+    current = keys.current()
     data = {
         "selector": current.selector if current else None,
         "record_name": f"{current.selector}._domainkey.{ctx.settings.domain}" if current else None,
         "record": current.record() if current else None,
-        "keys": on_disk.selectors(),
+        "keys": keys.selectors(),
     }
     if as_json:
         emit_json(data)
@@ -108,14 +114,11 @@ def dkim_rotate(ctx: Context, selector: str | None) -> None:
     """Make a new key, sign with it from now on, keep the old one until `dkim retire`."""
     from provisioning import stack
 
-    key = dkim_keys.rotate(
-        keys(ctx),
-        AuditLog(audit_path(ctx.settings.state_dir)),
-        ctx.actor,
-        ctx.settings.domain,
-        selector,
-        apply=lambda: stack.up(ctx.settings),
-    )
+    keys = DkimKeys(Layout(ctx.settings.state_dir))
+    with audit_log(ctx).action(ctx.actor, "dkim-rotate", ctx.settings.domain) as done:
+        key = keys.generate(ctx.settings.domain, selector)
+        stack.up(ctx.settings)  # OpenDKIM rereads its configuration
+        done.changes = {"selector": key.selector}
     say(f"alumail: signing with {key.selector}; publish:")
     click.echo(f'{key.selector}._domainkey.{ctx.settings.domain}. IN TXT "{key.record()}"')
 
@@ -126,11 +129,7 @@ def dkim_rotate(ctx: Context, selector: str | None) -> None:
 @pass_ctx
 def dkim_retire(ctx: Context, selector: str) -> None:
     """Remove an old key (not the one in use); unpublish its record afterwards."""
-    dkim_keys.retire(
-        keys(ctx),
-        AuditLog(audit_path(ctx.settings.state_dir)),
-        ctx.actor,
-        ctx.settings.domain,
-        selector,
-    )
+    with audit_log(ctx).action(ctx.actor, "dkim-retire", ctx.settings.domain) as done:
+        DkimKeys(Layout(ctx.settings.state_dir)).retire(selector)
+        done.changes = {"selector": selector}
     say(f"alumail: key {selector} removed; remove {selector}._domainkey from DNS")
