@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from identity.accounts import check_uid
 from identity.directory import Credentials, Directory
 from identity.dit import Tree
-from identity.errors import AccessDeniedError, DirectoryError, NotFoundError, ValidationError
+from identity.errors import AccessDeniedError, DirectoryError, NotFoundError
 from identity.passwords import hash_password, verify_password
-from identity.roles import STAFF_ROLES, Actor, Role, identify
+from identity.roles import Actor, Role, identify
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning import api_tokens
 from provisioning.accounts import login_uid
-from provisioning.api_tokens import Binding, TokenInfo
+from provisioning.api_tokens import Binding
 from provisioning.audit import AuditLog, audit_path
 from provisioning.standing import account_state, staff_binding
 from provisioning.store import Standing, Store
@@ -88,19 +88,6 @@ def actor_for(settings: Settings, uid: str) -> Actor:
     return Actor(uid, role, Credentials.proxied(dn))
 
 
-def issue_api_token(settings: Settings, store: Store, uid: str, label: str) -> IssuedToken:
-    """A new API token for staff member ``uid`` (not for an alumnus, nor while suspended),
-    bound to their entry and role as they are now; the token text is in the result once."""
-    _, role = identity_of(settings, uid)
-    if role not in STAFF_ROLES:
-        raise ValidationError("uid", f"'{uid}' is not a staff member (admin or helpdesk)")
-    binding = staff_binding(settings, uid)
-    if binding is None:
-        raise ValidationError("uid", f"'{uid}' is suspended: no token is issued to it")
-    token, info = api_tokens.issue(store, binding, label)
-    return IssuedToken(token, info, role)
-
-
 def token_actor(settings: Settings, store: Store, issued: Binding) -> Actor | None:
     """The staff member a valid API token (issued as ``issued``) acts as now; None when the
     token no longer holds: its member was removed (perhaps re-added: another entry), demoted,
@@ -117,13 +104,6 @@ def token_actor(settings: Settings, store: Store, issued: Binding) -> Actor | No
     if not actor.can_support():
         raise AccessDeniedError(f"{actor} may not use the API")
     return actor
-
-
-@dataclass(frozen=True)
-class IssuedToken:
-    token: str
-    info: TokenInfo
-    role: Role
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from identity.errors import ValidationError
+from identity.roles import STAFF_ROLES
 from provisioning import api_tokens, roster
 from provisioning.cli.base import (
     ADMINS,
@@ -89,11 +91,18 @@ def token_group() -> None:
 @pass_ctx
 def token_issue(ctx: Context, uid: str, label: str) -> None:
     """Issue a token acting as staff member UID; the token is printed once, on stdout."""
-    from provisioning.signin import issue_api_token
+    from provisioning.signin import identity_of
+    from provisioning.standing import staff_binding
 
-    issued = issue_api_token(ctx.settings, Store.for_state(ctx.settings.state_dir), uid, label)
-    say(f"alumail: token {issued.info.id} issued to {uid} ({issued.role.value}); it is shown once")
-    click.echo(issued.token)
+    _, role = identity_of(ctx.settings, uid)
+    if role not in STAFF_ROLES:
+        raise ValidationError("uid", f"'{uid}' is not a staff member (admin or helpdesk)")
+    binding = staff_binding(ctx.settings, uid)
+    if binding is None:
+        raise ValidationError("uid", f"'{uid}' is suspended: no token is issued to it")
+    token, info = api_tokens.issue(Store.for_state(ctx.settings.state_dir), binding, label)
+    say(f"alumail: token {info.id} issued to {uid} ({role.value}); it is shown once")
+    click.echo(token)
 
 
 @allow(ADMINS, changes=True)
