@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+from identity import legacy
 from identity.dit import WEB_SERVICE, Tree
 
 # Fields an alumnus may edit on their own entry, straight in the directory too (the constraint
@@ -81,7 +82,7 @@ def web_service_rules(tree: Tree) -> list[str]:
         # two rules must come before the catch-all below, which would let it read a hash.
         f"to {people} attrs=userPassword by {web} =w by * break",
         f"to {people} attrs=pwdReset,pwdAccountLockedTime by {web} manage by * break",
-        f"to {people} attrs=alumailRecoveryEmail,alumailLegacyAddress,alumailLegacyState "
+        f"to {people} attrs=alumailRecoveryEmail,{','.join(legacy.ATTRIBUTES)} "
         f"by {web} write by * break",
         # Read and search everything else, add new entries: no modify, no delete.
         f"to {people} by {web} =rscda by * break",

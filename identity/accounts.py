@@ -107,6 +107,15 @@ def check_address(address: str, *, field: str = "address") -> str:
     return f"{local}@{domain}"
 
 
+def check_recovery_address(address: str, domain: str, *, field: str = "recovery_email") -> str:
+    """A recovery address: well-formed and outside this service's ``domain`` (a reset link mailed
+    into the mailbox whose password was lost reaches no one)."""
+    address = check_address(address, field=field)
+    if address.lower().endswith("@" + domain):
+        raise ValidationError(field, "must be an address outside this service")
+    return address
+
+
 def check_student_number(value: str, *, field: str = "student_number") -> str:
     value = value.strip()
     if not re.fullmatch(rules.STUDENT_NUMBER, value.upper()):

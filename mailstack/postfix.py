@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
+from identity import legacy
 from identity.errors import ConfigError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
@@ -56,20 +57,19 @@ LDAP_TABLES = {
 LEGACY_TABLES = {
     "legacy": (
         "Old addresses of holders who moved here: delivered to the new mailbox.",
-        f"(&(objectClass=alumailAccount){ACTIVE}(alumailLegacyAddress=%s)"
-        "(alumailLegacyState=migrated))",
+        legacy.holder_filter("%s", moved=True, also=ACTIVE),
         "mail",
     ),
     "retired": (
         "Old addresses of holders who never moved: refused for good, saying why.",
-        "(&(objectClass=alumailAccount)(alumailLegacyAddress=%s)(!(alumailLegacyState=migrated)))",
-        "alumailLegacyAddress",
+        legacy.holder_filter("%s", moved=False),
+        legacy.ADDRESS,
     ),
     "legacy-senders": (
         "Old addresses of holders who moved here: refused as sender on port 25 (they send "
         "through submission).",
-        "(&(objectClass=alumailAccount)(alumailLegacyAddress=%s)(alumailLegacyState=migrated))",
-        "alumailLegacyAddress",
+        legacy.holder_filter("%s", moved=True),
+        legacy.ADDRESS,
     ),
 }
 RESULT_FORMATS = {

@@ -21,6 +21,7 @@ from identity.accounts import (
     AccountStatus,
     check_address,
     check_display_name,
+    check_recovery_address,
     check_uid,
 )
 from identity.directory import Directory, escape
@@ -103,6 +104,30 @@ def login_uid(settings: Settings, login: str) -> str | None:
 def login_names(account: Account) -> list[str]:
     """Every name a client may log in with (Dovecot keys its cache by the typed name)."""
     return [account.uid, account.mail, *account.aliases]
+
+
+def plan_account(
+    settings: Settings,
+    uid: str,
+    display_name: str,
+    *,
+    quota: str | int | None = None,
+    **profile: Any,
+) -> Account:
+    """The one place a new account is made from what a face was given (a command's options, an
+    API body, a registration, an import row): each field checked by its rule, and the address
+    and quota this service gives. Nothing is written."""
+    check_uid(uid)
+    values: dict[str, Any] = {"display_name": check_display_name(display_name)}
+    for name, value in profile.items():
+        rule = PROFILE_RULES.get(name)
+        if rule is None:
+            raise ValidationError(name, "is not an account field")
+        values[name] = rule(value, field=name)
+    if isinstance(recovery := values.get("recovery_email"), str):
+        check_recovery_address(recovery, settings.domain)
+    limit = parse_quota(quota) if quota is not None else settings.default_quota
+    return Account(uid=uid, mail=f"{uid}@{settings.domain}", quota=limit, **values)
 
 
 class AccountService:
@@ -266,18 +291,7 @@ class AccountService:
     def plan_new(
         self, uid: str, display_name: str, *, quota: str | int | None = None, **profile: Any
     ) -> Account:
-        check_uid(uid)
-        values: dict[str, Any] = {"display_name": check_display_name(display_name)}
-        for name, value in profile.items():
-            rule = PROFILE_RULES.get(name)
-            if rule is None:
-                raise ValidationError(name, "is not an account field")
-            values[name] = rule(value, field=name)
-        recovery = values.get("recovery_email")
-        if isinstance(recovery, str) and recovery.endswith("@" + self.settings.domain):
-            raise ValidationError("recovery_email", "must be an address outside this service")
-        limit = parse_quota(quota) if quota is not None else self.settings.default_quota
-        return Account(uid=uid, mail=f"{uid}@{self.settings.domain}", quota=limit, **values)
+        return plan_account(self.settings, uid, display_name, quota=quota, **profile)
 
     def check_new_is_free(self, account: Account) -> None:
         if self.directory.get(self.tree.person(account.uid), ["uid"]) is not None:
@@ -320,9 +334,8 @@ class AccountService:
                 values[name] = rule(value, field=name)
             if values.get("display_name") is None and "display_name" in values:
                 raise ValidationError("display_name", "must not be empty")
-            recovery = values.get("recovery_email")
-            if isinstance(recovery, str) and recovery.endswith("@" + self.settings.domain):
-                raise ValidationError("recovery_email", "must be an address outside this service")
+            if isinstance(recovery := values.get("recovery_email"), str):
+                check_recovery_address(recovery, self.settings.domain)
             updated = replace(current, **values)
             outcome.changes = self._apply(current, updated)
             outcome.unchanged = not outcome.changes

@@ -39,10 +39,7 @@ from typing import IO, Any
 
 from identity.accounts import (
     Account,
-    check_address,
     check_display_name,
-    check_graduation_year,
-    check_student_number,
     check_uid,
 )
 from identity.directory import (
@@ -68,6 +65,7 @@ from mailstack.layout import Layout
 from mailstack.settings import Settings
 from mailstack.slapd import Slapd
 from provisioning import csvcells, csvrows
+from provisioning.accounts import plan_account
 from provisioning.audit import AuditLog, audit_path
 
 COLUMNS = (
@@ -80,6 +78,8 @@ COLUMNS = (
     "recovery_email",
 )
 OPTIONAL_COLUMNS = ("password_hash",)
+# The columns that are profile fields (PROFILE_RULES), in the order a row's errors are reported.
+PROFILE = ("recovery_email", "given_name", "family_name", "student_number", "graduation_year")
 # What an import manages on an existing account; status, quota, aliases are left alone.
 MANAGED = (
     "cn",
@@ -147,35 +147,19 @@ def read_rows(
 
 
 def parse_row(line: int, record: Mapping[str, str | None], settings: Settings) -> Row:
-    """One CSV record as an Account, or a ValidationError naming the column."""
+    """One CSV record as an Account (by the rules of every new account, plan_account), or a
+    ValidationError naming the column."""
     if None in record:  # more cells than columns
         raise ValidationError("row", "has more cells than the header has columns")
-    get = record.get
-    uid = check_uid((get("uid") or "").strip())
-    display = check_display_name(get("display_name") or "", field="display_name")
-    given = (get("given_name") or "").strip()
-    family = (get("family_name") or "").strip()
-    student = (get("student_number") or "").strip()
-    year = (get("graduation_year") or "").strip()
-    recovery = (get("recovery_email") or "").strip()
-    hashed = (get("password_hash") or "").strip()
-    if recovery:
-        recovery = check_address(recovery, field="recovery_email")
-        if recovery.endswith("@" + settings.domain):
-            raise ValidationError("recovery_email", "must be an address outside this service")
-    account = Account(
-        uid=uid,
-        display_name=display,
-        mail=f"{uid}@{settings.domain}",
-        quota=settings.default_quota,
-        given_name=check_display_name(given, field="given_name", max_length=64) if given else None,
-        family_name=check_display_name(family, field="family_name", max_length=64)
-        if family
-        else None,
-        recovery_email=recovery or None,
-        student_number=check_student_number(student) if student else None,
-        graduation_year=check_graduation_year(year) if year else None,
-    )
+
+    def cell(name: str) -> str:
+        return (record.get(name) or "").strip()
+
+    uid = check_uid(cell("uid"))
+    # Checked here first only to name the column in the report (the rule calls it "name").
+    display = check_display_name(record.get("display_name") or "", field="display_name")
+    account = plan_account(settings, uid, display, **{name: cell(name) for name in PROFILE})
+    hashed = cell("password_hash")
     return Row(line, account, check_stored_hash(hashed) if hashed else None)
 
 

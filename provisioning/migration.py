@@ -1,9 +1,9 @@
 """Moving mail from the legacy lifelong-mailbox server into the new mailboxes.
 
 The copy itself is Dovecot's dsync (:mod:`mailstack.imapsync`); this module owns the rest: one
-account or a CSV list, the holder's state in the directory (``alumailLegacyState``: migrating,
-migrated or failed), a report per account (folders, messages and bytes copied, errors), an
-audit line per account, and one account's failure never stopping the others.
+account or a CSV list, the holder's state in the directory (:class:`identity.legacy.LegacyState`:
+migrating, migrated or failed), a report per account (folders, messages and bytes copied,
+errors), an audit line per account, and one account's failure never stopping the others.
 
 CSV columns: ``legacy_login,legacy_password,uid``. A row without a password is copied with the
 legacy server's admin (master) login given on the command line.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from identity.accounts import check_uid
 from identity.directory import Directory
 from identity.dit import Tree
 from identity.errors import AlumailError, ConfigError, NotFoundError, ValidationError
+from identity.legacy import LegacyState, state_change
 from identity.roles import ROOT, Actor
 from mailstack.context import build_context
 from mailstack.imapsync import FolderCount, ImapSource, counts, pull, survey
@@ -30,7 +31,6 @@ from provisioning.audit import AuditLog, audit_path
 from provisioning.csvrows import open_csv, read_rows
 
 CSV_COLUMNS = ("legacy_login", "legacy_password", "uid")
-STATES = ("not-migrated", "migrating", "migrated", "failed", "backed-up")
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,9 @@ class Migrator:
             verify_tls=self.verify_tls,
         )
 
-    def set_state(self, uid: str, state: str) -> None:
+    def set_state(self, uid: str, state: LegacyState) -> None:
         with Directory(self.uri) as system:
-            system.replace(self.tree.person(uid), {"alumailLegacyState": [state]})
+            system.replace(self.tree.person(uid), state_change(state))
 
     def run(
         self, jobs: Iterable[Job], progress: Callable[[AccountReport], None] | None = None
@@ -165,17 +165,17 @@ class Migrator:
                 raise NotFoundError(f"no account with uid '{job.uid}'")
             user = entry["mail"][0]
             source = self.source(job)
-            self.set_state(job.uid, "migrating")
+            self.set_state(job.uid, LegacyState.MIGRATING)
             before = counts(self.ctx, user)
             pull(self.ctx, user, source)
             after = counts(self.ctx, user)
             self._fill(report, before, after)
             report.ok = True
-            self.set_state(job.uid, "migrated")
+            self.set_state(job.uid, LegacyState.MIGRATED)
         except AlumailError as error:
             report.error = error.message + (f": {error.detail}" if error.detail else "")
             with contextlib.suppress(AlumailError):  # no account: the report says so
-                self.set_state(job.uid, "failed")
+                self.set_state(job.uid, LegacyState.FAILED)
         report.seconds = round(time.monotonic() - started, 2)
         self.audit.record(
             self.actor,
@@ -205,24 +205,3 @@ class Migrator:
             report.messages_copied += max(copied, 0)
             report.bytes_copied += max(count.bytes - (was.bytes if was else 0), 0)
             report.messages_total += count.messages
-
-
-def legacy_holders(settings: Settings) -> Iterator[dict[str, str]]:
-    """Every account with a legacy address: uid, legacy address, state, primary address and
-    recovery address."""
-    tree = Tree(settings.base_dn)
-    with Directory(Layout(settings.state_dir).ldapi_uri) as system:
-        rows = system.search(
-            tree.people,
-            "(alumailLegacyAddress=*)",
-            ["uid", "mail", "alumailLegacyAddress", "alumailLegacyState", "alumailRecoveryEmail"],
-            scope="one",
-        )
-    for _, entry in sorted(rows, key=lambda r: r[1]["uid"][0]):
-        yield {
-            "uid": entry["uid"][0],
-            "mail": entry["mail"][0],
-            "legacy_address": entry["alumailLegacyAddress"][0],
-            "state": (entry.get("alumailLegacyState") or ["not-migrated"])[0],
-            "recovery_email": (entry.get("alumailRecoveryEmail") or [""])[0],
-        }

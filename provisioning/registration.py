@@ -16,14 +16,15 @@ from typing import Any
 
 from identity.accounts import (
     Account,
-    check_address,
     check_display_name,
     check_graduation_year,
+    check_recovery_address,
     check_student_number,
 )
 from identity.directory import Directory, filter_equals
 from identity.dit import Tree
 from identity.errors import ConflictError, FieldErrors, ValidationError
+from identity.legacy import new_holder
 from identity.passwords import DEFAULT_POLICY, hash_password
 from identity.roles import Actor, Role
 from mailstack.clients import settings_text
@@ -121,9 +122,11 @@ class Registration:
         _rule(errors, "password", lambda: DEFAULT_POLICY.check(form.password, uid=uid))
         if form.password != form.password_again:
             errors.setdefault("password_again", "must be the same password again")
-        recovery = _rule(errors, "recovery_email", lambda: check_address(form.recovery_email))
-        if isinstance(recovery, str) and recovery.lower().endswith("@" + self.settings.domain):
-            errors["recovery_email"] = "must be an address outside this service"
+        recovery = _rule(
+            errors,
+            "recovery_email",
+            lambda: check_recovery_address(form.recovery_email, self.settings.domain),
+        )
         if errors:
             raise FieldErrors(errors)
 
@@ -194,13 +197,7 @@ class Registration:
         if graduate.legacy_address:
             # Listed as a legacy holder: migration and the cutoff start from here.
             with Directory(self.uri) as system:
-                system.replace(
-                    self.tree.person(account.uid),
-                    {
-                        "alumailLegacyAddress": [graduate.legacy_address.lower()],
-                        "alumailLegacyState": ["not-migrated"],
-                    },
-                )
+                system.replace(self.tree.person(account.uid), new_holder(graduate.legacy_address))
         self.mailer.send(
             account.mail, "Welcome to your alumni mailbox", self.welcome(account, graduate)
         )

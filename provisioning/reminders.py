@@ -11,11 +11,15 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+from identity.directory import Directory
+from identity.dit import Tree
 from identity.errors import ConfigError
+from identity.legacy import LegacyState
+from mailstack.layout import Layout
 from mailstack.settings import Settings
+from provisioning import legacy
 from provisioning.audit import AuditLog, audit_path
 from provisioning.mailer import Mailer
-from provisioning.migration import legacy_holders
 from provisioning.registration import PORTAL
 from provisioning.store import Store
 
@@ -45,11 +49,13 @@ def due(settings: Settings, store: Store, today: datetime.date) -> list[Reminder
             row[0] for row in db.execute("SELECT uid FROM reminders WHERE offset = ?", (offset,))
         }
     result = []
-    for holder in legacy_holders(settings):
-        if holder["state"] == "migrated" or holder["uid"] in sent:
+    with Directory(Layout(settings.state_dir).ldapi_uri) as system:
+        found = legacy.holders(system, Tree(settings.base_dn))
+    for holder in found:
+        if holder.state == LegacyState.MIGRATED or holder.uid in sent:
             continue
-        recipients = tuple(a for a in (holder["mail"], holder["recovery_email"]) if a)
-        result.append(Reminder(holder["uid"], offset, recipients))
+        recipients = tuple(a for a in (holder.mail, holder.recovery_email) if a)
+        result.append(Reminder(holder.uid, offset, recipients))
     return result
 
 

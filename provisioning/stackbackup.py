@@ -31,7 +31,8 @@ from pathlib import Path
 
 from identity.directory import Directory
 from identity.dit import Tree
-from identity.errors import ConflictError, ValidationError
+from identity.errors import AlumailError, ConflictError, ValidationError
+from identity.roles import Actor
 from mailstack import archives
 from mailstack.context import MAIL_USER, build_context, mail_user_ids
 from mailstack.dovecot import Dovecot
@@ -41,6 +42,7 @@ from mailstack.layout import Layout
 from mailstack.process import run
 from mailstack.settings import Settings
 from provisioning import stack
+from provisioning.audit import AuditLog, audit_path
 
 STATE_PARTS = ("etc", "tls", "secrets", "dkim", "web", "audit")
 FORMAT = 1
@@ -48,7 +50,16 @@ MAX_MANIFEST_BYTES = 64 * 1024
 MAIL_ROOT = "mail"
 
 
-def backup_all(settings: Settings, target_dir: Path) -> Path:
+def backup_all(settings: Settings, target_dir: Path, *, audit: AuditLog, actor: Actor) -> Path:
+    """Copy the running stack into a new folder under ``target_dir`` (its path is returned).
+    Audited."""
+    with audit.action(actor, "backup-all", str(target_dir)) as done:
+        out = _backup(settings, target_dir)
+        done.changes = {"folder": str(out)}
+    return out
+
+
+def _backup(settings: Settings, target_dir: Path) -> Path:
     layout = Layout(settings.state_dir)
     ctx = build_context(settings, create_secrets=False)
     if Dovecot(ctx).pid() is None:
@@ -127,7 +138,22 @@ def _state_archive(layout: Layout, target: Path) -> None:
                     archives.pack(archive, path, part)
 
 
-def restore_all(settings: Settings, source: Path) -> dict[str, object]:
+def restore_all(settings: Settings, source: Path, *, actor: Actor) -> dict[str, object]:
+    """Restore the backup folder ``source`` onto a fresh state directory and bring the stack
+    up. Audited, a refused or broken backup too. The restore replaces the audit trail with the
+    backup's, so the line is written after it, onto that chain: the log is opened here, after
+    the restore, not handed in before it."""
+    try:
+        result = _restore(settings, source)
+    except AlumailError as error:
+        audit = AuditLog(audit_path(settings.state_dir))
+        audit.record(actor, "restore-all", str(source), "failed", detail=error.message)
+        raise
+    AuditLog(audit_path(settings.state_dir)).record(actor, "restore-all", str(source), "ok")
+    return result
+
+
+def _restore(settings: Settings, source: Path) -> dict[str, object]:
     manifest_file = source / "manifest.json"
     try:
         # A regular file of a few hundred bytes: a FIFO or a link to /dev/zero in a backup

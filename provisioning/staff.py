@@ -1,4 +1,4 @@
-"""Staff accounts (admins and helpdesk members), and proving who an actor is.
+"""Staff accounts (admins and helpdesk members). Proving who an actor is: provisioning.signin.
 
 Staff live under ou=staff with no mailbox; their role is membership of cn=admins or
 cn=helpdesk. Only the host's root or an admin may add, remove or change staff.
@@ -6,91 +6,22 @@ cn=helpdesk. Only the host's root or an admin may add, remove or change staff.
 
 from __future__ import annotations
 
-import functools
-import secrets
-
 from identity.accounts import check_display_name, check_uid
 from identity.directory import Credentials, Directory
 from identity.dit import Tree, group_entry, staff_entry
 from identity.errors import (
     AccessDeniedError,
     ConflictError,
-    DirectoryError,
     NotFoundError,
     ValidationError,
 )
-from identity.passwords import DEFAULT_POLICY, hash_password, verify_password
+from identity.passwords import DEFAULT_POLICY, hash_password
 from identity.roles import STAFF_ROLES, Actor, Role
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.passwords import password_writer, write_password
-
-
-def resolve_actor(settings: Settings, uid: str, password: str) -> Actor:
-    """The actor ``uid`` is, proven by binding with ``password``: a staff member (role from
-    group membership) or an alumnus."""
-    check_uid(uid, field="actor")
-    refused = AccessDeniedError(f"actor: cannot sign in as '{uid}' with that password")
-    try:
-        dn, role = identity_of(settings, uid)
-    except NotFoundError as exc:
-        decoy_check(password)
-        raise refused from exc
-    if not proves(settings, dn, password):
-        raise refused
-    return Actor(uid, role, Credentials(dn, password))
-
-
-def proves(settings: Settings, dn: str, password: str) -> bool:
-    """True if ``password`` binds as ``dn`` (slapd's ppolicy counts a failure and locks)."""
-    if not password:
-        return False
-    try:
-        Directory(Layout(settings.state_dir).ldapi_uri, Credentials(dn, password)).close()
-    except DirectoryError:
-        return False
-    return True
-
-
-@functools.cache
-def _decoy_hash() -> str:
-    return hash_password(secrets.token_urlsafe(16))
-
-
-def decoy_check(password: str) -> None:
-    """The argon2id work of a real password check, for a name that does not exist: unknown and
-    known names then take about as long to refuse."""
-    verify_password(password or "-", _decoy_hash())
-
-
-def actor_for(settings: Settings, uid: str) -> Actor:
-    """The actor for ``uid`` whose password was proven earlier (a web session, an API token):
-    the role is read again now, and slapd judges every operation as that person through
-    proxied authorization. NotFoundError once the account is gone."""
-    check_uid(uid, field="actor")
-    dn, role = identity_of(settings, uid)
-    return Actor(uid, role, Credentials.proxied(dn))
-
-
-def identity_of(settings: Settings, uid: str) -> tuple[str, Role]:
-    check_uid(uid)  # before any DN is built from it
-    tree = Tree(settings.base_dn)
-    with Directory(Layout(settings.state_dir).ldapi_uri) as system:
-        if system.get(tree.staff_member(uid), ["uid"]) is not None:
-            dn = tree.staff_member(uid)
-            return dn, _staff_role(system, tree, dn)
-        if system.get(tree.person(uid), ["uid"]) is None:
-            raise NotFoundError(f"no account with uid '{uid}'")
-    return tree.person(uid), Role.ALUMNUS
-
-
-def _staff_role(system: Directory, tree: Tree, dn: str) -> Role:
-    for role, group in ((Role.ADMIN, tree.admins_group), (Role.HELPDESK, tree.helpdesk_group)):
-        entry = system.get(group, ["member"]) or {}
-        if dn.lower() in (m.lower() for m in entry.get("member", [])):
-            return role
-    raise AccessDeniedError(f"actor: staff account {dn} has no role")
+from provisioning.signin import identity_of, proves
 
 
 class StaffService(AccountService):

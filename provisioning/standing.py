@@ -15,11 +15,10 @@ from identity.accounts import check_uid
 from identity.directory import Directory
 from identity.dit import Tree
 from identity.errors import AccessDeniedError, NotFoundError, ValidationError
-from identity.roles import STAFF_ROLES
+from identity.roles import STAFF_ROLES, identify
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning.api_tokens import Binding
-from provisioning.staff import identity_of
 from provisioning.store import Session, Standing
 
 STATE_ATTRIBUTES = [
@@ -69,7 +68,7 @@ def _active(entry: dict[str, list[str]]) -> bool:
 
 
 def account_state(settings: Settings, uid: str) -> AccountState | None:
-    """The state of ``uid``'s entry (staff first, then alumni, as identity_of looks), None when
+    """The state of ``uid``'s entry (staff first, then alumni, as identify looks), None when
     there is none, or when ``uid`` breaks the UID rule (no DN is built from it then)."""
     try:
         check_uid(uid)
@@ -94,8 +93,8 @@ def staff_binding(settings: Settings, uid: str) -> Binding | None:
     """Staff member ``uid`` as the directory has them now, to bind a token to or to compare a
     token's binding with; None when there is no such staff member, or it is suspended."""
     try:
-        check_uid(uid)
-        dn, role = identity_of(settings, uid)
+        with Directory(Layout(settings.state_dir).ldapi_uri) as system:
+            dn, role = identify(system, Tree(settings.base_dn), uid)
     except (ValidationError, NotFoundError, AccessDeniedError):
         return None
     if role not in STAFF_ROLES:

@@ -152,7 +152,7 @@ class Context:
             if self.actor_uid is None:
                 self._actor = ROOT
             else:
-                from provisioning.staff import resolve_actor
+                from provisioning.signin import resolve_actor
 
                 self._actor = resolve_actor(self.settings, self.actor_uid, self._actor_password())
         return self._actor

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
-from identity.accounts import check_address, check_uid
+from identity.accounts import check_uid
 from identity.directory import Directory
 from identity.dit import Tree
-from identity.errors import AlumailError, NotFoundError, ValidationError
+from identity.errors import ValidationError
 from mailstack.layout import Layout
+from provisioning import legacy
 from provisioning.audit import AuditLog, audit_path
 from provisioning.cli.base import (
     ADMINS,
@@ -27,7 +28,7 @@ from provisioning.cli.base import (
     read_secret_file,
     say,
 )
-from provisioning.migration import AccountReport, Job, Migrator, legacy_holders, read_jobs
+from provisioning.migration import AccountReport, Job, Migrator, read_jobs
 
 
 @allow(ADMINS, changes=True)
@@ -126,17 +127,22 @@ def legacy_group() -> None:
 @pass_ctx
 def legacy_status(ctx: Context, as_json: bool) -> None:
     """Every holder: legacy address, state (not-migrated, migrating, migrated, failed)."""
-    holders = list(legacy_holders(ctx.settings))
+    with Directory(Layout(ctx.settings.state_dir).ldapi_uri) as system:
+        holders = legacy.holders(system, Tree(ctx.settings.base_dn))
     counts: dict[str, int] = {}
     for holder in holders:
-        counts[holder["state"]] = counts.get(holder["state"], 0) + 1
+        counts[holder.state] = counts.get(holder.state, 0) + 1
     if as_json:
         emit_json(
-            {"cutoff": ctx.settings.legacy.cutoff or None, "counts": counts, "holders": holders}
+            {
+                "cutoff": ctx.settings.legacy.cutoff or None,
+                "counts": counts,
+                "holders": [holder.as_dict() for holder in holders],
+            }
         )
         return
     for holder in holders:
-        click.echo(f"{holder['uid']}\t{holder['legacy_address']}\t{holder['state']}")
+        click.echo(f"{holder.uid}\t{holder.legacy_address}\t{holder.state}")
     say(f"alumail: {len(holders)} holders: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
 
 
@@ -147,20 +153,15 @@ def legacy_status(ctx: Context, as_json: bool) -> None:
 @pass_ctx
 def legacy_set(ctx: Context, uid: str, address: str) -> None:
     """Record that UID holds the legacy mailbox ADDRESS (not migrated yet)."""
-    check_uid(uid)
-    address = check_address(address, field="address").lower()
-    tree = Tree(ctx.settings.base_dn)
-    with (
-        AuditLog(audit_path(ctx.settings.state_dir)).action(ctx.actor, "legacy-set", uid) as done,
-        Directory(Layout(ctx.settings.state_dir).ldapi_uri) as system,
-    ):
-        if system.get(tree.person(uid), ["uid"]) is None:
-            raise NotFoundError(f"no account with uid '{uid}'")
-        system.replace(
-            tree.person(uid),
-            {"alumailLegacyAddress": [address], "alumailLegacyState": ["not-migrated"]},
+    with Directory(Layout(ctx.settings.state_dir).ldapi_uri) as system:
+        address = legacy.record_holder(
+            system,
+            Tree(ctx.settings.base_dn),
+            AuditLog(audit_path(ctx.settings.state_dir)),
+            ctx.actor,
+            uid,
+            address,
         )
-        done.changes = {"legacy_address": address}
     say(f"alumail: {uid} holds the legacy mailbox {address}")
 
 
@@ -233,11 +234,9 @@ def backup_all(ctx: Context, target: Path) -> None:
     under TARGET; its path is printed on stdout."""
     from provisioning.stackbackup import backup_all as run_backup
 
-    with AuditLog(audit_path(ctx.settings.state_dir)).action(
-        ctx.actor, "backup-all", str(target)
-    ) as done:
-        out = run_backup(ctx.settings, target)
-        done.changes = {"folder": str(out)}
+    out = run_backup(
+        ctx.settings, target, audit=AuditLog(audit_path(ctx.settings.state_dir)), actor=ctx.actor
+    )
     click.echo(out)
 
 
@@ -252,14 +251,7 @@ def restore_all(ctx: Context, source: Path, as_json: bool) -> None:
     """Restore a `backup-all` folder onto a fresh state directory and bring the stack up."""
     from provisioning.stackbackup import restore_all as run_restore
 
-    try:
-        result = run_restore(ctx.settings, source)
-    except AlumailError as error:  # a refused or broken backup is on the record too
-        audit = AuditLog(audit_path(ctx.settings.state_dir))
-        audit.record(ctx.actor, "restore-all", str(source), "failed", detail=error.message)
-        raise
-    # The restore replaces the trail with the backup's: the line goes after it, onto that chain.
-    AuditLog(audit_path(ctx.settings.state_dir)).record(ctx.actor, "restore-all", str(source), "ok")
+    result = run_restore(ctx.settings, source, actor=ctx.actor)
     if as_json:
         emit_json(result)
     else:

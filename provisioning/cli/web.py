@@ -91,7 +91,7 @@ def token_group() -> None:
 @pass_ctx
 def token_issue(ctx: Context, uid: str, label: str) -> None:
     """Issue a token acting as staff member UID; the token is printed once, on stdout."""
-    from provisioning.staff import identity_of
+    from provisioning.signin import identity_of
     from provisioning.standing import staff_binding
 
     _, role = identity_of(ctx.settings, uid)

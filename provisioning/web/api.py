@@ -14,12 +14,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from identity.accounts import AccountStatus
-from identity.errors import AccessDeniedError, NotFoundError
+from identity.errors import AccessDeniedError
 from identity.roles import Actor
 from provisioning import api_tokens
 from provisioning.helpdesk import Helpdesk
-from provisioning.staff import actor_for
-from provisioning.standing import staff_binding
+from provisioning.signin import token_actor
 from provisioning.web.requests import NotSignedIn, Services, services
 from provisioning.web.security import client_address
 
@@ -68,18 +67,9 @@ def api_actor(request: Request, svc: Svc) -> Actor:
         presented = api_tokens.token_id(token)
         svc.limiter.hit("token-id", presented or "-", svc.limits.token_account)
         raise NotSignedIn(api_tokens.REFUSED) from None
-    now = staff_binding(svc.settings, issued.uid)
-    if now != issued:
-        # Removed (perhaps re-added: another entry), demoted, promoted or suspended since the
-        # token was issued: it and every other token bound as it was stop for good.
-        api_tokens.revoke_stale(svc.store, issued.uid, now)
+    actor = token_actor(svc.settings, svc.store, issued)
+    if actor is None:
         raise NotSignedIn(api_tokens.REFUSED)
-    try:
-        actor = actor_for(svc.settings, issued.uid)
-    except NotFoundError:
-        raise NotSignedIn(api_tokens.REFUSED) from None
-    if not actor.can_support():
-        raise AccessDeniedError(f"{actor} may not use the API")
     return actor
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from identity.errors import ValidationError
 from mailstack import autoconfig, dnsrecords
-from provisioning.web import signin
+from provisioning.web import sessions
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import client_address
 
@@ -59,7 +59,7 @@ def outlook_json(request: Request, svc: Svc) -> Response:
 @router.get("/account/clients/apple.mobileconfig")
 def apple(request: Request, svc: Svc) -> Response:
     session = signed_in(request, svc)
-    actor = signin.session_actor(svc.settings, session)
+    actor = sessions.session_actor(svc.settings, session)
     with svc.accounts(actor) as accounts:
         account = accounts.get(session.uid)
     profile = autoconfig.apple_profile(svc.settings, account.mail, account.display_name)

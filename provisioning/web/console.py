@@ -17,7 +17,7 @@ from identity.accounts import AccountStatus
 from identity.errors import AccessDeniedError, NotFoundError
 from identity.roles import Actor
 from provisioning.helpdesk import Helpdesk
-from provisioning.web import signin
+from provisioning.web import sessions
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD
 
@@ -29,7 +29,7 @@ RESULTS = 50
 
 def staff_actor(request: Request, svc: Services) -> Actor:
     session = signed_in(request, svc)
-    actor = signin.session_actor(svc.settings, session)
+    actor = sessions.session_actor(svc.settings, session)
     if not actor.can_support():
         raise AccessDeniedError("the helpdesk console is for helpdesk staff and admins")
     return actor

@@ -3,10 +3,7 @@ report, start it with the legacy password) and downloading a copy of the mailbox
 
 from __future__ import annotations
 
-import json
 import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -16,13 +13,13 @@ from starlette.background import BackgroundTask
 
 from identity.directory import Directory
 from identity.dit import Tree
-from identity.errors import ValidationError
+from identity.legacy import LegacyHolder
 from mailstack.layout import Layout
+from provisioning import legacy
 from provisioning.backups import MailboxBackups
-from provisioning.migration import Job, Migrator
+from provisioning.migration import Migrator
 from provisioning.registration import PORTAL
-from provisioning.store import Store
-from provisioning.web import signin
+from provisioning.web import sessions
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD
 
@@ -30,36 +27,24 @@ router = APIRouter(include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]
 CsrfToken = Annotated[str, Form(alias=CSRF_FIELD)]
 Field = Annotated[str, Form()]
-_running: set[str] = set()
-_lock = threading.Lock()
+# The web service's one set of moves under way (a second move of a mailbox is refused).
+MOVES = legacy.PortalMoves()
 
 
-def last_report(store: Store, uid: str) -> dict[str, object] | None:
-    with store.connect() as db:
-        row = db.execute("SELECT report FROM migrations WHERE uid = ?", (uid,)).fetchone()
-    return json.loads(row[0]) if row and row[0] else None
-
-
-def _legacy(svc: Services, uid: str) -> dict[str, str]:
-    tree = Tree(svc.settings.base_dn)
+def _legacy(svc: Services, uid: str) -> LegacyHolder | None:
     with Directory(Layout(svc.settings.state_dir).ldapi_uri) as system:
-        entry = system.get(tree.person(uid), ["alumailLegacyAddress", "alumailLegacyState"]) or {}
-    return {
-        "address": (entry.get("alumailLegacyAddress") or [""])[0],
-        "state": (entry.get("alumailLegacyState") or ["not-migrated"])[0],
-    }
+        return legacy.holder(system, Tree(svc.settings.base_dn), uid)
 
 
 @router.get("/account/migration")
 def migration_page(request: Request, svc: Svc) -> Response:
     session = signed_in(request, svc)
-    legacy = _legacy(svc, session.uid)
     return svc.page(
         request,
         "migration.html",
-        legacy=legacy,
-        report=last_report(svc.store, session.uid),
-        running=session.uid in _running,
+        legacy=_legacy(svc, session.uid),
+        report=legacy.last_report(svc.store, session.uid),
+        running=MOVES.running(session.uid),
         configured=bool(svc.settings.legacy.imap_host),
         cutoff=svc.settings.legacy.cutoff,
     )
@@ -72,18 +57,14 @@ def migration_start(
     svc.csrf.check(request, csrf)
     session = signed_in(request, svc)
     svc.limiter.hit("login-account", f"legacy:{session.uid}", svc.limits.login_account)
-    legacy = _legacy(svc, session.uid)
-    if not legacy["address"]:
-        raise ValidationError("login", "this jAccount holds no legacy mailbox")
-    if not login.strip() or not password:
-        raise ValidationError("password", "give the login and password of the legacy mailbox")
-    with _lock:
-        if session.uid in _running:
-            raise ValidationError("login", "a migration of this mailbox is running already")
-        _running.add(session.uid)
-    migrator = Migrator(svc.settings, PORTAL)
-    job = Job(session.uid, login.strip(), password)
-    threading.Thread(target=_run, args=(svc.store, migrator, job), daemon=True).start()
+    MOVES.start(
+        svc.store,
+        lambda: Migrator(svc.settings, PORTAL),
+        _legacy(svc, session.uid),
+        session.uid,
+        login,
+        password,
+    )
     return svc.page(
         request,
         "message.html",
@@ -94,24 +75,10 @@ def migration_start(
     )
 
 
-def _run(store: Store, migrator: Migrator, job: Job) -> None:
-    started = time.time()
-    try:
-        report = migrator.one(job)
-        with store.connect() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO migrations VALUES (?, ?, ?, ?)",
-                (job.uid, started, time.time(), json.dumps(report.as_dict())),
-            )
-    finally:
-        with _lock:
-            _running.discard(job.uid)
-
-
 @router.get("/account/mailbox.tar.gz")
 def download(request: Request, svc: Svc) -> Response:
     session = signed_in(request, svc)
-    actor = signin.session_actor(svc.settings, session)
+    actor = sessions.session_actor(svc.settings, session)
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 -- removed after the response
         prefix="download-", suffix=".tar.gz", dir=Layout(svc.settings.state_dir).web, delete=False
     )

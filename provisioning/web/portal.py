@@ -11,11 +11,12 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from identity.errors import AccessDeniedError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY
-from provisioning.mailer import check_recipient
+from identity.roles import STAFF_ROLES, Role
+from provisioning import recovery_address, signin
 from provisioning.registration import PORTAL, RegistrationForm
 from provisioning.staff import change_own_password
 from provisioning.store import Session
-from provisioning.web import signin
+from provisioning.web import sessions
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD, client_address
 
@@ -23,7 +24,6 @@ router = APIRouter(include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]
 Field = Annotated[str, Form()]
 CsrfToken = Annotated[str, Form(alias=CSRF_FIELD)]
-RECOVERY_KIND = "recovery-email"
 MISMATCH = "must be the same password again"
 PROFILE_FIELDS = ("display_name", "given_name", "family_name", "phone", "postal_address")
 
@@ -70,10 +70,10 @@ def login(
         form = {"login": login, "next": _safe_next(next)}
         return svc.page(request, "login.html", 401, form=form, error=error.message)
     target = "/account/password" if who.must_change else _safe_next(next)
-    if who.role.value in ("admin", "helpdesk") and target == "/account":
+    if who.role in STAFF_ROLES and target == "/account":
         target = "/helpdesk"
     response = RedirectResponse(target, status_code=303)
-    signin.open_session(response, svc.store, svc.settings, who)
+    sessions.open_session(response, svc.store, svc.settings, who)
     return response
 
 
@@ -81,7 +81,7 @@ def login(
 def logout(request: Request, svc: Svc, csrf: CsrfToken = "") -> Response:
     svc.csrf.check(request, csrf)
     response = RedirectResponse("/", status_code=303)
-    signin.close(request, response, svc.store)
+    sessions.close(request, response, svc.store)
     return response
 
 
@@ -231,7 +231,7 @@ def _link_not_valid(request: Request, svc: Services, what: str) -> Response:
 
 
 def _own_view(svc: Services, session: Session) -> dict[str, Any]:
-    actor = signin.session_actor(svc.settings, session)
+    actor = sessions.session_actor(svc.settings, session)
     with svc.accounts(actor) as accounts:
         view = accounts.show(session.uid)
     return {"account": view.account, "quota": view.quota_use, "actor": actor}
@@ -240,8 +240,8 @@ def _own_view(svc: Services, session: Session) -> dict[str, Any]:
 @router.get("/account")
 def account_page(request: Request, svc: Svc) -> Response:
     session = signed_in(request, svc)
-    actor = signin.session_actor(svc.settings, session)
-    if actor.role.value != "alumnus":
+    actor = sessions.session_actor(svc.settings, session)
+    if actor.role is not Role.ALUMNUS:
         return RedirectResponse("/helpdesk", status_code=303)
     return svc.page(request, "account.html", **_own_view(svc, session))
 
@@ -260,7 +260,7 @@ def account_update(
 ) -> Response:
     svc.csrf.check(request, csrf)
     session = signed_in(request, svc)
-    actor = signin.session_actor(svc.settings, session)
+    actor = sessions.session_actor(svc.settings, session)
     values = {
         "display_name": display_name,
         "given_name": given_name,
@@ -276,7 +276,9 @@ def account_update(
             changes = accounts.modify(session.uid, **wanted) if wanted else {}
         new_recovery = recovery_email.strip()
         if new_recovery and new_recovery != (current.recovery_email or ""):
-            _request_recovery_change(svc, session.uid, new_recovery)
+            recovery_address.request_change(
+                svc.settings, svc.store, svc.mailer, session.uid, new_recovery
+            )
             notes.append(
                 f"A confirmation link was sent to {new_recovery}: the recovery address "
                 "changes when it is followed."
@@ -290,32 +292,13 @@ def account_update(
     return svc.page(request, "account.html", notes=notes or ["Nothing changed."], **view)
 
 
-def _request_recovery_change(svc: Services, uid: str, address: str) -> None:
-    address = check_recipient(address, field="recovery_email")
-    if address.lower().endswith("@" + svc.settings.domain):
-        raise ValidationError("recovery_email", "must be an address outside this service")
-    token = svc.store.issue(RECOVERY_KIND, uid, {"address": address}, 24 * 3600)
-    link = f"{svc.settings.public_url}/account/recovery?token={token}"
-    svc.mailer.send(
-        address,
-        "Confirm your recovery address",
-        f"The jAccount '{uid}' wants to use this address to recover its password.\n\n"
-        f"To confirm, open this link within 24 hours:\n\n{link}\n\n"
-        "If you do not know this account, ignore this message.\n",
-    )
-
-
 @router.get("/account/recovery")
 def recovery_confirm_form(request: Request, svc: Svc, token: str = "") -> Response:
-    found = svc.store.peek(RECOVERY_KIND, token)
-    if found is None:
+    change = recovery_address.pending(svc.store, token)
+    if change is None:
         return _link_not_valid(request, svc, "This confirmation link is not valid or has expired.")
     return svc.page(
-        request,
-        "recovery_confirm.html",
-        token=token,
-        uid=found.subject,
-        address=found.payload["address"],
+        request, "recovery_confirm.html", token=token, uid=change.uid, address=change.address
     )
 
 
@@ -324,16 +307,13 @@ def recovery_confirm(
     request: Request, svc: Svc, csrf: CsrfToken = "", token: Field = ""
 ) -> Response:
     svc.csrf.check(request, csrf)
-    found = svc.store.consume(RECOVERY_KIND, token)
-    if found is None:
-        raise ValidationError("token", "this confirmation link is not valid or has expired")
     with svc.accounts(PORTAL) as accounts:
-        accounts.modify(found.subject, recovery_email=found.payload["address"])
+        change = recovery_address.confirm(svc.store, accounts, token)
     return svc.page(
         request,
         "message.html",
         title="Recovery address confirmed",
-        note=f"{found.payload['address']} is now the recovery address of '{found.subject}'.",
+        note=f"{change.address} is now the recovery address of '{change.uid}'.",
     )
 
 
@@ -371,7 +351,7 @@ def password_change(
             errors.update(_errors(error))
     if errors:
         return svc.page(request, "password.html", 422, forced=session.must_change, errors=errors)
-    renewed = signin.password_changed(request, svc.store, svc.settings, session.uid)
+    renewed = sessions.password_changed(request, svc.store, svc.settings, session.uid)
     response = svc.page(
         request,
         "message.html",
@@ -380,7 +360,7 @@ def password_change(
         "Every other session of yours has ended.",
         next_link="/account",
     )
-    signin.keep(response, svc.settings, renewed)
+    sessions.keep(response, svc.settings, renewed)
     return response
 
 

@@ -22,7 +22,7 @@ from provisioning.mailer import Mailer, Outbox
 from provisioning.recovery import Recovery
 from provisioning.registration import Registration
 from provisioning.store import Session, Store
-from provisioning.web import signin
+from provisioning.web import sessions
 from provisioning.web.security import Csrf, Limits, RateLimiter
 
 S = TypeVar("S", bound=AccountService)
@@ -58,7 +58,7 @@ class Services:
         return self.service(AccountService, actor)
 
     def page(self, request: Request, name: str, status: int = 200, /, **values: Any) -> Response:
-        session = signin.current(request, self.store, self.settings)
+        session = sessions.current(request, self.store, self.settings)
         context = {
             "csrf_token": self.csrf.token(request),
             "session": session,
@@ -79,7 +79,7 @@ def services(request: Request) -> Services:
 
 
 def signed_in(request: Request, svc: Services, *, changing_password: bool = False) -> Session:
-    session = signin.current(request, svc.store, svc.settings)
+    session = sessions.current(request, svc.store, svc.settings)
     if session is None:
         raise NotSignedIn("sign in first")
     if session.must_change and not changing_password:

@@ -24,7 +24,8 @@ from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog, audit_path
 from provisioning.helpdesk import Helpdesk
 from provisioning.importer import Importer
-from provisioning.staff import StaffService, change_own_password, resolve_actor
+from provisioning.signin import resolve_actor
+from provisioning.staff import StaffService, change_own_password
 from tests.support import NewAccount, alumail, which
 
 pytestmark = pytest.mark.integration

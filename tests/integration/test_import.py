@@ -301,7 +301,8 @@ def test_helpdesk_sees_past_slapds_default_500_entries(
 
     from identity.roles import Role
     from provisioning.accounts import AccountService
-    from provisioning.staff import StaffService, actor_for
+    from provisioning.signin import actor_for
+    from provisioning.staff import StaffService
 
     prefix = f"many{secrets.token_hex(2)}"
     roster = write_roster(tmp_path / "many.csv", [row(f"{prefix}.{i:03d}", i) for i in range(520)])

@@ -20,7 +20,8 @@ from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog, audit_path
 from provisioning.helpdesk import Helpdesk
-from provisioning.staff import StaffService, change_own_password, resolve_actor
+from provisioning.signin import resolve_actor
+from provisioning.staff import StaffService, change_own_password
 from tests import mail
 from tests.support import NewAccount, alumail
 

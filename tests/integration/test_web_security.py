@@ -16,7 +16,7 @@ import pytest
 from mailstack.settings import Settings
 from mailstack.tls import tls_files
 from provisioning.web.security import CSRF_COOKIE, Limit, Limits
-from provisioning.web.signin import SESSION_COOKIE
+from provisioning.web.sessions import SESSION_COOKIE
 from tests.support import NewAccount, running_stack
 from tests.web import client, form_token, in_process, link, mail_to, token_of
 

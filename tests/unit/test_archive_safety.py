@@ -314,6 +314,7 @@ _READ_IN_A_PROCESS = """
 import sys
 from pathlib import Path
 from identity.errors import ValidationError
+from identity.roles import ROOT
 from mailstack import archives
 from mailstack.settings import build
 from provisioning import stackbackup
@@ -323,7 +324,8 @@ try:
     if kind == "ldif":
         stackbackup.check_directory_ldif(path)
     elif kind == "manifest":
-        stackbackup.restore_all(build({"domain": "alumni.example.edu"}, base=path), path)
+        settings = build({"domain": "alumni.example.edu"}, base=path)
+        stackbackup.restore_all(settings, path, actor=ROOT)
     else:
         (path.parent / "out").mkdir()
         policy = archives.Policy(("Maildir",), 1 << 20, 10, (0, 0))

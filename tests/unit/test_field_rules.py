@@ -15,6 +15,7 @@ from identity.accounts import (
     check_address,
     check_display_name,
     check_graduation_year,
+    check_recovery_address,
     check_student_number,
 )
 from identity.errors import ValidationError
@@ -78,3 +79,19 @@ def test_stored_hashes(value: str) -> None:
     result = accepted(check_stored_hash, value, "password_hash")
     if result is not None:
         assert result.startswith("{")
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted_as"),
+    [
+        ("li.si@Example.ORG", "li.si@example.org"),
+        ("li.si@alumni.example.edu", None),
+        ("Li.Si@ALUMNI.example.edu", None),
+        ("not an address", None),
+    ],
+)
+def test_recovery_addresses_are_outside_this_service(value: str, accepted_as: str | None) -> None:
+    def rule(address: str, *, field: str) -> str:
+        return check_recovery_address(address, "alumni.example.edu", field=field)
+
+    assert accepted(rule, value, "recovery_email") == accepted_as

@@ -1,14 +1,8 @@
-"""The one sign-in: proving a password, the browser session, and signing out, all here.
+"""The browser's session: opening it after a sign-in (provisioning/signin.py proves who it
+is), the cookie that carries it, checking it on every request, and signing out.
 
-A later OpenID Connect provider over the directory (webmail and other alumni apps) reuses
-exactly these: ``authenticate`` for the login form, ``open_session``/``current`` for the
-session it keeps, ``close`` for logout.
-
-A password is proven by an LDAP bind as the person (so ppolicy counts failures and locks), and
-the session then acts as that person through proxied authorization: the password is never kept.
-An unknown name costs the same argon2id work as a known one, and both get the same answer.
-
-A session is bound to what it was granted against: the entry (entryUUID) and its password
+The session acts as its person through proxied authorization: the password is never kept. A
+session is bound to what it was granted against: the entry (entryUUID) and its password
 (pwdChangedTime). Every request reads both again, with the account's status and ppolicy's
 pwdReset, so a suspension, deletion, helpdesk reset or password change made by any face (this
 service, the CLI, or a plain LDAP write) ends the person's sessions at their next request.
@@ -16,54 +10,17 @@ service, the CLI, or a plain LDAP write) ends the person's sessions at their nex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from fastapi import Request, Response
 
-from identity.errors import AccessDeniedError, NotFoundError
-from identity.roles import Actor, Role
+from identity.roles import Actor
 from mailstack.settings import Settings
-from provisioning.accounts import login_uid
-from provisioning.audit import AuditLog, audit_path
-from provisioning.staff import actor_for, decoy_check, identity_of, proves
+from provisioning.signin import SignedIn, actor_for
 from provisioning.standing import account_state
-from provisioning.store import Session, Standing, Store
+from provisioning.store import Session, Store
 
 SESSION_COOKIE = "alumail_session"
 SESSION_TTL = 8 * 3600
-REFUSED = "the jAccount name or password is not right (or the account is locked)"
-SUSPENDED = "this jAccount is suspended: please contact the helpdesk"
 _STATE_KEY = "alumail_session"
-
-
-@dataclass(frozen=True)
-class SignedIn:
-    uid: str
-    role: Role
-    must_change: bool
-    standing: Standing
-
-
-def authenticate(settings: Settings, login: str, password: str) -> SignedIn:
-    """Who ``login`` is, proven by ``password``; AccessDeniedError(REFUSED) otherwise."""
-    audit = AuditLog(audit_path(settings.state_dir))
-    uid = login_uid(settings, login)
-    try:
-        dn, role = identity_of(settings, uid) if uid else ("", Role.ALUMNUS)
-    except NotFoundError:
-        uid = None
-    if not uid:
-        decoy_check(password)
-        raise AccessDeniedError(REFUSED)
-    if not proves(settings, dn, password):
-        audit.record(Actor(uid, role), "sign-in", uid, "denied", detail="web")
-        raise AccessDeniedError(REFUSED)
-    state = account_state(settings, uid)
-    if state is None or not state.active:
-        audit.record(Actor(uid, role), "sign-in", uid, "denied", detail="suspended")
-        raise AccessDeniedError(SUSPENDED)
-    audit.record(Actor(uid, role), "sign-in", uid, "ok", detail="web")
-    return SignedIn(uid, role, state.must_change, state.standing)
 
 
 def open_session(response: Response, store: Store, settings: Settings, who: SignedIn) -> Session:
