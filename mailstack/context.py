@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from identity.dit import Tree
 from identity.errors import ConfigError
 from mailstack.files import ensure_dir, write_atomic
+from mailstack.keys.tls import TlsFiles, tls_files
 from mailstack.layout import Layout
 from mailstack.privileges import service_user
 from mailstack.settings import Settings
-from mailstack.tls import TlsFiles, tls_files
 
 MAIL_USER = "vmail"
 # The mail daemons' own directory accounts: members of the readers group, never of people.

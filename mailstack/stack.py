@@ -20,20 +20,20 @@ from identity.passwords import DEFAULT_POLICY, hash_secret
 from mailstack import logs
 from mailstack.context import SERVICE_ACCOUNTS, RenderContext, build_context
 from mailstack.daemon import Daemon, DaemonEntry, LeavesOrphans, Registry
-from mailstack.dovecot import Dovecot
+from mailstack.daemons.dovecot import Dovecot
+from mailstack.daemons.opendkim import OpenDkim
+from mailstack.daemons.postfix import Postfix
+from mailstack.daemons.sasl_relay import SaslRelay
+from mailstack.daemons.sender_milter import SenderMilter
+from mailstack.daemons.sink import Sink
+from mailstack.daemons.slapd import Slapd
 from mailstack.files import FileSpec, changed, ensure_dir, install, write_atomic
+from mailstack.keys.tls import check_given, ensure_tls, tls_files
 from mailstack.layout import Layout
-from mailstack.opendkim import OpenDkim
-from mailstack.postfix import Postfix
 from mailstack.privileges import ensure_service_user
 from mailstack.process import log_tail, port_open, terminate, wait_until
-from mailstack.sasl_relay import SaslRelay
-from mailstack.sender_milter import SenderMilter
 from mailstack.settings import Settings
-from mailstack.sink import Sink
-from mailstack.slapd import Slapd
 from mailstack.statelock import DEFAULT_WAIT, state_lock
-from mailstack.tls import check_given, ensure_tls, tls_files
 
 # Programs the stack itself runs, beside each daemon's own (TLS material is made with openssl).
 STACK_PROGRAMS = ("openssl",)

@@ -1,7 +1,7 @@
 """Moving mail from the legacy lifelong-mailbox server into the new mailboxes.
 
-The copy itself is Dovecot's dsync (:mod:`mailstack.imapsync`); this module owns the rest: one
-account or a CSV list, the holder's state in the directory (``alumailLegacyState``: migrating,
+The copy itself is Dovecot's dsync (:mod:`mailstack.mailbox.imapsync`); this module owns the rest:
+one account or a CSV list, the holder's state in the directory (``alumailLegacyState``: migrating,
 migrated or failed), a report per account (folders, messages and bytes copied, errors), an
 audit line per account, and one account's failure never stopping the others.
 
@@ -23,8 +23,8 @@ from identity.dit import Tree
 from identity.errors import AlumailError, ConfigError, NotFoundError, ValidationError
 from identity.roles import ROOT, Actor
 from mailstack.context import build_context
-from mailstack.imapsync import FolderCount, ImapSource, counts, pull, survey
 from mailstack.layout import Layout
+from mailstack.mailbox.imapsync import FolderCount, ImapSource, counts, pull, survey
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
 from provisioning.csvrows import open_csv, read_rows

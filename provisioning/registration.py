@@ -26,9 +26,9 @@ from identity.dit import Tree
 from identity.errors import ConflictError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY, hash_password
 from identity.roles import Actor, Role
-from mailstack.clients import settings_text
 from mailstack.context import RenderContext, build_context
 from mailstack.layout import Layout
+from mailstack.publish.clients import settings_text
 from mailstack.settings import Settings
 from provisioning import roster
 from provisioning.accounts import AccountService

@@ -21,7 +21,7 @@ from mailstack import settings as settings_module
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
-from mailstack.mailbackup import prepare_transfer
+from mailstack.mailbox.mailbackup import prepare_transfer
 from mailstack.privileges import SERVICE_USER
 from mailstack.process import log_tail, our_pid, port_open, start_daemon, terminate
 from provisioning.audit import AUDIT_DIR_MODE, AUDIT_FILE_MODE, audit_path

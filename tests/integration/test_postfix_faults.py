@@ -14,11 +14,11 @@ import pytest
 from identity.dit import Tree
 from identity.errors import ConfigError
 from mailstack.context import RenderContext
+from mailstack.daemons.postfix import Postfix
+from mailstack.keys.tls import TlsFiles
 from mailstack.layout import Layout
-from mailstack.postfix import Postfix
 from mailstack.process import read_pid
 from mailstack.settings import Settings, build
-from mailstack.tls import TlsFiles
 from tests.support import state_root, which
 
 # podman's default capabilities for a container (podman 4, containers.conf's default_capabilities)
@@ -105,7 +105,7 @@ def test_our_postfix_is_recognised_with_container_capabilities(live_stack: Setti
         "import sys\n"
         "from pathlib import Path\n"
         "from mailstack.context import build_context\n"
-        "from mailstack.postfix import Postfix\n"
+        "from mailstack.daemons.postfix import Postfix\n"
         "from mailstack.settings import load\n"
         "pid = int(sys.argv[1])\n"
         "try:\n"

@@ -15,9 +15,9 @@ import pytest
 
 from mailstack.context import build_context
 from mailstack.daemon import LeavesOrphans
-from mailstack.opendkim import OpenDkim
+from mailstack.daemons.opendkim import OpenDkim
+from mailstack.daemons.slapd import Slapd
 from mailstack.settings import Settings
-from mailstack.slapd import Slapd
 from mailstack.stack import daemons
 from mailstack.statelock import state_lock
 from provisioning import stack

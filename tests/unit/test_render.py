@@ -11,10 +11,10 @@ import pytest
 
 from identity.dit import Tree
 from mailstack.context import RenderContext
+from mailstack.keys.tls import TlsFiles
 from mailstack.layout import Layout
 from mailstack.settings import build
 from mailstack.stack import render_all
-from mailstack.tls import TlsFiles
 
 pytestmark = pytest.mark.unit
 
@@ -148,7 +148,7 @@ def test_outbound_mail_goes_where_the_settings_say(
 
 
 def test_dovecot_is_sized_from_the_session_settings() -> None:
-    from mailstack.dovecot import Sizing
+    from mailstack.daemons.dovecot import Sizing
 
     small = {s.relpath: s.text for s in render_all(fixed_context())["dovecot"]}
     big = {

@@ -10,7 +10,7 @@ a stranger writing as one of us does not.
 
 A small milter (pymilter, over Sendmail's libmilter) run as one more daemon of the stack on a
 loopback port; Postfix passes submitted mail through it before OpenDKIM, and the service's own
-mail (local sendmail) never reaches it. Run as ``python -m mailstack.sender_milter --host H
+mail (local sendmail) never reaches it. Run as ``python -m mailstack.daemons.sender_milter --host H
 --port P --pidfile F --ldap-uri U --bind-dn DN --secret-file F --base DN``."""
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from identity.directory import Credentials, Directory, escape
 from identity.errors import DirectoryError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
-from mailstack.dkim import DkimKeys
 from mailstack.files import FileSpec, ensure_dir
+from mailstack.keys.dkim import DkimKeys
 from mailstack.privileges import drop_privileges, service_user
 from mailstack.process import our_pid, port_open, read_pid, start_daemon, terminate
 
@@ -283,7 +283,7 @@ class SenderMilter:
                 "-f",
                 sys.executable,
                 "-m",
-                "mailstack.sender_milter",
+                "mailstack.daemons.sender_milter",
                 "--host",
                 s.connect_host,
                 "--port",
@@ -331,7 +331,7 @@ class SenderMilter:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mailstack.sender_milter")
+    parser = argparse.ArgumentParser(prog="python -m mailstack.daemons.sender_milter")
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--pidfile", type=Path, required=True)

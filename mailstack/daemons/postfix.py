@@ -9,8 +9,10 @@ from pathlib import Path
 from identity.errors import ConfigError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
-from mailstack.dovecot import Dovecot
+from mailstack.daemons.dovecot import Dovecot
+from mailstack.daemons.sasl_relay import SaslRelay
 from mailstack.files import FileSpec, ensure_dir
+from mailstack.keys.tls import CIPHERS
 from mailstack.process import (
     alive,
     holds_lock,
@@ -22,9 +24,7 @@ from mailstack.process import (
     terminate,
     wait_until,
 )
-from mailstack.sasl_relay import SaslRelay
 from mailstack.templates import render_template
-from mailstack.tls import CIPHERS
 
 CONFIG_DIR = "etc/postfix"
 # Daemons whose absence defers mail in Postfix's queue: the directory its maps query, Dovecot

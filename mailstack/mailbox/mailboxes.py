@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from identity.errors import DaemonError
-from mailstack import mailstore
 from mailstack.context import RenderContext
-from mailstack.dovecot import Dovecot
+from mailstack.daemons.dovecot import Dovecot
+from mailstack.mailbox import mailstore
 
 # Created and subscribed at once, each with its SPECIAL-USE flag (dovecot.conf), so every
 # client maps them the same way.

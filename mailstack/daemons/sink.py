@@ -7,7 +7,7 @@ It faces whatever mail Postfix relays, so it runs as the unprivileged service us
 root, it binds its port, writes its pid file, then drops to that user, who owns the outbound
 folder and nothing else of the state directory.
 
-Run as ``python -m mailstack.sink --dir DIR --host H --port P --pidfile F``."""
+Run as ``python -m mailstack.daemons.sink --dir DIR --host H --port P --pidfile F``."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ class Sink:
         return our_pid(self.pidfile, str(self.directory))
 
     def orphans(self) -> list[int]:
-        found = processes_with("mailstack.sink", "--dir", str(self.directory))
+        found = processes_with("mailstack.daemons.sink", "--dir", str(self.directory))
         return [p for p in found if p != self.pid()]
 
     def start(self) -> None:
@@ -74,7 +74,7 @@ class Sink:
                 "-f",
                 sys.executable,
                 "-m",
-                "mailstack.sink",
+                "mailstack.daemons.sink",
                 "--dir",
                 str(self.directory),
                 "--host",
@@ -155,7 +155,7 @@ async def serve(directory: Path, host: str, port: int, pidfile: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mailstack.sink")
+    parser = argparse.ArgumentParser(prog="python -m mailstack.daemons.sink")
     parser.add_argument("--dir", type=Path, required=True)
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)

@@ -1,5 +1,5 @@
 """OpenDKIM: the milter Postfix passes submitted mail through to sign it. A private instance
-(``opendkim -f -x conf``) on a loopback port; its key is managed by :mod:`mailstack.dkim`."""
+(``opendkim -f -x conf``) on a loopback port; its key is managed by :mod:`mailstack.keys.dkim`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 from identity.errors import ConfigError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
-from mailstack.dkim import OPENDKIM_USER, DkimKeys
 from mailstack.files import FileSpec, ensure_dir
+from mailstack.keys.dkim import OPENDKIM_USER, DkimKeys
 from mailstack.process import our_pid, port_open, processes_with, run, start_daemon, terminate
 from mailstack.templates import render_template
 

@@ -9,7 +9,7 @@ only when the connection to the auth server is lost mid-request. The relay there
 that connection instead of forwarding a ``code=temp_fail`` FAIL; every other line passes through
 as it is. It never logs a line (they carry credentials).
 
-Run as ``python -m mailstack.sasl_relay --listen SOCKET --upstream SOCKET --pidfile F``."""
+Run as ``python -m mailstack.daemons.sasl_relay --listen SOCKET --upstream SOCKET --pidfile F``."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from typing import Any
 
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
-from mailstack.dovecot import Dovecot
+from mailstack.daemons.dovecot import Dovecot
 from mailstack.files import FileSpec, ensure_dir
 from mailstack.process import our_pid, start_daemon, terminate
 
@@ -141,7 +141,7 @@ class SaslRelay:
                 "-f",
                 sys.executable,
                 "-m",
-                "mailstack.sasl_relay",
+                "mailstack.daemons.sasl_relay",
                 "--listen",
                 str(self.socket),
                 "--upstream",
@@ -179,7 +179,7 @@ class SaslRelay:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mailstack.sasl_relay")
+    parser = argparse.ArgumentParser(prog="python -m mailstack.daemons.sasl_relay")
     parser.add_argument("--listen", type=Path, required=True)
     parser.add_argument("--upstream", type=Path, required=True)
     parser.add_argument("--pidfile", type=Path, required=True)
