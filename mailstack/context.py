@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from identity.dit import Tree
 from identity.errors import ConfigError
+from identity.seeding import SERVICE_ACCOUNTS
 from mailstack.files import ensure_dir, write_atomic
 from mailstack.keys.tls import TlsFiles, tls_files
 from mailstack.layout import Layout
@@ -17,11 +18,6 @@ from mailstack.privileges import service_user
 from mailstack.settings import Settings
 
 MAIL_USER = "vmail"
-# The mail daemons' own directory accounts: members of the readers group, never of people.
-SERVICE_ACCOUNTS = {
-    "dovecot": "Dovecot: finds accounts and mailboxes; passwords are checked by binding as them",
-    "postfix": "Postfix: finds mailboxes, aliases and which login owns a sender address",
-}
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from identity import converge
-from identity.directory import Directory, can_bind
-from identity.dit import WEB_SERVICE, base_entries, group_entry, service_entry, web_service_entry
+from identity.directory import Directory
 from identity.errors import ConfigError, DaemonError
-from identity.passwords import DEFAULT_POLICY, hash_secret
+from identity.seeding import seed
 from mailstack import logs
-from mailstack.context import SERVICE_ACCOUNTS, RenderContext, build_context
+from mailstack.context import RenderContext, build_context
 from mailstack.daemon import Daemon, DaemonEntry, LeavesOrphans, Registry
 from mailstack.daemons.dovecot import Dovecot
 from mailstack.daemons.opendkim import OpenDkim
@@ -276,31 +274,15 @@ def wait_ready(stack: list[Daemon], timeout: float = READY_TIMEOUT) -> None:
 
 
 def ensure_directory(ctx: RenderContext) -> list[str]:
-    """The base entries, the mail daemons' service accounts and the readers group, as planned
-    changes applied over the ldapi socket as root."""
-    tree = ctx.tree
-    desired = base_entries(tree, ctx.settings.domain, DEFAULT_POLICY)
-    for name, description in SERVICE_ACCOUNTS.items():
-        desired[tree.service(name)] = service_entry(
-            name, hash_secret(ctx.service_passwords[name]), description
-        )
-    desired[tree.service(WEB_SERVICE)] = web_service_entry(tree)
-    desired[tree.readers_group] = group_entry(
-        "directory-readers",
-        [tree.service(name) for name in SERVICE_ACCOUNTS],
-        "May read account entries, never passwords",
-    )
+    """The entries identity seeds every directory with, applied over the ldapi socket as root."""
     with Directory(ctx.layout.ldapi_uri) as directory:
-        changes = converge.plan(directory, desired)
-        converge.apply(directory, changes)
-        actions = [change.describe() for change in changes]
-        # A service secret that no longer binds (restored state, rotated file) is re-set.
-        for name in SERVICE_ACCOUNTS:
-            dn = tree.service(name)
-            if not can_bind(ctx.ldap_uri, dn, ctx.service_passwords[name]):
-                directory.replace(dn, {"userPassword": [hash_secret(ctx.service_passwords[name])]})
-                actions.append(f"reset the bind secret of {dn}")
-    return actions
+        return seed(
+            directory,
+            ctx.tree,
+            ctx.settings.domain,
+            ctx.service_passwords,
+            bind_uri=ctx.ldap_uri,
+        )
 
 
 def down(
