@@ -26,7 +26,8 @@ from mailstack.daemons.sender_milter import SenderMilter
 from mailstack.daemons.sink import Sink
 from mailstack.daemons.slapd import Slapd
 from mailstack.files import FileSpec, changed, ensure_dir, install, write_atomic
-from mailstack.keys.tls import check_given, ensure_tls, tls_files
+from mailstack.keys.material import prepare_keys
+from mailstack.keys.tls import check_given, tls_files
 from mailstack.layout import Layout
 from mailstack.privileges import ensure_service_user
 from mailstack.process import log_tail, port_open, terminate, wait_until
@@ -151,8 +152,9 @@ def up(
 
 
 def _up(settings: Settings, layout: Layout, report: UpReport, registry: Registry) -> None:
-    report.actions += ensure_tls(settings)
-    ctx = build_context(settings)
+    keys, made = prepare_keys(settings)  # before rendering: the configurations name them
+    report.actions += made
+    ctx = build_context(settings, keys=keys)
     instances = _instances(ctx, registry)
     stack = [daemon for _, daemon in instances]
     for daemon in stack:

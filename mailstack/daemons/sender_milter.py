@@ -33,7 +33,6 @@ from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.daemons.managed import ManagedDaemon, announce, forget
 from mailstack.files import FileSpec, ensure_dir
-from mailstack.keys.dkim import DkimKeys
 from mailstack.privileges import service_user
 
 NAME = "alumail-sender"
@@ -132,12 +131,6 @@ class OwnSignatures:
             if valid and (checker.domain or b"").decode().lower() == self.domain:
                 return True
         return False
-
-
-def own_records(keys: DkimKeys) -> dict[str, str]:
-    """selector -> the TXT record's text, for every key still on disk."""
-    keys_on_disk = (keys.key(selector) for selector in keys.selectors())
-    return {key.selector: key.record() for key in keys_on_disk if key.record_file.is_file()}
 
 
 class OwnedAddresses:
@@ -274,7 +267,7 @@ class SenderMilter(ManagedDaemon):
         ]
 
     def render(self) -> list[FileSpec]:
-        records = own_records(DkimKeys(self.layout))
+        records = self.ctx.dkim.records
         return [FileSpec(RECORDS, json.dumps(records, indent=2, sort_keys=True) + "\n")]
 
     def prepare(self) -> None:
