@@ -78,7 +78,10 @@ def build_context(
     """With ``keys`` as :func:`~mailstack.keys.material.prepare_keys` made them, or else as
     they are on disk."""
     layout = Layout(settings.state_dir)
-    keys = keys or read_keys(settings)
+    # The unprivileged web service renders nothing and may read neither the service secrets
+    # nor the DKIM keys.
+    privileged = os.geteuid() == 0
+    keys = keys or read_keys(settings, dkim=privileged)
     uid, gid = mail_user_ids()
     service = service_user()
     return RenderContext(
@@ -87,11 +90,10 @@ def build_context(
         tree=Tree(settings.base_dn),
         tls=keys.tls,
         dkim=keys.dkim,
-        # The unprivileged web service renders nothing and may not read the secrets.
         service_passwords={
             name: service_password(layout, name, create=create_secrets) for name in SERVICE_ACCOUNTS
         }
-        if os.geteuid() == 0
+        if privileged
         else {},
         vmail_uid=uid,
         vmail_gid=gid,

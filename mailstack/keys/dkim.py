@@ -48,6 +48,10 @@ class DkimMaterial:
     records: dict[str, str]  # selector -> TXT value, for every key still on disk
 
 
+# Before the first ``up`` made a key (what a dry run renders).
+NO_DKIM_KEY = DkimMaterial(signing=None, records={})
+
+
 class DkimKeys:
     def __init__(self, layout: Layout) -> None:
         self.directory = layout.dkim

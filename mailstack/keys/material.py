@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mailstack.keys.dkim import DkimKeys, DkimMaterial
+from mailstack.keys.dkim import NO_DKIM_KEY, DkimKeys, DkimMaterial
 from mailstack.keys.tls import TlsFiles, ensure_tls, tls_files
 from mailstack.layout import Layout
 from mailstack.settings import Settings
@@ -27,7 +27,9 @@ def prepare_keys(settings: Settings) -> tuple[KeyMaterial, list[str]]:
     return read_keys(settings), done
 
 
-def read_keys(settings: Settings) -> KeyMaterial:
+def read_keys(settings: Settings, *, dkim: bool = True) -> KeyMaterial:
     """The key material as it is on disk (before the first ``up``: paths it will have, no
-    fingerprint, no DKIM key)."""
-    return KeyMaterial(tls_files(settings), DkimKeys(Layout(settings.state_dir)).material())
+    fingerprint, no DKIM key). ``dkim=False`` leaves the DKIM keys unread, for a process that
+    may not read them."""
+    keys = DkimKeys(Layout(settings.state_dir))
+    return KeyMaterial(tls_files(settings), keys.material() if dkim else NO_DKIM_KEY)

@@ -15,7 +15,7 @@ from identity.dit import Tree
 from identity.errors import ConfigError
 from mailstack.context import RenderContext
 from mailstack.daemons.postfix import Postfix
-from mailstack.keys.dkim import DkimMaterial
+from mailstack.keys.dkim import NO_DKIM_KEY
 from mailstack.keys.tls import TlsFiles
 from mailstack.layout import Layout
 from mailstack.process import read_pid
@@ -46,7 +46,7 @@ def context(root: Path, **values: object) -> RenderContext:
         layout=layout,
         tree=Tree(settings.base_dn),
         tls=TlsFiles(layout.server_cert, layout.server_key, layout.ca_cert),
-        dkim=DkimMaterial(signing=None, records={}),  # before the first up made a key
+        dkim=NO_DKIM_KEY,
         service_passwords={"dovecot": "dovecot-secret", "postfix": "postfix-secret"},
         vmail_uid=5000,
         vmail_gid=5000,
