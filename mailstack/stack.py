@@ -17,7 +17,7 @@ from identity.errors import ConfigError, DaemonError
 from identity.seeding import seed
 from mailstack import logs
 from mailstack.context import RenderContext, build_context
-from mailstack.daemon import Daemon, DaemonEntry, LeavesOrphans, Registry
+from mailstack.daemon import Daemon, DaemonEntry, Registry
 from mailstack.daemons.dovecot import Dovecot
 from mailstack.daemons.opendkim import OpenDkim
 from mailstack.daemons.postfix import Postfix
@@ -54,9 +54,11 @@ def _directory_up(slapd: Slapd, ctx: RenderContext) -> list[str]:
     return ensure_directory(ctx)
 
 
-def _flush_deferred(postfix: Postfix, started: set[str]) -> list[str]:
+def _flush_deferred(postfix: Postfix, started: list[DaemonEntry[Any]]) -> list[str]:
     """Mail deferred while a daemon was down goes now, not at Postfix's next queue run."""
-    return ["flushed Postfix's queue"] if postfix.flush_after(started) else []
+    if not any(entry.mail_waits_on for entry in started):
+        return []
+    return ["flushed Postfix's queue"] if postfix.flush_deferred() else []
 
 
 def _with_sink(settings: Settings) -> bool:
@@ -67,13 +69,21 @@ def _with_sink(settings: Settings) -> bool:
 # in the embedded stack, the sink Postfix relays outbound mail to). A layer above appends its
 # own entries (the provisioning web service) and passes the longer registry to the verbs.
 MAIL_DAEMONS: Registry = (
-    DaemonEntry("slapd", Slapd, programs=("slapd", "slapadd", "slaptest"), after_up=_directory_up),
-    DaemonEntry("dovecot", Dovecot, programs=("dovecot", "doveconf", "doveadm")),
+    DaemonEntry(
+        "slapd",
+        Slapd,
+        programs=("slapd", "slapadd", "slaptest"),
+        mail_waits_on=True,
+        after_up=_directory_up,
+    ),
+    DaemonEntry(
+        "dovecot", Dovecot, programs=("dovecot", "doveconf", "doveadm"), mail_waits_on=True
+    ),
     DaemonEntry("sasl-relay", SaslRelay),
-    DaemonEntry("opendkim", OpenDkim, programs=("opendkim", "opendkim-genkey")),
+    DaemonEntry("opendkim", OpenDkim, programs=("opendkim", "opendkim-genkey"), mail_waits_on=True),
     DaemonEntry("sender-milter", SenderMilter),
     DaemonEntry("postfix", Postfix, programs=("postfix", "postconf"), after_ready=_flush_deferred),
-    DaemonEntry("sink", Sink, runs=_with_sink),
+    DaemonEntry("sink", Sink, runs=_with_sink, mail_waits_on=True),
 )
 
 
@@ -167,7 +177,7 @@ def _up(settings: Settings, layout: Layout, report: UpReport, registry: Registry
     pending = {name: changed(layout.root, specs) for name, specs in rendered.items()}
     if any(pending.values()):
         _check_staged(layout, stack, rendered)  # raises before anything is written or reloaded
-    started: set[str] = set()
+    started: list[DaemonEntry[Any]] = []
     for entry, daemon in instances:
         todo = pending[daemon.name]
         if todo:
@@ -175,13 +185,13 @@ def _up(settings: Settings, layout: Layout, report: UpReport, registry: Registry
             report.actions.append(f"wrote {', '.join(spec.relpath for spec in todo)}")
         if daemon.pid() is None:
             daemon.start()
-            started.add(daemon.name)
+            started.append(entry)
             report.actions.append(f"started {daemon.name}")
         elif todo or daemon.stale():
             previous = daemon.pid()
             daemon.apply(todo)
             if daemon.pid() != previous:  # restarted (slapd rebuilds cn=config that way)
-                started.add(daemon.name)
+                started.append(entry)
             report.actions.append(f"reloaded {daemon.name}")
         if entry.after_up is not None:
             report.actions += entry.after_up(daemon, ctx)
@@ -194,8 +204,6 @@ def _up(settings: Settings, layout: Layout, report: UpReport, registry: Registry
 def _stop_orphans(daemon: Daemon) -> list[str]:
     """Stop what runs this daemon for our state directory without a pid file naming it (left by
     a crash or by an older alumail): it holds the ports and would outlive ``down``."""
-    if not isinstance(daemon, LeavesOrphans):
-        return []
     stopped = []
     for pid in daemon.orphans():
         terminate(pid, timeout=15)
@@ -319,7 +327,7 @@ def status(settings: Settings, registry: Registry = MAIL_DAEMONS) -> dict[str, o
     for daemon in stack:
         pid = daemon.pid()
         state: dict[str, object] = {"pid": pid, "running": pid is not None}
-        if isinstance(daemon, LeavesOrphans) and (orphans := daemon.orphans()):
+        if orphans := daemon.orphans():
             state["orphans"] = orphans  # `up` and `down` stop them
         daemon_states[daemon.name] = state
         for ep in daemon.endpoints():

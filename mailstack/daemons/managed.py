@@ -25,7 +25,15 @@ from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
 from mailstack.privileges import ServiceUser, drop_privileges
-from mailstack.process import our_pid, port_open, read_pid, start_daemon, terminate
+from mailstack.process import (
+    our_pid,
+    parent_of,
+    port_open,
+    processes_with,
+    read_pid,
+    start_daemon,
+    terminate,
+)
 
 
 class ManagedDaemon:
@@ -78,6 +86,14 @@ class ManagedDaemon:
             running=lambda: self.pid() is not None,
             wait=self.start_wait,
         )
+
+    def orphans(self) -> list[int]:
+        """Those running our module with our pid file that it does not name. A process one of
+        them forked (the web service's root helper) has the same command line: it goes with
+        its parent."""
+        found = processes_with(self.module, "--pidfile", str(self.pidfile))
+        ours = {self.pid(), *found}
+        return [p for p in found if p != self.pid() and parent_of(p) not in ours]
 
     def stale(self) -> bool:
         return False

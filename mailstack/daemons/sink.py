@@ -25,7 +25,6 @@ from mailstack.daemon import Endpoint
 from mailstack.daemons.managed import ManagedDaemon, announce, forget, stop_requested
 from mailstack.files import ensure_dir
 from mailstack.privileges import SERVICE_USER, service_user
-from mailstack.process import processes_with
 
 
 class Sink(ManagedDaemon):
@@ -44,10 +43,6 @@ class Sink(ManagedDaemon):
     def prepare(self) -> None:
         ensure_dir(self.directory, 0o700, SERVICE_USER, SERVICE_USER)
         super().prepare()
-
-    def orphans(self) -> list[int]:
-        found = processes_with(self.module, "--dir", str(self.directory))
-        return [p for p in found if p != self.pid()]
 
     def endpoints(self) -> list[Endpoint]:
         return [Endpoint("sink", self.ctx.settings.connect_host, self.ctx.settings.ports.sink)]
