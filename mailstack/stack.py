@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from identity.directory import Directory
 from identity.errors import ConfigError, DaemonError
-from identity.seeding import seed
 from mailstack import logs
 from mailstack.context import RenderContext, build_context
 from mailstack.daemon import Daemon, DaemonEntry, Registry
@@ -51,7 +49,7 @@ class UpReport:
 def _directory_up(slapd: Slapd, ctx: RenderContext) -> list[str]:
     """The mail daemons bind with their service accounts from their first connection."""
     wait_ready([slapd])
-    return ensure_directory(ctx)
+    return slapd.seed()
 
 
 def _flush_deferred(postfix: Postfix, started: list[DaemonEntry[Any]]) -> list[str]:
@@ -281,18 +279,6 @@ def wait_ready(stack: list[Daemon], timeout: float = READY_TIMEOUT) -> None:
                 f"{daemon.name} is running but its listeners did not answer in {timeout:.0f} s",
                 detail=log_tail(log) if log else "",
             )
-
-
-def ensure_directory(ctx: RenderContext) -> list[str]:
-    """The entries identity seeds every directory with, applied over the ldapi socket as root."""
-    with Directory(ctx.layout.ldapi_uri) as directory:
-        return seed(
-            directory,
-            ctx.tree,
-            ctx.settings.domain,
-            ctx.service_passwords,
-            bind_uri=ctx.ldap_uri,
-        )
 
 
 def down(
