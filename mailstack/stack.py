@@ -24,7 +24,7 @@ from mailstack.daemons.sender_milter import SenderMilter
 from mailstack.daemons.sink import Sink
 from mailstack.daemons.slapd import Slapd
 from mailstack.files import FileSpec, changed, ensure_dir, install, write_atomic
-from mailstack.keys.material import prepare_keys
+from mailstack.keys.material import KEY_PROGRAMS, prepare_keys
 from mailstack.keys.tls import check_given, tls_files
 from mailstack.layout import Layout
 from mailstack.privileges import ensure_service_user
@@ -32,8 +32,6 @@ from mailstack.process import log_tail, port_open, terminate, wait_until
 from mailstack.settings import Settings
 from mailstack.statelock import DEFAULT_WAIT, state_lock
 
-# Programs the stack itself runs, beside each daemon's own (TLS material is made with openssl).
-STACK_PROGRAMS = ("openssl",)
 READY_TIMEOUT = 15
 
 
@@ -78,7 +76,7 @@ MAIL_DAEMONS: Registry = (
         "dovecot", Dovecot, programs=("dovecot", "doveconf", "doveadm"), mail_waits_on=True
     ),
     DaemonEntry("sasl-relay", SaslRelay),
-    DaemonEntry("opendkim", OpenDkim, programs=("opendkim", "opendkim-genkey"), mail_waits_on=True),
+    DaemonEntry("opendkim", OpenDkim, programs=("opendkim",), mail_waits_on=True),
     DaemonEntry("sender-milter", SenderMilter),
     DaemonEntry("postfix", Postfix, programs=("postfix", "postconf"), after_ready=_flush_deferred),
     DaemonEntry("sink", Sink, runs=_with_sink, mail_waits_on=True),
@@ -92,7 +90,7 @@ def entries(settings: Settings, registry: Registry = MAIL_DAEMONS) -> list[Daemo
 
 def required_programs(settings: Settings, registry: Registry = MAIL_DAEMONS) -> list[str]:
     programs = [p for entry in entries(settings, registry) for p in entry.programs]
-    return list(dict.fromkeys([*programs, *STACK_PROGRAMS]))
+    return list(dict.fromkeys([*programs, *KEY_PROGRAMS]))
 
 
 def _instances(ctx: RenderContext, registry: Registry) -> list[tuple[DaemonEntry[Any], Daemon]]:

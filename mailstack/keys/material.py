@@ -13,6 +13,10 @@ from mailstack.keys.tls import TlsFiles, ensure_tls, tls_files
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 
+# What makes the keys, required before anything starts: the TLS certificates are made with
+# openssl, the DKIM keys with OpenDKIM's own generator.
+KEY_PROGRAMS = ("openssl", "opendkim-genkey")
+
 
 @dataclass(frozen=True)
 class KeyMaterial:
