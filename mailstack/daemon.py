@@ -24,6 +24,7 @@ class Endpoint:
 
 class Daemon(Protocol):
     name: str
+    logfile: Path  # what it says, quoted when it fails to start or to answer
 
     def render(self) -> list[FileSpec]:
         """The daemon's configuration files (pure)."""

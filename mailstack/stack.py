@@ -1,5 +1,6 @@
-"""The whole stack as one thing: ``up`` (render, check, swap, start or reload, wait until ready,
-bring the directory's base entries in line), ``down`` and ``status``."""
+"""The whole stack as one thing: ``up`` (make the key material, render, check, swap, start or
+reload, wait until ready, seed the directory), ``down`` and ``status``, over the daemons of a
+registry (:mod:`mailstack.daemon`)."""
 
 from __future__ import annotations
 
@@ -272,10 +273,9 @@ def _check_staged(layout: Layout, stack: list[Daemon], rendered: dict[str, list[
 def wait_ready(stack: list[Daemon], timeout: float = READY_TIMEOUT) -> None:
     for daemon in stack:
         if not wait_until(daemon.ready, timeout):
-            log = getattr(daemon, "logfile", None)
             raise DaemonError(
                 f"{daemon.name} is running but its listeners did not answer in {timeout:.0f} s",
-                detail=log_tail(log) if log else "",
+                detail=log_tail(daemon.logfile),
             )
 
 
