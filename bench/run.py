@@ -40,10 +40,10 @@ from identity.dit import Tree
 from identity.ldif import record as to_ldif
 from identity.passwords import hash_password
 from mailstack.context import build_context
+from mailstack.daemons.slapd import Slapd
+from mailstack.keys.tls import tls_files
 from mailstack.layout import Layout
 from mailstack.settings import Settings
-from mailstack.slapd import Slapd
-from mailstack.tls import tls_files
 from provisioning import stack
 from provisioning.accounts import AccountService
 from provisioning.importer import COLUMNS, OPTIONAL_COLUMNS

@@ -19,9 +19,9 @@ from pathlib import Path
 from identity.accounts import Account
 from identity.passwords import hash_password
 from mailstack.context import build_context
-from mailstack.dovecot import Dovecot
+from mailstack.daemons.dovecot import Dovecot
+from mailstack.keys.tls import tls_files
 from mailstack.settings import Settings
-from mailstack.tls import tls_files
 from provisioning.accounts import AccountService
 from tests.support import running_stack
 

@@ -1,5 +1,6 @@
-"""Everything rendering needs, gathered once: settings, paths, TLS files, service secrets and
-the mail user's ids. Rendering itself stays pure: the same context gives the same files."""
+"""Everything rendering needs, gathered once: settings, paths, key material (prepared before,
+:mod:`mailstack.keys.material`), service secrets and the mail user's ids. Rendering itself stays
+pure: the same context gives the same files."""
 
 from __future__ import annotations
 
@@ -10,18 +11,16 @@ from dataclasses import dataclass
 
 from identity.dit import Tree
 from identity.errors import ConfigError
+from identity.seeding import SERVICE_ACCOUNTS
 from mailstack.files import ensure_dir, write_atomic
+from mailstack.keys.dkim import DkimMaterial
+from mailstack.keys.material import KeyMaterial, read_keys
+from mailstack.keys.tls import TlsFiles
 from mailstack.layout import Layout
 from mailstack.privileges import service_user
 from mailstack.settings import Settings
-from mailstack.tls import TlsFiles, tls_files
 
 MAIL_USER = "vmail"
-# The mail daemons' own directory accounts: members of the readers group, never of people.
-SERVICE_ACCOUNTS = {
-    "dovecot": "Dovecot: finds accounts and mailboxes; passwords are checked by binding as them",
-    "postfix": "Postfix: finds mailboxes, aliases and which login owns a sender address",
-}
 
 
 @dataclass(frozen=True)
@@ -30,6 +29,7 @@ class RenderContext:
     layout: Layout
     tree: Tree
     tls: TlsFiles
+    dkim: DkimMaterial
     service_passwords: dict[str, str]
     vmail_uid: int
     vmail_gid: int
@@ -72,20 +72,28 @@ def service_password(layout: Layout, name: str, *, create: bool = True) -> str:
     return value
 
 
-def build_context(settings: Settings, *, create_secrets: bool = True) -> RenderContext:
+def build_context(
+    settings: Settings, *, keys: KeyMaterial | None = None, create_secrets: bool = True
+) -> RenderContext:
+    """With ``keys`` as :func:`~mailstack.keys.material.prepare_keys` made them, or else as
+    they are on disk."""
     layout = Layout(settings.state_dir)
+    # The unprivileged web service renders nothing and may read neither the service secrets
+    # nor the DKIM keys.
+    privileged = os.geteuid() == 0
+    keys = keys or read_keys(settings, dkim=privileged)
     uid, gid = mail_user_ids()
     service = service_user()
     return RenderContext(
         settings=settings,
         layout=layout,
         tree=Tree(settings.base_dn),
-        tls=tls_files(settings),
-        # The unprivileged web service renders nothing and may not read the secrets.
+        tls=keys.tls,
+        dkim=keys.dkim,
         service_passwords={
             name: service_password(layout, name, create=create_secrets) for name in SERVICE_ACCOUNTS
         }
-        if os.geteuid() == 0
+        if privileged
         else {},
         vmail_uid=uid,
         vmail_gid=gid,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from mailstack.files import FileSpec
 
@@ -24,6 +24,7 @@ class Endpoint:
 
 class Daemon(Protocol):
     name: str
+    logfile: Path  # what it says, quoted when it fails to start or to answer
 
     def render(self) -> list[FileSpec]:
         """The daemon's configuration files (pure)."""
@@ -60,16 +61,10 @@ class Daemon(Protocol):
 
     def endpoints(self) -> list[Endpoint]: ...
 
-
-@runtime_checkable
-class LeavesOrphans(Protocol):
-    """A daemon that can outlive its pid file (it writes the file itself, and an older alumail
-    or a crash could lose it): ``up`` and ``down`` stop such orphans, found by their command
-    line, before starting or after stopping the daemon."""
-
     def orphans(self) -> list[int]:
-        """Processes provably running this daemon for this state directory that its pid file
-        does not name."""
+        """Processes provably running this daemon for this state directory (found by their
+        command line) that its pid file does not name: left by a crash or an older alumail.
+        ``up`` and ``down`` stop them, before starting or after stopping the daemon."""
         ...
 
 
@@ -89,10 +84,13 @@ class DaemonEntry(Generic[D]):
     factory: Callable[[RenderContext], D]
     programs: tuple[str, ...] = ()  # found on PATH (or /usr/sbin) before anything starts
     runs: Callable[[Settings], bool] = always  # whether this configuration has the daemon
+    # Postfix defers mail while this daemon is down (the directory its maps query, Dovecot's
+    # LMTP, the DKIM milter, the outbound sink): its queue is flushed once the daemon is back.
+    mail_waits_on: bool = False
     # Once the daemon is up (started, reloaded or left running), before the next one starts.
     after_up: Callable[[D, RenderContext], list[str]] | None = None
-    # Once the whole stack answers; given the names of the daemons this ``up`` (re)started.
-    after_ready: Callable[[D, set[str]], list[str]] | None = None
+    # Once the whole stack answers; given the entries whose daemons this ``up`` (re)started.
+    after_ready: Callable[[D, list[DaemonEntry[Any]]], list[str]] | None = None
 
 
 # The daemons of a stack in start order; a layer above appends its own entries.

@@ -151,13 +151,24 @@ def read_pid(pidfile: Path) -> int | None:
         return None
 
 
-def state_of(pid: int) -> str | None:
-    """The process's state letter (R, S, Z, ...), or None when there is no such process."""
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command's name (state, parent, ...), or []."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
-        return None
-    return stat.rsplit(")", 1)[1].split()[0]
+        return []
+    return stat.rsplit(")", 1)[1].split()
+
+
+def state_of(pid: int) -> str | None:
+    """The process's state letter (R, S, Z, ...), or None when there is no such process."""
+    fields = _stat(pid)
+    return fields[0] if fields else None
+
+
+def parent_of(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[1]) if fields else None
 
 
 def alive(pid: int) -> bool:

@@ -1,5 +1,6 @@
-"""The whole stack as one thing: ``up`` (render, check, swap, start or reload, wait until ready,
-bring the directory's base entries in line), ``down`` and ``status``."""
+"""The whole stack as one thing: ``up`` (make the key material, render, check, swap, start or
+reload, wait until ready, seed the directory), ``down`` and ``status``, over the daemons of a
+registry (:mod:`mailstack.daemon`)."""
 
 from __future__ import annotations
 
@@ -12,32 +13,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from identity import converge
-from identity.directory import Directory, can_bind
-from identity.dit import WEB_SERVICE, base_entries, group_entry, service_entry, web_service_entry
 from identity.errors import ConfigError
-from identity.passwords import DEFAULT_POLICY, hash_secret
 from mailstack import logs
-from mailstack.context import SERVICE_ACCOUNTS, RenderContext, build_context
-from mailstack.daemon import Daemon, DaemonEntry, LeavesOrphans, Registry
-from mailstack.dovecot import Dovecot
+from mailstack.context import RenderContext, build_context
+from mailstack.daemon import Daemon, DaemonEntry, Registry
+from mailstack.daemons.dovecot import Dovecot
+from mailstack.daemons.opendkim import OpenDkim
+from mailstack.daemons.postfix import Postfix
+from mailstack.daemons.sasl_relay import SaslRelay
+from mailstack.daemons.sender_milter import SenderMilter
+from mailstack.daemons.sink import Sink
+from mailstack.daemons.slapd import Slapd
 from mailstack.errors import DaemonError
 from mailstack.files import FileSpec, changed, ensure_dir, install, write_atomic
+from mailstack.keys.material import KEY_PROGRAMS, prepare_keys
+from mailstack.keys.tls import check_given, tls_files
 from mailstack.layout import Layout
-from mailstack.opendkim import OpenDkim
-from mailstack.postfix import Postfix
 from mailstack.privileges import ensure_service_user
 from mailstack.process import log_tail, port_open, terminate, wait_until
-from mailstack.sasl_relay import SaslRelay
-from mailstack.sender_milter import SenderMilter
 from mailstack.settings import Settings
-from mailstack.sink import Sink
-from mailstack.slapd import Slapd
 from mailstack.statelock import DEFAULT_WAIT, state_lock
-from mailstack.tls import check_given, ensure_tls, tls_files
 
-# Programs the stack itself runs, beside each daemon's own (TLS material is made with openssl).
-STACK_PROGRAMS = ("openssl",)
 READY_TIMEOUT = 15
 
 
@@ -53,12 +49,14 @@ class UpReport:
 def _directory_up(slapd: Slapd, ctx: RenderContext) -> list[str]:
     """The mail daemons bind with their service accounts from their first connection."""
     wait_ready([slapd])
-    return ensure_directory(ctx)
+    return slapd.seed()
 
 
-def _flush_deferred(postfix: Postfix, started: set[str]) -> list[str]:
+def _flush_deferred(postfix: Postfix, started: list[DaemonEntry[Any]]) -> list[str]:
     """Mail deferred while a daemon was down goes now, not at Postfix's next queue run."""
-    return ["flushed Postfix's queue"] if postfix.flush_after(started) else []
+    if not any(entry.mail_waits_on for entry in started):
+        return []
+    return ["flushed Postfix's queue"] if postfix.flush_deferred() else []
 
 
 def _with_sink(settings: Settings) -> bool:
@@ -69,13 +67,21 @@ def _with_sink(settings: Settings) -> bool:
 # in the embedded stack, the sink Postfix relays outbound mail to). A layer above appends its
 # own entries (the provisioning web service) and passes the longer registry to the verbs.
 MAIL_DAEMONS: Registry = (
-    DaemonEntry("slapd", Slapd, programs=("slapd", "slapadd", "slaptest"), after_up=_directory_up),
-    DaemonEntry("dovecot", Dovecot, programs=("dovecot", "doveconf", "doveadm")),
+    DaemonEntry(
+        "slapd",
+        Slapd,
+        programs=("slapd", "slapadd", "slaptest"),
+        mail_waits_on=True,
+        after_up=_directory_up,
+    ),
+    DaemonEntry(
+        "dovecot", Dovecot, programs=("dovecot", "doveconf", "doveadm"), mail_waits_on=True
+    ),
     DaemonEntry("sasl-relay", SaslRelay),
-    DaemonEntry("opendkim", OpenDkim, programs=("opendkim", "opendkim-genkey")),
+    DaemonEntry("opendkim", OpenDkim, programs=("opendkim",), mail_waits_on=True),
     DaemonEntry("sender-milter", SenderMilter),
     DaemonEntry("postfix", Postfix, programs=("postfix", "postconf"), after_ready=_flush_deferred),
-    DaemonEntry("sink", Sink, runs=_with_sink),
+    DaemonEntry("sink", Sink, runs=_with_sink, mail_waits_on=True),
 )
 
 
@@ -86,7 +92,7 @@ def entries(settings: Settings, registry: Registry = MAIL_DAEMONS) -> list[Daemo
 
 def required_programs(settings: Settings, registry: Registry = MAIL_DAEMONS) -> list[str]:
     programs = [p for entry in entries(settings, registry) for p in entry.programs]
-    return list(dict.fromkeys([*programs, *STACK_PROGRAMS]))
+    return list(dict.fromkeys([*programs, *KEY_PROGRAMS]))
 
 
 def _instances(ctx: RenderContext, registry: Registry) -> list[tuple[DaemonEntry[Any], Daemon]]:
@@ -154,8 +160,9 @@ def up(
 
 
 def _up(settings: Settings, layout: Layout, report: UpReport, registry: Registry) -> None:
-    report.actions += ensure_tls(settings)
-    ctx = build_context(settings)
+    keys, made = prepare_keys(settings)  # before rendering: the configurations name them
+    report.actions += made
+    ctx = build_context(settings, keys=keys)
     instances = _instances(ctx, registry)
     stack = [daemon for _, daemon in instances]
     for daemon in stack:
@@ -168,7 +175,7 @@ def _up(settings: Settings, layout: Layout, report: UpReport, registry: Registry
     pending = {name: changed(layout.root, specs) for name, specs in rendered.items()}
     if any(pending.values()):
         _check_staged(layout, stack, rendered)  # raises before anything is written or reloaded
-    started: set[str] = set()
+    started: list[DaemonEntry[Any]] = []
     for entry, daemon in instances:
         todo = pending[daemon.name]
         if todo:
@@ -176,13 +183,13 @@ def _up(settings: Settings, layout: Layout, report: UpReport, registry: Registry
             report.actions.append(f"wrote {', '.join(spec.relpath for spec in todo)}")
         if daemon.pid() is None:
             daemon.start()
-            started.add(daemon.name)
+            started.append(entry)
             report.actions.append(f"started {daemon.name}")
         elif todo or daemon.stale():
             previous = daemon.pid()
             daemon.apply(todo)
             if daemon.pid() != previous:  # restarted (slapd rebuilds cn=config that way)
-                started.add(daemon.name)
+                started.append(entry)
             report.actions.append(f"reloaded {daemon.name}")
         if entry.after_up is not None:
             report.actions += entry.after_up(daemon, ctx)
@@ -195,8 +202,6 @@ def _up(settings: Settings, layout: Layout, report: UpReport, registry: Registry
 def _stop_orphans(daemon: Daemon) -> list[str]:
     """Stop what runs this daemon for our state directory without a pid file naming it (left by
     a crash or by an older alumail): it holds the ports and would outlive ``down``."""
-    if not isinstance(daemon, LeavesOrphans):
-        return []
     stopped = []
     for pid in daemon.orphans():
         terminate(pid, timeout=15)
@@ -269,39 +274,10 @@ def _check_staged(layout: Layout, stack: list[Daemon], rendered: dict[str, list[
 def wait_ready(stack: list[Daemon], timeout: float = READY_TIMEOUT) -> None:
     for daemon in stack:
         if not wait_until(daemon.ready, timeout):
-            log = getattr(daemon, "logfile", None)
             raise DaemonError(
                 f"{daemon.name} is running but its listeners did not answer in {timeout:.0f} s",
-                detail=log_tail(log) if log else "",
+                detail=log_tail(daemon.logfile),
             )
-
-
-def ensure_directory(ctx: RenderContext) -> list[str]:
-    """The base entries, the mail daemons' service accounts and the readers group, as planned
-    changes applied over the ldapi socket as root."""
-    tree = ctx.tree
-    desired = base_entries(tree, ctx.settings.domain, DEFAULT_POLICY)
-    for name, description in SERVICE_ACCOUNTS.items():
-        desired[tree.service(name)] = service_entry(
-            name, hash_secret(ctx.service_passwords[name]), description
-        )
-    desired[tree.service(WEB_SERVICE)] = web_service_entry(tree)
-    desired[tree.readers_group] = group_entry(
-        "directory-readers",
-        [tree.service(name) for name in SERVICE_ACCOUNTS],
-        "May read account entries, never passwords",
-    )
-    with Directory(ctx.layout.ldapi_uri) as directory:
-        changes = converge.plan(directory, desired)
-        converge.apply(directory, changes)
-        actions = [change.describe() for change in changes]
-        # A service secret that no longer binds (restored state, rotated file) is re-set.
-        for name in SERVICE_ACCOUNTS:
-            dn = tree.service(name)
-            if not can_bind(ctx.ldap_uri, dn, ctx.service_passwords[name]):
-                directory.replace(dn, {"userPassword": [hash_secret(ctx.service_passwords[name])]})
-                actions.append(f"reset the bind secret of {dn}")
-    return actions
 
 
 def down(
@@ -336,7 +312,7 @@ def status(settings: Settings, registry: Registry = MAIL_DAEMONS) -> dict[str, o
     for daemon in stack:
         pid = daemon.pid()
         state: dict[str, object] = {"pid": pid, "running": pid is not None}
-        if isinstance(daemon, LeavesOrphans) and (orphans := daemon.orphans()):
+        if orphans := daemon.orphans():
             state["orphans"] = orphans  # `up` and `down` stop them
         daemon_states[daemon.name] = state
         for ep in daemon.endpoints():

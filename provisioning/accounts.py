@@ -38,7 +38,7 @@ from identity.quota import parse_quota
 from identity.roles import ROOT, Actor, Role
 from mailstack.context import RenderContext, build_context
 from mailstack.layout import Layout
-from mailstack.mailboxes import Mailboxes, QuotaUse
+from mailstack.mailbox.mailboxes import Mailboxes, QuotaUse
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, Outcome, audit_path
 from provisioning.passwords import write_password

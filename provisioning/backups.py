@@ -1,12 +1,13 @@
-"""Per-user mailbox backup and restore (the format is described in :mod:`mailstack.mailbackup`),
-for admins from the CLI and for an alumnus's own mailbox from the portal. Audited."""
+"""Per-user mailbox backup and restore (the format is described in
+:mod:`mailstack.mailbox.mailbackup`), for admins from the CLI and for an alumnus's own mailbox from
+the portal. Audited."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from identity.roles import Role
-from mailstack import mailbackup
+from mailstack.mailbox import mailbackup
 from provisioning.accounts import AccountService
 
 

@@ -59,11 +59,11 @@ from identity.ldif import record as to_ldif
 from identity.passwords import check_stored_hash
 from identity.roles import ROOT, Actor
 from mailstack.context import build_context
+from mailstack.daemons.slapd import Slapd
 from mailstack.errors import DaemonError
 from mailstack.files import NotRegularFile, check_replaceable
 from mailstack.layout import Layout
 from mailstack.settings import Settings
-from mailstack.slapd import Slapd
 from provisioning import csvcells, csvrows
 from provisioning.accounts import plan_account
 from provisioning.audit import AuditLog, audit_path

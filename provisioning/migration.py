@@ -1,9 +1,10 @@
 """Moving mail from the legacy lifelong-mailbox server into the new mailboxes.
 
-The copy itself is Dovecot's dsync (:mod:`mailstack.imapsync`); this module owns the rest: one
-account or a CSV list, the holder's state in the directory (:class:`identity.legacy.LegacyState`:
-migrating, migrated or failed), a report per account (folders, messages and bytes copied,
-errors), an audit line per account, and one account's failure never stopping the others.
+The copy itself is Dovecot's dsync (:mod:`mailstack.mailbox.imapsync`); this module owns the
+rest: one account or a CSV list, the holder's state in the directory
+(:class:`identity.legacy.LegacyState`: migrating, migrated or failed), a report per account
+(folders, messages and bytes copied, errors), an audit line per account, and one account's
+failure never stopping the others.
 
 CSV columns: ``legacy_login,legacy_password,uid``. A row without a password is copied with the
 legacy server's admin (master) login given on the command line.
@@ -24,8 +25,8 @@ from identity.errors import AlumailError, ConfigError, NotFoundError, Validation
 from identity.legacy import LegacyState, state_change
 from identity.roles import ROOT, Actor
 from mailstack.context import build_context
-from mailstack.imapsync import FolderCount, ImapSource, counts, pull, survey
 from mailstack.layout import Layout
+from mailstack.mailbox.imapsync import FolderCount, ImapSource, counts, pull, survey
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
 from provisioning.csvrows import open_csv, read_rows

@@ -16,7 +16,7 @@ from identity.errors import NotFoundError
 from identity.passwords import DEFAULT_POLICY, hash_password
 from mailstack.context import RenderContext, build_context
 from mailstack.layout import Layout
-from mailstack.mailboxes import Mailboxes
+from mailstack.mailbox.mailboxes import Mailboxes
 from mailstack.settings import Settings
 
 

@@ -27,9 +27,9 @@ from identity.errors import ConflictError, FieldErrors, ValidationError
 from identity.legacy import new_holder
 from identity.passwords import DEFAULT_POLICY, hash_password
 from identity.roles import Actor, Role
-from mailstack.clients import settings_text
 from mailstack.context import RenderContext, build_context
 from mailstack.layout import Layout
+from mailstack.publish.clients import settings_text
 from mailstack.settings import Settings
 from provisioning import roster
 from provisioning.accounts import AccountService

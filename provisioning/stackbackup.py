@@ -11,8 +11,8 @@
 ``restore_all`` puts it onto a fresh state directory: the state files first, then one ``up`` to
 build cn=config and stop again, the directory loaded with ``slapadd``, the mailboxes put back,
 and the stack brought up. A backup folder may come from another machine: both archives are
-checked whole by :mod:`mailstack.archives` before anything is written (files and folders only,
-under the expected top folders, their content fitting on the disk), and unpacked without ever
+checked whole by :mod:`mailstack.mailbox.archives` before anything is written (files and folders
+only, under the expected top folders, their content fitting on the disk), and unpacked without ever
 following a link.
 """
 
@@ -33,12 +33,12 @@ from identity.directory import Directory
 from identity.dit import Tree
 from identity.errors import AlumailError, ConflictError, ValidationError
 from identity.roles import Actor
-from mailstack import archives
 from mailstack.context import MAIL_USER, build_context, mail_user_ids
-from mailstack.dovecot import Dovecot
+from mailstack.daemons.dovecot import Dovecot
 from mailstack.errors import DaemonError
 from mailstack.files import ensure_dir, open_regular
 from mailstack.layout import Layout
+from mailstack.mailbox import archives
 from mailstack.process import run
 from mailstack.settings import Settings
 from provisioning import stack

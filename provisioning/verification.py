@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from mailstack.harness import Check, Target, run_checks, tls_context
+from mailstack.keys.tls import tls_files
 from mailstack.settings import Settings
-from mailstack.tls import tls_files
 from provisioning.accounts import AccountService, login_names
 
 

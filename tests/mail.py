@@ -9,8 +9,8 @@ import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
 
+from mailstack.keys.tls import tls_files
 from mailstack.settings import Settings
-from mailstack.tls import tls_files
 
 
 def tls(settings: Settings) -> ssl.SSLContext:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import click
 
-from mailstack import dnsrecords
-from mailstack.dkim import DkimKeys
+from mailstack.keys.dkim import DkimKeys
 from mailstack.layout import Layout
+from mailstack.publish import dnsrecords
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
 from provisioning.cli.base import ADMINS, Context, allow, authorize, emit_json, main, pass_ctx, say

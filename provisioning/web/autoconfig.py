@@ -1,6 +1,6 @@
 """Mail client self-configuration over HTTP: Thunderbird's autoconfig, Outlook's autodiscover
 (POX and JSON), Apple's profile for the signed-in alumnus, and the MTA-STS policy. The documents
-come from :mod:`mailstack.autoconfig`; this module only serves them."""
+come from :mod:`mailstack.publish.autoconfig`; this module only serves them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from identity.errors import ValidationError
-from mailstack import autoconfig, dnsrecords
+from mailstack.publish import autoconfig, dnsrecords
 from provisioning.web import sessions
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import client_address

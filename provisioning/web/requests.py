@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 from identity.errors import AlumailError
 from identity.passwords import DEFAULT_POLICY
 from identity.roles import Actor
-from mailstack.clients import client_settings
+from mailstack.publish.clients import client_settings
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.mailer import Mailer, Outbox

@@ -15,10 +15,10 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from mailstack import imapsync, mailstore
+from mailstack.keys.tls import tls_files
+from mailstack.mailbox import imapsync, mailstore
 from mailstack.privileges import drop_privileges, service_user
 from mailstack.settings import Settings
-from mailstack.tls import tls_files
 from provisioning.web.app import create_app
 
 # Imported while still root (mailstack.privileges.preload says why; codecs always are).

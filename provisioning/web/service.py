@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 from identity.errors import ConfigError
 from mailstack import settings as settings_module
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
+from mailstack.daemons.managed import ManagedDaemon
 from mailstack.errors import DaemonError
 from mailstack.files import FileSpec, ensure_dir
-from mailstack.mailbackup import prepare_transfer
+from mailstack.mailbox.mailbackup import prepare_transfer
 from mailstack.privileges import SERVICE_USER
-from mailstack.process import log_tail, our_pid, port_open, start_daemon, terminate
+from mailstack.process import log_tail
 from provisioning.audit import AUDIT_DIR_MODE, AUDIT_FILE_MODE, audit_path
 
 SETTINGS_FILE = "etc/web/settings.json"
@@ -46,15 +46,18 @@ def load_settings(path: Path) -> settings_module.Settings:
     return settings_module.build(values, base=path.parent)
 
 
-class WebService:
+class WebService(ManagedDaemon):
     name = "web"
+    module = "provisioning.web"
+    what = "the web service"
+    start_wait = 15
 
     def __init__(self, ctx: RenderContext) -> None:
-        self.ctx = ctx
-        self.layout = ctx.layout
+        super().__init__(ctx, ctx.layout.run / "web.pid")
         self.config = self.layout.root / SETTINGS_FILE
-        self.pidfile = self.layout.run / "web.pid"
-        self.logfile = self.layout.logfile(self.name)
+
+    def arguments(self) -> list[str]:
+        return ["--settings", str(self.config)]
 
     def render(self) -> list[FileSpec]:
         return [FileSpec(SETTINGS_FILE, render_settings(self.ctx), mode=0o600)]
@@ -70,8 +73,7 @@ class WebService:
         if audit.exists():
             shutil.chown(audit, "root", SERVICE_USER)
             audit.chmod(AUDIT_FILE_MODE)
-        ensure_dir(self.layout.run, 0o755)
-        ensure_dir(self.layout.log, 0o755)
+        super().prepare()
 
     def check(self, staging: Path) -> None:
         """The staged settings must build the same Settings: a file the service could not load
@@ -80,49 +82,18 @@ class WebService:
         if staged != self.ctx.settings:
             raise ConfigError("web: the rendered settings do not round-trip")
 
-    def pid(self) -> int | None:
-        return our_pid(self.pidfile, str(self.config))
-
-    def start(self) -> None:
-        start_daemon(
-            [
-                "setsid",
-                "-f",
-                sys.executable,
-                "-m",
-                "provisioning.web",
-                "--settings",
-                str(self.config),
-                "--pidfile",
-                str(self.pidfile),
-            ],
-            self.logfile,
-            what="starting the web service",
-            running=lambda: self.pid() is not None,
-            wait=15,
-        )
-
-    def stale(self) -> bool:
-        return False
-
     def apply(self, changed: list[FileSpec]) -> None:
         """New settings: restart (the service keeps no state in memory worth keeping, but its
         rate-limit counters)."""
         self.stop()
         self.start()
 
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            terminate(pid)
-            self.pidfile.unlink(missing_ok=True)  # root's file: the service cannot remove it
-
     def ready(self) -> bool:
         if self.pid() is None:  # it died while starting: say why now, not after a timeout
             raise DaemonError(
                 "the web service stopped while starting", detail=log_tail(self.logfile)
             )
-        return port_open(self.ctx.settings.connect_host, self.ctx.settings.ports.web)
+        return super().ready()
 
     def endpoints(self) -> list[Endpoint]:
         return [Endpoint("web", self.ctx.settings.connect_host, self.ctx.settings.ports.web)]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from mailstack.keys.tls import tls_files
 from mailstack.settings import Settings
-from mailstack.tls import tls_files
 from tests import mail
 from tests.support import NewAccount, wait_for, which
 

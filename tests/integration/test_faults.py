@@ -14,11 +14,11 @@ import pytest
 from identity.errors import ConfigError
 from mailstack.context import RenderContext, build_context
 from mailstack.daemon import Daemon
-from mailstack.dovecot import Dovecot
+from mailstack.daemons.dovecot import Dovecot
+from mailstack.daemons.postfix import Postfix
+from mailstack.daemons.slapd import Slapd
 from mailstack.files import FileSpec
-from mailstack.postfix import Postfix
 from mailstack.settings import Settings
-from mailstack.slapd import Slapd
 from provisioning import stack
 from provisioning.accounts import AccountService
 from tests import mail

@@ -14,8 +14,8 @@ from email.message import EmailMessage
 import pytest
 
 from mailstack.context import build_context
+from mailstack.daemons.slapd import Slapd
 from mailstack.settings import Settings
-from mailstack.slapd import Slapd
 from provisioning import stack
 from provisioning.accounts import AccountService
 from provisioning.mailer import Mailer

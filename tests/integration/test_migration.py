@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from mailstack.context import build_context
-from mailstack.imapsync import counts
+from mailstack.mailbox.imapsync import counts
 from mailstack.settings import Settings
 from provisioning.migration import Job, Migrator
 from tests import mail

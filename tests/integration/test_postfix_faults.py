@@ -14,11 +14,12 @@ import pytest
 from identity.dit import Tree
 from identity.errors import ConfigError
 from mailstack.context import RenderContext
+from mailstack.daemons.postfix import Postfix
+from mailstack.keys.dkim import NO_DKIM_KEY
+from mailstack.keys.tls import TlsFiles
 from mailstack.layout import Layout
-from mailstack.postfix import Postfix
 from mailstack.process import read_pid
 from mailstack.settings import Settings, build
-from mailstack.tls import TlsFiles
 from tests.support import state_root, which
 
 # podman's default capabilities for a container (podman 4, containers.conf's default_capabilities)
@@ -45,6 +46,7 @@ def context(root: Path, **values: object) -> RenderContext:
         layout=layout,
         tree=Tree(settings.base_dn),
         tls=TlsFiles(layout.server_cert, layout.server_key, layout.ca_cert),
+        dkim=NO_DKIM_KEY,
         service_passwords={"dovecot": "dovecot-secret", "postfix": "postfix-secret"},
         vmail_uid=5000,
         vmail_gid=5000,
@@ -105,7 +107,7 @@ def test_our_postfix_is_recognised_with_container_capabilities(live_stack: Setti
         "import sys\n"
         "from pathlib import Path\n"
         "from mailstack.context import build_context\n"
-        "from mailstack.postfix import Postfix\n"
+        "from mailstack.daemons.postfix import Postfix\n"
         "from mailstack.settings import load\n"
         "pid = int(sys.argv[1])\n"
         "try:\n"

@@ -18,8 +18,8 @@ import pytest
 
 from identity.dit import Tree
 from mailstack.context import build_context
-from mailstack.imapsync import counts
 from mailstack.layout import Layout
+from mailstack.mailbox.imapsync import counts
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from tests import mail, web

@@ -12,8 +12,8 @@ import pytest
 
 from identity.accounts import Account
 from identity.passwords import hash_password
+from mailstack.keys.tls import tls_files
 from mailstack.settings import Settings
-from mailstack.tls import tls_files
 from provisioning.accounts import AccountService
 from tests.support import running_stack
 

@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from mailstack.context import build_context
-from mailstack.daemon import LeavesOrphans
-from mailstack.opendkim import OpenDkim
+from mailstack.daemons.opendkim import OpenDkim
+from mailstack.daemons.slapd import Slapd
 from mailstack.settings import Settings
-from mailstack.slapd import Slapd
 from mailstack.stack import daemons
 from mailstack.statelock import state_lock
 from provisioning import stack
@@ -50,9 +49,7 @@ def _assert_whole_and_named(settings: Settings) -> None:
     assert all(s["running"] for s in status["services"].values()), status["services"]
     ctx = build_context(settings, create_secrets=False)
     for daemon in daemons(ctx, stack.DAEMONS):
-        name = daemon.name
-        if isinstance(daemon, LeavesOrphans):
-            assert daemon.orphans() == [], name
+        assert daemon.orphans() == [], daemon.name
 
 
 def test_two_concurrent_ups_leave_one_whole_stack_and_orphans_are_stopped() -> None:

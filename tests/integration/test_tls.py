@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from mailstack.keys.tls import tls_files
 from mailstack.settings import Settings
-from mailstack.tls import tls_files
 from tests.support import alumail, free_ports, running_stack, state_root, wait_for
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ import time
 import httpx
 import pytest
 
+from mailstack.keys.tls import tls_files
 from mailstack.settings import Settings
-from mailstack.tls import tls_files
 from provisioning.web.security import CSRF_COOKIE, Limit, Limits
 from provisioning.web.sessions import SESSION_COOKIE
 from tests.support import NewAccount, running_stack

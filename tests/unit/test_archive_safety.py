@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from identity.errors import AlumailError, ValidationError
-from mailstack import archives
+from mailstack.mailbox import archives
 from provisioning.stackbackup import check_directory_ldif
 from tests.support import member_bytes
 
@@ -315,7 +315,7 @@ import sys
 from pathlib import Path
 from identity.errors import ValidationError
 from identity.roles import ROOT
-from mailstack import archives
+from mailstack.mailbox import archives
 from mailstack.settings import build
 from provisioning import stackbackup
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from identity.errors import ValidationError
-from mailstack import autoconfig
+from mailstack.publish import autoconfig
 from mailstack.settings import build
 
 pytestmark = pytest.mark.unit

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from identity.errors import ValidationError
-from mailstack.dkim import DkimKeys
+from mailstack.keys.dkim import DkimKeys
 from mailstack.layout import Layout
 
 pytestmark = pytest.mark.unit

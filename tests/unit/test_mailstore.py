@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mailstack import mailstore
+from mailstack.mailbox import mailstore
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,7 @@ import pytest
 from identity.errors import ConfigError
 from mailstack import stack as mail
 from mailstack.daemon import DaemonEntry, Registry
-from mailstack.sink import Sink
+from mailstack.daemons.sink import Sink
 from provisioning import stack
 from tests.support import state_root
 from tests.support import test_settings as make_settings

@@ -11,10 +11,11 @@ import pytest
 
 from identity.dit import Tree
 from mailstack.context import RenderContext
+from mailstack.keys.dkim import NO_DKIM_KEY
+from mailstack.keys.tls import TlsFiles
 from mailstack.layout import Layout
 from mailstack.settings import build
 from mailstack.stack import render_all
-from mailstack.tls import TlsFiles
 
 pytestmark = pytest.mark.unit
 
@@ -32,6 +33,7 @@ def fixed_context(**values: object) -> RenderContext:
         layout=layout,
         tree=Tree(settings.base_dn),
         tls=TlsFiles(layout.server_cert, layout.server_key, layout.ca_cert),
+        dkim=NO_DKIM_KEY,
         service_passwords={"dovecot": "dovecot-secret", "postfix": "postfix-secret"},
         vmail_uid=5000,
         vmail_gid=5000,
@@ -148,7 +150,7 @@ def test_outbound_mail_goes_where_the_settings_say(
 
 
 def test_dovecot_is_sized_from_the_session_settings() -> None:
-    from mailstack.dovecot import Sizing
+    from mailstack.daemons.dovecot import Sizing
 
     small = {s.relpath: s.text for s in render_all(fixed_context())["dovecot"]}
     big = {

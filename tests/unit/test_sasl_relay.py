@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailstack.sasl_relay import is_temporary_failure
+from mailstack.daemons.sasl_relay import is_temporary_failure
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailstack.sender_milter import claimed_own_address, from_problem
+from mailstack.daemons.sender_milter import claimed_own_address, from_problem
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ only when the connection to the auth server is lost mid-request. The relay there
 that connection instead of forwarding a ``code=temp_fail`` FAIL; every other line passes through
 as it is. It never logs a line (they carry credentials).
 
-Run as ``python -m mailstack.sasl_relay --listen SOCKET --upstream SOCKET --pidfile F``."""
+Run as ``python -m mailstack.daemons.sasl_relay --listen SOCKET --upstream SOCKET --pidfile F``."""
 
 from __future__ import annotations
 
@@ -19,19 +19,17 @@ import contextlib
 import os
 import pwd
 import shutil
-import signal
 import socket
-import sys
 from pathlib import Path
 from typing import Any
 
 from mailstack.context import RenderContext
-from mailstack.daemon import Endpoint
-from mailstack.dovecot import Dovecot
-from mailstack.files import FileSpec, ensure_dir
-from mailstack.process import our_pid, start_daemon, terminate
+from mailstack.daemons.dovecot import Dovecot
+from mailstack.daemons.managed import ManagedDaemon, announce, forget, stop_requested
+from mailstack.files import ensure_dir
+from mailstack.privileges import ServiceUser
 
-POSTFIX_GROUP = "postfix"
+POSTFIX_USER = "postfix"  # and its group
 MAX_LINE = 64 * 1024  # Dovecot's auth protocol lines are far shorter (base64 of a credential)
 
 
@@ -84,86 +82,47 @@ async def serve(listen: Path, upstream: Path, pidfile: Path) -> None:
         lambda r, w: relay(upstream, r, w), path=str(listen), limit=MAX_LINE
     )
     # Postfix's smtpd (group postfix) connects; nobody else may.
-    shutil.chown(listen, "root", POSTFIX_GROUP)
+    shutil.chown(listen, "root", POSTFIX_USER)
     os.chmod(listen, 0o660)
-    loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    pidfile.write_text(f"{os.getpid()}\n")
-    # Bound and pid written: relay as Postfix's own user, which Dovecot's auth-client socket
-    # admits, so credentials from the internet never pass through a root process.
-    postfix = pwd.getpwnam(POSTFIX_GROUP)
-    os.setgroups([])
-    os.setresgid(postfix.pw_gid, postfix.pw_gid, postfix.pw_gid)
-    os.setresuid(postfix.pw_uid, postfix.pw_uid, postfix.pw_uid)
+    stopping = stop_requested()
+    # Bound: relay as Postfix's own user, which Dovecot's auth-client socket admits, so
+    # credentials from the internet never pass through a root process.
+    announce(pidfile, postfix_user())
     try:
         await stopping.wait()
     finally:
         server.close()
         await server.wait_closed()
         # The stack removes what this user may not (the run folder is root's).
-        for path in (listen, pidfile):
-            with contextlib.suppress(OSError):
-                path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            listen.unlink(missing_ok=True)
+        forget(pidfile)
 
 
-class SaslRelay:
+def postfix_user() -> ServiceUser:
+    """Postfix's user and group, without supplementary groups (as Postfix's own processes)."""
+    entry = pwd.getpwnam(POSTFIX_USER)
+    return ServiceUser(POSTFIX_USER, entry.pw_uid, entry.pw_gid, groups=())
+
+
+class SaslRelay(ManagedDaemon):
     name = "sasl-relay"
+    module = "mailstack.daemons.sasl_relay"
+    what = "the SASL relay"
 
     def __init__(self, ctx: RenderContext) -> None:
-        self.ctx = ctx
-        self.layout = ctx.layout
-        self.directory = self.layout.run / "sasl-relay"
-        self.socket = self.directory / "auth"
-        self.pidfile = self.directory / "sasl-relay.pid"
-        self.logfile = self.layout.logfile(self.name)
+        directory = ctx.layout.run / "sasl-relay"
+        super().__init__(ctx, directory / "sasl-relay.pid")
+        self.directory = directory
+        self.socket = directory / "auth"
         self.upstream = Dovecot(ctx).auth_socket
 
-    def render(self) -> list[FileSpec]:
-        return []  # no configuration file: everything is on the command line
+    def arguments(self) -> list[str]:
+        return ["--listen", str(self.socket), "--upstream", str(self.upstream)]
 
     def prepare(self) -> None:
-        ensure_dir(self.layout.run, 0o755)
+        super().prepare()
         ensure_dir(self.directory, 0o755)
-        ensure_dir(self.layout.log, 0o755)
-
-    def check(self, staging: Path) -> None:
-        return None
-
-    def pid(self) -> int | None:
-        return our_pid(self.pidfile, str(self.socket))
-
-    def start(self) -> None:
-        start_daemon(
-            [
-                "setsid",
-                "-f",
-                sys.executable,
-                "-m",
-                "mailstack.sasl_relay",
-                "--listen",
-                str(self.socket),
-                "--upstream",
-                str(self.upstream),
-                "--pidfile",
-                str(self.pidfile),
-            ],
-            self.logfile,
-            what="starting the SASL relay",
-            running=lambda: self.pid() is not None,
-        )
-
-    def stale(self) -> bool:
-        return False
-
-    def apply(self, changed: list[FileSpec]) -> None:
-        return None
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            terminate(pid)
 
     def ready(self) -> bool:
         with socket.socket(socket.AF_UNIX) as probe:
@@ -174,12 +133,9 @@ class SaslRelay:
                 return False
         return True
 
-    def endpoints(self) -> list[Endpoint]:
-        return []  # a local socket for Postfix only
-
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mailstack.sasl_relay")
+    parser = argparse.ArgumentParser(prog="python -m mailstack.daemons.sasl_relay")
     parser.add_argument("--listen", type=Path, required=True)
     parser.add_argument("--upstream", type=Path, required=True)
     parser.add_argument("--pidfile", type=Path, required=True)

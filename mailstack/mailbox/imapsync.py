@@ -21,10 +21,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailstack import mailstore
 from mailstack.context import RenderContext, build_context
-from mailstack.dovecot import Dovecot
+from mailstack.daemons.dovecot import Dovecot
 from mailstack.errors import DaemonError
+from mailstack.mailbox import mailstore
 from mailstack.settings import Settings
 
 
@@ -166,8 +166,8 @@ def survey(source: ImapSource, timeout: float = 30) -> dict[str, int]:
 
 
 def pull_as_helper(settings: Settings, user: str, login: str, password: str, verify: bool) -> str:
-    """The root helper's pull (:mod:`mailstack.mailstore`) from the configured legacy server,
-    with the alumnus's own password."""
+    """The root helper's pull (:mod:`mailstack.mailbox.mailstore`) from the configured legacy
+    server, with the alumnus's own password."""
     source = ImapSource(
         settings.legacy.imap_host,
         settings.legacy.imap_port,

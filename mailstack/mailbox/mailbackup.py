@@ -10,8 +10,8 @@ arriving); restore is ``doveadm sync -1 -R`` from the unpacked copy, which adds 
 and never deletes, so restoring twice changes nothing.
 
 A file to restore comes from outside (alumni download their mailbox as such a file): it is
-unpacked by :mod:`mailstack.archives` (every member checked first; only files and folders under
-``Maildir/``, at most the account's quota plus room for Dovecot's index files; nothing written
+unpacked by :mod:`mailstack.mailbox.archives` (every member checked first; only files and folders
+under ``Maildir/``, at most the account's quota plus room for Dovecot's index files; nothing written
 through a link), into a fresh root-only folder handed to the mail user only afterwards.
 """
 
@@ -24,10 +24,10 @@ import tempfile
 from pathlib import Path
 
 from identity.errors import ValidationError
-from mailstack import archives
 from mailstack.context import MAIL_USER, RenderContext, mail_user_ids
-from mailstack.dovecot import Dovecot
+from mailstack.daemons.dovecot import Dovecot
 from mailstack.files import NotRegularFile, check_replaceable, ensure_dir
+from mailstack.mailbox import archives
 from mailstack.privileges import SERVICE_USER
 
 ROOT_NAME = "Maildir"

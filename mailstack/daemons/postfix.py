@@ -10,8 +10,10 @@ from identity import legacy
 from identity.errors import ConfigError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
-from mailstack.dovecot import Dovecot
+from mailstack.daemons.dovecot import Dovecot
+from mailstack.daemons.sasl_relay import SaslRelay
 from mailstack.files import FileSpec, ensure_dir
+from mailstack.keys.tls import CIPHERS
 from mailstack.process import (
     alive,
     holds_lock,
@@ -23,14 +25,9 @@ from mailstack.process import (
     terminate,
     wait_until,
 )
-from mailstack.sasl_relay import SaslRelay
 from mailstack.templates import render_template
-from mailstack.tls import CIPHERS
 
 CONFIG_DIR = "etc/postfix"
-# Daemons whose absence defers mail in Postfix's queue: the directory its maps query, Dovecot
-# (LMTP), the DKIM milter, and the embedded stack's outbound sink.
-DELIVERS_TO = ("slapd", "dovecot", "opendkim", "sink")
 SERVICES = ("smtp", "submission", "submissions")
 
 ACTIVE = "(alumailAccountStatus=active)(!(alumailMailEnabled=FALSE))"
@@ -257,6 +254,11 @@ class Postfix:
         host, ports = self.ctx.settings.connect_host, self.ctx.settings.ports
         return [Endpoint(name, host, getattr(ports, name)) for name in SERVICES]
 
+    def orphans(self) -> list[int]:
+        """None to find: master refuses to start while another holds our master.lock, and its
+        command line names no configuration by which one could be told ours."""
+        return []
+
     def flush_queue(self) -> None:
         """Retry deferred mail now (after Dovecot or slapd comes back)."""
         run(["postqueue", "-c", str(self.config_dir), "-f"], what="postqueue -f", env=self._env())
@@ -266,11 +268,11 @@ class Postfix:
         deferred = self.layout.postfix_queue / "deferred"
         return deferred.is_dir() and any(p.is_file() for p in deferred.rglob("*"))
 
-    def flush_after(self, started: set[str]) -> bool:
-        """After a daemon Postfix hands mail to came back (``started`` names those started or
-        restarted), retry what waits now instead of at the next queue run (up to
-        ``maximal_backoff_time``, 67 min by default). True if it flushed."""
-        if not started & set(DELIVERS_TO) or self.pid() is None or not self.has_deferred():
+    def flush_deferred(self) -> bool:
+        """After a daemon Postfix hands mail to came back, retry what waits now instead of at
+        the next queue run (up to ``maximal_backoff_time``, 67 min by default). True if it
+        flushed."""
+        if self.pid() is None or not self.has_deferred():
             return False
         self.flush_queue()
         return True

@@ -40,6 +40,18 @@ class DkimKey:
         return "".join(re.findall(r'"([^"]*)"', text))
 
 
+@dataclass(frozen=True)
+class DkimMaterial:
+    """What the configurations say of the DKIM keys, read once before rendering."""
+
+    signing: DkimKey | None  # the key in use; None until the first ``up`` makes one
+    records: dict[str, str]  # selector -> TXT value, for every key still on disk
+
+
+# Before the first ``up`` made a key (what a dry run renders).
+NO_DKIM_KEY = DkimMaterial(signing=None, records={})
+
+
 class DkimKeys:
     def __init__(self, layout: Layout) -> None:
         self.directory = layout.dkim
@@ -60,6 +72,14 @@ class DkimKeys:
 
     def selectors(self) -> list[str]:
         return sorted(p.stem for p in self.directory.glob("*.private"))
+
+    def records(self) -> dict[str, str]:
+        """selector -> the TXT record's text, for every key still on disk."""
+        keys_on_disk = (self.key(selector) for selector in self.selectors())
+        return {key.selector: key.record() for key in keys_on_disk if key.record_file.is_file()}
+
+    def material(self) -> DkimMaterial:
+        return DkimMaterial(self.current(), self.records())
 
     def ensure(self, domain: str) -> list[str]:
         """A key to sign with; made if there is none. Returns what was done."""

@@ -1,5 +1,6 @@
 """The documents mail clients configure themselves from, built from the same settings list the
-portal shows (:mod:`mailstack.clients`), so a client is never told a port we do not listen on.
+portal shows (:mod:`mailstack.publish.clients`), so a client is never told a port we do not
+listen on.
 
 - Thunderbird / K-9: clientConfig 1.1 XML (``config-v1.1.xml``).
 - Outlook: autodiscover POX (request schema 2006, response schema 2006a) and the JSON
@@ -18,7 +19,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from identity.errors import ValidationError
-from mailstack.clients import client_settings
+from mailstack.publish.clients import client_settings
 from mailstack.settings import Settings
 
 REQUEST_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"

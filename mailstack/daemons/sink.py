@@ -7,16 +7,12 @@ It faces whatever mail Postfix relays, so it runs as the unprivileged service us
 root, it binds its port, writes its pid file, then drops to that user, who owns the outbound
 folder and nothing else of the state directory.
 
-Run as ``python -m mailstack.sink --dir DIR --host H --port P --pidfile F``."""
+Run as ``python -m mailstack.daemons.sink --dir DIR --host H --port P --pidfile F``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
-import signal
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -26,83 +22,27 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
-from mailstack.files import FileSpec, ensure_dir
-from mailstack.privileges import SERVICE_USER, drop_privileges, service_user
-from mailstack.process import (
-    our_pid,
-    port_open,
-    processes_with,
-    read_pid,
-    start_daemon,
-    terminate,
-)
+from mailstack.daemons.managed import ManagedDaemon, announce, forget, stop_requested
+from mailstack.files import ensure_dir
+from mailstack.privileges import SERVICE_USER, service_user
 
 
-class Sink:
+class Sink(ManagedDaemon):
     name = "sink"
+    module = "mailstack.daemons.sink"
+    what = "the outbound sink"
 
     def __init__(self, ctx: RenderContext) -> None:
-        self.ctx = ctx
-        self.layout = ctx.layout
+        super().__init__(ctx, ctx.layout.run / "sink.pid")
         self.directory = self.layout.outbound
-        self.pidfile = self.layout.run / "sink.pid"
-        self.logfile = self.layout.logfile(self.name)
 
-    def render(self) -> list[FileSpec]:
-        return []  # no configuration file: everything is on the command line
+    def arguments(self) -> list[str]:
+        host, port = self.ctx.settings.connect_host, self.ctx.settings.ports.sink
+        return ["--dir", str(self.directory), "--host", host, "--port", str(port)]
 
     def prepare(self) -> None:
         ensure_dir(self.directory, 0o700, SERVICE_USER, SERVICE_USER)
-        ensure_dir(self.layout.run, 0o755)
-        ensure_dir(self.layout.log, 0o755)
-
-    def check(self, staging: Path) -> None:
-        return None
-
-    def pid(self) -> int | None:
-        return our_pid(self.pidfile, str(self.directory))
-
-    def orphans(self) -> list[int]:
-        found = processes_with("mailstack.sink", "--dir", str(self.directory))
-        return [p for p in found if p != self.pid()]
-
-    def start(self) -> None:
-        host, port = self.ctx.settings.connect_host, self.ctx.settings.ports.sink
-        start_daemon(
-            [
-                "setsid",
-                "-f",
-                sys.executable,
-                "-m",
-                "mailstack.sink",
-                "--dir",
-                str(self.directory),
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--pidfile",
-                str(self.pidfile),
-            ],
-            self.logfile,
-            what="starting the outbound sink",
-            running=lambda: self.pid() is not None,
-        )
-
-    def stale(self) -> bool:
-        return False
-
-    def apply(self, changed: list[FileSpec]) -> None:
-        return None
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            terminate(pid)
-            self.pidfile.unlink(missing_ok=True)  # root's file: the sink cannot remove it
-
-    def ready(self) -> bool:
-        return port_open(self.ctx.settings.connect_host, self.ctx.settings.ports.sink)
+        super().prepare()
 
     def endpoints(self) -> list[Endpoint]:
         return [Endpoint("sink", self.ctx.settings.connect_host, self.ctx.settings.ports.sink)]
@@ -137,25 +77,18 @@ async def serve(directory: Path, host: str, port: int, pidfile: Path) -> None:
         host=host,
         port=port,
     )
-    stopping = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    pidfile.write_text(f"{os.getpid()}\n")
-    drop_privileges(user)  # bound and pid written: nothing left that needs root
+    stopping = stop_requested()
+    announce(pidfile, user)  # bound: nothing left that needs root
     try:
         await stopping.wait()
     finally:
         server.close()
         await server.wait_closed()
-        # Only our own pid file: one naming another sink is that sink's. Unprivileged now, the
-        # sink may not be allowed to remove it: the stack does when it stops the sink.
-        if read_pid(pidfile) == os.getpid():
-            with contextlib.suppress(OSError):
-                pidfile.unlink(missing_ok=True)
+        forget(pidfile)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mailstack.sink")
+    parser = argparse.ArgumentParser(prog="python -m mailstack.daemons.sink")
     parser.add_argument("--dir", type=Path, required=True)
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)

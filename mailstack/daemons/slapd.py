@@ -1,5 +1,7 @@
 """slapd, the jAccount directory's server: cn=config rendered from configs/slapd, built offline
-with ``slapadd -n0``, checked with ``slaptest``, run in the foreground under our own pid file."""
+with ``slapadd -n0``, checked with ``slaptest``, run in the foreground under our own pid file.
+What the directory holds and who may read it are identity's (:mod:`identity.access`,
+:mod:`identity.seeding`): this module puts them in slapd's configuration and its database."""
 
 from __future__ import annotations
 
@@ -8,10 +10,11 @@ import shutil
 from pathlib import Path
 
 from identity.access import olc_access, size_limits
-from identity.directory import is_reachable
+from identity.directory import Directory, is_reachable
 from identity.dit import WEB_SERVICE
 from identity.errors import AlumailError, ConfigError
 from identity.rules import directory_constraints, unique_uris
+from identity.seeding import seed
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.errors import DaemonError
@@ -201,3 +204,15 @@ class Slapd:
 
     def endpoints(self) -> list[Endpoint]:
         return [Endpoint("ldap", self.ctx.settings.connect_host, self.ctx.settings.ports.ldap)]
+
+    def seed(self) -> list[str]:
+        """Apply the entries identity seeds every directory with (:mod:`identity.seeding`) over
+        the ldapi socket as root; what changed."""
+        with Directory(self.layout.ldapi_uri) as directory:
+            return seed(
+                directory,
+                self.ctx.tree,
+                self.ctx.settings.domain,
+                self.ctx.service_passwords,
+                bind_uri=self.ctx.ldap_uri,
+            )

@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailstack import mailstore
 from mailstack.context import RenderContext
-from mailstack.dovecot import Dovecot
+from mailstack.daemons.dovecot import Dovecot
 from mailstack.errors import DaemonError
+from mailstack.mailbox import mailstore
 
 # Created and subscribed at once, each with its SPECIAL-USE flag (dovecot.conf), so every
 # client maps them the same way.

@@ -10,17 +10,14 @@ a stranger writing as one of us does not.
 
 A small milter (pymilter, over Sendmail's libmilter) run as one more daemon of the stack on a
 loopback port; Postfix passes submitted mail through it before OpenDKIM, and the service's own
-mail (local sendmail) never reaches it. Run as ``python -m mailstack.sender_milter --host H
+mail (local sendmail) never reaches it. Run as ``python -m mailstack.daemons.sender_milter --host H
 --port P --pidfile F --ldap-uri U --bind-dn DN --secret-file F --base DN``."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import re
-import sys
 from collections.abc import Callable, Mapping
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
@@ -34,10 +31,9 @@ from identity.directory import Credentials, Directory, escape
 from identity.errors import DirectoryError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
-from mailstack.dkim import DkimKeys
+from mailstack.daemons.managed import ManagedDaemon, announce, forget
 from mailstack.files import FileSpec, ensure_dir
-from mailstack.privileges import drop_privileges, service_user
-from mailstack.process import our_pid, port_open, read_pid, start_daemon, terminate
+from mailstack.privileges import service_user
 
 NAME = "alumail-sender"
 RECORDS = "etc/sender-milter/own-dkim-records.json"
@@ -135,12 +131,6 @@ class OwnSignatures:
             if valid and (checker.domain or b"").decode().lower() == self.domain:
                 return True
         return False
-
-
-def own_records(keys: DkimKeys) -> dict[str, str]:
-    """selector -> the TXT record's text, for every key still on disk."""
-    keys_on_disk = (keys.key(selector) for selector in keys.selectors())
-    return {key.selector: key.record() for key in keys_on_disk if key.record_file.is_file()}
 
 
 class OwnedAddresses:
@@ -243,87 +233,50 @@ def serve(
     try:
         Milter.runmilter(NAME, socket, 30)  # returns on SIGTERM
     finally:
-        # Only our own pid file; unprivileged now, the milter may not be allowed to remove it:
-        # the stack does when it stops the milter.
-        if read_pid(pidfile) == os.getpid():
-            with contextlib.suppress(OSError):
-                pidfile.unlink(missing_ok=True)
+        forget(pidfile)
 
 
-class SenderMilter:
+class SenderMilter(ManagedDaemon):
     name = "sender-milter"
+    module = "mailstack.daemons.sender_milter"
+    what = "the sender milter"
 
     def __init__(self, ctx: RenderContext) -> None:
-        self.ctx = ctx
-        self.layout = ctx.layout
-        self.pidfile = self.layout.run / "sender-milter.pid"
-        self.logfile = self.layout.logfile(self.name)
+        super().__init__(ctx, ctx.layout.run / "sender-milter.pid")
         self.secret_file = self.layout.secrets / "postfix.ldap-secret"
 
+    def arguments(self) -> list[str]:
+        s = self.ctx.settings
+        return [
+            "--host",
+            s.connect_host,
+            "--port",
+            str(s.ports.sender_milter),
+            "--ldap-uri",
+            self.ctx.ldap_uri,
+            "--bind-dn",
+            self.ctx.tree.service("postfix"),
+            "--secret-file",
+            str(self.secret_file),
+            "--base",
+            self.ctx.tree.people,
+            "--domain",
+            s.domain,
+            "--records",
+            str(self.layout.root / RECORDS),
+        ]
+
     def render(self) -> list[FileSpec]:
-        records = own_records(DkimKeys(self.layout))
+        records = self.ctx.dkim.records
         return [FileSpec(RECORDS, json.dumps(records, indent=2, sort_keys=True) + "\n")]
 
     def prepare(self) -> None:
         ensure_dir((self.layout.root / RECORDS).parent, 0o755)
-        ensure_dir(self.layout.run, 0o755)
-        ensure_dir(self.layout.log, 0o755)
-
-    def check(self, staging: Path) -> None:
-        return None
-
-    def pid(self) -> int | None:
-        return our_pid(self.pidfile, str(self.pidfile))
-
-    def start(self) -> None:
-        s = self.ctx.settings
-        start_daemon(
-            [
-                "setsid",
-                "-f",
-                sys.executable,
-                "-m",
-                "mailstack.sender_milter",
-                "--host",
-                s.connect_host,
-                "--port",
-                str(s.ports.sender_milter),
-                "--pidfile",
-                str(self.pidfile),
-                "--ldap-uri",
-                self.ctx.ldap_uri,
-                "--bind-dn",
-                self.ctx.tree.service("postfix"),
-                "--secret-file",
-                str(self.secret_file),
-                "--base",
-                self.ctx.tree.people,
-                "--domain",
-                s.domain,
-                "--records",
-                str(self.layout.root / RECORDS),
-            ],
-            self.logfile,
-            what="starting the sender milter",
-            running=lambda: self.pid() is not None,
-        )
-
-    def stale(self) -> bool:
-        return False
+        super().prepare()
 
     def apply(self, changed: list[FileSpec]) -> None:
         """A DKIM key rotated or retired: the milter reads the records at start."""
-        if self.pid() is not None:
-            self.stop()
-            self.start()
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            terminate(pid)
-
-    def ready(self) -> bool:
-        return port_open(self.ctx.settings.connect_host, self.ctx.settings.ports.sender_milter)
+        self.restart()
 
     def endpoints(self) -> list[Endpoint]:
         s = self.ctx.settings
@@ -331,7 +284,7 @@ class SenderMilter:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mailstack.sender_milter")
+    parser = argparse.ArgumentParser(prog="python -m mailstack.daemons.sender_milter")
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--pidfile", type=Path, required=True)
@@ -347,8 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     credentials = Credentials(args.bind_dn, args.secret_file.read_text().strip())
     signatures = OwnSignatures.load(args.records, args.domain)
     pidfile: Path = args.pidfile
-    pidfile.write_text(f"{os.getpid()}\n")
-    drop_privileges(service_user(), packages=("dkim", "email"), modules=("Milter",))
+    announce(pidfile, service_user(), packages=("dkim", "email"), modules=("Milter",))
     owned = OwnedAddresses(args.ldap_uri, credentials, args.base)
     serve(args.host, args.port, pidfile, owned, signatures)
 

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from identity.errors import AlumailError
-from mailstack import archives
 from mailstack.errors import DaemonError
 from mailstack.files import ensure_dir
 from mailstack.layout import Layout
+from mailstack.mailbox import archives
 from mailstack.settings import Settings
 
 _UID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # whole values only: fullmatch
@@ -79,8 +79,8 @@ def pull(user: str, login: str, password: str, *, verify_tls: bool) -> str:
     return str(found)
 
 
-# What the helper runs for a "pull" request: mailstack.imapsync's (handed in by the caller, so
-# this module, which imapsync asks, never imports it).
+# What the helper runs for a "pull" request: mailstack.mailbox.imapsync's (handed in by the
+# caller, so this module, which imapsync asks, never imports it).
 Puller = Callable[[Settings, str, str, str, bool], str]
 
 

@@ -15,6 +15,7 @@ from identity.errors import ConfigError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
+from mailstack.keys.tls import CIPHERS
 from mailstack.privileges import SERVICE_USER
 from mailstack.process import (
     our_pid,
@@ -26,7 +27,6 @@ from mailstack.process import (
     terminate,
 )
 from mailstack.templates import render_template
-from mailstack.tls import CIPHERS
 
 CONFIG = "etc/dovecot/dovecot.conf"
 PASSDB = "etc/dovecot/passdb-ldap.conf.ext"

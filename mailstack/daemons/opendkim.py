@@ -1,5 +1,5 @@
 """OpenDKIM: the milter Postfix passes submitted mail through to sign it. A private instance
-(``opendkim -f -x conf``) on a loopback port; its key is managed by :mod:`mailstack.dkim`."""
+(``opendkim -f -x conf``) on a loopback port; its key is managed by :mod:`mailstack.keys.dkim`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 from identity.errors import ConfigError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
-from mailstack.dkim import OPENDKIM_USER, DkimKeys
 from mailstack.files import FileSpec, ensure_dir
+from mailstack.keys.dkim import OPENDKIM_USER
 from mailstack.process import our_pid, port_open, processes_with, run, start_daemon, terminate
 from mailstack.templates import render_template
 
@@ -24,7 +24,6 @@ class OpenDkim:
     def __init__(self, ctx: RenderContext) -> None:
         self.ctx = ctx
         self.layout = ctx.layout
-        self.keys = DkimKeys(ctx.layout)
         self.config = self.layout.root / CONFIG
         self.run_dir = self.layout.run / "opendkim"
         self.pidfile = self.run_dir / "opendkim.pid"
@@ -32,13 +31,13 @@ class OpenDkim:
 
     def render(self) -> list[FileSpec]:
         s = self.ctx.settings
-        key = self.keys.current()
+        key = self.ctx.dkim.signing
         text = render_template(
             "opendkim/opendkim.conf.j2",
             domain=s.domain,
             # Before the first `up` made the key (a dry run) the names are what it will make.
             selector=key.selector if key else "(made on first up)",
-            key_file=key.private_key if key else self.keys.directory / "(new).private",
+            key_file=key.private_key if key else self.layout.dkim / "(new).private",
             port=s.ports.dkim,
             host=s.connect_host,
             pidfile=self.pidfile,
@@ -51,7 +50,6 @@ class OpenDkim:
         ensure_dir(self.layout.run, 0o755)
         ensure_dir(self.run_dir, 0o755, OPENDKIM_USER, OPENDKIM_USER)
         ensure_dir(self.layout.log, 0o755)
-        self.keys.ensure(self.ctx.settings.domain)
 
     def check(self, staging: Path) -> None:
         run(
