@@ -72,9 +72,9 @@ def web_service_rules(tree: Tree) -> list[str]:
     recovery and the password paths (replacing a password, setting or clearing pwdReset and a
     lockout), a recovery address confirmed by its link, and the migration state.
     Signed-in people are acted for by proxied authorization and judged by the rules below.
-    slapd reads them before access_rules (mailstack/daemons/slapd.py). Each ends ``by * break``: every
-    other identity falls through to those rules. Never read: a userPassword; never written:
-    staff, groups."""
+    slapd reads them before access_rules (mailstack/daemons/slapd.py). Each ends ``by * break``:
+    every other identity falls through to those rules. Never read: a userPassword; never
+    written: staff, groups."""
     web = f'dn.exact="{tree.service(WEB_SERVICE)}"'
     people = f'dn.subtree="{tree.people}"'
     return [
