@@ -46,3 +46,4 @@ class Actor:
 
 
 ROOT = Actor("root", Role.SYSTEM)
+PORTAL = Actor("portal", Role.SYSTEM)  # the web service itself, over ldapi

@@ -9,10 +9,11 @@ archived before its account is deleted.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from identity.accounts import (
     ACCOUNT_ATTRIBUTES,
@@ -23,7 +24,7 @@ from identity.accounts import (
     check_display_name,
     check_uid,
 )
-from identity.directory import Directory, escape
+from identity.directory import escape
 from identity.dit import Tree
 from identity.errors import (
     AccessDeniedError,
@@ -34,13 +35,15 @@ from identity.errors import (
 )
 from identity.passwords import DEFAULT_POLICY, hash_password
 from identity.quota import parse_quota
-from identity.roles import ROOT, Actor, Role
-from mailstack.context import RenderContext, build_context
+from identity.roles import Actor, Role
 from mailstack.layout import Layout
-from mailstack.mailboxes import Mailboxes, QuotaUse
+from mailstack.mailboxes import QuotaUse
 from mailstack.settings import Settings
-from provisioning.audit import AuditLog, Outcome, audit_path
-from provisioning.passwords import write_password
+from provisioning.audit import AuditLog, Outcome
+from provisioning.collaborators import Connections, DirectoryConnection, MailboxAdmin
+from provisioning.connections import DirectoryConnections
+from provisioning.lookups import AccountLookups, require
+from provisioning.passwords import Passwords
 
 PAGE_SIZE = 100
 SEARCH_MAX = 100
@@ -74,30 +77,21 @@ class AccountView:
         return data
 
 
-def address_owner(settings: Settings, address: str) -> str | None:
-    """The UID whose primary address or alias ``address`` is (searched as root: uniqueness
-    spans every account, whoever asks)."""
-    value = escape(address)
-    with Directory(Layout(settings.state_dir).ldapi_uri) as system:
-        rows = system.search(
-            Tree(settings.base_dn).people,
-            f"(|(mail={value})(alumailMailAlias={value}))",
-            ["uid"],
-            scope="one",
-        )
-    return rows[0][1]["uid"][0] if rows else None
+@contextmanager
+def system_lookups(settings: Settings) -> Iterator[AccountLookups]:
+    """Lookups on a connection of their own, for sign-in (which runs before any use case and
+    has no composition root of its own yet)."""
+    connections = DirectoryConnections(Layout(settings.state_dir).ldapi_uri)
+    try:
+        yield AccountLookups(Tree(settings.base_dn), connections)
+    finally:
+        connections.close()
 
 
 def login_uid(settings: Settings, login: str) -> str | None:
-    """The UID a login name stands for: a UID as it is, an address (primary or alias) by its
-    owner; None for anything that is neither (no error: callers answer alike either way)."""
-    login = login.strip()
-    try:
-        if "@" not in login:
-            return check_uid(login.lower(), field="login")
-        return address_owner(settings, check_address(login, field="login"))
-    except ValidationError:
-        return None
+    """See AccountLookups.login_uid (for sign-in)."""
+    with system_lookups(settings) as lookups:
+        return lookups.login_uid(login)
 
 
 def login_names(account: Account) -> list[str]:
@@ -106,39 +100,32 @@ def login_names(account: Account) -> list[str]:
 
 
 class AccountService:
-    """The account use cases for one actor over one directory connection."""
+    """The account use cases for one actor, on the directory connections, mailbox
+    administration and audit log it is handed (provisioning.composition builds them)."""
 
     def __init__(
         self,
         settings: Settings,
-        actor: Actor = ROOT,
-        ctx: RenderContext | None = None,
+        actor: Actor,
+        *,
+        connections: Connections,
+        mailboxes: MailboxAdmin,
+        audit: AuditLog,
+        passwords: Passwords,
     ) -> None:
         self.settings = settings
         self.actor = actor
-        self.ctx = ctx or build_context(settings, create_secrets=False)
-        self.layout = Layout(settings.state_dir)
         self.tree = Tree(settings.base_dn)
-        self.mailboxes = Mailboxes(self.ctx)
-        self.audit = AuditLog(audit_path(settings.state_dir))
-        self._directory: Directory | None = None
+        self.connections = connections
+        self.lookups = AccountLookups(self.tree, connections)
+        self.mailboxes = mailboxes
+        self.audit = audit
+        self.passwords = passwords
 
     @property
-    def directory(self) -> Directory:
-        if self._directory is None:
-            self._directory = Directory(self.layout.ldapi_uri, self.actor.credentials)
-        return self._directory
-
-    def close(self) -> None:
-        if self._directory is not None:
-            self._directory.close()
-            self._directory = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def directory(self) -> DirectoryConnection:
+        """The actor's own connection: slapd's ACLs judge every read and write too."""
+        return self.connections.as_actor(self.actor)
 
     # -- auditing and roles --------------------------------------------------------------------
 
@@ -148,18 +135,11 @@ class AccountService:
         return self.audit.action(self.actor, action, target)
 
     def require(self, allowed: bool, what: str) -> None:
-        if not allowed:
-            raise AccessDeniedError(f"{self.actor} may not {what}")
+        require(self.actor, allowed, what)
 
     def require_alumnus_target(self, uid: str) -> None:
         """Staff accounts live apart; no alumnus use case may reach one."""
-        if self.directory_has_staff(uid):
-            raise AccessDeniedError(f"{self.actor} may not act on staff account '{uid}'")
-
-    def directory_has_staff(self, uid: str) -> bool:
-        check_uid(uid)  # before any DN is built from it
-        with Directory(self.layout.ldapi_uri) as system:
-            return system.get(self.tree.staff_member(uid), ["uid"]) is not None
+        self.lookups.require_alumnus(self.actor, uid)
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -212,7 +192,7 @@ class AccountService:
         return accounts[offset:end]
 
     def address_owner(self, address: str) -> str | None:
-        return address_owner(self.settings, address)
+        return self.lookups.address_owner(address)
 
     def over_quota(self, percent: float) -> list[AccountView]:
         """Accounts using more than ``percent`` of their quota."""
@@ -282,12 +262,12 @@ class AccountService:
     def check_new_is_free(self, account: Account) -> None:
         if self.directory.get(self.tree.person(account.uid), ["uid"]) is not None:
             raise ConflictError(f"uid: an account '{account.uid}' already exists")
-        if self.directory_has_staff(account.uid):
+        if self.lookups.is_staff(account.uid):
             raise ConflictError(f"uid: '{account.uid}' is taken by a staff account")
         owner = self.address_owner(account.mail)
         if owner is not None:
             raise ConflictError(f"uid: the address {account.mail} already belongs to '{owner}'")
-        if self.mailboxes.exists_on_disk(account.mail):
+        if self.mailboxes.exists(account.mail):
             raise ConflictError(
                 f"uid: a mailbox for {account.mail} is still on disk from an earlier account; "
                 "archive or remove it before the address is given again"
@@ -361,12 +341,7 @@ class AccountService:
         return True
 
     def set_password(self, uid: str, password: str) -> None:
-        with self.audited("set-password", uid) as outcome:
-            self.require(self.actor.can_administer(), "set passwords (use helpdesk reset)")
-            self.get(uid)
-            # The one password path (slapd lets no staff member replace a password).
-            write_password(self.settings, uid, password, must_change=False, ctx=self.ctx)
-            outcome.changes = {"password": "changed"}
+        self.passwords.set_by_admin(self.actor, uid, password)
 
     def set_quota(self, uid: str, quota: str | int) -> Account:
         with self.audited("quota", uid) as outcome:
@@ -396,7 +371,7 @@ class AccountService:
                 return False
             if owner is not None:
                 raise ConflictError(f"alias: {alias} already belongs to '{owner}'")
-            if self.directory_has_staff(alias.split("@")[0]):
+            if self.lookups.is_staff(alias.split("@")[0]):
                 raise ConflictError(f"alias: {alias} is taken by a staff account")
             self.directory.modify(self.tree.person(uid), [("add", "alumailMailAlias", [alias])])
             # The address may sit in Dovecot's negative cache from a lookup before it existed.
@@ -424,7 +399,7 @@ class AccountService:
             self.require(self.actor.can_administer(), "delete accounts")
             account = self.get(uid)
             archive = None
-            if self.mailboxes.exists_on_disk(account.mail) and not purge_mail:
+            if self.mailboxes.exists(account.mail) and not purge_mail:
                 archive = self.mailboxes.archive(account.mail, account.uid)
                 outcome.changes["archive"] = str(archive)
             self.directory.delete(self.tree.person(uid))

@@ -12,11 +12,11 @@ import datetime
 from dataclasses import dataclass
 
 from identity.errors import ConfigError
+from identity.roles import PORTAL
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
 from provisioning.mailer import Mailer
 from provisioning.migration import legacy_holders
-from provisioning.registration import PORTAL
 from provisioning.store import Store
 
 

@@ -1,4 +1,5 @@
-"""Staff accounts (admins and helpdesk members), and proving who an actor is.
+"""Staff accounts (admins and helpdesk members), and proving who an actor is (sign-in, which
+runs before any use case: it opens its own short connections).
 
 Staff live under ou=staff with no mailbox; their role is membership of cn=admins or
 cn=helpdesk. Only the host's root or an admin may add, remove or change staff.
@@ -10,12 +11,11 @@ import functools
 import secrets
 
 from identity.accounts import check_display_name, check_uid
-from identity.directory import Credentials, Directory
+from identity.directory import Credentials
 from identity.dit import Tree, group_entry, staff_entry
 from identity.errors import (
     AccessDeniedError,
     ConflictError,
-    DirectoryError,
     NotFoundError,
     ValidationError,
 )
@@ -23,8 +23,9 @@ from identity.passwords import DEFAULT_POLICY, hash_password, verify_password
 from identity.roles import STAFF_ROLES, Actor, Role
 from mailstack.layout import Layout
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
-from provisioning.passwords import password_writer, write_password
+from provisioning.accounts import AccountService, system_lookups
+from provisioning.collaborators import DirectoryConnection
+from provisioning.connections import DirectoryConnections
 
 
 def resolve_actor(settings: Settings, uid: str, password: str) -> Actor:
@@ -44,13 +45,7 @@ def resolve_actor(settings: Settings, uid: str, password: str) -> Actor:
 
 def proves(settings: Settings, dn: str, password: str) -> bool:
     """True if ``password`` binds as ``dn`` (slapd's ppolicy counts a failure and locks)."""
-    if not password:
-        return False
-    try:
-        Directory(Layout(settings.state_dir).ldapi_uri, Credentials(dn, password)).close()
-    except DirectoryError:
-        return False
-    return True
+    return DirectoryConnections(Layout(settings.state_dir).ldapi_uri).proves(dn, password)
 
 
 @functools.cache
@@ -76,30 +71,33 @@ def actor_for(settings: Settings, uid: str) -> Actor:
 def identity_of(settings: Settings, uid: str) -> tuple[str, Role]:
     check_uid(uid)  # before any DN is built from it
     tree = Tree(settings.base_dn)
-    with Directory(Layout(settings.state_dir).ldapi_uri) as system:
-        if system.get(tree.staff_member(uid), ["uid"]) is not None:
-            dn = tree.staff_member(uid)
-            return dn, _staff_role(system, tree, dn)
-        if system.get(tree.person(uid), ["uid"]) is None:
+    with system_lookups(settings) as lookups:
+        if lookups.is_staff(uid):
+            return tree.staff_member(uid), lookups.staff_role(uid)
+        if lookups.connections.system.get(tree.person(uid), ["uid"]) is None:
             raise NotFoundError(f"no account with uid '{uid}'")
     return tree.person(uid), Role.ALUMNUS
 
 
-def _staff_role(system: Directory, tree: Tree, dn: str) -> Role:
-    for role, group in ((Role.ADMIN, tree.admins_group), (Role.HELPDESK, tree.helpdesk_group)):
-        entry = system.get(group, ["member"]) or {}
-        if dn.lower() in (m.lower() for m in entry.get("member", [])):
-            return role
-    raise AccessDeniedError(f"actor: staff account {dn} has no role")
+class StaffService:
+    """Adding, removing and listing staff, for the actor of ``accounts`` (whose connection,
+    roles and audit it shares)."""
 
+    def __init__(self, accounts: AccountService) -> None:
+        self.accounts = accounts
+        self.actor = accounts.actor
+        self.tree = accounts.tree
 
-class StaffService(AccountService):
+    @property
+    def directory(self) -> DirectoryConnection:
+        return self.accounts.directory
+
     def _group(self, role: Role) -> str:
         return self.tree.admins_group if role is Role.ADMIN else self.tree.helpdesk_group
 
     def add(self, uid: str, name: str, role: Role, password: str | None) -> None:
-        with self.audited("staff-add", uid) as outcome:
-            self.require(self.actor.can_administer(), "add staff")
+        with self.accounts.audited("staff-add", uid) as outcome:
+            self.accounts.require(self.actor.can_administer(), "add staff")
             if role not in STAFF_ROLES:
                 raise ValidationError("role", "must be admin or helpdesk")
             check_uid(uid)
@@ -138,8 +136,8 @@ class StaffService(AccountService):
                 self.directory.modify(group, [("delete", "member", [dn])])
 
     def remove(self, uid: str) -> None:
-        with self.audited("staff-remove", uid) as outcome:
-            self.require(self.actor.can_administer(), "remove staff")
+        with self.accounts.audited("staff-remove", uid) as outcome:
+            self.accounts.require(self.actor.can_administer(), "remove staff")
             check_uid(uid)
             dn = self.tree.staff_member(uid)
             if self.directory.get(dn, ["uid"]) is None:
@@ -151,46 +149,10 @@ class StaffService(AccountService):
             outcome.changes = {"removed": uid}
 
     def members(self) -> list[dict[str, str]]:
-        self.require(self.actor.can_administer(), "list staff")
+        self.accounts.require(self.actor.can_administer(), "list staff")
         rows = []
         for role in STAFF_ROLES:
             entry = self.directory.get(self._group(role), ["member"]) or {}
             for dn in entry.get("member", []):
                 rows.append({"uid": dn.split(",", 1)[0].split("=", 1)[1], "role": role.value})
         return sorted(rows, key=lambda r: r["uid"])
-
-
-def change_own_password(settings: Settings, uid: str, current: str, new: str) -> None:
-    """An alumnus replaces their own password, proving the current (or temporary) one by a bind
-    as themselves (ppolicy counts a failure). This is also how a forced change after a helpdesk
-    reset is completed. slapd refuses the person's own writes of userPassword, so the new one
-    is checked, hashed and written by alumail's one password path."""
-    check_uid(uid)
-    DEFAULT_POLICY.check(new, uid=uid)
-    tree = Tree(settings.base_dn)
-    with Directory(Layout(settings.state_dir).ldapi_uri) as system:
-        staff = system.get(tree.staff_member(uid), ["uid"]) is not None
-    if staff:
-        _change_staff_password(settings, uid, current, new)
-        return
-    self_actor = Actor(uid, Role.ALUMNUS, Credentials(tree.person(uid), current))
-    with AccountService(settings, self_actor) as service, service.audited("passwd", uid) as outcome:
-        if not proves(settings, tree.person(uid), current):
-            raise AccessDeniedError(f"passwd: the current password of '{uid}' was refused")
-        write_password(settings, uid, new, must_change=False, ctx=service.ctx)
-        outcome.changes = {"password": "changed"}
-
-
-def _change_staff_password(settings: Settings, uid: str, current: str, new: str) -> None:
-    """A staff member replaces their own password the same way: slapd refuses staff their own
-    writes of userPassword too (a pre-hashed weak value would pass no quality check), so this
-    is the one path, checked, hashed with argon2id and audited. Staff have no mailbox: no
-    Dovecot cache to flush."""
-    dn, role = identity_of(settings, uid)
-    actor = Actor(uid, role, Credentials(dn, current))
-    with AccountService(settings, actor) as service, service.audited("passwd", uid) as outcome:
-        if not proves(settings, dn, current):
-            raise AccessDeniedError(f"passwd: the current password of '{uid}' was refused")
-        with password_writer(settings) as writer:
-            writer.replace(dn, {"userPassword": [hash_password(new)], "pwdReset": None})
-        outcome.changes = {"password": "changed"}

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -28,8 +29,10 @@ from identity.errors import (
     NotFoundError,
     ValidationError,
 )
+from identity.roles import PORTAL
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
+from provisioning.composition import Composition
 from provisioning.mailer import Mailer, Outbox
 from provisioning.recovery import Recovery
 from provisioning.registration import Registration
@@ -49,7 +52,6 @@ from provisioning.web.security import (
 )
 
 HERE = Path(__file__).parent
-S = TypeVar("S", bound=AccountService)
 ERROR_STATUS: list[tuple[type[AlumailError], int, str]] = [
     (RateLimited, 429, "rate_limited"),
     (CsrfError, 403, "csrf"),
@@ -122,14 +124,21 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     store = Store.for_state(settings.state_dir)
     mailer = Mailer(settings)
     outbox = Outbox()
+    # The process's collaborators, built once; each request opens its own connections.
+    root = Composition(settings, mailer=mailer, store=store)
+
+    def portal_accounts() -> AbstractContextManager[AccountService]:
+        return app.state.services.accounts(PORTAL)  # type: ignore[no-any-return]
+
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.state.services = Services(
         settings=settings,
+        root=root,
         store=store,
         mailer=mailer,
         outbox=outbox,
-        registration=Registration(settings, store, mailer),
-        recovery=Recovery(settings, store, mailer, outbox),
+        registration=Registration(settings, store, mailer, portal_accounts),
+        recovery=Recovery(settings, store, mailer, outbox, root.audit, portal_accounts),
         limiter=RateLimiter(),
         limits=limits or Limits(),
         csrf=Csrf(service_key(settings.state_dir)),

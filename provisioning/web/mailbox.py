@@ -17,10 +17,10 @@ from starlette.background import BackgroundTask
 from identity.directory import Directory
 from identity.dit import Tree
 from identity.errors import ValidationError
+from identity.roles import PORTAL
 from mailstack.layout import Layout
 from provisioning.backups import MailboxBackups
 from provisioning.migration import Job, Migrator
-from provisioning.registration import PORTAL
 from provisioning.store import Store
 from provisioning.web import signin
 from provisioning.web.requests import Services, services, signed_in

@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from identity.errors import AccessDeniedError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY
+from identity.roles import PORTAL
 from provisioning.mailer import check_recipient
-from provisioning.registration import PORTAL, RegistrationForm
-from provisioning.staff import change_own_password
+from provisioning.registration import RegistrationForm
 from provisioning.store import Session
 from provisioning.web import signin
 from provisioning.web.requests import Services, services, signed_in
@@ -364,7 +364,8 @@ def password_change(
         errors["password_again"] = MISMATCH
     if not errors:
         try:
-            change_own_password(svc.settings, session.uid, current, password)
+            with svc.root.for_request() as root:
+                root.passwords.change_own(session.uid, current, password)
         except AccessDeniedError:
             errors["current"] = "is not your current password"
         except ValidationError as error:
