@@ -15,10 +15,12 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 from identity.roles import Actor
+from mailstack.dkim import DkimKeys
 from mailstack.layout import Layout
 from mailstack.mailboxes import DoveadmMailboxes
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
+from provisioning.api_tokens import ApiTokens
 from provisioning.audit import AuditLog
 from provisioning.backups import MailboxBackups
 from provisioning.collaborators import Connections, MailboxAdmin, MailSender
@@ -26,7 +28,10 @@ from provisioning.connections import DirectoryConnections
 from provisioning.helpdesk import Helpdesk
 from provisioning.mailer import Mailer
 from provisioning.passwords import Passwords
+from provisioning.roster import RosterImport
+from provisioning.signing_keys import SigningKeys
 from provisioning.staff import StaffService
+from provisioning.standing import token_binding
 from provisioning.store import Store
 
 U = TypeVar("U")
@@ -89,6 +94,15 @@ class Composition:
 
     def backups(self, actor: Actor) -> MailboxBackups:
         return MailboxBackups(self.accounts(actor))
+
+    def api_tokens(self) -> ApiTokens:
+        return ApiTokens(self.store, self.audit, lambda uid: token_binding(self.settings, uid))
+
+    def roster(self) -> RosterImport:
+        return RosterImport(self.store, self.audit)
+
+    def signing_keys(self) -> SigningKeys:
+        return SigningKeys(DkimKeys(self.layout), self.audit, self.settings.domain)
 
     def build(self, kind: type[U], actor: Actor) -> U:
         """The use case of class ``kind`` for ``actor`` (for faces that name the class)."""
