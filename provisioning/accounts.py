@@ -9,8 +9,7 @@ archived before its account is deleted.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -36,12 +35,10 @@ from identity.errors import (
 from identity.passwords import DEFAULT_POLICY, hash_password
 from identity.quota import parse_quota
 from identity.roles import Actor, Role
-from mailstack.layout import Layout
 from mailstack.mailboxes import QuotaUse
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, Outcome
 from provisioning.collaborators import Connections, DirectoryConnection, MailboxAdmin
-from provisioning.connections import DirectoryConnections
 from provisioning.lookups import AccountLookups, require
 from provisioning.passwords import Passwords
 
@@ -75,23 +72,6 @@ class AccountView:
             data["quota_percent"] = round(self.quota_use.percent or 0.0, 2)
             data["messages"] = self.quota_use.messages
         return data
-
-
-@contextmanager
-def system_lookups(settings: Settings) -> Iterator[AccountLookups]:
-    """Lookups on a connection of their own, for sign-in (which runs before any use case and
-    has no composition root of its own yet)."""
-    connections = DirectoryConnections(Layout(settings.state_dir).ldapi_uri)
-    try:
-        yield AccountLookups(Tree(settings.base_dn), connections)
-    finally:
-        connections.close()
-
-
-def login_uid(settings: Settings, login: str) -> str | None:
-    """See AccountLookups.login_uid (for sign-in)."""
-    with system_lookups(settings) as lookups:
-        return lookups.login_uid(login)
 
 
 def login_names(account: Account) -> list[str]:

@@ -70,9 +70,7 @@ class Composition:
 
     @functools.cached_property
     def passwords(self) -> Passwords:
-        return Passwords(
-            self.settings, self.connections, self.mailboxes, self.audit, store=self._store
-        )
+        return Passwords(self.settings, self.connections, self.mailboxes, self.audit)
 
     # -- use cases -----------------------------------------------------------------------------
 

@@ -35,7 +35,6 @@ class Passwords:
         connections: Connections,
         mailboxes: MailboxAdmin,
         audit: AuditLog,
-        store: Store | None = None,
     ) -> None:
         self.settings = settings
         self.tree = Tree(settings.base_dn)
@@ -43,7 +42,6 @@ class Passwords:
         self.lookups = AccountLookups(self.tree, connections)
         self.mailboxes = mailboxes
         self.audit = audit
-        self.store = store
 
     # -- the four ways a password changes ------------------------------------------------------
 
@@ -93,33 +91,22 @@ class Passwords:
                 )
             outcome.changes = {"password": "changed"}
 
-    def recover_by_token(self, token: str, password: str) -> str:
-        """Set a new password through a mailed reset link (single use). Proven by the link:
-        no change forced, a lockout cleared, in one write; every browser session of the
-        account ends. Returns the UID."""
-        uid = self.reset_link_holder(token)
+    def recover_by_token(self, store: Store, token: str, password: str) -> str:
+        """Set a new password through a mailed reset link (single use, kept in the service
+        ``store``). Proven by the link: no change forced, a lockout cleared, in one write;
+        every browser session of the account ends. Returns the UID."""
+        uid = reset_link_holder(store, token)
         if uid is None:
             raise ValidationError("token", "this reset link is not valid or has expired")
         DEFAULT_POLICY.check(password, uid=uid)
-        if self._store.consume(RESET_TOKEN_KIND, token) is None:
+        if store.consume(RESET_TOKEN_KIND, token) is None:
             raise ValidationError("token", "this reset link is not valid or has expired")
         self._write(uid, password, must_change=False, unlock=True)
-        self._store.close_sessions_of(uid)
+        store.close_sessions_of(uid)
         self.audit.record(PORTAL, "password-recovery", uid, "ok", changes={"password": "changed"})
         return uid
 
-    def reset_link_holder(self, token: str) -> str | None:
-        """The UID a reset link is for, if it is still good."""
-        found = self._store.peek(RESET_TOKEN_KIND, token)
-        return found.subject if found and found.subject != "-" else None
-
     # -- the one writer ------------------------------------------------------------------------
-
-    @property
-    def _store(self) -> Store:
-        if self.store is None:
-            raise RuntimeError("password recovery needs the service store")
-        return self.store
 
     def _visible_to(self, actor: Actor, uid: str) -> None:
         """The actor may see the account (slapd's ACLs judge the read)."""
@@ -148,3 +135,9 @@ class Passwords:
         writer.replace(dn, changes)
         account = Account.from_entry(entry, default_quota=self.settings.default_quota)
         self.mailboxes.flush_auth_cache(account.uid, account.mail, *account.aliases)
+
+
+def reset_link_holder(store: Store, token: str) -> str | None:
+    """The UID a reset link is for, if it is still good."""
+    found = store.peek(RESET_TOKEN_KIND, token)
+    return found.subject if found and found.subject != "-" else None

@@ -21,6 +21,7 @@ from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog
 from provisioning.mailer import Mailer, Outbox
 from provisioning.passwords import RESET_TOKEN_KIND as KIND
+from provisioning.passwords import reset_link_holder
 from provisioning.store import Store
 
 RESET_TTL = 3600
@@ -81,10 +82,9 @@ class Recovery:
 
     def valid(self, token: str) -> str | None:
         """The UID a reset link is for, if it is still good."""
-        with self.portal_accounts() as accounts:
-            return accounts.passwords.reset_link_holder(token)
+        return reset_link_holder(self.store, token)
 
     def reset(self, token: str, password: str) -> str:
         """See Passwords.recover_by_token."""
         with self.portal_accounts() as accounts:
-            return accounts.passwords.recover_by_token(token, password)
+            return accounts.passwords.recover_by_token(self.store, token, password)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from identity.accounts import check_display_name, check_uid
 from identity.directory import Credentials
@@ -23,9 +25,27 @@ from identity.passwords import DEFAULT_POLICY, hash_password, verify_password
 from identity.roles import STAFF_ROLES, Actor, Role
 from mailstack.layout import Layout
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService, system_lookups
+from provisioning.accounts import AccountService
 from provisioning.collaborators import DirectoryConnection
 from provisioning.connections import DirectoryConnections
+from provisioning.lookups import AccountLookups
+
+
+@contextmanager
+def system_lookups(settings: Settings) -> Iterator[AccountLookups]:
+    """Lookups on a connection of their own, for sign-in (which runs before any use case and
+    has no composition root of its own yet)."""
+    connections = DirectoryConnections(Layout(settings.state_dir).ldapi_uri)
+    try:
+        yield AccountLookups(Tree(settings.base_dn), connections)
+    finally:
+        connections.close()
+
+
+def login_uid(settings: Settings, login: str) -> str | None:
+    """See AccountLookups.login_uid (for sign-in)."""
+    with system_lookups(settings) as lookups:
+        return lookups.login_uid(login)
 
 
 def resolve_actor(settings: Settings, uid: str, password: str) -> Actor:

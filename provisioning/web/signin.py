@@ -23,9 +23,8 @@ from fastapi import Request, Response
 from identity.errors import AccessDeniedError, NotFoundError
 from identity.roles import Actor, Role
 from mailstack.settings import Settings
-from provisioning.accounts import login_uid
 from provisioning.audit import AuditLog, audit_path
-from provisioning.staff import actor_for, decoy_check, identity_of, proves
+from provisioning.staff import actor_for, decoy_check, identity_of, login_uid, proves
 from provisioning.standing import account_state
 from provisioning.store import Session, Standing, Store
 

@@ -87,11 +87,14 @@ def test_a_recovery_link_sets_the_password_once_and_clears_a_lockout(tmp_path: P
     world = composed(tmp_path)
     dn = world.alumnus("li.lei", pwdAccountLockedTime="20261128150428Z", pwdReset="TRUE")
     token = world.root.store.issue(RESET_TOKEN_KIND, "li.lei", {}, 3600)
-    assert world.root.passwords.recover_by_token(token, "Recovered-Pass-42") == "li.lei"
+    assert (
+        world.root.passwords.recover_by_token(world.root.store, token, "Recovered-Pass-42")
+        == "li.lei"
+    )
     entry = world.directory.entries[dn]
     assert verify_password("Recovered-Pass-42", entry["userPassword"][0])
     assert "pwdAccountLockedTime" not in entry and "pwdReset" not in entry
     assert world.mailboxes.flushed == NAMES
     assert world.trail()[-1] == ("password-recovery", "li.lei", "ok")
     with pytest.raises(ValidationError, match="not valid or has expired"):
-        world.root.passwords.recover_by_token(token, "Second-Try-Pass-42")
+        world.root.passwords.recover_by_token(world.root.store, token, "Second-Try-Pass-42")
