@@ -33,7 +33,7 @@ from identity.roles import PORTAL
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.composition import Composition
-from provisioning.mailer import Mailer, Outbox
+from provisioning.mailer import Mailer, Outbox, QueuedMailer
 from provisioning.recovery import Recovery
 from provisioning.registration import Registration
 from provisioning.store import Store
@@ -125,7 +125,8 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     mailer = Mailer(settings)
     outbox = Outbox()
     # The process's collaborators, built once; each request opens its own connections.
-    root = Composition(settings, mailer=mailer, store=store)
+    sender = QueuedMailer(mailer, outbox)  # every request's mail goes through the outbox
+    root = Composition(settings, mailer=sender, store=store)
 
     def portal_accounts() -> AbstractContextManager[AccountService]:
         return app.state.services.accounts(PORTAL)  # type: ignore[no-any-return]
@@ -135,9 +136,9 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
         settings=settings,
         root=root,
         store=store,
-        mailer=mailer,
+        mailer=sender,
         outbox=outbox,
-        registration=Registration(settings, store, mailer, portal_accounts),
+        registration=Registration(settings, store, sender, portal_accounts),
         recovery=Recovery(settings, store, mailer, outbox, root.audit, portal_accounts),
         limiter=RateLimiter(),
         limits=limits or Limits(),

@@ -20,8 +20,9 @@ from identity.roles import Actor
 from mailstack.clients import client_settings
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
+from provisioning.collaborators import MailSender
 from provisioning.composition import Composition
-from provisioning.mailer import Mailer, Outbox
+from provisioning.mailer import Outbox
 from provisioning.recovery import Recovery
 from provisioning.registration import Registration
 from provisioning.store import Session, Store
@@ -44,7 +45,7 @@ class Services:
     settings: Settings
     root: Composition
     store: Store
-    mailer: Mailer
+    mailer: MailSender  # through the outbox
     outbox: Outbox
     registration: Registration
     recovery: Recovery
