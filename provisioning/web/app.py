@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import re
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -128,8 +129,11 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     sender = QueuedMailer(mailer, outbox)  # every request's mail goes through the outbox
     root = Composition(settings, mailer=sender, store=store)
 
-    def portal_accounts() -> AbstractContextManager[AccountService]:
-        return app.state.services.accounts(PORTAL)  # type: ignore[no-any-return]
+    @contextmanager
+    def portal_accounts() -> Iterator[AccountService]:
+        """The portal's own account use cases, on one request's connections."""
+        with root.for_request() as request_root:
+            yield request_root.accounts(PORTAL)
 
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.state.services = Services(
