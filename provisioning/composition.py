@@ -51,10 +51,14 @@ class Composition:
         self.settings = settings
         self.layout = Layout(settings.state_dir)
         # Connections opened here are closed here (close()); handed ones by whoever made them.
-        self._opened = DirectoryConnections(self.layout.ldapi_uri) if connections is None else None
-        self.connections: Connections = connections or cast(Connections, self._opened)
-        self.mailboxes: MailboxAdmin = mailboxes or DoveadmMailboxes(self.layout)
-        self.audit = audit or AuditLog(self.layout.audit_log)
+        self._opened: DirectoryConnections | None = None
+        if connections is None:
+            connections = self._opened = DirectoryConnections(self.layout.ldapi_uri)
+        self.connections: Connections = connections
+        self.mailboxes: MailboxAdmin = (
+            mailboxes if mailboxes is not None else DoveadmMailboxes(self.layout)
+        )
+        self.audit = audit if audit is not None else AuditLog(self.layout.audit_log)
         self._mailer = mailer
         self._store = store
 
