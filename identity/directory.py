@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import ldap
 import ldap.controls.simple
@@ -339,3 +340,27 @@ def _encode(values: Sequence[str]) -> list[bytes]:
 
 def _decode(attrs: Mapping[str, Sequence[bytes]]) -> Entry:
     return {k: [v.decode("utf-8", "replace") for v in vs] for k, vs in attrs.items()}
+
+
+class DirectoryConnection(Protocol):
+    """One bound connection to the directory: what use cases and identity's own readers ask of
+    :class:`Directory` (and what tests/unit/fakes.py fakes)."""
+
+    def search(
+        self,
+        base: str,
+        filterstr: str = "(objectClass=*)",
+        attributes: Sequence[str] | None = None,
+        *,
+        scope: str = "subtree",
+    ) -> list[tuple[str, Entry]]: ...
+
+    def get(self, dn: str, attributes: Sequence[str] | None = None) -> Entry | None: ...
+
+    def add(self, dn: str, entry: Mapping[str, Sequence[str]]) -> None: ...
+
+    def replace(self, dn: str, changes: Mapping[str, Sequence[str] | None]) -> None: ...
+
+    def modify(self, dn: str, changes: Sequence[tuple[str, str, Sequence[str] | None]]) -> None: ...
+
+    def delete(self, dn: str) -> None: ...

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from identity.accounts import check_uid
-from identity.directory import EXTERNAL, Credentials, Directory
+from identity.directory import EXTERNAL, Credentials, DirectoryConnection
 from identity.dit import Tree
 from identity.errors import AccessDeniedError, NotFoundError
 
@@ -49,21 +49,23 @@ class Actor:
 
 
 ROOT = Actor("root", Role.SYSTEM)
+PORTAL = Actor("portal", Role.SYSTEM)  # the web service itself, over ldapi
 
 
-def identify(system: Directory, tree: Tree, uid: str) -> tuple[str, Role]:
+def identify(system: DirectoryConnection, tree: Tree, uid: str) -> tuple[str, Role]:
     """The entry ``uid`` signs in as and its role: a staff member (admin or helpdesk by
     membership of the group) before an alumnus. NotFoundError when there is neither."""
     check_uid(uid)  # before any DN is built from it
     staff = tree.staff_member(uid)
     if system.get(staff, ["uid"]) is not None:
-        return staff, _staff_role(system, tree, staff)
+        return staff, staff_role(system, tree, staff)
     if system.get(tree.person(uid), ["uid"]) is None:
         raise NotFoundError(f"no account with uid '{uid}'")
     return tree.person(uid), Role.ALUMNUS
 
 
-def _staff_role(system: Directory, tree: Tree, dn: str) -> Role:
+def staff_role(system: DirectoryConnection, tree: Tree, dn: str) -> Role:
+    """A staff member's role: membership of cn=admins or cn=helpdesk."""
     for role, group in ((Role.ADMIN, tree.admins_group), (Role.HELPDESK, tree.helpdesk_group)):
         entry = system.get(group, ["member"]) or {}
         if dn.lower() in (m.lower() for m in entry.get("member", [])):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from identity.accounts import (
     ACCOUNT_ATTRIBUTES,
@@ -24,7 +24,7 @@ from identity.accounts import (
     check_recovery_address,
     check_uid,
 )
-from identity.directory import Directory, escape
+from identity.directory import DirectoryConnection, escape
 from identity.dit import Tree
 from identity.errors import (
     AccessDeniedError,
@@ -35,13 +35,13 @@ from identity.errors import (
 )
 from identity.passwords import DEFAULT_POLICY, hash_password
 from identity.quota import parse_quota
-from identity.roles import ROOT, Actor, Role
-from mailstack.context import RenderContext, build_context
-from mailstack.layout import Layout
-from mailstack.mailbox.mailboxes import Mailboxes, QuotaUse
+from identity.roles import Actor, Role
+from mailstack.mailbox.mailboxes import QuotaUse
 from mailstack.settings import Settings
-from provisioning.audit import AuditLog, Outcome, audit_path
-from provisioning.passwords import write_password
+from provisioning.audit import AuditLog, Outcome
+from provisioning.collaborators import Connections, MailboxAdmin
+from provisioning.lookups import AccountLookups, require
+from provisioning.passwords import Passwords
 
 PAGE_SIZE = 100
 SEARCH_MAX = 100
@@ -75,32 +75,6 @@ class AccountView:
         return data
 
 
-def address_owner(settings: Settings, address: str) -> str | None:
-    """The UID whose primary address or alias ``address`` is (searched as root: uniqueness
-    spans every account, whoever asks)."""
-    value = escape(address)
-    with Directory(Layout(settings.state_dir).ldapi_uri) as system:
-        rows = system.search(
-            Tree(settings.base_dn).people,
-            f"(|(mail={value})(alumailMailAlias={value}))",
-            ["uid"],
-            scope="one",
-        )
-    return rows[0][1]["uid"][0] if rows else None
-
-
-def login_uid(settings: Settings, login: str) -> str | None:
-    """The UID a login name stands for: a UID as it is, an address (primary or alias) by its
-    owner; None for anything that is neither (no error: callers answer alike either way)."""
-    login = login.strip()
-    try:
-        if "@" not in login:
-            return check_uid(login.lower(), field="login")
-        return address_owner(settings, check_address(login, field="login"))
-    except ValidationError:
-        return None
-
-
 def login_names(account: Account) -> list[str]:
     """Every name a client may log in with (Dovecot keys its cache by the typed name)."""
     return [account.uid, account.mail, *account.aliases]
@@ -131,39 +105,32 @@ def plan_account(
 
 
 class AccountService:
-    """The account use cases for one actor over one directory connection."""
+    """The account use cases for one actor, on the directory connections, mailbox
+    administration and audit log it is handed (provisioning.composition builds them)."""
 
     def __init__(
         self,
         settings: Settings,
-        actor: Actor = ROOT,
-        ctx: RenderContext | None = None,
+        actor: Actor,
+        *,
+        connections: Connections,
+        mailboxes: MailboxAdmin,
+        audit: AuditLog,
+        passwords: Passwords,
     ) -> None:
         self.settings = settings
         self.actor = actor
-        self.ctx = ctx or build_context(settings, create_secrets=False)
-        self.layout = Layout(settings.state_dir)
         self.tree = Tree(settings.base_dn)
-        self.mailboxes = Mailboxes(self.ctx)
-        self.audit = AuditLog(audit_path(settings.state_dir))
-        self._directory: Directory | None = None
+        self.connections = connections
+        self.lookups = AccountLookups(self.tree, connections)
+        self.mailboxes = mailboxes
+        self.audit = audit
+        self.passwords = passwords
 
     @property
-    def directory(self) -> Directory:
-        if self._directory is None:
-            self._directory = Directory(self.layout.ldapi_uri, self.actor.credentials)
-        return self._directory
-
-    def close(self) -> None:
-        if self._directory is not None:
-            self._directory.close()
-            self._directory = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def directory(self) -> DirectoryConnection:
+        """The actor's own connection: slapd's ACLs judge every read and write too."""
+        return self.connections.as_actor(self.actor)
 
     # -- auditing and roles --------------------------------------------------------------------
 
@@ -173,18 +140,11 @@ class AccountService:
         return self.audit.action(self.actor, action, target)
 
     def require(self, allowed: bool, what: str) -> None:
-        if not allowed:
-            raise AccessDeniedError(f"{self.actor} may not {what}")
+        require(self.actor, allowed, what)
 
     def require_alumnus_target(self, uid: str) -> None:
         """Staff accounts live apart; no alumnus use case may reach one."""
-        if self.directory_has_staff(uid):
-            raise AccessDeniedError(f"{self.actor} may not act on staff account '{uid}'")
-
-    def directory_has_staff(self, uid: str) -> bool:
-        check_uid(uid)  # before any DN is built from it
-        with Directory(self.layout.ldapi_uri) as system:
-            return system.get(self.tree.staff_member(uid), ["uid"]) is not None
+        self.lookups.require_alumnus(self.actor, uid)
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -237,7 +197,7 @@ class AccountService:
         return accounts[offset:end]
 
     def address_owner(self, address: str) -> str | None:
-        return address_owner(self.settings, address)
+        return self.lookups.address_owner(address)
 
     def over_quota(self, percent: float) -> list[AccountView]:
         """Accounts using more than ``percent`` of their quota."""
@@ -296,12 +256,12 @@ class AccountService:
     def check_new_is_free(self, account: Account) -> None:
         if self.directory.get(self.tree.person(account.uid), ["uid"]) is not None:
             raise ConflictError(f"uid: an account '{account.uid}' already exists")
-        if self.directory_has_staff(account.uid):
+        if self.lookups.is_staff(account.uid):
             raise ConflictError(f"uid: '{account.uid}' is taken by a staff account")
         owner = self.address_owner(account.mail)
         if owner is not None:
             raise ConflictError(f"uid: the address {account.mail} already belongs to '{owner}'")
-        if self.mailboxes.exists_on_disk(account.mail):
+        if self.mailboxes.exists(account.mail):
             raise ConflictError(
                 f"uid: a mailbox for {account.mail} is still on disk from an earlier account; "
                 "archive or remove it before the address is given again"
@@ -374,12 +334,7 @@ class AccountService:
         return True
 
     def set_password(self, uid: str, password: str) -> None:
-        with self.audited("set-password", uid) as outcome:
-            self.require(self.actor.can_administer(), "set passwords (use helpdesk reset)")
-            self.get(uid)
-            # The one password path (slapd lets no staff member replace a password).
-            write_password(self.settings, uid, password, must_change=False, ctx=self.ctx)
-            outcome.changes = {"password": "changed"}
+        self.passwords.set_by_admin(self.actor, uid, password)
 
     def set_quota(self, uid: str, quota: str | int) -> Account:
         with self.audited("quota", uid) as outcome:
@@ -409,7 +364,7 @@ class AccountService:
                 return False
             if owner is not None:
                 raise ConflictError(f"alias: {alias} already belongs to '{owner}'")
-            if self.directory_has_staff(alias.split("@")[0]):
+            if self.lookups.is_staff(alias.split("@")[0]):
                 raise ConflictError(f"alias: {alias} is taken by a staff account")
             self.directory.modify(self.tree.person(uid), [("add", "alumailMailAlias", [alias])])
             # The address may sit in Dovecot's negative cache from a lookup before it existed.
@@ -437,7 +392,7 @@ class AccountService:
             self.require(self.actor.can_administer(), "delete accounts")
             account = self.get(uid)
             archive = None
-            if self.mailboxes.exists_on_disk(account.mail) and not purge_mail:
+            if self.mailboxes.exists(account.mail) and not purge_mail:
                 archive = self.mailboxes.archive(account.mail, account.uid)
                 outcome.changes["archive"] = str(archive)
             self.directory.delete(self.tree.person(uid))

@@ -1,11 +1,12 @@
 """Bearer tokens for API clients, issued to a staff member and revoked with the CLI.
 
-A token is ``alm_<id>_<secret>``: the id finds the row, the secret is stored only as its
-SHA-256 digest. A token is bound to the staff entry it was issued to (its entryUUID, not the
-UID string) and to the role that entry had then: when the entry is removed (and perhaps a new
-one made with the same UID), demoted, promoted or suspended, the token is revoked at its next
-use and never works again. slapd judges each operation as that member through proxied
-authorization.
+Issuing and revoking are an admin's changes, audited (ApiTokens); the functions below are the
+store's side of them. A token is ``alm_<id>_<secret>``: the id finds the row, the secret is
+stored only as its SHA-256 digest. A token is bound to the staff entry it was issued to (its
+entryUUID, not the UID string) and to the role that entry had then: when the entry is removed
+(and perhaps a new one made with the same UID), demoted, promoted or suspended, the token is
+revoked at its next use and never works again. slapd judges each operation as that member
+through proxied authorization.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from identity.accounts import check_uid
 from identity.errors import AccessDeniedError, NotFoundError, ValidationError
+from identity.roles import Actor
+from provisioning.audit import AuditLog
+from provisioning.lookups import require
 from provisioning.store import Store, digest, new_secret
 
 PREFIX = "alm_"
@@ -43,6 +48,41 @@ class TokenInfo:
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Issued:
+    token: str  # shown once, never stored
+    info: TokenInfo
+    role: str
+
+
+class ApiTokens:
+    """``bind`` finds what a token for a UID is bound to (provisioning.standing.token_binding),
+    refusing anyone who is not a staff member in good standing."""
+
+    def __init__(self, store: Store, audit: AuditLog, bind: Callable[[str], Binding]) -> None:
+        self.store = store
+        self.audit = audit
+        self.bind = bind
+
+    def issue(self, actor: Actor, uid: str, label: str) -> Issued:
+        with self.audit.action(actor, "token-issue", uid) as outcome:
+            require(actor, actor.can_administer(), "issue API tokens")
+            binding = self.bind(uid)
+            token, info = issue(self.store, binding, label)
+            outcome.changes = {"token": info.id, "label": info.label, "role": binding.role}
+        return Issued(token, info, binding.role)
+
+    def revoke(self, actor: Actor, token_id: str) -> bool:
+        """False when it was revoked already."""
+        with self.audit.action(actor, "token-revoke", token_id) as outcome:
+            require(actor, actor.can_administer(), "revoke API tokens")
+            changed = revoke(self.store, token_id)
+            outcome.unchanged = not changed
+            if changed:
+                outcome.changes = {"revoked": token_id}
+        return changed
 
 
 def issue(store: Store, binding: Binding, label: str) -> tuple[str, TokenInfo]:

@@ -7,23 +7,31 @@ from __future__ import annotations
 from pathlib import Path
 
 from identity.roles import Role
-from mailstack.mailbox import mailbackup
 from provisioning.accounts import AccountService
 
 
-class MailboxBackups(AccountService):
+class MailboxBackups:
+    """Mailbox backup and restore for the actor of ``accounts`` (whose lookups, roles and audit
+    they share)."""
+
+    def __init__(self, accounts: AccountService) -> None:
+        self.accounts = accounts
+
     def backup(self, uid: str, target: Path) -> Path:
-        with self.audited("mailbox-backup", uid) as outcome:
-            own = self.actor.role is Role.ALUMNUS and self.actor.name == uid
-            self.require(self.actor.can_administer() or own, f"back up the mailbox of '{uid}'")
-            account = self.get(uid)
-            mailbackup.backup(self.ctx, account.mail, target)
+        accounts = self.accounts
+        with accounts.audited("mailbox-backup", uid) as outcome:
+            actor = accounts.actor
+            own = actor.role is Role.ALUMNUS and actor.name == uid
+            accounts.require(actor.can_administer() or own, f"back up the mailbox of '{uid}'")
+            account = accounts.get(uid)
+            accounts.mailboxes.backup(account.mail, target)
             outcome.changes = {"file": str(target), "bytes": target.stat().st_size}
         return target
 
     def restore(self, uid: str, source: Path) -> None:
-        with self.audited("mailbox-restore", uid) as outcome:
-            self.require(self.actor.can_administer(), f"restore the mailbox of '{uid}'")
-            account = self.get(uid)
-            mailbackup.restore(self.ctx, account.mail, source, quota=account.quota)
+        accounts = self.accounts
+        with accounts.audited("mailbox-restore", uid) as outcome:
+            accounts.require(accounts.actor.can_administer(), f"restore the mailbox of '{uid}'")
+            account = accounts.get(uid)
+            accounts.mailboxes.restore(account.mail, source, quota=account.quota)
             outcome.changes = {"file": str(source)}

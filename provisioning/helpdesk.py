@@ -6,19 +6,16 @@ What the alumnus sees after a reset: the temporary password is refused by IMAP, 
 (Dovecot's password filter excludes entries with ppolicy's pwdReset=TRUE) until they choose a
 new password with it (`alumail passwd`, or the portal).
 
-The reset is the helpdesk's only way to a password: slapd gives the helpdesk no write on
-userPassword or pwdReset (identity/access.py), so a working password can be neither set nor
-kept without this use case, which always forces the change and writes the audit line.
+The reset itself is provisioning.passwords' (the one home of password changes).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from identity.directory import Directory
-from identity.passwords import generate_password
+from identity.accounts import AccountStatus
 from provisioning.accounts import AccountService, login_names
-from provisioning.passwords import write_password
+from provisioning.passwords import Passwords
 
 STATE_ATTRIBUTES = [
     "pwdAccountLockedTime",
@@ -45,43 +42,52 @@ class AccountState:
         return dict(self.__dict__)
 
 
-class Helpdesk(AccountService):
+class Helpdesk:
+    """The helpdesk's use cases for the actor of ``accounts`` (whose lookups, roles and audit
+    they share)."""
+
+    def __init__(self, accounts: AccountService, passwords: Passwords) -> None:
+        self.accounts = accounts
+        self.passwords = passwords
+
     def reset_password(self, uid: str, password: str | None = None) -> str:
-        """Set a temporary password (generated unless given) and force a change at next login.
-        Returns the temporary password, shown once to the helpdesk member."""
-        with self.audited("reset-password", uid) as outcome:
-            self.require(self.actor.can_support(), "reset passwords")
-            self.require_alumnus_target(uid)
-            self.get(uid)  # the actor may see the account (slapd's ACLs judge the read)
-            temporary = password if password is not None else generate_password()
-            write_password(self.settings, uid, temporary, must_change=True, ctx=self.ctx)
-            outcome.changes = {"password": "reset", "must_change_password": True}
-        return temporary
+        """See Passwords.reset_by_helpdesk: returns the temporary password."""
+        return self.passwords.reset_by_helpdesk(self.accounts.actor, uid, password)
+
+    def set_status(self, uid: str, status: AccountStatus) -> bool:
+        """Suspend or resume (see AccountService.set_status, which holds the role rule)."""
+        return self.accounts.set_status(uid, status)
 
     def unlock(self, uid: str) -> bool:
         """Clear a ppolicy lockout. False when the account was not locked."""
-        with self.audited("unlock", uid) as outcome:
-            self.require(self.actor.can_support(), "unlock accounts")
-            self.require_alumnus_target(uid)
-            account = self.get(uid)
-            entry = self.directory.get(self.tree.person(uid), ["pwdAccountLockedTime"]) or {}
+        accounts = self.accounts
+        with accounts.audited("unlock", uid) as outcome:
+            accounts.require(accounts.actor.can_support(), "unlock accounts")
+            accounts.require_alumnus_target(uid)
+            account = accounts.get(uid)
+            entry = (
+                accounts.directory.get(accounts.tree.person(uid), ["pwdAccountLockedTime"]) or {}
+            )
             if not entry.get("pwdAccountLockedTime"):
                 outcome.unchanged = True
                 return False
             # pwdFailureTime cannot be modified; the next successful bind clears it.
-            self.directory.modify(self.tree.person(uid), [("delete", "pwdAccountLockedTime", None)])
-            self.mailboxes.flush_auth_cache(*login_names(account))
+            accounts.directory.modify(
+                accounts.tree.person(uid), [("delete", "pwdAccountLockedTime", None)]
+            )
+            accounts.mailboxes.flush_auth_cache(*login_names(account))
             outcome.changes = {"locked": [True, False]}
         return True
 
     def status(self, uid: str) -> AccountState:
-        self.require(self.actor.can_support(), "see account state")
-        self.require_alumnus_target(uid)
-        account = self.get(uid)
+        accounts = self.accounts
+        accounts.require(accounts.actor.can_support(), "see account state")
+        accounts.require_alumnus_target(uid)
+        account = accounts.get(uid)
         # Operational attributes, read as the host's root once the role is checked above.
-        with Directory(self.layout.ldapi_uri) as system:
-            entry = system.get(self.tree.person(uid), STATE_ATTRIBUTES) or {}
-        use = self.quota_use(account)
+        system = accounts.connections.system
+        entry = system.get(accounts.tree.person(uid), STATE_ATTRIBUTES) or {}
+        use = accounts.quota_use(account)
         state = AccountState(
             uid=uid,
             status=account.status.value,

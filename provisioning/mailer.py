@@ -85,7 +85,10 @@ class Mailer:
         return message
 
     def send(self, to: str, subject: str, body: str) -> None:
-        message = self.compose(to, subject, body)
+        self.deliver(to, self.compose(to, subject, body))
+
+    def deliver(self, to: str, message: EmailMessage) -> None:
+        """Hand a composed message to Postfix (DaemonError when it cannot be)."""
         if os.geteuid() == 0:
             self._sendmail(to, message)
         else:
@@ -163,3 +166,17 @@ class Outbox:
                 self.sent += 1
             else:
                 self.failed += 1
+
+
+class QueuedMailer:
+    """What a web request sends with (a MailSender): the message is composed at once, so a
+    recipient that cannot stand in a header is refused to the request itself, and handed to
+    Postfix by the outbox, so the answer never waits for Postfix."""
+
+    def __init__(self, mailer: Mailer, outbox: Outbox) -> None:
+        self.mailer = mailer
+        self.outbox = outbox
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        message = self.mailer.compose(to, subject, body)
+        self.outbox.put(lambda: self.mailer.deliver(to, message))

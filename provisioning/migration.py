@@ -24,9 +24,9 @@ from identity.dit import Tree
 from identity.errors import AlumailError, ConfigError, NotFoundError, ValidationError
 from identity.legacy import LegacyState, state_change
 from identity.roles import ROOT, Actor
-from mailstack.context import build_context
 from mailstack.layout import Layout
-from mailstack.mailbox.imapsync import FolderCount, ImapSource, counts, pull, survey
+from mailstack.mailbox.imapsync import FolderCount, ImapSource, survey
+from mailstack.mailbox.mailboxes import DoveadmMailboxes
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
 from provisioning.csvrows import open_csv, read_rows
@@ -94,7 +94,7 @@ class Migrator:
         self.master_user = master_user
         self.master_password = master_password
         self.verify_tls = verify_tls
-        self.ctx = build_context(settings, create_secrets=False)
+        self.mailboxes = DoveadmMailboxes(Layout(settings.state_dir))
         self.tree = Tree(settings.base_dn)
         self.uri = Layout(settings.state_dir).ldapi_uri
         self.audit = AuditLog(audit_path(settings.state_dir))
@@ -167,9 +167,9 @@ class Migrator:
             user = entry["mail"][0]
             source = self.source(job)
             self.set_state(job.uid, LegacyState.MIGRATING)
-            before = counts(self.ctx, user)
-            pull(self.ctx, user, source)
-            after = counts(self.ctx, user)
+            before = self.mailboxes.counts(user)
+            self.mailboxes.pull(user, source)
+            after = self.mailboxes.counts(user)
             self._fill(report, before, after)
             report.ok = True
             self.set_state(job.uid, LegacyState.MIGRATED)

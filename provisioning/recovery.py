@@ -10,45 +10,53 @@ session of the account.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
-from identity.accounts import ACCOUNT_ATTRIBUTES, Account, AccountStatus
-from identity.directory import Directory
-from identity.dit import Tree
-from identity.errors import ValidationError
-from identity.passwords import DEFAULT_POLICY
-from mailstack.layout import Layout
+from identity.accounts import Account, AccountStatus
+from identity.errors import NotFoundError
+from identity.roles import PORTAL
 from mailstack.settings import Settings
-from provisioning.accounts import login_uid
-from provisioning.audit import AuditLog, audit_path
+from provisioning.accounts import AccountService
+from provisioning.audit import AuditLog
 from provisioning.mailer import Mailer, Outbox
-from provisioning.passwords import write_password
-from provisioning.registration import PORTAL
+from provisioning.passwords import RESET_TOKEN_KIND as KIND
+from provisioning.passwords import reset_link_holder
 from provisioning.store import Store
 
 RESET_TTL = 3600
-KIND = "reset"
 log = logging.getLogger(__name__)
 
 
 class Recovery:
-    def __init__(self, settings: Settings, store: Store, mailer: Mailer, outbox: Outbox) -> None:
+    """``portal_accounts`` opens the portal's account use cases for one request (their
+    connections closed after it)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        mailer: Mailer,
+        outbox: Outbox,
+        audit: AuditLog,
+        portal_accounts: Callable[[], AbstractContextManager[AccountService]],
+    ) -> None:
         self.settings = settings
         self.store = store
         self.mailer = mailer
         self.outbox = outbox
-        self.tree = Tree(settings.base_dn)
-        self.uri = Layout(settings.state_dir).ldapi_uri
-        self.audit = AuditLog(audit_path(settings.state_dir))
+        self.audit = audit
+        self.portal_accounts = portal_accounts
 
     def _account(self, identifier: str) -> Account | None:
-        uid = login_uid(self.settings, identifier)
-        if uid is None:
-            return None
-        with Directory(self.uri) as system:
-            entry = system.get(self.tree.person(uid), ACCOUNT_ATTRIBUTES)
-        return (
-            Account.from_entry(entry, default_quota=self.settings.default_quota) if entry else None
-        )
+        with self.portal_accounts() as accounts:
+            uid = accounts.lookups.login_uid(identifier)
+            if uid is None:
+                return None
+            try:
+                return accounts.get(uid)
+            except NotFoundError:
+                return None
 
     def request(self, identifier: str) -> None:
         """Mail a reset link if ``identifier`` (UID or address) names an active account with a
@@ -74,18 +82,9 @@ class Recovery:
 
     def valid(self, token: str) -> str | None:
         """The UID a reset link is for, if it is still good."""
-        found = self.store.peek(KIND, token)
-        return found.subject if found and found.subject != "-" else None
+        return reset_link_holder(self.store, token)
 
     def reset(self, token: str, password: str) -> str:
-        uid = self.valid(token)
-        if uid is None:
-            raise ValidationError("token", "this reset link is not valid or has expired")
-        DEFAULT_POLICY.check(password, uid=uid)
-        if self.store.consume(KIND, token) is None:
-            raise ValidationError("token", "this reset link is not valid or has expired")
-        # Proven by the mailed link: no change forced, a lockout cleared, in one write.
-        write_password(self.settings, uid, password, must_change=False, unlock=True)
-        self.store.close_sessions_of(uid)
-        self.audit.record(PORTAL, "password-recovery", uid, "ok", changes={"password": "changed"})
-        return uid
+        """See Passwords.recover_by_token."""
+        with self.portal_accounts() as accounts:
+            return accounts.passwords.recover_by_token(self.store, token, password)

@@ -14,7 +14,8 @@ from identity.accounts import check_recovery_address
 from identity.errors import ValidationError
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
-from provisioning.mailer import Mailer, check_recipient
+from provisioning.collaborators import MailSender
+from provisioning.mailer import check_recipient
 from provisioning.store import Store
 
 KIND = "recovery-email"
@@ -27,7 +28,9 @@ class Pending:
     address: str
 
 
-def request_change(settings: Settings, store: Store, mailer: Mailer, uid: str, address: str) -> str:
+def request_change(
+    settings: Settings, store: Store, mailer: MailSender, uid: str, address: str
+) -> str:
     """Mail a confirmation link to ``address`` (outside this service) for ``uid``; the address
     as it will be recorded."""
     address = check_recovery_address(

@@ -10,7 +10,8 @@ that expires after a day. Confirming creates the account through the same use ca
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,22 +22,18 @@ from identity.accounts import (
     check_recovery_address,
     check_student_number,
 )
-from identity.directory import Directory, filter_equals
+from identity.directory import filter_equals
 from identity.dit import Tree
 from identity.errors import ConflictError, FieldErrors, ValidationError
 from identity.legacy import new_holder
 from identity.passwords import DEFAULT_POLICY, hash_password
-from identity.roles import Actor, Role
-from mailstack.context import RenderContext, build_context
-from mailstack.layout import Layout
 from mailstack.publish.clients import settings_text
 from mailstack.settings import Settings
 from provisioning import roster
 from provisioning.accounts import AccountService
-from provisioning.mailer import Mailer
+from provisioning.collaborators import MailSender
 from provisioning.store import Store
 
-PORTAL = Actor("portal", Role.SYSTEM)  # the web service itself, over ldapi
 CONFIRM_TTL = 24 * 3600
 KIND = "register"
 ROSTER_MISMATCH = "these details do not match a graduate in the alumni roster"
@@ -69,23 +66,27 @@ def _rule(errors: dict[str, str], field: str, check: object) -> object:
 
 
 class Registration:
-    def __init__(self, settings: Settings, store: Store, mailer: Mailer) -> None:
+    """``portal_accounts`` opens the portal's account use cases for one request (their
+    connections closed after it)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        mailer: MailSender,
+        portal_accounts: Callable[[], AbstractContextManager[AccountService]],
+    ) -> None:
         self.settings = settings
         self.store = store
         self.mailer = mailer
         self.tree = Tree(settings.base_dn)
-        self.uri = Layout(settings.state_dir).ldapi_uri
+        self.portal_accounts = portal_accounts
 
     # -- UID availability ------------------------------------------------------------------------
 
-    @functools.cached_property
-    def context(self) -> RenderContext:
-        """Read once: availability is asked at every pause in typing a UID."""
-        return build_context(self.settings, create_secrets=False)
-
     def uid_problem(self, uid: str) -> str | None:
         """Why ``uid`` cannot be chosen (the rules of `account create`), or None when free."""
-        with AccountService(self.settings, PORTAL, self.context) as accounts:
+        with self.portal_accounts() as accounts:
             try:
                 accounts.check_new_is_free(accounts.plan_new(uid, uid))
             except ValidationError as error:
@@ -185,7 +186,7 @@ class Registration:
         }
         if data.get("graduation_year"):
             profile["graduation_year"] = data["graduation_year"]
-        with AccountService(self.settings, PORTAL, self.context) as accounts:
+        with self.portal_accounts() as accounts:
             account = accounts.create(
                 str(data["uid"]),
                 str(data["name"]),
@@ -193,11 +194,12 @@ class Registration:
                 password_hash=str(data["password_hash"]),
                 **profile,
             )
-        roster.mark_registered(self.store, number, account.uid)
-        if graduate.legacy_address:
-            # Listed as a legacy holder: migration and the cutoff start from here.
-            with Directory(self.uri) as system:
-                system.replace(self.tree.person(account.uid), new_holder(graduate.legacy_address))
+            roster.mark_registered(self.store, number, account.uid)
+            if graduate.legacy_address:
+                # Listed as a legacy holder: migration and the cutoff start from here.
+                accounts.connections.system.replace(
+                    self.tree.person(account.uid), new_holder(graduate.legacy_address)
+                )
         self.mailer.send(
             account.mail, "Welcome to your alumni mailbox", self.welcome(account, graduate)
         )
@@ -219,9 +221,9 @@ class Registration:
         return text
 
     def _has_account(self, student_number: str) -> bool:
-        with Directory(self.uri) as system:
+        with self.portal_accounts() as accounts:
             return bool(
-                system.search(
+                accounts.connections.system.search(
                     self.tree.people,
                     filter_equals("alumailStudentNumber", student_number),
                     ["uid"],

@@ -15,12 +15,12 @@ from identity.directory import Directory
 from identity.dit import Tree
 from identity.errors import ConfigError
 from identity.legacy import LegacyState
+from identity.roles import PORTAL
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning import legacy
 from provisioning.audit import AuditLog, audit_path
 from provisioning.mailer import Mailer
-from provisioning.registration import PORTAL
 from provisioning.store import Store
 
 

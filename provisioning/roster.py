@@ -25,7 +25,10 @@ from identity.accounts import (
     check_student_number,
 )
 from identity.errors import ValidationError
+from identity.roles import Actor
+from provisioning.audit import AuditLog
 from provisioning.csvrows import open_csv, read_rows
+from provisioning.lookups import require
 from provisioning.store import Store
 
 COLUMNS = ("student_number", "name", "birth_date", "graduation_year", "legacy_address")
@@ -90,6 +93,32 @@ class RosterReport:
             "failed": len(self.errors),
             "errors": [{"line": n, "column": c, "reason": r} for n, c, r in self.errors],
         }
+
+
+class RosterImport:
+    """Importing the roster: an admin's change, audited (a dry run changes nothing and is not
+    recorded, like any read)."""
+
+    def __init__(self, store: Store, audit: AuditLog) -> None:
+        self.store = store
+        self.audit = audit
+
+    def load_csv(self, actor: Actor, path: Path, *, dry_run: bool = False) -> RosterReport:
+        if dry_run:
+            require(actor, actor.can_administer(), "import the roster")
+            return load_csv(self.store, path, dry_run=True)
+        with self.audit.action(actor, "roster-import", str(path)) as outcome:
+            require(actor, actor.can_administer(), "import the roster")
+            report = load_csv(self.store, path)
+            outcome.changes = {
+                "added": report.added,
+                "updated": report.updated,
+                "failed": len(report.errors),
+            }
+            outcome.unchanged = not (report.added or report.updated or report.errors)
+            if report.errors:
+                outcome.result = "partial"
+        return report
 
 
 def load_csv(store: Store, path: Path, *, dry_run: bool = False) -> RosterReport:

@@ -15,20 +15,23 @@ from __future__ import annotations
 
 import functools
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from identity.accounts import check_uid
-from identity.directory import Credentials, Directory
+from identity.directory import Credentials
 from identity.dit import Tree
-from identity.errors import AccessDeniedError, DirectoryError, NotFoundError
+from identity.errors import AccessDeniedError, NotFoundError
 from identity.passwords import hash_password, verify_password
 from identity.roles import Actor, Role, identify
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning import api_tokens
-from provisioning.accounts import login_uid
 from provisioning.api_tokens import Binding
 from provisioning.audit import AuditLog, audit_path
+from provisioning.connections import DirectoryConnections
+from provisioning.lookups import AccountLookups
 from provisioning.standing import account_state, staff_binding
 from provisioning.store import Standing, Store
 
@@ -36,21 +39,32 @@ REFUSED = "the jAccount name or password is not right (or the account is locked)
 SUSPENDED = "this jAccount is suspended: please contact the helpdesk"
 
 
+@contextmanager
+def _system_lookups(settings: Settings) -> Iterator[AccountLookups]:
+    """Lookups on a short connection of their own: sign-in runs before any use case, so before
+    a composition root hands out connections."""
+    connections = DirectoryConnections(Layout(settings.state_dir).ldapi_uri)
+    try:
+        yield AccountLookups(Tree(settings.base_dn), connections)
+    finally:
+        connections.close()
+
+
+def login_uid(settings: Settings, login: str) -> str | None:
+    """The UID a login (a UID or an address) names (AccountLookups.login_uid)."""
+    with _system_lookups(settings) as lookups:
+        return lookups.login_uid(login)
+
+
 def identity_of(settings: Settings, uid: str) -> tuple[str, Role]:
     """The entry ``uid`` signs in as and its role now (identity.roles.identify)."""
-    with Directory(Layout(settings.state_dir).ldapi_uri) as system:
-        return identify(system, Tree(settings.base_dn), uid)
+    with _system_lookups(settings) as lookups:
+        return identify(lookups.connections.system, lookups.tree, uid)
 
 
 def proves(settings: Settings, dn: str, password: str) -> bool:
     """True if ``password`` binds as ``dn`` (slapd's ppolicy counts a failure and locks)."""
-    if not password:
-        return False
-    try:
-        Directory(Layout(settings.state_dir).ldapi_uri, Credentials(dn, password)).close()
-    except DirectoryError:
-        return False
-    return True
+    return DirectoryConnections(Layout(settings.state_dir).ldapi_uri).proves(dn, password)
 
 
 @functools.cache

@@ -33,12 +33,12 @@ from identity.directory import Directory
 from identity.dit import Tree
 from identity.errors import AlumailError, ConflictError, ValidationError
 from identity.roles import Actor
-from mailstack.context import MAIL_USER, build_context, mail_user_ids
-from mailstack.daemons.dovecot import Dovecot
+from mailstack.context import MAIL_USER, mail_user_ids
 from mailstack.errors import DaemonError
 from mailstack.files import ensure_dir, open_regular
 from mailstack.layout import Layout
 from mailstack.mailbox import archives
+from mailstack.mailbox.doveadm import Doveadm
 from mailstack.process import run
 from mailstack.settings import Settings
 from provisioning import stack
@@ -61,8 +61,8 @@ def backup_all(settings: Settings, target_dir: Path, *, audit: AuditLog, actor: 
 
 def _backup(settings: Settings, target_dir: Path) -> Path:
     layout = Layout(settings.state_dir)
-    ctx = build_context(settings, create_secrets=False)
-    if Dovecot(ctx).pid() is None:
+    doveadm = Doveadm.of(layout)
+    if not doveadm.dovecot_running():
         raise DaemonError("backup-all copies a running stack: run `alumail up` first")
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     out = target_dir / f"alumail-backup-{stamp}"
@@ -83,7 +83,6 @@ def _backup(settings: Settings, target_dir: Path) -> Path:
     shutil.chown(staging, MAIL_USER, MAIL_USER)
     mailboxes = 0
     try:
-        dovecot = Dovecot(ctx)
         for address in addresses:
             local, _, domain = address.partition("@")
             home = layout.mail / domain / local
@@ -93,7 +92,7 @@ def _backup(settings: Settings, target_dir: Path) -> Path:
             for folder in (staging / domain, staging / domain / local):
                 folder.mkdir(exist_ok=True)
                 shutil.chown(folder, MAIL_USER, MAIL_USER)
-            dovecot.doveadm("backup", "-u", address, f"maildir:{copy}", timeout=3600)
+            doveadm("backup", "-u", address, f"maildir:{copy}", timeout=3600)
             mailboxes += 1
         with tarfile.open(out / "mail.tar.gz", "w:gz") as archive:
             archives.pack(archive, staging, MAIL_ROOT)

@@ -7,8 +7,8 @@ cn=helpdesk. Only the host's root or an admin may add, remove or change staff.
 from __future__ import annotations
 
 from identity.accounts import check_display_name, check_uid
-from identity.directory import Credentials, Directory
-from identity.dit import Tree, group_entry, staff_entry
+from identity.directory import DirectoryConnection
+from identity.dit import group_entry, staff_entry
 from identity.errors import (
     AccessDeniedError,
     ConflictError,
@@ -16,21 +16,29 @@ from identity.errors import (
     ValidationError,
 )
 from identity.passwords import DEFAULT_POLICY, hash_password
-from identity.roles import STAFF_ROLES, Actor, Role
-from mailstack.layout import Layout
-from mailstack.settings import Settings
+from identity.roles import STAFF_ROLES, Role
 from provisioning.accounts import AccountService
-from provisioning.passwords import password_writer, write_password
-from provisioning.signin import identity_of, proves
 
 
-class StaffService(AccountService):
+class StaffService:
+    """Adding, removing and listing staff, for the actor of ``accounts`` (whose connection,
+    roles and audit it shares)."""
+
+    def __init__(self, accounts: AccountService) -> None:
+        self.accounts = accounts
+        self.actor = accounts.actor
+        self.tree = accounts.tree
+
+    @property
+    def directory(self) -> DirectoryConnection:
+        return self.accounts.directory
+
     def _group(self, role: Role) -> str:
         return self.tree.admins_group if role is Role.ADMIN else self.tree.helpdesk_group
 
     def add(self, uid: str, name: str, role: Role, password: str | None) -> None:
-        with self.audited("staff-add", uid) as outcome:
-            self.require(self.actor.can_administer(), "add staff")
+        with self.accounts.audited("staff-add", uid) as outcome:
+            self.accounts.require(self.actor.can_administer(), "add staff")
             if role not in STAFF_ROLES:
                 raise ValidationError("role", "must be admin or helpdesk")
             check_uid(uid)
@@ -69,8 +77,8 @@ class StaffService(AccountService):
                 self.directory.modify(group, [("delete", "member", [dn])])
 
     def remove(self, uid: str) -> None:
-        with self.audited("staff-remove", uid) as outcome:
-            self.require(self.actor.can_administer(), "remove staff")
+        with self.accounts.audited("staff-remove", uid) as outcome:
+            self.accounts.require(self.actor.can_administer(), "remove staff")
             check_uid(uid)
             dn = self.tree.staff_member(uid)
             if self.directory.get(dn, ["uid"]) is None:
@@ -82,46 +90,10 @@ class StaffService(AccountService):
             outcome.changes = {"removed": uid}
 
     def members(self) -> list[dict[str, str]]:
-        self.require(self.actor.can_administer(), "list staff")
+        self.accounts.require(self.actor.can_administer(), "list staff")
         rows = []
         for role in STAFF_ROLES:
             entry = self.directory.get(self._group(role), ["member"]) or {}
             for dn in entry.get("member", []):
                 rows.append({"uid": dn.split(",", 1)[0].split("=", 1)[1], "role": role.value})
         return sorted(rows, key=lambda r: r["uid"])
-
-
-def change_own_password(settings: Settings, uid: str, current: str, new: str) -> None:
-    """An alumnus replaces their own password, proving the current (or temporary) one by a bind
-    as themselves (ppolicy counts a failure). This is also how a forced change after a helpdesk
-    reset is completed. slapd refuses the person's own writes of userPassword, so the new one
-    is checked, hashed and written by alumail's one password path."""
-    check_uid(uid)
-    DEFAULT_POLICY.check(new, uid=uid)
-    tree = Tree(settings.base_dn)
-    with Directory(Layout(settings.state_dir).ldapi_uri) as system:
-        staff = system.get(tree.staff_member(uid), ["uid"]) is not None
-    if staff:
-        _change_staff_password(settings, uid, current, new)
-        return
-    self_actor = Actor(uid, Role.ALUMNUS, Credentials(tree.person(uid), current))
-    with AccountService(settings, self_actor) as service, service.audited("passwd", uid) as outcome:
-        if not proves(settings, tree.person(uid), current):
-            raise AccessDeniedError(f"passwd: the current password of '{uid}' was refused")
-        write_password(settings, uid, new, must_change=False, ctx=service.ctx)
-        outcome.changes = {"password": "changed"}
-
-
-def _change_staff_password(settings: Settings, uid: str, current: str, new: str) -> None:
-    """A staff member replaces their own password the same way: slapd refuses staff their own
-    writes of userPassword too (a pre-hashed weak value would pass no quality check), so this
-    is the one path, checked, hashed with argon2id and audited. Staff have no mailbox: no
-    Dovecot cache to flush."""
-    dn, role = identity_of(settings, uid)
-    actor = Actor(uid, role, Credentials(dn, current))
-    with AccountService(settings, actor) as service, service.audited("passwd", uid) as outcome:
-        if not proves(settings, dn, current):
-            raise AccessDeniedError(f"passwd: the current password of '{uid}' was refused")
-        with password_writer(settings) as writer:
-            writer.replace(dn, {"userPassword": [hash_password(new)], "pwdReset": None})
-        outcome.changes = {"password": "changed"}

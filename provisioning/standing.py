@@ -103,3 +103,16 @@ def staff_binding(settings: Settings, uid: str) -> Binding | None:
     if entry is None or not _active(entry):
         return None
     return Binding(uid, _first(entry, "entryUUID"), role.value)
+
+
+def token_binding(settings: Settings, uid: str) -> Binding:
+    """What a new API token for ``uid`` is bound to: a staff member who is not suspended.
+    NotFoundError for an unknown UID, ValidationError for an alumnus or a suspended member."""
+    with Directory(Layout(settings.state_dir).ldapi_uri) as system:
+        _, role = identify(system, Tree(settings.base_dn), uid)
+    if role not in STAFF_ROLES:
+        raise ValidationError("uid", f"'{uid}' is not a staff member (admin or helpdesk)")
+    binding = staff_binding(settings, uid)
+    if binding is None:
+        raise ValidationError("uid", f"'{uid}' is suspended: no token is issued to it")
+    return binding

@@ -6,25 +6,24 @@ import asyncio
 
 from mailstack.harness import Check, Target, run_checks, tls_context
 from mailstack.keys.tls import tls_files
-from mailstack.settings import Settings
 from provisioning.accounts import AccountService, login_names
 
 
-def verify_account(settings: Settings, uid: str, password: str) -> list[Check]:
-    with AccountService(settings) as service:
-        account = service.get(uid)
-        ca = tls_files(settings).ca_cert
-        target = Target(
-            settings=settings,
-            user=account.uid,
-            address=account.mail,
-            password=password,
-            quota_bytes=account.quota,
-            tls=tls_context(str(ca) if ca else None),
+def verify_account(accounts: AccountService, uid: str, password: str) -> list[Check]:
+    settings = accounts.settings
+    account = accounts.get(uid)
+    ca = tls_files(settings).ca_cert
+    target = Target(
+        settings=settings,
+        user=account.uid,
+        address=account.mail,
+        password=password,
+        quota_bytes=account.quota,
+        tls=tls_context(str(ca) if ca else None),
+    )
+    return asyncio.run(
+        run_checks(
+            target,
+            reset_failures=lambda: accounts.mailboxes.flush_auth_cache(*login_names(account)),
         )
-        return asyncio.run(
-            run_checks(
-                target,
-                reset_failures=lambda: service.mailboxes.flush_auth_cache(*login_names(account)),
-            )
-        )
+    )

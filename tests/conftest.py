@@ -9,7 +9,7 @@ import pytest
 from identity.accounts import Account
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
-from tests.support import NewAccount, running_stack
+from tests.support import NewAccount, running_stack, use_case
 
 _counter = itertools.count(1)
 
@@ -23,7 +23,7 @@ def live_stack() -> Iterator[Settings]:
 
 @pytest.fixture
 def accounts(live_stack: Settings) -> Iterator[AccountService]:
-    with AccountService(live_stack) as service:
+    with use_case(AccountService, live_stack) as service:
         yield service
 
 

@@ -12,13 +12,18 @@ import sys
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from identity.accounts import Account
+from identity.roles import ROOT, Actor
 from mailstack.settings import Ports, Settings, build, to_values
 from provisioning import stack
+from provisioning.composition import Composition
+
+U = TypeVar("U")
 
 # The daemons drop privileges: their state must sit below folders every user can search, and
 # OpenDKIM refuses keys and configuration below a folder every user can write (such as /tmp).
@@ -153,3 +158,11 @@ def which(program: str) -> str:
     if not found:
         raise AssertionError(f"{program} is not installed: `make install` installs it")
     return found
+
+
+@contextmanager
+def use_case(kind: type[U], settings: Settings, actor: Actor = ROOT) -> Iterator[U]:
+    """The use case of class ``kind`` for ``actor`` from a composition root of its own (as one
+    CLI command builds it), closed when the block ends."""
+    with Composition(settings) as root:
+        yield root.build(kind, actor)

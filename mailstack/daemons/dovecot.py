@@ -16,6 +16,7 @@ from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
 from mailstack.keys.tls import CIPHERS
+from mailstack.mailbox.doveadm import CONFIG, Doveadm
 from mailstack.privileges import SERVICE_USER
 from mailstack.process import (
     our_pid,
@@ -28,7 +29,6 @@ from mailstack.process import (
 )
 from mailstack.templates import render_template
 
-CONFIG = "etc/dovecot/dovecot.conf"
 PASSDB = "etc/dovecot/passdb-ldap.conf.ext"
 USERDB = "etc/dovecot/userdb-ldap.conf.ext"
 DOVEADM_SECRET = "etc/dovecot/doveadm-password"  # noqa: S105 -- a path, not a value
@@ -190,11 +190,7 @@ class Dovecot:
         return [p for p in processes_with(str(self.config), program="dovecot") if p != self.pid()]
 
     def running(self) -> bool:
-        """Root reads the pid file; the unprivileged web service cannot, and looks for the
-        auth-master socket it talks to (gone when Dovecot stops)."""
-        if os.geteuid() == 0:
-            return self.pid() is not None
-        return (self.layout.dovecot_run / "auth-master").exists()
+        return Doveadm(self.layout, self.config).dovecot_running()
 
     def start(self) -> None:
         # The master and its children inherit the limit: thousands of sessions need more
@@ -232,19 +228,4 @@ class Dovecot:
         return [Endpoint(name, host, getattr(ports, name)) for name in SERVICES]
 
     def doveadm(self, *args: str, timeout: float = 60) -> str:
-        """Run ``doveadm`` against this instance (never the system's).
-
-        An unprivileged process (the web service) cannot act as the mail user: its mail
-        commands (those naming a user with ``-u``) run in Dovecot's doveadm server instead, and
-        ``auth cache flush`` goes to the auth-master socket; both open to the service group."""
-        options: list[str] = []
-        if os.geteuid() != 0:
-            options = ["-o", "stats_writer_socket_path="]  # root's socket; nothing to report
-            if "-u" in args:
-                at = args.index("-u")
-                args = (*args[:at], "-S", str(self.doveadm_socket), *args[at:])
-        return run(
-            ["doveadm", *options, "-c", str(self.config), *args],
-            what=f"doveadm {args[0]}",
-            timeout=timeout,
-        )
+        return Doveadm(self.layout, self.config)(*args, timeout=timeout)

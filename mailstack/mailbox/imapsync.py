@@ -21,10 +21,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailstack.context import RenderContext, build_context
-from mailstack.daemons.dovecot import Dovecot
 from mailstack.errors import DaemonError
+from mailstack.layout import Layout
 from mailstack.mailbox import mailstore
+from mailstack.mailbox.doveadm import Doveadm
 from mailstack.settings import Settings
 
 
@@ -49,11 +49,9 @@ class FolderCount:
     bytes: int
 
 
-def counts(ctx: RenderContext, user: str) -> dict[str, FolderCount]:
+def counts(doveadm: Doveadm, user: str) -> dict[str, FolderCount]:
     """Messages and bytes in each folder of ``user``'s mailbox here."""
-    out = Dovecot(ctx).doveadm(
-        "-f", "json", "mailbox", "status", "-u", user, "messages vsize", "*", timeout=120
-    )
+    out = doveadm("-f", "json", "mailbox", "status", "-u", user, "messages vsize", "*", timeout=120)
     result = {}
     for row in json.loads(out or "[]"):
         result[row["mailbox"]] = FolderCount(
@@ -62,9 +60,9 @@ def counts(ctx: RenderContext, user: str) -> dict[str, FolderCount]:
     return result
 
 
-def _settings_file(ctx: RenderContext, source: ImapSource) -> Path:
+def _settings_file(doveadm: Doveadm, source: ImapSource) -> Path:
     lines = [
-        f"!include {Dovecot(ctx).config}",
+        f"!include {doveadm.config}",
         f"imapc_host = {source.host}",
         f"imapc_port = {source.port}",
         f"imapc_ssl = {source.security}",
@@ -79,21 +77,21 @@ def _settings_file(ctx: RenderContext, source: ImapSource) -> Path:
     for line in lines:
         if "\n" in line or "\r" in line:
             raise DaemonError("a legacy setting holds a line break")
-    handle, name = tempfile.mkstemp(prefix="imapc-", suffix=".conf", dir=ctx.layout.secrets)
+    handle, name = tempfile.mkstemp(prefix="imapc-", suffix=".conf", dir=doveadm.layout.secrets)
     with os.fdopen(handle, "w") as out:
         out.write("\n".join(lines) + "\n")
     os.chmod(name, 0o600)
     return Path(name)
 
 
-def pull(ctx: RenderContext, user: str, source: ImapSource, *, timeout: float = 3600) -> str:
+def pull(doveadm: Doveadm, user: str, source: ImapSource, *, timeout: float = 3600) -> str:
     """Copy what is new on ``source`` into ``user``'s mailbox. Returns doveadm's output;
     DaemonError with its words when the copy fails."""
     if mailstore.active():  # the unprivileged web service: its root helper runs this
         if source.master_user:
             raise DaemonError("the web service pulls with the alumnus's own password only")
         return mailstore.pull(user, source.login, source.password, verify_tls=source.verify_tls)
-    config = _settings_file(ctx, source)
+    config = _settings_file(doveadm, source)
     try:
         for _ in range(3):
             proc = subprocess.run(
@@ -176,4 +174,4 @@ def pull_as_helper(settings: Settings, user: str, login: str, password: str, ver
         password,
         verify_tls=verify,
     )
-    return pull(build_context(settings, create_secrets=False), user, source)
+    return pull(Doveadm.of(Layout(settings.state_dir)), user, source)

@@ -24,10 +24,11 @@ import tempfile
 from pathlib import Path
 
 from identity.errors import ValidationError
-from mailstack.context import MAIL_USER, RenderContext, mail_user_ids
-from mailstack.daemons.dovecot import Dovecot
+from mailstack.context import MAIL_USER, mail_user_ids
 from mailstack.files import NotRegularFile, check_replaceable, ensure_dir
+from mailstack.layout import Layout
 from mailstack.mailbox import archives
+from mailstack.mailbox.doveadm import Doveadm
 from mailstack.privileges import SERVICE_USER
 
 ROOT_NAME = "Maildir"
@@ -36,23 +37,23 @@ ROOT_NAME = "Maildir"
 MAX_MEMBERS = 250_000
 
 
-def prepare_transfer(ctx: RenderContext) -> None:
+def prepare_transfer(layout: Layout) -> None:
     """The mail user's folder, group alumail (2770), so no other user reaches what is inside."""
-    ensure_dir(ctx.layout.transfer, 0o2770, MAIL_USER, SERVICE_USER)
+    ensure_dir(layout.transfer, 0o2770, MAIL_USER, SERVICE_USER)
 
 
-def _workdir(ctx: RenderContext) -> Path:
+def _workdir(layout: Layout) -> Path:
     """A folder for the copy, ``ROOT_NAME`` inside it. As root: the mail user's, for doveadm
     -u writes as the mail user. Unprivileged: the doveadm server (as the mail user) gives new
     files the modes of the copy's own folder, made here 2777 in the closed transfer folder, so
     this process can read them and remove them."""
     if os.geteuid() != 0:
-        work = Path(tempfile.mkdtemp(prefix="mailbox-", dir=ctx.layout.transfer))
+        work = Path(tempfile.mkdtemp(prefix="mailbox-", dir=layout.transfer))
         work.chmod(0o711)
         (work / ROOT_NAME).mkdir()
         (work / ROOT_NAME).chmod(0o2777)
         return work
-    base = ctx.layout.tmp
+    base = layout.tmp
     ensure_dir(base, 0o711)
     return Path(tempfile.mkdtemp(prefix="mailbox-", dir=base))
 
@@ -68,19 +69,19 @@ def restore_policy(quota: int) -> archives.Policy:
     )
 
 
-def backup(ctx: RenderContext, user: str, target: Path) -> Path:
+def backup(doveadm: Doveadm, user: str, target: Path) -> Path:
     """Write ``user``'s mailbox to ``target`` (.tar.gz); returns ``target``."""
     try:
         check_replaceable(target)
     except NotRegularFile as exc:
         raise ValidationError("to", f"{target} exists and is not a regular file") from exc
-    work = _workdir(ctx)
+    work = _workdir(doveadm.layout)
     if os.geteuid() == 0:
         shutil.chown(work, MAIL_USER, MAIL_USER)  # doveadm -u writes as the mail user
     partial = target.with_name(target.name + ".partial")
     try:
         copy = work / ROOT_NAME
-        Dovecot(ctx).doveadm("backup", "-u", user, f"maildir:{copy}", timeout=3600)
+        doveadm("backup", "-u", user, f"maildir:{copy}", timeout=3600)
         with tarfile.open(partial, "w:gz") as archive:
             archives.pack(archive, copy, ROOT_NAME)  # the copy is the mail user's: no links
         partial.replace(target)
@@ -90,15 +91,13 @@ def backup(ctx: RenderContext, user: str, target: Path) -> Path:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def restore(ctx: RenderContext, user: str, source: Path, *, quota: int) -> None:
+def restore(doveadm: Doveadm, user: str, source: Path, *, quota: int) -> None:
     """Add the messages and folders of a backup file to ``user``'s mailbox. The file is checked
     whole before anything is unpacked; a refused file leaves the mailbox as it was."""
-    work = _workdir(ctx)
+    work = _workdir(doveadm.layout)
     try:
         archives.extract(source, work, restore_policy(quota))
         os.chown(work, *mail_user_ids(), follow_symlinks=False)  # our own mkdtemp folder
-        Dovecot(ctx).doveadm(
-            "sync", "-1", "-R", "-u", user, f"maildir:{work / ROOT_NAME}", timeout=3600
-        )
+        doveadm("sync", "-1", "-R", "-u", user, f"maildir:{work / ROOT_NAME}", timeout=3600)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,5 +1,11 @@
-"""Mailboxes as Dovecot holds them, through ``doveadm`` on our own instance: make a new
-mailbox with its standard folders, read quota use, forget cached logins."""
+"""Mailboxes as Dovecot holds them, through ``doveadm`` on our own instance: the mailbox
+administration the use cases are handed (provisioning.collaborators.MailboxAdmin). Make a new
+mailbox with its standard folders, read quota use, forget cached logins, archive and remove a
+mailbox, back one up, restore it, pull one from another IMAP server.
+
+It needs only the layout (paths to doveadm's configuration and the mail store), so a use case
+never builds a RenderContext or a Dovecot daemon object to reach a mailbox; another machine's
+mailbox administration (doveadm's HTTP API) can stand in its place."""
 
 from __future__ import annotations
 
@@ -7,10 +13,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailstack.context import RenderContext
-from mailstack.daemons.dovecot import Dovecot
 from mailstack.errors import DaemonError
-from mailstack.mailbox import mailstore
+from mailstack.layout import Layout
+from mailstack.mailbox import imapsync, mailbackup, mailstore
+from mailstack.mailbox.doveadm import Doveadm
+from mailstack.mailbox.imapsync import FolderCount, ImapSource
 
 # Created and subscribed at once, each with its SPECIAL-USE flag (dovecot.conf), so every
 # client maps them the same way.
@@ -30,14 +37,14 @@ class QuotaUse:
         return 100.0 * self.used_bytes / self.limit_bytes
 
 
-class Mailboxes:
-    def __init__(self, ctx: RenderContext) -> None:
-        self.dovecot = Dovecot(ctx)
-        self.ctx = ctx
+class DoveadmMailboxes:
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.doveadm = Doveadm.of(layout)
 
     def folders(self, user: str) -> list[str]:
         """The user's folders. Opening the mailbox creates it and the auto-created folders."""
-        out = self.dovecot.doveadm("mailbox", "list", "-u", user)
+        out = self.doveadm("mailbox", "list", "-u", user)
         return [line.strip() for line in out.splitlines() if line.strip()]
 
     def create(self, user: str) -> list[str]:
@@ -48,7 +55,7 @@ class Mailboxes:
         return folders
 
     def quota(self, user: str) -> QuotaUse:
-        out = self.dovecot.doveadm("-f", "json", "quota", "get", "-u", user)
+        out = self.doveadm("-f", "json", "quota", "get", "-u", user)
         used = limit = None
         messages = 0
         for row in json.loads(out or "[]"):
@@ -64,20 +71,32 @@ class Mailboxes:
     def flush_auth_cache(self, *names: str) -> None:
         """Make the next login under any of ``names`` (Dovecot keys its cache by the name the
         client typed: the UID, the address or an alias) go to the directory."""
-        if self.dovecot.running() and names:
-            self.dovecot.doveadm("auth", "cache", "flush", *names)
+        if names and self.doveadm.dovecot_running():
+            self.doveadm("auth", "cache", "flush", *names)
 
     def home(self, user: str) -> Path:
         """The mailbox's home (``mail/<domain>/<local part>``, as the userdb says)."""
         local, _, domain = user.partition("@")
-        return self.ctx.layout.mail / domain / local
+        return self.layout.mail / domain / local
 
-    def exists_on_disk(self, user: str) -> bool:
+    def exists(self, user: str) -> bool:
         return mailstore.home_exists(self.home(user))
 
     def archive(self, user: str, uid: str) -> Path:
         """The mailbox's home as ``archive/UID-TIME.tar.gz``."""
-        return mailstore.archive_home(self.home(user), self.ctx.layout.archive, uid)
+        return mailstore.archive_home(self.home(user), self.layout.archive, uid)
 
     def remove(self, user: str) -> None:
         mailstore.remove_home(self.home(user))
+
+    def backup(self, user: str, target: Path) -> Path:
+        return mailbackup.backup(self.doveadm, user, target)
+
+    def restore(self, user: str, source: Path, *, quota: int) -> None:
+        mailbackup.restore(self.doveadm, user, source, quota=quota)
+
+    def pull(self, user: str, source: ImapSource) -> str:
+        return imapsync.pull(self.doveadm, user, source)
+
+    def counts(self, user: str) -> dict[str, FolderCount]:
+        return imapsync.counts(self.doveadm, user)

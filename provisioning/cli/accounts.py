@@ -10,7 +10,6 @@ from rich.table import Table
 from identity.accounts import AccountStatus
 from identity.passwords import generate_password
 from identity.quota import format_size
-from provisioning.accounts import AccountService
 from provisioning.cli.base import (
     ANYONE,
     Context,
@@ -23,10 +22,6 @@ from provisioning.cli.base import (
     read_password,
     say,
 )
-
-
-def service(ctx: Context) -> AccountService:
-    return AccountService(ctx.settings, ctx.actor)
 
 
 def profile_options(command: Any) -> Any:
@@ -84,8 +79,8 @@ def account_create(
     generated = password is None
     if generated:
         password = generate_password()
-    with service(ctx) as accounts:
-        created = accounts.create(uid, display_name, password, quota=quota, **given(**profile))
+    accounts = ctx.root.accounts(ctx.actor)
+    created = accounts.create(uid, display_name, password, quota=quota, **given(**profile))
     data = created.as_dict()
     if generated:
         data["password"] = password
@@ -104,8 +99,8 @@ def account_create(
 @pass_ctx
 def account_show(ctx: Context, uid: str, as_json: bool) -> None:
     """One account and its quota use."""
-    with service(ctx) as accounts:
-        data = accounts.show(uid).as_dict()
+    accounts = ctx.root.accounts(ctx.actor)
+    data = accounts.show(uid).as_dict()
     emit_json(data) if as_json else print_mapping(data)
 
 
@@ -128,14 +123,14 @@ def account_list(
     as_json: bool,
 ) -> None:
     """Accounts by UID, filtered and paged."""
-    with service(ctx) as accounts:
-        rows = accounts.find(
-            status=AccountStatus(status) if status else None,
-            graduation_year=graduation_year,
-            search=search,
-            limit=limit,
-            offset=offset,
-        )
+    accounts = ctx.root.accounts(ctx.actor)
+    rows = accounts.find(
+        status=AccountStatus(status) if status else None,
+        graduation_year=graduation_year,
+        search=search,
+        limit=limit,
+        offset=offset,
+    )
     if as_json:
         emit_json([a.as_dict() for a in rows])
         return
@@ -167,8 +162,8 @@ def account_modify(ctx: Context, /, uid: str, as_json: bool, **fields: Any) -> N
     values = given(**fields)
     if not values:
         raise click.UsageError("name at least one field to change")
-    with service(ctx) as accounts:
-        changes = accounts.modify(uid, **values)
+    accounts = ctx.root.accounts(ctx.actor)
+    changes = accounts.modify(uid, **values)
     if as_json:
         emit_json({"uid": uid, "changed": changes})
     elif changes:
@@ -184,8 +179,8 @@ def _status_command(name: str, status: AccountStatus, summary: str) -> None:
     @click.argument("uid")
     @pass_ctx
     def command(ctx: Context, uid: str) -> None:
-        with service(ctx) as accounts:
-            changed = accounts.set_status(uid, status)
+        accounts = ctx.root.accounts(ctx.actor)
+        changed = accounts.set_status(uid, status)
         say(f"{uid} is now {status.value}" if changed else f"{uid} was already {status.value}")
 
 
@@ -209,8 +204,8 @@ _status_command("resume", AccountStatus.ACTIVE, "Make a suspended UID active aga
 @pass_ctx
 def account_delete(ctx: Context, uid: str, purge_mail: bool, as_json: bool) -> None:
     """Delete UID. Its mailbox is archived to a .tar.gz first unless --purge-mail is given."""
-    with service(ctx) as accounts:
-        archive = accounts.delete(uid, purge_mail=purge_mail)
+    accounts = ctx.root.accounts(ctx.actor)
+    archive = accounts.delete(uid, purge_mail=purge_mail)
     if as_json:
         emit_json({"uid": uid, "deleted": True, "archive": str(archive) if archive else None})
     else:
@@ -238,8 +233,8 @@ def alias() -> None:
 @pass_ctx
 def alias_add(ctx: Context, uid: str, address: str) -> None:
     """Give UID the extra address ADDRESS (in the service's domain, owned by no one else)."""
-    with service(ctx) as accounts:
-        added = accounts.add_alias(uid, address)
+    accounts = ctx.root.accounts(ctx.actor)
+    added = accounts.add_alias(uid, address)
     say(f"{uid}: alias {address} added" if added else f"{uid} already has {address}")
 
 
@@ -249,8 +244,8 @@ def alias_add(ctx: Context, uid: str, address: str) -> None:
 @click.argument("address")
 @pass_ctx
 def alias_remove(ctx: Context, uid: str, address: str) -> None:
-    with service(ctx) as accounts:
-        removed = accounts.remove_alias(uid, address)
+    accounts = ctx.root.accounts(ctx.actor)
+    removed = accounts.remove_alias(uid, address)
     say(f"{uid}: alias {address} removed" if removed else f"{uid} has no alias {address}")
 
 
@@ -266,8 +261,8 @@ def quota() -> None:
 @pass_ctx
 def quota_set(ctx: Context, uid: str, size: str) -> None:
     """Set UID's mailbox limit (5G, 500M or bytes)."""
-    with service(ctx) as accounts:
-        updated = accounts.set_quota(uid, size)
+    accounts = ctx.root.accounts(ctx.actor)
+    updated = accounts.set_quota(uid, size)
     say(f"{uid}: quota is {format_size(updated.quota)} ({updated.quota} bytes)")
 
 
@@ -278,8 +273,8 @@ def quota_set(ctx: Context, uid: str, size: str) -> None:
 @pass_ctx
 def quota_show(ctx: Context, uid: str, as_json: bool) -> None:
     """Use against limit, from Dovecot."""
-    with service(ctx) as accounts:
-        view = accounts.show(uid)
+    accounts = ctx.root.accounts(ctx.actor)
+    view = accounts.show(uid)
     use = view.quota_use
     data = {
         "uid": uid,
@@ -298,8 +293,8 @@ def quota_show(ctx: Context, uid: str, as_json: bool) -> None:
 @pass_ctx
 def quota_over(ctx: Context, percent: float, as_json: bool) -> None:
     """Accounts using more than PERCENT of their quota."""
-    with service(ctx) as accounts:
-        views = accounts.over_quota(percent)
+    accounts = ctx.root.accounts(ctx.actor)
+    views = accounts.over_quota(percent)
     rows = [v.as_dict() for v in views]
     if as_json:
         emit_json(rows)

@@ -40,7 +40,7 @@ from mailstack import settings as settings_module
 from mailstack.errors import DaemonError
 from mailstack.files import open_regular
 from mailstack.settings import Settings
-from provisioning.audit import AuditLog, audit_path
+from provisioning.composition import Composition
 from provisioning.errors import AuditError, VerificationError
 
 EXIT_CODES: list[tuple[type[AlumailError], int]] = [
@@ -138,6 +138,19 @@ class Context:
         self.actor_password_file = actor_password_file
         self._settings: Settings | None = None
         self._actor: Actor | None = None
+        self._root: Composition | None = None
+
+    @property
+    def root(self) -> Composition:
+        """The command's composition root: built on first use, closed when the command ends."""
+        if self._root is None:
+            self._root = Composition(self.settings)
+        return self._root
+
+    def close(self) -> None:
+        if self._root is not None:
+            self._root.close()
+            self._root = None
 
     @property
     def settings(self) -> Settings:
@@ -174,7 +187,7 @@ class Context:
         error = AccessDeniedError(f"{actor} may not run `alumail {command}`")
         if changes:
             try:
-                AuditLog(audit_path(self.settings.state_dir)).record(
+                self.root.audit.record(
                     actor, command.replace(" ", "-"), "", "denied", detail=error.message
                 )
             except AuditError as lost:
@@ -282,6 +295,7 @@ def main(
 ) -> None:
     """alumail: the alumni jAccount directory and mail stack."""
     ctx.obj = Context(config, actor, actor_password_file)
+    ctx.call_on_close(ctx.obj.close)
 
 
 pass_ctx = click.make_pass_decorator(Context)

@@ -9,13 +9,8 @@ from mailstack.keys.dkim import DkimKeys
 from mailstack.layout import Layout
 from mailstack.publish import dnsrecords
 from mailstack.settings import Settings
-from provisioning.audit import AuditLog, audit_path
 from provisioning.cli.base import ADMINS, Context, allow, authorize, emit_json, main, pass_ctx, say
 from provisioning.errors import VerificationError
-
-
-def audit_log(ctx: Context) -> AuditLog:
-    return AuditLog(audit_path(ctx.settings.state_dir))
 
 
 def expected_records(settings: Settings) -> list[dnsrecords.Record]:
@@ -114,11 +109,7 @@ def dkim_rotate(ctx: Context, selector: str | None) -> None:
     """Make a new key, sign with it from now on, keep the old one until `dkim retire`."""
     from provisioning import stack
 
-    keys = DkimKeys(Layout(ctx.settings.state_dir))
-    with audit_log(ctx).action(ctx.actor, "dkim-rotate", ctx.settings.domain) as done:
-        key = keys.generate(ctx.settings.domain, selector)
-        stack.up(ctx.settings)  # OpenDKIM rereads its configuration
-        done.changes = {"selector": key.selector}
+    key = ctx.root.signing_keys().rotate(ctx.actor, selector, apply=lambda: stack.up(ctx.settings))
     say(f"alumail: signing with {key.selector}; publish:")
     click.echo(f'{key.selector}._domainkey.{ctx.settings.domain}. IN TXT "{key.record()}"')
 
@@ -129,7 +120,5 @@ def dkim_rotate(ctx: Context, selector: str | None) -> None:
 @pass_ctx
 def dkim_retire(ctx: Context, selector: str) -> None:
     """Remove an old key (not the one in use); unpublish its record afterwards."""
-    with audit_log(ctx).action(ctx.actor, "dkim-retire", ctx.settings.domain) as done:
-        DkimKeys(Layout(ctx.settings.state_dir)).retire(selector)
-        done.changes = {"selector": selector}
+    ctx.root.signing_keys().retire(ctx.actor, selector)
     say(f"alumail: key {selector} removed; remove {selector}._domainkey from DNS")

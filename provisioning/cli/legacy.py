@@ -172,10 +172,7 @@ def legacy_set(ctx: Context, uid: str, address: str) -> None:
 @pass_ctx
 def backup_mailbox(ctx: Context, uid: str, target: Path) -> None:
     """Write UID's mailbox to a .tar.gz of its Maildir (folders, flags, dates)."""
-    from provisioning.backups import MailboxBackups
-
-    with MailboxBackups(ctx.settings, ctx.actor) as backups:
-        backups.backup(uid, target)
+    ctx.root.backups(ctx.actor).backup(uid, target)
     say(f"alumail: mailbox of {uid} written to {target}")
 
 
@@ -189,10 +186,7 @@ def backup_mailbox(ctx: Context, uid: str, target: Path) -> None:
 def restore_mailbox(ctx: Context, uid: str, source: Path) -> None:
     """Add the folders and messages of a backup file to UID's mailbox (nothing is deleted;
     restoring twice changes nothing)."""
-    from provisioning.backups import MailboxBackups
-
-    with MailboxBackups(ctx.settings, ctx.actor) as backups:
-        backups.restore(uid, source)
+    ctx.root.backups(ctx.actor).restore(uid, source)
     say(f"alumail: {source} restored into the mailbox of {uid}")
 
 

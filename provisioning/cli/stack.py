@@ -12,7 +12,6 @@ from identity.passwords import generate_password
 from mailstack.files import write_atomic
 from mailstack.harness import Check
 from mailstack.layout import Layout
-from mailstack.settings import Settings
 from mailstack.statelock import DEFAULT_WAIT
 from provisioning import stack
 from provisioning.accounts import AccountService
@@ -62,9 +61,10 @@ def up(ctx: Context, demo_uid: str | None, dry_run: bool, as_json: bool, wait: f
     }
     checks: list[Check] = []
     if demo_uid and not dry_run:
-        demo = _ensure_demo(settings, demo_uid)
+        accounts = ctx.root.accounts(ctx.actor)  # the host's root: `up` is for it alone
+        demo = _ensure_demo(accounts, ctx.root.layout, demo_uid)
         result["demo"] = demo
-        checks = verify_account(settings, demo_uid, demo.pop("_password"))
+        checks = verify_account(accounts, demo_uid, demo.pop("_password"))
         result["verification"] = [c.as_dict() for c in checks]
     status = stack.status(settings)
     result["status"] = status
@@ -79,24 +79,23 @@ def up(ctx: Context, demo_uid: str | None, dry_run: bool, as_json: bool, wait: f
         raise VerificationError("the verification harness found failing checks")
 
 
-def _ensure_demo(settings: Settings, uid: str) -> dict[str, Any]:
-    path = Layout(settings.state_dir).secrets / "demo.password"
-    with AccountService(settings) as service:
-        password = path.read_text().strip() if path.is_file() else None
-        created = False
-        try:
-            service.get(uid)
-        except NotFoundError:
-            password = password or generate_password()
-            write_atomic(path, password + "\n", mode=0o600)
-            service.create(uid, "Demo Alumnus", password)
-            created = True
-        if password is None:
-            # The account exists but its demo password was lost: give it a new one.
-            password = generate_password()
-            write_atomic(path, password + "\n", mode=0o600)
-            service.set_password(uid, password)
-        account = service.get(uid)
+def _ensure_demo(service: AccountService, layout: Layout, uid: str) -> dict[str, Any]:
+    path = layout.secrets / "demo.password"
+    password = path.read_text().strip() if path.is_file() else None
+    created = False
+    try:
+        service.get(uid)
+    except NotFoundError:
+        password = password or generate_password()
+        write_atomic(path, password + "\n", mode=0o600)
+        service.create(uid, "Demo Alumnus", password)
+        created = True
+    if password is None:
+        # The account exists but its demo password was lost: give it a new one.
+        password = generate_password()
+        write_atomic(path, password + "\n", mode=0o600)
+        service.set_password(uid, password)
+    account = service.get(uid)
     return {
         "uid": uid,
         "address": account.mail,
@@ -180,7 +179,7 @@ def verify(ctx: Context, uid: str, password_stdin: bool, as_json: bool) -> None:
     password = read_password(password_stdin, confirm=False)
     if password is None:
         raise ValidationError("password", "give it with --password-stdin or at the prompt")
-    checks = verify_account(ctx.settings, uid, password)
+    checks = verify_account(ctx.root.accounts(ctx.actor), uid, password)
     if as_json:
         emit_json(
             {"uid": uid, "ok": all(c.ok for c in checks), "checks": [c.as_dict() for c in checks]}

@@ -26,8 +26,6 @@ from provisioning.cli.base import (
     say,
 )
 from provisioning.errors import VerificationError
-from provisioning.helpdesk import Helpdesk
-from provisioning.staff import StaffService, change_own_password
 from provisioning.store import Store
 
 
@@ -49,8 +47,8 @@ def helpdesk() -> None:
 def reset_password(ctx: Context, uid: str, password_stdin: bool, as_json: bool) -> None:
     """Give UID a temporary password; mail login works again once they change it."""
     chosen = read_password(password_stdin, confirm=False) if password_stdin else None
-    with Helpdesk(ctx.settings, ctx.actor) as desk:
-        temporary = desk.reset_password(uid, chosen)
+    desk = ctx.root.helpdesk(ctx.actor)
+    temporary = desk.reset_password(uid, chosen)
     if as_json:
         emit_json(
             {
@@ -71,8 +69,8 @@ def reset_password(ctx: Context, uid: str, password_stdin: bool, as_json: bool) 
 @pass_ctx
 def unlock(ctx: Context, uid: str) -> None:
     """Clear UID's lockout after repeated failed logins."""
-    with Helpdesk(ctx.settings, ctx.actor) as desk:
-        changed = desk.unlock(uid)
+    desk = ctx.root.helpdesk(ctx.actor)
+    changed = desk.unlock(uid)
     say(f"{uid}: unlocked" if changed else f"{uid} was not locked")
 
 
@@ -83,8 +81,8 @@ def unlock(ctx: Context, uid: str) -> None:
 @pass_ctx
 def status(ctx: Context, uid: str, as_json: bool) -> None:
     """Locked? Must change password? Recent failures, last login, quota use."""
-    with Helpdesk(ctx.settings, ctx.actor) as desk:
-        data = desk.status(uid).as_dict()
+    desk = ctx.root.helpdesk(ctx.actor)
+    data = desk.status(uid).as_dict()
     emit_json(data) if as_json else print_mapping(data)
 
 
@@ -104,8 +102,8 @@ def staff_add(ctx: Context, uid: str, name: str, role: str, password_stdin: bool
     password = read_password(password_stdin, confirm=True)
     if password is None:
         raise ValidationError("password", "give it with --password-stdin or at the prompt")
-    with StaffService(ctx.settings, ctx.actor) as service:
-        service.add(uid, name, Role(role), password)
+    service = ctx.root.staff(ctx.actor)
+    service.add(uid, name, Role(role), password)
     say(f"added {role} {uid}")
 
 
@@ -114,8 +112,8 @@ def staff_add(ctx: Context, uid: str, name: str, role: str, password_stdin: bool
 @click.argument("uid")
 @pass_ctx
 def staff_remove(ctx: Context, uid: str) -> None:
-    with StaffService(ctx.settings, ctx.actor) as service:
-        service.remove(uid)
+    service = ctx.root.staff(ctx.actor)
+    service.remove(uid)
     # Its API tokens are bound to the removed entry and refused anyway; revoke them now too.
     api_tokens.revoke_all(Store.for_state(ctx.settings.state_dir), uid)
     say(f"removed {uid}")
@@ -126,8 +124,8 @@ def staff_remove(ctx: Context, uid: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def staff_list(ctx: Context, as_json: bool) -> None:
-    with StaffService(ctx.settings, ctx.actor) as service:
-        rows = service.members()
+    service = ctx.root.staff(ctx.actor)
+    rows = service.members()
     if as_json:
         emit_json(rows)
         return
@@ -154,7 +152,7 @@ def passwd(ctx: Context, uid: str, password_stdin: bool) -> None:
     new = read_password(password_stdin, confirm=True, prompt="New password")
     if current is None or new is None:
         raise ValidationError("password", "give both with --password-stdin or at the prompts")
-    change_own_password(ctx.settings, uid, current, new)
+    ctx.root.passwords.change_own(uid, current, new)
     # Web sessions also see the new pwdChangedTime, but only to the second: end them now.
     Store.for_state(ctx.settings.state_dir).close_sessions_of(uid)
     say(f"{uid}: password changed")

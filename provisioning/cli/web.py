@@ -8,8 +8,6 @@ from pathlib import Path
 
 import click
 
-from identity.errors import ValidationError
-from identity.roles import STAFF_ROLES
 from provisioning import api_tokens, roster
 from provisioning.cli.base import (
     ADMINS,
@@ -51,7 +49,7 @@ def roster_group() -> None:
 def roster_import(ctx: Context, path: Path, dry_run: bool, as_json: bool) -> None:
     """Add or update graduates from a CSV (student_number,name,birth_date,graduation_year,
     legacy_address). Creates no account. Exit 10 when some rows failed (the others went in)."""
-    report = roster.load_csv(Store.for_state(ctx.settings.state_dir), path, dry_run=dry_run)
+    report = ctx.root.roster().load_csv(ctx.actor, path, dry_run=dry_run)
     if as_json:
         emit_json({"dry_run": dry_run, **report.as_dict()})
     else:
@@ -91,18 +89,9 @@ def token_group() -> None:
 @pass_ctx
 def token_issue(ctx: Context, uid: str, label: str) -> None:
     """Issue a token acting as staff member UID; the token is printed once, on stdout."""
-    from provisioning.signin import identity_of
-    from provisioning.standing import staff_binding
-
-    _, role = identity_of(ctx.settings, uid)
-    if role not in STAFF_ROLES:
-        raise ValidationError("uid", f"'{uid}' is not a staff member (admin or helpdesk)")
-    binding = staff_binding(ctx.settings, uid)
-    if binding is None:
-        raise ValidationError("uid", f"'{uid}' is suspended: no token is issued to it")
-    token, info = api_tokens.issue(Store.for_state(ctx.settings.state_dir), binding, label)
-    say(f"alumail: token {info.id} issued to {uid} ({role.value}); it is shown once")
-    click.echo(token)
+    issued = ctx.root.api_tokens().issue(ctx.actor, uid, label)
+    say(f"alumail: token {issued.info.id} issued to {uid} ({issued.role}); it is shown once")
+    click.echo(issued.token)
 
 
 @allow(ADMINS, changes=True)
@@ -111,7 +100,7 @@ def token_issue(ctx: Context, uid: str, label: str) -> None:
 @pass_ctx
 def token_revoke(ctx: Context, token_id: str) -> None:
     """Revoke a token by its id (see `token list`)."""
-    changed = api_tokens.revoke(Store.for_state(ctx.settings.state_dir), token_id)
+    changed = ctx.root.api_tokens().revoke(ctx.actor, token_id)
     say(f"alumail: token {token_id} {'revoked' if changed else 'was revoked already'}")
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -27,10 +29,12 @@ from identity.errors import (
     NotFoundError,
     ValidationError,
 )
+from identity.roles import PORTAL
 from mailstack.errors import DaemonError
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
-from provisioning.mailer import Mailer, Outbox
+from provisioning.composition import Composition
+from provisioning.mailer import Mailer, Outbox, QueuedMailer
 from provisioning.recovery import Recovery
 from provisioning.registration import Registration
 from provisioning.store import Store
@@ -49,7 +53,6 @@ from provisioning.web.security import (
 )
 
 HERE = Path(__file__).parent
-S = TypeVar("S", bound=AccountService)
 ERROR_STATUS: list[tuple[type[AlumailError], int, str]] = [
     (RateLimited, 429, "rate_limited"),
     (CsrfError, 403, "csrf"),
@@ -122,14 +125,25 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     store = Store.for_state(settings.state_dir)
     mailer = Mailer(settings)
     outbox = Outbox()
+    # The process's collaborators, built once; each request opens its own connections.
+    sender = QueuedMailer(mailer, outbox)  # every request's mail goes through the outbox
+    root = Composition(settings, mailer=sender, store=store)
+
+    @contextmanager
+    def portal_accounts() -> Iterator[AccountService]:
+        """The portal's own account use cases, on one request's connections."""
+        with root.for_request() as request_root:
+            yield request_root.accounts(PORTAL)
+
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.state.services = Services(
         settings=settings,
+        root=root,
         store=store,
-        mailer=mailer,
+        mailer=sender,
         outbox=outbox,
-        registration=Registration(settings, store, mailer),
-        recovery=Recovery(settings, store, mailer, outbox),
+        registration=Registration(settings, store, sender, portal_accounts),
+        recovery=Recovery(settings, store, mailer, outbox, root.audit, portal_accounts),
         limiter=RateLimiter(),
         limits=limits or Limits(),
         csrf=Csrf(service_key(settings.state_dir)),

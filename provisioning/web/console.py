@@ -50,8 +50,8 @@ def _account_page(
 ) -> Response:
     with svc.service(Helpdesk, actor) as desk:
         state = desk.status(uid)
-        account = desk.get(uid)
-        recent = desk.audit.query(target=uid)[-10:]
+        account = desk.accounts.get(uid)
+        recent = desk.accounts.audit.query(target=uid)[-10:]
     return svc.page(
         request,
         "helpdesk_account.html",

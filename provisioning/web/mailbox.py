@@ -14,11 +14,11 @@ from starlette.background import BackgroundTask
 from identity.directory import Directory
 from identity.dit import Tree
 from identity.legacy import LegacyHolder
+from identity.roles import PORTAL
 from mailstack.layout import Layout
 from provisioning import legacy
 from provisioning.backups import MailboxBackups
 from provisioning.migration import Migrator
-from provisioning.registration import PORTAL
 from provisioning.web import sessions
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD

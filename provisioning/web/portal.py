@@ -11,10 +11,9 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from identity.errors import AccessDeniedError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY
-from identity.roles import STAFF_ROLES, Role
+from identity.roles import PORTAL, STAFF_ROLES, Role
 from provisioning import recovery_address, signin
-from provisioning.registration import PORTAL, RegistrationForm
-from provisioning.staff import change_own_password
+from provisioning.registration import RegistrationForm
 from provisioning.store import Session
 from provisioning.web import sessions
 from provisioning.web.requests import Services, services, signed_in
@@ -344,7 +343,8 @@ def password_change(
         errors["password_again"] = MISMATCH
     if not errors:
         try:
-            change_own_password(svc.settings, session.uid, current, password)
+            with svc.root.for_request() as root:
+                root.passwords.change_own(session.uid, current, password)
         except AccessDeniedError:
             errors["current"] = "is not your current password"
         except ValidationError as error:

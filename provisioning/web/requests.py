@@ -5,6 +5,8 @@ before any use case runs, and the signed-in person."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -18,14 +20,16 @@ from identity.roles import Actor
 from mailstack.publish.clients import client_settings
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
-from provisioning.mailer import Mailer, Outbox
+from provisioning.collaborators import MailSender
+from provisioning.composition import Composition
+from provisioning.mailer import Outbox
 from provisioning.recovery import Recovery
 from provisioning.registration import Registration
 from provisioning.store import Session, Store
 from provisioning.web import sessions
 from provisioning.web.security import Csrf, Limits, RateLimiter
 
-S = TypeVar("S", bound=AccountService)
+U = TypeVar("U")
 
 
 class NotSignedIn(AlumailError):
@@ -39,8 +43,9 @@ class MustChange(NotSignedIn):
 @dataclass
 class Services:
     settings: Settings
+    root: Composition
     store: Store
-    mailer: Mailer
+    mailer: MailSender  # through the outbox
     outbox: Outbox
     registration: Registration
     recovery: Recovery
@@ -49,12 +54,14 @@ class Services:
     csrf: Csrf
     templates: Jinja2Templates
 
-    def service(self, kind: type[S], actor: Actor) -> S:
-        """A use-case service for ``actor`` on the context the registration holds (read once
-        per process, not per request)."""
-        return kind(self.settings, actor, self.registration.context)
+    @contextmanager
+    def service(self, kind: type[U], actor: Actor) -> Iterator[U]:
+        """The use case of class ``kind`` for ``actor``, on this request's own directory
+        connections (closed when the block ends)."""
+        with self.root.for_request() as root:
+            yield root.build(kind, actor)
 
-    def accounts(self, actor: Actor) -> AccountService:
+    def accounts(self, actor: Actor) -> AbstractContextManager[AccountService]:
         return self.service(AccountService, actor)
 
     def page(self, request: Request, name: str, status: int = 200, /, **values: Any) -> Response:

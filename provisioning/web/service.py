@@ -67,7 +67,7 @@ class WebService(ManagedDaemon):
         ensure_dir(web, 0o700, SERVICE_USER, SERVICE_USER)
         for path in web.iterdir():  # made by root before the service ran unprivileged
             shutil.chown(path, SERVICE_USER, SERVICE_USER)
-        prepare_transfer(self.ctx)  # the mailbox download's copy
+        prepare_transfer(self.ctx.layout)  # the mailbox download's copy
         audit = audit_path(self.layout.root)
         ensure_dir(audit.parent, AUDIT_DIR_MODE, "root", SERVICE_USER)
         if audit.exists():

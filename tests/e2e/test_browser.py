@@ -16,7 +16,7 @@ from identity.roles import Role
 from mailstack.settings import Settings
 from provisioning.staff import StaffService
 from tests import mail
-from tests.support import NewAccount, which
+from tests.support import NewAccount, use_case, which
 from tests.web import PASSWORD, graduate, link, mail_to
 
 pytestmark = pytest.mark.e2e
@@ -128,7 +128,7 @@ def test_forgotten_password_reset(
 @pytest.fixture(scope="module")
 def helpdesk_member(live_stack: Settings) -> str:
     uid = f"browser.desk.{secrets.token_hex(2)}"
-    with StaffService(live_stack) as service:
+    with use_case(StaffService, live_stack) as service:
         service.add(uid, "Browser Desk", Role.HELPDESK, "Staff-Password-55")
     return uid
 

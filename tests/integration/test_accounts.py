@@ -29,9 +29,11 @@ from tests.support import NewAccount, alumail
 pytestmark = pytest.mark.integration
 
 
-def test_harness_passes_for_a_fresh_account(live_stack: Settings, new_account: NewAccount) -> None:
+def test_harness_passes_for_a_fresh_account(
+    accounts: AccountService, new_account: NewAccount
+) -> None:
     account, password = new_account()
-    checks: list[Check] = verify_account(live_stack, account.uid, password)
+    checks: list[Check] = verify_account(accounts, account.uid, password)
     failed = [c for c in checks if not c.ok]
     assert not failed, failed
     names = [c.name for c in checks]
@@ -50,9 +52,11 @@ def test_harness_passes_for_a_fresh_account(live_stack: Settings, new_account: N
         assert expected in names
 
 
-def test_harness_fails_with_a_wrong_password(live_stack: Settings, new_account: NewAccount) -> None:
+def test_harness_fails_with_a_wrong_password(
+    accounts: AccountService, new_account: NewAccount
+) -> None:
     account, _ = new_account()
-    checks = verify_account(live_stack, account.uid, "Not-The-Password-1")
+    checks = verify_account(accounts, account.uid, "Not-The-Password-1")
     by_name = {c.name: c for c in checks}
     assert not by_name["imap login"].ok
     assert not by_name["smtp send"].ok

@@ -20,7 +20,7 @@ from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.staff import StaffService
-from tests.support import NewAccount, alumail, state_root, write_toml
+from tests.support import NewAccount, alumail, state_root, use_case, write_toml
 from tests.support import test_settings as settings_for
 from tests.web import client, form_token
 
@@ -100,7 +100,7 @@ def test_a_crafted_backup_is_refused_and_changes_nothing(
 
 def test_a_refused_download_leaves_no_file(live_stack: Settings) -> None:
     desk = f"dl.{secrets.token_hex(2)}"
-    with StaffService(live_stack) as service:
+    with use_case(StaffService, live_stack) as service:
         service.add(desk, "Download Desk", Role.HELPDESK, "Staff-Password-55")
     web = Layout(live_stack.state_dir).root / "web"
     with client(live_stack) as http:

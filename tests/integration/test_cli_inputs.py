@@ -22,7 +22,7 @@ from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.cli import main
 from provisioning.importer import COLUMNS
-from tests.support import NewAccount
+from tests.support import NewAccount, use_case
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,7 @@ def test_undecodable_bytes_are_invalid_input_and_change_nothing(
     assert proc.returncode == 4, proc.stderr
     assert b"Traceback" not in proc.stderr
     assert proc.stderr.startswith(b"alumail: error: " + field + b": ")
-    with AccountService(live_stack) as accounts:
+    with use_case(AccountService, live_stack) as accounts:
         for uid in ("bytes.one", "bytes.two"):
             with pytest.raises(NotFoundError):
                 accounts.get(uid)

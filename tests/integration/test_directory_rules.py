@@ -22,11 +22,12 @@ from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog, audit_path
+from provisioning.composition import Composition
 from provisioning.helpdesk import Helpdesk
 from provisioning.importer import Importer
 from provisioning.signin import resolve_actor
-from provisioning.staff import StaffService, change_own_password
-from tests.support import NewAccount, alumail, which
+from provisioning.staff import StaffService
+from tests.support import NewAccount, alumail, use_case, which
 
 pytestmark = pytest.mark.integration
 STAFF_PASSWORD = "Staff-Password-55"
@@ -38,7 +39,7 @@ SSHA_OF_ABC = b"{SSHA}" + base64.b64encode(b"\x01" * 20 + b"salt")
 def staff(live_stack: Settings) -> dict[str, str]:
     suffix = secrets.token_hex(3)
     names = {"admin": f"rules.admin.{suffix}", "helpdesk": f"rules.desk.{suffix}"}
-    with StaffService(live_stack) as service:
+    with use_case(StaffService, live_stack) as service:
         service.add(names["admin"], "Admin Rules", Role.ADMIN, STAFF_PASSWORD)
         service.add(names["helpdesk"], "Desk Rules", Role.HELPDESK, STAFF_PASSWORD)
     return names
@@ -109,7 +110,9 @@ def test_helpdesk_cannot_clear_the_forced_change_after_a_reset(
     account, _ = new_account()
     tree = Tree(live_stack.base_dn)
     target = tree.person(account.uid)
-    with Helpdesk(live_stack, resolve_actor(live_stack, staff["helpdesk"], STAFF_PASSWORD)) as d:
+    with use_case(
+        Helpdesk, live_stack, resolve_actor(live_stack, staff["helpdesk"], STAFF_PASSWORD)
+    ) as d:
         d.reset_password(account.uid)
     assert attribute(live_stack, target, "pwdReset") == [b"TRUE"]
     desk = bind(live_stack, tree.staff_member(staff["helpdesk"]), STAFF_PASSWORD)
@@ -142,7 +145,7 @@ def test_staff_clear_a_lockout_but_cannot_set_one(
         root(live_stack).modify_s(
             target, [(ldap.MOD_REPLACE, "pwdAccountLockedTime", [b"20260101000000Z"])]
         )
-        with Helpdesk(live_stack, resolve_actor(live_stack, who, STAFF_PASSWORD)) as desk:
+        with use_case(Helpdesk, live_stack, resolve_actor(live_stack, who, STAFF_PASSWORD)) as desk:
             assert desk.unlock(account.uid)
         assert attribute(live_stack, target, "pwdAccountLockedTime") == []
 
@@ -203,18 +206,18 @@ def test_helpdesk_suspends_but_cannot_retire(
     desk.modify_s(target, [(ldap.MOD_REPLACE, "alumailAccountStatus", [b"active"])])
     desk_actor = resolve_actor(live_stack, staff["helpdesk"], STAFF_PASSWORD)
     with (
-        AccountService(live_stack, desk_actor) as service,
+        use_case(AccountService, live_stack, desk_actor) as service,
         pytest.raises(AccessDeniedError, match="may not retire"),
     ):
         service.set_status(account.uid, AccountStatus.RETIRED)
     assert attribute(live_stack, target, "alumailAccountStatus") == [b"active"]
     # Nor bring a retired account back.
-    with AccountService(live_stack) as admin:
+    with use_case(AccountService, live_stack) as admin:
         admin.set_status(account.uid, AccountStatus.RETIRED)
     with pytest.raises(ldap.INSUFFICIENT_ACCESS):
         desk.modify_s(target, [(ldap.MOD_REPLACE, "alumailAccountStatus", [b"active"])])
     with (
-        AccountService(live_stack, desk_actor) as service,
+        use_case(AccountService, live_stack, desk_actor) as service,
         pytest.raises(AccessDeniedError),
     ):
         service.set_status(account.uid, AccountStatus.ACTIVE)
@@ -237,7 +240,8 @@ def test_alumnus_cannot_store_a_password_around_the_policy(
             own.modify_s(target, [(ldap.MOD_REPLACE, "userPassword", [value])])
     assert binds(live_stack, target, password)
     # The official path: current password proven, quality checked, argon2id stored.
-    change_own_password(live_stack, account.uid, password, "Own-New-Password-8")
+    with Composition(live_stack) as root:
+        root.passwords.change_own(account.uid, password, "Own-New-Password-8")
     stored = attribute(live_stack, target, "userPassword")
     assert len(stored) == 1 and stored[0].startswith(b"{ARGON2}$argon2id$")
     assert attribute(live_stack, target, "pwdReset") == []
@@ -248,7 +252,7 @@ def test_staff_change_their_own_password_only_through_alumail(live_stack: Settin
     """A helpdesk member or an admin stores no password of their own straight in slapd (a
     pre-hashed "abc" passes no quality check); `alumail passwd` is their path too."""
     uid = f"rules.self.{secrets.token_hex(3)}"
-    with StaffService(live_stack) as service:
+    with use_case(StaffService, live_stack) as service:
         service.add(uid, "Self Rules", Role.HELPDESK, STAFF_PASSWORD)
     target = Tree(live_stack.base_dn).staff_member(uid)
     sent = ldappasswd(live_stack, target, STAFF_PASSWORD, None, "abcabcabca")
@@ -282,7 +286,7 @@ def test_no_writer_stores_a_cleartext_password(
         root(live_stack).modify_s(target, [(ldap.MOD_ADD, "userPassword", [SSHA_OF_ABC])])
     # An account imported without a password gets none from an admin's own write either.
     without = f"nopw{secrets.token_hex(3)}"
-    with AccountService(live_stack) as service:
+    with use_case(AccountService, live_stack) as service:
         service.create(without, "No Password", None)
     admin = bind(live_stack, Tree(live_stack.base_dn).staff_member(staff["admin"]), STAFF_PASSWORD)
     with pytest.raises(ldap.INSUFFICIENT_ACCESS):
@@ -303,7 +307,7 @@ def race_for_alias(settings: Settings, uids: list[str], alias: str) -> dict[str,
     outcomes: dict[str, object] = {}
 
     def add(uid: str) -> None:
-        with AccountService(settings) as service:
+        with use_case(AccountService, settings) as service:
             service.get(uid)  # connected before the race starts
             barrier.wait(timeout=10)
             try:
@@ -366,11 +370,11 @@ def test_account_create_cannot_reuse_a_student_number(
     first, _ = new_account(student_number="NUM-" + secrets.token_hex(3).upper())
     uid = f"dup{secrets.token_hex(3)}"
     with (
-        AccountService(live_stack) as service,
+        use_case(AccountService, live_stack) as service,
         pytest.raises(ConflictError, match="student_number"),
     ):
         service.create(uid, "Duplicate Number", None, student_number=first.student_number)
-    with AccountService(live_stack) as service, pytest.raises(NotFoundError):
+    with use_case(AccountService, live_stack) as service, pytest.raises(NotFoundError):
         service.get(uid)  # nothing half-done
 
 
@@ -464,5 +468,5 @@ def test_import_cannot_give_an_alumnus_a_staff_uid(
     assert [(e.column, e.reason) for e in report.errors] == [
         ("uid", "uid: already taken by another account")
     ]
-    with AccountService(live_stack) as service, pytest.raises(NotFoundError):
+    with use_case(AccountService, live_stack) as service, pytest.raises(NotFoundError):
         service.get(staff["admin"])

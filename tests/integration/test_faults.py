@@ -22,7 +22,7 @@ from mailstack.settings import Settings
 from provisioning import stack
 from provisioning.accounts import AccountService
 from tests import mail
-from tests.support import alumail, running_stack, stack_status, wait_for
+from tests.support import alumail, running_stack, stack_status, use_case, wait_for
 
 pytestmark = pytest.mark.integration
 PASSWORD = "Fault-Tolerant-9"
@@ -31,7 +31,7 @@ PASSWORD = "Fault-Tolerant-9"
 @pytest.fixture(scope="module")
 def fault_stack() -> Iterator[Settings]:
     with running_stack("faults") as settings:
-        with AccountService(settings) as service:
+        with use_case(AccountService, settings) as service:
             service.create("fault.user", "Fault User", PASSWORD)
         yield settings
 

@@ -24,7 +24,7 @@ from identity.roles import Role
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.staff import StaffService
-from tests.support import alumail
+from tests.support import alumail, use_case
 from tests.web import client, form_token
 
 pytestmark = pytest.mark.integration
@@ -43,14 +43,14 @@ CHECKS = [
 def credentials(live_stack: Settings) -> dict[str, dict[str, str]]:
     suffix = secrets.token_hex(2)
     tokens = {}
-    with StaffService(live_stack) as service:
+    with use_case(StaffService, live_stack) as service:
         for role in (Role.ADMIN, Role.HELPDESK):
             uid = f"fuzz.{role.value}.{suffix}"
             service.add(uid, "Fuzz Staff", role, "Staff-Password-55")
             proc = alumail(live_stack, "token", "issue", uid, "--label", "fuzz", check=True)
             tokens[role.value] = proc.stdout.strip()
     uid, password = f"fuzz{suffix}", "Fuzz-Alumnus-Pass-3"
-    with AccountService(live_stack) as accounts:
+    with use_case(AccountService, live_stack) as accounts:
         accounts.create(uid, "Fuzz Alumnus", password)
     with client(live_stack) as http:
         http.post(

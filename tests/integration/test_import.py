@@ -27,7 +27,7 @@ from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog, audit_path
 from provisioning.importer import COLUMNS, Importer, offline_import
 from tests import mail
-from tests.support import alumail, running_stack, stack_status
+from tests.support import alumail, running_stack, stack_status, use_case
 
 pytestmark = pytest.mark.integration
 HEADER = [*COLUMNS, "password_hash"]
@@ -129,7 +129,7 @@ def test_rerun_is_idempotent_and_updates_only_what_changed(
     write_roster(roster, rows)
     changed = Importer(live_stack).run(roster)
     assert (changed.updated, changed.unchanged) == (1, 29)
-    with AccountService(live_stack) as accounts:
+    with use_case(AccountService, live_stack) as accounts:
         assert accounts.get("imp.idem7").display_name == "张三 renamed"
     # the legacy password was written at creation and is never overwritten
     assert mail.imap_login_ok(live_stack, "imp.idem7", "Legacy-Pass-1")
@@ -308,9 +308,9 @@ def test_helpdesk_sees_past_slapds_default_500_entries(
     roster = write_roster(tmp_path / "many.csv", [row(f"{prefix}.{i:03d}", i) for i in range(520)])
     assert Importer(live_stack).run(roster).created == 520
     desk = f"bulk.desk.{secrets.token_hex(2)}"
-    with StaffService(live_stack) as service:
+    with use_case(StaffService, live_stack) as service:
         service.add(desk, "Bulk Desk", Role.HELPDESK, "Staff-Password-55")
-    with AccountService(live_stack, actor_for(live_stack, desk)) as accounts:
+    with use_case(AccountService, live_stack, actor_for(live_stack, desk)) as accounts:
         found = accounts.find(search=prefix)
     assert len(found) == 520
 

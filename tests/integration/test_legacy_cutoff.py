@@ -20,7 +20,7 @@ from mailstack.settings import Settings
 from provisioning import stack
 from provisioning.accounts import AccountService
 from tests import mail
-from tests.support import alumail, running_stack, state_root, wait_for, write_toml
+from tests.support import alumail, running_stack, state_root, use_case, wait_for, write_toml
 from tests.support import test_settings as settings_for
 from tests.web import mail_to
 
@@ -37,7 +37,7 @@ def cutoff_stack() -> Iterator[Settings]:
         "legacy.reminder_days": "30,7",
     }
     with running_stack("cutoff", **extra) as settings:
-        with AccountService(settings) as accounts:
+        with use_case(AccountService, settings) as accounts:
             for uid, name in (
                 ("moved.one", "Moved One"),
                 ("stayed.one", "Stayed One"),

@@ -16,7 +16,7 @@ from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog, audit_path
 from tests import mail
-from tests.support import NewAccount, alumail, member_bytes, wait_for
+from tests.support import NewAccount, alumail, member_bytes, use_case, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -249,7 +249,7 @@ def test_every_action_leaves_one_audit_line(
     accounts.remove_alias(uid, f"audit.walk.alias@{live_stack.domain}")
     accounts.set_status(uid, AccountStatus.SUSPENDED)
     accounts.set_status(uid, AccountStatus.ACTIVE)
-    with Helpdesk(live_stack) as desk:
+    with use_case(Helpdesk, live_stack) as desk:
         desk.reset_password(uid)
         accounts.directory.replace(
             Tree(live_stack.base_dn).person(uid), {"pwdAccountLockedTime": ["000001010000Z"]}

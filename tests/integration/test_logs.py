@@ -14,7 +14,7 @@ from mailstack.settings import Settings
 from provisioning import stack
 from provisioning.accounts import AccountService
 from tests import mail
-from tests.support import wait_for
+from tests.support import use_case, wait_for
 
 pytestmark = pytest.mark.integration
 PASSWORD = "Logged-Lightly-7"
@@ -37,7 +37,7 @@ def test_logs_are_not_world_readable(logged_stack: Settings) -> None:
 def test_slapd_logs_neither_filters_nor_bind_dns(logged_stack: Settings) -> None:
     slapd_log = logged_stack.state_dir / "log" / "slapd.log"
     before = slapd_log.stat().st_size
-    with AccountService(logged_stack) as service:
+    with use_case(AccountService, logged_stack) as service:
         service.create("logged.user", "Logged User", PASSWORD, student_number=STUDENT_NUMBER)
         found = service.directory.search(
             service.tree.people, f"(alumailStudentNumber={STUDENT_NUMBER})", ["uid"]

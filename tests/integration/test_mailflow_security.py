@@ -22,7 +22,7 @@ from provisioning.mailer import Mailer
 from tests import mail
 from tests.dnsserver import serving
 from tests.integration.test_dns_dkim import sink_message, verify, zone_of
-from tests.support import NewAccount, running_stack, wait_for
+from tests.support import NewAccount, running_stack, use_case, wait_for
 from tests.web import mail_to
 
 pytestmark = pytest.mark.integration
@@ -256,7 +256,7 @@ def _b64(text: str) -> str:
 def test_submission_auth_says_try_later_while_the_directory_is_down() -> None:
     password = "Directory-Down-7"
     with running_stack("authtemp") as settings:
-        with AccountService(settings) as service:
+        with use_case(AccountService, settings) as service:
             service.create("down.user", "Down User", password)
         assert _auth_plain(settings, "down.user", password)[0] == 235
         assert _auth_plain(settings, "down.user", "Wrong-Password-1")[0] == 535

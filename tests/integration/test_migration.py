@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from mailstack.context import build_context
+from mailstack.layout import Layout
+from mailstack.mailbox.doveadm import Doveadm
 from mailstack.mailbox.imapsync import counts
 from mailstack.settings import Settings
 from provisioning.migration import Job, Migrator
@@ -214,16 +215,16 @@ def test_an_interrupted_run_resumes_without_duplicates(
             assert run.stdin is not None
             run.stdin.write("Old-Chen-Pass-1\n")
             run.stdin.close()
-            ctx = build_context(live_stack)
+            doveadm = Doveadm.of(Layout(live_stack.state_dir))
             # Cut the copy once some, not all, of the mail has arrived.
             assert wait_for(
-                lambda: sum(c.messages for c in counts(ctx, account.mail).values()) > 0, 30
+                lambda: sum(c.messages for c in counts(doveadm, account.mail).values()) > 0, 30
             )
             subprocess.run(["pkill", "-KILL", "-f", f"sync -1 -R -u {account.mail}"], check=False)
             assert run.wait(60) == 10  # the CLI reports the account as failed
         # Counted by doveadm: a folder the killed copy was writing may stay locked for a while
         # (until Dovecot finds the lock stale), longer than a client's read timeout.
-        partial = sum(c.messages for c in counts(ctx, account.mail).values())
+        partial = sum(c.messages for c in counts(doveadm, account.mail).values())
         assert 0 < partial < 250, partial
         resumed = subprocess.run(
             command, input="Old-Chen-Pass-1\n", capture_output=True, text=True, check=False

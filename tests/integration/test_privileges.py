@@ -17,14 +17,22 @@ from pathlib import Path
 import pytest
 
 from identity.dit import Tree
-from mailstack.context import build_context
 from mailstack.layout import Layout
+from mailstack.mailbox.doveadm import Doveadm
 from mailstack.mailbox.imapsync import counts
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from tests import mail, web
 from tests.legacy_imap import fill, legacy_server
-from tests.support import NewAccount, alumail, member_bytes, running_stack, wait_for, which
+from tests.support import (
+    NewAccount,
+    alumail,
+    member_bytes,
+    running_stack,
+    use_case,
+    wait_for,
+    which,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -176,7 +184,7 @@ def test_the_unprivileged_web_moves_an_alumnus_mail_from_the_legacy_server() -> 
         fill(legacy, "old.li", 5, big=0, seed=11)
         extra = {"legacy.imap_host": "127.0.0.1", "legacy.imap_port": legacy.port}
         with running_stack("privileges-legacy", **extra, **{"legacy.security": "no"}) as stack:
-            with AccountService(stack) as accounts:
+            with use_case(AccountService, stack) as accounts:
                 account = accounts.create("li.moved", "Li Moved", "Li-Moved-Pass-12")
             alumail(stack, "legacy", "set", account.uid, "old.li@old.example.edu", check=True)
             with web.client(stack) as http:
@@ -198,7 +206,7 @@ def test_the_unprivileged_web_moves_an_alumnus_mail_from_the_legacy_server() -> 
                     lambda: 'id="migration-state">migrated<' in http.get("/account/migration").text,
                     60,
                 ), http.get("/account/migration").text
-            copied = counts(build_context(stack, create_secrets=False), account.mail)
+            copied = counts(Doveadm.of(Layout(stack.state_dir)), account.mail)
             assert sum(folder.messages for folder in copied.values()) == 5
 
 

@@ -19,11 +19,12 @@ from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog, audit_path
+from provisioning.composition import Composition
 from provisioning.helpdesk import Helpdesk
 from provisioning.signin import resolve_actor
-from provisioning.staff import StaffService, change_own_password
+from provisioning.staff import StaffService
 from tests import mail
-from tests.support import NewAccount, alumail
+from tests.support import NewAccount, alumail, use_case
 
 pytestmark = pytest.mark.integration
 STAFF_PASSWORD = "Staff-Password-55"
@@ -34,7 +35,7 @@ def staff(live_stack: Settings) -> dict[str, str]:
     """One admin and one helpdesk member, added by root."""
     suffix = secrets.token_hex(3)
     names = {"admin": f"admin.{suffix}", "helpdesk": f"desk.{suffix}"}
-    with StaffService(live_stack) as service:
+    with use_case(StaffService, live_stack) as service:
         service.add(names["admin"], "Admin Wang", Role.ADMIN, STAFF_PASSWORD)
         service.add(names["helpdesk"], "Desk Li", Role.HELPDESK, STAFF_PASSWORD)
     return names
@@ -62,10 +63,10 @@ def test_actors_are_proven_by_password(live_stack: Settings, staff: dict[str, st
 
 
 def test_admin_creates_and_helpdesk_cannot(live_stack: Settings, staff: dict[str, str]) -> None:
-    with AccountService(live_stack, actor(live_stack, staff["admin"])) as admin:
+    with use_case(AccountService, live_stack, actor(live_stack, staff["admin"])) as admin:
         admin.create("made.by.admin", "By Admin", "Admin-Made-Pass-1")
     with (
-        AccountService(live_stack, actor(live_stack, staff["helpdesk"])) as desk,
+        use_case(AccountService, live_stack, actor(live_stack, staff["helpdesk"])) as desk,
         pytest.raises(AccessDeniedError, match="may not create accounts"),
     ):
         desk.create("made.by.desk", "By Desk", "Desk-Made-Pass-1")
@@ -82,20 +83,21 @@ def test_helpdesk_reset_forces_a_change_before_mail_works(
 ) -> None:
     account, old = new_account()
     assert mail.imap_login_ok(live_stack, account.uid, old)  # cached by Dovecot
-    with Helpdesk(live_stack, actor(live_stack, staff["helpdesk"])) as desk:
+    with use_case(Helpdesk, live_stack, actor(live_stack, staff["helpdesk"])) as desk:
         temporary = desk.reset_password(account.uid)
         state = desk.status(account.uid)
     assert state.must_change_password and not state.locked
     assert not mail.imap_login_ok(live_stack, account.uid, old)
     assert not mail.imap_login_ok(live_stack, account.uid, temporary)  # must change first
     assert not mail.smtp_login_ok(live_stack, account.uid, temporary)
-    with pytest.raises(ValidationError, match="at least 10"):
-        change_own_password(live_stack, account.uid, temporary, "short")
-    with pytest.raises(AccessDeniedError, match="current password"):
-        change_own_password(live_stack, account.uid, "Not-The-Temp-1", "Brand-New-Pass-7")
-    change_own_password(live_stack, account.uid, temporary, "Brand-New-Pass-7")
+    with Composition(live_stack) as root:
+        with pytest.raises(ValidationError, match="at least 10"):
+            root.passwords.change_own(account.uid, temporary, "short")
+        with pytest.raises(AccessDeniedError, match="current password"):
+            root.passwords.change_own(account.uid, "Not-The-Temp-1", "Brand-New-Pass-7")
+        root.passwords.change_own(account.uid, temporary, "Brand-New-Pass-7")
     assert mail.imap_login_ok(live_stack, account.uid, "Brand-New-Pass-7")
-    with Helpdesk(live_stack) as desk:
+    with use_case(Helpdesk, live_stack) as desk:
         assert not desk.status(account.uid).must_change_password
     trail = AuditLog(audit_path(live_stack.state_dir)).query(target=account.uid)
     # The status reads leave no line: reads are never audited.
@@ -117,14 +119,14 @@ def test_lockout_status_and_unlock(
     for _ in range(10):  # ppolicy: 10 failures lock the account
         with pytest.raises(ldap.INVALID_CREDENTIALS):
             raw_bind(live_stack, dn, "Wrong-Password-0")
-    with Helpdesk(live_stack, actor(live_stack, staff["helpdesk"])) as desk:
+    with use_case(Helpdesk, live_stack, actor(live_stack, staff["helpdesk"])) as desk:
         state = desk.status(account.uid)
         assert state.locked and state.recent_failures >= 10
         assert not mail.imap_login_ok(live_stack, account.uid, password)
         assert desk.unlock(account.uid)
         assert not desk.unlock(account.uid)  # not locked any more: no change
     assert mail.imap_login_ok(live_stack, account.uid, password)
-    with Helpdesk(live_stack) as desk:
+    with use_case(Helpdesk, live_stack) as desk:
         state = desk.status(account.uid)
     assert state.recent_failures == 0  # the successful bind cleared them
     assert state.last_login is not None
@@ -136,7 +138,7 @@ def test_helpdesk_suspends_and_resumes_alumni(
     account, password = new_account()
     from identity.accounts import AccountStatus
 
-    with AccountService(live_stack, actor(live_stack, staff["helpdesk"])) as desk:
+    with use_case(AccountService, live_stack, actor(live_stack, staff["helpdesk"])) as desk:
         assert desk.set_status(account.uid, AccountStatus.SUSPENDED)
         assert not mail.imap_login_ok(live_stack, account.uid, password)
         assert desk.set_status(account.uid, AccountStatus.ACTIVE)
@@ -148,7 +150,7 @@ def test_helpdesk_suspends_and_resumes_alumni(
 
 def test_helpdesk_cannot_reset_an_admin(live_stack: Settings, staff: dict[str, str]) -> None:
     with (
-        Helpdesk(live_stack, actor(live_stack, staff["helpdesk"])) as desk,
+        use_case(Helpdesk, live_stack, actor(live_stack, staff["helpdesk"])) as desk,
         pytest.raises(AccessDeniedError, match="may not act on staff account"),
     ):
         desk.reset_password(staff["admin"])
@@ -168,7 +170,7 @@ def test_helpdesk_cannot_reset_an_admin(live_stack: Settings, staff: dict[str, s
 def test_helpdesk_cannot_grant_itself_admin(live_stack: Settings, staff: dict[str, str]) -> None:
     desk_actor = actor(live_stack, staff["helpdesk"])
     with (
-        StaffService(live_stack, desk_actor) as service,
+        use_case(StaffService, live_stack, desk_actor) as service,
         pytest.raises(AccessDeniedError, match="may not add staff"),
     ):
         service.add("sneaky", "Sneaky", Role.ADMIN, STAFF_PASSWORD)
@@ -198,7 +200,7 @@ def test_alumnus_edits_only_their_own_entry(live_stack: Settings, new_account: N
     bob, _ = new_account(name="Bob Original")
     alice_actor = actor(live_stack, alice.uid, alice_pw)
     assert alice_actor.role is Role.ALUMNUS
-    with AccountService(live_stack, alice_actor) as own:
+    with use_case(AccountService, live_stack, alice_actor) as own:
         assert own.modify(alice.uid, given_name="Alice") == {"given_name": [None, "Alice"]}
         with pytest.raises(AccessDeniedError, match="may not modify account"):
             own.modify(bob.uid, display_name="Hacked")
@@ -211,7 +213,7 @@ def test_alumnus_edits_only_their_own_entry(live_stack: Settings, new_account: N
         conn.modify_s(tree.person(bob.uid), [(ldap.MOD_REPLACE, "displayName", [b"Hacked"])])
     with pytest.raises(ldap.INSUFFICIENT_ACCESS):  # nor raise their own quota
         conn.modify_s(tree.person(alice.uid), [(ldap.MOD_REPLACE, "alumailMailQuota", [b"9"])])
-    with AccountService(live_stack) as root:
+    with use_case(AccountService, live_stack) as root:
         assert root.get(bob.uid).display_name == "Bob Original"
 
 

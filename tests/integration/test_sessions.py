@@ -15,7 +15,7 @@ from identity.passwords import hash_password
 from mailstack.keys.tls import tls_files
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
-from tests.support import running_stack
+from tests.support import running_stack, use_case
 
 pytestmark = pytest.mark.integration
 PASSWORD = "Many-Sessions-42"
@@ -29,7 +29,7 @@ def sessions_stack() -> Iterator[Settings]:
     with running_stack("sessions", **{"sessions.per_user_ip": PER_USER_IP}) as settings:
         # Entries written directly with one hash: the mailboxes are made at first login.
         stored = hash_password(PASSWORD)
-        with AccountService(settings) as service:
+        with use_case(AccountService, settings) as service:
             for i in range(HELD // PER_USER_IP):
                 uid = f"many{i:02d}"
                 account = Account(uid, "Many Sessions", f"{uid}@{settings.domain}", 1024**3)

@@ -13,7 +13,7 @@ from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
 from provisioning.staff import StaffService
 from tests import mail
-from tests.support import NewAccount, alumail
+from tests.support import NewAccount, alumail, use_case
 from tests.web import client
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,7 @@ def tokens(live_stack: Settings) -> ApiTokens:
     """An admin and a helpdesk member, each with an API token issued by the CLI."""
     suffix = secrets.token_hex(3)
     names = {"admin": f"api.admin.{suffix}", "helpdesk": f"api.desk.{suffix}"}
-    with StaffService(live_stack) as service:
+    with use_case(StaffService, live_stack) as service:
         service.add(names["admin"], "API Admin", Role.ADMIN, STAFF_PASSWORD)
         service.add(names["helpdesk"], "API Desk", Role.HELPDESK, STAFF_PASSWORD)
     issued: dict[str, str] = {}

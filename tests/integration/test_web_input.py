@@ -13,7 +13,7 @@ import pytest
 from identity.roles import Role
 from mailstack.settings import Settings
 from provisioning.staff import StaffService
-from tests.support import NewAccount, alumail
+from tests.support import NewAccount, alumail, use_case
 from tests.web import PASSWORD, client, form_token, graduate
 
 pytestmark = pytest.mark.integration
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def admin_token(live_stack: Settings) -> str:
     uid = f"input.admin.{secrets.token_hex(2)}"
-    with StaffService(live_stack) as service:
+    with use_case(StaffService, live_stack) as service:
         service.add(uid, "Input Admin", Role.ADMIN, "Staff-Password-55")
     return alumail(live_stack, "token", "issue", uid, "--label", "input", check=True).stdout.strip()
 

@@ -15,7 +15,7 @@ from identity.roles import Role
 from mailstack.settings import Settings
 from provisioning.staff import StaffService
 from tests import mail
-from tests.support import NewAccount, alumail
+from tests.support import NewAccount, alumail, use_case
 from tests.web import PASSWORD, client, form_token, graduate, link, mail_to, mails_to, token_of
 
 pytestmark = pytest.mark.integration
@@ -260,7 +260,7 @@ def test_forgot_gives_the_same_answer_for_unknown_accounts(
 @pytest.fixture(scope="module")
 def desk(live_stack: Settings) -> str:
     uid = f"console.{secrets.token_hex(2)}"
-    with StaffService(live_stack) as service:
+    with use_case(StaffService, live_stack) as service:
         service.add(uid, "Console Desk", Role.HELPDESK, "Staff-Password-55")
     return uid
 

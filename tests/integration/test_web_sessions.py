@@ -19,7 +19,7 @@ from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.staff import StaffService
-from tests.support import NewAccount, alumail
+from tests.support import NewAccount, alumail, use_case
 from tests.web import client, form_token
 
 pytestmark = pytest.mark.integration
@@ -143,7 +143,7 @@ def test_a_password_written_by_any_face_ends_the_session(
 
 
 def staff_token(settings: Settings, uid: str, role: Role) -> str:
-    with StaffService(settings) as service:
+    with use_case(StaffService, settings) as service:
         service.add(uid, "Token Holder", role, STAFF_PASSWORD)
     proc = alumail(settings, "token", "issue", uid, "--label", "session tests", check=True)
     return proc.stdout.strip()
@@ -167,7 +167,7 @@ def test_token_of_a_removed_member_never_acts_for_a_new_one(live_stack: Settings
     assert api_status(live_stack, token) == 200
     alumail(live_stack, "staff", "remove", uid, check=True)
     assert revoked(live_stack, uid)
-    with StaffService(live_stack) as service:
+    with use_case(StaffService, live_stack) as service:
         service.add(uid, "New Admin", Role.ADMIN, STAFF_PASSWORD)
     assert api_status(live_stack, token) == 401
     # The new member's own token works, and the old one showing up does not revoke it.

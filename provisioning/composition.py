@@ -1,0 +1,147 @@
+"""The composition root: the one place that builds, from Settings, what the use cases are
+handed (directory connections, mailbox administration, the audit log, the service store, the
+mailer, the layout), and the use cases themselves. Built once per process: by the CLI for its
+command (provisioning.cli.base), by the web service at start-up (provisioning.web.app), which
+opens fresh directory connections for each request (for_request).
+
+Use cases never build a collaborator themselves; tests hand them in-memory ones
+(tests/unit/fakes.py) through the keyword arguments here."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar, cast
+
+from identity.roles import Actor
+from mailstack.keys.dkim import DkimKeys
+from mailstack.layout import Layout
+from mailstack.mailbox.mailboxes import DoveadmMailboxes
+from mailstack.settings import Settings
+from provisioning.accounts import AccountService
+from provisioning.api_tokens import ApiTokens
+from provisioning.audit import AuditLog
+from provisioning.backups import MailboxBackups
+from provisioning.collaborators import Connections, MailboxAdmin, MailSender
+from provisioning.connections import DirectoryConnections
+from provisioning.helpdesk import Helpdesk
+from provisioning.mailer import Mailer
+from provisioning.passwords import Passwords
+from provisioning.roster import RosterImport
+from provisioning.signing_keys import SigningKeys
+from provisioning.staff import StaffService
+from provisioning.standing import token_binding
+from provisioning.store import Store
+
+U = TypeVar("U")
+
+
+class Composition:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        connections: Connections | None = None,
+        mailboxes: MailboxAdmin | None = None,
+        audit: AuditLog | None = None,
+        mailer: MailSender | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.settings = settings
+        self.layout = Layout(settings.state_dir)
+        # Connections opened here are closed here (close()); handed ones by whoever made them.
+        self._opened: DirectoryConnections | None = None
+        if connections is None:
+            connections = self._opened = DirectoryConnections(self.layout.ldapi_uri)
+        self.connections: Connections = connections
+        self.mailboxes: MailboxAdmin = (
+            mailboxes if mailboxes is not None else DoveadmMailboxes(self.layout)
+        )
+        self.audit = audit if audit is not None else AuditLog(self.layout.audit_log)
+        self._mailer = mailer
+        self._store = store
+
+    # -- collaborators built on first use (a CLI command needs few of them) -------------------
+
+    @functools.cached_property
+    def store(self) -> Store:
+        return self._store or Store.for_state(self.settings.state_dir)
+
+    @functools.cached_property
+    def mailer(self) -> MailSender:
+        return self._mailer or Mailer(self.settings)
+
+    @functools.cached_property
+    def passwords(self) -> Passwords:
+        return Passwords(self.settings, self.connections, self.mailboxes, self.audit)
+
+    # -- use cases -----------------------------------------------------------------------------
+
+    def accounts(self, actor: Actor) -> AccountService:
+        return AccountService(
+            self.settings,
+            actor,
+            connections=self.connections,
+            mailboxes=self.mailboxes,
+            audit=self.audit,
+            passwords=self.passwords,
+        )
+
+    def helpdesk(self, actor: Actor) -> Helpdesk:
+        return Helpdesk(self.accounts(actor), self.passwords)
+
+    def staff(self, actor: Actor) -> StaffService:
+        return StaffService(self.accounts(actor))
+
+    def backups(self, actor: Actor) -> MailboxBackups:
+        return MailboxBackups(self.accounts(actor))
+
+    def api_tokens(self) -> ApiTokens:
+        return ApiTokens(self.store, self.audit, lambda uid: token_binding(self.settings, uid))
+
+    def roster(self) -> RosterImport:
+        return RosterImport(self.store, self.audit)
+
+    def signing_keys(self) -> SigningKeys:
+        return SigningKeys(DkimKeys(self.layout), self.audit, self.settings.domain)
+
+    def build(self, kind: type[U], actor: Actor) -> U:
+        """The use case of class ``kind`` for ``actor`` (for faces that name the class)."""
+        factories: dict[type[Any], Callable[[Actor], object]] = {
+            AccountService: self.accounts,
+            Helpdesk: self.helpdesk,
+            StaffService: self.staff,
+            MailboxBackups: self.backups,
+        }
+        return cast(U, factories[kind](actor))
+
+    # -- lifetime ------------------------------------------------------------------------------
+
+    @contextmanager
+    def for_request(self) -> Iterator[Composition]:
+        """The same collaborators with directory connections of their own, closed at the end
+        (a web request: one bind per actor per request, none kept between requests, so a
+        restarted slapd is simply reached again)."""
+        connections = DirectoryConnections(self.layout.ldapi_uri)
+        try:
+            yield Composition(
+                self.settings,
+                connections=connections,
+                mailboxes=self.mailboxes,
+                audit=self.audit,
+                mailer=self._mailer,
+                store=self._store,
+            )
+        finally:
+            connections.close()
+
+    def close(self) -> None:
+        if self._opened is not None:
+            self._opened.close()
+
+    def __enter__(self) -> Composition:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
