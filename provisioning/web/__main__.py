@@ -4,10 +4,9 @@ the stack starts it (``alumail serve`` runs the same server in the foreground)."
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 from pathlib import Path
 
+from mailstack.daemons.managed import forget
 from provisioning.web.server import serve
 from provisioning.web.service import load_settings
 
@@ -18,12 +17,12 @@ def main() -> None:
     parser.add_argument("--pidfile", type=Path, required=True)
     args = parser.parse_args()
     settings = load_settings(args.settings)
+    # Like the stack's other programs of ours (mailstack.daemons.managed): the pid file written
+    # as root once listening, removed on the way out if it still names us. uvicorn handles TERM.
     try:
-        # The pid file is written as root (state/run is root's); the stack removes it on stop.
-        serve(settings, before_drop=lambda: args.pidfile.write_text(f"{os.getpid()}\n"))
+        serve(settings, pidfile=args.pidfile)
     finally:
-        with contextlib.suppress(OSError):
-            args.pidfile.unlink(missing_ok=True)
+        forget(args.pidfile)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,13 @@ opens is root's."""
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
+from mailstack.daemons.managed import announce
 from mailstack.keys.tls import tls_files
 from mailstack.mailbox import imapsync, mailstore
 from mailstack.privileges import drop_privileges, service_user
@@ -49,8 +50,9 @@ class MadeAfterDrop:
         await self.app(scope, receive, send)
 
 
-def serve(settings: Settings, *, before_drop: Callable[[], None] | None = None) -> None:
-    """``before_drop``: the last thing done as root (the caller's pid file)."""
+def serve(settings: Settings, *, pidfile: Path | None = None) -> None:
+    """``pidfile``: the stack's (:func:`mailstack.daemons.managed.announce` writes it, as root,
+    once the port is bound); ``alumail serve`` in the foreground has none."""
     user = service_user()
     context = tls_context(settings) if settings.web.tls else None
     config = uvicorn.Config(
@@ -67,7 +69,8 @@ def serve(settings: Settings, *, before_drop: Callable[[], None] | None = None) 
     # Forked before the port is bound, so the helper (root; see its module) never holds it.
     mailstore.start_helper(settings, imapsync.pull_as_helper)
     sock = config.bind_socket()
-    if before_drop is not None:
-        before_drop()
-    drop_privileges(user, packages=PRELOAD_PACKAGES, modules=PRELOAD_MODULES)
+    if pidfile is not None:
+        announce(pidfile, user, packages=PRELOAD_PACKAGES, modules=PRELOAD_MODULES)
+    else:
+        drop_privileges(user, packages=PRELOAD_PACKAGES, modules=PRELOAD_MODULES)
     uvicorn.Server(config).run(sockets=[sock])
