@@ -124,6 +124,10 @@ class Layout:
         return self.run / "slapd"
 
     @property
+    def slapd_pidfile(self) -> Path:
+        return self.slapd_run / "slapd.pid"
+
+    @property
     def dovecot_run(self) -> Path:
         return self.run / "dovecot"
 

@@ -28,9 +28,6 @@ display_name, student_number, graduation_year, recovery_email`` and optionally
 from __future__ import annotations
 
 import itertools
-import shutil
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -51,15 +48,13 @@ from identity.dit import Tree
 from identity.errors import (
     AccessDeniedError,
     AlumailError,
-    ConfigError,
     ConflictError,
     ValidationError,
 )
 from identity.ldif import record as to_ldif
 from identity.passwords import check_stored_hash
 from identity.roles import ROOT, Actor
-from mailstack.context import build_context
-from mailstack.daemons.slapd import Slapd
+from mailstack.daemons import slapd_offline
 from mailstack.errors import DaemonError
 from mailstack.files import NotRegularFile, check_replaceable
 from mailstack.layout import Layout
@@ -405,62 +400,37 @@ def _offline_load(settings: Settings, path: Path) -> ImportReport:
     # A roster that cannot be read or a report that cannot be written stops us before slapadd.
     csvrows.open_csv(path).close()
     check_writable(path.with_name(path.name + ".report.csv"), "report")
-    slapd = Slapd(build_context(settings, create_secrets=False))
-    if slapd.pid() is not None:
+    layout = Layout(settings.state_dir)
+    tree = Tree(settings.base_dn)
+    if slapd_offline.running(layout):
         raise DaemonError("offline import needs the stack stopped: run `alumail down` first")
-    if _has_accounts(slapd, settings):
+    if slapd_offline.holds(layout, f"ldap:///{tree.people}??one?(objectClass=alumailAccount)"):
         raise ConflictError("the directory already holds accounts: use the online import")
     report = ImportReport()
     start = time.perf_counter()
-    tree = Tree(settings.base_dn)
-    seen_uids: set[str] = set()
-    seen_numbers: dict[str, str] = {}
-    stderr: list[str] = []
-    with subprocess.Popen(
-        ["slapadd", "-q", "-n1", "-F", str(slapd.layout.slapd_d)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as proc:
-        assert proc.stdin is not None and proc.stderr is not None
-        errors = proc.stderr
-        reader = threading.Thread(target=lambda: stderr.append(errors.read()))
-        reader.start()
-        try:
 
-            def unreadable(line: int, column: str, reason: str) -> None:
+    def unreadable(line: int, column: str, reason: str) -> None:
+        report.rows += 1
+        report.errors.append(RowError(line, column, reason))
+
+    def entries() -> Iterator[str]:
+        """The roster's good rows as LDIF, the bad ones reported and skipped."""
+        seen_uids: set[str] = set()
+        seen_numbers: dict[str, str] = {}
+        with csvrows.open_csv(path) as handle:
+            _, records = read_rows(handle, unreadable)
+            for line, record in records:
                 report.rows += 1
-                report.errors.append(RowError(line, column, reason))
+                try:
+                    row = parse_row(line, record, settings)
+                    check_unique(row, seen_uids, seen_numbers)
+                except ValidationError as error:
+                    report.errors.append(RowError(line, error.field, error.rule))
+                    continue
+                report.created += 1
+                yield to_ldif(tree.person(row.account.uid), row.account.to_entry(row.password_hash))
 
-            with csvrows.open_csv(path) as handle:
-                _, records = read_rows(handle, unreadable)
-                for line, record in records:
-                    report.rows += 1
-                    try:
-                        row = parse_row(line, record, settings)
-                        check_unique(row, seen_uids, seen_numbers)
-                    except ValidationError as error:
-                        report.errors.append(RowError(line, error.field, error.rule))
-                        continue
-                    proc.stdin.write(
-                        to_ldif(
-                            tree.person(row.account.uid), row.account.to_entry(row.password_hash)
-                        )
-                    )
-                    report.created += 1
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass  # slapadd stopped reading: its exit status and stderr say why
-        code = proc.wait()
-        reader.join()
-    if code != 0:
-        raise DaemonError(
-            "slapadd refused the roster; nothing was started", detail="".join(stderr).strip()
-        )
-    shutil.chown(slapd.layout.ldap_data, "openldap", "openldap")
-    for item in slapd.layout.ldap_data.iterdir():
-        shutil.chown(item, "openldap", "openldap")
+    slapd_offline.load(layout, entries(), what="the roster")
     report.failed = len(report.errors)
     report.seconds = time.perf_counter() - start
     if report.errors:
@@ -468,26 +438,3 @@ def _offline_load(settings: Settings, path: Path) -> ImportReport:
         write_report(target, report.errors)
         report.report_file = str(target)
     return report
-
-
-def _has_accounts(slapd: Slapd, settings: Settings) -> bool:
-    if not slapd.layout.slapd_d.exists():
-        raise ConfigError("no directory yet: run `alumail up` once, then `alumail down`")
-    tree = Tree(settings.base_dn)
-    proc = subprocess.run(
-        [
-            "slapcat",
-            "-n1",
-            "-F",
-            str(slapd.layout.slapd_d),
-            "-H",
-            f"ldap:///{tree.people}??one?(objectClass=alumailAccount)",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    if proc.returncode != 0:
-        raise DaemonError("slapcat could not read the directory", detail=proc.stderr)
-    return "dn:" in proc.stdout

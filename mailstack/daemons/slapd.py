@@ -19,6 +19,7 @@ from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.errors import DaemonError
 from mailstack.files import FileSpec, ensure_dir
+from mailstack.layout import Layout
 from mailstack.process import (
     alive,
     log_since,
@@ -45,13 +46,19 @@ MAX_SIZE = 8 * 1024**3
 LOG_LEVEL = "none"
 
 
+def running_pid(layout: Layout) -> int | None:
+    """The slapd serving this state directory, if its pid file names one (what the stack's
+    verbs and the offline loader, :mod:`mailstack.daemons.slapd_offline`, ask)."""
+    return our_pid(layout.slapd_pidfile, str(layout.slapd_d))
+
+
 class Slapd:
     name = "slapd"
 
     def __init__(self, ctx: RenderContext) -> None:
         self.ctx = ctx
         self.layout = ctx.layout
-        self.pidfile = self.layout.slapd_run / "slapd.pid"
+        self.pidfile = self.layout.slapd_pidfile
         self.logfile = self.layout.logfile(self.name)
 
     def render(self) -> list[FileSpec]:
@@ -101,7 +108,7 @@ class Slapd:
         )
 
     def pid(self) -> int | None:
-        return our_pid(self.pidfile, str(self.layout.slapd_d))
+        return running_pid(self.layout)
 
     def orphans(self) -> list[int]:
         return [
