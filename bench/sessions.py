@@ -18,7 +18,7 @@ from pathlib import Path
 
 from identity.accounts import Account
 from identity.passwords import hash_password
-from mailstack.context import build_context
+from mailstack.context import control_context
 from mailstack.daemons.dovecot import Dovecot
 from mailstack.keys.tls import tls_files
 from mailstack.settings import Settings
@@ -153,7 +153,7 @@ def session_figures() -> dict[str, float]:
                         uid=uid, display_name="H", mail=f"{uid}@{settings.domain}", quota=1024**3
                     ).to_entry(stored),
                 )
-        master = Dovecot(build_context(settings, create_secrets=False)).pid()
+        master = Dovecot(control_context(settings)).pid()
         assert master is not None
         uids = [f"held{i:04d}" for i in range(accounts)]
         figures = asyncio.run(asyncio.wait_for(hold(settings, uids, master), DEADLINE))

@@ -4,7 +4,6 @@ pure: the same context gives the same files."""
 
 from __future__ import annotations
 
-import os
 import pwd
 import secrets
 from dataclasses import dataclass
@@ -73,28 +72,37 @@ def service_password(layout: Layout, name: str, *, create: bool = True) -> str:
 
 
 def build_context(
-    settings: Settings, *, keys: KeyMaterial | None = None, create_secrets: bool = True
+    settings: Settings, keys: KeyMaterial, *, create_secrets: bool = True
 ) -> RenderContext:
-    """With ``keys`` as :func:`~mailstack.keys.material.prepare_keys` made them, or else as
-    they are on disk."""
+    """What bring-up renders from: ``keys`` as :func:`~mailstack.keys.material.prepare_keys`
+    made them (or, for a dry run, :func:`~mailstack.keys.material.read_keys` found them), the
+    service secrets read (or made, unless ``create_secrets`` is false)."""
     layout = Layout(settings.state_dir)
-    # The unprivileged web service renders nothing and may read neither the service secrets
-    # nor the DKIM keys.
-    privileged = os.geteuid() == 0
-    keys = keys or read_keys(settings, dkim=privileged)
+    passwords = {
+        name: service_password(layout, name, create=create_secrets) for name in SERVICE_ACCOUNTS
+    }
+    return _context(settings, keys, passwords)
+
+
+def control_context(settings: Settings) -> RenderContext:
+    """For daemons that are only asked for their pid, stopped, or asked whether they answer
+    (``down``, ``status``, the offline tools): paths, ports and users. Neither a service
+    secret nor a DKIM key is read, so nothing may be rendered from it."""
+    return _context(settings, read_keys(settings, dkim=False), {})
+
+
+def _context(
+    settings: Settings, keys: KeyMaterial, service_passwords: dict[str, str]
+) -> RenderContext:
     uid, gid = mail_user_ids()
     service = service_user()
     return RenderContext(
         settings=settings,
-        layout=layout,
+        layout=Layout(settings.state_dir),
         tree=Tree(settings.base_dn),
         tls=keys.tls,
         dkim=keys.dkim,
-        service_passwords={
-            name: service_password(layout, name, create=create_secrets) for name in SERVICE_ACCOUNTS
-        }
-        if privileged
-        else {},
+        service_passwords=service_passwords,
         vmail_uid=uid,
         vmail_gid=gid,
         service_uid=service.uid,

@@ -15,7 +15,7 @@ from typing import Any
 
 from identity.errors import ConfigError
 from mailstack import logs
-from mailstack.context import RenderContext, build_context
+from mailstack.context import RenderContext, build_context, control_context
 from mailstack.daemon import Daemon, DaemonEntry, Registry
 from mailstack.daemons.dovecot import Dovecot
 from mailstack.daemons.opendkim import OpenDkim
@@ -26,7 +26,7 @@ from mailstack.daemons.sink import Sink
 from mailstack.daemons.slapd import Slapd
 from mailstack.errors import DaemonError
 from mailstack.files import FileSpec, changed, ensure_dir, install, write_atomic
-from mailstack.keys.material import KEY_PROGRAMS, prepare_keys
+from mailstack.keys.material import KEY_PROGRAMS, prepare_keys, read_keys
 from mailstack.keys.tls import check_given, tls_files
 from mailstack.layout import Layout
 from mailstack.privileges import ensure_service_user
@@ -162,7 +162,7 @@ def up(
 def _up(settings: Settings, layout: Layout, report: UpReport, registry: Registry) -> None:
     keys, made = prepare_keys(settings)  # before rendering: the configurations name them
     report.actions += made
-    ctx = build_context(settings, keys=keys)
+    ctx = build_context(settings, keys)
     instances = _instances(ctx, registry)
     stack = [daemon for _, daemon in instances]
     for daemon in stack:
@@ -230,11 +230,11 @@ def _plan_only(
     check_given(settings)
     if not layout.root.exists():
         report.actions.append(f"create state directory {layout.root}")
-    ctx = build_context(settings, create_secrets=False) if (layout.secrets).exists() else None
-    if ctx is None:
+    if not layout.secrets.exists():
         report.actions.append("create TLS material, service secrets, all configuration files")
         report.actions += [f"start {entry.name}" for entry in entries(settings, registry)]
         return report
+    ctx = build_context(settings, read_keys(settings), create_secrets=False)
     stack = daemons(ctx, registry)
     rendered = {d.name: d.render() for d in stack}
     if any(changed(layout.root, specs) for specs in rendered.values()):
@@ -290,8 +290,7 @@ def down(
     if not (layout.secrets.exists()):
         return []
     with state_lock(layout.root, "alumail down", wait=lock_wait):
-        ctx = build_context(settings, create_secrets=False)
-        stack = daemons(ctx, registry)
+        stack = daemons(control_context(settings), registry)
         running = [d for d in stack if d.pid() is not None]
         with ThreadPoolExecutor(max_workers=len(running) or 1) as pool:
             for future in [pool.submit(d.stop) for d in running]:
@@ -304,11 +303,7 @@ def status(settings: Settings, registry: Registry = MAIL_DAEMONS) -> dict[str, o
     layout = Layout(settings.state_dir)
     services: dict[str, object] = {}
     daemon_states: dict[str, object] = {}
-    if layout.secrets.exists():
-        ctx = build_context(settings, create_secrets=False)
-        stack = daemons(ctx, registry)
-    else:
-        stack = []
+    stack = daemons(control_context(settings), registry) if layout.secrets.exists() else []
     for daemon in stack:
         pid = daemon.pid()
         state: dict[str, object] = {"pid": pid, "running": pid is not None}

@@ -12,7 +12,7 @@ from typing import TypeVar
 import pytest
 
 from identity.errors import ConfigError
-from mailstack.context import RenderContext, build_context
+from mailstack.context import RenderContext, control_context
 from mailstack.daemon import Daemon
 from mailstack.daemons.dovecot import Dovecot
 from mailstack.daemons.postfix import Postfix
@@ -40,7 +40,7 @@ D = TypeVar("D", bound=Daemon)
 
 
 def daemon(settings: Settings, kind: Callable[[RenderContext], D]) -> D:
-    return kind(build_context(settings, create_secrets=False))
+    return kind(control_context(settings))
 
 
 def test_mail_accepted_while_dovecot_is_down_is_delivered_later(fault_stack: Settings) -> None:

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailstack.context import build_context
+from mailstack.context import control_context
 from mailstack.daemons.slapd import Slapd
 from mailstack.settings import Settings
 from provisioning import stack
@@ -260,7 +260,7 @@ def test_submission_auth_says_try_later_while_the_directory_is_down() -> None:
             service.create("down.user", "Down User", password)
         assert _auth_plain(settings, "down.user", password)[0] == 235
         assert _auth_plain(settings, "down.user", "Wrong-Password-1")[0] == 535
-        Slapd(build_context(settings, create_secrets=False)).stop()
+        Slapd(control_context(settings)).stop()
         # A name not in Dovecot's auth cache, so slapd is asked (a temporary failure is never
         # cached: IMAP asks again with the same name).
         address = f"down.user@{settings.domain}"

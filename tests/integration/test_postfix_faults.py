@@ -106,7 +106,7 @@ def test_our_postfix_is_recognised_with_container_capabilities(live_stack: Setti
     probe = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from mailstack.context import build_context\n"
+        "from mailstack.context import control_context\n"
         "from mailstack.daemons.postfix import Postfix\n"
         "from mailstack.settings import load\n"
         "pid = int(sys.argv[1])\n"
@@ -115,7 +115,7 @@ def test_our_postfix_is_recognised_with_container_capabilities(live_stack: Setti
         "    print('environ readable')\n"
         "except PermissionError:\n"
         "    print('environ unreadable')\n"
-        "print(Postfix(build_context(load(Path(sys.argv[2])))).pid())\n"
+        "print(Postfix(control_context(load(Path(sys.argv[2])))).pid())\n"
     )
     config = live_stack.state_dir.parent / "alumail.toml"
     proc = subprocess.run(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mailstack.context import build_context
+from mailstack.context import control_context
 from mailstack.daemons.opendkim import OpenDkim
 from mailstack.daemons.slapd import Slapd
 from mailstack.settings import Settings
@@ -47,7 +47,7 @@ def _assert_whole_and_named(settings: Settings) -> None:
     status = stack_status(settings)
     assert all(d["running"] for d in status["daemons"].values()), status["daemons"]
     assert all(s["running"] for s in status["services"].values()), status["services"]
-    ctx = build_context(settings, create_secrets=False)
+    ctx = control_context(settings)
     for daemon in daemons(ctx, stack.DAEMONS):
         assert daemon.orphans() == [], daemon.name
 
@@ -76,7 +76,7 @@ def test_two_concurrent_ups_leave_one_whole_stack_and_orphans_are_stopped() -> N
         _assert_whole_and_named(settings)
 
         # What the race used to leave: a daemon running that no pid file names.
-        ctx = build_context(settings, create_secrets=False)
+        ctx = control_context(settings)
         slapd, opendkim = Slapd(ctx), OpenDkim(ctx)
         orphan = slapd.pid()
         assert orphan is not None
