@@ -1,9 +1,12 @@
-"""Helpers for tests that start real daemons: free loopback ports, a reachable state
-directory, test settings, and running the real ``alumail`` command."""
+"""The tests' helpers, one home each: for tests that start real daemons (free loopback ports, a
+reachable state directory, test settings, running the real ``alumail`` command, finding our
+processes), and the material several tests make (a fixed render context, a self-signed
+certificate, crafted tar archives)."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import socket
@@ -18,7 +21,12 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from identity.accounts import Account
+from identity.dit import Tree
 from identity.roles import ROOT, Actor
+from mailstack.context import RenderContext
+from mailstack.keys.dkim import NO_DKIM_KEY
+from mailstack.keys.tls import TlsFiles
+from mailstack.layout import Layout
 from mailstack.settings import Ports, Settings, build, to_values
 from provisioning import stack
 from provisioning.composition import Composition
@@ -166,3 +174,116 @@ def use_case(kind: type[U], settings: Settings, actor: Actor = ROOT) -> Iterator
     CLI command builds it), closed when the block ends."""
     with Composition(settings) as root:
         yield root.build(kind, actor)
+
+
+def our_processes(marker: str) -> list[int]:
+    """Every live process whose command line or environment names ``marker`` (a state
+    directory): what a stack left running, pid file or not."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            data = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if state != "Z" and marker.encode() in data:
+            found.append(int(entry.name))
+    return found
+
+
+def fixed_render_context(settings: Settings) -> RenderContext:
+    """A render context that reads nothing from the machine: fixed ids and secrets, no key
+    material yet (the paths it will have, no fingerprint, no DKIM key)."""
+    layout = Layout(settings.state_dir)
+    return RenderContext(
+        settings=settings,
+        layout=layout,
+        tree=Tree(settings.base_dn),
+        tls=TlsFiles(layout.server_cert, layout.server_key, layout.ca_cert),
+        dkim=NO_DKIM_KEY,
+        service_passwords={"dovecot": "dovecot-secret", "postfix": "postfix-secret"},
+        vmail_uid=5000,
+        vmail_gid=5000,
+        service_uid=5001,
+        service_gid=5002,
+    )
+
+
+def self_signed_cert(directory: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for CN ``name`` (and 127.0.0.1) with its private key (0600), both PEM."""
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={name}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        capture_output=True,
+        check=True,
+    )
+    key.chmod(0o600)
+    return cert, key
+
+
+# -- crafted tar archives ---------------------------------------------------------------------
+
+TarMember = tuple[tarfile.TarInfo, bytes | None]  # an entry and its content (None: not a file)
+
+
+def tar_member(
+    name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", **fields: object
+) -> TarMember:
+    """One member as an archive from elsewhere could hold it: ``fields`` set any header field
+    (mode, linkname, uname, pax_headers...)."""
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.size = len(data) if kind == tarfile.REGTYPE else 0
+    info.mtime = 1_500_000_000
+    for key, value in fields.items():
+        setattr(info, key, value)
+    return info, (data if kind == tarfile.REGTYPE else None)
+
+
+def write_tar(
+    path: Path, *members: TarMember, fmt: int = tarfile.PAX_FORMAT, **options: Any
+) -> Path:
+    """A gzipped tar of ``members``, written exactly as given (nothing checked or normalised)."""
+    with tarfile.open(path, "w:gz", format=fmt, **options) as tar:
+        for info, data in members:
+            tar.addfile(info, None if data is None else io.BytesIO(data))
+    return path
+
+
+def symlink_chain(*beyond: str) -> list[TarMember]:
+    """CVE-2025-4517: long symlinks whose resolution exceeds PATH_MAX, so ``filter="data"`` on
+    CPython 3.11.7 sees ``Maildir/escape`` inside the destination while it points two levels
+    above it (then into ``beyond``), and a file ``planted`` written through it."""
+    comp, steps, path = "d" * 247, "abcdefghijklmnop", "Maildir"
+    members = [tar_member("Maildir", tarfile.DIRTYPE)]
+    for step in steps:
+        members.append(tar_member(f"{path}/{comp}", tarfile.DIRTYPE))
+        members.append(tar_member(f"{path}/{step}", tarfile.SYMTYPE, linkname=comp))
+        path = f"{path}/{comp}"
+    long_link = "/".join(["Maildir", *steps, "l" * 254])
+    members.append(tar_member(long_link, tarfile.SYMTYPE, linkname="/".join([".."] * len(steps))))
+    escape = "/".join([*steps, "l" * 254, "..", "..", *beyond])
+    members.append(tar_member("Maildir/escape", tarfile.SYMTYPE, linkname=escape))
+    members.append(tar_member("Maildir/escape/planted", data=b"owned\n"))
+    return members

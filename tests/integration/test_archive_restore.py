@@ -5,11 +5,11 @@ download leaves no file behind."""
 
 from __future__ import annotations
 
-import io
 import json
 import secrets
 import shutil
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,50 +20,38 @@ from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.staff import StaffService
-from tests.support import NewAccount, alumail, state_root, use_case, write_toml
+from tests.support import (
+    NewAccount,
+    TarMember,
+    alumail,
+    state_root,
+    symlink_chain,
+    tar_member,
+    use_case,
+    write_tar,
+    write_toml,
+)
 from tests.support import test_settings as settings_for
 from tests.web import client, form_token
 
 pytestmark = pytest.mark.integration
 
 
-def entry(
-    name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, **fields: object
-) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.size = size
-    for key, value in fields.items():
-        setattr(info, key, value)
-    return info
-
-
-def chain() -> list[tarfile.TarInfo]:
-    """CVE-2025-4517: long symlinks whose resolution exceeds PATH_MAX, so ``filter="data"``
-    on CPython 3.11.7 sees ``Maildir/escape`` inside the folder while it points two levels up
-    (the state directory's tmp/), then a file written through it."""
-    comp, steps, path = "d" * 247, "abcdefghijklmnop", "Maildir"
-    members = [entry("Maildir", tarfile.DIRTYPE)]
-    for step in steps:
-        members.append(entry(f"{path}/{comp}", tarfile.DIRTYPE))
-        members.append(entry(f"{path}/{step}", tarfile.SYMTYPE, linkname=comp))
-        path = f"{path}/{comp}"
-    long_link = "/".join(["Maildir", *steps, "l" * 254])
-    members.append(entry(long_link, tarfile.SYMTYPE, linkname="/".join([".."] * len(steps))))
-    escape = "/".join([*steps, "l" * 254, "..", ".."])
-    members.append(entry("Maildir/escape", tarfile.SYMTYPE, linkname=escape))
-    members.append(entry("Maildir/escape/planted", size=6))
-    return members
-
-
-CASES = {
-    "symlink chain": (chain, "member 'Maildir/a' is a symbolic link"),
+# name -> (the members of a crafted archive, the refusal it gets)
+CASES: dict[str, tuple[Callable[[], list[TarMember]], str]] = {
+    "symlink chain": (symlink_chain, "member 'Maildir/a' is a symbolic link"),
     "fifo": (
-        lambda: [entry("Maildir", tarfile.DIRTYPE), entry("Maildir/cur", tarfile.FIFOTYPE)],
+        lambda: [
+            tar_member("Maildir", tarfile.DIRTYPE),
+            tar_member("Maildir/cur", tarfile.FIFOTYPE),
+        ],
         "member 'Maildir/cur' is a FIFO",
     ),
     "over the quota": (
-        lambda: [entry("Maildir", tarfile.DIRTYPE), entry("Maildir/cur/huge", size=2 << 20)],
+        lambda: [
+            tar_member("Maildir", tarfile.DIRTYPE),
+            tar_member("Maildir/cur/huge", data=b"\0" * (2 << 20)),
+        ],
         "member 'Maildir/cur/huge' brings the content over the limit of 1310720 bytes",
     ),
 }
@@ -80,10 +68,7 @@ def test_a_crafted_backup_is_refused_and_changes_nothing(
 ) -> None:
     members, message = CASES[case]
     account, _ = new_account(quota="1M")
-    archive = tmp_path / "crafted.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for info in members():
-            tar.addfile(info, io.BytesIO(b"\0" * info.size) if info.isreg() else None)
+    archive = write_tar(tmp_path / "crafted.tar.gz", *members())
     before = mailbox_files(live_stack, account)
     refused = alumail(live_stack, "restore", account.uid, "--from", str(archive))
     assert refused.returncode == 4, refused.stderr
@@ -113,9 +98,9 @@ def test_a_refused_download_leaves_no_file(live_stack: Settings) -> None:
     assert not list(web.glob("download-*"))
 
 
-def mail_chain() -> list[tarfile.TarInfo]:
-    members = chain()
-    for info in members:
+def mail_chain() -> list[TarMember]:
+    members = symlink_chain()
+    for info, _ in members:
         info.name = "mail/" + info.name
     return members
 
@@ -124,7 +109,7 @@ RESTORE_ALL_CASES = {
     "link chain in the mail": (b"", mail_chain, "from: member 'mail/Maildir/a' is a symbolic link"),
     "ldif reading a root-only file": (
         b"dn: dc=alumni,dc=test\ndescription:< file:///etc/shadow\n",
-        lambda: [entry("mail", tarfile.DIRTYPE)],
+        lambda: [tar_member("mail", tarfile.DIRTYPE)],
         "from: directory.ldif line 2: a value read from a URL is not allowed",
     ),
 }
@@ -144,12 +129,12 @@ def test_restore_all_checks_a_backup_folder_before_writing_anything(case: str) -
         manifest = {"format": 1, "created": "x", "domain": fresh.domain, "accounts": 0}
         (backup / "manifest.json").write_text(json.dumps(manifest))
         (backup / "directory.ldif").write_bytes(ldif)
-        with tarfile.open(backup / "state.tar.gz", "w:gz") as tar:
-            tar.addfile(entry("etc", tarfile.DIRTYPE))
-            tar.addfile(entry("etc/note", size=2), io.BytesIO(b"hi"))
-        with tarfile.open(backup / "mail.tar.gz", "w:gz") as tar:
-            for info in mail_members():
-                tar.addfile(info, io.BytesIO(b"\0" * info.size) if info.isreg() else None)
+        write_tar(
+            backup / "state.tar.gz",
+            tar_member("etc", tarfile.DIRTYPE),
+            tar_member("etc/note", data=b"hi"),
+        )
+        write_tar(backup / "mail.tar.gz", *mail_members())
         refused = alumail(fresh, "restore-all", "--from", str(backup))
         assert refused.returncode == 4, refused.stderr
         assert message in refused.stderr

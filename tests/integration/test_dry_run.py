@@ -4,7 +4,6 @@ or not the key's (a changed file its checker rejects: test_faults)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from identity.errors import ConfigError
 from mailstack.settings import Settings
 from provisioning import stack
-from tests.support import state_root
+from tests.support import self_signed_cert, state_root
 from tests.support import test_settings as make_settings
 
 pytestmark = pytest.mark.integration
@@ -24,33 +23,6 @@ def root() -> Iterator[Path]:
     path = state_root("dryrun")
     yield path
     shutil.rmtree(path, ignore_errors=True)
-
-
-def _self_signed(directory: Path, name: str) -> tuple[Path, Path]:
-    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            f"/CN={name}",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 def _refused_alike(settings: Settings, message: str) -> None:
@@ -69,13 +41,13 @@ def test_a_missing_certificate_is_refused_by_the_dry_run_too(root: Path) -> None
 
 def test_a_certificate_that_is_not_pem_is_refused_by_the_dry_run_too(root: Path) -> None:
     (root / "cert.pem").write_text("not a certificate\n")
-    _, key = _self_signed(root, "one")
+    _, key = self_signed_cert(root, "one")
     settings = make_settings(root, **{"tls.cert": str(root / "cert.pem"), "tls.key": str(key)})
     _refused_alike(settings, r"tls\.cert: openssl reading .* as a PEM certificate")
 
 
 def test_a_key_of_another_certificate_is_refused_by_the_dry_run_too(root: Path) -> None:
-    cert, _ = _self_signed(root, "one")
-    _, other_key = _self_signed(root, "two")
+    cert, _ = self_signed_cert(root, "one")
+    _, other_key = self_signed_cert(root, "two")
     settings = make_settings(root, **{"tls.cert": str(cert), "tls.key": str(other_key)})
     _refused_alike(settings, r"tls\.key: .* is not the key of")

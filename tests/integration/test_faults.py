@@ -4,7 +4,6 @@ failing check leaves the running stack alone, and `down` leaves no process of ou
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -22,7 +21,14 @@ from mailstack.settings import Settings
 from provisioning import stack
 from provisioning.accounts import AccountService
 from tests import mail
-from tests.support import alumail, running_stack, stack_status, use_case, wait_for
+from tests.support import (
+    alumail,
+    our_processes,
+    running_stack,
+    stack_status,
+    use_case,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 PASSWORD = "Fault-Tolerant-9"
@@ -189,25 +195,10 @@ def test_unsearchable_parent_is_reported(tmp_path: Path) -> None:
         stack.up(settings)
 
 
-def _our_processes(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            data = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-        if state != "Z" and marker.encode() in data:
-            found.append(int(entry.name))
-    return found
-
-
 def test_down_leaves_no_process_and_up_restores() -> None:
     with running_stack("down") as settings:
         marker = str(settings.state_dir)
-        assert _our_processes(marker)
+        assert our_processes(marker)
         result = alumail(settings, "down", "--json", check=True)
         assert sorted(__import__("json").loads(result.stdout)["stopped"]) == [
             "dovecot",
@@ -219,7 +210,7 @@ def test_down_leaves_no_process_and_up_restores() -> None:
             "slapd",
             "web",
         ]
-        assert wait_for(lambda: not _our_processes(marker), timeout=10), _our_processes(marker)
+        assert wait_for(lambda: not our_processes(marker), timeout=10), our_processes(marker)
         again = alumail(settings, "down", check=True)
         assert "nothing to stop" in again.stderr
         status = stack_status(settings)

@@ -11,16 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from identity.dit import Tree
 from identity.errors import ConfigError
 from mailstack.context import RenderContext
 from mailstack.daemons.postfix import Postfix
-from mailstack.keys.dkim import NO_DKIM_KEY
-from mailstack.keys.tls import TlsFiles
 from mailstack.layout import Layout
 from mailstack.process import read_pid
 from mailstack.settings import Settings, build
-from tests.support import state_root, which
+from tests.support import fixed_render_context, state_root, which
 
 # podman's default capabilities for a container (podman 4, containers.conf's default_capabilities)
 CONTAINER_CAPABILITIES = [
@@ -40,19 +37,7 @@ CONTAINER_CAPABILITIES = [
 
 def context(root: Path, **values: object) -> RenderContext:
     settings = build({"domain": "alumni.test.example", "state_dir": str(root), **values}, base=root)
-    layout = Layout(settings.state_dir)
-    return RenderContext(
-        settings=settings,
-        layout=layout,
-        tree=Tree(settings.base_dn),
-        tls=TlsFiles(layout.server_cert, layout.server_key, layout.ca_cert),
-        dkim=NO_DKIM_KEY,
-        service_passwords={"dovecot": "dovecot-secret", "postfix": "postfix-secret"},
-        vmail_uid=5000,
-        vmail_gid=5000,
-        service_uid=5001,
-        service_gid=5002,
-    )
+    return fixed_render_context(settings)
 
 
 def main_cf(ctx: RenderContext) -> dict[str, str]:

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -20,26 +19,17 @@ from mailstack.settings import Settings
 from mailstack.stack import daemons
 from mailstack.statelock import state_lock
 from provisioning import stack
-from tests.support import alumail, stack_status, state_root, wait_for, write_toml
+from tests.support import (
+    alumail,
+    our_processes,
+    stack_status,
+    state_root,
+    wait_for,
+    write_toml,
+)
 from tests.support import test_settings as make_settings
 
 pytestmark = pytest.mark.integration
-
-
-def _processes_of(marker: str) -> list[int]:
-    """Every live process whose command line or environment names the state directory."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            data = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-        if state != "Z" and marker.encode() in data:
-            found.append(int(entry.name))
-    return found
 
 
 def _assert_whole_and_named(settings: Settings) -> None:
@@ -97,7 +87,7 @@ def test_two_concurrent_ups_leave_one_whole_stack_and_orphans_are_stopped() -> N
         stopped = json.loads(alumail(settings, "down", "--json", check=True).stdout)["stopped"]
         assert "opendkim" in stopped
         marker = str(settings.state_dir)
-        assert wait_for(lambda: not _processes_of(marker), timeout=10), _processes_of(marker)
+        assert wait_for(lambda: not our_processes(marker), timeout=10), our_processes(marker)
     finally:
         stack.down(settings)
         shutil.rmtree(root, ignore_errors=True)
@@ -115,6 +105,6 @@ def test_a_held_lock_is_reported_with_its_holder() -> None:
         holder = f"(pid {os.getpid()}: restore-all from a test)"
         assert f"locked by another alumail command {holder}" in result.stderr
         assert "Traceback" not in result.stderr
-        assert not _processes_of(str(settings.state_dir))  # nothing was started
+        assert not our_processes(str(settings.state_dir))  # nothing was started
     finally:
         shutil.rmtree(root, ignore_errors=True)

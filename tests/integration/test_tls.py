@@ -17,7 +17,14 @@ import pytest
 
 from mailstack.keys.tls import tls_files
 from mailstack.settings import Settings
-from tests.support import alumail, free_ports, running_stack, state_root, wait_for
+from tests.support import (
+    alumail,
+    free_ports,
+    running_stack,
+    self_signed_cert,
+    state_root,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 # (service, STARTTLS protocol for s_client, or None for implicit TLS)
@@ -48,41 +55,11 @@ def handshake(
     return proc.returncode == 0 and "Cipher is (NONE)" not in proc.stdout
 
 
-def make_cert(directory: Path, name: str) -> tuple[Path, Path]:
-    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            f"/CN={name}",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        capture_output=True,
-        check=True,
-    )
-    key.chmod(0o600)
-    return cert, key
-
-
 def test_the_probe_can_speak_tls_1_1() -> None:
     """Control: against a server that allows TLS 1.1, the probe succeeds. Without this the
     refusals below could come from the client, not from our listeners."""
     root = state_root("probe")
-    cert, key = make_cert(root, "probe")
+    cert, key = self_signed_cert(root, "probe")
     port = free_ports(1)[0]
     server = subprocess.Popen(
         [
@@ -158,7 +135,7 @@ def test_a_renewed_certificate_is_picked_up_without_dropping_connections() -> No
     """The sysadmin's ACME client renews the chain in place; `alumail up` reloads, the open
     IMAP session carries on, and new connections get the new certificate."""
     certs = state_root("certs")
-    cert, key = make_cert(certs, "first")
+    cert, key = self_signed_cert(certs, "first")
     live_cert, live_key = certs / "live.crt", certs / "live.key"
     shutil.copy(cert, live_cert)
     shutil.copy(key, live_key)
@@ -183,7 +160,7 @@ def test_a_renewed_certificate_is_picked_up_without_dropping_connections() -> No
             session = imaplib.IMAP4_SSL("127.0.0.1", s.ports.imaps, ssl_context=context)
             session.login("renew.user", "Renewal-Pass-123")
             session.select("INBOX")
-            new_cert, new_key = make_cert(certs, "second")
+            new_cert, new_key = self_signed_cert(certs, "second")
             shutil.copy(new_cert, live_cert)
             shutil.copy(new_key, live_key)
             up = alumail(s, "up", check=True)

@@ -3,19 +3,17 @@ every member is checked before anything is written, and writing never follows a 
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import tarfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from identity.errors import AlumailError, ValidationError
 from mailstack.mailbox import archives
 from provisioning.stackbackup import check_directory_ldif
-from tests.support import member_bytes
+from tests.support import member_bytes, symlink_chain, tar_member, write_tar
 
 pytestmark = pytest.mark.unit
 
@@ -25,30 +23,10 @@ POLICY = archives.Policy(
 LONG = "1700000000.M123456P7890.mail.alumni.example.edu,S=1234,W=1260" + "x" * 60 + ":2,S"
 
 
-Member = tuple[tarfile.TarInfo, bytes | None]  # an entry and its content (None: not a file)
-
-
-def entry(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", **fields: object) -> Member:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.size = len(data) if kind == tarfile.REGTYPE else 0
-    info.mtime = 1_500_000_000
-    for key, value in fields.items():
-        setattr(info, key, value)
-    return info, (data if kind == tarfile.REGTYPE else None)
-
-
-def build(path: Path, *members: Member, fmt: int = tarfile.PAX_FORMAT, **options: Any) -> Path:
-    with tarfile.open(path, "w:gz", format=fmt, **options) as tar:
-        for info, data in members:
-            tar.addfile(info, None if data is None else io.BytesIO(data))
-    return path
-
-
 GENUINE = (
-    entry("Maildir", tarfile.DIRTYPE),
-    entry("Maildir/cur", tarfile.DIRTYPE),
-    entry(f"Maildir/cur/{LONG}", data=b"Subject: hello\n\nhi\n", mode=0o4777),
+    tar_member("Maildir", tarfile.DIRTYPE),
+    tar_member("Maildir/cur", tarfile.DIRTYPE),
+    tar_member(f"Maildir/cur/{LONG}", data=b"Subject: hello\n\nhi\n", mode=0o4777),
 )
 
 
@@ -70,7 +48,7 @@ def test_a_genuine_backup_is_written_with_its_dates_and_private_modes(
     tmp_path: Path, place: tuple[Path, Path], fmt: int
 ) -> None:
     dest, _ = place
-    source = build(tmp_path / "ok.tar.gz", *GENUINE, fmt=fmt)
+    source = write_tar(tmp_path / "ok.tar.gz", *GENUINE, fmt=fmt)
     summary = archives.extract(source, dest, POLICY)
     assert summary == archives.Summary(members=3, bytes=19)
     message = dest / "Maildir" / "cur" / LONG
@@ -81,33 +59,42 @@ def test_a_genuine_backup_is_written_with_its_dates_and_private_modes(
 
 
 REFUSED = {
-    "symlink": (entry("Maildir/cur/x", tarfile.SYMTYPE, linkname="../../outside"), "symbolic link"),
+    "symlink": (
+        tar_member("Maildir/cur/x", tarfile.SYMTYPE, linkname="../../outside"),
+        "symbolic link",
+    ),
     "hardlink": (
-        entry("Maildir/cur/x", tarfile.LNKTYPE, linkname="../outside/passwd"),
+        tar_member("Maildir/cur/x", tarfile.LNKTYPE, linkname="../outside/passwd"),
         "hard link",
     ),
-    "absolute": (entry("/Maildir/cur/x", data=b"a"), "absolute path"),
-    "dotdot": (entry("Maildir/../outside/x", data=b"a"), "contains '..'"),
-    "dot": (entry("Maildir/./cur/x", data=b"a"), "'.' part"),
-    "control": (entry("Maildir/cur/a\x1bb", data=b"a"), "control character"),
-    "nul in a pax path": (entry(f"Maildir/cur/{LONG}\x00evil", data=b"a"), "control character"),
-    "newline": (entry("Maildir/cur/a\nb", data=b"a"), "control character"),
-    "char device": (entry("Maildir/cur/tty", tarfile.CHRTYPE, devmajor=5), "character device"),
-    "block device": (entry("Maildir/cur/sda", tarfile.BLKTYPE, devmajor=8), "block device"),
-    "fifo": (entry("Maildir/cur/pipe", tarfile.FIFOTYPE), "FIFO"),
-    "contiguous": (entry("Maildir/cur/c", tarfile.CONTTYPE), "contiguous file"),
-    "gnu sparse": (entry("Maildir/cur/s", tarfile.GNUTYPE_SPARSE), "sparse file"),
+    "absolute": (tar_member("/Maildir/cur/x", data=b"a"), "absolute path"),
+    "dotdot": (tar_member("Maildir/../outside/x", data=b"a"), "contains '..'"),
+    "dot": (tar_member("Maildir/./cur/x", data=b"a"), "'.' part"),
+    "control": (tar_member("Maildir/cur/a\x1bb", data=b"a"), "control character"),
+    "nul in a pax path": (
+        tar_member(f"Maildir/cur/{LONG}\x00evil", data=b"a"),
+        "control character",
+    ),
+    "newline": (tar_member("Maildir/cur/a\nb", data=b"a"), "control character"),
+    "char device": (tar_member("Maildir/cur/tty", tarfile.CHRTYPE, devmajor=5), "character device"),
+    "block device": (tar_member("Maildir/cur/sda", tarfile.BLKTYPE, devmajor=8), "block device"),
+    "fifo": (tar_member("Maildir/cur/pipe", tarfile.FIFOTYPE), "FIFO"),
+    "contiguous": (tar_member("Maildir/cur/c", tarfile.CONTTYPE), "contiguous file"),
+    "gnu sparse": (tar_member("Maildir/cur/s", tarfile.GNUTYPE_SPARSE), "sparse file"),
     "pax sparse": (
-        entry("Maildir/cur/s", data=b"a", pax_headers={"GNU.sparse.map": "0,1"}),
+        tar_member("Maildir/cur/s", data=b"a", pax_headers={"GNU.sparse.map": "0,1"}),
         "sparse",
     ),
-    "outside the top folder": (entry("etc/passwd", data=b"a"), "is not under Maildir/"),
-    "file as the top folder": (entry("Maildir", data=b"a"), "top folder"),
+    "outside the top folder": (tar_member("etc/passwd", data=b"a"), "is not under Maildir/"),
+    "file as the top folder": (tar_member("Maildir", data=b"a"), "top folder"),
     "pax rename": (
-        entry("Maildir/cur/innocent", data=b"a", pax_headers={"path": "Maildir/new/other"}),
+        tar_member("Maildir/cur/innocent", data=b"a", pax_headers={"path": "Maildir/new/other"}),
         "renamed by a pax or long-name record",
     ),
-    "over the size cap": (entry("Maildir/cur/big", data=b"x" * 10_001), "limit of 10000 bytes"),
+    "over the size cap": (
+        tar_member("Maildir/cur/big", data=b"x" * 10_001),
+        "limit of 10000 bytes",
+    ),
 }
 
 
@@ -117,7 +104,7 @@ def test_a_crafted_member_is_refused_by_name_and_rule_and_nothing_is_written(
 ) -> None:
     (info, data), rule = REFUSED[case]
     dest, outside = place
-    source = build(tmp_path / "bad.tar.gz", *GENUINE, (info, data))
+    source = write_tar(tmp_path / "bad.tar.gz", *GENUINE, (info, data))
     with pytest.raises(ValidationError) as refused:
         archives.extract(source, dest, POLICY)
     assert refused.value.field == "file"
@@ -132,18 +119,7 @@ def test_the_long_symlink_chain_of_cve_2025_4517_is_refused(
     """The chain that gets past ``filter="data"`` on CPython 3.11.7 and plants a file two
     levels above the destination."""
     dest, outside = place
-    comp, steps, path = "d" * 247, "abcdefghijklmnop", "Maildir"
-    members = [entry("Maildir", tarfile.DIRTYPE)]
-    for step in steps:
-        members.append(entry(f"{path}/{comp}", tarfile.DIRTYPE))
-        members.append(entry(f"{path}/{step}", tarfile.SYMTYPE, linkname=comp))
-        path = f"{path}/{comp}"
-    long_link = "/".join(["Maildir", *steps, "l" * 254])
-    members.append(entry(long_link, tarfile.SYMTYPE, linkname="/".join([".."] * len(steps))))
-    escape = "/".join([*steps, "l" * 254, "..", "..", "outside"])
-    members.append(entry("Maildir/escape", tarfile.SYMTYPE, linkname=escape))
-    members.append(entry("Maildir/escape/planted", data=b"owned\n"))
-    source = build(tmp_path / "chain.tar.gz", *members)
+    source = write_tar(tmp_path / "chain.tar.gz", *symlink_chain("outside"))
     with pytest.raises(ValidationError, match=r"member 'Maildir/a' is a symbolic link"):
         archives.extract(source, dest, POLICY)
     assert untouched(dest, outside)
@@ -151,8 +127,8 @@ def test_the_long_symlink_chain_of_cve_2025_4517_is_refused(
 
 def test_members_past_the_count_cap_are_refused(tmp_path: Path, place: tuple[Path, Path]) -> None:
     dest, outside = place
-    many = [entry(f"Maildir/cur/{n}", data=b"m") for n in range(POLICY.max_members)]
-    source = build(tmp_path / "many.tar.gz", entry("Maildir", tarfile.DIRTYPE), *many)
+    many = [tar_member(f"Maildir/cur/{n}", data=b"m") for n in range(POLICY.max_members)]
+    source = write_tar(tmp_path / "many.tar.gz", tar_member("Maildir", tarfile.DIRTYPE), *many)
     with pytest.raises(ValidationError, match="more than 20 members"):
         archives.extract(source, dest, POLICY)
     assert untouched(dest, outside)
@@ -162,20 +138,20 @@ def test_a_duplicate_or_a_file_and_folder_of_one_name_are_refused(
     tmp_path: Path, place: tuple[Path, Path]
 ) -> None:
     dest, outside = place
-    twice = build(tmp_path / "twice.tar.gz", *GENUINE, GENUINE[2])
+    twice = write_tar(tmp_path / "twice.tar.gz", *GENUINE, GENUINE[2])
     with pytest.raises(ValidationError, match="appears twice"):
         archives.extract(twice, dest, POLICY)
-    below = build(
+    below = write_tar(
         tmp_path / "below.tar.gz",
-        entry("Maildir/tmp", data=b"a"),
-        entry("Maildir/tmp/x", data=b"a"),
+        tar_member("Maildir/tmp", data=b"a"),
+        tar_member("Maildir/tmp/x", data=b"a"),
     )
     with pytest.raises(ValidationError, match="below a member that is a file"):
         archives.extract(below, dest, POLICY)
-    above = build(
+    above = write_tar(
         tmp_path / "above.tar.gz",
-        entry("Maildir/tmp/x", data=b"a"),
-        entry("Maildir/tmp", data=b"a"),
+        tar_member("Maildir/tmp/x", data=b"a"),
+        tar_member("Maildir/tmp", data=b"a"),
     )
     with pytest.raises(ValidationError, match="'Maildir/tmp' is a file where earlier members"):
         archives.extract(above, dest, POLICY)
@@ -186,7 +162,7 @@ def test_a_global_pax_header_naming_paths_is_refused(
     tmp_path: Path, place: tuple[Path, Path]
 ) -> None:
     dest, outside = place
-    source = build(tmp_path / "global.tar.gz", *GENUINE, pax_headers={"path": "Maildir/cur/x"})
+    source = write_tar(tmp_path / "global.tar.gz", *GENUINE, pax_headers={"path": "Maildir/cur/x"})
     with pytest.raises(ValidationError, match="global pax header setting 'path'"):
         archives.extract(source, dest, POLICY)
     assert untouched(dest, outside)
@@ -199,11 +175,11 @@ def test_an_oversized_header_record_is_refused_before_it_is_read(
     huge = tarfile.TarInfo("././@PaxHeader")
     huge.type = tarfile.XHDTYPE
     huge.size = archives.MAX_HEADER_RECORD + 1
-    source = build(
+    source = write_tar(
         tmp_path / "huge.tar.gz",
         *GENUINE,
         (huge, b"\n" * huge.size),
-        entry("Maildir/cur/after", data=b"a"),
+        tar_member("Maildir/cur/after", data=b"a"),
     )
     with pytest.raises(ValidationError, match="header record of 65537 bytes"):
         archives.extract(source, dest, POLICY)
@@ -215,7 +191,7 @@ def test_writing_never_follows_a_link_already_in_the_destination(
 ) -> None:
     dest, outside = place
     (dest / "Maildir").symlink_to(outside)
-    source = build(tmp_path / "ok.tar.gz", *GENUINE)
+    source = write_tar(tmp_path / "ok.tar.gz", *GENUINE)
     with pytest.raises(AlumailError, match="writing member 'Maildir'"):
         archives.extract(source, dest, POLICY)
     assert [p.name for p in outside.iterdir()] == ["passwd"]
@@ -237,7 +213,7 @@ def test_a_file_that_is_not_a_tar_archive_gets_a_clear_error(
 
 def test_a_truncated_archive_gets_a_clear_error(tmp_path: Path, place: tuple[Path, Path]) -> None:
     dest, outside = place
-    whole = build(tmp_path / "whole.tar.gz", *GENUINE).read_bytes()
+    whole = write_tar(tmp_path / "whole.tar.gz", *GENUINE).read_bytes()
     source = tmp_path / "cut.tar.gz"
     source.write_bytes(whole[: len(whole) // 2])
     with pytest.raises(ValidationError, match="cannot be read as a tar archive"):
@@ -305,7 +281,7 @@ def test_a_file_already_in_the_destination_is_replaced_never_written_through(
     dest, outside = place
     (dest / "Maildir" / "cur").mkdir(parents=True)
     os.link(outside / "passwd", dest / "Maildir" / "cur" / LONG)
-    archives.extract(build(tmp_path / "ok.tar.gz", *GENUINE), dest, POLICY)
+    archives.extract(write_tar(tmp_path / "ok.tar.gz", *GENUINE), dest, POLICY)
     assert (outside / "passwd").read_text() == "root:x:0:0\n"
     assert (dest / "Maildir" / "cur" / LONG).read_bytes() == b"Subject: hello\n\nhi\n"
 

@@ -9,13 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from identity.dit import Tree
 from mailstack.context import RenderContext
-from mailstack.keys.dkim import NO_DKIM_KEY
-from mailstack.keys.tls import TlsFiles
-from mailstack.layout import Layout
 from mailstack.settings import build
 from mailstack.stack import render_all
+from tests.support import fixed_render_context
 
 pytestmark = pytest.mark.unit
 
@@ -27,19 +24,7 @@ def fixed_context(**values: object) -> RenderContext:
     settings = build(
         {"domain": "alumni.sjtu.example", "state_dir": str(ROOT), **values}, base=Path("/")
     )
-    layout = Layout(settings.state_dir)
-    return RenderContext(
-        settings=settings,
-        layout=layout,
-        tree=Tree(settings.base_dn),
-        tls=TlsFiles(layout.server_cert, layout.server_key, layout.ca_cert),
-        dkim=NO_DKIM_KEY,
-        service_passwords={"dovecot": "dovecot-secret", "postfix": "postfix-secret"},
-        vmail_uid=5000,
-        vmail_gid=5000,
-        service_uid=5001,
-        service_gid=5002,
-    )
+    return fixed_render_context(settings)
 
 
 def rendered() -> dict[str, str]:
