@@ -17,7 +17,7 @@ from mailstack.keys.material import KeyMaterial, read_keys
 from mailstack.keys.tls import TlsFiles
 from mailstack.layout import Layout
 from mailstack.privileges import service_user
-from mailstack.settings import Settings
+from mailstack.settings import Settings, url_host
 
 MAIL_USER = "vmail"
 
@@ -43,9 +43,7 @@ class RenderContext:
     def ldap_uri(self) -> str:
         """How the mail daemons reach slapd: TCP on the listen address, the same URI a remote
         replica would be given when the directory moves to its own hosts."""
-        host = self.settings.connect_host
-        host = f"[{host}]" if ":" in host else host
-        return f"ldap://{host}:{self.settings.ports.ldap}"
+        return f"ldap://{url_host(self.settings.connect_host)}:{self.settings.ports.ldap}"
 
 
 def mail_user_ids() -> tuple[int, int]:

@@ -25,6 +25,7 @@ from mailstack.process import (
     terminate,
     wait_until,
 )
+from mailstack.settings import url_host
 from mailstack.templates import render_template
 
 CONFIG_DIR = "etc/postfix"
@@ -162,9 +163,8 @@ class Postfix:
 
     def milter(self, port: int | None = None) -> str:
         """A milter on a loopback port: OpenDKIM's unless another port is given."""
-        host = self.ctx.settings.connect_host
         port = port or self.ctx.settings.ports.dkim
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return f"{url_host(self.ctx.settings.connect_host)}:{port}"
 
     def relayhost(self) -> str:
         s = self.ctx.settings

@@ -32,6 +32,7 @@ from mailstack.process import (
     terminate,
     wait_until,
 )
+from mailstack.settings import url_host
 from mailstack.templates import render_template
 
 SLAPD = "/usr/sbin/slapd"
@@ -116,8 +117,7 @@ class Slapd:
         ]
 
     def urls(self) -> str:
-        host = self.ctx.settings.listen
-        host = f"[{host}]" if ":" in host else host
+        host = url_host(self.ctx.settings.listen)
         return f"ldap://{host}:{self.ctx.settings.ports.ldap}/ {self.layout.ldapi_uri}"
 
     def start(self) -> None:

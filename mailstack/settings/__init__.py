@@ -21,6 +21,7 @@ from mailstack.settings.sections import (
     Settings,
     Tls,
     Web,
+    url_host,
 )
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "known_keys",
     "load",
     "to_values",
+    "url_host",
 ]

@@ -280,8 +280,7 @@ class Settings:
         """Where people reach the web service (links in mails); no trailing slash."""
         if self.web.public_url:
             return self.web.public_url
-        host = self.connect_host
-        host = f"[{host}]" if ":" in host else host
+        host = url_host(self.connect_host)
         return f"{'https' if self.web.tls else 'http'}://{host}:{self.ports.web}"
 
     @property
@@ -299,6 +298,12 @@ class Settings:
         if self.listen in ("0.0.0.0", "::"):
             return "127.0.0.1" if self.listen == "0.0.0.0" else "::1"
         return self.listen
+
+
+def url_host(host: str) -> str:
+    """``host`` as it stands before ``:port`` in a URL or an address: an IPv6 address in
+    brackets (RFC 3986), a name or an IPv4 address as it is."""
+    return f"[{host}]" if ":" in host else host
 
 
 def is_section(f: Field[Any]) -> bool:
