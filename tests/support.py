@@ -104,17 +104,26 @@ def _toml(value: object) -> str:
 
 
 @contextlib.contextmanager
-def running_stack(prefix: str, **extra: object) -> Iterator[Settings]:
-    """A whole stack brought up by the same code as ``alumail up``, torn down after."""
+def new_stack(prefix: str, **extra: object) -> Iterator[Settings]:
+    """The settings of a stack not brought up yet, under a root of its own with the settings
+    file the CLI reads beside its state; whatever the test started is stopped after, and the
+    root removed."""
     root = state_root(prefix)
     settings = test_settings(root, **extra)
     write_toml(settings, root / "alumail.toml")
     try:
-        stack.up(settings)
         yield settings
     finally:
         stack.down(settings)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_stack(prefix: str, **extra: object) -> Iterator[Settings]:
+    """A whole stack brought up by the same code as ``alumail up``, torn down after."""
+    with new_stack(prefix, **extra) as settings:
+        stack.up(settings)
+        yield settings
 
 
 def alumail(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -24,14 +23,12 @@ from tests.support import (
     NewAccount,
     TarMember,
     alumail,
-    state_root,
+    new_stack,
     symlink_chain,
     tar_member,
     use_case,
     write_tar,
-    write_toml,
 )
-from tests.support import test_settings as settings_for
 from tests.web import client, form_token
 
 pytestmark = pytest.mark.integration
@@ -120,10 +117,8 @@ def test_restore_all_checks_a_backup_folder_before_writing_anything(case: str) -
     """A backup folder from elsewhere, with a good state archive: nothing of it is written,
     nothing escapes, slapadd never runs, and the refusal is audited."""
     ldif, mail_members, message = RESTORE_ALL_CASES[case]
-    root = state_root("crafted")
-    try:
-        fresh = settings_for(root)
-        write_toml(fresh, root / "alumail.toml")
+    with new_stack("crafted") as fresh:
+        root = fresh.state_dir.parent
         backup = root / "alumail-backup-20260101T000000Z"
         backup.mkdir()
         manifest = {"format": 1, "created": "x", "domain": fresh.domain, "accounts": 0}
@@ -143,8 +138,6 @@ def test_restore_all_checks_a_backup_folder_before_writing_anything(case: str) -
         assert not (state / "ldap").exists()
         (line,) = (state / "audit" / "audit.jsonl").read_text().splitlines()
         assert json.loads(line)["outcome"] == "failed"
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_a_deleted_accounts_archive_holds_files_and_folders_only(

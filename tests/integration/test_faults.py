@@ -23,6 +23,7 @@ from provisioning.accounts import AccountService
 from tests import mail
 from tests.support import (
     alumail,
+    new_stack,
     our_processes,
     running_stack,
     stack_status,
@@ -220,42 +221,25 @@ def test_down_leaves_no_process_and_up_restores() -> None:
 def test_a_port_in_use_is_named_before_anything_starts() -> None:
     import socket
 
-    from tests.support import state_root, test_settings
-
-    root = state_root("busy")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        settings = test_settings(root, **{"ports.imaps": busy.getsockname()[1]})
-        try:
+        with new_stack("busy", **{"ports.imaps": busy.getsockname()[1]}) as settings:
             with pytest.raises(
                 ConfigError, match=r"ports\.imaps: 127\.0\.0\.1:\d+ is already in use"
             ):
                 stack.up(settings)
             assert stack_status(settings)["daemons"]["slapd"]["running"] is False
-        finally:
-            stack.down(settings)
-            import shutil
-
-            shutil.rmtree(root, ignore_errors=True)
 
 
 def test_slapd_that_cannot_start_is_reported_with_its_own_words(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import shutil
-
     from mailstack.errors import DaemonError
-    from tests.support import state_root, test_settings
 
-    root = state_root("nostart")
-    settings = test_settings(root)
-    # An address this host does not have: slapd's bind() fails and slapd stops.
-    monkeypatch.setattr(Slapd, "urls", lambda self: "ldap://192.0.2.1:389/")
-    try:
+    with new_stack("nostart") as settings:
+        # An address this host does not have: slapd's bind() fails and slapd stops.
+        monkeypatch.setattr(Slapd, "urls", lambda self: "ldap://192.0.2.1:389/")
         with pytest.raises(DaemonError, match="slapd did not start") as caught:
             stack.up(settings)
         assert "bind" in caught.value.detail and "slapd stopped." in caught.value.detail
-    finally:
-        stack.down(settings)
-        shutil.rmtree(root, ignore_errors=True)

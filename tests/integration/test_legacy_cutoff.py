@@ -17,11 +17,9 @@ from identity.directory import Directory
 from identity.dit import Tree
 from mailstack.layout import Layout
 from mailstack.settings import Settings
-from provisioning import stack
 from provisioning.accounts import AccountService
 from tests import mail
-from tests.support import alumail, running_stack, state_root, use_case, wait_for, write_toml
-from tests.support import test_settings as settings_for
+from tests.support import alumail, new_stack, running_stack, state_root, use_case, wait_for
 from tests.web import mail_to
 
 pytestmark = pytest.mark.integration
@@ -158,10 +156,8 @@ def test_backup_all_and_restore_all_onto_a_fresh_state_directory(
         )
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["accounts"] == 3 and manifest["mailboxes"] >= 1
-        root = state_root("restored")
-        fresh = settings_for(root, **{"legacy.domain": LEGACY, "legacy.cutoff": CUTOFF.isoformat()})
-        write_toml(fresh, root / "alumail.toml")
-        try:
+        extra = {"legacy.domain": LEGACY, "legacy.cutoff": CUTOFF.isoformat()}
+        with new_stack("restored", **extra) as fresh:
             restored = alumail(fresh, "restore-all", "--from", str(out))
             assert restored.returncode == 0, restored.stderr
             verified = alumail(
@@ -173,8 +169,5 @@ def test_backup_all_and_restore_all_onto_a_fresh_state_directory(
             assert status["counts"] == {"migrated": 1, "not-migrated": 1}
             again = alumail(fresh, "restore-all", "--from", str(out))
             assert again.returncode == 6 and "fresh" in again.stderr  # never over live data
-        finally:
-            stack.down(fresh)
-            shutil.rmtree(root, ignore_errors=True)
     finally:
         shutil.rmtree(target, ignore_errors=True)

@@ -21,6 +21,7 @@ from mailstack.statelock import state_lock
 from provisioning import stack
 from tests.support import (
     alumail,
+    new_stack,
     our_processes,
     stack_status,
     state_root,
@@ -94,10 +95,7 @@ def test_two_concurrent_ups_leave_one_whole_stack_and_orphans_are_stopped() -> N
 
 
 def test_a_held_lock_is_reported_with_its_holder() -> None:
-    root = state_root("locked")
-    settings = make_settings(root)
-    write_toml(settings, root / "alumail.toml")
-    try:
+    with new_stack("locked") as settings:
         settings.state_dir.mkdir(mode=0o755)
         with state_lock(settings.state_dir, "restore-all from a test"):
             result = alumail(settings, "up", "--wait", "0.3")
@@ -106,5 +104,3 @@ def test_a_held_lock_is_reported_with_its_holder() -> None:
         assert f"locked by another alumail command {holder}" in result.stderr
         assert "Traceback" not in result.stderr
         assert not our_processes(str(settings.state_dir))  # nothing was started
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
