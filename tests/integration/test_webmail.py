@@ -28,7 +28,8 @@ from mailstack.process import parent_of
 from mailstack.settings import Settings
 from provisioning import stack
 from tests import mail
-from tests.support import NewAccount, alumail, wait_for
+from tests.support import NewAccount, alumail, stack_status, wait_for
+from tests.webmail import login, request_token
 
 pytestmark = pytest.mark.integration
 AS_WWW_DATA = ("setpriv", "--reuid=www-data", "--regid=www-data", "--init-groups")
@@ -36,36 +37,9 @@ AS_WWW_DATA = ("setpriv", "--reuid=www-data", "--regid=www-data", "--init-groups
 
 @pytest.fixture
 def browser(live_stack: Settings) -> Iterator[httpx.Client]:
-    services = stack.status(live_stack)["services"]
-    assert isinstance(services, dict)
+    services = stack_status(live_stack)["services"]
     with httpx.Client(base_url=services["webmail"]["url"], timeout=30) as client:
         yield client
-
-
-def login(http: httpx.Client, user: str, password: str) -> httpx.Response:
-    """Roundcube's login form as a browser fills it: the page's request token, then the POST."""
-    page = http.get("/")
-    assert page.status_code == 200, page.text
-    token = re.search(r'name="_token" value="([^"]+)"', page.text)
-    assert token, "no request token on the login page"
-    return http.post(
-        "/?_task=login",
-        data={
-            "_token": token.group(1),
-            "_task": "login",
-            "_action": "login",
-            "_timezone": "UTC",
-            "_url": "",
-            "_user": user,
-            "_pass": password,
-        },
-    )
-
-
-def request_token(page: str) -> str:
-    found = re.search(r'"request_token":"([^"]+)"', page)
-    assert found, "no request token in the page's environment"
-    return found.group(1)
 
 
 def test_status_names_the_webmail_and_its_url(live_stack: Settings) -> None:
