@@ -239,3 +239,21 @@ def test_up_twice_changes_nothing_the_second_time(live_stack: Settings) -> None:
     before = {str(p): os.stat(p).st_mtime for p in layout.etc.rglob("*") if p.is_file()}
     assert stack.up(live_stack).actions == []
     assert {str(p): os.stat(p).st_mtime for p in layout.etc.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("kind", [Nginx, PhpFpm])
+def test_a_master_no_pid_file_names_is_found_by_its_title_and_replaced_by_up(
+    live_stack: Settings, browser: httpx.Client, kind: type[Nginx] | type[PhpFpm]
+) -> None:
+    """nginx and php-fpm rewrite their command line into a title; `up` still finds a master
+    left without its pid file (a crash, an older alumail) and replaces it."""
+    daemon = kind(build_context(live_stack, create_secrets=False))
+    old = daemon.pid()
+    assert old is not None and daemon.orphans() == []
+    daemon.pidfile.unlink()
+    assert daemon.pid() is None and daemon.orphans() == [old]
+    report = stack.up(live_stack)
+    assert f"stopped an orphaned {daemon.name} (pid {old}) that no pid file named" in report.actions
+    assert f"started {daemon.name}" in report.actions
+    assert daemon.pid() not in (None, old) and daemon.orphans() == []
+    assert browser.get("/").status_code == 200
