@@ -8,6 +8,7 @@ import json
 import os
 import pwd
 import re
+import socket
 import stat
 import subprocess
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from mailstack.context import build_context
 from mailstack.daemon import Daemon
 from mailstack.daemons.dovecot import Dovecot
 from mailstack.daemons.nginx import Nginx
-from mailstack.daemons.php_fpm import PhpFpm
+from mailstack.daemons.php_fpm import PhpFpm, post_max
 from mailstack.files import FileSpec
 from mailstack.layout import Layout
 from mailstack.process import parent_of
@@ -257,3 +258,34 @@ def test_a_master_no_pid_file_names_is_found_by_its_title_and_replaced_by_up(
     assert f"started {daemon.name}" in report.actions
     assert daemon.pid() not in (None, old) and daemon.orphans() == []
     assert browser.get("/").status_code == 200
+
+
+def test_only_roundcubes_web_root_is_served(browser: httpx.Client) -> None:
+    page = browser.get("/")
+    styles = re.search(r'href="(skins/elastic/styles/styles\.min\.css)[^"]*"', page.text)
+    assert styles and browser.get(f"/{styles.group(1)}").status_code == 200
+    for path in (
+        "/installer/",
+        "/installer/index.php",
+        "/config/config.inc.php",
+        "/program/include/iniset.php",
+        "/SQL/sqlite.initial.sql",
+        "/logs/errors.log",
+        "/temp/",
+        "/.htaccess",
+        "/plugins/jqueryui/jqueryui.php",
+    ):
+        assert browser.get(path).status_code == 404, path
+
+
+def test_a_request_larger_than_message_size_limit_is_refused_before_php(
+    live_stack: Settings,
+) -> None:
+    """nginx answers 413 from the Content-Length alone: the body is never read."""
+    too_large = post_max(live_stack.message_size_limit) + 1
+    with socket.create_connection((live_stack.connect_host, live_stack.ports.webmail)) as raw:
+        raw.sendall(
+            b"POST /?_task=mail&_action=upload HTTP/1.1\r\nHost: webmail\r\n"
+            + f"Content-Length: {too_large}\r\nContent-Type: multipart/form-data\r\n\r\n".encode()
+        )
+        assert raw.recv(200).startswith(b"HTTP/1.1 413 ")
