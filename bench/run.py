@@ -9,7 +9,9 @@ reference measured in the same run. Prints a table and writes bench/results.json
 - IMAP logins/s through Dovecot (fresh: each account logs in once) for 1 and 4 clients, beside
   raw binds/s with the same hash and concurrency;
 - 1,000 concurrent IMAPS sessions held at once, and the memory Dovecot takes for them
-  (bench/sessions.py).
+  (bench/sessions.py);
+- a webmail password login to the listed inbox beside the IMAP work underneath done directly,
+  and nginx's and php-fpm's memory idle and after use (bench/webmail.py).
 
 Benchmarks are not tests: nothing here asserts a time.
 """
@@ -35,6 +37,7 @@ from pathlib import Path
 import ldap
 
 from bench.sessions import session_figures
+from bench.webmail import webmail_figures
 from identity.accounts import Account
 from identity.dit import Tree
 from identity.ldif import record as to_ldif
@@ -250,6 +253,8 @@ def main() -> None:
         print(f"logins: {results['logins']}", flush=True)
         results["sessions"] = session_figures()
         print(f"sessions: {results['sessions']}", flush=True)
+        results["webmail"] = webmail_figures()
+        print(f"webmail: {results['webmail']}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     big = results[f"import_{max(SIZES)}"]
