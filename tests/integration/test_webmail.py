@@ -49,6 +49,8 @@ def test_status_names_the_webmail_and_its_url(live_stack: Settings) -> None:
     assert webmail["running"] is True
     assert webmail["url"] == f"http://{live_stack.connect_host}:{live_stack.ports.webmail}/"
     assert status["daemons"]["nginx"]["running"] and status["daemons"]["php-fpm"]["running"]
+    human = alumail(live_stack, "status", check=True).stdout
+    assert f"webmail: {webmail['url']}" in human
 
 
 def test_password_login_shows_the_inbox_with_its_messages(
