@@ -16,9 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from provisioning.accounts import AccountService
+from identity.roles import ROOT as HOST_ROOT
+from provisioning.composition import Composition
 from provisioning.migration import Job, Migrator
-from tests.legacy_imap import fill, legacy_server
+from tests.legacy_imap import LegacyServer, fill, legacy_server
 from tests.support import TEST_ROOT, alumail, running_stack
 
 ROOT = Path(__file__).parent
@@ -26,17 +27,18 @@ MESSAGES = 1000
 PASSWORD = "Bench-Legacy-Pass-1"  # noqa: S105 -- a throwaway account on a test server
 
 
-def fetch_all(legacy, user: str) -> float:
+def fetch_all(legacy: LegacyServer, user: str) -> float:
     """Seconds for a plain client to read every message of every folder once."""
     client = legacy.connect(user)
     started = time.perf_counter()
     _, listing = client.list()
     for line in listing:
+        assert isinstance(line, bytes), line
         match = re.match(rb'\([^)]*\) "[^"]*" (?P<name>.+)$', line)
         assert match, line
         name = match.group("name").decode().strip('"')
         typ, data = client.select(f'"{name}"', readonly=True)
-        if typ == "OK" and int(data[0]):
+        if typ == "OK" and data[0] is not None and int(data[0]):
             client.fetch("1:*", "(BODY.PEEK[])")
     elapsed = time.perf_counter() - started
     client.logout()
@@ -48,7 +50,8 @@ def main() -> None:
     with running_stack("bench-migration") as settings, legacy_server() as legacy:
         legacy.add_user("old.bench", PASSWORD)
         fill(legacy, "old.bench", MESSAGES, big=3, seed=1)
-        with AccountService(settings) as accounts:
+        with Composition(settings) as root:
+            accounts = root.accounts(HOST_ROOT)
             accounts.create("bench.target", "Bench Target", "Bench-Target-Pass-1")
         source = dataclasses.replace(
             settings,

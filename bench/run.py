@@ -9,7 +9,9 @@ reference measured in the same run. Prints a table and writes bench/results.json
 - IMAP logins/s through Dovecot (fresh: each account logs in once) for 1 and 4 clients, beside
   raw binds/s with the same hash and concurrency;
 - 1,000 concurrent IMAPS sessions held at once, and the memory Dovecot takes for them
-  (bench/sessions.py).
+  (bench/sessions.py);
+- a webmail password login to the listed inbox beside the IMAP work underneath done directly,
+  and nginx's and php-fpm's memory idle and after use (bench/webmail.py).
 
 Benchmarks are not tests: nothing here asserts a time.
 """
@@ -35,15 +37,17 @@ from pathlib import Path
 import ldap
 
 from bench.sessions import session_figures
+from bench.webmail import webmail_figures
 from identity.accounts import Account
 from identity.dit import Tree
 from identity.ldif import record as to_ldif
 from identity.passwords import hash_password
+from identity.roles import ROOT as HOST_ROOT
 from mailstack.keys.tls import tls_files
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning import stack
-from provisioning.accounts import AccountService
+from provisioning.composition import Composition
 from provisioning.importer import COLUMNS, OPTIONAL_COLUMNS
 from tests.support import running_stack
 
@@ -107,7 +111,9 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload]
+    proc: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+        cmd, capture_output=True, text=True, check=False, **kw
+    )
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed: {proc.stderr[-2000:]}")
     return proc
@@ -184,7 +190,8 @@ def login_figures(work: Path) -> dict[str, float]:
         tree = Tree(settings.base_dn)
         password = "Bench-Password-1"  # noqa: S105 -- a throwaway stack's test account
         uri = f"ldap://127.0.0.1:{settings.ports.ldap}"
-        with AccountService(settings) as accounts:
+        with Composition(settings) as root:
+            accounts = root.accounts(HOST_ROOT)
             accounts.create("bench.argon", "Argon", password)
             accounts.create("bench.ssha", "Ssha", None)
             accounts.directory.replace(
@@ -246,6 +253,8 @@ def main() -> None:
         print(f"logins: {results['logins']}", flush=True)
         results["sessions"] = session_figures()
         print(f"sessions: {results['sessions']}", flush=True)
+        results["webmail"] = webmail_figures()
+        print(f"webmail: {results['webmail']}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     big = results[f"import_{max(SIZES)}"]

@@ -18,11 +18,12 @@ from pathlib import Path
 
 from identity.accounts import Account
 from identity.passwords import hash_password
+from identity.roles import ROOT
 from mailstack.context import control_context
 from mailstack.daemons.dovecot import Dovecot
 from mailstack.keys.tls import tls_files
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
+from provisioning.composition import Composition
 from tests.support import running_stack
 
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "1000"))
@@ -143,7 +144,8 @@ async def hold(settings: Settings, uids: list[str], master: int) -> dict[str, fl
 def session_figures() -> dict[str, float]:
     accounts = (SESSIONS + PER_ACCOUNT - 1) // PER_ACCOUNT
     with running_stack("bench-sessions") as settings:
-        with AccountService(settings) as service:
+        with Composition(settings) as root:
+            service = root.accounts(ROOT)
             stored = hash_password(PASSWORD)
             for i in range(accounts):
                 uid = f"held{i:04d}"

@@ -20,6 +20,7 @@ class Endpoint:
     service: str  # "imap", "submission", ...
     host: str
     port: int
+    url: str = ""  # where people open it, for a service used in a browser (webmail)
 
 
 class Daemon(Protocol):

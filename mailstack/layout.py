@@ -29,6 +29,20 @@ class Layout:
     def postfix_etc(self) -> Path:
         return self.etc / "postfix"
 
+    @property
+    def nginx_etc(self) -> Path:
+        return self.etc / "nginx"
+
+    @property
+    def php_fpm_etc(self) -> Path:
+        return self.etc / "php-fpm"
+
+    @property
+    def roundcube_etc(self) -> Path:
+        """Roundcube's configuration folder (``ROUNDCUBE_CONFIG_DIR``): our config.inc.php and
+        links to the package's defaults.inc.php and mimetypes.php."""
+        return self.etc / "roundcube"
+
     # Data
     @property
     def ldap(self) -> Path:
@@ -107,6 +121,30 @@ class Layout:
         return self.web / "key"
 
     @property
+    def webmail(self) -> Path:
+        """Roundcube's own state (its user's alone, 0700): the database, temp files, its log."""
+        return self.root / "webmail"
+
+    @property
+    def webmail_db(self) -> Path:
+        return self.webmail / "roundcube.db"
+
+    @property
+    def webmail_temp(self) -> Path:
+        """Uploads and attachments being composed, PHP's upload and session scratch space."""
+        return self.webmail / "temp"
+
+    @property
+    def webmail_log(self) -> Path:
+        """Roundcube's own logs (errors, sendmail); the daemons' logs are under log/."""
+        return self.webmail / "log"
+
+    @property
+    def webmail_key(self) -> Path:
+        """Roundcube's DES key (it encrypts the IMAP password kept in the session)."""
+        return self.webmail / "des_key"
+
+    @property
     def audit(self) -> Path:
         return self.root / "audit"
 
@@ -130,6 +168,16 @@ class Layout:
     @property
     def dovecot_run(self) -> Path:
         return self.run / "dovecot"
+
+    @property
+    def nginx_run(self) -> Path:
+        """nginx's pid file and its temp folders (request bodies, FastCGI buffers)."""
+        return self.run / "nginx"
+
+    @property
+    def php_fpm_run(self) -> Path:
+        """php-fpm's pid file and the socket nginx passes requests through."""
+        return self.run / "php-fpm"
 
     @property
     def ldapi_socket(self) -> Path:

@@ -241,6 +241,24 @@ def processes_with(*arguments: str, program: str = "") -> list[int]:
     return sorted(found)
 
 
+def titled(title: str, marker: str) -> list[int]:
+    """Live processes whose command line begins with ``title`` and names ``marker`` (our
+    configuration). nginx and php-fpm replace their arguments with one title ("nginx: master
+    process nginx -c PATH"), which :func:`processes_with` cannot split into arguments."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if cmdline.startswith(title.encode()) and marker.encode() in cmdline and alive(pid):
+            found.append(pid)
+    return sorted(found)
+
+
 def our_pid(pidfile: Path, marker: str) -> int | None:
     pid = read_pid(pidfile)
     if pid is not None and alive(pid) and mentions(pid, marker):

@@ -18,7 +18,10 @@ from mailstack import logs
 from mailstack.context import RenderContext, build_context, control_context
 from mailstack.daemon import Daemon, DaemonEntry, Registry
 from mailstack.daemons.dovecot import Dovecot
+from mailstack.daemons.nginx import Nginx
 from mailstack.daemons.opendkim import OpenDkim
+from mailstack.daemons.php_fpm import PROGRAM as PHP_FPM
+from mailstack.daemons.php_fpm import PhpFpm
 from mailstack.daemons.postfix import Postfix
 from mailstack.daemons.sasl_relay import SaslRelay
 from mailstack.daemons.sender_milter import SenderMilter
@@ -82,6 +85,9 @@ MAIL_DAEMONS: Registry = (
     DaemonEntry("sender-milter", SenderMilter),
     DaemonEntry("postfix", Postfix, programs=("postfix", "postconf"), after_ready=_flush_deferred),
     DaemonEntry("sink", Sink, runs=_with_sink, mail_waits_on=True),
+    # The webmail (Roundcube), a client of Dovecot and Postfix: PHP first, then its listener.
+    DaemonEntry("php-fpm", PhpFpm, programs=(PHP_FPM, "php")),
+    DaemonEntry("nginx", Nginx, programs=("nginx",)),
 )
 
 
@@ -311,11 +317,14 @@ def status(settings: Settings, registry: Registry = MAIL_DAEMONS) -> dict[str, o
             state["orphans"] = orphans  # `up` and `down` stop them
         daemon_states[daemon.name] = state
         for ep in daemon.endpoints():
-            services[ep.service] = {
+            service: dict[str, object] = {
                 "host": ep.host,
                 "port": ep.port,
                 "running": pid is not None and port_open(ep.host, ep.port),
             }
+            if ep.url:
+                service["url"] = ep.url
+            services[ep.service] = service
     if not stack:
         for name, port in settings.ports.items():
             services[name] = {"host": settings.connect_host, "port": port, "running": False}

@@ -9,6 +9,8 @@ packages=(
   dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-ldap
   postfix postfix-ldap
   opendkim opendkim-tools
+  # the webmail: Debian's Roundcube (with its SQLite driver) on php-fpm behind nginx
+  roundcube-core roundcube-sqlite3 php8.2-fpm nginx-light
   openssl ca-certificates curl swaks libnet-ssleay-perl libio-socket-ssl-perl
   # python-ldap builds against OpenLDAP's own libldap
   libldap2-dev libsasl2-dev gcc python3-dev python3-venv
@@ -51,6 +53,8 @@ if ((${#missing[@]})); then
   # The distribution's own instances are not used: no postfix site config, no slapd database.
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
+  # Roundcube keeps its database under the state directory: no dbconfig-common database.
+  echo "roundcube-core roundcube/dbconfig-install boolean false" | debconf-set-selections
   # Keep the packages' system daemons from starting (alumail runs private instances), the way
   # container builds do; remove the guard only if we were the ones to place it.
   guard=/usr/sbin/policy-rc.d

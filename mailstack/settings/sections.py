@@ -78,6 +78,7 @@ class Ports(Section):
     web: int = setting(
         10880, rules.port, "the web service (API, portal, helpdesk); Chromium refuses 10080"
     )
+    webmail: int = setting(10443, rules.port, "webmail (Roundcube on nginx; TLS when web.tls)")
 
     def items(self) -> list[tuple[str, int]]:
         return [(f.name, getattr(self, f.name)) for f in fields(self)]

@@ -112,6 +112,9 @@ def _print_endpoints(status: dict[str, Any]) -> None:
     for name, info in status["services"].items():
         table.add_row(name, info["host"], str(info["port"]), "yes" if info["running"] else "NO")
     out.print(table)
+    for name, info in status["services"].items():
+        if info.get("url"):
+            out.print(f"{name}: {info['url']}", highlight=False)
     if status.get("ca_cert"):
         out.print(f"CA certificate (trust it in clients): {status['ca_cert']}", highlight=False)
     for name, state in status.get("daemons", {}).items():

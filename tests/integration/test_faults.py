@@ -203,7 +203,9 @@ def test_down_leaves_no_process_and_up_restores() -> None:
         result = alumail(settings, "down", "--json", check=True)
         assert sorted(__import__("json").loads(result.stdout)["stopped"]) == [
             "dovecot",
+            "nginx",
             "opendkim",
+            "php-fpm",
             "postfix",
             "sasl-relay",
             "sender-milter",

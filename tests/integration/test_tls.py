@@ -13,18 +13,24 @@ import ssl
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mailstack.keys.tls import tls_files
 from mailstack.settings import Settings
+from provisioning.accounts import AccountService
+from tests import mail
 from tests.support import (
     alumail,
     free_ports,
     running_stack,
     self_signed_cert,
+    stack_status,
     state_root,
+    use_case,
     wait_for,
 )
+from tests.webmail import login
 
 pytestmark = pytest.mark.integration
 # (service, STARTTLS protocol for s_client, or None for implicit TLS)
@@ -107,11 +113,31 @@ def test_every_listener_speaks_tls_1_2_and_1_3_only(
     assert not handshake(port, "tls1", starttls=starttls)
 
 
-def test_web_service_over_tls_refuses_old_protocols() -> None:
+def test_web_service_and_webmail_over_tls_refuse_old_protocols() -> None:
     with running_stack("webtls13", **{"web.tls": True}) as settings:
         ca = tls_files(settings).ca_cert
-        assert handshake(settings.ports.web, "tls1_2", ca=ca)
-        assert not handshake(settings.ports.web, "tls1_1")
+        for port in (settings.ports.web, settings.ports.webmail):
+            assert handshake(port, "tls1_2", ca=ca)
+            assert not handshake(port, "tls1_1")
+        webmail_over_tls(settings)
+
+
+def webmail_over_tls(settings: Settings) -> None:
+    """Roundcube behind nginx with the stack's certificate: its URL says https, the cookie is
+    Secure, a password login works, plain HTTP on the port is refused."""
+    with use_case(AccountService, settings) as service:
+        service.create("tls.user", "Tls User", "Secure-Webmail-31")
+    services = stack_status(settings)["services"]
+    url = services["webmail"]["url"]
+    assert url == f"https://127.0.0.1:{settings.ports.webmail}/"
+    with httpx.Client(base_url=url, verify=mail.tls(settings), timeout=30) as https:
+        page = https.get("/")
+        assert page.status_code == 200
+        assert "secure" in page.headers["set-cookie"].lower()
+        assert page.headers["strict-transport-security"] == "max-age=31536000"
+        assert login(https, "tls.user", "Secure-Webmail-31").status_code == 302
+    plain = httpx.get(f"http://127.0.0.1:{settings.ports.webmail}/", timeout=10)
+    assert plain.status_code == 400  # nginx: a plain HTTP request to an HTTPS port
 
 
 def served_fingerprint(port: int) -> str:

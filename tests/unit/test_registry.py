@@ -30,6 +30,8 @@ START_ORDER = [
     "sender-milter",
     "postfix",
     "sink",
+    "php-fpm",
+    "nginx",
     "web",
 ]
 
@@ -84,6 +86,9 @@ def test_the_required_programs_are_the_registered_daemons_programs() -> None:
         "openssl",
         "opendkim",
         "opendkim-genkey",
+        "php-fpm8.2",
+        "php",
+        "nginx",
     }
     assert NO_SUCH_PROGRAM in mail.required_programs(settings, _with_extra())
 

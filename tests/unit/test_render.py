@@ -43,7 +43,9 @@ def test_every_daemon_renders_its_files() -> None:
         "etc/dovecot/dovecot.conf",
         "etc/dovecot/passdb-ldap.conf.ext",
         "etc/dovecot/userdb-ldap.conf.ext",
+        "etc/nginx/nginx.conf",
         "etc/opendkim/opendkim.conf",
+        "etc/php-fpm/php-fpm.conf",
         "etc/postfix/ldap-aliases.cf",
         "etc/postfix/ldap-mailboxes.cf",
         "etc/postfix/ldap-senders.cf",
@@ -52,6 +54,7 @@ def test_every_daemon_renders_its_files() -> None:
         "etc/postfix/own-domains",
         "etc/postfix/role-addresses",
         "etc/postfix/submission-senders",
+        "etc/roundcube/config.inc.php",
         "etc/sender-milter/own-dkim-records.json",
         "etc/slapd/config.ldif",
     ]
