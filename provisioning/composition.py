@@ -74,7 +74,14 @@ class Composition:
 
     @functools.cached_property
     def passwords(self) -> Passwords:
-        return Passwords(self.settings, self.connections, self.mailboxes, self.audit)
+        return Passwords(
+            self.settings, self.connections, self.mailboxes, self.audit, self.end_sessions
+        )
+
+    def end_sessions(self, uid: str) -> None:
+        """Every browser session of ``uid`` ends: the store is opened only when one must
+        (a CLI command that suspends nobody leaves the web service's file alone)."""
+        self.store.close_sessions_of(uid)
 
     # -- use cases -----------------------------------------------------------------------------
 
@@ -86,6 +93,7 @@ class Composition:
             mailboxes=self.mailboxes,
             audit=self.audit,
             passwords=self.passwords,
+            end_sessions=self.end_sessions,
         )
 
     def helpdesk(self, actor: Actor) -> Helpdesk:

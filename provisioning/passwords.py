@@ -12,6 +12,8 @@ identity.access.web_service_rules for slapd).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from identity.accounts import ACCOUNT_ATTRIBUTES, Account, check_uid
 from identity.directory import Credentials
 from identity.dit import Tree
@@ -35,6 +37,7 @@ class Passwords:
         connections: Connections,
         mailboxes: MailboxAdmin,
         audit: AuditLog,
+        end_sessions: Callable[[str], None],
     ) -> None:
         self.settings = settings
         self.tree = Tree(settings.base_dn)
@@ -42,6 +45,8 @@ class Passwords:
         self.lookups = AccountLookups(self.tree, connections)
         self.mailboxes = mailboxes
         self.audit = audit
+        # Every browser session of a UID ends (the web service's store, opened on first use).
+        self.end_sessions = end_sessions
 
     # -- the four ways a password changes ------------------------------------------------------
 
@@ -54,7 +59,8 @@ class Passwords:
 
     def reset_by_helpdesk(self, actor: Actor, uid: str, password: str | None = None) -> str:
         """Set a temporary password (generated unless given) and force a change at next login.
-        Returns the temporary password, shown once to the helpdesk member.
+        Returns the temporary password, shown once to the helpdesk member. Every browser
+        session of the alumnus ends.
 
         The reset is the helpdesk's only way to a password: slapd gives the helpdesk no write
         on userPassword or pwdReset, so a working password can be neither set nor kept without
@@ -66,12 +72,14 @@ class Passwords:
             temporary = password if password is not None else generate_password()
             self._write(uid, temporary, must_change=True)
             outcome.changes = {"password": "reset", "must_change_password": True}
+        self.end_sessions(uid)
         return temporary
 
     def change_own(self, uid: str, current: str, new: str) -> None:
         """A person (alumnus or staff member) replaces their own password, proving the current
         (or temporary) one by a bind as themselves (ppolicy counts a failure). This is also how
-        a forced change after a helpdesk reset is completed."""
+        a forced change after a helpdesk reset is completed. Every browser session of theirs
+        ends (they also see the new pwdChangedTime, but only to the second)."""
         check_uid(uid)
         DEFAULT_POLICY.check(new, uid=uid)
         if self.lookups.is_staff(uid):
@@ -90,6 +98,7 @@ class Passwords:
                     dn, {"userPassword": [hash_password(new)], "pwdReset": None}
                 )
             outcome.changes = {"password": "changed"}
+        self.end_sessions(uid)
 
     def recover_by_token(self, store: Store, token: str, password: str) -> str:
         """Set a new password through a mailed reset link (single use, kept in the service
@@ -102,7 +111,7 @@ class Passwords:
         if store.consume(RESET_TOKEN_KIND, token) is None:
             raise ValidationError("token", "this reset link is not valid or has expired")
         self._write(uid, password, must_change=False, unlock=True)
-        store.close_sessions_of(uid)
+        self.end_sessions(uid)
         self.audit.record(PORTAL, "password-recovery", uid, "ok", changes={"password": "changed"})
         return uid
 

@@ -153,8 +153,6 @@ def passwd(ctx: Context, uid: str, password_stdin: bool) -> None:
     if current is None or new is None:
         raise ValidationError("password", "give both with --password-stdin or at the prompts")
     ctx.root.passwords.change_own(uid, current, new)
-    # Web sessions also see the new pwdChangedTime, but only to the second: end them now.
-    Store.for_state(ctx.settings.state_dir).close_sessions_of(uid)
     say(f"{uid}: password changed")
 
 

@@ -170,7 +170,6 @@ def modify_account(svc: Svc, actor: Staff, uid: str, body: AccountChanges) -> di
 def delete_account(svc: Svc, actor: Staff, uid: str, purge_mail: bool = False) -> dict[str, Any]:
     with svc.accounts(actor) as accounts:
         archive = accounts.delete(uid, purge_mail=purge_mail)
-    svc.store.close_sessions_of(uid)
     return {"uid": uid, "deleted": True, "archive": str(archive) if archive else None}
 
 
@@ -184,7 +183,6 @@ def account_status(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
 def reset_password(svc: Svc, actor: Staff, uid: str, response: Response) -> dict[str, Any]:
     with svc.service(Helpdesk, actor) as desk:
         temporary = desk.reset_password(uid)
-    svc.store.close_sessions_of(uid)
     response.headers["Cache-Control"] = "no-store"
     return {"uid": uid, "temporary_password": temporary, "must_change_password": True}
 
@@ -199,7 +197,6 @@ def unlock(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
 def suspend(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
     with svc.service(Helpdesk, actor) as desk:
         changed = desk.set_status(uid, AccountStatus.SUSPENDED)
-    svc.store.close_sessions_of(uid)
     return {"uid": uid, "changed": changed}
 
 

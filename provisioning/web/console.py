@@ -75,7 +75,6 @@ def act(request: Request, svc: Svc, uid: str, action: str, csrf: CsrfToken = "")
     with svc.service(Helpdesk, actor) as desk:
         if action == "reset-password":
             temporary = desk.reset_password(uid)
-            svc.store.close_sessions_of(uid)
             return _account_page(
                 request,
                 svc,
@@ -91,8 +90,6 @@ def act(request: Request, svc: Svc, uid: str, action: str, csrf: CsrfToken = "")
         elif action in ("suspend", "resume"):
             status = AccountStatus.SUSPENDED if action == "suspend" else AccountStatus.ACTIVE
             done = desk.set_status(uid, status)
-            if status is AccountStatus.SUSPENDED:
-                svc.store.close_sessions_of(uid)
             note = (
                 f"Account {status.value}." if done else f"The account was {status.value} already."
             )

@@ -71,9 +71,8 @@ def session_actor(settings: Settings, session: Session) -> Actor:
 
 
 def password_changed(request: Request, store: Store, settings: Settings, uid: str) -> str | None:
-    """The person changed their own password here: every session of theirs ends, and this
-    browser gets a new one bound to the new password (its id, for ``keep``)."""
-    store.close_sessions_of(uid)
+    """The person changed their own password here (Passwords.change_own ended every session
+    of theirs): this browser gets a new one bound to the new password (its id, for ``keep``)."""
     state = account_state(settings, uid)
     session_id: str | None = None
     session: Session | None = None

@@ -23,7 +23,7 @@ from mailstack.mailbox.mailboxes import QuotaUse
 from mailstack.settings import build
 from provisioning.audit import AuditLog
 from provisioning.composition import Composition
-from provisioning.store import Store
+from provisioning.store import Standing, Store
 
 _TERM = re.compile(r"\((?P<attr>[\w-]+)=(?P<value>[^()]*)\)")
 
@@ -255,6 +255,15 @@ class Composed:
         members.append(dn)
         self.connections.passwords[dn] = password
         return Actor(uid, role, Credentials(dn, password))
+
+    def signed_in(self, uid: str) -> str:
+        """A browser session of ``uid`` in the store (its id)."""
+        standing = Standing(f"uuid-of-{uid}", "20261128150428Z")
+        session_id, _ = self.root.store.open_session(uid, standing, must_change=False, ttl=600)
+        return session_id
+
+    def has_session(self, session_id: str) -> bool:
+        return self.root.store.session(session_id) is not None
 
     def trail(self) -> list[tuple[str, str, str]]:
         """(action, target, outcome) of every audit line, in order."""

@@ -85,3 +85,35 @@ def test_an_alias_is_flushed_with_every_login_name(tmp_path: Path) -> None:
         "lilei@alumni.example.edu",
     ]
     assert world.trail()[-1] == ("alias-add", "li.lei", "ok")
+
+
+def test_suspending_an_account_ends_its_sessions_and_resuming_ends_none(tmp_path: Path) -> None:
+    world = composed(tmp_path)
+    world.alumnus("li.lei")
+    world.alumnus("han.mei")
+    desk = world.staff("desk", Role.HELPDESK)
+    session, bystander = world.signed_in("li.lei"), world.signed_in("han.mei")
+    assert world.root.helpdesk(desk).set_status("li.lei", AccountStatus.SUSPENDED)
+    assert not world.has_session(session)
+    assert world.has_session(bystander)
+    session = world.signed_in("li.lei")  # as if opened before the suspension took effect
+    assert world.root.helpdesk(desk).set_status("li.lei", AccountStatus.ACTIVE)
+    assert world.has_session(session)
+
+
+def test_deleting_an_account_ends_its_sessions(tmp_path: Path) -> None:
+    world = composed(tmp_path)
+    world.alumnus("li.lei")
+    session = world.signed_in("li.lei")
+    world.root.accounts(ROOT).delete("li.lei", purge_mail=True)
+    assert not world.has_session(session)
+
+
+def test_a_refused_suspension_ends_no_session(tmp_path: Path) -> None:
+    world = composed(tmp_path)
+    world.alumnus("li.lei")
+    session = world.signed_in("li.lei")
+    nobody = world.staff("desk", Role.HELPDESK)
+    with pytest.raises(AccessDeniedError):
+        world.root.accounts(nobody).delete("li.lei")
+    assert world.has_session(session)
