@@ -28,6 +28,7 @@ from provisioning.store import Store
 
 # The store's kind of one-time token a recovery mail carries (provisioning.recovery issues it).
 RESET_TOKEN_KIND = "reset"  # noqa: S105 -- a kind of token, not a secret
+RESET_LINK_NOT_VALID = "this reset link is not valid or has expired"
 
 
 class Passwords:
@@ -105,11 +106,9 @@ class Passwords:
         ``store``). Proven by the link: no change forced, a lockout cleared, in one write;
         every browser session of the account ends. Returns the UID."""
         uid = reset_link_holder(store, token)
-        if uid is None:
-            raise ValidationError("token", "this reset link is not valid or has expired")
         DEFAULT_POLICY.check(password, uid=uid)
-        if store.consume(RESET_TOKEN_KIND, token) is None:
-            raise ValidationError("token", "this reset link is not valid or has expired")
+        if store.consume(RESET_TOKEN_KIND, token) is None:  # used up meanwhile
+            raise ValidationError("token", RESET_LINK_NOT_VALID)
         self._write(uid, password, must_change=False, unlock=True)
         self.end_sessions(uid)
         self.audit.record(PORTAL, "password-recovery", uid, "ok", changes={"password": "changed"})
@@ -146,7 +145,10 @@ class Passwords:
         self.mailboxes.flush_auth_cache(account.uid, account.mail, *account.aliases)
 
 
-def reset_link_holder(store: Store, token: str) -> str | None:
-    """The UID a reset link is for, if it is still good."""
+def reset_link_holder(store: Store, token: str) -> str:
+    """The UID a reset link is for; ValidationError if it is not (any longer) good. A link
+    asked for an unknown login names "-" and is never good."""
     found = store.peek(RESET_TOKEN_KIND, token)
-    return found.subject if found and found.subject != "-" else None
+    if found is None or found.subject == "-":
+        raise ValidationError("token", RESET_LINK_NOT_VALID)
+    return found.subject

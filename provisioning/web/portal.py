@@ -180,8 +180,9 @@ def forgot(request: Request, svc: Svc, csrf: CsrfToken = "", login: Field = "") 
 
 @router.get("/reset")
 def reset_form(request: Request, svc: Svc, token: str = "") -> Response:
-    uid = svc.recovery.valid(token)
-    if uid is None:
+    try:
+        uid = svc.recovery.holder(token)
+    except ValidationError:
         return _link_not_valid(
             request, svc, "This reset link is not valid or has expired. Ask for a new one."
         )
@@ -198,9 +199,7 @@ def reset(
     password_again: Field = "",
 ) -> Response:
     svc.csrf.check(request, csrf)
-    uid = svc.recovery.valid(token)
-    if uid is None:
-        raise ValidationError("token", "this reset link is not valid or has expired")
+    uid = svc.recovery.holder(token)
     if password != password_again:
         return svc.page(
             request,

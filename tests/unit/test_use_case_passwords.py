@@ -10,7 +10,7 @@ import pytest
 from identity.errors import AccessDeniedError, ValidationError
 from identity.passwords import verify_password
 from identity.roles import ROOT, Role
-from provisioning.passwords import RESET_TOKEN_KIND
+from provisioning.passwords import RESET_TOKEN_KIND, reset_link_holder
 from tests.unit.fakes import composed
 
 pytestmark = pytest.mark.unit
@@ -130,3 +130,15 @@ def test_a_refused_password_change_ends_no_session(tmp_path: Path) -> None:
     with pytest.raises(AccessDeniedError):
         world.root.passwords.change_own("li.lei", "Not-The-Password-1", "Brand-New-Pass-7")
     assert world.has_session(session)
+
+
+def test_a_link_mailed_for_nobody_or_unknown_is_not_valid(tmp_path: Path) -> None:
+    world = composed(tmp_path)
+    world.alumnus("li.lei")
+    nobody = world.root.store.issue(RESET_TOKEN_KIND, "-", {}, 3600)
+    for token in (nobody, "made-up-token"):
+        with pytest.raises(ValidationError, match="not valid or has expired"):
+            reset_link_holder(world.root.store, token)
+        with pytest.raises(ValidationError, match="not valid or has expired"):
+            world.root.passwords.recover_by_token(world.root.store, token, "Recovered-Pass-42")
+    assert world.trail() == []
