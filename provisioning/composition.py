@@ -27,6 +27,7 @@ from provisioning.collaborators import Connections, MailboxAdmin, MailSender
 from provisioning.connections import DirectoryConnections
 from provisioning.helpdesk import Helpdesk
 from provisioning.mailer import Mailer
+from provisioning.migration import Migrator
 from provisioning.passwords import Passwords
 from provisioning.roster import RosterImport
 from provisioning.signing_keys import SigningKeys
@@ -114,6 +115,17 @@ class Composition:
     def signing_keys(self) -> SigningKeys:
         return SigningKeys(DkimKeys(self.layout), self.audit, self.settings.domain)
 
+    def migrator(self, actor: Actor, **options: Any) -> Migrator:
+        """Copies mail from the legacy server (``options``: the master login, TLS checking)."""
+        return Migrator(
+            self.settings,
+            actor,
+            connections=self.connections,
+            mailboxes=self.mailboxes,
+            audit=self.audit,
+            **options,
+        )
+
     def build(self, kind: type[U], actor: Actor) -> U:
         """The use case of class ``kind`` for ``actor`` (for faces that name the class)."""
         factories: dict[type[Any], Callable[[Actor], object]] = {
@@ -121,6 +133,7 @@ class Composition:
             Helpdesk: self.helpdesk,
             StaffService: self.staff,
             MailboxBackups: self.backups,
+            Migrator: self.migrator,
         }
         return cast(U, factories[kind](actor))
 
@@ -130,7 +143,8 @@ class Composition:
     def for_request(self) -> Iterator[Composition]:
         """The same collaborators with directory connections of their own, closed at the end
         (a web request: one bind per actor per request, none kept between requests, so a
-        restarted slapd is simply reached again)."""
+        restarted slapd is simply reached again; or work a request leaves running in the
+        background, which closes them when it ends)."""
         connections = DirectoryConnections(self.layout.ldapi_uri)
         try:
             yield Composition(
@@ -138,8 +152,8 @@ class Composition:
                 connections=connections,
                 mailboxes=self.mailboxes,
                 audit=self.audit,
-                mailer=self._mailer,
-                store=self._store,
+                mailer=self.mailer,
+                store=self.store,
             )
         finally:
             connections.close()

@@ -22,6 +22,7 @@ from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.collaborators import MailSender
 from provisioning.composition import Composition
+from provisioning.legacy import PortalMoves
 from provisioning.mailer import Outbox
 from provisioning.recovery import Recovery
 from provisioning.registration import Registration
@@ -49,6 +50,7 @@ class Services:
     outbox: Outbox
     registration: Registration
     recovery: Recovery
+    moves: PortalMoves  # the process's moves of mail under way (one per holder at a time)
     limiter: RateLimiter
     limits: Limits
     csrf: Csrf
