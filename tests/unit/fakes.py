@@ -200,21 +200,30 @@ class FakeMailboxes:
 class FakeKeyFiles:
     """DKIM keys as selector names; the one in use is the last made."""
 
-    selectors: list[str] = field(default_factory=lambda: ["old"])
+    names: list[str] = field(default_factory=lambda: ["old"])
 
-    def generate(self, domain: str, selector: str | None = None) -> DkimKey:
-        selector = selector or f"k{len(self.selectors)}"
-        if selector in self.selectors:
-            raise ValidationError("selector", f"a key '{selector}' exists already")
-        self.selectors.append(selector)
+    def current(self) -> DkimKey | None:
+        return self.key(self.names[-1]) if self.names else None
+
+    def selectors(self) -> list[str]:
+        return list(self.names)
+
+    def key(self, selector: str) -> DkimKey:
         return DkimKey(selector, Path(f"/dkim/{selector}.private"), Path(f"/dkim/{selector}.txt"))
 
+    def generate(self, domain: str, selector: str | None = None) -> DkimKey:
+        selector = selector or f"k{len(self.names)}"
+        if selector in self.names:
+            raise ValidationError("selector", f"a key '{selector}' exists already")
+        self.names.append(selector)
+        return self.key(selector)
+
     def retire(self, selector: str) -> None:
-        if selector == self.selectors[-1]:
+        if selector == self.names[-1]:
             raise ValidationError("selector", f"'{selector}' is the key in use; rotate first")
-        if selector not in self.selectors:
+        if selector not in self.names:
             raise NotFoundError(f"no DKIM key '{selector}'")
-        self.selectors.remove(selector)
+        self.names.remove(selector)
 
 
 @dataclass
