@@ -29,6 +29,7 @@ from provisioning.helpdesk import Helpdesk
 from provisioning.mailer import Mailer
 from provisioning.migration import Migrator
 from provisioning.passwords import Passwords
+from provisioning.reminders import CutoffReminders
 from provisioning.roster import RosterImport
 from provisioning.signing_keys import SigningKeys
 from provisioning.staff import StaffService
@@ -111,6 +112,11 @@ class Composition:
 
     def roster(self) -> RosterImport:
         return RosterImport(self.store, self.audit)
+
+    def reminders(self) -> CutoffReminders:
+        return CutoffReminders(
+            self.settings, self.store, self.connections.system, self.mailer, self.audit
+        )
 
     def signing_keys(self) -> SigningKeys:
         return SigningKeys(DkimKeys(self.layout), self.audit, self.settings.domain)

@@ -11,7 +11,6 @@ from identity.accounts import check_uid
 from identity.dit import Tree
 from identity.errors import ValidationError
 from provisioning import legacy
-from provisioning.audit import AuditLog, audit_path
 from provisioning.cli.base import (
     ADMINS,
     ANYONE,
@@ -196,16 +195,11 @@ def legacy_remind(ctx: Context, dry_run: bool, today: str | None, as_json: bool)
     """Mail the reminder due today to every holder who has not migrated (run daily)."""
     import datetime
 
-    from provisioning import reminders
-    from provisioning.store import Store
-
     try:
         day = datetime.date.fromisoformat(today) if today else datetime.date.today()
     except ValueError as exc:
         raise ValidationError("today", "must be a date as YYYY-MM-DD") from exc
-    sent = reminders.send(
-        ctx.settings, Store.for_state(ctx.settings.state_dir), day, dry_run=dry_run
-    )
+    sent = ctx.root.reminders().send(day, dry_run=dry_run)
     if as_json:
         emit_json({"dry_run": dry_run, "reminders": [r.as_dict() for r in sent]})
     else:
@@ -225,7 +219,11 @@ def backup_all(ctx: Context, target: Path) -> None:
     from provisioning.stackbackup import backup_all as run_backup
 
     out = run_backup(
-        ctx.settings, target, audit=AuditLog(audit_path(ctx.settings.state_dir)), actor=ctx.actor
+        ctx.settings,
+        target,
+        system=ctx.root.connections.system,
+        audit=ctx.root.audit,
+        actor=ctx.actor,
     )
     click.echo(out)
 
