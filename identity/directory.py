@@ -147,6 +147,12 @@ class Directory:
         rows = self.search(dn, attributes=attributes, scope="base")
         return rows[0][1] if rows else None
 
+    def iter_search(
+        self, base: str, filterstr: str, attributes: Sequence[str], *, page_size: int = 1000
+    ) -> Iterator[tuple[str, Entry]]:
+        """Entries below ``base`` one page at a time (the module's iter_search)."""
+        return iter_search(self, base, filterstr, attributes, page_size=page_size)
+
     # -- writing -------------------------------------------------------------------------------
 
     def add(self, dn: str, entry: Mapping[str, Sequence[str]]) -> None:
@@ -356,6 +362,13 @@ class DirectoryConnection(Protocol):
     ) -> list[tuple[str, Entry]]: ...
 
     def get(self, dn: str, attributes: Sequence[str] | None = None) -> Entry | None: ...
+
+    def iter_search(
+        self, base: str, filterstr: str, attributes: Sequence[str], *, page_size: int = 1000
+    ) -> Iterator[tuple[str, Entry]]:
+        """Entries below ``base`` (subtree), streamed a page at a time: for exports of any
+        size."""
+        ...
 
     def add(self, dn: str, entry: Mapping[str, Sequence[str]]) -> None: ...
 

@@ -150,7 +150,7 @@ def export_accounts(
             ctx.settings,
             sys.stdout,
             fmt,
-            actor=ctx.actor,
+            ctx.root.connections.as_actor(ctx.actor),
             status=status_value,
             graduation_year=graduation_year,
         )
@@ -162,7 +162,7 @@ def export_accounts(
                 ctx.settings,
                 handle,
                 fmt,
-                actor=ctx.actor,
+                ctx.root.connections.as_actor(ctx.actor),
                 status=status_value,
                 graduation_year=graduation_year,
             )

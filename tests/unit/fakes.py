@@ -6,7 +6,7 @@ real daemons in tests/integration; these fakes judge nothing (no ACLs, no schema
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,6 +102,11 @@ class FakeConnection:
     def get(self, dn: str, attributes: Sequence[str] | None = None) -> Entry | None:
         rows = self.search(dn, attributes=attributes, scope="base")
         return rows[0][1] if rows else None
+
+    def iter_search(
+        self, base: str, filterstr: str, attributes: Sequence[str], *, page_size: int = 1000
+    ) -> Iterator[tuple[str, Entry]]:
+        return iter(self.search(base, filterstr, attributes))
 
     def add(self, dn: str, entry: Mapping[str, Sequence[str]]) -> None:
         if dn in self.entries:
