@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
+from identity.dit import Tree
 from identity.roles import Actor
 from mailstack.keys.dkim import DkimKeys
 from mailstack.layout import Layout
@@ -31,9 +32,9 @@ from provisioning.migration import Migrator
 from provisioning.passwords import Passwords
 from provisioning.reminders import CutoffReminders
 from provisioning.roster import RosterImport
+from provisioning.signin import SignIn
 from provisioning.signing_keys import SigningKeys
 from provisioning.staff import StaffService
-from provisioning.standing import token_binding
 from provisioning.store import Store
 
 U = TypeVar("U")
@@ -75,6 +76,24 @@ class Composition:
         return self._mailer or Mailer(self.settings)
 
     @functools.cached_property
+    def signin(self) -> SignIn:
+        """Sign-in, for the CLI's ``--actor``, web sessions and API tokens. It runs before any
+        use case and, in the web service, on every request's thread: each check opens short
+        connections of its own (or uses handed-in ones, as a request's root or a test has)."""
+        return SignIn(Tree(self.settings.base_dn), self.audit, self._short_connections)
+
+    @contextmanager
+    def _short_connections(self) -> Iterator[Connections]:
+        if self._opened is None:  # handed in: used as they are, closed by whoever made them
+            yield self.connections
+            return
+        connections = DirectoryConnections(self.layout.ldapi_uri)
+        try:
+            yield connections
+        finally:
+            connections.close()
+
+    @functools.cached_property
     def passwords(self) -> Passwords:
         return Passwords(
             self.settings, self.connections, self.mailboxes, self.audit, self.end_sessions
@@ -108,7 +127,7 @@ class Composition:
         return MailboxBackups(self.accounts(actor))
 
     def api_tokens(self) -> ApiTokens:
-        return ApiTokens(self.store, self.audit, lambda uid: token_binding(self.settings, uid))
+        return ApiTokens(self.store, self.audit, self.signin.token_binding)
 
     def roster(self) -> RosterImport:
         return RosterImport(self.store, self.audit)

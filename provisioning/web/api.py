@@ -18,7 +18,6 @@ from identity.errors import AccessDeniedError
 from identity.roles import Actor
 from provisioning import api_tokens
 from provisioning.helpdesk import Helpdesk
-from provisioning.signin import token_actor
 from provisioning.web.requests import NotSignedIn, Services, services
 from provisioning.web.security import client_address
 
@@ -67,7 +66,7 @@ def api_actor(request: Request, svc: Svc) -> Actor:
         presented = api_tokens.token_id(token)
         svc.limiter.hit("token-id", presented or "-", svc.limits.token_account)
         raise NotSignedIn(api_tokens.REFUSED) from None
-    actor = token_actor(svc.settings, svc.store, issued)
+    actor = svc.root.signin.token_actor(svc.store, issued)
     if actor is None:
         raise NotSignedIn(api_tokens.REFUSED)
     return actor

@@ -29,7 +29,7 @@ RESULTS = 50
 
 def staff_actor(request: Request, svc: Services) -> Actor:
     session = signed_in(request, svc)
-    actor = sessions.session_actor(svc.settings, session)
+    actor = sessions.session_actor(svc.root.signin, session)
     if not actor.can_support():
         raise AccessDeniedError("the helpdesk console is for helpdesk staff and admins")
     return actor

@@ -74,7 +74,7 @@ def migration_start(
 @router.get("/account/mailbox.tar.gz")
 def download(request: Request, svc: Svc) -> Response:
     session = signed_in(request, svc)
-    actor = sessions.session_actor(svc.settings, session)
+    actor = sessions.session_actor(svc.root.signin, session)
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 -- removed after the response
         prefix="download-", suffix=".tar.gz", dir=svc.root.layout.web, delete=False
     )

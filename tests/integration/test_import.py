@@ -301,7 +301,7 @@ def test_helpdesk_sees_past_slapds_default_500_entries(
 
     from identity.roles import Role
     from provisioning.accounts import AccountService
-    from provisioning.signin import actor_for
+    from provisioning.composition import Composition
     from provisioning.staff import StaffService
 
     prefix = f"many{secrets.token_hex(2)}"
@@ -310,7 +310,9 @@ def test_helpdesk_sees_past_slapds_default_500_entries(
     desk = f"bulk.desk.{secrets.token_hex(2)}"
     with use_case(StaffService, live_stack) as service:
         service.add(desk, "Bulk Desk", Role.HELPDESK, "Staff-Password-55")
-    with use_case(AccountService, live_stack, actor_for(live_stack, desk)) as accounts:
+    with Composition(live_stack) as root:
+        desk_actor = root.signin.actor_for(desk)
+    with use_case(AccountService, live_stack, desk_actor) as accounts:
         found = accounts.find(search=prefix)
     assert len(found) == 520
 
