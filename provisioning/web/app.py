@@ -147,7 +147,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
         moves=PortalMoves(),
         limiter=RateLimiter(),
         limits=limits or Limits(),
-        csrf=Csrf(service_key(settings.state_dir)),
+        csrf=Csrf(service_key(root.layout.web_key)),
         templates=templates,
     )
     app.add_middleware(BodyLimit)
