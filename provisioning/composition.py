@@ -27,6 +27,7 @@ from provisioning.backups import MailboxBackups
 from provisioning.collaborators import Connections, MailboxAdmin, MailSender
 from provisioning.connections import DirectoryConnections
 from provisioning.helpdesk import Helpdesk
+from provisioning.importer import Importer
 from provisioning.mailer import Mailer
 from provisioning.migration import Migrator
 from provisioning.passwords import Passwords
@@ -140,6 +141,9 @@ class Composition:
     def signing_keys(self) -> SigningKeys:
         return SigningKeys(DkimKeys(self.layout), self.audit, self.settings.domain)
 
+    def importer(self, actor: Actor) -> Importer:
+        return Importer(self.settings, actor, connections=self.connections, audit=self.audit)
+
     def migrator(self, actor: Actor, **options: Any) -> Migrator:
         """Copies mail from the legacy server (``options``: the master login, TLS checking)."""
         return Migrator(
@@ -159,6 +163,7 @@ class Composition:
             StaffService: self.staff,
             MailboxBackups: self.backups,
             Migrator: self.migrator,
+            Importer: self.importer,
         }
         return cast(U, factories[kind](actor))
 

@@ -468,7 +468,8 @@ def test_import_cannot_give_an_alumnus_a_staff_uid(
         "uid,given_name,family_name,display_name,student_number,graduation_year,recovery_email\n"
         f"{staff['admin']},,,Impostor Admin,,2015,\n"
     )
-    report = Importer(live_stack).run(roster)
+    with use_case(Importer, live_stack) as importer:
+        report = importer.run(roster)
     assert report.created == 0
     assert [(e.column, e.reason) for e in report.errors] == [
         ("uid", "uid: already taken by another account")

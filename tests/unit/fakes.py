@@ -6,14 +6,14 @@ real daemons in tests/integration; these fakes judge nothing (no ACLs, no schema
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from identity.accounts import Account
 from identity.directory import Credentials, Entry
 from identity.dit import Tree, staff_entry
-from identity.errors import ConflictError, NotFoundError, ValidationError
+from identity.errors import AlumailError, ConflictError, NotFoundError, ValidationError
 from identity.passwords import hash_password
 from identity.roles import Actor, Role
 from mailstack.errors import DaemonError
@@ -108,6 +108,9 @@ class FakeConnection:
     ) -> Iterator[tuple[str, Entry]]:
         return iter(self.search(base, filterstr, attributes))
 
+    def pipeline(self, window: int = 64) -> FakePipeline:
+        return FakePipeline(self)
+
     def add(self, dn: str, entry: Mapping[str, Sequence[str]]) -> None:
         if dn in self.entries:
             raise ConflictError(f"{dn} exists")
@@ -137,6 +140,31 @@ class FakeConnection:
         if self.entries.pop(dn, None) is None:
             raise NotFoundError(f"no entry {dn}")
         self.directory.writes.append((self.who, "delete", dn))
+
+
+@dataclass
+class FakePipeline:
+    """Writes made at once, their outcomes handed back by drain (as Pipeline's are)."""
+
+    connection: FakeConnection
+    done: list[tuple[object, AlumailError | None]] = field(default_factory=list)
+
+    def add(self, dn: str, entry: Mapping[str, Sequence[str]], tag: object) -> None:
+        self._made(tag, lambda: self.connection.add(dn, entry))
+
+    def replace(self, dn: str, changes: Mapping[str, Sequence[str] | None], tag: object) -> None:
+        self._made(tag, lambda: self.connection.replace(dn, changes))
+
+    def _made(self, tag: object, write: Callable[[], None]) -> None:
+        try:
+            write()
+            self.done.append((tag, None))
+        except AlumailError as error:
+            self.done.append((tag, error))
+
+    def drain(self) -> list[tuple[object, AlumailError | None]]:
+        done, self.done = self.done, []
+        return done
 
 
 @dataclass

@@ -12,6 +12,7 @@ from identity.accounts import AccountStatus
 from identity.errors import AccessDeniedError
 from identity.roles import ROOT, Role
 from mailstack.errors import DaemonError
+from provisioning.importer import COLUMNS
 from tests.unit.fakes import composed
 
 pytestmark = pytest.mark.unit
@@ -117,3 +118,29 @@ def test_a_refused_suspension_ends_no_session(tmp_path: Path) -> None:
     with pytest.raises(AccessDeniedError):
         world.root.accounts(nobody).delete("li.lei")
     assert world.has_session(session)
+
+
+def test_an_import_writes_through_the_actors_pipeline_and_is_audited(tmp_path: Path) -> None:
+    world = composed(tmp_path)
+    world.alumnus("li.lei")
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        ",".join(COLUMNS) + "\nhan.mei,,,Han Mei,,,\nli.lei,,,Li Lei Renamed,,,\n",
+        encoding="utf-8",
+    )
+    report = world.root.importer(ROOT).run(roster)
+    assert (report.created, report.updated, report.failed) == (1, 1, 0)
+    assert world.directory.entries[world.tree.person("han.mei")]["cn"] == ["Han Mei"]
+    assert {who for who, _, _ in world.directory.writes} == {ROOT.name}
+    assert world.trail() == [("import", "roster.csv", "begun"), ("import", "roster.csv", "ok")]
+
+
+def test_the_helpdesk_may_not_import(tmp_path: Path) -> None:
+    world = composed(tmp_path)
+    desk = world.staff("desk", Role.HELPDESK)
+    roster = tmp_path / "roster.csv"
+    roster.write_text(",".join(COLUMNS) + "\nhan.mei,,,Han Mei,,,\n", encoding="utf-8")
+    with pytest.raises(AccessDeniedError):
+        world.root.importer(desk).run(roster)
+    assert world.directory.writes == []
+    assert world.trail()[-1] == ("import", "roster.csv", "denied")
