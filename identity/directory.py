@@ -147,6 +147,16 @@ class Directory:
         rows = self.search(dn, attributes=attributes, scope="base")
         return rows[0][1] if rows else None
 
+    def iter_search(
+        self, base: str, filterstr: str, attributes: Sequence[str], *, page_size: int = 1000
+    ) -> Iterator[tuple[str, Entry]]:
+        """Entries below ``base`` one page at a time (the module's iter_search)."""
+        return iter_search(self, base, filterstr, attributes, page_size=page_size)
+
+    def pipeline(self, window: int = 64) -> Pipeline:
+        """Asynchronous writes on this connection, up to ``window`` in flight (Pipeline)."""
+        return Pipeline(self, window)
+
     # -- writing -------------------------------------------------------------------------------
 
     def add(self, dn: str, entry: Mapping[str, Sequence[str]]) -> None:
@@ -342,6 +352,19 @@ def _decode(attrs: Mapping[str, Sequence[bytes]]) -> Entry:
     return {k: [v.decode("utf-8", "replace") for v in vs] for k, vs in attrs.items()}
 
 
+class WritePipeline(Protocol):
+    """Writes in flight on one connection (:class:`Pipeline`), each tagged by the caller;
+    ``drain`` waits for the rest and hands back ``(tag, error or None)`` for each."""
+
+    def add(self, dn: str, entry: Mapping[str, Sequence[str]], tag: object) -> None: ...
+
+    def replace(
+        self, dn: str, changes: Mapping[str, Sequence[str] | None], tag: object
+    ) -> None: ...
+
+    def drain(self) -> list[tuple[object, AlumailError | None]]: ...
+
+
 class DirectoryConnection(Protocol):
     """One bound connection to the directory: what use cases and identity's own readers ask of
     :class:`Directory` (and what tests/unit/fakes.py fakes)."""
@@ -356,6 +379,17 @@ class DirectoryConnection(Protocol):
     ) -> list[tuple[str, Entry]]: ...
 
     def get(self, dn: str, attributes: Sequence[str] | None = None) -> Entry | None: ...
+
+    def iter_search(
+        self, base: str, filterstr: str, attributes: Sequence[str], *, page_size: int = 1000
+    ) -> Iterator[tuple[str, Entry]]:
+        """Entries below ``base`` (subtree), streamed a page at a time: for exports of any
+        size."""
+        ...
+
+    def pipeline(self, window: int = 64) -> WritePipeline:
+        """Writes kept in flight (bulk imports: slapd groups their fsyncs)."""
+        ...
 
     def add(self, dn: str, entry: Mapping[str, Sequence[str]]) -> None: ...
 

@@ -9,6 +9,7 @@ archived before its account is deleted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -117,6 +118,7 @@ class AccountService:
         mailboxes: MailboxAdmin,
         audit: AuditLog,
         passwords: Passwords,
+        end_sessions: Callable[[str], None],
     ) -> None:
         self.settings = settings
         self.actor = actor
@@ -126,6 +128,8 @@ class AccountService:
         self.mailboxes = mailboxes
         self.audit = audit
         self.passwords = passwords
+        # Every browser session of a UID ends (the web service's store, opened on first use).
+        self.end_sessions = end_sessions
 
     @property
     def directory(self) -> DirectoryConnection:
@@ -311,7 +315,8 @@ class AccountService:
 
     def set_status(self, uid: str, status: AccountStatus) -> bool:
         """Suspend, resume or retire. Takes effect at the next login and the next delivery
-        whatever Dovecot cached. False when the account already had that status."""
+        whatever Dovecot cached; suspending or retiring ends every browser session of the
+        account. False when the account already had that status."""
         action = {AccountStatus.SUSPENDED: "suspend", AccountStatus.ACTIVE: "resume"}.get(
             status, "retire"
         )
@@ -331,6 +336,8 @@ class AccountService:
             self.directory.replace(self.tree.person(uid), {"alumailAccountStatus": [status.value]})
             self.mailboxes.flush_auth_cache(*login_names(account))
             outcome.changes = {"status": [account.status.value, status.value]}
+        if status is not AccountStatus.ACTIVE:
+            self.end_sessions(uid)
         return True
 
     def set_password(self, uid: str, password: str) -> None:
@@ -399,4 +406,5 @@ class AccountService:
             self.mailboxes.flush_auth_cache(*login_names(account))
             self.mailboxes.remove(account.mail)
             outcome.changes["mailbox"] = "archived" if archive else "purged"
+        self.end_sessions(uid)
         return archive

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
+from identity.dit import Tree
 from identity.roles import Actor
 from mailstack.keys.dkim import DkimKeys
 from mailstack.layout import Layout
@@ -26,12 +27,15 @@ from provisioning.backups import MailboxBackups
 from provisioning.collaborators import Connections, MailboxAdmin, MailSender
 from provisioning.connections import DirectoryConnections
 from provisioning.helpdesk import Helpdesk
+from provisioning.importer import Importer
 from provisioning.mailer import Mailer
+from provisioning.migration import Migrator
 from provisioning.passwords import Passwords
+from provisioning.reminders import CutoffReminders
 from provisioning.roster import RosterImport
+from provisioning.signin import SignIn
 from provisioning.signing_keys import SigningKeys
 from provisioning.staff import StaffService
-from provisioning.standing import token_binding
 from provisioning.store import Store
 
 U = TypeVar("U")
@@ -73,8 +77,33 @@ class Composition:
         return self._mailer or Mailer(self.settings)
 
     @functools.cached_property
+    def signin(self) -> SignIn:
+        """Sign-in, for the CLI's ``--actor``, web sessions and API tokens. It runs before any
+        use case and, in the web service, on every request's thread: each check opens short
+        connections of its own (or uses handed-in ones, as a request's root or a test has)."""
+        return SignIn(Tree(self.settings.base_dn), self.audit, self._short_connections)
+
+    @contextmanager
+    def _short_connections(self) -> Iterator[Connections]:
+        if self._opened is None:  # handed in: used as they are, closed by whoever made them
+            yield self.connections
+            return
+        connections = DirectoryConnections(self.layout.ldapi_uri)
+        try:
+            yield connections
+        finally:
+            connections.close()
+
+    @functools.cached_property
     def passwords(self) -> Passwords:
-        return Passwords(self.settings, self.connections, self.mailboxes, self.audit)
+        return Passwords(
+            self.settings, self.connections, self.mailboxes, self.audit, self.end_sessions
+        )
+
+    def end_sessions(self, uid: str) -> None:
+        """Every browser session of ``uid`` ends: the store is opened only when one must
+        (a CLI command that suspends nobody leaves the web service's file alone)."""
+        self.store.close_sessions_of(uid)
 
     # -- use cases -----------------------------------------------------------------------------
 
@@ -86,6 +115,7 @@ class Composition:
             mailboxes=self.mailboxes,
             audit=self.audit,
             passwords=self.passwords,
+            end_sessions=self.end_sessions,
         )
 
     def helpdesk(self, actor: Actor) -> Helpdesk:
@@ -98,13 +128,32 @@ class Composition:
         return MailboxBackups(self.accounts(actor))
 
     def api_tokens(self) -> ApiTokens:
-        return ApiTokens(self.store, self.audit, lambda uid: token_binding(self.settings, uid))
+        return ApiTokens(self.store, self.audit, self.signin.token_binding)
 
     def roster(self) -> RosterImport:
         return RosterImport(self.store, self.audit)
 
+    def reminders(self) -> CutoffReminders:
+        return CutoffReminders(
+            self.settings, self.store, self.connections.system, self.mailer, self.audit
+        )
+
     def signing_keys(self) -> SigningKeys:
         return SigningKeys(DkimKeys(self.layout), self.audit, self.settings.domain)
+
+    def importer(self, actor: Actor) -> Importer:
+        return Importer(self.settings, actor, connections=self.connections, audit=self.audit)
+
+    def migrator(self, actor: Actor, **options: Any) -> Migrator:
+        """Copies mail from the legacy server (``options``: the master login, TLS checking)."""
+        return Migrator(
+            self.settings,
+            actor,
+            connections=self.connections,
+            mailboxes=self.mailboxes,
+            audit=self.audit,
+            **options,
+        )
 
     def build(self, kind: type[U], actor: Actor) -> U:
         """The use case of class ``kind`` for ``actor`` (for faces that name the class)."""
@@ -113,6 +162,8 @@ class Composition:
             Helpdesk: self.helpdesk,
             StaffService: self.staff,
             MailboxBackups: self.backups,
+            Migrator: self.migrator,
+            Importer: self.importer,
         }
         return cast(U, factories[kind](actor))
 
@@ -122,7 +173,8 @@ class Composition:
     def for_request(self) -> Iterator[Composition]:
         """The same collaborators with directory connections of their own, closed at the end
         (a web request: one bind per actor per request, none kept between requests, so a
-        restarted slapd is simply reached again)."""
+        restarted slapd is simply reached again; or work a request leaves running in the
+        background, which closes them when it ends)."""
         connections = DirectoryConnections(self.layout.ldapi_uri)
         try:
             yield Composition(
@@ -130,8 +182,8 @@ class Composition:
                 connections=connections,
                 mailboxes=self.mailboxes,
                 audit=self.audit,
-                mailer=self._mailer,
-                store=self._store,
+                mailer=self.mailer,
+                store=self.store,
             )
         finally:
             connections.close()

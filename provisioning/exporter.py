@@ -10,11 +10,9 @@ from collections.abc import Callable
 from typing import IO
 
 from identity.accounts import ACCOUNT_ATTRIBUTES, Account, AccountStatus
-from identity.directory import Directory, escape, iter_search
+from identity.directory import DirectoryConnection, escape
 from identity.dit import Tree
 from identity.ldif import record as to_ldif
-from identity.roles import ROOT, Actor
-from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning import csvcells
 from provisioning.importer import COLUMNS
@@ -37,24 +35,24 @@ def export(
     settings: Settings,
     out: IO[str],
     fmt: str,
+    directory: DirectoryConnection,
     *,
-    actor: Actor = ROOT,
     status: AccountStatus | None = None,
     graduation_year: int | None = None,
 ) -> int:
+    """Write the accounts ``directory`` finds (the actor's connection: slapd's ACLs judge the
+    read) to ``out``; returns how many."""
     tree = Tree(settings.base_dn)
     count = 0
-    with Directory(Layout(settings.state_dir).ldapi_uri, actor.credentials) as directory:
-        rows = iter_search(
-            directory,
-            tree.people,
-            account_filter(status, graduation_year),
-            ["objectClass", *ACCOUNT_ATTRIBUTES],
-        )
-        writer = _writers[fmt](out)
-        for dn, entry in rows:
-            writer(dn, entry, settings)
-            count += 1
+    rows = directory.iter_search(
+        tree.people,
+        account_filter(status, graduation_year),
+        ["objectClass", *ACCOUNT_ATTRIBUTES],
+    )
+    writer = _writers[fmt](out)
+    for dn, entry in rows:
+        writer(dn, entry, settings)
+        count += 1
     return count
 
 

@@ -40,8 +40,7 @@ from identity.accounts import (
     check_uid,
 )
 from identity.directory import (
-    Directory,
-    Pipeline,
+    DirectoryConnection,
     escape,
 )
 from identity.dit import Tree
@@ -57,11 +56,11 @@ from identity.roles import ROOT, Actor
 from mailstack.daemons import slapd_offline
 from mailstack.errors import DaemonError
 from mailstack.files import NotRegularFile, check_replaceable
-from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning import csvcells, csvrows
 from provisioning.accounts import plan_account
 from provisioning.audit import AuditLog, audit_path
+from provisioning.collaborators import Connections
 
 COLUMNS = (
     "uid",
@@ -182,11 +181,18 @@ def count_rows(path: Path) -> int:
 
 
 class Importer:
-    def __init__(self, settings: Settings, actor: Actor = ROOT) -> None:
+    """The online import for ``actor``, on the connections and audit log it is handed
+    (provisioning.composition.Composition.importer): the actor's own connection, so slapd's
+    ACLs judge every read and write too."""
+
+    def __init__(
+        self, settings: Settings, actor: Actor = ROOT, *, connections: Connections, audit: AuditLog
+    ) -> None:
         self.settings = settings
         self.actor = actor
         self.tree = Tree(settings.base_dn)
-        self.layout = Layout(settings.state_dir)
+        self.connections = connections
+        self.audit = audit
 
     def run(
         self,
@@ -203,8 +209,7 @@ class Importer:
             if not self.actor.can_administer():
                 raise AccessDeniedError(f"{self.actor} may not import accounts")
             return self._run(ImportReport(dry_run=True), path, report_path, progress, window)
-        audit = AuditLog(audit_path(self.settings.state_dir))
-        with audit.action(self.actor, "import", path.name) as outcome:
+        with self.audit.action(self.actor, "import", path.name) as outcome:
             if not self.actor.can_administer():
                 raise AccessDeniedError(f"{self.actor} may not import accounts")
             report = ImportReport()
@@ -239,10 +244,8 @@ class Importer:
             report.rows += 1
             report.errors.append(RowError(line, column, reason))
 
-        with (
-            csvrows.open_csv(path) as handle,
-            Directory(self.layout.ldapi_uri, self.actor.credentials) as directory,
-        ):
+        directory = self.connections.as_actor(self.actor)
+        with csvrows.open_csv(path) as handle:
             _, records = read_rows(handle, unreadable)
             for batch in _batched(records, BATCH):
                 rows: list[Row] = []
@@ -271,14 +274,16 @@ class Importer:
             report.report_file = str(target)
         return report
 
-    def _existing(self, directory: Directory, rows: list[Row]) -> dict[str, dict[str, list[str]]]:
+    def _existing(
+        self, directory: DirectoryConnection, rows: list[Row]
+    ) -> dict[str, dict[str, list[str]]]:
         if not rows:
             return {}
         terms = "".join(f"(uid={escape(r.account.uid)})" for r in rows)
         found = directory.search(self.tree.people, f"(|{terms})", ["uid", *MANAGED], scope="one")
         return {entry["uid"][0]: entry for _, entry in found}
 
-    def _numbers_taken(self, directory: Directory, rows: list[Row]) -> dict[str, str]:
+    def _numbers_taken(self, directory: DirectoryConnection, rows: list[Row]) -> dict[str, str]:
         numbers = [r.account.student_number for r in rows if r.account.student_number]
         if not numbers:
             return {}
@@ -288,7 +293,9 @@ class Importer:
         )
         return {e["alumailStudentNumber"][0]: e["uid"][0] for _, e in found}
 
-    def _plan(self, directory: Directory, rows: list[Row], report: ImportReport) -> list[Write]:
+    def _plan(
+        self, directory: DirectoryConnection, rows: list[Row], report: ImportReport
+    ) -> list[Write]:
         """The writes one batch needs; unchanged rows and conflicts are counted here."""
         existing = self._existing(directory, rows)
         taken = self._numbers_taken(directory, rows)
@@ -317,12 +324,12 @@ class Importer:
 
     @staticmethod
     def _write(
-        directory: Directory, writes: list[Write], report: ImportReport, window: int
+        directory: DirectoryConnection, writes: list[Write], report: ImportReport, window: int
     ) -> None:
         """The batch's writes, pipelined: up to ``window`` in flight, so slapd works on the next
         entries while it waits for the disk on the current one. Each entry is one atomic
         operation; a failing one is named in the report and the others still go in."""
-        pipeline = Pipeline(directory, window=window)
+        pipeline = directory.pipeline(window)
         by_line = {write.line: write for write in writes}
         for write in writes:
             if write.kind == "created":

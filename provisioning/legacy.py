@@ -13,9 +13,10 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 
 from identity.accounts import check_address, check_uid
-from identity.directory import Directory
+from identity.directory import DirectoryConnection
 from identity.dit import Tree
 from identity.errors import AccessDeniedError, NotFoundError, ValidationError
 from identity.legacy import HOLDER_ATTRIBUTES, HOLDERS_FILTER, LegacyHolder, new_holder
@@ -25,13 +26,13 @@ from provisioning.migration import Job, Migrator
 from provisioning.store import Store
 
 
-def holders(directory: Directory, tree: Tree) -> list[LegacyHolder]:
+def holders(directory: DirectoryConnection, tree: Tree) -> list[LegacyHolder]:
     """Every account with a legacy address, by uid."""
     rows = directory.search(tree.people, HOLDERS_FILTER, HOLDER_ATTRIBUTES, scope="one")
     return sorted((LegacyHolder.from_entry(entry) for _, entry in rows), key=lambda h: h.uid)
 
 
-def holder(directory: Directory, tree: Tree, uid: str) -> LegacyHolder | None:
+def holder(directory: DirectoryConnection, tree: Tree, uid: str) -> LegacyHolder | None:
     """``uid``'s legacy mailbox, or None when the account holds none."""
     entry = directory.get(tree.person(check_uid(uid)), HOLDER_ATTRIBUTES)
     if not entry:
@@ -41,7 +42,12 @@ def holder(directory: Directory, tree: Tree, uid: str) -> LegacyHolder | None:
 
 
 def record_holder(
-    directory: Directory, tree: Tree, audit: AuditLog, actor: Actor, uid: str, address: str
+    directory: DirectoryConnection,
+    tree: Tree,
+    audit: AuditLog,
+    actor: Actor,
+    uid: str,
+    address: str,
 ) -> str:
     """Record that ``uid`` holds the legacy mailbox ``address`` (not migrated yet); returns the
     address as recorded. Admins only; audited."""
@@ -89,7 +95,7 @@ class PortalMoves:
     def start(
         self,
         store: Store,
-        migrator: Callable[[], Migrator],
+        open_migrator: Callable[[], AbstractContextManager[Migrator]],
         holder: LegacyHolder | None,
         uid: str,
         login: str,
@@ -97,23 +103,30 @@ class PortalMoves:
     ) -> None:
         """Start copying ``uid``'s legacy mailbox (``holder``, None when it holds none) into
         its new one, signing in to the legacy server with ``login`` and ``password``
-        (``migrator`` makes the copier once the request is known to be good)."""
+        (``open_migrator`` makes the copier once the request is known to be good, on
+        connections of its own: the copy outlives the request, and closes them when done)."""
         if holder is None:
             raise ValidationError("login", "this jAccount holds no legacy mailbox")
         if not login.strip() or not password:
             raise ValidationError("password", "give the login and password of the legacy mailbox")
-        copier = migrator()
-        with self._lock:
-            if uid in self._running:
-                raise ValidationError("login", "a migration of this mailbox is running already")
-            self._running.add(uid)
-        job = Job(uid, login.strip(), password)
-        threading.Thread(target=self._run, args=(store, copier, job), daemon=True).start()
+        with ExitStack() as opened:
+            copier = opened.enter_context(open_migrator())
+            with self._lock:
+                if uid in self._running:
+                    raise ValidationError("login", "a migration of this mailbox is running already")
+                self._running.add(uid)
+            job = Job(uid, login.strip(), password)
+            # From here the copy's thread owns what the copier opened, and closes it.
+            thread = threading.Thread(
+                target=self._run, args=(store, copier, job, opened.pop_all()), daemon=True
+            )
+        thread.start()
 
-    def _run(self, store: Store, migrator: Migrator, job: Job) -> None:
+    def _run(self, store: Store, migrator: Migrator, job: Job, opened: ExitStack) -> None:
         started = time.time()
         try:
-            report = migrator.one(job)
+            with opened:
+                report = migrator.one(job)
             save_report(store, job.uid, started, time.time(), report.as_dict())
         finally:
             with self._lock:

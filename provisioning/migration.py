@@ -19,16 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from identity.accounts import check_uid
-from identity.directory import Directory
 from identity.dit import Tree
 from identity.errors import AlumailError, ConfigError, NotFoundError, ValidationError
 from identity.legacy import LegacyState, state_change
 from identity.roles import ROOT, Actor
-from mailstack.layout import Layout
 from mailstack.mailbox.imapsync import FolderCount, ImapSource, survey
-from mailstack.mailbox.mailboxes import DoveadmMailboxes
 from mailstack.settings import Settings
-from provisioning.audit import AuditLog, audit_path
+from provisioning.audit import AuditLog
+from provisioning.collaborators import Connections, MailboxAdmin
 from provisioning.csvrows import open_csv, read_rows
 
 CSV_COLUMNS = ("legacy_login", "legacy_password", "uid")
@@ -78,11 +76,18 @@ def read_jobs(path: Path) -> list[Job]:
 
 
 class Migrator:
+    """Copies for ``actor`` (audited as theirs) on the connections, mailbox administration and
+    audit log it is handed (provisioning.composition.Composition.migrator). The holder's state
+    is alumail's own write, through the system connection."""
+
     def __init__(
         self,
         settings: Settings,
         actor: Actor = ROOT,
         *,
+        connections: Connections,
+        mailboxes: MailboxAdmin,
+        audit: AuditLog,
         master_user: str = "",
         master_password: str = "",
         verify_tls: bool = True,
@@ -94,10 +99,10 @@ class Migrator:
         self.master_user = master_user
         self.master_password = master_password
         self.verify_tls = verify_tls
-        self.mailboxes = DoveadmMailboxes(Layout(settings.state_dir))
+        self.connections = connections
+        self.mailboxes = mailboxes
         self.tree = Tree(settings.base_dn)
-        self.uri = Layout(settings.state_dir).ldapi_uri
-        self.audit = AuditLog(audit_path(settings.state_dir))
+        self.audit = audit
 
     def source(self, job: Job) -> ImapSource:
         s = self.settings
@@ -125,8 +130,7 @@ class Migrator:
         )
 
     def set_state(self, uid: str, state: LegacyState) -> None:
-        with Directory(self.uri) as system:
-            system.replace(self.tree.person(uid), state_change(state))
+        self.connections.system.replace(self.tree.person(uid), state_change(state))
 
     def run(
         self, jobs: Iterable[Job], progress: Callable[[AccountReport], None] | None = None
@@ -144,9 +148,8 @@ class Migrator:
         (messages per folder). Nothing is copied or changed."""
         report = AccountReport(job.uid, job.login)
         try:
-            with Directory(self.uri) as system:
-                if system.get(self.tree.person(job.uid), ["mail"]) is None:
-                    raise NotFoundError(f"no account with uid '{job.uid}'")
+            if self.connections.system.get(self.tree.person(job.uid), ["mail"]) is None:
+                raise NotFoundError(f"no account with uid '{job.uid}'")
             folders = survey(self.source(job))
             report.per_folder = folders
             report.folders = len(folders)
@@ -160,8 +163,7 @@ class Migrator:
         report = AccountReport(job.uid, job.login)
         started = time.monotonic()
         try:
-            with Directory(self.uri) as system:
-                entry = system.get(self.tree.person(job.uid), ["mail"])
+            entry = self.connections.system.get(self.tree.person(job.uid), ["mail"])
             if entry is None:
                 raise NotFoundError(f"no account with uid '{job.uid}'")
             user = entry["mail"][0]

@@ -12,6 +12,8 @@ identity.access.web_service_rules for slapd).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from identity.accounts import ACCOUNT_ATTRIBUTES, Account, check_uid
 from identity.directory import Credentials
 from identity.dit import Tree
@@ -26,6 +28,7 @@ from provisioning.store import Store
 
 # The store's kind of one-time token a recovery mail carries (provisioning.recovery issues it).
 RESET_TOKEN_KIND = "reset"  # noqa: S105 -- a kind of token, not a secret
+RESET_LINK_NOT_VALID = "this reset link is not valid or has expired"
 
 
 class Passwords:
@@ -35,6 +38,7 @@ class Passwords:
         connections: Connections,
         mailboxes: MailboxAdmin,
         audit: AuditLog,
+        end_sessions: Callable[[str], None],
     ) -> None:
         self.settings = settings
         self.tree = Tree(settings.base_dn)
@@ -42,6 +46,8 @@ class Passwords:
         self.lookups = AccountLookups(self.tree, connections)
         self.mailboxes = mailboxes
         self.audit = audit
+        # Every browser session of a UID ends (the web service's store, opened on first use).
+        self.end_sessions = end_sessions
 
     # -- the four ways a password changes ------------------------------------------------------
 
@@ -54,7 +60,8 @@ class Passwords:
 
     def reset_by_helpdesk(self, actor: Actor, uid: str, password: str | None = None) -> str:
         """Set a temporary password (generated unless given) and force a change at next login.
-        Returns the temporary password, shown once to the helpdesk member.
+        Returns the temporary password, shown once to the helpdesk member. Every browser
+        session of the alumnus ends.
 
         The reset is the helpdesk's only way to a password: slapd gives the helpdesk no write
         on userPassword or pwdReset, so a working password can be neither set nor kept without
@@ -66,12 +73,14 @@ class Passwords:
             temporary = password if password is not None else generate_password()
             self._write(uid, temporary, must_change=True)
             outcome.changes = {"password": "reset", "must_change_password": True}
+        self.end_sessions(uid)
         return temporary
 
     def change_own(self, uid: str, current: str, new: str) -> None:
         """A person (alumnus or staff member) replaces their own password, proving the current
         (or temporary) one by a bind as themselves (ppolicy counts a failure). This is also how
-        a forced change after a helpdesk reset is completed."""
+        a forced change after a helpdesk reset is completed. Every browser session of theirs
+        ends (they also see the new pwdChangedTime, but only to the second)."""
         check_uid(uid)
         DEFAULT_POLICY.check(new, uid=uid)
         if self.lookups.is_staff(uid):
@@ -90,19 +99,18 @@ class Passwords:
                     dn, {"userPassword": [hash_password(new)], "pwdReset": None}
                 )
             outcome.changes = {"password": "changed"}
+        self.end_sessions(uid)
 
     def recover_by_token(self, store: Store, token: str, password: str) -> str:
         """Set a new password through a mailed reset link (single use, kept in the service
         ``store``). Proven by the link: no change forced, a lockout cleared, in one write;
         every browser session of the account ends. Returns the UID."""
         uid = reset_link_holder(store, token)
-        if uid is None:
-            raise ValidationError("token", "this reset link is not valid or has expired")
         DEFAULT_POLICY.check(password, uid=uid)
-        if store.consume(RESET_TOKEN_KIND, token) is None:
-            raise ValidationError("token", "this reset link is not valid or has expired")
+        if store.consume(RESET_TOKEN_KIND, token) is None:  # used up meanwhile
+            raise ValidationError("token", RESET_LINK_NOT_VALID)
         self._write(uid, password, must_change=False, unlock=True)
-        store.close_sessions_of(uid)
+        self.end_sessions(uid)
         self.audit.record(PORTAL, "password-recovery", uid, "ok", changes={"password": "changed"})
         return uid
 
@@ -137,7 +145,10 @@ class Passwords:
         self.mailboxes.flush_auth_cache(account.uid, account.mail, *account.aliases)
 
 
-def reset_link_holder(store: Store, token: str) -> str | None:
-    """The UID a reset link is for, if it is still good."""
+def reset_link_holder(store: Store, token: str) -> str:
+    """The UID a reset link is for; ValidationError if it is not (any longer) good. A link
+    asked for an unknown login names "-" and is never good."""
     found = store.peek(RESET_TOKEN_KIND, token)
-    return found.subject if found and found.subject != "-" else None
+    if found is None or found.subject == "-":
+        raise ValidationError("token", RESET_LINK_NOT_VALID)
+    return found.subject

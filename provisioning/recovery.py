@@ -80,8 +80,8 @@ class Recovery:
         )
         self.audit.record(PORTAL, "recovery-mail", uid, "ok")
 
-    def valid(self, token: str) -> str | None:
-        """The UID a reset link is for, if it is still good."""
+    def holder(self, token: str) -> str:
+        """The UID a reset link is for; ValidationError if it is not (any longer) good."""
         return reset_link_holder(self.store, token)
 
     def reset(self, token: str, password: str) -> str:

@@ -17,6 +17,10 @@ from provisioning.lookups import require
 class KeyFiles(Protocol):
     """The signing keys on disk (mailstack.keys.dkim.DkimKeys)."""
 
+    def current(self) -> DkimKey | None: ...
+
+    def selectors(self) -> list[str]: ...
+
     def generate(self, domain: str, selector: str | None = None) -> DkimKey: ...
 
     def retire(self, selector: str) -> None: ...
@@ -27,6 +31,14 @@ class SigningKeys:
         self.keys = keys
         self.audit = audit
         self.domain = domain
+
+    def in_use(self) -> DkimKey | None:
+        """The key OpenDKIM signs with (its record is what to publish), None before `up`."""
+        return self.keys.current()
+
+    def on_disk(self) -> list[str]:
+        """Every key's selector, the one in use and those not retired yet."""
+        return self.keys.selectors()
 
     def rotate(self, actor: Actor, selector: str | None, *, apply: Callable[[], object]) -> DkimKey:
         """Make a new key and sign with it from now on; the old one stays until retired (its

@@ -29,7 +29,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from identity.directory import Directory
+from identity.directory import DirectoryConnection
 from identity.dit import Tree
 from identity.errors import AlumailError, ConflictError, ValidationError
 from identity.roles import Actor
@@ -50,16 +50,25 @@ MAX_MANIFEST_BYTES = 64 * 1024
 MAIL_ROOT = "mail"
 
 
-def backup_all(settings: Settings, target_dir: Path, *, audit: AuditLog, actor: Actor) -> Path:
-    """Copy the running stack into a new folder under ``target_dir`` (its path is returned).
-    Audited."""
+def backup_all(
+    settings: Settings,
+    target_dir: Path,
+    *,
+    system: DirectoryConnection,
+    audit: AuditLog,
+    actor: Actor,
+) -> Path:
+    """Copy the running stack into a new folder under ``target_dir`` (its path is returned),
+    the accounts' addresses read on the ``system`` connection. Audited. A use case of a
+    running stack, handed the composition root's connection and audit log; restore_all is not
+    (there is no slapd to connect to yet, and the audit trail is the backup's once restored)."""
     with audit.action(actor, "backup-all", str(target_dir)) as done:
-        out = _backup(settings, target_dir)
+        out = _backup(settings, system, target_dir)
         done.changes = {"folder": str(out)}
     return out
 
 
-def _backup(settings: Settings, target_dir: Path) -> Path:
+def _backup(settings: Settings, system: DirectoryConnection, target_dir: Path) -> Path:
     layout = Layout(settings.state_dir)
     doveadm = Doveadm.of(layout)
     if not doveadm.dovecot_running():
@@ -72,11 +81,10 @@ def _backup(settings: Settings, target_dir: Path) -> Path:
         what="slapcat",
     )
     tree = Tree(settings.base_dn)
-    with Directory(layout.ldapi_uri) as system:
-        addresses = [
-            e["mail"][0]
-            for _, e in system.search(tree.people, "(objectClass=alumailAccount)", ["mail"])
-        ]
+    addresses = [
+        e["mail"][0]
+        for _, e in system.search(tree.people, "(objectClass=alumailAccount)", ["mail"])
+    ]
     base = layout.tmp
     ensure_dir(base, 0o711)
     staging = Path(tempfile.mkdtemp(prefix="backup-all-", dir=base))

@@ -1,6 +1,7 @@
 """An entry's standing as a web session or an API token sees it on every request: which entry
 it is (entryUUID), when its password last changed, whether a change is forced, whether it is
-suspended, and a staff member's role. Read as the host's root, so no actor's ACLs hide it.
+suspended, and a staff member's role. Read on the ``system`` connection (the host's root), so no
+actor's ACLs hide it.
 
 Sessions and tokens are bound to what they were granted against; this is what they are
 compared with, so a change made by any face (the web service, the CLI, a plain LDAP write)
@@ -12,12 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from identity.accounts import check_uid
-from identity.directory import Directory
+from identity.directory import DirectoryConnection
 from identity.dit import Tree
 from identity.errors import AccessDeniedError, NotFoundError, ValidationError
 from identity.roles import STAFF_ROLES, identify
-from mailstack.layout import Layout
-from mailstack.settings import Settings
 from provisioning.api_tokens import Binding
 from provisioning.store import Session, Standing
 
@@ -51,9 +50,8 @@ class AccountState:
         )
 
 
-def _entry(settings: Settings, dn: str) -> dict[str, list[str]] | None:
-    with Directory(Layout(settings.state_dir).ldapi_uri) as system:
-        return system.get(dn, STATE_ATTRIBUTES)
+def _entry(system: DirectoryConnection, dn: str) -> dict[str, list[str]] | None:
+    return system.get(dn, STATE_ATTRIBUTES)
 
 
 def _first(entry: dict[str, list[str]], name: str, default: str = "") -> str:
@@ -67,18 +65,17 @@ def _active(entry: dict[str, list[str]]) -> bool:
     )
 
 
-def account_state(settings: Settings, uid: str) -> AccountState | None:
+def account_state(system: DirectoryConnection, tree: Tree, uid: str) -> AccountState | None:
     """The state of ``uid``'s entry (staff first, then alumni, as identify looks), None when
     there is none, or when ``uid`` breaks the UID rule (no DN is built from it then)."""
     try:
         check_uid(uid)
     except ValidationError:
         return None
-    tree = Tree(settings.base_dn)
     alumnus = False
-    entry = _entry(settings, tree.staff_member(uid))
+    entry = _entry(system, tree.staff_member(uid))
     if entry is None:
-        alumnus, entry = True, _entry(settings, tree.person(uid))
+        alumnus, entry = True, _entry(system, tree.person(uid))
     if entry is None:
         return None
     return AccountState(
@@ -89,30 +86,28 @@ def account_state(settings: Settings, uid: str) -> AccountState | None:
     )
 
 
-def staff_binding(settings: Settings, uid: str) -> Binding | None:
+def staff_binding(system: DirectoryConnection, tree: Tree, uid: str) -> Binding | None:
     """Staff member ``uid`` as the directory has them now, to bind a token to or to compare a
     token's binding with; None when there is no such staff member, or it is suspended."""
     try:
-        with Directory(Layout(settings.state_dir).ldapi_uri) as system:
-            dn, role = identify(system, Tree(settings.base_dn), uid)
+        dn, role = identify(system, tree, uid)
     except (ValidationError, NotFoundError, AccessDeniedError):
         return None
     if role not in STAFF_ROLES:
         return None
-    entry = _entry(settings, dn)
+    entry = _entry(system, dn)
     if entry is None or not _active(entry):
         return None
     return Binding(uid, _first(entry, "entryUUID"), role.value)
 
 
-def token_binding(settings: Settings, uid: str) -> Binding:
+def token_binding(system: DirectoryConnection, tree: Tree, uid: str) -> Binding:
     """What a new API token for ``uid`` is bound to: a staff member who is not suspended.
     NotFoundError for an unknown UID, ValidationError for an alumnus or a suspended member."""
-    with Directory(Layout(settings.state_dir).ldapi_uri) as system:
-        _, role = identify(system, Tree(settings.base_dn), uid)
+    _, role = identify(system, tree, uid)
     if role not in STAFF_ROLES:
         raise ValidationError("uid", f"'{uid}' is not a staff member (admin or helpdesk)")
-    binding = staff_binding(settings, uid)
+    binding = staff_binding(system, tree, uid)
     if binding is None:
         raise ValidationError("uid", f"'{uid}' is suspended: no token is issued to it")
     return binding

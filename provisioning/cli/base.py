@@ -165,9 +165,7 @@ class Context:
             if self.actor_uid is None:
                 self._actor = ROOT
             else:
-                from provisioning.signin import resolve_actor
-
-                self._actor = resolve_actor(self.settings, self.actor_uid, self._actor_password())
+                self._actor = self.root.signin.resolve_actor(self.actor_uid, self._actor_password())
         return self._actor
 
     def _actor_password(self) -> str:

@@ -30,7 +30,6 @@ from provisioning.cli.base import (
 )
 from provisioning.exporter import FORMATS, export
 from provisioning.importer import (
-    Importer,
     ImportReport,
     check_writable,
     count_rows,
@@ -82,7 +81,7 @@ def import_roster(
         ctx.authorize(HOST_ROOT, "import --offline", changes=True)
         report = offline_import(ctx.settings, roster)
     else:
-        importer = Importer(ctx.settings, ctx.actor)
+        importer = ctx.root.importer(ctx.actor)
         show = err.is_terminal and not as_json
         if show:
             with Progress(
@@ -150,7 +149,7 @@ def export_accounts(
             ctx.settings,
             sys.stdout,
             fmt,
-            actor=ctx.actor,
+            ctx.root.connections.as_actor(ctx.actor),
             status=status_value,
             graduation_year=graduation_year,
         )
@@ -162,7 +161,7 @@ def export_accounts(
                 ctx.settings,
                 handle,
                 fmt,
-                actor=ctx.actor,
+                ctx.root.connections.as_actor(ctx.actor),
                 status=status_value,
                 graduation_year=graduation_year,
             )

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import click
 
-from mailstack.keys.dkim import DkimKeys
-from mailstack.layout import Layout
 from mailstack.publish import dnsrecords
-from mailstack.settings import Settings
 from provisioning.cli.base import ADMINS, Context, allow, authorize, emit_json, main, pass_ctx, say
 from provisioning.errors import VerificationError
 
 
-def expected_records(settings: Settings) -> list[dnsrecords.Record]:
-    key = DkimKeys(Layout(settings.state_dir)).current()
+def expected_records(ctx: Context) -> list[dnsrecords.Record]:
+    key = ctx.root.signing_keys().in_use()
     dkim = (key.selector, key.record()) if key else None
-    return dnsrecords.records(settings, dkim)
+    return dnsrecords.records(ctx.settings, dkim)
 
 
 @allow(ADMINS)
@@ -32,7 +29,7 @@ def dns_group(click_ctx: click.Context, as_json: bool, as_zone: bool) -> None:
     authorize(click_ctx)
     ctx: Context = click_ctx.obj
     settings = ctx.settings
-    records = expected_records(settings)
+    records = expected_records(ctx)
     if as_json:
         emit_json([r.as_dict() for r in records])
     elif as_zone:
@@ -58,7 +55,7 @@ def dns_group(click_ctx: click.Context, as_json: bool, as_zone: bool) -> None:
 @pass_ctx
 def dns_check(ctx: Context, nameserver: str | None, port: int, as_json: bool) -> None:
     """Compare what DNS returns with what should be published. Exit 1 when anything differs."""
-    records = expected_records(ctx.settings)
+    records = expected_records(ctx)
     differences = dnsrecords.compare(records, dnsrecords.resolver_lookup(nameserver, port))
     if as_json:
         emit_json({"checked": len(records), "differences": [d.as_dict() for d in differences]})
@@ -86,13 +83,13 @@ def dkim_group() -> None:
 @pass_ctx
 def dkim_show(ctx: Context, as_json: bool) -> None:
     """The key in use and every key on disk, with the record to publish."""
-    keys = DkimKeys(Layout(ctx.settings.state_dir))
-    current = keys.current()
+    keys = ctx.root.signing_keys()
+    current = keys.in_use()
     data = {
         "selector": current.selector if current else None,
         "record_name": f"{current.selector}._domainkey.{ctx.settings.domain}" if current else None,
         "record": current.record() if current else None,
-        "keys": keys.selectors(),
+        "keys": keys.on_disk(),
     }
     if as_json:
         emit_json(data)

@@ -8,12 +8,9 @@ from pathlib import Path
 import click
 
 from identity.accounts import check_uid
-from identity.directory import Directory
 from identity.dit import Tree
 from identity.errors import ValidationError
-from mailstack.layout import Layout
 from provisioning import legacy
-from provisioning.audit import AuditLog, audit_path
 from provisioning.cli.base import (
     ADMINS,
     ANYONE,
@@ -28,7 +25,7 @@ from provisioning.cli.base import (
     read_secret_file,
     say,
 )
-from provisioning.migration import AccountReport, Job, Migrator, read_jobs
+from provisioning.migration import AccountReport, Job, read_jobs
 
 
 @allow(ADMINS, changes=True)
@@ -77,8 +74,8 @@ def migrate(
     master_password = ""
     if master_password_file is not None:
         master_password = read_secret_file(master_password_file, "master-password-file")
-    migrator = Migrator(
-        ctx.settings, ctx.actor, master_user=master_user, master_password=master_password
+    migrator = ctx.root.migrator(
+        ctx.actor, master_user=master_user, master_password=master_password
     )
     total = len(jobs)
     done: list[AccountReport] = []
@@ -127,8 +124,7 @@ def legacy_group() -> None:
 @pass_ctx
 def legacy_status(ctx: Context, as_json: bool) -> None:
     """Every holder: legacy address, state (not-migrated, migrating, migrated, failed)."""
-    with Directory(Layout(ctx.settings.state_dir).ldapi_uri) as system:
-        holders = legacy.holders(system, Tree(ctx.settings.base_dn))
+    holders = legacy.holders(ctx.root.connections.system, Tree(ctx.settings.base_dn))
     counts: dict[str, int] = {}
     for holder in holders:
         counts[holder.state] = counts.get(holder.state, 0) + 1
@@ -153,15 +149,14 @@ def legacy_status(ctx: Context, as_json: bool) -> None:
 @pass_ctx
 def legacy_set(ctx: Context, uid: str, address: str) -> None:
     """Record that UID holds the legacy mailbox ADDRESS (not migrated yet)."""
-    with Directory(Layout(ctx.settings.state_dir).ldapi_uri) as system:
-        address = legacy.record_holder(
-            system,
-            Tree(ctx.settings.base_dn),
-            AuditLog(audit_path(ctx.settings.state_dir)),
-            ctx.actor,
-            uid,
-            address,
-        )
+    address = legacy.record_holder(
+        ctx.root.connections.system,
+        Tree(ctx.settings.base_dn),
+        ctx.root.audit,
+        ctx.actor,
+        uid,
+        address,
+    )
     say(f"alumail: {uid} holds the legacy mailbox {address}")
 
 
@@ -200,16 +195,11 @@ def legacy_remind(ctx: Context, dry_run: bool, today: str | None, as_json: bool)
     """Mail the reminder due today to every holder who has not migrated (run daily)."""
     import datetime
 
-    from provisioning import reminders
-    from provisioning.store import Store
-
     try:
         day = datetime.date.fromisoformat(today) if today else datetime.date.today()
     except ValueError as exc:
         raise ValidationError("today", "must be a date as YYYY-MM-DD") from exc
-    sent = reminders.send(
-        ctx.settings, Store.for_state(ctx.settings.state_dir), day, dry_run=dry_run
-    )
+    sent = ctx.root.reminders().send(day, dry_run=dry_run)
     if as_json:
         emit_json({"dry_run": dry_run, "reminders": [r.as_dict() for r in sent]})
     else:
@@ -229,7 +219,11 @@ def backup_all(ctx: Context, target: Path) -> None:
     from provisioning.stackbackup import backup_all as run_backup
 
     out = run_backup(
-        ctx.settings, target, audit=AuditLog(audit_path(ctx.settings.state_dir)), actor=ctx.actor
+        ctx.settings,
+        target,
+        system=ctx.root.connections.system,
+        audit=ctx.root.audit,
+        actor=ctx.actor,
     )
     click.echo(out)
 

@@ -11,7 +11,6 @@ from rich.table import Table
 from identity.errors import ValidationError
 from identity.roles import Role
 from provisioning import api_tokens
-from provisioning.audit import AuditLog, audit_path
 from provisioning.cli.base import (
     ADMINS,
     ANYONE,
@@ -26,7 +25,6 @@ from provisioning.cli.base import (
     say,
 )
 from provisioning.errors import VerificationError
-from provisioning.store import Store
 
 
 @main.group()
@@ -115,7 +113,7 @@ def staff_remove(ctx: Context, uid: str) -> None:
     service = ctx.root.staff(ctx.actor)
     service.remove(uid)
     # Its API tokens are bound to the removed entry and refused anyway; revoke them now too.
-    api_tokens.revoke_all(Store.for_state(ctx.settings.state_dir), uid)
+    api_tokens.revoke_all(ctx.root.store, uid)
     say(f"removed {uid}")
 
 
@@ -153,8 +151,6 @@ def passwd(ctx: Context, uid: str, password_stdin: bool) -> None:
     if current is None or new is None:
         raise ValidationError("password", "give both with --password-stdin or at the prompts")
     ctx.root.passwords.change_own(uid, current, new)
-    # Web sessions also see the new pwdChangedTime, but only to the second: end them now.
-    Store.for_state(ctx.settings.state_dir).close_sessions_of(uid)
     say(f"{uid}: password changed")
 
 
@@ -177,7 +173,7 @@ def audit(
     as_json: bool,
 ) -> None:
     """Read the audit trail."""
-    log = AuditLog(audit_path(ctx.settings.state_dir))
+    log = ctx.root.audit
     if verify:
         broken = log.verify()
         if broken is not None:

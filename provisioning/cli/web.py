@@ -20,7 +20,6 @@ from provisioning.cli.base import (
     pass_ctx,
     say,
 )
-from provisioning.store import Store
 
 
 @allow(HOST_ROOT)
@@ -70,7 +69,7 @@ def roster_import(ctx: Context, path: Path, dry_run: bool, as_json: bool) -> Non
 @pass_ctx
 def roster_status(ctx: Context, as_json: bool) -> None:
     """How many graduates the roster holds, and how many have registered."""
-    counts = roster.counts(Store.for_state(ctx.settings.state_dir))
+    counts = roster.counts(ctx.root.store)
     if as_json:
         emit_json(counts)
     else:
@@ -110,7 +109,7 @@ def token_revoke(ctx: Context, token_id: str) -> None:
 @pass_ctx
 def token_list(ctx: Context, as_json: bool) -> None:
     """Every token: id, staff member, label, dates (never the token itself)."""
-    tokens = api_tokens.listing(Store.for_state(ctx.settings.state_dir))
+    tokens = api_tokens.listing(ctx.root.store)
     if as_json:
         emit_json([t.as_dict() for t in tokens])
         return

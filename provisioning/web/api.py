@@ -18,7 +18,6 @@ from identity.errors import AccessDeniedError
 from identity.roles import Actor
 from provisioning import api_tokens
 from provisioning.helpdesk import Helpdesk
-from provisioning.signin import token_actor
 from provisioning.web.requests import NotSignedIn, Services, services
 from provisioning.web.security import client_address
 
@@ -67,7 +66,7 @@ def api_actor(request: Request, svc: Svc) -> Actor:
         presented = api_tokens.token_id(token)
         svc.limiter.hit("token-id", presented or "-", svc.limits.token_account)
         raise NotSignedIn(api_tokens.REFUSED) from None
-    actor = token_actor(svc.settings, svc.store, issued)
+    actor = svc.root.signin.token_actor(svc.store, issued)
     if actor is None:
         raise NotSignedIn(api_tokens.REFUSED)
     return actor
@@ -170,7 +169,6 @@ def modify_account(svc: Svc, actor: Staff, uid: str, body: AccountChanges) -> di
 def delete_account(svc: Svc, actor: Staff, uid: str, purge_mail: bool = False) -> dict[str, Any]:
     with svc.accounts(actor) as accounts:
         archive = accounts.delete(uid, purge_mail=purge_mail)
-    svc.store.close_sessions_of(uid)
     return {"uid": uid, "deleted": True, "archive": str(archive) if archive else None}
 
 
@@ -184,7 +182,6 @@ def account_status(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
 def reset_password(svc: Svc, actor: Staff, uid: str, response: Response) -> dict[str, Any]:
     with svc.service(Helpdesk, actor) as desk:
         temporary = desk.reset_password(uid)
-    svc.store.close_sessions_of(uid)
     response.headers["Cache-Control"] = "no-store"
     return {"uid": uid, "temporary_password": temporary, "must_change_password": True}
 
@@ -199,7 +196,6 @@ def unlock(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
 def suspend(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
     with svc.service(Helpdesk, actor) as desk:
         changed = desk.set_status(uid, AccountStatus.SUSPENDED)
-    svc.store.close_sessions_of(uid)
     return {"uid": uid, "changed": changed}
 
 

@@ -34,10 +34,10 @@ from mailstack.errors import DaemonError
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.composition import Composition
+from provisioning.legacy import PortalMoves
 from provisioning.mailer import Mailer, Outbox, QueuedMailer
 from provisioning.recovery import Recovery
 from provisioning.registration import Registration
-from provisioning.store import Store
 from provisioning.web import api, autoconfig, console, mailbox, portal
 from provisioning.web.requests import MustChange, NotSignedIn, Services, services
 from provisioning.web.security import (
@@ -122,12 +122,12 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
         version="1",
         description="Accounts, registration, self-service and helpdesk for the alumni jAccount.",
     )
-    store = Store.for_state(settings.state_dir)
     mailer = Mailer(settings)
     outbox = Outbox()
     # The process's collaborators, built once; each request opens its own connections.
     sender = QueuedMailer(mailer, outbox)  # every request's mail goes through the outbox
-    root = Composition(settings, mailer=sender, store=store)
+    root = Composition(settings, mailer=sender)
+    store = root.store
 
     @contextmanager
     def portal_accounts() -> Iterator[AccountService]:
@@ -144,9 +144,10 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
         outbox=outbox,
         registration=Registration(settings, store, sender, portal_accounts),
         recovery=Recovery(settings, store, mailer, outbox, root.audit, portal_accounts),
+        moves=PortalMoves(),
         limiter=RateLimiter(),
         limits=limits or Limits(),
-        csrf=Csrf(service_key(settings.state_dir)),
+        csrf=Csrf(service_key(root.layout.web_key)),
         templates=templates,
     )
     app.add_middleware(BodyLimit)

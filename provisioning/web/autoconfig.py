@@ -59,7 +59,7 @@ def outlook_json(request: Request, svc: Svc) -> Response:
 @router.get("/account/clients/apple.mobileconfig")
 def apple(request: Request, svc: Svc) -> Response:
     session = signed_in(request, svc)
-    actor = sessions.session_actor(svc.settings, session)
+    actor = sessions.session_actor(svc.root.signin, session)
     with svc.accounts(actor) as accounts:
         account = accounts.get(session.uid)
     profile = autoconfig.apple_profile(svc.settings, account.mail, account.display_name)

@@ -29,7 +29,7 @@ RESULTS = 50
 
 def staff_actor(request: Request, svc: Services) -> Actor:
     session = signed_in(request, svc)
-    actor = sessions.session_actor(svc.settings, session)
+    actor = sessions.session_actor(svc.root.signin, session)
     if not actor.can_support():
         raise AccessDeniedError("the helpdesk console is for helpdesk staff and admins")
     return actor
@@ -75,7 +75,6 @@ def act(request: Request, svc: Svc, uid: str, action: str, csrf: CsrfToken = "")
     with svc.service(Helpdesk, actor) as desk:
         if action == "reset-password":
             temporary = desk.reset_password(uid)
-            svc.store.close_sessions_of(uid)
             return _account_page(
                 request,
                 svc,
@@ -91,8 +90,6 @@ def act(request: Request, svc: Svc, uid: str, action: str, csrf: CsrfToken = "")
         elif action in ("suspend", "resume"):
             status = AccountStatus.SUSPENDED if action == "suspend" else AccountStatus.ACTIVE
             done = desk.set_status(uid, status)
-            if status is AccountStatus.SUSPENDED:
-                svc.store.close_sessions_of(uid)
             note = (
                 f"Account {status.value}." if done else f"The account was {status.value} already."
             )

@@ -11,11 +11,9 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
-from identity.directory import Directory
 from identity.dit import Tree
 from identity.legacy import LegacyHolder
 from identity.roles import PORTAL
-from mailstack.layout import Layout
 from provisioning import legacy
 from provisioning.backups import MailboxBackups
 from provisioning.migration import Migrator
@@ -27,13 +25,11 @@ router = APIRouter(include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]
 CsrfToken = Annotated[str, Form(alias=CSRF_FIELD)]
 Field = Annotated[str, Form()]
-# The web service's one set of moves under way (a second move of a mailbox is refused).
-MOVES = legacy.PortalMoves()
 
 
 def _legacy(svc: Services, uid: str) -> LegacyHolder | None:
-    with Directory(Layout(svc.settings.state_dir).ldapi_uri) as system:
-        return legacy.holder(system, Tree(svc.settings.base_dn), uid)
+    with svc.root.for_request() as root:
+        return legacy.holder(root.connections.system, Tree(svc.settings.base_dn), uid)
 
 
 @router.get("/account/migration")
@@ -44,7 +40,7 @@ def migration_page(request: Request, svc: Svc) -> Response:
         "migration.html",
         legacy=_legacy(svc, session.uid),
         report=legacy.last_report(svc.store, session.uid),
-        running=MOVES.running(session.uid),
+        running=svc.moves.running(session.uid),
         configured=bool(svc.settings.legacy.imap_host),
         cutoff=svc.settings.legacy.cutoff,
     )
@@ -57,9 +53,9 @@ def migration_start(
     svc.csrf.check(request, csrf)
     session = signed_in(request, svc)
     svc.limiter.hit("login-account", f"legacy:{session.uid}", svc.limits.login_account)
-    MOVES.start(
+    svc.moves.start(
         svc.store,
-        lambda: Migrator(svc.settings, PORTAL),
+        lambda: svc.service(Migrator, PORTAL),
         _legacy(svc, session.uid),
         session.uid,
         login,
@@ -78,9 +74,9 @@ def migration_start(
 @router.get("/account/mailbox.tar.gz")
 def download(request: Request, svc: Svc) -> Response:
     session = signed_in(request, svc)
-    actor = sessions.session_actor(svc.settings, session)
+    actor = sessions.session_actor(svc.root.signin, session)
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 -- removed after the response
-        prefix="download-", suffix=".tar.gz", dir=Layout(svc.settings.state_dir).web, delete=False
+        prefix="download-", suffix=".tar.gz", dir=svc.root.layout.web, delete=False
     )
     handle.close()
     target = Path(handle.name)

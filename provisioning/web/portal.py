@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from identity.errors import AccessDeniedError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY
 from identity.roles import PORTAL, STAFF_ROLES, Role
-from provisioning import recovery_address, signin
+from provisioning import recovery_address
 from provisioning.registration import RegistrationForm
 from provisioning.store import Session
 from provisioning.web import sessions
@@ -64,7 +64,7 @@ def login(
     svc.limiter.hit("login", client_address(request), svc.limits.login_client)
     svc.limiter.hit("login-account", login.strip().lower(), svc.limits.login_account)
     try:
-        who = signin.authenticate(svc.settings, login, password)
+        who = svc.root.signin.authenticate(login, password)
     except AccessDeniedError as error:
         form = {"login": login, "next": _safe_next(next)}
         return svc.page(request, "login.html", 401, form=form, error=error.message)
@@ -180,8 +180,9 @@ def forgot(request: Request, svc: Svc, csrf: CsrfToken = "", login: Field = "") 
 
 @router.get("/reset")
 def reset_form(request: Request, svc: Svc, token: str = "") -> Response:
-    uid = svc.recovery.valid(token)
-    if uid is None:
+    try:
+        uid = svc.recovery.holder(token)
+    except ValidationError:
         return _link_not_valid(
             request, svc, "This reset link is not valid or has expired. Ask for a new one."
         )
@@ -198,9 +199,7 @@ def reset(
     password_again: Field = "",
 ) -> Response:
     svc.csrf.check(request, csrf)
-    uid = svc.recovery.valid(token)
-    if uid is None:
-        raise ValidationError("token", "this reset link is not valid or has expired")
+    uid = svc.recovery.holder(token)
     if password != password_again:
         return svc.page(
             request,
@@ -230,7 +229,7 @@ def _link_not_valid(request: Request, svc: Services, what: str) -> Response:
 
 
 def _own_view(svc: Services, session: Session) -> dict[str, Any]:
-    actor = sessions.session_actor(svc.settings, session)
+    actor = sessions.session_actor(svc.root.signin, session)
     with svc.accounts(actor) as accounts:
         view = accounts.show(session.uid)
     return {"account": view.account, "quota": view.quota_use, "actor": actor}
@@ -239,7 +238,7 @@ def _own_view(svc: Services, session: Session) -> dict[str, Any]:
 @router.get("/account")
 def account_page(request: Request, svc: Svc) -> Response:
     session = signed_in(request, svc)
-    actor = sessions.session_actor(svc.settings, session)
+    actor = sessions.session_actor(svc.root.signin, session)
     if actor.role is not Role.ALUMNUS:
         return RedirectResponse("/helpdesk", status_code=303)
     return svc.page(request, "account.html", **_own_view(svc, session))
@@ -259,7 +258,7 @@ def account_update(
 ) -> Response:
     svc.csrf.check(request, csrf)
     session = signed_in(request, svc)
-    actor = sessions.session_actor(svc.settings, session)
+    actor = sessions.session_actor(svc.root.signin, session)
     values = {
         "display_name": display_name,
         "given_name": given_name,
@@ -351,7 +350,7 @@ def password_change(
             errors.update(_errors(error))
     if errors:
         return svc.page(request, "password.html", 422, forced=session.must_change, errors=errors)
-    renewed = sessions.password_changed(request, svc.store, svc.settings, session.uid)
+    renewed = sessions.password_changed(request, svc.store, svc.root.signin, session.uid)
     response = svc.page(
         request,
         "message.html",

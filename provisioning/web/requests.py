@@ -22,6 +22,7 @@ from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.collaborators import MailSender
 from provisioning.composition import Composition
+from provisioning.legacy import PortalMoves
 from provisioning.mailer import Outbox
 from provisioning.recovery import Recovery
 from provisioning.registration import Registration
@@ -49,6 +50,7 @@ class Services:
     outbox: Outbox
     registration: Registration
     recovery: Recovery
+    moves: PortalMoves  # the process's moves of mail under way (one per holder at a time)
     limiter: RateLimiter
     limits: Limits
     csrf: Csrf
@@ -65,7 +67,7 @@ class Services:
         return self.service(AccountService, actor)
 
     def page(self, request: Request, name: str, status: int = 200, /, **values: Any) -> Response:
-        session = sessions.current(request, self.store, self.settings)
+        session = sessions.current(request, self.store, self.root.signin)
         context = {
             "csrf_token": self.csrf.token(request),
             "session": session,
@@ -86,7 +88,7 @@ def services(request: Request) -> Services:
 
 
 def signed_in(request: Request, svc: Services, *, changing_password: bool = False) -> Session:
-    session = sessions.current(request, svc.store, svc.settings)
+    session = sessions.current(request, svc.store, svc.root.signin)
     if session is None:
         raise NotSignedIn("sign in first")
     if session.must_change and not changing_password:

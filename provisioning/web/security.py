@@ -20,7 +20,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from identity.errors import AlumailError
 from mailstack.files import ensure_dir
-from mailstack.layout import Layout
 from mailstack.privileges import SERVICE_USER
 
 CSRF_COOKIE = "alumail_csrf"
@@ -128,9 +127,8 @@ class Csrf:
             )
 
 
-def service_key(state_dir: Path) -> bytes:
-    """The web service's own secret (CSRF tokens), made once and kept under state/web/."""
-    path = Layout(state_dir).web_key
+def service_key(path: Path) -> bytes:
+    """The web service's own secret (CSRF tokens) at ``path`` (Layout.web_key), made once."""
     ensure_dir(path.parent, 0o700, SERVICE_USER, SERVICE_USER)
     if not path.exists():
         partial = path.with_suffix(".new")

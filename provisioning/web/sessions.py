@@ -14,8 +14,7 @@ from fastapi import Request, Response
 
 from identity.roles import Actor
 from mailstack.settings import Settings
-from provisioning.signin import SignedIn, actor_for
-from provisioning.standing import account_state
+from provisioning.signin import SignedIn, SignIn
 from provisioning.store import Session, Store
 
 SESSION_COOKIE = "alumail_session"
@@ -47,7 +46,7 @@ def keep(response: Response, settings: Settings, session_id: str | None) -> None
     )
 
 
-def current(request: Request, store: Store, settings: Settings) -> Session | None:
+def current(request: Request, store: Store, signin: SignIn) -> Session | None:
     """The request's session if it is still good: the account is read again each request, and
     a session its account no longer admits is ended (every other session of the person fails
     the same check at its next request)."""
@@ -57,7 +56,7 @@ def current(request: Request, store: Store, settings: Settings) -> Session | Non
     session_id = request.cookies.get(SESSION_COOKIE)
     session = store.session(session_id) if session_id else None
     if session is not None and session_id:
-        state = account_state(settings, session.uid)
+        state = signin.account_state(session.uid)
         if state is None or not state.admits(session):
             store.close_session(session_id)
             session = None
@@ -65,16 +64,15 @@ def current(request: Request, store: Store, settings: Settings) -> Session | Non
     return session
 
 
-def session_actor(settings: Settings, session: Session) -> Actor:
+def session_actor(signin: SignIn, session: Session) -> Actor:
     """The session's person, with the role they have now."""
-    return actor_for(settings, session.uid)
+    return signin.actor_for(session.uid)
 
 
-def password_changed(request: Request, store: Store, settings: Settings, uid: str) -> str | None:
-    """The person changed their own password here: every session of theirs ends, and this
-    browser gets a new one bound to the new password (its id, for ``keep``)."""
-    store.close_sessions_of(uid)
-    state = account_state(settings, uid)
+def password_changed(request: Request, store: Store, signin: SignIn, uid: str) -> str | None:
+    """The person changed their own password here (Passwords.change_own ended every session
+    of theirs): this browser gets a new one bound to the new password (its id, for ``keep``)."""
+    state = signin.account_state(uid)
     session_id: str | None = None
     session: Session | None = None
     if state is not None and state.active:

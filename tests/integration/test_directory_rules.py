@@ -17,7 +17,7 @@ from ldap.ldapobject import LDAPObject
 from identity.accounts import AccountStatus
 from identity.dit import Tree
 from identity.errors import AccessDeniedError, ConflictError, NotFoundError
-from identity.roles import Role
+from identity.roles import Actor, Role
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
@@ -25,7 +25,6 @@ from provisioning.audit import AuditLog, audit_path
 from provisioning.composition import Composition
 from provisioning.helpdesk import Helpdesk
 from provisioning.importer import Importer
-from provisioning.signin import resolve_actor
 from provisioning.staff import StaffService
 from tests.support import NewAccount, alumail, use_case, which
 
@@ -43,6 +42,12 @@ def staff(live_stack: Settings) -> dict[str, str]:
         service.add(names["admin"], "Admin Rules", Role.ADMIN, STAFF_PASSWORD)
         service.add(names["helpdesk"], "Desk Rules", Role.HELPDESK, STAFF_PASSWORD)
     return names
+
+
+def resolve_actor(settings: Settings, uid: str, password: str) -> Actor:
+    """The actor ``uid`` signs in as (the CLI's ``--actor``, through a composition root)."""
+    with Composition(settings) as root:
+        return root.signin.resolve_actor(uid, password)
 
 
 def bind(settings: Settings, dn: str, password: str) -> LDAPObject:
@@ -463,7 +468,8 @@ def test_import_cannot_give_an_alumnus_a_staff_uid(
         "uid,given_name,family_name,display_name,student_number,graduation_year,recovery_email\n"
         f"{staff['admin']},,,Impostor Admin,,2015,\n"
     )
-    report = Importer(live_stack).run(roster)
+    with use_case(Importer, live_stack) as importer:
+        report = importer.run(roster)
     assert report.created == 0
     assert [(e.column, e.reason) for e in report.errors] == [
         ("uid", "uid: already taken by another account")

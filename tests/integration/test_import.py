@@ -25,7 +25,7 @@ from mailstack.settings import Settings
 from provisioning import stack
 from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog, audit_path
-from provisioning.importer import COLUMNS, Importer, offline_import
+from provisioning.importer import COLUMNS, Importer, ImportReport, offline_import
 from tests import mail
 from tests.support import alumail, running_stack, stack_status, use_case
 
@@ -54,6 +54,12 @@ def row(uid: str, n: int = 0, password_hash: str = "", **over: str) -> list[str]
     }
     values.update(over)
     return [values[c] for c in HEADER]
+
+
+def imported(settings: Settings, roster: Path, **options: Any) -> ImportReport:
+    """The online import as root, composed as ``alumail import`` composes it."""
+    with use_case(Importer, settings) as importer:
+        return importer.run(roster, **options)
 
 
 def people(settings: Settings, prefix: str) -> dict[str, dict[str, list[str]]]:
@@ -113,11 +119,11 @@ def test_rerun_is_idempotent_and_updates_only_what_changed(
     old_hash = ldap_salted_sha1.hash("Legacy-Pass-1")
     rows = [row(f"imp.idem{i}", i, password_hash=old_hash) for i in range(30)]
     roster = write_roster(tmp_path / "r.csv", rows)
-    first = Importer(live_stack).run(roster)
+    first = imported(live_stack, roster)
     assert (first.created, first.failed) == (30, 0)
-    again = Importer(live_stack).run(roster)
+    again = imported(live_stack, roster)
     assert (again.created, again.updated, again.unchanged) == (0, 0, 30)
-    dry = Importer(live_stack).run(roster, dry_run=True)
+    dry = imported(live_stack, roster, dry_run=True)
     assert dry.unchanged == 30
 
     rows[7] = row(
@@ -127,7 +133,7 @@ def test_rerun_is_idempotent_and_updates_only_what_changed(
         display_name="张三 renamed",
     )
     write_roster(roster, rows)
-    changed = Importer(live_stack).run(roster)
+    changed = imported(live_stack, roster)
     assert (changed.updated, changed.unchanged) == (1, 29)
     with use_case(AccountService, live_stack) as accounts:
         assert accounts.get("imp.idem7").display_name == "张三 renamed"
@@ -150,7 +156,7 @@ def test_legacy_hashes_keep_working_and_mailbox_appears(
             row("imp.nopass"),
         ],
     )
-    assert Importer(live_stack).run(roster).created == 3
+    assert imported(live_stack, roster).created == 3
     assert mail.imap_login_ok(live_stack, "imp.ssha", "Old-Ssha-Pass")
     assert mail.pop3_login_ok(live_stack, "imp.crypt", "Old-Crypt-Pass")
     assert not mail.imap_login_ok(live_stack, "imp.nopass", "")
@@ -177,10 +183,10 @@ def test_student_number_belongs_to_one_account(live_stack: Settings, tmp_path: P
             row("imp.sn2", student_number="SN-000001"),
         ],
     )
-    report = Importer(live_stack).run(roster)
+    report = imported(live_stack, roster)
     assert report.created == 1 and report.errors[0].column == "student_number"
     later = write_roster(tmp_path / "l.csv", [row("imp.sn3", student_number="SN-000001")])
-    report = Importer(live_stack).run(later)
+    report = imported(live_stack, later)
     assert report.created == 0 and "already belongs to 'imp.sn1'" in report.errors[0].reason
 
 
@@ -213,7 +219,7 @@ def test_killed_import_resumes_without_duplicates_or_half_entries(
         before = settled
     assert 0 < len(before) < total
     assert stack_status(live_stack)["daemons"]["slapd"]["running"]  # the kill hurt no daemon
-    resumed = Importer(live_stack).run(roster)
+    resumed = imported(live_stack, roster)
     assert resumed.failed == 0
     assert resumed.created + resumed.unchanged == total
     assert resumed.unchanged == len(before)
@@ -238,7 +244,7 @@ def test_export_round_trips(live_stack: Settings, tmp_path: Path) -> None:
     roster = write_roster(
         tmp_path / "r.csv", [row(f"imp.exp{i}", i, graduation_year="1977") for i in range(4)]
     )
-    assert Importer(live_stack).run(roster).created == 4
+    assert imported(live_stack, roster).created == 4
     out = tmp_path / "export.csv"
     alumail(live_stack, "export", "--year", "1977", "-o", str(out), check=True)
     with open(out, encoding="utf-8") as handle:
@@ -249,7 +255,7 @@ def test_export_round_trips(live_stack: Settings, tmp_path: Path) -> None:
     trimmed = write_roster(
         tmp_path / "again.csv", [[x[c] for c in COLUMNS] for x in exported], list(COLUMNS)
     )
-    assert Importer(live_stack).run(trimmed).unchanged == 4
+    assert imported(live_stack, trimmed).unchanged == 4
     ldif = alumail(live_stack, "export", "--format", "ldif", "--year", "1977", check=True)
     assert ldif.stdout.count("dn: uid=imp.exp") == 4
     lines = alumail(live_stack, "export", "--format", "json", "--year", "1977", check=True)
@@ -286,10 +292,13 @@ def test_import_needs_an_admin(live_stack: Settings, tmp_path: Path) -> None:
     from identity.roles import Actor, Role
 
     roster = write_roster(tmp_path / "r.csv", [row("imp.denied")])
-    with pytest.raises(AccessDeniedError):
-        Importer(live_stack, Actor("someone", Role.HELPDESK)).run(roster)
+    with (
+        pytest.raises(AccessDeniedError),
+        use_case(Importer, live_stack, Actor("someone", Role.HELPDESK)) as importer,
+    ):
+        importer.run(roster)
     with pytest.raises(ValidationError):
-        Importer(live_stack).run(write_roster(tmp_path / "e.csv", [], ["uid", "nope"]))
+        imported(live_stack, write_roster(tmp_path / "e.csv", [], ["uid", "nope"]))
 
 
 def test_helpdesk_sees_past_slapds_default_500_entries(
@@ -301,16 +310,18 @@ def test_helpdesk_sees_past_slapds_default_500_entries(
 
     from identity.roles import Role
     from provisioning.accounts import AccountService
-    from provisioning.signin import actor_for
+    from provisioning.composition import Composition
     from provisioning.staff import StaffService
 
     prefix = f"many{secrets.token_hex(2)}"
     roster = write_roster(tmp_path / "many.csv", [row(f"{prefix}.{i:03d}", i) for i in range(520)])
-    assert Importer(live_stack).run(roster).created == 520
+    assert imported(live_stack, roster).created == 520
     desk = f"bulk.desk.{secrets.token_hex(2)}"
     with use_case(StaffService, live_stack) as service:
         service.add(desk, "Bulk Desk", Role.HELPDESK, "Staff-Password-55")
-    with use_case(AccountService, live_stack, actor_for(live_stack, desk)) as accounts:
+    with Composition(live_stack) as root:
+        desk_actor = root.signin.actor_for(desk)
+    with use_case(AccountService, live_stack, desk_actor) as accounts:
         found = accounts.find(search=prefix)
     assert len(found) == 520
 

@@ -257,7 +257,8 @@ def test_every_action_leaves_one_audit_line(
         desk.unlock(uid)
     roster = tmp_path / "audit.csv"
     roster.write_text(",".join(COLUMNS) + "\naudit.walk2,,,Walk Two,,,\n")
-    Importer(live_stack).run(roster)
+    with use_case(Importer, live_stack) as importer:
+        importer.run(roster)
     accounts.delete(uid, purge_mail=True)
     lines = audit_lines(live_stack, uid)
     assert [line["action"] for line in lines] == [

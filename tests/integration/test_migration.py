@@ -19,14 +19,16 @@ from pathlib import Path
 
 import pytest
 
+from identity.roles import ROOT
 from mailstack.layout import Layout
 from mailstack.mailbox.doveadm import Doveadm
 from mailstack.mailbox.imapsync import counts
 from mailstack.settings import Settings
+from provisioning.composition import Composition
 from provisioning.migration import Job, Migrator
 from tests import mail
 from tests.legacy_imap import MASTER, LegacyServer, fill, legacy_server, throttled
-from tests.support import NewAccount, alumail, wait_for, write_toml
+from tests.support import NewAccount, alumail, use_case, wait_for, write_toml
 from tests.web import form_token, in_process
 
 pytestmark = pytest.mark.integration
@@ -127,8 +129,8 @@ def test_migration_copies_every_folder_flag_date_and_body(
     live_stack: Settings, legacy: LegacyServer, new_account: NewAccount
 ) -> None:
     account, password = new_account()
-    migrator = Migrator(with_legacy(live_stack, legacy))
-    report = migrator.one(Job(account.uid, "old.zhang", "Old-Zhang-Pass-1"))
+    with use_case(Migrator, with_legacy(live_stack, legacy)) as migrator:
+        report = migrator.one(Job(account.uid, "old.zhang", "Old-Zhang-Pass-1"))
     assert report.ok, report.error
     assert report.messages_copied == 300
     expected = theirs(legacy, "old.zhang")
@@ -139,7 +141,8 @@ def test_migration_copies_every_folder_flag_date_and_body(
     client.send_message(mail.message("x@elsewhere.example.org", account.mail, "new here"))
     client.quit()
     assert wait_for(lambda: "new here" in mail.inbox_subjects(live_stack, account.uid, password))
-    again = migrator.one(Job(account.uid, "old.zhang", "Old-Zhang-Pass-1"))
+    with use_case(Migrator, with_legacy(live_stack, legacy)) as migrator:
+        again = migrator.one(Job(account.uid, "old.zhang", "Old-Zhang-Pass-1"))
     assert again.ok and again.messages_copied == 0
     assert "new here" in mail.inbox_subjects(live_stack, account.uid, password)
     after = ours(live_stack, account.uid, password)
@@ -152,17 +155,16 @@ def test_one_failing_account_never_stops_the_others(
     good, good_password = new_account()
     bad, _ = new_account()
     master, _ = new_account()
-    migrator = Migrator(
-        with_legacy(live_stack, legacy), master_user=MASTER[0], master_password=MASTER[1]
-    )
-    reports = migrator.run(
-        [
-            Job(bad.uid, "old.wang", "Wrong-Password-9"),
-            Job("no.such.account", "old.wang", "Old-Wang-Pass-1"),
-            Job(good.uid, "old.wang", "Old-Wang-Pass-1"),
-            Job(master.uid, "old.wang"),  # through the legacy admin login
-        ]
-    )
+    with Composition(with_legacy(live_stack, legacy)) as root:
+        migrator = root.migrator(ROOT, master_user=MASTER[0], master_password=MASTER[1])
+        reports = migrator.run(
+            [
+                Job(bad.uid, "old.wang", "Wrong-Password-9"),
+                Job("no.such.account", "old.wang", "Old-Wang-Pass-1"),
+                Job(good.uid, "old.wang", "Old-Wang-Pass-1"),
+                Job(master.uid, "old.wang"),  # through the legacy admin login
+            ]
+        )
     assert [r.ok for r in reports] == [False, False, True, True]
     assert "failed" in reports[0].error and "Old-Wang" not in reports[0].error
     assert "no account" in reports[1].error
@@ -242,11 +244,8 @@ def test_backup_and_restore_reproduce_every_message_folder_and_flag(
     live_stack: Settings, legacy: LegacyServer, new_account: NewAccount, tmp_path: Path
 ) -> None:
     source, source_password = new_account()
-    assert (
-        Migrator(with_legacy(live_stack, legacy))
-        .one(Job(source.uid, "old.wang", "Old-Wang-Pass-1"))
-        .ok
-    )
+    with use_case(Migrator, with_legacy(live_stack, legacy)) as migrator:
+        assert migrator.one(Job(source.uid, "old.wang", "Old-Wang-Pass-1")).ok
     archive = tmp_path / "wang.tar.gz"
     alumail(live_stack, "backup", source.uid, "--to", str(archive), check=True)
     with tarfile.open(archive) as tar:

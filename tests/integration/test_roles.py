@@ -21,7 +21,6 @@ from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog, audit_path
 from provisioning.composition import Composition
 from provisioning.helpdesk import Helpdesk
-from provisioning.signin import resolve_actor
 from provisioning.staff import StaffService
 from tests import mail
 from tests.support import NewAccount, alumail, use_case
@@ -42,7 +41,8 @@ def staff(live_stack: Settings) -> dict[str, str]:
 
 
 def actor(settings: Settings, uid: str, password: str = STAFF_PASSWORD) -> Actor:
-    return resolve_actor(settings, uid, password)
+    with Composition(settings) as root:
+        return root.signin.resolve_actor(uid, password)
 
 
 def raw_bind(settings: Settings, dn: str, password: str) -> LDAPObject:

@@ -19,6 +19,7 @@ from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.staff import StaffService
+from provisioning.store import Store
 from tests.support import NewAccount, alumail, use_case
 from tests.web import client, form_token
 
@@ -95,6 +96,33 @@ def test_deletion_ends_the_session_even_when_the_uid_comes_back(
         alumail(live_stack, "account", "delete", account.uid, "--purge-mail", check=True)
         accounts.create(account.uid, "Someone Else", password)  # another entry, same UID
         assert_signed_out(http, csrf, password)
+
+
+def stored_sessions(settings: Settings, uid: str) -> int:
+    with Store.for_state(settings.state_dir).connect() as db:
+        found: int = db.execute("SELECT COUNT(*) FROM sessions WHERE uid = ?", (uid,)).fetchone()[0]
+    return found
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["account", "suspend", "{uid}"],
+        ["helpdesk", "reset-password", "{uid}"],
+        ["account", "delete", "{uid}", "--purge-mail"],
+    ],
+)
+def test_the_cli_ends_the_sessions_themselves_as_the_web_does(
+    live_stack: Settings, new_account: NewAccount, command: list[str]
+) -> None:
+    """Not only refused at their next request: the sessions are gone from the store, as after
+    the same action on the helpdesk console or the API (the use case ends them)."""
+    account, password = new_account()
+    http, _ = opened(live_stack, account.uid, password)
+    with contextlib.closing(http):
+        assert stored_sessions(live_stack, account.uid) == 1
+        alumail(live_stack, *(part.format(uid=account.uid) for part in command), check=True)
+        assert stored_sessions(live_stack, account.uid) == 0
 
 
 def test_a_password_change_ends_every_other_session(

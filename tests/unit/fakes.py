@@ -6,14 +6,14 @@ real daemons in tests/integration; these fakes judge nothing (no ACLs, no schema
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from identity.accounts import Account
 from identity.directory import Credentials, Entry
 from identity.dit import Tree, staff_entry
-from identity.errors import ConflictError, NotFoundError, ValidationError
+from identity.errors import AlumailError, ConflictError, NotFoundError, ValidationError
 from identity.passwords import hash_password
 from identity.roles import Actor, Role
 from mailstack.errors import DaemonError
@@ -23,7 +23,7 @@ from mailstack.mailbox.mailboxes import QuotaUse
 from mailstack.settings import build
 from provisioning.audit import AuditLog
 from provisioning.composition import Composition
-from provisioning.store import Store
+from provisioning.store import Standing, Store
 
 _TERM = re.compile(r"\((?P<attr>[\w-]+)=(?P<value>[^()]*)\)")
 
@@ -103,6 +103,14 @@ class FakeConnection:
         rows = self.search(dn, attributes=attributes, scope="base")
         return rows[0][1] if rows else None
 
+    def iter_search(
+        self, base: str, filterstr: str, attributes: Sequence[str], *, page_size: int = 1000
+    ) -> Iterator[tuple[str, Entry]]:
+        return iter(self.search(base, filterstr, attributes))
+
+    def pipeline(self, window: int = 64) -> FakePipeline:
+        return FakePipeline(self)
+
     def add(self, dn: str, entry: Mapping[str, Sequence[str]]) -> None:
         if dn in self.entries:
             raise ConflictError(f"{dn} exists")
@@ -132,6 +140,31 @@ class FakeConnection:
         if self.entries.pop(dn, None) is None:
             raise NotFoundError(f"no entry {dn}")
         self.directory.writes.append((self.who, "delete", dn))
+
+
+@dataclass
+class FakePipeline:
+    """Writes made at once, their outcomes handed back by drain (as Pipeline's are)."""
+
+    connection: FakeConnection
+    done: list[tuple[object, AlumailError | None]] = field(default_factory=list)
+
+    def add(self, dn: str, entry: Mapping[str, Sequence[str]], tag: object) -> None:
+        self._made(tag, lambda: self.connection.add(dn, entry))
+
+    def replace(self, dn: str, changes: Mapping[str, Sequence[str] | None], tag: object) -> None:
+        self._made(tag, lambda: self.connection.replace(dn, changes))
+
+    def _made(self, tag: object, write: Callable[[], None]) -> None:
+        try:
+            write()
+            self.done.append((tag, None))
+        except AlumailError as error:
+            self.done.append((tag, error))
+
+    def drain(self) -> list[tuple[object, AlumailError | None]]:
+        done, self.done = self.done, []
+        return done
 
 
 @dataclass
@@ -200,21 +233,30 @@ class FakeMailboxes:
 class FakeKeyFiles:
     """DKIM keys as selector names; the one in use is the last made."""
 
-    selectors: list[str] = field(default_factory=lambda: ["old"])
+    names: list[str] = field(default_factory=lambda: ["old"])
 
-    def generate(self, domain: str, selector: str | None = None) -> DkimKey:
-        selector = selector or f"k{len(self.selectors)}"
-        if selector in self.selectors:
-            raise ValidationError("selector", f"a key '{selector}' exists already")
-        self.selectors.append(selector)
+    def current(self) -> DkimKey | None:
+        return self.key(self.names[-1]) if self.names else None
+
+    def selectors(self) -> list[str]:
+        return list(self.names)
+
+    def key(self, selector: str) -> DkimKey:
         return DkimKey(selector, Path(f"/dkim/{selector}.private"), Path(f"/dkim/{selector}.txt"))
 
+    def generate(self, domain: str, selector: str | None = None) -> DkimKey:
+        selector = selector or f"k{len(self.names)}"
+        if selector in self.names:
+            raise ValidationError("selector", f"a key '{selector}' exists already")
+        self.names.append(selector)
+        return self.key(selector)
+
     def retire(self, selector: str) -> None:
-        if selector == self.selectors[-1]:
+        if selector == self.names[-1]:
             raise ValidationError("selector", f"'{selector}' is the key in use; rotate first")
-        if selector not in self.selectors:
+        if selector not in self.names:
             raise NotFoundError(f"no DKIM key '{selector}'")
-        self.selectors.remove(selector)
+        self.names.remove(selector)
 
 
 @dataclass
@@ -255,6 +297,15 @@ class Composed:
         members.append(dn)
         self.connections.passwords[dn] = password
         return Actor(uid, role, Credentials(dn, password))
+
+    def signed_in(self, uid: str) -> str:
+        """A browser session of ``uid`` in the store (its id)."""
+        standing = Standing(f"uuid-of-{uid}", "20261128150428Z")
+        session_id, _ = self.root.store.open_session(uid, standing, must_change=False, ttl=600)
+        return session_id
+
+    def has_session(self, session_id: str) -> bool:
+        return self.root.store.session(session_id) is not None
 
     def trail(self) -> list[tuple[str, str, str]]:
         """(action, target, outcome) of every audit line, in order."""

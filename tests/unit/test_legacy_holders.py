@@ -1,6 +1,7 @@
 """The legacy holder as the directory keeps it: entry mapping both ways, and the filters that
 Postfix's tables and the migration's list find holders with."""
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ def test_filters_tell_moved_holders_from_the_others() -> None:
 def test_a_portal_move_needs_a_holder_and_the_legacy_login(
     holder: LegacyHolder | None, login: str, password: str, field: str, tmp_path: Path
 ) -> None:
-    def no_copier() -> Migrator:
+    def no_copier() -> AbstractContextManager[Migrator]:
         raise AssertionError("no copier is made for a refused request")
 
     moves = PortalMoves()

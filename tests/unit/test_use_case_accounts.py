@@ -12,6 +12,7 @@ from identity.accounts import AccountStatus
 from identity.errors import AccessDeniedError
 from identity.roles import ROOT, Role
 from mailstack.errors import DaemonError
+from provisioning.importer import COLUMNS
 from tests.unit.fakes import composed
 
 pytestmark = pytest.mark.unit
@@ -85,3 +86,61 @@ def test_an_alias_is_flushed_with_every_login_name(tmp_path: Path) -> None:
         "lilei@alumni.example.edu",
     ]
     assert world.trail()[-1] == ("alias-add", "li.lei", "ok")
+
+
+def test_suspending_an_account_ends_its_sessions_and_resuming_ends_none(tmp_path: Path) -> None:
+    world = composed(tmp_path)
+    world.alumnus("li.lei")
+    world.alumnus("han.mei")
+    desk = world.staff("desk", Role.HELPDESK)
+    session, bystander = world.signed_in("li.lei"), world.signed_in("han.mei")
+    assert world.root.helpdesk(desk).set_status("li.lei", AccountStatus.SUSPENDED)
+    assert not world.has_session(session)
+    assert world.has_session(bystander)
+    session = world.signed_in("li.lei")  # as if opened before the suspension took effect
+    assert world.root.helpdesk(desk).set_status("li.lei", AccountStatus.ACTIVE)
+    assert world.has_session(session)
+
+
+def test_deleting_an_account_ends_its_sessions(tmp_path: Path) -> None:
+    world = composed(tmp_path)
+    world.alumnus("li.lei")
+    session = world.signed_in("li.lei")
+    world.root.accounts(ROOT).delete("li.lei", purge_mail=True)
+    assert not world.has_session(session)
+
+
+def test_a_refused_suspension_ends_no_session(tmp_path: Path) -> None:
+    world = composed(tmp_path)
+    world.alumnus("li.lei")
+    session = world.signed_in("li.lei")
+    nobody = world.staff("desk", Role.HELPDESK)
+    with pytest.raises(AccessDeniedError):
+        world.root.accounts(nobody).delete("li.lei")
+    assert world.has_session(session)
+
+
+def test_an_import_writes_through_the_actors_pipeline_and_is_audited(tmp_path: Path) -> None:
+    world = composed(tmp_path)
+    world.alumnus("li.lei")
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        ",".join(COLUMNS) + "\nhan.mei,,,Han Mei,,,\nli.lei,,,Li Lei Renamed,,,\n",
+        encoding="utf-8",
+    )
+    report = world.root.importer(ROOT).run(roster)
+    assert (report.created, report.updated, report.failed) == (1, 1, 0)
+    assert world.directory.entries[world.tree.person("han.mei")]["cn"] == ["Han Mei"]
+    assert {who for who, _, _ in world.directory.writes} == {ROOT.name}
+    assert world.trail() == [("import", "roster.csv", "begun"), ("import", "roster.csv", "ok")]
+
+
+def test_the_helpdesk_may_not_import(tmp_path: Path) -> None:
+    world = composed(tmp_path)
+    desk = world.staff("desk", Role.HELPDESK)
+    roster = tmp_path / "roster.csv"
+    roster.write_text(",".join(COLUMNS) + "\nhan.mei,,,Han Mei,,,\n", encoding="utf-8")
+    with pytest.raises(AccessDeniedError):
+        world.root.importer(desk).run(roster)
+    assert world.directory.writes == []
+    assert world.trail()[-1] == ("import", "roster.csv", "denied")

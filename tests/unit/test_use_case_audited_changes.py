@@ -110,5 +110,5 @@ def test_the_helpdesk_may_not_rotate_keys(tmp_path: Path) -> None:
     files = FakeKeyFiles()
     with pytest.raises(AccessDeniedError):
         SigningKeys(files, world.audit, "alumni.example.edu").rotate(desk, None, apply=list)
-    assert files.selectors == ["old"]
+    assert files.names == ["old"]
     assert world.trail()[-1] == ("dkim-rotate", "alumni.example.edu", "denied")

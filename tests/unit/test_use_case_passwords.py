@@ -10,7 +10,7 @@ import pytest
 from identity.errors import AccessDeniedError, ValidationError
 from identity.passwords import verify_password
 from identity.roles import ROOT, Role
-from provisioning.passwords import RESET_TOKEN_KIND
+from provisioning.passwords import RESET_TOKEN_KIND, reset_link_holder
 from tests.unit.fakes import composed
 
 pytestmark = pytest.mark.unit
@@ -98,3 +98,47 @@ def test_a_recovery_link_sets_the_password_once_and_clears_a_lockout(tmp_path: P
     assert world.trail()[-1] == ("password-recovery", "li.lei", "ok")
     with pytest.raises(ValidationError, match="not valid or has expired"):
         world.root.passwords.recover_by_token(world.root.store, token, "Second-Try-Pass-42")
+
+
+def test_every_path_to_a_new_password_ends_the_persons_sessions(tmp_path: Path) -> None:
+    world = composed(tmp_path)
+    dn = world.alumnus("li.lei")
+    world.alumnus("han.mei")
+    desk = world.staff("desk", Role.HELPDESK)
+    bystander = world.signed_in("han.mei")
+
+    session = world.signed_in("li.lei")
+    temporary = world.root.helpdesk(desk).reset_password("li.lei")
+    assert not world.has_session(session)
+
+    session = world.signed_in("li.lei")
+    world.connections.passwords[dn] = temporary  # the fake's binds know no written password
+    world.root.passwords.change_own("li.lei", temporary, "Brand-New-Pass-7")
+    assert not world.has_session(session)
+
+    session = world.signed_in("li.lei")
+    token = world.root.store.issue(RESET_TOKEN_KIND, "li.lei", {}, 3600)
+    world.root.passwords.recover_by_token(world.root.store, token, "Recovered-Pass-42")
+    assert not world.has_session(session)
+    assert world.has_session(bystander)
+
+
+def test_a_refused_password_change_ends_no_session(tmp_path: Path) -> None:
+    world = composed(tmp_path)
+    world.alumnus("li.lei")
+    session = world.signed_in("li.lei")
+    with pytest.raises(AccessDeniedError):
+        world.root.passwords.change_own("li.lei", "Not-The-Password-1", "Brand-New-Pass-7")
+    assert world.has_session(session)
+
+
+def test_a_link_mailed_for_nobody_or_unknown_is_not_valid(tmp_path: Path) -> None:
+    world = composed(tmp_path)
+    world.alumnus("li.lei")
+    nobody = world.root.store.issue(RESET_TOKEN_KIND, "-", {}, 3600)
+    for token in (nobody, "made-up-token"):
+        with pytest.raises(ValidationError, match="not valid or has expired"):
+            reset_link_holder(world.root.store, token)
+        with pytest.raises(ValidationError, match="not valid or has expired"):
+            world.root.passwords.recover_by_token(world.root.store, token, "Recovered-Pass-42")
+    assert world.trail() == []
