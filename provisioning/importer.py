@@ -56,6 +56,7 @@ from identity.roles import ROOT, Actor
 from mailstack.daemons import slapd_offline
 from mailstack.errors import DaemonError
 from mailstack.files import NotRegularFile, check_replaceable
+from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning import csvcells, csvrows
 from provisioning.accounts import plan_account
