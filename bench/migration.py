@@ -18,7 +18,7 @@ from pathlib import Path
 
 from identity.roles import ROOT as HOST_ROOT
 from provisioning.composition import Composition
-from provisioning.migration import Job, Migrator
+from provisioning.migration import Job
 from tests.legacy_imap import LegacyServer, fill, legacy_server
 from tests.support import TEST_ROOT, alumail, running_stack
 
@@ -60,10 +60,11 @@ def main() -> None:
             ),
         )
         reference = fetch_all(legacy, "old.bench")
-        migrator = Migrator(source)
-        report = migrator.one(Job("bench.target", "old.bench", PASSWORD))
-        assert report.ok, report.error
-        rerun = migrator.one(Job("bench.target", "old.bench", PASSWORD))
+        with Composition(source) as root:
+            migrator = root.migrator(HOST_ROOT)
+            report = migrator.one(Job("bench.target", "old.bench", PASSWORD))
+            assert report.ok, report.error
+            rerun = migrator.one(Job("bench.target", "old.bench", PASSWORD))
         results["messages"] = report.messages_copied
         results["mib"] = round(report.bytes_copied / 2**20, 2)
         results["migration_s"] = report.seconds
