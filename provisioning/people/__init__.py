@@ -1,0 +1,2 @@
+"""The use cases of people and their accounts: alumni accounts, staff, the helpdesk, passwords
+and their recovery, registration, sign-in and standing, API tokens, a person's mailbox backups."""
