@@ -18,7 +18,7 @@ from pathlib import Path
 
 from identity.roles import ROOT as HOST_ROOT
 from provisioning.composition import Composition
-from provisioning.migration import Job
+from provisioning.legacy.migration import Job
 from tests.legacy_imap import LegacyServer, fill, legacy_server
 from tests.support import TEST_ROOT, alumail, running_stack
 

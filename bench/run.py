@@ -47,8 +47,8 @@ from mailstack.keys.tls import tls_files
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning import stack
+from provisioning.bulk.importer import COLUMNS, OPTIONAL_COLUMNS
 from provisioning.composition import Composition
-from provisioning.importer import COLUMNS, OPTIONAL_COLUMNS
 from tests.support import running_stack
 
 ROOT = Path(__file__).resolve().parent

@@ -87,7 +87,7 @@ def web_service_rules(tree: Tree) -> list[str]:
         # Read and search everything else, add new entries: no modify, no delete.
         f"to {people} by {web} =rscda by * break",
         # A staff member's session or token is bound to the entry and its password and lock
-        # state (provisioning/standing.py): those are read, never a hash.
+        # state (provisioning/people/standing.py): those are read, never a hash.
         f'to dn.subtree="{tree.staff}" attrs=entry,objectClass,uid,{",".join(STANDING)} '
         f"by {web} read by * break",
         f'to dn.subtree="{tree.groups}" attrs=entry,objectClass,member by {web} read by * break',

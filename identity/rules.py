@@ -119,7 +119,7 @@ def unique_uris(people: str, base_dn: str) -> list[str]:
     """olcUniqueURI values: slapd refuses a write that would give a value of one of these
     attributes to two entries. Each attribute is unique on its own (the overlay searches the
     attribute being written, never another one): an alias equal to another account's primary
-    address is refused by alumail's check (provisioning/accounts.py), not by slapd.
+    address is refused by alumail's check (provisioning/people/accounts.py), not by slapd.
     ``serialize`` runs each checked write to completion before the next one is checked, so two
     admins adding the same address at the same moment cannot both succeed."""
     return [

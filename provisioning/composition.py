@@ -20,22 +20,22 @@ from mailstack.keys.dkim import DkimKeys
 from mailstack.layout import Layout
 from mailstack.mailbox.mailboxes import DoveadmMailboxes
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
-from provisioning.api_tokens import ApiTokens
 from provisioning.audit import AuditLog
-from provisioning.backups import MailboxBackups
+from provisioning.bulk.importer import Importer
 from provisioning.collaborators import Connections, MailboxAdmin, MailSender
 from provisioning.connections import DirectoryConnections
-from provisioning.helpdesk import Helpdesk
-from provisioning.importer import Importer
+from provisioning.legacy.migration import Migrator
+from provisioning.legacy.reminders import CutoffReminders
 from provisioning.mailer import Mailer
-from provisioning.migration import Migrator
-from provisioning.passwords import Passwords
-from provisioning.reminders import CutoffReminders
-from provisioning.roster import RosterImport
-from provisioning.signin import SignIn
-from provisioning.signing_keys import SigningKeys
-from provisioning.staff import StaffService
+from provisioning.operations.signing_keys import SigningKeys
+from provisioning.people.accounts import AccountService
+from provisioning.people.api_tokens import ApiTokens
+from provisioning.people.backups import MailboxBackups
+from provisioning.people.helpdesk import Helpdesk
+from provisioning.people.passwords import Passwords
+from provisioning.people.roster import RosterImport
+from provisioning.people.signin import SignIn
+from provisioning.people.staff import StaffService
 from provisioning.store import Store
 
 U = TypeVar("U")

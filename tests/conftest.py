@@ -8,7 +8,7 @@ import pytest
 
 from identity.accounts import Account
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
+from provisioning.people.accounts import AccountService
 from tests.support import NewAccount, running_stack, use_case
 
 _counter = itertools.count(1)

@@ -19,7 +19,7 @@ import httpx
 import uvicorn
 
 from mailstack.settings import Settings
-from provisioning import roster
+from provisioning.people import roster
 from provisioning.store import Store
 from provisioning.web.app import create_app
 from provisioning.web.security import Limits

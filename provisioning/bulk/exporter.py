@@ -15,7 +15,7 @@ from identity.dit import Tree
 from identity.ldif import record as to_ldif
 from mailstack.settings import Settings
 from provisioning import csvcells
-from provisioning.importer import COLUMNS
+from provisioning.bulk.importer import COLUMNS
 
 FORMATS = ("csv", "ldif", "json")
 EXTRA_COLUMNS = ("mail", "aliases", "status", "quota")

@@ -59,9 +59,9 @@ from mailstack.files import NotRegularFile, check_replaceable
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning import csvcells, csvrows
-from provisioning.accounts import plan_account
 from provisioning.audit import AuditLog, audit_path
 from provisioning.collaborators import Connections
+from provisioning.people.accounts import plan_account
 
 COLUMNS = (
     "uid",

@@ -16,6 +16,13 @@ from rich.progress import (
 )
 
 from identity.accounts import AccountStatus
+from provisioning.bulk.exporter import FORMATS, export
+from provisioning.bulk.importer import (
+    ImportReport,
+    check_writable,
+    count_rows,
+    offline_import,
+)
 from provisioning.cli.base import (
     ANYONE,
     EXIT_ROWS_FAILED,
@@ -27,13 +34,6 @@ from provisioning.cli.base import (
     main,
     pass_ctx,
     say,
-)
-from provisioning.exporter import FORMATS, export
-from provisioning.importer import (
-    ImportReport,
-    check_writable,
-    count_rows,
-    offline_import,
 )
 
 

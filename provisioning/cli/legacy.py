@@ -10,7 +10,6 @@ import click
 from identity.accounts import check_uid
 from identity.dit import Tree
 from identity.errors import ValidationError
-from provisioning import legacy
 from provisioning.cli.base import (
     ADMINS,
     ANYONE,
@@ -25,7 +24,8 @@ from provisioning.cli.base import (
     read_secret_file,
     say,
 )
-from provisioning.migration import AccountReport, Job, read_jobs
+from provisioning.legacy import holders
+from provisioning.legacy.migration import AccountReport, Job, read_jobs
 
 
 @allow(ADMINS, changes=True)
@@ -124,22 +124,22 @@ def legacy_group() -> None:
 @pass_ctx
 def legacy_status(ctx: Context, as_json: bool) -> None:
     """Every holder: legacy address, state (not-migrated, migrating, migrated, failed)."""
-    holders = legacy.holders(ctx.root.connections.system, Tree(ctx.settings.base_dn))
+    found = holders.holders(ctx.root.connections.system, Tree(ctx.settings.base_dn))
     counts: dict[str, int] = {}
-    for holder in holders:
+    for holder in found:
         counts[holder.state] = counts.get(holder.state, 0) + 1
     if as_json:
         emit_json(
             {
                 "cutoff": ctx.settings.legacy.cutoff or None,
                 "counts": counts,
-                "holders": [holder.as_dict() for holder in holders],
+                "holders": [holder.as_dict() for holder in found],
             }
         )
         return
-    for holder in holders:
+    for holder in found:
         click.echo(f"{holder.uid}\t{holder.legacy_address}\t{holder.state}")
-    say(f"alumail: {len(holders)} holders: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    say(f"alumail: {len(found)} holders: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
 
 
 @allow(ADMINS, changes=True)
@@ -149,7 +149,7 @@ def legacy_status(ctx: Context, as_json: bool) -> None:
 @pass_ctx
 def legacy_set(ctx: Context, uid: str, address: str) -> None:
     """Record that UID holds the legacy mailbox ADDRESS (not migrated yet)."""
-    address = legacy.record_holder(
+    address = holders.record_holder(
         ctx.root.connections.system,
         Tree(ctx.settings.base_dn),
         ctx.root.audit,

@@ -14,10 +14,10 @@ from mailstack.harness import Check
 from mailstack.layout import Layout
 from mailstack.statelock import DEFAULT_WAIT
 from provisioning import stack
-from provisioning.accounts import AccountService
 from provisioning.cli.base import Context, emit_json, main, out, pass_ctx, read_password, say
 from provisioning.errors import VerificationError
-from provisioning.verification import verify_account
+from provisioning.operations.verification import verify_account
+from provisioning.people.accounts import AccountService
 
 # -- the stack ---------------------------------------------------------------------------------
 

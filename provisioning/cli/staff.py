@@ -10,7 +10,6 @@ from rich.table import Table
 
 from identity.errors import ValidationError
 from identity.roles import Role
-from provisioning import api_tokens
 from provisioning.cli.base import (
     ADMINS,
     ANYONE,
@@ -25,6 +24,7 @@ from provisioning.cli.base import (
     say,
 )
 from provisioning.errors import VerificationError
+from provisioning.people import api_tokens
 
 
 @main.group()

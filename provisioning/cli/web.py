@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from provisioning import api_tokens, roster
 from provisioning.cli.base import (
     ADMINS,
     EXIT_ROWS_FAILED,
@@ -20,6 +19,7 @@ from provisioning.cli.base import (
     pass_ctx,
     say,
 )
+from provisioning.people import api_tokens, roster
 
 
 @allow(HOST_ROOT)

@@ -4,7 +4,7 @@ move at a time, its last report kept).
 
 Each function is handed what it works with (a directory connection, the tree, the audit log,
 the service's store); it builds none of them. How a holder is kept in the directory is
-:mod:`identity.legacy`; the copy of mail itself is :mod:`provisioning.migration`.
+:mod:`identity.legacy`; the copy of mail itself is :mod:`provisioning.legacy.migration`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from identity.errors import AccessDeniedError, NotFoundError, ValidationError
 from identity.legacy import HOLDER_ATTRIBUTES, HOLDERS_FILTER, LegacyHolder, new_holder
 from identity.roles import Actor
 from provisioning.audit import AuditLog
-from provisioning.migration import Job, Migrator
+from provisioning.legacy.migration import Job, Migrator
 from provisioning.store import Store
 
 

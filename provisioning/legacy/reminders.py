@@ -17,9 +17,9 @@ from identity.errors import ConfigError
 from identity.legacy import LegacyState
 from identity.roles import PORTAL
 from mailstack.settings import Settings
-from provisioning import legacy
 from provisioning.audit import AuditLog
 from provisioning.collaborators import MailSender
+from provisioning.legacy import holders
 from provisioning.store import Store
 
 
@@ -69,7 +69,7 @@ class CutoffReminders:
                 for row in db.execute("SELECT uid FROM reminders WHERE offset = ?", (offset,))
             }
         result = []
-        for holder in legacy.holders(self.system, Tree(settings.base_dn)):
+        for holder in holders.holders(self.system, Tree(settings.base_dn)):
             if holder.state == LegacyState.MIGRATED or holder.uid in sent:
                 continue
             recipients = tuple(a for a in (holder.mail, holder.recovery_email) if a)

@@ -11,7 +11,7 @@ from typing import Protocol
 from identity.roles import Actor
 from mailstack.keys.dkim import DkimKey
 from provisioning.audit import AuditLog
-from provisioning.lookups import require
+from provisioning.people.lookups import require
 
 
 class KeyFiles(Protocol):

@@ -6,7 +6,7 @@ import asyncio
 
 from mailstack.harness import Check, Target, run_checks, tls_context
 from mailstack.keys.tls import tls_files
-from provisioning.accounts import AccountService, login_names
+from provisioning.people.accounts import AccountService, login_names
 
 
 def verify_account(accounts: AccountService, uid: str, password: str) -> list[Check]:

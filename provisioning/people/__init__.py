@@ -1,2 +1,3 @@
 """The use cases of people and their accounts: alumni accounts, staff, the helpdesk, passwords
-and their recovery, registration, sign-in and standing, API tokens, a person's mailbox backups."""
+and their recovery, registration against the roster of graduates, sign-in and standing, API
+tokens, a person's mailbox backups."""

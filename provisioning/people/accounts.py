@@ -41,8 +41,8 @@ from mailstack.mailbox.mailboxes import QuotaUse
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, Outcome
 from provisioning.collaborators import Connections, MailboxAdmin
-from provisioning.lookups import AccountLookups, require
-from provisioning.passwords import Passwords
+from provisioning.people.lookups import AccountLookups, require
+from provisioning.people.passwords import Passwords
 
 PAGE_SIZE = 100
 SEARCH_MAX = 100

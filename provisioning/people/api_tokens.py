@@ -21,7 +21,7 @@ from identity.accounts import check_uid
 from identity.errors import AccessDeniedError, NotFoundError, ValidationError
 from identity.roles import Actor
 from provisioning.audit import AuditLog
-from provisioning.lookups import require
+from provisioning.people.lookups import require
 from provisioning.store import Store, digest, new_secret
 
 PREFIX = "alm_"
@@ -58,8 +58,9 @@ class Issued:
 
 
 class ApiTokens:
-    """``bind`` finds what a token for a UID is bound to (provisioning.standing.token_binding),
-    refusing anyone who is not a staff member in good standing."""
+    """``bind`` finds what a token for a UID is bound to
+    (provisioning.people.standing.token_binding), refusing anyone who is not a staff member in
+    good standing."""
 
     def __init__(self, store: Store, audit: AuditLog, bind: Callable[[str], Binding]) -> None:
         self.store = store

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from identity.roles import Role
-from provisioning.accounts import AccountService
+from provisioning.people.accounts import AccountService
 
 
 class MailboxBackups:

@@ -6,7 +6,7 @@ What the alumnus sees after a reset: the temporary password is refused by IMAP, 
 (Dovecot's password filter excludes entries with ppolicy's pwdReset=TRUE) until they choose a
 new password with it (`alumail passwd`, or the portal).
 
-The reset itself is provisioning.passwords' (the one home of password changes).
+The reset itself is provisioning.people.passwords' (the one home of password changes).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from identity.accounts import AccountStatus
-from provisioning.accounts import AccountService, login_names
-from provisioning.passwords import Passwords
+from provisioning.people.accounts import AccountService, login_names
+from provisioning.people.passwords import Passwords
 
 STATE_ATTRIBUTES = [
     "pwdAccountLockedTime",

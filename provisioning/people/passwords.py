@@ -23,10 +23,10 @@ from identity.roles import PORTAL, Actor, Role
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog
 from provisioning.collaborators import Connections, MailboxAdmin
-from provisioning.lookups import AccountLookups, require
+from provisioning.people.lookups import AccountLookups, require
 from provisioning.store import Store
 
-# The store's kind of one-time token a recovery mail carries (provisioning.recovery issues it).
+# The store's kind of one-time token a recovery mail carries (people/recovery.py issues it).
 RESET_TOKEN_KIND = "reset"  # noqa: S105 -- a kind of token, not a secret
 RESET_LINK_NOT_VALID = "this reset link is not valid or has expired"
 

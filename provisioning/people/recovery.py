@@ -17,11 +17,11 @@ from identity.accounts import Account, AccountStatus
 from identity.errors import NotFoundError
 from identity.roles import PORTAL
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog
 from provisioning.mailer import Mailer, Outbox
-from provisioning.passwords import RESET_TOKEN_KIND as KIND
-from provisioning.passwords import reset_link_holder
+from provisioning.people.accounts import AccountService
+from provisioning.people.passwords import RESET_TOKEN_KIND as KIND
+from provisioning.people.passwords import reset_link_holder
 from provisioning.store import Store
 
 RESET_TTL = 3600

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from identity.accounts import check_recovery_address
 from identity.errors import ValidationError
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
 from provisioning.collaborators import MailSender
 from provisioning.mailer import check_recipient
+from provisioning.people.accounts import AccountService
 from provisioning.store import Store
 
 KIND = "recovery-email"

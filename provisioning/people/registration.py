@@ -29,9 +29,9 @@ from identity.legacy import new_holder
 from identity.passwords import DEFAULT_POLICY, hash_password
 from mailstack.publish.clients import settings_text
 from mailstack.settings import Settings
-from provisioning import roster
-from provisioning.accounts import AccountService
 from provisioning.collaborators import MailSender
+from provisioning.people import roster
+from provisioning.people.accounts import AccountService
 from provisioning.store import Store
 
 CONFIRM_TTL = 24 * 3600

@@ -29,12 +29,12 @@ from identity.dit import Tree
 from identity.errors import AccessDeniedError, NotFoundError
 from identity.passwords import hash_password, verify_password
 from identity.roles import Actor, Role, identify
-from provisioning import api_tokens, standing
-from provisioning.api_tokens import Binding
 from provisioning.audit import AuditLog
 from provisioning.collaborators import Connections
-from provisioning.lookups import AccountLookups
-from provisioning.standing import AccountState
+from provisioning.people import api_tokens, standing
+from provisioning.people.api_tokens import Binding
+from provisioning.people.lookups import AccountLookups
+from provisioning.people.standing import AccountState
 from provisioning.store import Standing, Store
 
 REFUSED = "the jAccount name or password is not right (or the account is locked)"
@@ -89,17 +89,17 @@ class SignIn:
             return connections.proves(dn, password)
 
     def account_state(self, uid: str) -> AccountState | None:
-        """See provisioning.standing.account_state (a session's standing, read now)."""
+        """See provisioning.people.standing.account_state (a session's standing, read now)."""
         with self.open_connections() as connections:
             return standing.account_state(connections.system, self.tree, uid)
 
     def staff_binding(self, uid: str) -> Binding | None:
-        """See provisioning.standing.staff_binding."""
+        """See provisioning.people.standing.staff_binding."""
         with self.open_connections() as connections:
             return standing.staff_binding(connections.system, self.tree, uid)
 
     def token_binding(self, uid: str) -> Binding:
-        """See provisioning.standing.token_binding (what a new API token is bound to)."""
+        """See provisioning.people.standing.token_binding (what a new API token is bound to)."""
         with self.open_connections() as connections:
             return standing.token_binding(connections.system, self.tree, uid)
 

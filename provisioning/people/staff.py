@@ -1,4 +1,4 @@
-"""Staff accounts (admins and helpdesk members). Proving who an actor is: provisioning.signin.
+"""Staff accounts (admins and helpdesk members). Proving who an actor is: people/signin.py.
 
 Staff live under ou=staff with no mailbox; their role is membership of cn=admins or
 cn=helpdesk. Only the host's root or an admin may add, remove or change staff.
@@ -17,7 +17,7 @@ from identity.errors import (
 )
 from identity.passwords import DEFAULT_POLICY, hash_password
 from identity.roles import STAFF_ROLES, Role
-from provisioning.accounts import AccountService
+from provisioning.people.accounts import AccountService
 
 
 class StaffService:

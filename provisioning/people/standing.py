@@ -17,7 +17,7 @@ from identity.directory import DirectoryConnection
 from identity.dit import Tree
 from identity.errors import AccessDeniedError, NotFoundError, ValidationError
 from identity.roles import STAFF_ROLES, identify
-from provisioning.api_tokens import Binding
+from provisioning.people.api_tokens import Binding
 from provisioning.store import Session, Standing
 
 STATE_ATTRIBUTES = [

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict
 from identity.accounts import AccountStatus
 from identity.errors import AccessDeniedError
 from identity.roles import Actor
-from provisioning import api_tokens
-from provisioning.helpdesk import Helpdesk
+from provisioning.people import api_tokens
+from provisioning.people.helpdesk import Helpdesk
 from provisioning.web.requests import NotSignedIn, Services, services
 from provisioning.web.security import client_address
 

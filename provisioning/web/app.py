@@ -32,12 +32,12 @@ from identity.errors import (
 from identity.roles import PORTAL
 from mailstack.errors import DaemonError
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
 from provisioning.composition import Composition
-from provisioning.legacy import PortalMoves
+from provisioning.legacy.holders import PortalMoves
 from provisioning.mailer import Mailer, Outbox, QueuedMailer
-from provisioning.recovery import Recovery
-from provisioning.registration import Registration
+from provisioning.people.accounts import AccountService
+from provisioning.people.recovery import Recovery
+from provisioning.people.registration import Registration
 from provisioning.web import api, autoconfig, console, mailbox, portal
 from provisioning.web.requests import MustChange, NotSignedIn, Services, services
 from provisioning.web.security import (

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from identity.accounts import AccountStatus
 from identity.errors import AccessDeniedError, NotFoundError
 from identity.roles import Actor
-from provisioning.helpdesk import Helpdesk
+from provisioning.people.helpdesk import Helpdesk
 from provisioning.web import sessions
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD

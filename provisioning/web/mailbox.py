@@ -14,9 +14,9 @@ from starlette.background import BackgroundTask
 from identity.dit import Tree
 from identity.legacy import LegacyHolder
 from identity.roles import PORTAL
-from provisioning import legacy
-from provisioning.backups import MailboxBackups
-from provisioning.migration import Migrator
+from provisioning.legacy import holders
+from provisioning.legacy.migration import Migrator
+from provisioning.people.backups import MailboxBackups
 from provisioning.web import sessions
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD
@@ -29,7 +29,7 @@ Field = Annotated[str, Form()]
 
 def _legacy(svc: Services, uid: str) -> LegacyHolder | None:
     with svc.root.for_request() as root:
-        return legacy.holder(root.connections.system, Tree(svc.settings.base_dn), uid)
+        return holders.holder(root.connections.system, Tree(svc.settings.base_dn), uid)
 
 
 @router.get("/account/migration")
@@ -39,7 +39,7 @@ def migration_page(request: Request, svc: Svc) -> Response:
         request,
         "migration.html",
         legacy=_legacy(svc, session.uid),
-        report=legacy.last_report(svc.store, session.uid),
+        report=holders.last_report(svc.store, session.uid),
         running=svc.moves.running(session.uid),
         configured=bool(svc.settings.legacy.imap_host),
         cutoff=svc.settings.legacy.cutoff,

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from identity.errors import AccessDeniedError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY
 from identity.roles import PORTAL, STAFF_ROLES, Role
-from provisioning import recovery_address
-from provisioning.registration import RegistrationForm
+from provisioning.people import recovery_address
+from provisioning.people.registration import RegistrationForm
 from provisioning.store import Session
 from provisioning.web import sessions
 from provisioning.web.requests import Services, services, signed_in

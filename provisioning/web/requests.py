@@ -19,13 +19,13 @@ from identity.passwords import DEFAULT_POLICY
 from identity.roles import Actor
 from mailstack.publish.clients import client_settings
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
 from provisioning.collaborators import MailSender
 from provisioning.composition import Composition
-from provisioning.legacy import PortalMoves
+from provisioning.legacy.holders import PortalMoves
 from provisioning.mailer import Outbox
-from provisioning.recovery import Recovery
-from provisioning.registration import Registration
+from provisioning.people.accounts import AccountService
+from provisioning.people.recovery import Recovery
+from provisioning.people.registration import Registration
 from provisioning.store import Session, Store
 from provisioning.web import sessions
 from provisioning.web.security import Csrf, Limits, RateLimiter

@@ -1,4 +1,4 @@
-"""The browser's session: opening it after a sign-in (provisioning/signin.py proves who it
+"""The browser's session: opening it after a sign-in (provisioning/people/signin.py proves who it
 is), the cookie that carries it, checking it on every request, and signing out.
 
 The session acts as its person through proxied authorization: the password is never kept. A
@@ -14,7 +14,7 @@ from fastapi import Request, Response
 
 from identity.roles import Actor
 from mailstack.settings import Settings
-from provisioning.signin import SignedIn, SignIn
+from provisioning.people.signin import SignedIn, SignIn
 from provisioning.store import Session, Store
 
 SESSION_COOKIE = "alumail_session"

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from identity.roles import Role
 from mailstack.settings import Settings
-from provisioning.staff import StaffService
+from provisioning.people.staff import StaffService
 from tests import mail
 from tests.support import NewAccount, use_case, which
 from tests.web import PASSWORD, graduate, link, mail_to

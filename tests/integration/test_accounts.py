@@ -19,10 +19,10 @@ from identity.roles import ROOT
 from mailstack.harness import Check
 from mailstack.layout import Layout
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog, audit_path
 from provisioning.cli import main
-from provisioning.verification import verify_account
+from provisioning.operations.verification import verify_account
+from provisioning.people.accounts import AccountService
 from tests import mail
 from tests.support import NewAccount, alumail
 

@@ -17,8 +17,8 @@ from identity.accounts import Account
 from identity.roles import Role
 from mailstack.layout import Layout
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
-from provisioning.staff import StaffService
+from provisioning.people.accounts import AccountService
+from provisioning.people.staff import StaffService
 from tests.support import (
     NewAccount,
     TarMember,

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from identity.errors import NotFoundError
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
+from provisioning.bulk.importer import COLUMNS
 from provisioning.cli import main
-from provisioning.importer import COLUMNS
+from provisioning.people.accounts import AccountService
 from tests.support import NewAccount, use_case
 
 pytestmark = pytest.mark.integration

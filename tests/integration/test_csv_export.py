@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
-from provisioning.importer import COLUMNS
+from provisioning.bulk.importer import COLUMNS
+from provisioning.people.accounts import AccountService
 from tests.support import NewAccount, alumail
 
 pytestmark = pytest.mark.integration

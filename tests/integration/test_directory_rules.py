@@ -20,12 +20,12 @@ from identity.errors import AccessDeniedError, ConflictError, NotFoundError
 from identity.roles import Actor, Role
 from mailstack.layout import Layout
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog, audit_path
+from provisioning.bulk.importer import Importer
 from provisioning.composition import Composition
-from provisioning.helpdesk import Helpdesk
-from provisioning.importer import Importer
-from provisioning.staff import StaffService
+from provisioning.people.accounts import AccountService
+from provisioning.people.helpdesk import Helpdesk
+from provisioning.people.staff import StaffService
 from tests.support import NewAccount, alumail, use_case, which
 
 pytestmark = pytest.mark.integration

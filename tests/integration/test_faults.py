@@ -19,7 +19,7 @@ from mailstack.daemons.slapd import Slapd
 from mailstack.files import FileSpec
 from mailstack.settings import Settings
 from provisioning import stack
-from provisioning.accounts import AccountService
+from provisioning.people.accounts import AccountService
 from tests import mail
 from tests.support import (
     alumail,

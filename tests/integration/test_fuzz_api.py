@@ -22,8 +22,8 @@ from schemathesis.core.result import Err
 
 from identity.roles import Role
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
-from provisioning.staff import StaffService
+from provisioning.people.accounts import AccountService
+from provisioning.people.staff import StaffService
 from tests.support import alumail, use_case
 from tests.web import client, form_token
 

@@ -23,9 +23,9 @@ from mailstack.errors import DaemonError
 from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning import stack
-from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog, audit_path
-from provisioning.importer import COLUMNS, Importer, ImportReport, offline_import
+from provisioning.bulk.importer import COLUMNS, Importer, ImportReport, offline_import
+from provisioning.people.accounts import AccountService
 from tests import mail
 from tests.support import alumail, running_stack, stack_status, use_case
 
@@ -309,9 +309,9 @@ def test_helpdesk_sees_past_slapds_default_500_entries(
     import secrets
 
     from identity.roles import Role
-    from provisioning.accounts import AccountService
     from provisioning.composition import Composition
-    from provisioning.staff import StaffService
+    from provisioning.people.accounts import AccountService
+    from provisioning.people.staff import StaffService
 
     prefix = f"many{secrets.token_hex(2)}"
     roster = write_roster(tmp_path / "many.csv", [row(f"{prefix}.{i:03d}", i) for i in range(520)])

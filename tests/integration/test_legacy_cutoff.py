@@ -17,7 +17,7 @@ from identity.directory import Directory
 from identity.dit import Tree
 from mailstack.layout import Layout
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
+from provisioning.people.accounts import AccountService
 from tests import mail
 from tests.support import alumail, new_stack, running_stack, state_root, use_case, wait_for
 from tests.web import mail_to

@@ -13,8 +13,8 @@ import pytest
 from identity.accounts import AccountStatus
 from identity.errors import ConflictError, NotFoundError, ValidationError
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
 from provisioning.audit import AuditLog, audit_path
+from provisioning.people.accounts import AccountService
 from tests import mail
 from tests.support import NewAccount, alumail, member_bytes, use_case, wait_for
 
@@ -238,8 +238,8 @@ def test_every_action_leaves_one_audit_line(
     live_stack: Settings, accounts: AccountService, tmp_path: Path
 ) -> None:
     from identity.dit import Tree
-    from provisioning.helpdesk import Helpdesk
-    from provisioning.importer import COLUMNS, Importer
+    from provisioning.bulk.importer import COLUMNS, Importer
+    from provisioning.people.helpdesk import Helpdesk
 
     uid = "audit.walk"
     accounts.create(uid, "Audit Walk", "Audit-Walk-Pass-1")
@@ -285,7 +285,7 @@ def test_import_progress_only_on_a_terminal(live_stack: Settings, tmp_path: Path
     import subprocess
     import sys
 
-    from provisioning.importer import COLUMNS
+    from provisioning.bulk.importer import COLUMNS
 
     roster = tmp_path / "p.csv"
     roster.write_text(

@@ -12,7 +12,7 @@ import pytest
 from mailstack import logs
 from mailstack.settings import Settings
 from provisioning import stack
-from provisioning.accounts import AccountService
+from provisioning.people.accounts import AccountService
 from tests import mail
 from tests.support import use_case, wait_for
 

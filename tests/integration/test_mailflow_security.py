@@ -17,8 +17,8 @@ from mailstack.context import control_context
 from mailstack.daemons.slapd import Slapd
 from mailstack.settings import Settings
 from provisioning import stack
-from provisioning.accounts import AccountService
 from provisioning.mailer import Mailer
+from provisioning.people.accounts import AccountService
 from tests import mail
 from tests.dnsserver import serving
 from tests.integration.test_dns_dkim import sink_message, verify, zone_of

@@ -25,7 +25,7 @@ from mailstack.mailbox.doveadm import Doveadm
 from mailstack.mailbox.imapsync import counts
 from mailstack.settings import Settings
 from provisioning.composition import Composition
-from provisioning.migration import Job, Migrator
+from provisioning.legacy.migration import Job, Migrator
 from tests import mail
 from tests.legacy_imap import MASTER, LegacyServer, fill, legacy_server, throttled
 from tests.support import NewAccount, alumail, use_case, wait_for, write_toml

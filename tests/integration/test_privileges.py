@@ -21,7 +21,7 @@ from mailstack.layout import Layout
 from mailstack.mailbox.doveadm import Doveadm
 from mailstack.mailbox.imapsync import counts
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
+from provisioning.people.accounts import AccountService
 from tests import mail, web
 from tests.legacy_imap import fill, legacy_server
 from tests.support import (

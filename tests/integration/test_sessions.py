@@ -14,7 +14,7 @@ from identity.accounts import Account
 from identity.passwords import hash_password
 from mailstack.keys.tls import tls_files
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
+from provisioning.people.accounts import AccountService
 from tests.support import running_stack, use_case
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ import pytest
 
 from mailstack.keys.tls import tls_files
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
+from provisioning.people.accounts import AccountService
 from tests import mail
 from tests.support import (
     alumail,

@@ -11,7 +11,7 @@ import pytest
 from identity.roles import Role
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
-from provisioning.staff import StaffService
+from provisioning.people.staff import StaffService
 from tests import mail
 from tests.support import NewAccount, alumail, use_case
 from tests.web import client

@@ -12,7 +12,7 @@ import pytest
 
 from identity.roles import Role
 from mailstack.settings import Settings
-from provisioning.staff import StaffService
+from provisioning.people.staff import StaffService
 from tests.support import NewAccount, alumail, use_case
 from tests.web import PASSWORD, client, form_token, graduate
 

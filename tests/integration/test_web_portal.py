@@ -13,7 +13,7 @@ import pytest
 
 from identity.roles import Role
 from mailstack.settings import Settings
-from provisioning.staff import StaffService
+from provisioning.people.staff import StaffService
 from tests import mail
 from tests.support import NewAccount, alumail, use_case
 from tests.web import PASSWORD, client, form_token, graduate, link, mail_to, mails_to, token_of

@@ -17,8 +17,8 @@ from identity.dit import Tree
 from identity.roles import Role
 from mailstack.layout import Layout
 from mailstack.settings import Settings
-from provisioning.accounts import AccountService
-from provisioning.staff import StaffService
+from provisioning.people.accounts import AccountService
+from provisioning.people.staff import StaffService
 from provisioning.store import Store
 from tests.support import NewAccount, alumail, use_case
 from tests.web import client, form_token

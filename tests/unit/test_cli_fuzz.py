@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from identity.errors import ValidationError
 from provisioning import csvrows
 from provisioning.cli import main
-from provisioning.roster import COLUMNS as ROSTER_COLUMNS
+from provisioning.people.roster import COLUMNS as ROSTER_COLUMNS
 
 pytestmark = pytest.mark.unit
 

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from identity.accounts import Account
 from mailstack.settings import build
-from provisioning import csvcells, exporter
-from provisioning.importer import COLUMNS, RowError, parse_row, read_rows, write_report
+from provisioning import csvcells
+from provisioning.bulk import exporter
+from provisioning.bulk.importer import COLUMNS, RowError, parse_row, read_rows, write_report
 
 pytestmark = pytest.mark.unit
 

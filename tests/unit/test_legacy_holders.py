@@ -15,8 +15,8 @@ from identity.legacy import (
     holder_filter,
     new_holder,
 )
-from provisioning.legacy import PortalMoves
-from provisioning.migration import Migrator
+from provisioning.legacy.holders import PortalMoves
+from provisioning.legacy.migration import Migrator
 from provisioning.store import Store
 
 pytestmark = pytest.mark.unit

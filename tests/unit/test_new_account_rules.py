@@ -9,8 +9,8 @@ import pytest
 
 from identity.errors import ValidationError
 from mailstack.settings import Settings, build
-from provisioning.accounts import plan_account
-from provisioning.importer import parse_row
+from provisioning.bulk.importer import parse_row
+from provisioning.people.accounts import plan_account
 
 pytestmark = pytest.mark.unit
 

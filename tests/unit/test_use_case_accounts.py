@@ -12,7 +12,7 @@ from identity.accounts import AccountStatus
 from identity.errors import AccessDeniedError
 from identity.roles import ROOT, Role
 from mailstack.errors import DaemonError
-from provisioning.importer import COLUMNS
+from provisioning.bulk.importer import COLUMNS
 from tests.unit.fakes import composed
 
 pytestmark = pytest.mark.unit

@@ -10,8 +10,8 @@ import pytest
 
 from identity.errors import AccessDeniedError, ValidationError
 from identity.roles import ROOT, Role
-from provisioning.api_tokens import ApiTokens, Binding, listing
-from provisioning.signing_keys import SigningKeys
+from provisioning.operations.signing_keys import SigningKeys
+from provisioning.people.api_tokens import ApiTokens, Binding, listing
 from tests.unit.fakes import FakeKeyFiles, composed
 
 pytestmark = pytest.mark.unit

@@ -1,4 +1,4 @@
-"""The one password module (provisioning.passwords) against in-memory collaborators: who may
+"""The one password module (provisioning.people.passwords) against in-memory collaborators: who may
 set or reset a password, the forced change, the cache flush and the audit line of each path."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from identity.errors import AccessDeniedError, ValidationError
 from identity.passwords import verify_password
 from identity.roles import ROOT, Role
-from provisioning.passwords import RESET_TOKEN_KIND, reset_link_holder
+from provisioning.people.passwords import RESET_TOKEN_KIND, reset_link_holder
 from tests.unit.fakes import composed
 
 pytestmark = pytest.mark.unit

@@ -1,5 +1,5 @@
-"""Sign-in (provisioning.signin.SignIn) against in-memory collaborators: the same refusal for a
-wrong password and an unknown name, suspended accounts kept out, and what is audited."""
+"""Sign-in (provisioning.people.signin.SignIn) against in-memory collaborators: the same refusal
+for a wrong password and an unknown name, suspended accounts kept out, and what is audited."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from identity.errors import AccessDeniedError
 from identity.roles import Role
-from provisioning.signin import REFUSED, SUSPENDED
+from provisioning.people.signin import REFUSED, SUSPENDED
 from tests.unit.fakes import composed
 
 pytestmark = pytest.mark.unit

@@ -20,10 +20,10 @@ from identity.errors import (
     ValidationError,
 )
 from mailstack.settings import build
-from provisioning import api_tokens
-from provisioning.accounts import check_search
 from provisioning.mailer import Mailer, Outbox, check_recipient
-from provisioning.standing import AccountState
+from provisioning.people import api_tokens
+from provisioning.people.accounts import check_search
+from provisioning.people.standing import AccountState
 from provisioning.store import Session, Standing, Store, digest
 from provisioning.web.app import error_body
 

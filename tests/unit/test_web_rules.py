@@ -10,7 +10,7 @@ import pytest
 from identity.accounts import Account, check_phone, check_postal_address
 from identity.errors import AccessDeniedError, FieldErrors, ValidationError
 from mailstack.settings import build, to_values
-from provisioning import api_tokens, roster
+from provisioning.people import api_tokens, roster
 from provisioning.store import Store
 from provisioning.web.app import error_body
 from provisioning.web.security import Csrf, Limit, RateLimited, RateLimiter

@@ -28,7 +28,7 @@ from identity.errors import ValidationError
 from identity.roles import Actor
 from provisioning.audit import AuditLog
 from provisioning.csvrows import open_csv, read_rows
-from provisioning.lookups import require
+from provisioning.people.lookups import require
 from provisioning.store import Store
 
 COLUMNS = ("student_number", "name", "birth_date", "graduation_year", "legacy_address")
