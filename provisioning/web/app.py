@@ -31,10 +31,11 @@ from mailstack.errors import DaemonError
 from mailstack.settings import Settings
 from provisioning.accounts import AccountService
 from provisioning.mailer import Mailer, Outbox
+from provisioning.oidc.provider import Provider
 from provisioning.recovery import Recovery
 from provisioning.registration import Registration
 from provisioning.store import Store
-from provisioning.web import api, autoconfig, console, mailbox, portal
+from provisioning.web import api, autoconfig, console, mailbox, oidc, portal
 from provisioning.web.requests import MustChange, NotSignedIn, Services, services
 from provisioning.web.security import (
     CSRF_COOKIE,
@@ -135,6 +136,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
         csrf=Csrf(service_key(settings.state_dir)),
         templates=templates,
     )
+    app.state.oidc = Provider(settings, store)  # the OpenID Connect provider (web/oidc.py)
     app.add_middleware(BodyLimit)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(api.router)
@@ -142,6 +144,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     app.include_router(console.router)
     app.include_router(autoconfig.router)
     app.include_router(mailbox.router)
+    app.include_router(oidc.router)
 
     @app.middleware("http")
     async def defences(request: Request, call_next: Any) -> Response:

@@ -1,0 +1,469 @@
+"""The OpenID Connect provider against a third-party client that shares none of its code: the
+client here is plain httpx with PyJWT (the provider signs with Authlib and joserfc). A client
+registered with the CLI signs an alumnus in through discovery, code + PKCE, token and
+userinfo, and checks the ID token's signature against the JWKS. Then each bad input gets the
+protocol's error and nothing else."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import jwt
+import pytest
+
+from identity.accounts import Account
+from mailstack.settings import Settings
+from provisioning.audit import AuditLog, audit_path
+from tests.support import NewAccount, alumail
+from tests.web import client as web_client
+from tests.web import form_token
+
+pytestmark = pytest.mark.integration
+CALLBACK = "http://127.0.0.1:9/callback"
+
+
+@dataclass(frozen=True)
+class Rp:
+    client_id: str
+    secret: str | None
+
+
+def register(settings: Settings, *args: str) -> Rp:
+    name = f"app-{secrets.token_hex(4)}"
+    done = alumail(
+        settings,
+        "oidc",
+        "client",
+        "add",
+        name,
+        "--redirect-uri",
+        CALLBACK,
+        *args,
+        "--json",
+        check=True,
+    )
+    data = json.loads(done.stdout)
+    return Rp(data["client_id"], data["client_secret"])
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    return verifier, challenge.rstrip(b"=").decode()
+
+
+_OPEN: list[httpx.Client] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+def browser(settings: Settings) -> httpx.Client:
+    """A browser's cookie jar on the web service (closed after the test)."""
+    http = web_client(settings)
+    _OPEN.append(http)
+    return http
+
+
+def signed_in(settings: Settings, account: Account, password: str) -> httpx.Client:
+    http = browser(settings)
+    answer = http.post(
+        "/login",
+        data={"csrf_token": form_token(http, "/login"), "login": account.uid, "password": password},
+    )
+    assert answer.status_code == 303, answer.text
+    return http
+
+
+def code_for(
+    http: httpx.Client, rp: Rp, *, scope: str = "openid profile email", **extra: str
+) -> tuple[str, str]:
+    """Authorize (consenting when asked): the code and the PKCE verifier."""
+    verifier, challenge = pkce()
+    state = secrets.token_urlsafe(8)
+    params = {
+        "response_type": "code",
+        "client_id": rp.client_id,
+        "redirect_uri": CALLBACK,
+        "scope": scope,
+        "state": state,
+        "nonce": secrets.token_urlsafe(8),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }
+    answer = http.get("/oidc/authorize", params=params)
+    if answer.status_code == 200:  # the consent page
+        assert "Allow" in answer.text
+        fields = dict(
+            (name, value)
+            for name, value in re.findall(
+                r'<input type="hidden" name="([^"]+)" value="([^"]*)"', answer.text
+            )
+        )
+        assert fields["client_id"] == rp.client_id
+        answer = http.post("/oidc/authorize", data={**fields, "decision": "allow"})
+    assert answer.status_code == 302, answer.text
+    location = answer.headers["location"]
+    assert location.startswith(CALLBACK + "?")
+    query = parse_qs(urlsplit(location).query)
+    assert query["state"] == [state]
+    return query["code"][0], verifier
+
+
+def exchange(http: httpx.Client, rp: Rp, code: str, verifier: str) -> httpx.Response:
+    return http.post(
+        "/oidc/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+        },
+        auth=(rp.client_id, rp.secret or ""),
+    )
+
+
+def userinfo(http: httpx.Client, access_token: str) -> httpx.Response:
+    return http.get("/oidc/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+
+
+@pytest.fixture(scope="module")
+def rp(live_stack: Settings) -> Rp:
+    return register(live_stack, "--scope", "profile", "--scope", "email", "--trusted")
+
+
+def test_a_third_party_client_signs_an_alumnus_in(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    app = register(live_stack, "--scope", "profile", "--scope", "email")  # not trusted: consent
+    http = signed_in(live_stack, account, password)
+    config = http.get("/.well-known/openid-configuration").json()
+    assert config["issuer"] == live_stack.public_url.rstrip("/")
+    assert "S256" in config["code_challenge_methods_supported"]
+    code, verifier = code_for(http, app)
+    answer = exchange(http, app, code, verifier)
+    assert answer.status_code == 200, answer.text
+    tokens = answer.json()
+    assert tokens["token_type"].lower() == "bearer" and 0 < tokens["expires_in"] <= 600
+    jwks = jwt.PyJWKSet.from_dict(httpx.get(config["jwks_uri"]).json())
+    kid = jwt.get_unverified_header(tokens["id_token"])["kid"]
+    key = next(k for k in jwks.keys if k.key_id == kid)
+    claims = jwt.decode(
+        tokens["id_token"],
+        key.key,
+        algorithms=["RS256"],
+        audience=app.client_id,
+        issuer=config["issuer"],
+    )
+    info = userinfo(http, tokens["access_token"]).json()
+    assert info["sub"] == claims["sub"] and len(info["sub"]) == 36  # the entry's entryUUID
+    assert info["preferred_username"] == account.uid
+    assert info["email"] == account.mail and info["email_verified"] is True
+    # A second sign-in with the same scopes asks no consent again.
+    assert (
+        http.get(
+            "/oidc/authorize",
+            params={
+                "response_type": "code",
+                "client_id": app.client_id,
+                "redirect_uri": CALLBACK,
+                "scope": "openid profile email",
+                "code_challenge": pkce()[1],
+                "code_challenge_method": "S256",
+            },
+        ).status_code
+        == 302
+    )
+
+
+def test_scopes_are_those_the_client_was_registered_for(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    narrow = register(live_stack, "--trusted")  # openid only
+    http = signed_in(live_stack, account, password)
+    code, verifier = code_for(http, narrow, scope="openid profile email")
+    tokens = exchange(http, narrow, code, verifier).json()
+    assert tokens["scope"] == "openid"
+    assert set(userinfo(http, tokens["access_token"]).json()) == {"sub"}
+
+
+def test_an_unknown_client_or_an_unregistered_redirect_gets_a_page_not_a_redirect(
+    live_stack: Settings, rp: Rp
+) -> None:
+    http = browser(live_stack)
+    base = {
+        "response_type": "code",
+        "scope": "openid",
+        "code_challenge": pkce()[1],
+        "code_challenge_method": "S256",
+    }
+    for client_id, uri in [
+        ("no-such-client", CALLBACK),
+        (rp.client_id, CALLBACK + "/"),
+        (rp.client_id, "http://127.0.0.1:9/callback?x=1"),
+        (rp.client_id, "https://evil.example/callback"),
+    ]:
+        answer = http.get(
+            "/oidc/authorize", params={**base, "client_id": client_id, "redirect_uri": uri}
+        )
+        assert answer.status_code == 400, (client_id, uri, answer.status_code)
+        assert "location" not in answer.headers
+        assert "refused" in answer.text
+
+
+def test_a_public_client_must_send_pkce(live_stack: Settings, new_account: NewAccount) -> None:
+    account, password = new_account()
+    app = register(live_stack, "--public", "--trusted")
+    assert app.secret is None
+    http = signed_in(live_stack, account, password)
+    answer = http.get(
+        "/oidc/authorize",
+        params={
+            "response_type": "code",
+            "client_id": app.client_id,
+            "redirect_uri": CALLBACK,
+            "scope": "openid",
+            "state": "s1",
+        },
+    )
+    assert answer.status_code == 302
+    query = parse_qs(urlsplit(answer.headers["location"]).query)
+    assert query["error"] == ["invalid_request"] and query["state"] == ["s1"]
+    # With PKCE it works, and the token needs the verifier (no secret to show).
+    code, _ = code_for(http, app)
+    plain = http.post(
+        "/oidc/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "client_id": app.client_id,
+        },
+    )
+    assert plain.status_code == 400 and plain.json()["error"] == "invalid_request"
+
+
+def test_a_wrong_pkce_verifier_is_refused(
+    live_stack: Settings, rp: Rp, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    http = signed_in(live_stack, account, password)
+    code, _ = code_for(http, rp)
+    answer = exchange(http, rp, code, pkce()[0])
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+
+
+def test_a_wrong_client_secret_is_refused(
+    live_stack: Settings, rp: Rp, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    http = signed_in(live_stack, account, password)
+    code, verifier = code_for(http, rp)
+    answer = exchange(http, Rp(rp.client_id, "not-the-secret"), code, verifier)
+    assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"
+
+
+def test_a_reused_code_is_refused_and_its_tokens_revoked(
+    live_stack: Settings, rp: Rp, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    http = signed_in(live_stack, account, password)
+    code, verifier = code_for(http, rp)
+    first = exchange(http, rp, code, verifier).json()
+    assert userinfo(http, first["access_token"]).status_code == 200
+    again = exchange(http, rp, code, verifier)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert userinfo(http, first["access_token"]).status_code == 401
+
+
+def test_refresh_rotates_and_a_replayed_refresh_token_revokes_the_grant(
+    live_stack: Settings, rp: Rp, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    http = signed_in(live_stack, account, password)
+    code, verifier = code_for(http, rp)
+    first = exchange(http, rp, code, verifier).json()
+
+    def refresh(token: str) -> httpx.Response:
+        data = {"grant_type": "refresh_token", "refresh_token": token}
+        return http.post("/oidc/token", data=data, auth=(rp.client_id, rp.secret or ""))
+
+    second = refresh(first["refresh_token"])
+    assert second.status_code == 200, second.text
+    newer = second.json()
+    assert newer["refresh_token"] != first["refresh_token"]
+    assert userinfo(http, newer["access_token"]).status_code == 200
+    replay = refresh(first["refresh_token"])
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    assert userinfo(http, newer["access_token"]).status_code == 401
+    assert refresh(newer["refresh_token"]).status_code == 400
+
+
+def test_revocation_and_introspection(
+    live_stack: Settings, rp: Rp, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    http = signed_in(live_stack, account, password)
+    code, verifier = code_for(http, rp)
+    tokens = exchange(http, rp, code, verifier).json()
+    auth = (rp.client_id, rp.secret or "")
+    seen = http.post("/oidc/introspect", data={"token": tokens["access_token"]}, auth=auth)
+    assert seen.json()["active"] is True and seen.json()["username"] == account.uid
+    gone = http.post("/oidc/revoke", data={"token": tokens["access_token"]}, auth=auth)
+    assert gone.status_code == 200
+    assert userinfo(http, tokens["access_token"]).status_code == 401
+    seen = http.post("/oidc/introspect", data={"token": tokens["access_token"]}, auth=auth)
+    assert seen.json() == {"active": False}
+    assert userinfo(http, "made-up-token").status_code == 401
+
+
+def test_a_suspended_alumnus_gets_no_token(
+    live_stack: Settings, rp: Rp, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    http = signed_in(live_stack, account, password)
+    code, verifier = code_for(http, rp)
+    alumail(live_stack, "account", "suspend", account.uid, check=True)
+    answer = exchange(http, rp, code, verifier)
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+
+
+def test_consent_needs_the_form_token(live_stack: Settings, new_account: NewAccount) -> None:
+    account, password = new_account()
+    app = register(live_stack)
+    http = signed_in(live_stack, account, password)
+    params = {
+        "response_type": "code",
+        "client_id": app.client_id,
+        "redirect_uri": CALLBACK,
+        "scope": "openid",
+        "code_challenge": pkce()[1],
+        "code_challenge_method": "S256",
+    }
+    page = http.get("/oidc/authorize", params=params)
+    assert page.status_code == 200 and "Allow" in page.text
+    forged = http.post(
+        "/oidc/authorize", data={**params, "decision": "allow", "csrf_token": "forged"}
+    )
+    assert forged.status_code == 403 and "location" not in forged.headers
+
+
+def test_keys_rotate_keeps_the_old_key_published(live_stack: Settings) -> None:
+    before = {k["kid"] for k in httpx.get(f"{live_stack.public_url}/oidc/jwks").json()["keys"]}
+    alumail(live_stack, "oidc", "keys", "rotate", check=True)
+    after = {k["kid"] for k in httpx.get(f"{live_stack.public_url}/oidc/jwks").json()["keys"]}
+    assert before < after and len(after - before) == 2
+
+
+def test_client_registration_refuses_bad_redirect_uris(live_stack: Settings) -> None:
+    for uri, rule in [
+        ("http://example.org/cb", "loopback"),
+        ("https://example.org/cb#frag", "fragment"),
+        ("/relative", "absolute"),
+        ("javascript:alert(1)", "absolute"),
+    ]:
+        done = alumail(live_stack, "oidc", "client", "add", "x", "--redirect-uri", uri)
+        assert done.returncode == 4, (uri, done.stderr)
+        assert "redirect-uri" in done.stderr and rule in done.stderr, done.stderr
+
+
+def test_a_public_client_with_pkce_gets_tokens(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    app = register(live_stack, "--public", "--trusted")
+    http = signed_in(live_stack, account, password)
+    code, verifier = code_for(http, app)
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": CALLBACK,
+        "client_id": app.client_id,
+        "code_verifier": verifier,
+    }
+    answer = http.post("/oidc/token", data=data)
+    assert answer.status_code == 200, answer.text
+    assert userinfo(http, answer.json()["access_token"]).status_code == 200
+
+
+def test_signing_in_first_goes_through_the_portal_sign_in(
+    live_stack: Settings, rp: Rp, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    http = browser(live_stack)
+    params = {
+        "response_type": "code",
+        "client_id": rp.client_id,
+        "redirect_uri": CALLBACK,
+        "scope": "openid",
+        "state": "st",
+        "code_challenge": pkce()[1],
+        "code_challenge_method": "S256",
+    }
+    asked = http.get("/oidc/authorize", params=params)
+    assert asked.status_code == 303 and asked.headers["location"].startswith("/login?next=")
+    target = parse_qs(urlsplit(asked.headers["location"]).query)["next"][0]
+    assert target.startswith("/oidc/authorize?")
+    wrong = http.post(
+        "/login",
+        data={
+            "csrf_token": form_token(http, "/login"),
+            "login": account.uid,
+            "password": "Not-The-Password-1",
+            "next": target,
+        },
+    )
+    assert wrong.status_code == 401  # the portal's refusal; no code
+    done = http.post(
+        "/login",
+        data={
+            "csrf_token": form_token(http, "/login"),
+            "login": account.uid,
+            "password": password,
+            "next": target,
+        },
+    )
+    assert done.status_code == 303 and done.headers["location"] == target
+    answer = http.get(target)
+    assert answer.status_code == 302 and answer.headers["location"].startswith(CALLBACK + "?code=")
+
+
+def test_an_es256_client_gets_es256_id_tokens_and_changes_are_audited(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    app = register(live_stack, "--trusted", "--id-token-alg", "ES256")
+    http = signed_in(live_stack, account, password)
+    code, verifier = code_for(http, app)
+    tokens = exchange(http, app, code, verifier).json()
+    jwks = jwt.PyJWKSet.from_dict(http.get("/oidc/jwks").json())
+    kid = jwt.get_unverified_header(tokens["id_token"])["kid"]
+    key = next(k for k in jwks.keys if k.key_id == kid)
+    claims = jwt.decode(tokens["id_token"], key.key, algorithms=["ES256"], audience=app.client_id)
+    assert claims["iss"] == live_stack.public_url.rstrip("/")
+    # Registering, rotating the secret and removing are audited (intent, then outcome).
+    secret = alumail(live_stack, "oidc", "client", "rotate-secret", app.client_id, check=True)
+    assert app.secret is not None and app.secret not in secret.stdout
+    assert exchange(http, app, *code_for(http, app)).status_code == 401  # the old secret
+    alumail(live_stack, "oidc", "client", "remove", app.client_id, check=True)
+    assert userinfo(http, tokens["access_token"]).status_code == 401
+    trail = AuditLog(audit_path(live_stack.state_dir))
+    done = [(x["action"], x["outcome"]) for x in trail.query(target=app.client_id)]
+    assert ("oidc-client-rotate-secret", "ok") in done and ("oidc-client-remove", "ok") in done
+    shown = alumail(live_stack, "oidc", "client", "show", app.client_id)
+    assert shown.returncode == 5 and "no client" in shown.stderr
