@@ -110,11 +110,14 @@ class SigningKeys:
                 return key
         raise ConfigError(f"the provider has no current {alg} signing key: run `oidc keys rotate`")
 
-    def jwks(self) -> dict[str, Any]:
-        """The public keys clients verify with: the current ones and those retired less than
-        an ID token's lifetime ago."""
+    def published(self) -> list[StoredKey]:
+        """The current keys and those retired less than an ID token's lifetime ago."""
         now = time.time()
-        return {"keys": [k.key.as_dict(private=False) for k in self.all() if k.published(now)]}
+        return [k for k in self.all() if k.published(now)]
+
+    def jwks(self) -> dict[str, Any]:
+        """The public halves of the published keys: what clients verify with."""
+        return {"keys": [k.key.as_dict(private=False) for k in self.published()]}
 
     def rotate(self) -> tuple[list[StoredKey], list[StoredKey]]:
         """A new key per algorithm; the current ones retire (still published until their

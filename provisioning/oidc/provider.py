@@ -32,6 +32,8 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
+from authlib.oidc.rpinitiated import EndSessionEndpoint, EndSessionRequest
+from joserfc.jwk import KeySet
 
 from identity.directory import Directory
 from identity.errors import NotFoundError
@@ -144,6 +146,10 @@ class OidcClient(ClientMixin):  # type: ignore[misc]
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in ("authorization_code", "refresh_token")
+
+    @property
+    def client_metadata(self) -> dict[str, list[str]]:
+        return {"post_logout_redirect_uris": list(self.record.post_logout_uris)}
 
 
 class OidcCode(AuthorizationCodeMixin):  # type: ignore[misc]
@@ -405,6 +411,40 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
         }
 
 
+class _EndSession(EndSessionEndpoint):  # type: ignore[misc]
+    """RP-initiated logout. An ``id_token_hint`` must carry our signature with one of our
+    algorithms (never ``none``, never a key of the client's choosing); a post-logout redirect
+    goes only to a URI the client registered, and only with a valid hint. Ending the session
+    revokes every token of the person named (the hint's ``sub``, and the person signed in)."""
+
+    server: Provider
+
+    def get_server_jwks(self) -> KeySet:
+        return KeySet([k.key for k in self.server.keys.published()])
+
+    def get_algorithms(self) -> list[str]:
+        return list(ALGORITHMS)
+
+    def resolve_client_from_id_token_claims(self, claims: dict[str, Any]) -> OidcClient | None:
+        """The client our ID token was issued to (its ``aud``: one client, as a list)."""
+        aud = claims.get("aud")
+        audience = [aud] if isinstance(aud, str) else aud
+        if isinstance(audience, list) and len(audience) == 1 and isinstance(audience[0], str):
+            return self.server.query_client(audience[0])
+        return None
+
+    def end_session(self, end_session_request: EndSessionRequest) -> None:
+        subjects = set()
+        claims = end_session_request.id_token_claims
+        if claims and isinstance(claims.get("sub"), str):
+            subjects.add(claims["sub"])
+        person = end_session_request.request.user
+        if isinstance(person, Person):
+            subjects.add(person.entry_uuid)
+        for subject in subjects:
+            self.server.oidc.revoke_person(subject)
+
+
 # -- the server ------------------------------------------------------------------------------------
 
 
@@ -427,6 +467,7 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
         self.register_grant(_RefreshGrant)
         self.register_endpoint(_Revocation)
         self.register_endpoint(_Introspection)
+        self.register_endpoint(_EndSession)
 
     # Authlib's hooks ----------------------------------------------------------------------------
 
@@ -506,6 +547,7 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
             "jwks_uri": f"{base}/oidc/jwks",
             "revocation_endpoint": f"{base}/oidc/revoke",
             "introspection_endpoint": f"{base}/oidc/introspect",
+            "end_session_endpoint": f"{base}/oidc/logout",
             "scopes_supported": list(rules.SCOPES),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],

@@ -332,6 +332,14 @@ class OidcStore:
                 (time.time(), grant_id),
             )
 
+    def revoke_person(self, entry_uuid: str) -> None:
+        """Every token of one person, for every client, stops (a logout)."""
+        with self.store.connect() as db:
+            db.execute(
+                "UPDATE oidc_tokens SET revoked = ? WHERE entry_uuid = ? AND revoked IS NULL",
+                (time.time(), entry_uuid),
+            )
+
     # -- consents --------------------------------------------------------------------------------
 
     def consented(self, entry_uuid: str, client_id: str, scopes: list[str]) -> bool:

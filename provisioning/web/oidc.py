@@ -172,3 +172,46 @@ async def introspect(request: Request, oidc: Oidc) -> Response:
 @router.api_route("/oidc/userinfo", methods=["GET", "POST"])
 def userinfo(request: Request, oidc: Oidc) -> Response:
     return _answer(oidc.userinfo(request.headers.get("authorization")))
+
+
+# -- RP-initiated logout -------------------------------------------------------------------------
+
+
+def _logout(request: Request, svc: Services, oidc: Provider, http: HttpRequest) -> Response:
+    """End the person's session here and their tokens; back to the client only at a URI it
+    registered, and only when it proved itself with our ID token (else a page)."""
+    try:
+        ending = oidc.validate_endpoint_request("end_session", http)
+    except OAuth2Error as error:
+        return _refused(request, svc, oidc, error)
+    if ending.needs_confirmation:
+        if request.method != "POST":
+            params = [(k, v) for k, v in http.query if k != CSRF_FIELD]
+            return svc.page(request, "oidc_logout.html", params=params)
+        svc.csrf.check(request, dict(http.form).get(CSRF_FIELD))
+    session = sessions.current(request, svc.store, svc.settings)
+    if session is not None:
+        ending.request.user = Person(
+            session.uid, session.standing.entry_uuid, session.standing.password_stamp, 0
+        )
+    answer = oidc.create_endpoint_response("end_session", ending)
+    if answer is not None:
+        response = _answer(answer)
+    else:
+        note = "You are signed out of your jAccount and of the applications it signed you in to."
+        response = svc.page(request, "message.html", title="Signed out", note=note)
+    sessions.close(request, response, svc.store)
+    return response
+
+
+@router.get("/oidc/logout")
+def logout(request: Request, svc: Svc, oidc: Oidc) -> Response:
+    return _logout(request, svc, oidc, _http(request))
+
+
+@router.post("/oidc/logout")
+async def logout_confirmed(request: Request, svc: Svc, oidc: Oidc) -> Response:
+    form = await _form(request)
+    http = HttpRequest(request.method, str(request.url), request.headers, [], form)
+    answer: Response = await run_in_threadpool(_logout, request, svc, oidc, http)
+    return answer

@@ -13,15 +13,18 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
 import pytest
+from click.testing import CliRunner, Result
 
 from identity.accounts import Account
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
+from provisioning.cli import main
 from tests.support import NewAccount, alumail
 from tests.web import client as web_client
 from tests.web import form_token
@@ -36,7 +39,22 @@ class Rp:
     secret: str | None
 
 
+def cli(settings: Settings, *args: str) -> Result:
+    """The command line in this process (the module's first client goes through the real
+    ``alumail`` program; the rest spare its start-up)."""
+    config = settings.state_dir.parent / "alumail.toml"
+    return CliRunner().invoke(main, list(args), env={"ALUMAIL_CONFIG": str(config)})
+
+
 def register(settings: Settings, *args: str) -> Rp:
+    name = f"app-{secrets.token_hex(4)}"
+    done = cli(settings, "oidc", "client", "add", name, "--redirect-uri", CALLBACK, *args, "--json")
+    assert done.exit_code == 0, done.stderr
+    data = json.loads(done.stdout)
+    return Rp(data["client_id"], data["client_secret"])
+
+
+def register_with_the_program(settings: Settings, *args: str) -> Rp:
     name = f"app-{secrets.token_hex(4)}"
     done = alumail(
         settings,
@@ -142,7 +160,14 @@ def userinfo(http: httpx.Client, access_token: str) -> httpx.Response:
 
 @pytest.fixture(scope="module")
 def rp(live_stack: Settings) -> Rp:
-    return register(live_stack, "--scope", "profile", "--scope", "email", "--trusted")
+    return register_with_the_program(
+        live_stack, "--scope", "profile", "--scope", "email", "--trusted"
+    )
+
+
+@pytest.fixture(scope="module")
+def public_app(live_stack: Settings) -> Rp:
+    return register(live_stack, "--public", "--trusted")
 
 
 def test_a_third_party_client_signs_an_alumnus_in(
@@ -226,9 +251,11 @@ def test_an_unknown_client_or_an_unregistered_redirect_gets_a_page_not_a_redirec
         assert "refused" in answer.text
 
 
-def test_a_public_client_must_send_pkce(live_stack: Settings, new_account: NewAccount) -> None:
+def test_a_public_client_must_send_pkce(
+    live_stack: Settings, new_account: NewAccount, public_app: Rp
+) -> None:
     account, password = new_account()
-    app = register(live_stack, "--public", "--trusted")
+    app = public_app
     assert app.secret is None
     http = signed_in(live_stack, account, password)
     answer = http.get(
@@ -365,7 +392,7 @@ def test_consent_needs_the_form_token(live_stack: Settings, new_account: NewAcco
 
 def test_keys_rotate_keeps_the_old_key_published(live_stack: Settings) -> None:
     before = {k["kid"] for k in httpx.get(f"{live_stack.public_url}/oidc/jwks").json()["keys"]}
-    alumail(live_stack, "oidc", "keys", "rotate", check=True)
+    assert cli(live_stack, "oidc", "keys", "rotate").exit_code == 0
     after = {k["kid"] for k in httpx.get(f"{live_stack.public_url}/oidc/jwks").json()["keys"]}
     assert before < after and len(after - before) == 2
 
@@ -377,16 +404,16 @@ def test_client_registration_refuses_bad_redirect_uris(live_stack: Settings) -> 
         ("/relative", "absolute"),
         ("javascript:alert(1)", "absolute"),
     ]:
-        done = alumail(live_stack, "oidc", "client", "add", "x", "--redirect-uri", uri)
-        assert done.returncode == 4, (uri, done.stderr)
+        done = cli(live_stack, "oidc", "client", "add", "x", "--redirect-uri", uri)
+        assert done.exit_code == 4, (uri, done.stderr)
         assert "redirect-uri" in done.stderr and rule in done.stderr, done.stderr
 
 
 def test_a_public_client_with_pkce_gets_tokens(
-    live_stack: Settings, new_account: NewAccount
+    live_stack: Settings, new_account: NewAccount, public_app: Rp
 ) -> None:
     account, password = new_account()
-    app = register(live_stack, "--public", "--trusted")
+    app = public_app
     http = signed_in(live_stack, account, password)
     code, verifier = code_for(http, app)
     data = {
@@ -457,13 +484,113 @@ def test_an_es256_client_gets_es256_id_tokens_and_changes_are_audited(
     claims = jwt.decode(tokens["id_token"], key.key, algorithms=["ES256"], audience=app.client_id)
     assert claims["iss"] == live_stack.public_url.rstrip("/")
     # Registering, rotating the secret and removing are audited (intent, then outcome).
-    secret = alumail(live_stack, "oidc", "client", "rotate-secret", app.client_id, check=True)
-    assert app.secret is not None and app.secret not in secret.stdout
+    secret = cli(live_stack, "oidc", "client", "rotate-secret", app.client_id)
+    assert secret.exit_code == 0 and app.secret is not None and app.secret not in secret.stdout
     assert exchange(http, app, *code_for(http, app)).status_code == 401  # the old secret
-    alumail(live_stack, "oidc", "client", "remove", app.client_id, check=True)
+    assert cli(live_stack, "oidc", "client", "remove", app.client_id).exit_code == 0
     assert userinfo(http, tokens["access_token"]).status_code == 401
     trail = AuditLog(audit_path(live_stack.state_dir))
     done = [(x["action"], x["outcome"]) for x in trail.query(target=app.client_id)]
     assert ("oidc-client-rotate-secret", "ok") in done and ("oidc-client-remove", "ok") in done
-    shown = alumail(live_stack, "oidc", "client", "show", app.client_id)
-    assert shown.returncode == 5 and "no client" in shown.stderr
+    shown = cli(live_stack, "oidc", "client", "show", app.client_id)
+    assert shown.exit_code == 5 and "no client" in shown.stderr
+
+
+LOGGED_OUT = "http://127.0.0.1:9/bye"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.fixture(scope="module")
+def logout_app(live_stack: Settings) -> Rp:
+    return register(live_stack, "--trusted", "--post-logout-uri", LOGGED_OUT)
+
+
+def signed_session(
+    settings: Settings, new_account: NewAccount, app: Rp
+) -> tuple[httpx.Client, Rp, dict[str, Any]]:
+    """A signed-in browser and the tokens a client with a post-logout URI got for it."""
+    account, password = new_account()
+    http = signed_in(settings, account, password)
+    code, verifier = code_for(http, app)
+    tokens: dict[str, Any] = exchange(http, app, code, verifier).json()
+    return http, app, tokens
+
+
+def still_signed_in(http: httpx.Client, tokens: dict[str, Any]) -> bool:
+    portal = http.get("/account").status_code == 200
+    api = userinfo(http, tokens["access_token"]).status_code == 200
+    assert portal == api
+    return portal
+
+
+def test_logout_with_our_id_token_returns_to_the_registered_uri_and_ends_everything(
+    live_stack: Settings, new_account: NewAccount, logout_app: Rp
+) -> None:
+    http, app, tokens = signed_session(live_stack, new_account, logout_app)
+    assert http.get("/.well-known/openid-configuration").json()["end_session_endpoint"]
+    params = {
+        "id_token_hint": tokens["id_token"],
+        "post_logout_redirect_uri": LOGGED_OUT,
+        "state": "bye1",
+    }
+    answer = http.get("/oidc/logout", params=params)
+    assert answer.status_code == 302 and answer.headers["location"] == LOGGED_OUT + "?state=bye1"
+    assert not still_signed_in(http, tokens)
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    again = http.post("/oidc/token", data=refresh, auth=(app.client_id, app.secret or ""))
+    assert again.status_code == 400
+
+
+def test_logout_never_redirects_to_an_unregistered_uri(
+    live_stack: Settings, new_account: NewAccount, logout_app: Rp
+) -> None:
+    http, _, tokens = signed_session(live_stack, new_account, logout_app)
+    params = {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": CALLBACK}
+    answer = http.get("/oidc/logout", params=params)
+    assert answer.status_code == 200 and "location" not in answer.headers
+    assert "Signed out" in answer.text and not still_signed_in(http, tokens)
+
+
+@pytest.mark.parametrize("forgery", ["alg-none", "tampered", "hs256-with-public-key"])
+def test_logout_refuses_an_id_token_we_did_not_sign(
+    live_stack: Settings, new_account: NewAccount, logout_app: Rp, forgery: str
+) -> None:
+    http, _, tokens = signed_session(live_stack, new_account, logout_app)
+    header, payload, signature = tokens["id_token"].split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    other = b64(json.dumps({**claims, "sub": "00000000-0000-0000-0000-000000000000"}).encode())
+    if forgery == "alg-none":
+        none = b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+        hint = f"{none}.{payload}."
+    elif forgery == "tampered":
+        hint = f"{header}.{other}.{signature}"
+    else:  # the RS256 key's public half used as an HMAC secret (key confusion)
+        jwks = http.get("/oidc/jwks").json()
+        public = json.dumps(next(k for k in jwks["keys"] if k["kty"] == "RSA")).encode()
+        hint = jwt.api_jws.PyJWS().encode(
+            json.dumps(claims).encode(), b"x" * 32 + public, algorithm="HS256"
+        )
+    params = {"id_token_hint": hint, "post_logout_redirect_uri": LOGGED_OUT}
+    answer = http.get("/oidc/logout", params=params)
+    assert answer.status_code == 400 and "location" not in answer.headers, answer.text
+    assert "invalid_request" in answer.text
+    assert still_signed_in(http, tokens)
+
+
+def test_logout_without_a_hint_asks_and_needs_the_form_token(
+    live_stack: Settings, new_account: NewAccount, logout_app: Rp
+) -> None:
+    http, _, tokens = signed_session(live_stack, new_account, logout_app)
+    asked = http.get("/oidc/logout", params={"post_logout_redirect_uri": LOGGED_OUT})
+    assert asked.status_code == 200 and "Sign out" in asked.text
+    forged = http.post("/oidc/logout", data={"csrf_token": "forged"})
+    assert forged.status_code == 403 and still_signed_in(http, tokens)
+    done = http.post(
+        "/oidc/logout",
+        data={"csrf_token": form_token(http, "/login"), "post_logout_redirect_uri": LOGGED_OUT},
+    )
+    assert done.status_code == 200 and "location" not in done.headers  # no hint: no redirect
+    assert not still_signed_in(http, tokens)
