@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +26,8 @@ from identity.accounts import Account
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
 from provisioning.cli import main
+from provisioning.store import Store, digest
 from tests.support import NewAccount, alumail
-from tests.web import client as web_client
 from tests.web import form_token
 
 pytestmark = pytest.mark.integration
@@ -89,8 +90,16 @@ def _close_clients() -> Iterator[None]:
 
 
 def browser(settings: Settings) -> httpx.Client:
-    """A browser's cookie jar on the web service (closed after the test)."""
-    http = web_client(settings)
+    """A browser of its own on the web service: its own cookie jar and its own loopback
+    address (the portal limits sign-ins per address; these are different people's browsers,
+    not one client trying passwords). Closed after the test."""
+    address = "127.{}.{}.{}".format(*(secrets.randbelow(250) + 2 for _ in range(3)))
+    http = httpx.Client(
+        base_url=settings.public_url,
+        timeout=30,
+        follow_redirects=False,
+        transport=httpx.HTTPTransport(local_address=address),
+    )
     _OPEN.append(http)
     return http
 
@@ -594,3 +603,61 @@ def test_logout_without_a_hint_asks_and_needs_the_form_token(
     )
     assert done.status_code == 200 and "location" not in done.headers  # no hint: no redirect
     assert not still_signed_in(http, tokens)
+
+
+def test_a_helpdesk_reset_stops_the_person_s_tokens(
+    live_stack: Settings, rp: Rp, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    http = signed_in(live_stack, account, password)
+    code, verifier = code_for(http, rp)
+    tokens = exchange(http, rp, code, verifier).json()
+    assert userinfo(http, tokens["access_token"]).status_code == 200
+    assert cli(live_stack, "helpdesk", "reset-password", account.uid).exit_code == 0
+    assert userinfo(http, tokens["access_token"]).status_code == 401
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    again = http.post("/oidc/token", data=refresh, auth=(rp.client_id, rp.secret or ""))
+    assert again.status_code == 400
+
+
+def test_an_expired_access_token_is_refused(
+    live_stack: Settings, rp: Rp, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    http = signed_in(live_stack, account, password)
+    code, verifier = code_for(http, rp)
+    tokens = exchange(http, rp, code, verifier).json()
+    # The clock moves past the token's 10 minutes: its expiry is moved back instead.
+    with Store.for_state(live_stack.state_dir).connect() as db:
+        db.execute(
+            "UPDATE oidc_tokens SET access_expires = ? WHERE access_digest = ?",
+            (time.time() - 1, digest(tokens["access_token"])),
+        )
+    answer = userinfo(http, tokens["access_token"])
+    assert answer.status_code == 401 and "invalid_token" in answer.headers["www-authenticate"]
+    seen = http.post(
+        "/oidc/introspect",
+        data={"token": tokens["access_token"]},
+        auth=(rp.client_id, rp.secret or ""),
+    )
+    assert seen.json() == {"active": False}
+
+
+def test_a_replayed_nonce_is_refused(live_stack: Settings, rp: Rp, new_account: NewAccount) -> None:
+    account, password = new_account()
+    http = signed_in(live_stack, account, password)
+    code_for(http, rp, nonce="once-only-nonce-" + secrets.token_hex(4))
+    nonce = "replayed-" + secrets.token_hex(4)
+    code_for(http, rp, nonce=nonce)
+    params = {
+        "response_type": "code",
+        "client_id": rp.client_id,
+        "redirect_uri": CALLBACK,
+        "scope": "openid",
+        "nonce": nonce,
+        "code_challenge": pkce()[1],
+        "code_challenge_method": "S256",
+    }
+    answer = http.get("/oidc/authorize", params=params)
+    assert answer.status_code == 302
+    assert parse_qs(urlsplit(answer.headers["location"]).query)["error"] == ["invalid_request"]
