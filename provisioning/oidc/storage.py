@@ -351,6 +351,33 @@ class OidcStore:
             ).fetchone()
         return row is not None
 
+    def apps_of(self, entry_uuid: str) -> list[tuple[Client, list[str], float]]:
+        """The clients the person consented to, with the scopes and when (newest first)."""
+        with self.store.connect() as db:
+            rows = db.execute(
+                "SELECT c.*, o.scope, o.created FROM oidc_consents o "
+                "JOIN oidc_clients c ON c.client_id = o.client_id "
+                "WHERE o.entry_uuid = ? ORDER BY o.created DESC",
+                (entry_uuid,),
+            ).fetchall()
+        return [(_client(row[:10]), row[10].split(), row[11]) for row in rows]
+
+    def forget_app(self, entry_uuid: str, client_id: str) -> bool:
+        """The person withdraws their consent to ``client_id``: it goes, and every token the
+        client holds for them stops. False if there was no consent."""
+        now = time.time()
+        with self.store.connect() as db:
+            gone = db.execute(
+                "DELETE FROM oidc_consents WHERE entry_uuid = ? AND client_id = ?",
+                (entry_uuid, client_id),
+            )
+            db.execute(
+                "UPDATE oidc_tokens SET revoked = ? "
+                "WHERE entry_uuid = ? AND client_id = ? AND revoked IS NULL",
+                (now, entry_uuid, client_id),
+            )
+        return gone.rowcount > 0
+
     def consent(self, entry_uuid: str, client_id: str, scopes: list[str]) -> None:
         with self.store.connect() as db:
             db.execute(

@@ -12,10 +12,12 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from identity.errors import ValidationError
+from provisioning.audit import AuditLog, audit_path
 from provisioning.oidc import rules
 from provisioning.oidc.provider import Answer, HttpRequest, OAuth2Error, Person, Provider
 from provisioning.web import sessions
@@ -24,7 +26,10 @@ from provisioning.web.security import CSRF_FIELD
 
 router = APIRouter(include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]
+Field = Annotated[str, Form()]
+CsrfToken = Annotated[str, Form(alias=CSRF_FIELD)]
 CONSENT_FIELDS = (CSRF_FIELD, "decision")
+MAX_CLIENT_ID = 64
 SCOPE_TEXT = {
     "openid": "who you are (an identifier for your jAccount that never changes)",
     "profile": "your name and jAccount name",
@@ -215,3 +220,34 @@ async def logout_confirmed(request: Request, svc: Svc, oidc: Oidc) -> Response:
     http = HttpRequest(request.method, str(request.url), request.headers, [], form)
     answer: Response = await run_in_threadpool(_logout, request, svc, oidc, http)
     return answer
+
+
+# -- the person's authorized applications ----------------------------------------------------------
+
+
+@router.get("/account/apps")
+def apps(request: Request, svc: Svc, oidc: Oidc) -> Response:
+    session = signed_in(request, svc)
+    granted = [
+        (client, [SCOPE_TEXT.get(s, s) for s in scopes], when)
+        for client, scopes, when in oidc.oidc.apps_of(session.standing.entry_uuid)
+    ]
+    return svc.page(request, "oidc_apps.html", apps=granted)
+
+
+@router.post("/account/apps/revoke")
+def apps_revoke(
+    request: Request, svc: Svc, oidc: Oidc, csrf: CsrfToken = "", client_id: Field = ""
+) -> Response:
+    """Withdraw consent from one application: its tokens for this person stop at once."""
+    svc.csrf.check(request, csrf)
+    session = signed_in(request, svc)
+    if not client_id or len(client_id) > MAX_CLIENT_ID or not client_id.isprintable():
+        raise ValidationError(
+            "client_id", f"must be a client id of 1 to {MAX_CLIENT_ID} characters"
+        )
+    actor = sessions.session_actor(svc.settings, session)
+    audit = AuditLog(audit_path(svc.settings.state_dir))
+    with audit.action(actor, "oidc-app-revoke", client_id) as done:
+        done.unchanged = not oidc.oidc.forget_app(session.standing.entry_uuid, client_id)
+    return RedirectResponse("/account/apps", status_code=303)

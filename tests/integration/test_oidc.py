@@ -661,3 +661,54 @@ def test_a_replayed_nonce_is_refused(live_stack: Settings, rp: Rp, new_account: 
     answer = http.get("/oidc/authorize", params=params)
     assert answer.status_code == 302
     assert parse_qs(urlsplit(answer.headers["location"]).query)["error"] == ["invalid_request"]
+
+
+def test_the_alumnus_sees_and_revokes_their_apps(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    app = register(live_stack, "--scope", "email")  # third-party: asks consent
+    http = signed_in(live_stack, account, password)
+    assert "not allowed any application" in http.get("/account/apps").text
+    code, verifier = code_for(http, app, scope="openid email")
+    tokens = exchange(http, app, code, verifier).json()
+    page = http.get("/account/apps")
+    assert page.status_code == 200 and app.client_id in page.text
+    forged = http.post("/account/apps/revoke", data={"client_id": app.client_id, "csrf_token": "x"})
+    assert forged.status_code == 403
+    assert userinfo(http, tokens["access_token"]).status_code == 200
+    revoked = http.post(
+        "/account/apps/revoke",
+        data={"client_id": app.client_id, "csrf_token": form_token(http, "/account/apps")},
+    )
+    assert revoked.status_code == 303
+    assert userinfo(http, tokens["access_token"]).status_code == 401
+    assert app.client_id not in http.get("/account/apps").text
+    params = {
+        "response_type": "code",
+        "client_id": app.client_id,
+        "redirect_uri": CALLBACK,
+        "scope": "openid email",
+        "code_challenge": pkce()[1],
+        "code_challenge_method": "S256",
+    }
+    assert "Allow" in http.get("/oidc/authorize", params=params).text  # consent asked again
+    trail = AuditLog(audit_path(live_stack.state_dir)).query(target=app.client_id)
+    assert ("oidc-app-revoke", "ok") in [(x["action"], x["outcome"]) for x in trail]
+
+
+def test_prompt_none_without_a_session_answers_login_required(live_stack: Settings, rp: Rp) -> None:
+    params = {
+        "response_type": "code",
+        "client_id": rp.client_id,
+        "redirect_uri": CALLBACK,
+        "scope": "openid",
+        "prompt": "none",
+        "state": "p1",
+        "code_challenge": pkce()[1],
+        "code_challenge_method": "S256",
+    }
+    answer = browser(live_stack).get("/oidc/authorize", params=params)
+    assert answer.status_code == 302
+    query = parse_qs(urlsplit(answer.headers["location"]).query)
+    assert query["error"] == ["login_required"] and query["state"] == ["p1"]
