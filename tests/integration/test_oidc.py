@@ -712,3 +712,44 @@ def test_prompt_none_without_a_session_answers_login_required(live_stack: Settin
     assert answer.status_code == 302
     query = parse_qs(urlsplit(answer.headers["location"]).query)
     assert query["error"] == ["login_required"] and query["state"] == ["p1"]
+
+
+def test_a_forced_password_change_comes_before_any_code(
+    live_stack: Settings, rp: Rp, new_account: NewAccount
+) -> None:
+    account, _ = new_account()
+    reset = cli(live_stack, "helpdesk", "reset-password", account.uid, "--json")
+    temporary = json.loads(reset.stdout)["temporary_password"]
+    http = signed_in(live_stack, account, temporary)
+    params = {
+        "response_type": "code",
+        "client_id": rp.client_id,
+        "redirect_uri": CALLBACK,
+        "scope": "openid",
+        "code_challenge": pkce()[1],
+        "code_challenge_method": "S256",
+    }
+    answer = http.get("/oidc/authorize", params=params)
+    assert answer.status_code == 303 and answer.headers["location"] == "/account/password"
+
+
+def test_client_secret_post_works_as_basic_does(
+    live_stack: Settings, rp: Rp, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    http = signed_in(live_stack, account, password)
+    code, verifier = code_for(http, rp)
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": CALLBACK,
+        "code_verifier": verifier,
+        "client_id": rp.client_id,
+        "client_secret": rp.secret or "",
+    }
+    answer = http.post("/oidc/token", data=data)
+    assert answer.status_code == 200 and "id_token" in answer.json(), answer.text
+    # A confidential client's code cannot be redeemed as if it were public (no secret).
+    code, verifier = code_for(http, rp)
+    data.update(code=code, code_verifier=verifier, client_secret="")
+    assert http.post("/oidc/token", data=data).status_code == 401
