@@ -96,12 +96,22 @@ class SigningKeys:
 
     def __init__(self, state_dir: Path) -> None:
         self.path = Layout(state_dir).oidc_keys
+        # Parsed keys by the file's identity: importing an RSA private key costs tens of
+        # milliseconds, and a rotation replaces the file (a new inode), which reloads them.
+        self._cache: tuple[tuple[int, int, int], list[StoredKey]] | None = None
 
     def all(self) -> list[StoredKey]:
         if not self.path.exists():
             now = time.time()
             _write(self.path, [_new(alg, now) for alg in ALGORITHMS])
-        return _read(self.path)
+        try:
+            found = self.path.stat()
+        except OSError as exc:
+            raise ConfigError(f"the provider's signing keys ({self.path}): {exc}") from exc
+        identity = (found.st_ino, found.st_mtime_ns, found.st_size)
+        if self._cache is None or self._cache[0] != identity:
+            self._cache = (identity, _read(self.path))
+        return list(self._cache[1])
 
     def signing(self, alg: str) -> StoredKey:
         """The current key for ``alg``."""
