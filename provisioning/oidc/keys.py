@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import time
 from dataclasses import dataclass
@@ -68,7 +69,8 @@ def _read(path: Path) -> list[StoredKey]:
     return found
 
 
-def _write(path: Path, keys: list[StoredKey]) -> None:
+def _staged(path: Path, keys: list[StoredKey]) -> Path:
+    """The key file's new content in a file of its own beside it (0600, the service's)."""
     ensure_dir(path.parent, 0o700, SERVICE_USER, SERVICE_USER)
     data = {
         "keys": [
@@ -81,14 +83,30 @@ def _write(path: Path, keys: list[StoredKey]) -> None:
             for k in keys
         ]
     }
-    partial = path.with_suffix(".new")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(data, handle)
-    os.chmod(partial, 0o600)
     if os.geteuid() == 0:  # root's command: the file is the web service's
         shutil.chown(partial, SERVICE_USER, SERVICE_USER)
-    partial.replace(path)
+    return partial
+
+
+def _write(path: Path, keys: list[StoredKey]) -> None:
+    """Replace the key file at once (readers see the old or the new one, whole)."""
+    _staged(path, keys).replace(path)
+
+
+def _create(path: Path, keys: list[StoredKey]) -> None:
+    """The first key file, unless another process or thread made one meanwhile (then that one
+    stays: two first requests must not sign with keys one of them then throws away)."""
+    partial = _staged(path, keys)
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        pass
+    finally:
+        partial.unlink()
 
 
 class SigningKeys:
@@ -103,7 +121,7 @@ class SigningKeys:
     def all(self) -> list[StoredKey]:
         if not self.path.exists():
             now = time.time()
-            _write(self.path, [_new(alg, now) for alg in ALGORITHMS])
+            _create(self.path, [_new(alg, now) for alg in ALGORITHMS])
         try:
             found = self.path.stat()
         except OSError as exc:

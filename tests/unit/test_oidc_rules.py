@@ -126,3 +126,17 @@ def test_signing_keys_are_private_and_rotation_keeps_old_ones_published(
     assert {k.kid for k in dropped} == first
     assert len(json.loads(keys.path.read_text())["keys"]) == 4
     assert stat.S_IMODE(keys.path.stat().st_mode) == 0o600
+
+
+def test_a_second_first_key_file_does_not_replace_the_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keys_module, "ensure_dir", lambda path, *_: path.mkdir(exist_ok=True))
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    keys = SigningKeys(tmp_path)
+    keys.all()
+    first = keys.path.read_bytes()
+    late = [keys_module._new("RS256", time.time())]  # a racing request's own new keys
+    keys_module._create(keys.path, late)
+    assert keys.path.read_bytes() == first
+    assert [p.name for p in keys.path.parent.iterdir()] == [keys.path.name]  # nothing left staged
