@@ -10,8 +10,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from identity.errors import ConflictError, NotFoundError, ValidationError
-from identity.roles import Actor
+from identity.errors import AccessDeniedError, ConflictError, NotFoundError, ValidationError
+from identity.roles import Actor, Role
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
 from provisioning.oidc import rules
@@ -32,12 +32,22 @@ def secret_matches(client: Client, secret: str) -> bool:
     return hmac.compare_digest(client.secret_digest, digest(secret))
 
 
+ADMIN_ROLES = frozenset({Role.SYSTEM, Role.ADMIN})
+
+
 class Clients:
+    """The registry as ``actor`` sees it: admins (and the host's root) only, whatever the face
+    (the command line checks first; a later REST API relies on this)."""
+
     def __init__(self, settings: Settings, actor: Actor) -> None:
         self.settings = settings
         self.actor = actor
         self.store = OidcStore(Store.for_state(settings.state_dir))
         self.audit = AuditLog(audit_path(settings.state_dir))
+
+    def _admin(self) -> None:
+        if self.actor.role not in ADMIN_ROLES:
+            raise AccessDeniedError(f"{self.actor} may not manage OpenID Connect clients")
 
     def add(
         self,
@@ -74,15 +84,18 @@ class Clients:
             created=time.time(),
         )
         with self.audit.action(self.actor, "oidc-client-add", name) as done:
+            self._admin()
             self.store.add_client(client)
             shown = client.as_dict()
             done.changes = {k: shown[k] for k in ("client_id", "type", "trusted", "scopes")}
         return Registered(client, secret)
 
     def listing(self) -> list[Client]:
+        self._admin()
         return self.store.clients()
 
     def get(self, client_id: str) -> Client:
+        self._admin()
         found = self.store.client(client_id)
         if found is None:
             raise NotFoundError(f"no client '{client_id}' is registered")
@@ -90,19 +103,16 @@ class Clients:
 
     def remove(self, client_id: str) -> None:
         """The client goes, and with it every token and consent it held."""
-        self.get(client_id)
         with self.audit.action(self.actor, "oidc-client-remove", client_id):
+            self.get(client_id)
             self.store.remove_client(client_id)
 
     def rotate_secret(self, client_id: str) -> str:
         """A new secret for a confidential client (the old one stops at once)."""
-        client = self.get(client_id)
-        if client.public:
-            raise ValidationError(
-                "client_id", f"'{client_id}' is a public client: it has no secret"
-            )
         secret = new_secret()
         with self.audit.action(self.actor, "oidc-client-rotate-secret", client_id) as done:
+            if self.get(client_id).public:
+                raise ValidationError("client_id", f"'{client_id}' is a public client: no secret")
             self.store.set_secret(client_id, digest(secret))
             done.changes = {"secret": "changed"}
         return secret

@@ -23,9 +23,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from identity.accounts import Account
+from identity.errors import AccessDeniedError
+from identity.roles import Actor, Role
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
 from provisioning.cli import main
+from provisioning.oidc.clients import Clients
 from provisioning.store import Store, digest
 from tests.support import NewAccount, alumail
 from tests.web import form_token
@@ -753,3 +756,19 @@ def test_client_secret_post_works_as_basic_does(
     code, verifier = code_for(http, rp)
     data.update(code=code, code_verifier=verifier, client_secret="")
     assert http.post("/oidc/token", data=data).status_code == 401
+
+
+def test_only_admins_manage_clients_whatever_the_face(live_stack: Settings, rp: Rp) -> None:
+    helpdesk = Actor("help.desk", Role.HELPDESK)
+    clients = Clients(live_stack, helpdesk)
+    with pytest.raises(AccessDeniedError):
+        clients.add("sneaky", [CALLBACK])
+    for call in (clients.listing, lambda: clients.get(rp.client_id)):
+        with pytest.raises(AccessDeniedError):
+            call()
+    with pytest.raises(AccessDeniedError):
+        clients.rotate_secret(rp.client_id)
+    trail = AuditLog(audit_path(live_stack.state_dir)).query(actor="help.desk")
+    done = {(x["action"], x["outcome"]) for x in trail}
+    assert {("oidc-client-add", "denied"), ("oidc-client-rotate-secret", "denied")} <= done, trail
+    assert cli(live_stack, "oidc", "client", "show", rp.client_id).exit_code == 0  # untouched
