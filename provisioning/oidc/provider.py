@@ -48,7 +48,16 @@ from provisioning.standing import account_state
 from provisioning.store import Store, new_secret
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
-PERSON_ATTRIBUTES = ["entryUUID", "uid", "displayName", "cn", "givenName", "sn", "mail"]
+PERSON_ATTRIBUTES = [
+    "entryUUID",
+    "uid",
+    "displayName",
+    "cn",
+    "givenName",
+    "sn",
+    "mail",
+    "alumailGraduationYear",
+]
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,7 @@ def person_claims(settings: Settings, uid: str) -> dict[str, object]:
         "preferred_username": one("uid"),
         "email": one("mail"),
         "email_verified": bool(one("mail")),
+        "graduation_year": int(year) if (year := one("alumailGraduationYear")) else None,
     }
 
 

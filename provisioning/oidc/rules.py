@@ -15,6 +15,7 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "openid": ("sub",),
     "profile": ("name", "given_name", "family_name", "preferred_username"),
     "email": ("email", "email_verified"),
+    "alumni": ("graduation_year",),
 }
 SCOPES = tuple(SCOPE_CLAIMS)
 MAX_URI_CHARS = 2000

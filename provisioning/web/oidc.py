@@ -34,6 +34,7 @@ SCOPE_TEXT = {
     "openid": "who you are (an identifier for your jAccount that never changes)",
     "profile": "your name and jAccount name",
     "email": "your alumni e-mail address",
+    "alumni": "your graduation year",
 }
 
 

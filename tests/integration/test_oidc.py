@@ -772,3 +772,15 @@ def test_only_admins_manage_clients_whatever_the_face(live_stack: Settings, rp: 
     done = {(x["action"], x["outcome"]) for x in trail}
     assert {("oidc-client-add", "denied"), ("oidc-client-rotate-secret", "denied")} <= done, trail
     assert cli(live_stack, "oidc", "client", "show", rp.client_id).exit_code == 0  # untouched
+
+
+def test_the_alumni_scope_releases_the_graduation_year(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
+    account, password = new_account(graduation_year=2011)
+    app = register(live_stack, "--trusted", "--scope", "alumni")
+    http = signed_in(live_stack, account, password)
+    code, verifier = code_for(http, app, scope="openid alumni")
+    tokens = exchange(http, app, code, verifier).json()
+    info = userinfo(http, tokens["access_token"]).json()
+    assert info["graduation_year"] == 2011 and set(info) == {"sub", "graduation_year"}

@@ -32,6 +32,7 @@ PERSON = {
     "preferred_username": "zhang.min",
     "email": "zhang.min@alumni.example",
     "email_verified": True,
+    "graduation_year": 2015,
 }
 
 
@@ -76,6 +77,7 @@ def test_redirect_uris_refused_name_the_field_and_rule(uri: str, rule: str) -> N
 
 def test_registered_scopes_always_hold_openid_and_only_known_ones() -> None:
     assert check_scopes(["profile", "email profile"]) == ["openid", "profile", "email"]
+    assert check_scopes(["alumni"]) == ["openid", "alumni"]
     with pytest.raises(ValidationError, match="'mail' is not a scope offered"):
         check_scopes(["mail"])
 
@@ -94,6 +96,7 @@ def test_claims_by_scope() -> None:
     email = claims_for(["openid", "email"], PERSON)
     assert email == {"sub": PERSON["sub"], "email": PERSON["email"], "email_verified": True}
     assert "given_name" not in claims_for(["profile"], {**PERSON, "given_name": None})
+    assert claims_for(["alumni"], PERSON) == {"sub": PERSON["sub"], "graduation_year": 2015}
 
 
 def test_client_names() -> None:
