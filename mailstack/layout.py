@@ -145,6 +145,11 @@ class Layout:
         return self.webmail / "des_key"
 
     @property
+    def oidc_keys(self) -> Path:
+        """The OpenID Connect provider's signing keys (private: 0600, the web service's)."""
+        return self.web / "oidc-keys.json"
+
+    @property
     def audit(self) -> Path:
         return self.root / "audit"
 

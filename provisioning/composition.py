@@ -27,6 +27,8 @@ from provisioning.connections import DirectoryConnections
 from provisioning.legacy.migration import Migrator
 from provisioning.legacy.reminders import CutoffReminders
 from provisioning.mailer import Mailer
+from provisioning.oidc.clients import Clients
+from provisioning.oidc.keys import SigningKeys as OidcSigningKeys
 from provisioning.operations.signing_keys import SigningKeys
 from provisioning.people.accounts import AccountService
 from provisioning.people.api_tokens import ApiTokens
@@ -155,6 +157,15 @@ class Composition:
             **options,
         )
 
+    def oidc_clients(self, actor: Actor) -> Clients:
+        """The OpenID Connect provider's client registry, as ``actor`` may manage it."""
+        return Clients(self.store, self.audit, actor)
+
+    @functools.cached_property
+    def oidc_keys(self) -> OidcSigningKeys:
+        """The provider's signing keys (made on first use)."""
+        return OidcSigningKeys(self.layout.oidc_keys)
+
     def build(self, kind: type[U], actor: Actor) -> U:
         """The use case of class ``kind`` for ``actor`` (for faces that name the class)."""
         factories: dict[type[Any], Callable[[Actor], object]] = {
@@ -164,6 +175,7 @@ class Composition:
             MailboxBackups: self.backups,
             Migrator: self.migrator,
             Importer: self.importer,
+            Clients: self.oidc_clients,
         }
         return cast(U, factories[kind](actor))
 

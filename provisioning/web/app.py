@@ -35,10 +35,11 @@ from mailstack.settings import Settings
 from provisioning.composition import Composition
 from provisioning.legacy.holders import PortalMoves
 from provisioning.mailer import Mailer, Outbox, QueuedMailer
+from provisioning.oidc.provider import Provider
 from provisioning.people.accounts import AccountService
 from provisioning.people.recovery import Recovery
 from provisioning.people.registration import Registration
-from provisioning.web import api, autoconfig, console, mailbox, portal
+from provisioning.web import api, autoconfig, console, mailbox, oidc, portal
 from provisioning.web.requests import MustChange, NotSignedIn, Services, services
 from provisioning.web.security import (
     CSRF_COOKIE,
@@ -150,6 +151,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
         csrf=Csrf(service_key(root.layout.web_key)),
         templates=templates,
     )
+    app.state.oidc = Provider(settings, store, root.signin, root.oidc_keys, root.audit)
     app.add_middleware(BodyLimit)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(api.router)
@@ -157,6 +159,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     app.include_router(console.router)
     app.include_router(autoconfig.router)
     app.include_router(mailbox.router)
+    app.include_router(oidc.router)
 
     @app.middleware("http")
     async def defences(request: Request, call_next: Any) -> Response:

@@ -1,0 +1,129 @@
+"""The clients admins register with the provider: add (a client_id, and for a confidential
+client a secret shown once and kept as a digest), list, show, remove, rotate the secret. Every
+change is audited: the intent before, the outcome after."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from identity.errors import AccessDeniedError, ConflictError, NotFoundError, ValidationError
+from identity.roles import Actor, Role
+from provisioning.audit import AuditLog
+from provisioning.oidc import rules
+from provisioning.oidc.keys import ALGORITHMS, SigningKeys, StoredKey
+from provisioning.oidc.storage import Client, OidcStore
+from provisioning.store import Store, digest, new_secret
+
+
+@dataclass(frozen=True)
+class Registered:
+    client: Client
+    secret: str | None  # shown once; None for a public client
+
+
+def secret_matches(client: Client, secret: str) -> bool:
+    if client.public or client.secret_digest is None or not secret:
+        return False
+    return hmac.compare_digest(client.secret_digest, digest(secret))
+
+
+ADMIN_ROLES = frozenset({Role.SYSTEM, Role.ADMIN})
+
+
+class Clients:
+    """The registry as ``actor`` sees it: admins (and the host's root) only, whatever the face
+    (the command line checks first; a later REST API relies on this)."""
+
+    def __init__(self, store: Store, audit: AuditLog, actor: Actor) -> None:
+        self.actor = actor
+        self.store = OidcStore(store)
+        self.audit = audit
+
+    def _admin(self) -> None:
+        if self.actor.role not in ADMIN_ROLES:
+            raise AccessDeniedError(f"{self.actor} may not manage OpenID Connect clients")
+
+    def add(
+        self,
+        name: str,
+        redirect_uris: Iterable[str],
+        *,
+        scopes: Iterable[str] = (),
+        public: bool = False,
+        trusted: bool = False,
+        post_logout_uris: Iterable[str] = (),
+        id_token_alg: str = ALGORITHMS[0],
+    ) -> Registered:
+        name = rules.check_client_name(name)
+        uris = [rules.check_redirect_uri(u) for u in redirect_uris]
+        if not uris:
+            raise ValidationError("redirect-uri", "give at least one redirect URI")
+        logout = [rules.check_redirect_uri(u, field="post-logout-uri") for u in post_logout_uris]
+        granted = rules.check_scopes(scopes or ["openid"])
+        if id_token_alg not in ALGORITHMS:
+            raise ValidationError("id-token-alg", f"must be one of {', '.join(ALGORITHMS)}")
+        if any(c.name == name for c in self.store.clients()):
+            raise ConflictError(f"a client named '{name}' is registered already")
+        secret = None if public else new_secret()
+        client = Client(
+            client_id=secrets.token_urlsafe(18),
+            name=name,
+            secret_digest=digest(secret) if secret else None,
+            redirect_uris=tuple(dict.fromkeys(uris)),
+            scopes=tuple(granted),
+            public=public,
+            trusted=trusted,
+            post_logout_uris=tuple(dict.fromkeys(logout)),
+            id_token_alg=id_token_alg,
+            created=time.time(),
+        )
+        with self.audit.action(self.actor, "oidc-client-add", name) as done:
+            self._admin()
+            self.store.add_client(client)
+            shown = client.as_dict()
+            done.changes = {k: shown[k] for k in ("client_id", "type", "trusted", "scopes")}
+        return Registered(client, secret)
+
+    def listing(self) -> list[Client]:
+        self._admin()
+        return self.store.clients()
+
+    def get(self, client_id: str) -> Client:
+        self._admin()
+        found = self.store.client(client_id)
+        if found is None:
+            raise NotFoundError(f"no client '{client_id}' is registered")
+        return found
+
+    def remove(self, client_id: str) -> None:
+        """The client goes, and with it every token and consent it held."""
+        with self.audit.action(self.actor, "oidc-client-remove", client_id):
+            self.get(client_id)
+            self.store.remove_client(client_id)
+
+    def rotate_secret(self, client_id: str) -> str:
+        """A new secret for a confidential client (the old one stops at once)."""
+        secret = new_secret()
+        with self.audit.action(self.actor, "oidc-client-rotate-secret", client_id) as done:
+            if self.get(client_id).public:
+                raise ValidationError("client_id", f"'{client_id}' is a public client: no secret")
+            self.store.set_secret(client_id, digest(secret))
+            done.changes = {"secret": "changed"}
+        return secret
+
+
+def rotate_keys(
+    keys: SigningKeys, audit: AuditLog, actor: Actor, issuer: str
+) -> tuple[list[StoredKey], list[StoredKey]]:
+    """New signing keys (admins and the host's root only, audited): the current ones stay
+    published until the tokens they signed have expired, and are dropped at a later rotation."""
+    with audit.action(actor, "oidc-keys-rotate", issuer) as done:
+        if actor.role not in ADMIN_ROLES:
+            raise AccessDeniedError(f"{actor} may not rotate the OpenID Connect signing keys")
+        added, dropped = keys.rotate()
+        done.changes = {"added": [k.kid for k in added], "dropped": [k.kid for k in dropped]}
+    return added, dropped
