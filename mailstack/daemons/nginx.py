@@ -5,7 +5,6 @@ stack's certificate when ``web.tls`` is on."""
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 
@@ -13,9 +12,11 @@ from identity.errors import ConfigError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.daemons.php_fpm import ROUNDCUBE_HOME, WEBMAIL_USER, PhpFpm, post_max
+from mailstack.daemons.signalled import SignalledDaemon
 from mailstack.files import FileSpec, ensure_dir
 from mailstack.keys.tls import CIPHERS
-from mailstack.process import our_pid, port_open, run, start_daemon, terminate, titled
+from mailstack.process import port_open, run, start_daemon, titled
+from mailstack.settings import url_host
 from mailstack.templates import render_template
 
 CONFIG = "etc/nginx/nginx.conf"
@@ -23,8 +24,10 @@ WEB_ROOT = ROUNDCUBE_HOME / "public_html"
 SERVICE = "webmail"
 
 
-class Nginx:
+class Nginx(SignalledDaemon):
     name = "nginx"
+    reload_signal = signal.SIGHUP  # rereads its configuration, replaces workers gracefully
+    stop_timeout = 15
 
     def __init__(self, ctx: RenderContext) -> None:
         self.ctx = ctx
@@ -37,12 +40,12 @@ class Nginx:
     @property
     def url(self) -> str:
         s = self.ctx.settings
-        host = f"[{s.connect_host}]" if ":" in s.connect_host else s.connect_host
-        return f"{'https' if s.web.tls else 'http'}://{host}:{s.ports.webmail}/"
+        scheme = "https" if s.web.tls else "http"
+        return f"{scheme}://{url_host(s.connect_host)}:{s.ports.webmail}/"
 
     def render(self) -> list[FileSpec]:
         s = self.ctx.settings
-        listen = f"[{s.listen}]" if ":" in s.listen else s.listen
+        listen = url_host(s.listen)
         default_port = 443 if s.web.tls else 80
         text = render_template(
             "nginx/nginx.conf.j2",
@@ -103,9 +106,6 @@ class Nginx:
             what="nginx -t on the rendered nginx configuration",
         )
 
-    def pid(self) -> int | None:
-        return our_pid(self.pidfile, str(self.config))
-
     def orphans(self) -> list[int]:
         # Only the master's title names the configuration; its workers die with it.
         return [p for p in titled("nginx: master process", str(self.config)) if p != self.pid()]
@@ -117,20 +117,6 @@ class Nginx:
             what="starting nginx",
             running=lambda: self.pid() is not None,
         )
-
-    def stale(self) -> bool:
-        return False
-
-    def apply(self, changed: list[FileSpec]) -> None:
-        """SIGHUP: the master rereads its configuration and replaces its workers gracefully."""
-        pid = self.pid()
-        if changed and pid is not None:
-            os.kill(pid, signal.SIGHUP)
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            terminate(pid, timeout=15)
 
     def ready(self) -> bool:
         return port_open(self.ctx.settings.connect_host, self.ctx.settings.ports.webmail)

@@ -3,23 +3,24 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 
 from identity.errors import ConfigError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
+from mailstack.daemons.signalled import SignalledDaemon
 from mailstack.files import FileSpec, ensure_dir
 from mailstack.keys.dkim import OPENDKIM_USER
-from mailstack.process import our_pid, port_open, processes_with, run, start_daemon, terminate
+from mailstack.process import port_open, processes_with, run, start_daemon
 from mailstack.templates import render_template
 
 CONFIG = "etc/opendkim/opendkim.conf"
 
 
-class OpenDkim:
+class OpenDkim(SignalledDaemon):
     name = "opendkim"
+    reload_signal = signal.SIGUSR1  # rereads its configuration (and key) between messages
 
     def __init__(self, ctx: RenderContext) -> None:
         self.ctx = ctx
@@ -58,9 +59,6 @@ class OpenDkim:
             what="opendkim -n (configuration check)",
         )
 
-    def pid(self) -> int | None:
-        return our_pid(self.pidfile, str(self.config))
-
     def orphans(self) -> list[int]:
         return [p for p in processes_with(str(self.config), program="opendkim") if p != self.pid()]
 
@@ -71,20 +69,6 @@ class OpenDkim:
             what="starting OpenDKIM",
             running=lambda: self.pid() is not None,
         )
-
-    def stale(self) -> bool:
-        return False
-
-    def apply(self, changed: list[FileSpec]) -> None:
-        """SIGUSR1: OpenDKIM rereads its configuration (and key) between messages."""
-        pid = self.pid()
-        if changed and pid is not None:
-            os.kill(pid, signal.SIGUSR1)
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            terminate(pid)
 
     def ready(self) -> bool:
         return port_open(self.ctx.settings.connect_host, self.ctx.settings.ports.dkim)

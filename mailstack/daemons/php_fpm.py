@@ -19,8 +19,10 @@ from pathlib import Path
 from identity.errors import ConfigError
 from mailstack.context import RenderContext
 from mailstack.daemon import Endpoint
+from mailstack.daemons.signalled import SignalledDaemon
 from mailstack.files import FileSpec, ensure_dir
-from mailstack.process import our_pid, run, start_daemon, terminate, titled
+from mailstack.process import run, start_daemon, titled
+from mailstack.settings import url_host
 from mailstack.templates import render_template
 
 CONFIG = "etc/php-fpm/php-fpm.conf"
@@ -61,8 +63,10 @@ def php_literal(value: str | int | bool | dict[str, str | bool]) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-class PhpFpm:
+class PhpFpm(SignalledDaemon):
     name = "php-fpm"
+    reload_signal = signal.SIGUSR2  # rereads its configuration, replaces its pool gracefully
+    stop_timeout = 15
 
     def __init__(self, ctx: RenderContext) -> None:
         self.ctx = ctx
@@ -120,8 +124,7 @@ class PhpFpm:
         }
         if self.ctx.tls.ca_cert is not None:
             tls["cafile"] = str(self.ctx.tls.ca_cert)
-        host = s.connect_host
-        host = f"[{host}]" if ":" in host else host
+        host = url_host(s.connect_host)
         return render_template(
             "roundcube/config.inc.php.j2",
             domain=s.domain,
@@ -182,9 +185,6 @@ class PhpFpm:
             what="php -l on the rendered Roundcube configuration",
         )
 
-    def pid(self) -> int | None:
-        return our_pid(self.pidfile, str(self.config))
-
     def orphans(self) -> list[int]:
         # The master's title names the configuration ("php-fpm: master process (PATH)"); its
         # pool's processes die with it.
@@ -200,19 +200,9 @@ class PhpFpm:
             running=lambda: self.pid() is not None,
         )
 
-    def stale(self) -> bool:
-        return False  # Roundcube reads its configuration on every request
-
-    def apply(self, changed: list[FileSpec]) -> None:
-        """SIGUSR2: the master rereads its configuration and replaces its pool gracefully."""
-        pid = self.pid()
-        if pid is not None and any(spec.relpath == CONFIG for spec in changed):
-            os.kill(pid, signal.SIGUSR2)
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            terminate(pid, timeout=15)
+    def reloads_for(self, changed: list[FileSpec]) -> bool:
+        # Only the pool's own file: Roundcube reads its configuration on every request.
+        return any(spec.relpath == CONFIG for spec in changed)
 
     def ready(self) -> bool:
         return self.pid() is not None and self.socket.exists()
