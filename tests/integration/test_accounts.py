@@ -318,14 +318,18 @@ def test_status_json_shape(live_stack: Settings) -> None:
         "sink",
         "dkim",
         "sender_milter",
+        "webmail",
         "web",
     }
     for name, info in status["services"].items():
-        assert info == {
+        expected: dict[str, object] = {
             "host": "127.0.0.1",
             "port": getattr(live_stack.ports, name),
             "running": True,
         }
+        if name == "webmail":  # a service people open in a browser says where
+            expected["url"] = f"http://127.0.0.1:{live_stack.ports.webmail}/"
+        assert info == expected
 
 
 def test_plaintext_login_is_never_offered_without_tls_from_another_address(

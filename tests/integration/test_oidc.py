@@ -31,7 +31,7 @@ from provisioning.cli import main
 from provisioning.oidc.clients import Clients
 from provisioning.store import Store, digest
 from tests.support import NewAccount, alumail, use_case
-from tests.web import form_token
+from tests.web import form_token, loopback_address
 
 pytestmark = pytest.mark.integration
 CALLBACK = "http://127.0.0.1:9/callback"
@@ -96,12 +96,11 @@ def browser(settings: Settings) -> httpx.Client:
     """A browser of its own on the web service: its own cookie jar and its own loopback
     address (the portal limits sign-ins per address; these are different people's browsers,
     not one client trying passwords). Closed after the test."""
-    address = "127.{}.{}.{}".format(*(secrets.randbelow(250) + 2 for _ in range(3)))
     http = httpx.Client(
         base_url=settings.public_url,
         timeout=30,
         follow_redirects=False,
-        transport=httpx.HTTPTransport(local_address=address),
+        transport=httpx.HTTPTransport(local_address=loopback_address()),
     )
     _OPEN.append(http)
     return http

@@ -15,7 +15,7 @@ from identity.roles import Role
 from mailstack.settings import Settings
 from provisioning.people.staff import StaffService
 from tests import mail
-from tests.support import NewAccount, alumail, use_case
+from tests.support import NewAccount, alumail, use_case, wait_for
 from tests.web import PASSWORD, client, form_token, graduate, link, mail_to, mails_to, token_of
 
 pytestmark = pytest.mark.integration
@@ -74,7 +74,11 @@ def test_registration_to_first_imap_login(live_stack: Settings, tmp_path: Path) 
         assert str(live_stack.ports.imaps) in done.text  # how to connect
     assert mail.imap_login_ok(live_stack, uid, PASSWORD)
     assert mail.smtp_login_ok(live_stack, uid, PASSWORD)
-    assert "Welcome to your alumni mailbox" in mail.inbox_subjects(live_stack, uid, PASSWORD)
+    # The welcome mail goes through the web service's outbox and Postfix: it arrives, soon.
+    assert wait_for(
+        lambda: "Welcome to your alumni mailbox" in mail.inbox_subjects(live_stack, uid, PASSWORD),
+        timeout=30,
+    ), mail.inbox_subjects(live_stack, uid, PASSWORD)
     shown = alumail(live_stack, "account", "show", uid, "--json", check=True).stdout
     assert number in shown and f"{uid}@home.example.org" in shown
     # The legacy holder is listed for the move of their old mail and the cutoff.
