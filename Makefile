@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 ALUMAIL := $(BIN)/alumail
 DEMO_UID ?= demo.alumnus
 
-.PHONY: up down status test lint unit integration image bench bench-migration install install-test system system-test venv clean
+.PHONY: up down status test lint unit integration image bench bench-web bench-migration install install-test system system-test venv clean
 
 ## up: install what is missing, start the stack, provision a demo alumnus, verify, print endpoints
 up: install
@@ -41,6 +41,10 @@ image: install-test
 ## bench: import, bind and login throughput beside references measured in the same run
 bench: install
 	$(BIN)/python -m bench.run
+
+## bench-web: the web service's requests/s and the provider's token and introspection throughput
+bench-web: install
+	$(BIN)/python -m bench.web
 
 ## bench-migration: legacy mailbox migration beside a plain IMAP fetch; backups
 bench-migration: install

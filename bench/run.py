@@ -11,7 +11,9 @@ reference measured in the same run. Prints a table and writes bench/results.json
 - 1,000 concurrent IMAPS sessions held at once, and the memory Dovecot takes for them
   (bench/sessions.py);
 - a webmail password login to the listed inbox beside the IMAP work underneath done directly,
-  and nginx's and php-fpm's memory idle and after use (bench/webmail.py).
+  and nginx's and php-fpm's memory idle and after use (bench/webmail.py);
+- the web service's requests/s for a static file and the discovery document beside a bare
+  FastAPI application, and the provider's token and introspection throughput (bench/web.py).
 
 Benchmarks are not tests: nothing here asserts a time.
 """
@@ -37,6 +39,7 @@ from pathlib import Path
 import ldap
 
 from bench.sessions import session_figures
+from bench.web import web_figures
 from bench.webmail import webmail_figures
 from identity.accounts import Account
 from identity.dit import Tree
@@ -255,6 +258,8 @@ def main() -> None:
         print(f"sessions: {results['sessions']}", flush=True)
         results["webmail"] = webmail_figures()
         print(f"webmail: {results['webmail']}", flush=True)
+        results["web"] = web_figures()
+        print(f"web: {results['web']}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     big = results[f"import_{max(SIZES)}"]

@@ -10,7 +10,6 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -42,11 +41,10 @@ from provisioning.people.registration import Registration
 from provisioning.web import api, autoconfig, console, mailbox, oidc, portal
 from provisioning.web.requests import MustChange, NotSignedIn, Services, services
 from provisioning.web.security import (
-    CSRF_COOKIE,
-    SECURITY_HEADERS,
     BodyLimit,
     Csrf,
     CsrfError,
+    Defences,
     Limits,
     RateLimited,
     RateLimiter,
@@ -153,6 +151,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     )
     app.state.oidc = Provider(settings, store, root.signin, root.oidc_keys, root.audit)
     app.add_middleware(BodyLimit)
+    app.add_middleware(Defences, secure=settings.web_secure)  # outside BodyLimit: its 413 too
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(api.router)
     app.include_router(portal.router)
@@ -160,23 +159,6 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     app.include_router(autoconfig.router)
     app.include_router(mailbox.router)
     app.include_router(oidc.router)
-
-    @app.middleware("http")
-    async def defences(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        new_csrf = getattr(request.state, "new_csrf", None)
-        if new_csrf and not request.cookies.get(CSRF_COOKIE):
-            response.set_cookie(
-                CSRF_COOKIE,
-                new_csrf,
-                httponly=True,
-                secure=settings.web_secure,
-                samesite="strict",
-                path="/",
-            )
-        return response
 
     @app.exception_handler(AlumailError)
     def alumail_error(request: Request, error: AlumailError) -> Response:

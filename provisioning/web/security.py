@@ -15,7 +15,8 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import Request
+from fastapi import Request, Response
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from identity.errors import AlumailError
@@ -201,3 +202,37 @@ class BodyLimit:
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class Defences:
+    """Every response's security headers (a header the route set itself stays), and the CSRF
+    cookie a page handed out (``Csrf.token`` left it in the request's state) unless the browser
+    has one. A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` (``@app.middleware``)
+    costs every request an extra task and a body stream."""
+
+    def __init__(self, app: ASGIApp, *, secure: bool) -> None:
+        self.app, self.secure = app, secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def defended(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                new_csrf = scope.get("state", {}).get("new_csrf")
+                if new_csrf and not Request(scope).cookies.get(CSRF_COOKIE):
+                    headers.append("set-cookie", self._csrf_cookie(new_csrf))
+            await send(message)
+
+        await self.app(scope, receive, defended)
+
+    def _csrf_cookie(self, value: str) -> str:
+        made = Response()
+        made.set_cookie(
+            CSRF_COOKIE, value, httponly=True, secure=self.secure, samesite="strict", path="/"
+        )
+        return made.headers["set-cookie"]

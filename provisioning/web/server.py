@@ -8,6 +8,7 @@ opens is root's."""
 
 from __future__ import annotations
 
+import socket
 import ssl
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,18 @@ class MadeAfterDrop:
         await self.app(scope, receive, send)
 
 
+def listening_socket(config: uvicorn.Config) -> socket.socket:
+    """The port uvicorn binds, as a socket asyncio knows for TCP. uvicorn makes it with
+    ``socket.socket(family)``, whose ``proto`` is 0, and its accepted connections inherit that;
+    asyncio sets TCP_NODELAY only on a socket whose ``proto`` is IPPROTO_TCP, so each
+    connection kept Nagle's algorithm. uvicorn writes a response's head and body separately:
+    on a kept-alive connection the body then waited for the client's delayed ACK, about
+    40 ms on every request after a connection's first. Made again from its descriptor, the
+    socket reads its protocol from the kernel (TCP), and every connection gets TCP_NODELAY."""
+    bound = config.bind_socket()
+    return socket.socket(fileno=bound.detach())
+
+
 def serve(settings: Settings, *, pidfile: Path | None = None) -> None:
     """``pidfile``: the stack's (:func:`mailstack.daemons.managed.announce` writes it, as root,
     once the port is bound); ``alumail serve`` in the foreground has none."""
@@ -68,7 +81,7 @@ def serve(settings: Settings, *, pidfile: Path | None = None) -> None:
     config.load()
     # Forked before the port is bound, so the helper (root; see its module) never holds it.
     mailstore.start_helper(settings, imapsync.pull_as_helper)
-    sock = config.bind_socket()
+    sock = listening_socket(config)
     if pidfile is not None:
         announce(pidfile, user, packages=PRELOAD_PACKAGES, modules=PRELOAD_MODULES)
     else:

@@ -1,0 +1,198 @@
+"""The web service's figures for ``make bench`` (also ``python -m bench.web``): requests per
+second over one kept-alive connection, each beside a reference measured in the same run.
+
+- a static file and the discovery document from the running service, beside the same file and
+  a JSON document from a bare FastAPI application under uvicorn with the service's options, in
+  a process of its own, binding its port the ordinary way (``host``/``port``, where asyncio
+  sets TCP_NODELAY): a service whose connections keep Nagle's algorithm again (see
+  provisioning/web/server.py ``listening_socket``) shows here as a ratio of about 0.15;
+- the provider's token endpoint (a refresh grant: client authentication, the account read
+  again, new tokens signed and stored) and its introspection endpoint (RFC 7662, what Dovecot
+  asks for each XOAUTH2 login), beside the bare application's JSON document.
+
+Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from identity.roles import ROOT
+from mailstack.settings import Settings
+from provisioning.composition import Composition
+from tests.support import free_ports, running_stack, wait_for
+from tests.web import form_token
+
+SECONDS = float(os.environ.get("BENCH_WEB_SECONDS", "2"))
+STATIC = Path(__file__).resolve().parent.parent / "provisioning" / "web" / "static"
+CALLBACK = "http://127.0.0.1:9/callback"
+USER = "bench.web"
+PASSWORD = "Bench-Web-Pass-1"  # noqa: S105 -- a throwaway account on a test stack
+
+
+def reference_app() -> object:
+    """A bare FastAPI application: the same static directory, and one JSON document."""
+    from fastapi import FastAPI
+    from fastapi.staticfiles import StaticFiles
+
+    app = FastAPI()
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    @app.get("/document")
+    def document() -> dict[str, object]:
+        return {"issuer": "http://127.0.0.1", "scopes_supported": ["openid", "profile"]}
+
+    return app
+
+
+def serve_reference(port: int) -> None:
+    """The bare application under uvicorn, with the service's options."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        reference_app(),  # type: ignore[arg-type]
+        host="127.0.0.1",
+        port=port,
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        proxy_headers=False,
+    )
+    uvicorn.Server(config).run()
+
+
+@contextmanager
+def reference_server() -> Iterator[str]:
+    port = free_ports(1)[0]
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "bench.web", "--reference", str(port)])
+    try:
+
+        def answers() -> bool:
+            try:
+                return httpx.get(f"{url}/document", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_for(answers, 20), "the reference server did not start"
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def per_second(request: Callable[[], httpx.Response]) -> float:
+    """Requests answered per second, one after another, for SECONDS (after a warm-up)."""
+    for _ in range(5):
+        request().raise_for_status()
+    count, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < SECONDS:
+        request().raise_for_status()
+        count += 1
+    return round(count / elapsed, 1)
+
+
+def first_tokens(settings: Settings, http: httpx.Client) -> tuple[dict[str, str], tuple[str, str]]:
+    """An alumnus signed in through the portal, a trusted confidential client, and the tokens
+    of one code + PKCE exchange; with the client's credentials."""
+    with Composition(settings) as root:
+        root.accounts(ROOT).create(USER, "Bench Web", PASSWORD)
+        added = root.oidc_clients(ROOT).add(
+            f"bench-{secrets.token_hex(4)}", [CALLBACK], scopes=["profile"], trusted=True
+        )
+    auth = (added.client.client_id, added.secret or "")
+    signed = http.post(
+        "/login",
+        data={"csrf_token": form_token(http, "/login"), "login": USER, "password": PASSWORD},
+    )
+    assert signed.status_code == 303, signed.text
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    params = {
+        "response_type": "code",
+        "client_id": auth[0],
+        "redirect_uri": CALLBACK,
+        "scope": "openid profile",
+        "state": "s",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    answer = http.get("/oidc/authorize", params=params)
+    assert answer.status_code == 302, answer.text
+    code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+    exchanged = http.post(
+        "/oidc/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+        },
+        auth=auth,
+    )
+    assert exchanged.status_code == 200, exchanged.text
+    return exchanged.json(), auth
+
+
+def web_figures() -> dict[str, float]:
+    with (
+        running_stack("bench-web") as settings,
+        reference_server() as bare,
+        httpx.Client(base_url=settings.public_url, timeout=30) as http,
+        httpx.Client(base_url=bare, timeout=30) as ref,
+    ):
+        static = per_second(lambda: http.get("/static/site.css"))
+        static_ref = per_second(lambda: ref.get("/static/site.css"))
+        discovery = per_second(lambda: http.get("/.well-known/openid-configuration"))
+        document_ref = per_second(lambda: ref.get("/document"))
+        tokens, auth = first_tokens(settings, http)
+        latest = {"refresh_token": tokens["refresh_token"]}
+
+        def refresh() -> httpx.Response:
+            data = {"grant_type": "refresh_token", "refresh_token": latest["refresh_token"]}
+            answer = http.post("/oidc/token", data=data, auth=auth)
+            if answer.status_code == 200:
+                latest["refresh_token"] = answer.json()["refresh_token"]
+            return answer
+
+        def introspect() -> httpx.Response:
+            data = {"token": tokens["access_token"]}
+            answer = http.post("/oidc/introspect", data=data, auth=auth)
+            assert answer.json()["active"] is True
+            return answer
+
+        token = per_second(refresh)
+        introspection = per_second(introspect)
+    return {
+        "static_per_s": static,
+        "bare_static_per_s": static_ref,
+        "static_vs_bare": round(static / static_ref, 2),
+        "discovery_per_s": discovery,
+        "bare_json_per_s": document_ref,
+        "discovery_vs_bare": round(discovery / document_ref, 2),
+        "token_refresh_per_s": token,
+        "token_vs_bare": round(token / document_ref, 3),
+        "introspection_per_s": introspection,
+        "introspection_vs_bare": round(introspection / document_ref, 3),
+    }
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--reference"]:
+        serve_reference(int(sys.argv[2]))
+    else:
+        print(json.dumps(web_figures(), indent=2))
