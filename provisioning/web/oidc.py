@@ -34,6 +34,7 @@ SCOPE_TEXT = {
     "profile": "your name and jAccount name",
     "email": "your alumni e-mail address",
     "alumni": "your graduation year",
+    "mail": "your mailbox: read and send mail as you (IMAP, POP3, SMTP)",
 }
 
 

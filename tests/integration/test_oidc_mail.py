@@ -1,0 +1,117 @@
+"""Desktop clients with tokens: curl (Debian's, which none of us wrote) logs in to IMAPS and to
+submission with an access token of our provider carrying ``mail`` (Dovecot's oauth2 passdb asks
+the provider's introspection endpoint; Postfix asks Dovecot through the SASL relay), and is
+refused with a token lacking ``mail`` or issued to someone else. Passwords keep working beside
+it. Not yet here: an expired or revoked token is refused by introspection at once, but Dovecot's
+auth cache (``auth.cache_ttl``) still accepts a token it accepted before until the entry ages."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from identity.accounts import Account
+from mailstack.context import INTROSPECTION_CLIENT
+from mailstack.keys.tls import tls_files
+from mailstack.layout import Layout
+from mailstack.settings import Settings
+from tests import mail
+from tests.integration.test_oidc import Rp, code_for, exchange, register, signed_in
+from tests.support import NewAccount, wait_for, which
+
+pytestmark = pytest.mark.integration
+
+
+def curl(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    ca = str(tls_files(settings).ca_cert)
+    return subprocess.run(
+        [which("curl"), "--silent", "--show-error", "--max-time", "20", "--cacert", ca, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def imaps_folders(
+    settings: Settings, account: Account, token: str
+) -> subprocess.CompletedProcess[str]:
+    url = f"imaps://{settings.connect_host}:{settings.ports.imaps}/"
+    return curl(settings, "--user", f"{account.uid}:", "--oauth2-bearer", token, url)
+
+
+def access_token(settings: Settings, rp: Rp, account: Account, password: str, scope: str) -> str:
+    http = signed_in(settings, account, password)
+    code, verifier = code_for(http, rp, scope=scope)
+    answer = exchange(http, rp, code, verifier)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["scope"].split() == scope.split()
+    token: str = answer.json()["access_token"]
+    return token
+
+
+@pytest.fixture(scope="module")
+def mail_app(live_stack: Settings) -> Rp:
+    return register(live_stack, "--scope", "mail", "--trusted")
+
+
+def test_a_token_with_mail_logs_in_to_imaps_and_submission_beside_passwords(
+    live_stack: Settings, mail_app: Rp, new_account: NewAccount, tmp_path: Path
+) -> None:
+    account, password = new_account()
+    token = access_token(live_stack, mail_app, account, password, "openid mail")
+
+    folders = imaps_folders(live_stack, account, token)
+    assert folders.returncode == 0, folders.stderr
+    assert "INBOX" in folders.stdout
+
+    message = tmp_path / "message.eml"
+    message.write_text(
+        f"From: {account.mail}\r\nTo: {account.mail}\r\nSubject: sent with a token\r\n\r\nhi\r\n"
+    )
+    sent = curl(
+        live_stack,
+        "--ssl-reqd",
+        "--user",
+        f"{account.uid}:",
+        "--oauth2-bearer",
+        token,
+        f"smtp://{live_stack.connect_host}:{live_stack.ports.submission}",
+        "--mail-from",
+        account.mail,
+        "--mail-rcpt",
+        account.mail,
+        "--upload-file",
+        str(message),
+    )
+    assert sent.returncode == 0, sent.stderr
+    # The password still logs in (the LDAP bind passdb), and finds what the token sent.
+    assert wait_for(
+        lambda: "sent with a token" in mail.inbox_subjects(live_stack, account.uid, password)
+    )
+    # Dovecot's client secret is in no log of the stack.
+    secret = (Layout(live_stack.state_dir).secrets / "dovecot.oidc-secret").read_text().strip()
+    for log in Layout(live_stack.state_dir).log.glob("*.log"):
+        assert secret not in log.read_text(errors="replace"), log
+
+
+def test_a_token_without_mail_or_of_someone_else_is_refused(
+    live_stack: Settings, mail_app: Rp, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    without = access_token(live_stack, mail_app, account, password, "openid")
+    assert imaps_folders(live_stack, account, without).returncode != 0
+
+    # Someone else's token is not this account's login.
+    other, other_password = new_account()
+    theirs = access_token(live_stack, mail_app, other, other_password, "openid mail")
+    assert imaps_folders(live_stack, account, theirs).returncode != 0
+
+
+def test_dovecot_s_client_is_kept_by_bring_up(live_stack: Settings) -> None:
+    from tests.integration.test_oidc import cli
+
+    shown = cli(live_stack, "oidc", "client", "remove", INTROSPECTION_CLIENT)
+    assert shown.exit_code != 0 and "kept by `alumail up`" in shown.stderr
