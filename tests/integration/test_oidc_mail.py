@@ -1,13 +1,15 @@
 """Desktop clients with tokens: curl (Debian's, which none of us wrote) logs in to IMAPS and to
 submission with an access token of our provider carrying ``mail`` (Dovecot's oauth2 passdb asks
 the provider's introspection endpoint; Postfix asks Dovecot through the SASL relay), and is
-refused with a token lacking ``mail`` or issued to someone else. Passwords keep working beside
-it. Not yet here: an expired or revoked token is refused by introspection at once, but Dovecot's
-auth cache (``auth.cache_ttl``) still accepts a token it accepted before until the entry ages."""
+refused with a token lacking ``mail``, an expired one, a revoked one, or someone else's.
+Passwords keep working beside it. Not yet: Dovecot's auth cache (``auth.cache_ttl``, keyed by
+user and token) still accepts a token it accepted before, after it expires or is revoked, until
+the entry ages; the tokens refused here were never accepted before."""
 
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -17,8 +19,17 @@ from mailstack.context import INTROSPECTION_CLIENT
 from mailstack.keys.tls import tls_files
 from mailstack.layout import Layout
 from mailstack.settings import Settings
+from provisioning.store import Store, digest
 from tests import mail
-from tests.integration.test_oidc import Rp, code_for, exchange, register, signed_in
+from tests.oidc import (
+    Rp,
+    cli,
+    close_browsers,  # noqa: F401 -- an autouse fixture
+    code_for,
+    exchange,
+    register,
+    signed_in,
+)
 from tests.support import NewAccount, wait_for, which
 
 pytestmark = pytest.mark.integration
@@ -97,13 +108,39 @@ def test_a_token_with_mail_logs_in_to_imaps_and_submission_beside_passwords(
         assert secret not in log.read_text(errors="replace"), log
 
 
-def test_a_token_without_mail_or_of_someone_else_is_refused(
+def test_a_token_without_mail_expired_revoked_or_of_someone_else_is_refused(
     live_stack: Settings, mail_app: Rp, new_account: NewAccount
 ) -> None:
     account, password = new_account()
     without = access_token(live_stack, mail_app, account, password, "openid")
     assert imaps_folders(live_stack, account, without).returncode != 0
 
+    # An expired token and a revoked one (neither accepted before: see the module's note).
+    expired = access_token(live_stack, mail_app, account, password, "openid mail")
+    with Store.for_state(live_stack.state_dir).connect() as db:
+        db.execute(
+            "UPDATE oidc_tokens SET access_expires = ? WHERE access_digest = ?",
+            (time.time() - 1, digest(expired)),
+        )
+    assert imaps_folders(live_stack, account, expired).returncode != 0
+    revoked = access_token(live_stack, mail_app, account, password, "openid mail")
+    http = signed_in(live_stack, account, password)
+    gone = http.post(
+        "/oidc/revoke", data={"token": revoked}, auth=(mail_app.client_id, mail_app.secret or "")
+    )
+    assert gone.status_code == 200
+    assert imaps_folders(live_stack, account, revoked).returncode != 0
+    # The same refusals at the introspection endpoint, as Dovecot sees them; a scope-less token
+    # is inactive too.
+    scopeless = access_token(live_stack, mail_app, account, password, "openid mail")
+    with Store.for_state(live_stack.state_dir).connect() as db:
+        db.execute(
+            "UPDATE oidc_tokens SET scope = '' WHERE access_digest = ?", (digest(scopeless),)
+        )
+    auth = (mail_app.client_id, mail_app.secret or "")
+    for token in (expired, revoked, scopeless):
+        seen = http.post("/oidc/introspect", data={"token": token}, auth=auth)
+        assert seen.json() == {"active": False}
     # Someone else's token is not this account's login.
     other, other_password = new_account()
     theirs = access_token(live_stack, mail_app, other, other_password, "openid mail")
@@ -111,7 +148,5 @@ def test_a_token_without_mail_or_of_someone_else_is_refused(
 
 
 def test_dovecot_s_client_is_kept_by_bring_up(live_stack: Settings) -> None:
-    from tests.integration.test_oidc import cli
-
     shown = cli(live_stack, "oidc", "client", "remove", INTROSPECTION_CLIENT)
     assert shown.exit_code != 0 and "kept by `alumail up`" in shown.stderr
