@@ -197,6 +197,9 @@ class FakeMailboxes:
     def flush_auth_cache(self, *names: str) -> None:
         self.flushed.extend(names)
 
+    def flush_token_logins(self) -> None:
+        self.flushed.append("*")
+
     def quota(self, user: str) -> QuotaUse:
         return QuotaUse(0, None, 0)
 
