@@ -153,3 +153,14 @@ def test_a_token_without_mail_expired_revoked_or_of_someone_else_is_refused(
 def test_dovecot_s_client_is_kept_by_bring_up(live_stack: Settings) -> None:
     shown = cli(live_stack, "oidc", "client", "remove", INTROSPECTION_CLIENT)
     assert shown.exit_code != 0 and "kept by `alumail up`" in shown.stderr
+
+
+def test_a_suspended_account_s_token_stops_at_once(
+    live_stack: Settings, mail_app: Rp, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    token = access_token(live_stack, mail_app, account, password, "openid mail")
+    assert imaps_folders(live_stack, account, token).returncode == 0  # now in Dovecot's cache
+    done = cli(live_stack, "account", "suspend", account.uid)
+    assert done.exit_code == 0, done.stderr
+    assert imaps_folders(live_stack, account, token).returncode != 0
