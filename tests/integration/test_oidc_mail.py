@@ -1,11 +1,11 @@
-"""Desktop clients with tokens: curl (Debian's, which none of us wrote) logs in to IMAPS and to
-submission with an access token of our provider carrying ``mail`` (Dovecot's oauth2 passdb asks
-the provider's introspection endpoint; Postfix asks Dovecot through the SASL relay), and is
-refused with a token lacking ``mail``, an expired one, a revoked one, or someone else's.
-Passwords keep working beside it. Dovecot caches a token it accepted (``auth.cache_ttl``, keyed by
-user and token): a revocation, a logout or an app's withdrawal at /account/apps flushes the
-person's entries, but a token that merely expires stays accepted until its entry ages (at most
-``auth.cache_ttl`` past its expiry): not yet handled."""
+"""Desktop clients with tokens: curl (Debian's, which none of us wrote) logs in to IMAPS,
+POP3S and submission with an access token of our provider carrying ``mail`` (Dovecot's oauth2
+passdb asks the provider's introspection endpoint; Postfix asks Dovecot through the SASL relay),
+and is refused with a token lacking ``mail``, an expired one, a revoked one, someone else's, or
+a suspended account's. Passwords keep working beside it. Dovecot caches a token it accepted
+(``auth.cache_ttl``): a revocation, a logout, an app's withdrawal at /account/apps and whatever
+ends a person's sessions flush that cache, but a token that merely expires stays accepted until
+its entry ages (at most ``auth.cache_ttl`` past its expiry): not yet handled."""
 
 from __future__ import annotations
 
@@ -103,6 +103,17 @@ def test_a_token_with_mail_logs_in_to_imaps_and_submission_beside_passwords(
     assert wait_for(
         lambda: "sent with a token" in mail.inbox_subjects(live_stack, account.uid, password)
     )
+    # POP3 takes the token too, and lists the message.
+    pop3 = curl(
+        live_stack,
+        "--user",
+        f"{account.uid}:",
+        "--oauth2-bearer",
+        token,
+        f"pop3s://{live_stack.connect_host}:{live_stack.ports.pop3s}/",
+    )
+    assert pop3.returncode == 0, pop3.stderr
+    assert pop3.stdout.strip().startswith("1 ")
     # Dovecot's client secret is in no log of the stack.
     secret = (Layout(live_stack.state_dir).secrets / "dovecot.oidc-secret").read_text().strip()
     for log in Layout(live_stack.state_dir).log.glob("*.log"):
