@@ -175,3 +175,19 @@ def test_a_suspended_account_s_token_stops_at_once(
     done = cli(live_stack, "account", "suspend", account.uid)
     assert done.exit_code == 0, done.stderr
     assert imaps_folders(live_stack, account, token).returncode != 0
+
+
+def test_tokens_are_offered_only_inside_tls(live_stack: Settings) -> None:
+    """Dovecot counts a connection from its own address as secured: this one comes from
+    127.0.0.2, as from another host. Before STARTTLS no mechanism is offered, tokens included;
+    after it, XOAUTH2 and OAUTHBEARER are."""
+    url = f"imap://{live_stack.connect_host}:{live_stack.ports.imap}/"
+    args = ("--interface", "127.0.0.2", "--verbose", "--user", "nobody:", "--oauth2-bearer", "x")
+    plain = curl(live_stack, *args, url)
+    offered = [line for line in plain.stderr.splitlines() if line.startswith("< * CAPABILITY")]
+    assert offered and all("LOGINDISABLED" in line for line in offered), plain.stderr
+    assert not any("AUTH=" in line for line in offered), plain.stderr
+    assert plain.returncode != 0
+    secured = curl(live_stack, *args, "--ssl-reqd", url)
+    offered = [line for line in secured.stderr.splitlines() if "AUTH=" in line]
+    assert any("AUTH=XOAUTH2" in line and "AUTH=OAUTHBEARER" in line for line in offered)
