@@ -31,7 +31,7 @@ from tests.oidc import (
     register,
     signed_in,
 )
-from tests.support import NewAccount, wait_for, which
+from tests.support import NewAccount, running_stack, wait_for, which
 
 pytestmark = pytest.mark.integration
 
@@ -191,3 +191,14 @@ def test_tokens_are_offered_only_inside_tls(live_stack: Settings) -> None:
     secured = curl(live_stack, *args, "--ssl-reqd", url)
     offered = [line for line in secured.stderr.splitlines() if "AUTH=" in line]
     assert any("AUTH=XOAUTH2" in line and "AUTH=OAUTHBEARER" in line for line in offered)
+
+
+def test_dovecot_introspects_over_https_when_the_web_service_uses_tls() -> None:
+    """With ``web.tls`` Dovecot reaches the introspection endpoint over https, trusting the
+    stack's CA: a made-up token gets the provider's answer (inactive), not a TLS error."""
+    with running_stack("oauthtls", **{"web.tls": True}) as settings:
+        url = f"imaps://{settings.connect_host}:{settings.ports.imaps}/"
+        args = ("--user", "nobody:", "--oauth2-bearer", "made-up-token", url)
+        assert curl(settings, *args).returncode != 0
+        log = Layout(settings.state_dir).logfile("dovecot")
+        assert wait_for(lambda: "Provided token is not valid" in log.read_text()), log.read_text()
