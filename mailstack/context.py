@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pwd
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from identity.dit import Tree
 from identity.errors import ConfigError
@@ -20,6 +21,9 @@ from mailstack.privileges import service_user
 from mailstack.settings import Settings, url_host
 
 MAIL_USER = "vmail"
+# The confidential client Dovecot introspects tokens as; the web service registers it at
+# bring-up with the digest of ``secrets/dovecot.oidc-secret`` (provisioning.oidc.clients).
+INTROSPECTION_CLIENT = "alumail-dovecot"
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,9 @@ class RenderContext:
     # The unprivileged user of the web service and the sink (mailstack.privileges).
     service_uid: int
     service_gid: int
+    # The secret Dovecot presents to the web service's introspection endpoint as the OpenID
+    # Connect client ``INTROSPECTION_CLIENT`` (empty in a control context: nothing renders).
+    introspection_secret: str = ""
 
     def __repr__(self) -> str:  # keeps secrets out of tracebacks and logs
         return f"RenderContext(state_dir={self.layout.root})"
@@ -58,12 +65,20 @@ def mail_user_ids() -> tuple[int, int]:
 
 def service_password(layout: Layout, name: str, *, create: bool = True) -> str:
     """The bind secret of service account ``name``, kept in a 0600 file under secrets/."""
-    path = layout.secrets / f"{name}.ldap-secret"
+    return _secret(layout.secrets / f"{name}.ldap-secret", create=create)
+
+
+def introspection_secret(layout: Layout, *, create: bool = True) -> str:
+    """Dovecot's client secret at the provider's introspection endpoint (0600, root's)."""
+    return _secret(layout.secrets / "dovecot.oidc-secret", create=create)
+
+
+def _secret(path: Path, *, create: bool) -> str:
     if path.is_file():
         return path.read_text().strip()
     if not create:
         raise ConfigError(f"secret {path} is missing: run `alumail up` first")
-    ensure_dir(layout.secrets, 0o700)
+    ensure_dir(path.parent, 0o700)
     value = secrets.token_urlsafe(32)
     write_atomic(path, value + "\n", mode=0o600)
     return value
@@ -79,7 +94,8 @@ def build_context(
     passwords = {
         name: service_password(layout, name, create=create_secrets) for name in SERVICE_ACCOUNTS
     }
-    return _context(settings, keys, passwords)
+    ctx = _context(settings, keys, passwords)
+    return replace(ctx, introspection_secret=introspection_secret(layout, create=create_secrets))
 
 
 def control_context(settings: Settings) -> RenderContext:

@@ -104,8 +104,11 @@ class Composition:
 
     def end_sessions(self, uid: str) -> None:
         """Every browser session of ``uid`` ends: the store is opened only when one must
-        (a CLI command that suspends nobody leaves the web service's file alone)."""
+        (a CLI command that suspends nobody leaves the web service's file alone). Dovecot's
+        cached token logins go too: its next look at a token of ``uid`` asks the provider, which
+        reads the account again (suspended, deleted, password changed: inactive)."""
         self.store.close_sessions_of(uid)
+        self.mailboxes.flush_token_logins()
 
     # -- use cases -----------------------------------------------------------------------------
 

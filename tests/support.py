@@ -213,6 +213,7 @@ def fixed_render_context(settings: Settings) -> RenderContext:
         tls=TlsFiles(layout.server_cert, layout.server_key, layout.ca_cert),
         dkim=NO_DKIM_KEY,
         service_passwords={"dovecot": "dovecot-secret", "postfix": "postfix-secret"},
+        introspection_secret="introspection-secret",
         vmail_uid=5000,
         vmail_gid=5000,
         service_uid=5001,

@@ -10,9 +10,10 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from identity.errors import ConfigError
-from mailstack.context import RenderContext
+from mailstack.context import INTROSPECTION_CLIENT, RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.files import FileSpec, ensure_dir
 from mailstack.keys.tls import CIPHERS
@@ -27,9 +28,11 @@ from mailstack.process import (
     start_daemon,
     terminate,
 )
+from mailstack.settings import url_host
 from mailstack.templates import render_template
 
 PASSDB = "etc/dovecot/passdb-ldap.conf.ext"
+PASSDB_OAUTH2 = "etc/dovecot/passdb-oauth2.conf.ext"
 USERDB = "etc/dovecot/userdb-ldap.conf.ext"
 DOVEADM_SECRET = "etc/dovecot/doveadm-password"  # noqa: S105 -- a path, not a value
 SERVICES = ("imap", "imaps", "pop3", "pop3s")
@@ -138,6 +141,7 @@ class Dovecot:
             auth_failure_delay=s.auth.failure_delay,
             auth_penalty=s.auth.penalty,
             passdb_ldap_conf=self.layout.root / PASSDB,
+            passdb_oauth2_conf=self.layout.root / PASSDB_OAUTH2,
             userdb_ldap_conf=self.layout.root / USERDB,
             default_quota=s.default_quota,
             sizing=self.sizing,
@@ -148,6 +152,8 @@ class Dovecot:
             FileSpec(CONFIG, main, mode=0o644),
             # These hold the service account's bind secret: root only.
             FileSpec(PASSDB, render_template("dovecot/passdb-ldap.conf.ext.j2", **ldap), 0o600),
+            # This one holds Dovecot's client secret at the introspection endpoint: root only.
+            FileSpec(PASSDB_OAUTH2, self._oauth2(), 0o600),
             FileSpec(
                 USERDB,
                 render_template(
@@ -156,6 +162,21 @@ class Dovecot:
                 0o600,
             ),
         ]
+
+    def _oauth2(self) -> str:
+        """The oauth2 passdb: introspection at the web service on this host, as the client
+        ``INTROSPECTION_CLIENT`` (credentials in the URL: Dovecot 2.3 sends them as HTTP basic
+        authentication)."""
+        s = self.ctx.settings
+        scheme = "https" if s.web.tls else "http"
+        credentials = f"{INTROSPECTION_CLIENT}:{quote(self.ctx.introspection_secret, safe='')}"
+        url = f"{scheme}://{credentials}@{url_host(s.connect_host)}:{s.ports.web}/oidc/introspect"
+        return render_template(
+            "dovecot/passdb-oauth2.conf.ext.j2",
+            client_id=INTROSPECTION_CLIENT,
+            introspection_url=url,
+            tls_ca=self.ctx.tls.ca_cert if s.web.tls else None,
+        )
 
     def prepare(self) -> None:
         ensure_dir(self.layout.run, 0o755)

@@ -74,6 +74,14 @@ class DoveadmMailboxes:
         if names and self.doveadm.dovecot_running():
             self.doveadm("auth", "cache", "flush", *names)
 
+    def flush_token_logins(self) -> None:
+        """Dovecot 2.3 caches an accepted bearer token under a key that joins the user name and
+        the token with no separator (the oauth2 passdb's ``%u%w``): ``auth cache flush NAME``
+        never matches it, so a revoked token is forgotten only by flushing the whole cache
+        (every cached login then binds once more)."""
+        if self.doveadm.dovecot_running():
+            self.doveadm("auth", "cache", "flush")
+
     def home(self, user: str) -> Path:
         """The mailbox's home (``mail/<domain>/<local part>``, as the userdb says)."""
         local, _, domain = user.partition("@")

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from identity.errors import AccessDeniedError, ConflictError, NotFoundError, ValidationError
-from identity.roles import Actor, Role
+from identity.roles import ROOT, Actor, Role
+from mailstack.context import INTROSPECTION_CLIENT
 from provisioning.audit import AuditLog
 from provisioning.oidc import rules
 from provisioning.oidc.keys import ALGORITHMS, SigningKeys, StoredKey
@@ -103,6 +104,7 @@ class Clients:
         """The client goes, and with it every token and consent it held."""
         with self.audit.action(self.actor, "oidc-client-remove", client_id):
             self.get(client_id)
+            _not_dovecot(client_id)
             self.store.remove_client(client_id)
 
     def rotate_secret(self, client_id: str) -> str:
@@ -111,9 +113,56 @@ class Clients:
         with self.audit.action(self.actor, "oidc-client-rotate-secret", client_id) as done:
             if self.get(client_id).public:
                 raise ValidationError("client_id", f"'{client_id}' is a public client: no secret")
+            _not_dovecot(client_id)
             self.store.set_secret(client_id, digest(secret))
             done.changes = {"secret": "changed"}
         return secret
+
+
+def _not_dovecot(client_id: str) -> None:
+    if client_id == INTROSPECTION_CLIENT:
+        raise ValidationError(
+            "client_id", f"'{client_id}' is Dovecot's, kept by `alumail up`: not changed here"
+        )
+
+
+def register_introspection_client(store: Store, audit: AuditLog, secret: str) -> bool:
+    """Dovecot as a resource server: the confidential client ``INTROSPECTION_CLIENT`` whose
+    secret is ``secrets/dovecot.oidc-secret`` (made by bring-up, root's, 0600). It has no
+    redirect URI, so it can never take part in a sign-in: it can only introspect. Made, or its
+    secret brought back in line, at each bring-up (audited then); whether anything changed."""
+    oidc = OidcStore(store)
+    found = oidc.client(INTROSPECTION_CLIENT)
+    wanted = digest(secret)
+    if (
+        found is not None
+        and not found.public
+        and hmac.compare_digest(found.secret_digest or "", wanted)
+    ):
+        return False
+    with audit.action(ROOT, "oidc-client-add", INTROSPECTION_CLIENT) as done:
+        if found is not None:
+            oidc.remove_client(INTROSPECTION_CLIENT)
+        oidc.add_client(
+            Client(
+                client_id=INTROSPECTION_CLIENT,
+                name="Dovecot (token introspection)",
+                secret_digest=wanted,
+                redirect_uris=(),
+                scopes=("openid", "mail"),
+                public=False,
+                trusted=True,
+                post_logout_uris=(),
+                id_token_alg=ALGORITHMS[0],
+                created=time.time(),
+            )
+        )
+        done.changes = {
+            "client_id": INTROSPECTION_CLIENT,
+            "type": "confidential",
+            "secret": "changed",
+        }
+    return True
 
 
 def rotate_keys(

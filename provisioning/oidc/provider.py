@@ -397,6 +397,8 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
         if found is None:
             return None
         token = found.record
+        if not token.scope.split():  # grants nothing: no resource server may honour it
+            return None
         if self.server.person(token.uid, token.entry_uuid, token.password_stamp) is None:
             return None
         return found

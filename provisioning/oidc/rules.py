@@ -11,11 +11,14 @@ from urllib.parse import urlsplit
 from identity.errors import ValidationError
 
 # The scopes offered now, each with the claims it releases (``openid``: the subject only).
+# ``mail`` releases no claim: it is access to the person's own mailbox (IMAP, POP3, submission),
+# which Dovecot checks by introspecting the token (``scope = mail`` in its oauth2 passdb).
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "openid": ("sub",),
     "profile": ("name", "given_name", "family_name", "preferred_username"),
     "email": ("email", "email_verified"),
     "alumni": ("graduation_year",),
+    "mail": (),
 }
 SCOPES = tuple(SCOPE_CLAIMS)
 MAX_URI_CHARS = 2000

@@ -34,6 +34,7 @@ SCOPE_TEXT = {
     "profile": "your name and jAccount name",
     "email": "your alumni e-mail address",
     "alumni": "your graduation year",
+    "mail": "your mailbox: read and send mail as you (IMAP, POP3, SMTP)",
 }
 
 
@@ -164,9 +165,26 @@ async def token(request: Request, oidc: Oidc) -> Response:
     return await _endpoint(request, oidc, "token")
 
 
+def _forget_token_logins(svc: Services) -> None:
+    """Dovecot caches a token it accepted for ``auth.cache_ttl``: once tokens that may open a
+    mailbox are revoked, the next login with them goes to introspection again."""
+    svc.root.mailboxes.flush_token_logins()
+
+
 @router.post("/oidc/revoke")
-async def revoke(request: Request, oidc: Oidc) -> Response:
-    return await _endpoint(request, oidc, "revocation")
+async def revoke(request: Request, svc: Svc, oidc: Oidc) -> Response:
+    form = await _form(request)
+    http = _http(request, form)
+    fields = dict(form)
+
+    def run() -> Answer:
+        found = oidc.find_token(fields.get("token", ""), fields.get("token_type_hint"))
+        answer: Answer = oidc.create_endpoint_response("revocation", http)
+        if found is not None and answer[0] == 200 and "mail" in found.record.scope.split():
+            _forget_token_logins(svc)
+        return answer
+
+    return _answer(await run_in_threadpool(run))
 
 
 @router.post("/oidc/introspect")
@@ -205,6 +223,7 @@ def _logout(request: Request, svc: Services, oidc: Provider, http: HttpRequest) 
     else:
         note = "You are signed out of your jAccount and of the applications it signed you in to."
         response = svc.page(request, "message.html", title="Signed out", note=note)
+    _forget_token_logins(svc)  # every token of the person ended, whichever the scope
     sessions.close(request, response, svc.store)
     return response
 
@@ -247,5 +266,6 @@ def apps_revoke(
             "client_id", f"must be a client id of 1 to {MAX_CLIENT_ID} characters"
         )
     actor = sessions.session_actor(svc.root.signin, session)
-    oidc.forget_app(actor, session.standing.entry_uuid, client_id)
+    if oidc.forget_app(actor, session.standing.entry_uuid, client_id):
+        _forget_token_logins(svc)
     return RedirectResponse("/account/apps", status_code=303)

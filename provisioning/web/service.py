@@ -25,7 +25,9 @@ from mailstack.files import FileSpec, ensure_dir
 from mailstack.mailbox.mailbackup import prepare_transfer
 from mailstack.privileges import SERVICE_USER
 from mailstack.process import log_tail
-from provisioning.audit import AUDIT_DIR_MODE, AUDIT_FILE_MODE, audit_path
+from provisioning.audit import AUDIT_DIR_MODE, AUDIT_FILE_MODE, AuditLog, audit_path
+from provisioning.oidc.clients import register_introspection_client
+from provisioning.store import Store
 
 SETTINGS_FILE = "etc/web/settings.json"
 
@@ -70,6 +72,10 @@ class WebService(ManagedDaemon):
         prepare_transfer(self.ctx.layout)  # the mailbox download's copy
         audit = audit_path(self.layout.root)
         ensure_dir(audit.parent, AUDIT_DIR_MODE, "root", SERVICE_USER)
+        # Dovecot's credentials at the introspection endpoint (the secret it was rendered with).
+        register_introspection_client(
+            Store.for_state(self.layout.root), AuditLog(audit), self.ctx.introspection_secret
+        )
         if audit.exists():
             shutil.chown(audit, "root", SERVICE_USER)
             audit.chmod(AUDIT_FILE_MODE)

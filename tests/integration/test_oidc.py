@@ -7,162 +7,39 @@ protocol's error and nothing else."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import re
 import secrets
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
 import pytest
-from click.testing import CliRunner, Result
 
-from identity.accounts import Account
 from identity.errors import AccessDeniedError
 from identity.roles import Actor, Role
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
-from provisioning.cli import main
 from provisioning.oidc.clients import Clients
 from provisioning.store import Store, digest
+from tests.oidc import (
+    CALLBACK,
+    Rp,
+    browser,
+    cli,
+    close_browsers,  # noqa: F401 -- an autouse fixture
+    code_for,
+    exchange,
+    pkce,
+    register,
+    register_with_the_program,
+    signed_in,
+)
 from tests.support import NewAccount, alumail, use_case
-from tests.web import form_token, loopback_address
+from tests.web import form_token
 
 pytestmark = pytest.mark.integration
-CALLBACK = "http://127.0.0.1:9/callback"
-
-
-@dataclass(frozen=True)
-class Rp:
-    client_id: str
-    secret: str | None
-
-
-def cli(settings: Settings, *args: str) -> Result:
-    """The command line in this process (the module's first client goes through the real
-    ``alumail`` program; the rest spare its start-up)."""
-    config = settings.state_dir.parent / "alumail.toml"
-    return CliRunner().invoke(main, list(args), env={"ALUMAIL_CONFIG": str(config)})
-
-
-def register(settings: Settings, *args: str) -> Rp:
-    name = f"app-{secrets.token_hex(4)}"
-    done = cli(settings, "oidc", "client", "add", name, "--redirect-uri", CALLBACK, *args, "--json")
-    assert done.exit_code == 0, done.stderr
-    data = json.loads(done.stdout)
-    return Rp(data["client_id"], data["client_secret"])
-
-
-def register_with_the_program(settings: Settings, *args: str) -> Rp:
-    name = f"app-{secrets.token_hex(4)}"
-    done = alumail(
-        settings,
-        "oidc",
-        "client",
-        "add",
-        name,
-        "--redirect-uri",
-        CALLBACK,
-        *args,
-        "--json",
-        check=True,
-    )
-    data = json.loads(done.stdout)
-    return Rp(data["client_id"], data["client_secret"])
-
-
-def pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-    return verifier, challenge.rstrip(b"=").decode()
-
-
-_OPEN: list[httpx.Client] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    yield
-    while _OPEN:
-        _OPEN.pop().close()
-
-
-def browser(settings: Settings) -> httpx.Client:
-    """A browser of its own on the web service: its own cookie jar and its own loopback
-    address (the portal limits sign-ins per address; these are different people's browsers,
-    not one client trying passwords). Closed after the test."""
-    http = httpx.Client(
-        base_url=settings.public_url,
-        timeout=30,
-        follow_redirects=False,
-        transport=httpx.HTTPTransport(local_address=loopback_address()),
-    )
-    _OPEN.append(http)
-    return http
-
-
-def signed_in(settings: Settings, account: Account, password: str) -> httpx.Client:
-    http = browser(settings)
-    answer = http.post(
-        "/login",
-        data={"csrf_token": form_token(http, "/login"), "login": account.uid, "password": password},
-    )
-    assert answer.status_code == 303, answer.text
-    return http
-
-
-def code_for(
-    http: httpx.Client, rp: Rp, *, scope: str = "openid profile email", **extra: str
-) -> tuple[str, str]:
-    """Authorize (consenting when asked): the code and the PKCE verifier."""
-    verifier, challenge = pkce()
-    state = secrets.token_urlsafe(8)
-    params = {
-        "response_type": "code",
-        "client_id": rp.client_id,
-        "redirect_uri": CALLBACK,
-        "scope": scope,
-        "state": state,
-        "nonce": secrets.token_urlsafe(8),
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        **extra,
-    }
-    answer = http.get("/oidc/authorize", params=params)
-    if answer.status_code == 200:  # the consent page
-        assert "Allow" in answer.text
-        fields = dict(
-            (name, value)
-            for name, value in re.findall(
-                r'<input type="hidden" name="([^"]+)" value="([^"]*)"', answer.text
-            )
-        )
-        assert fields["client_id"] == rp.client_id
-        answer = http.post("/oidc/authorize", data={**fields, "decision": "allow"})
-    assert answer.status_code == 302, answer.text
-    location = answer.headers["location"]
-    assert location.startswith(CALLBACK + "?")
-    query = parse_qs(urlsplit(location).query)
-    assert query["state"] == [state]
-    return query["code"][0], verifier
-
-
-def exchange(http: httpx.Client, rp: Rp, code: str, verifier: str) -> httpx.Response:
-    return http.post(
-        "/oidc/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": CALLBACK,
-            "code_verifier": verifier,
-        },
-        auth=(rp.client_id, rp.secret or ""),
-    )
 
 
 def userinfo(http: httpx.Client, access_token: str) -> httpx.Response:

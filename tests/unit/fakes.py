@@ -192,10 +192,14 @@ class FakeMailboxes:
 
     existing: set[str] = field(default_factory=set)
     flushed: list[str] = field(default_factory=list)
+    token_flushes: int = 0  # whole-cache flushes (Dovecot's cached bearer-token logins)
     fail_create: bool = False
 
     def flush_auth_cache(self, *names: str) -> None:
         self.flushed.extend(names)
+
+    def flush_token_logins(self) -> None:
+        self.token_flushes += 1
 
     def quota(self, user: str) -> QuotaUse:
         return QuotaUse(0, None, 0)

@@ -78,8 +78,9 @@ def test_redirect_uris_refused_name_the_field_and_rule(uri: str, rule: str) -> N
 def test_registered_scopes_always_hold_openid_and_only_known_ones() -> None:
     assert check_scopes(["profile", "email profile"]) == ["openid", "profile", "email"]
     assert check_scopes(["alumni"]) == ["openid", "alumni"]
-    with pytest.raises(ValidationError, match="'mail' is not a scope offered"):
-        check_scopes(["mail"])
+    assert check_scopes(["mail"]) == ["openid", "mail"]
+    with pytest.raises(ValidationError, match="'admin' is not a scope offered"):
+        check_scopes(["admin"])
 
 
 def test_a_client_gets_only_the_scopes_it_was_registered_for() -> None:
@@ -87,6 +88,9 @@ def test_a_client_gets_only_the_scopes_it_was_registered_for() -> None:
     assert allowed_scopes("openid profile email admin", registered) == ["openid", "email"]
     assert allowed_scopes("email email", registered) == ["email"]
     assert allowed_scopes(None, registered) == []
+    # The mailbox too: only a client registered for ``mail`` gets it.
+    assert allowed_scopes("openid mail", registered) == ["openid"]
+    assert allowed_scopes("openid mail", ["openid", "mail"]) == ["openid", "mail"]
 
 
 def test_claims_by_scope() -> None:
@@ -97,6 +101,8 @@ def test_claims_by_scope() -> None:
     assert email == {"sub": PERSON["sub"], "email": PERSON["email"], "email_verified": True}
     assert "given_name" not in claims_for(["profile"], {**PERSON, "given_name": None})
     assert claims_for(["alumni"], PERSON) == {"sub": PERSON["sub"], "graduation_year": 2015}
+    # ``mail`` grants access to the mailbox, not claims.
+    assert claims_for(["openid", "mail"], PERSON) == {"sub": PERSON["sub"]}
 
 
 def test_client_names() -> None:

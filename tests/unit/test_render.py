@@ -42,6 +42,7 @@ def test_every_daemon_renders_its_files() -> None:
     assert FILES == [
         "etc/dovecot/dovecot.conf",
         "etc/dovecot/passdb-ldap.conf.ext",
+        "etc/dovecot/passdb-oauth2.conf.ext",
         "etc/dovecot/userdb-ldap.conf.ext",
         "etc/nginx/nginx.conf",
         "etc/opendkim/opendkim.conf",
@@ -77,7 +78,10 @@ def test_rendering_is_deterministic() -> None:
 def test_secrets_are_in_restricted_files_only() -> None:
     for specs in render_all(fixed_context()).values():
         for spec in specs:
-            has_secret = "dovecot-secret" in spec.text or "postfix-secret" in spec.text
+            has_secret = any(
+                secret in spec.text
+                for secret in ("dovecot-secret", "postfix-secret", "introspection-secret")
+            )
             if has_secret:
                 assert spec.mode & 0o007 == 0, spec.relpath
             else:
@@ -93,6 +97,14 @@ def test_ipv6_listen_renders_bracketed_postfix_listeners() -> None:
     assert "[::1]:10025 inet" in files["etc/postfix/master.cf"]
     assert "inet_protocols = ipv6" in files["etc/postfix/main.cf"]
     assert "uris = ldap://[::1]:3389" in files["etc/dovecot/passdb-ldap.conf.ext"]
+
+
+def test_dovecot_introspects_tokens_over_tls_when_the_web_service_uses_it() -> None:
+    files = {s.relpath: s.text for s in render_all(fixed_context(**{"web.tls": True}))["dovecot"]}
+    oauth2 = files["etc/dovecot/passdb-oauth2.conf.ext"]
+    assert "introspection_url = https://alumail-dovecot:introspection-secret@" in oauth2
+    assert f"tls_ca_cert_file = {ROOT}/" in oauth2
+    assert "tls_ca_cert_file" not in rendered()["etc/dovecot/passdb-oauth2.conf.ext"]
 
 
 def test_penalty_setting_controls_the_anvil_listener() -> None:

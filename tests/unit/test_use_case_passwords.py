@@ -26,6 +26,8 @@ def test_a_helpdesk_reset_forces_a_change_and_flushes_the_cache(tmp_path: Path) 
     assert entry["pwdReset"] == ["TRUE"]
     assert verify_password(temporary, entry["userPassword"][0])
     assert world.mailboxes.flushed == NAMES
+    # ... and Dovecot's cached token logins: its tokens are asked about again.
+    assert world.mailboxes.token_flushes == 1
     assert world.trail()[-1] == ("reset-password", "li.lei", "ok")
     assert world.last_changes() == {"password": "changed", "must_change_password": True}
 

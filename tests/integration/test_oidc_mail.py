@@ -1,0 +1,204 @@
+"""Desktop clients with tokens: curl (Debian's, which none of us wrote) logs in to IMAPS,
+POP3S and submission with an access token of our provider carrying ``mail`` (Dovecot's oauth2
+passdb asks the provider's introspection endpoint; Postfix asks Dovecot through the SASL relay),
+and is refused with a token lacking ``mail``, an expired one, a revoked one, someone else's, or
+a suspended account's. Passwords keep working beside it. Dovecot caches a token it accepted
+(``auth.cache_ttl``): a revocation, a logout, an app's withdrawal at /account/apps and whatever
+ends a person's sessions flush that cache, but a token that merely expires stays accepted until
+its entry ages (at most ``auth.cache_ttl`` past its expiry): not yet handled."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from identity.accounts import Account
+from mailstack.context import INTROSPECTION_CLIENT
+from mailstack.keys.tls import tls_files
+from mailstack.layout import Layout
+from mailstack.settings import Settings
+from provisioning.store import Store, digest
+from tests import mail
+from tests.oidc import (
+    Rp,
+    cli,
+    close_browsers,  # noqa: F401 -- an autouse fixture
+    code_for,
+    exchange,
+    register,
+    signed_in,
+)
+from tests.support import NewAccount, running_stack, wait_for, which
+
+pytestmark = pytest.mark.integration
+
+
+def curl(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    ca = str(tls_files(settings).ca_cert)
+    return subprocess.run(
+        [which("curl"), "--silent", "--show-error", "--max-time", "20", "--cacert", ca, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def imaps_folders(
+    settings: Settings, account: Account, token: str
+) -> subprocess.CompletedProcess[str]:
+    url = f"imaps://{settings.connect_host}:{settings.ports.imaps}/"
+    return curl(settings, "--user", f"{account.uid}:", "--oauth2-bearer", token, url)
+
+
+def access_token(settings: Settings, rp: Rp, account: Account, password: str, scope: str) -> str:
+    http = signed_in(settings, account, password)
+    code, verifier = code_for(http, rp, scope=scope)
+    answer = exchange(http, rp, code, verifier)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["scope"].split() == scope.split()
+    token: str = answer.json()["access_token"]
+    return token
+
+
+@pytest.fixture(scope="module")
+def mail_app(live_stack: Settings) -> Rp:
+    return register(live_stack, "--scope", "mail", "--trusted")
+
+
+def test_a_token_with_mail_logs_in_to_imaps_and_submission_beside_passwords(
+    live_stack: Settings, mail_app: Rp, new_account: NewAccount, tmp_path: Path
+) -> None:
+    account, password = new_account()
+    token = access_token(live_stack, mail_app, account, password, "openid mail")
+
+    folders = imaps_folders(live_stack, account, token)
+    assert folders.returncode == 0, folders.stderr
+    assert "INBOX" in folders.stdout
+
+    message = tmp_path / "message.eml"
+    message.write_text(
+        f"From: {account.mail}\r\nTo: {account.mail}\r\nSubject: sent with a token\r\n\r\nhi\r\n"
+    )
+    sent = curl(
+        live_stack,
+        "--ssl-reqd",
+        "--user",
+        f"{account.uid}:",
+        "--oauth2-bearer",
+        token,
+        f"smtp://{live_stack.connect_host}:{live_stack.ports.submission}",
+        "--mail-from",
+        account.mail,
+        "--mail-rcpt",
+        account.mail,
+        "--upload-file",
+        str(message),
+    )
+    assert sent.returncode == 0, sent.stderr
+    # The password still logs in (the LDAP bind passdb), and finds what the token sent.
+    assert wait_for(
+        lambda: "sent with a token" in mail.inbox_subjects(live_stack, account.uid, password)
+    )
+    # POP3 takes the token too, and lists the message.
+    pop3 = curl(
+        live_stack,
+        "--user",
+        f"{account.uid}:",
+        "--oauth2-bearer",
+        token,
+        f"pop3s://{live_stack.connect_host}:{live_stack.ports.pop3s}/",
+    )
+    assert pop3.returncode == 0, pop3.stderr
+    assert pop3.stdout.strip().startswith("1 ")
+    # Dovecot's client secret is in no log of the stack.
+    secret = (Layout(live_stack.state_dir).secrets / "dovecot.oidc-secret").read_text().strip()
+    for log in Layout(live_stack.state_dir).log.glob("*.log"):
+        assert secret not in log.read_text(errors="replace"), log
+
+
+def test_a_token_without_mail_expired_revoked_or_of_someone_else_is_refused(
+    live_stack: Settings, mail_app: Rp, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    without = access_token(live_stack, mail_app, account, password, "openid")
+    assert imaps_folders(live_stack, account, without).returncode != 0
+
+    # An expired token (not accepted before it expired: see the module's note) and a revoked one.
+    expired = access_token(live_stack, mail_app, account, password, "openid mail")
+    with Store.for_state(live_stack.state_dir).connect() as db:
+        db.execute(
+            "UPDATE oidc_tokens SET access_expires = ? WHERE access_digest = ?",
+            (time.time() - 1, digest(expired)),
+        )
+    assert imaps_folders(live_stack, account, expired).returncode != 0
+    revoked = access_token(live_stack, mail_app, account, password, "openid mail")
+    # Accepted once (Dovecot caches it), then revoked: the revocation flushes that cache.
+    assert imaps_folders(live_stack, account, revoked).returncode == 0
+    http = signed_in(live_stack, account, password)
+    gone = http.post(
+        "/oidc/revoke", data={"token": revoked}, auth=(mail_app.client_id, mail_app.secret or "")
+    )
+    assert gone.status_code == 200
+    assert imaps_folders(live_stack, account, revoked).returncode != 0
+    # The same refusals at the introspection endpoint, as Dovecot sees them; a scope-less token
+    # is inactive too.
+    scopeless = access_token(live_stack, mail_app, account, password, "openid mail")
+    with Store.for_state(live_stack.state_dir).connect() as db:
+        db.execute(
+            "UPDATE oidc_tokens SET scope = '' WHERE access_digest = ?", (digest(scopeless),)
+        )
+    auth = (mail_app.client_id, mail_app.secret or "")
+    for token in (expired, revoked, scopeless):
+        seen = http.post("/oidc/introspect", data={"token": token}, auth=auth)
+        assert seen.json() == {"active": False}
+    # Someone else's token is not this account's login.
+    other, other_password = new_account()
+    theirs = access_token(live_stack, mail_app, other, other_password, "openid mail")
+    assert imaps_folders(live_stack, account, theirs).returncode != 0
+
+
+def test_dovecot_s_client_is_kept_by_bring_up(live_stack: Settings) -> None:
+    shown = cli(live_stack, "oidc", "client", "remove", INTROSPECTION_CLIENT)
+    assert shown.exit_code != 0 and "kept by `alumail up`" in shown.stderr
+
+
+def test_a_suspended_account_s_token_stops_at_once(
+    live_stack: Settings, mail_app: Rp, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    token = access_token(live_stack, mail_app, account, password, "openid mail")
+    assert imaps_folders(live_stack, account, token).returncode == 0  # now in Dovecot's cache
+    done = cli(live_stack, "account", "suspend", account.uid)
+    assert done.exit_code == 0, done.stderr
+    assert imaps_folders(live_stack, account, token).returncode != 0
+
+
+def test_tokens_are_offered_only_inside_tls(live_stack: Settings) -> None:
+    """Dovecot counts a connection from its own address as secured: this one comes from
+    127.0.0.2, as from another host. Before STARTTLS no mechanism is offered, tokens included;
+    after it, XOAUTH2 and OAUTHBEARER are."""
+    url = f"imap://{live_stack.connect_host}:{live_stack.ports.imap}/"
+    args = ("--interface", "127.0.0.2", "--verbose", "--user", "nobody:", "--oauth2-bearer", "x")
+    plain = curl(live_stack, *args, url)
+    offered = [line for line in plain.stderr.splitlines() if line.startswith("< * CAPABILITY")]
+    assert offered and all("LOGINDISABLED" in line for line in offered), plain.stderr
+    assert not any("AUTH=" in line for line in offered), plain.stderr
+    assert plain.returncode != 0
+    secured = curl(live_stack, *args, "--ssl-reqd", url)
+    offered = [line for line in secured.stderr.splitlines() if "AUTH=" in line]
+    assert any("AUTH=XOAUTH2" in line and "AUTH=OAUTHBEARER" in line for line in offered)
+
+
+def test_dovecot_introspects_over_https_when_the_web_service_uses_tls() -> None:
+    """With ``web.tls`` Dovecot reaches the introspection endpoint over https, trusting the
+    stack's CA: a made-up token gets the provider's answer (inactive), not a TLS error."""
+    with running_stack("oauthtls", **{"web.tls": True}) as settings:
+        url = f"imaps://{settings.connect_host}:{settings.ports.imaps}/"
+        args = ("--user", "nobody:", "--oauth2-bearer", "made-up-token", url)
+        assert curl(settings, *args).returncode != 0
+        log = Layout(settings.state_dir).logfile("dovecot")
+        assert wait_for(lambda: "Provided token is not valid" in log.read_text()), log.read_text()
