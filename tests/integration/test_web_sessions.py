@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -56,8 +57,21 @@ def assert_signed_out(http: httpx.Client, csrf: str, password: str) -> None:
     assert change.status_code == 303 and change.headers["location"].startswith("/login")
 
 
+_OPENED: list[httpx.Client] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_browsers() -> Iterator[None]:
+    """Every browser opened() made is closed when its test ends (left to the collector, its
+    keep-alive socket raised a ResourceWarning in whatever test ran next)."""
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def opened(settings: Settings, uid: str, password: str) -> tuple[httpx.Client, str]:
     http = client(settings)
+    _OPENED.append(http)
     sign_in(http, uid, password)
     assert http.get("/account").status_code == 200
     return http, form_token(http, "/account")
