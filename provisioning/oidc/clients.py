@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from identity.errors import AccessDeniedError, ConflictError, NotFoundError, ValidationError
+from identity.errors import AccessDeniedError, NotFoundError, ValidationError
 from identity.roles import ROOT, Actor, Role
 from mailstack.context import INTROSPECTION_CLIENT
 from provisioning.audit import AuditLog
@@ -67,8 +67,6 @@ class Clients:
         granted = rules.check_scopes(scopes or ["openid"])
         if id_token_alg not in ALGORITHMS:
             raise ValidationError("id-token-alg", f"must be one of {', '.join(ALGORITHMS)}")
-        if any(c.name == name for c in self.store.clients()):
-            raise ConflictError(f"a client named '{name}' is registered already")
         secret = None if public else new_secret()
         client = Client(
             client_id=secrets.token_urlsafe(18),

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from identity.errors import ConflictError
 from provisioning.store import Store, digest
 
 SCHEMA = """
@@ -26,6 +27,9 @@ CREATE TABLE IF NOT EXISTS oidc_clients (
     id_token_alg TEXT NOT NULL,
     created REAL NOT NULL
 );
+-- One client per name, held by the database: two admins adding the same name at once cannot
+-- both pass a check made before the insert.
+CREATE UNIQUE INDEX IF NOT EXISTS oidc_clients_name ON oidc_clients (name);
 CREATE TABLE IF NOT EXISTS oidc_codes (
     digest TEXT PRIMARY KEY,
     client_id TEXT NOT NULL,
@@ -173,22 +177,27 @@ class OidcStore:
     # -- clients ---------------------------------------------------------------------------------
 
     def add_client(self, client: Client) -> None:
+        """ConflictError when a client of that name exists (however close the other add)."""
         with self.store.connect() as db:
-            db.execute(
-                "INSERT INTO oidc_clients VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    client.client_id,
-                    client.name,
-                    client.secret_digest,
-                    json.dumps(list(client.redirect_uris)),
-                    json.dumps(list(client.scopes)),
-                    int(client.public),
-                    int(client.trusted),
-                    json.dumps(list(client.post_logout_uris)),
-                    client.id_token_alg,
-                    client.created,
-                ),
-            )
+            try:
+                db.execute(
+                    "INSERT INTO oidc_clients VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        client.client_id,
+                        client.name,
+                        client.secret_digest,
+                        json.dumps(list(client.redirect_uris)),
+                        json.dumps(list(client.scopes)),
+                        int(client.public),
+                        int(client.trusted),
+                        json.dumps(list(client.post_logout_uris)),
+                        client.id_token_alg,
+                        client.created,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                taken = f"a client named '{client.name}' is registered already"
+                raise ConflictError(taken) from exc
 
     def client(self, client_id: str) -> Client | None:
         with self.store.connect() as db:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from identity.errors import ValidationError
+from identity.errors import ConflictError, ValidationError
 from provisioning.oidc import keys as keys_module
 from provisioning.oidc.keys import SigningKeys
 from provisioning.oidc.rules import (
@@ -22,6 +22,8 @@ from provisioning.oidc.rules import (
     check_scopes,
     claims_for,
 )
+from provisioning.oidc.storage import Client, OidcStore
+from provisioning.store import Store
 
 pytestmark = pytest.mark.unit
 PERSON = {
@@ -149,3 +151,18 @@ def test_a_second_first_key_file_does_not_replace_the_first(
     keys_module._create(keys.path, late)
     assert keys.path.read_bytes() == first
     assert [p.name for p in keys.path.parent.iterdir()] == [keys.path.name]  # nothing left staged
+
+
+def test_two_clients_of_one_name_cannot_both_be_stored(tmp_path: Path) -> None:
+    """The name is unique in the database itself: two admins adding it at the same moment both
+    pass any check made before the insert, and only one insert may win."""
+    oidc = OidcStore(Store(tmp_path / "web.db"))
+
+    def named(client_id: str) -> Client:
+        return Client(client_id, "racer", None, ("https://a.example.org/cb",), ("openid",),
+                      True, False, (), "RS256", time.time())  # fmt: skip
+
+    oidc.add_client(named("one"))
+    with pytest.raises(ConflictError, match="registered already"):
+        oidc.add_client(named("two"))
+    assert [c.client_id for c in oidc.clients()] == ["one"]
