@@ -24,6 +24,8 @@ MAIL_USER = "vmail"
 # The confidential client Dovecot introspects tokens as; the web service registers it at
 # bring-up with the digest of ``secrets/dovecot.oidc-secret`` (provisioning.oidc.clients).
 INTROSPECTION_CLIENT = "alumail-dovecot"
+# Roundcube signing people in through the provider (a trusted, confidential client).
+WEBMAIL_CLIENT = "alumail-webmail"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class RenderContext:
     # The secret Dovecot presents to the web service's introspection endpoint as the OpenID
     # Connect client ``INTROSPECTION_CLIENT`` (empty in a control context: nothing renders).
     introspection_secret: str = ""
+    # Roundcube's client secret as the OpenID Connect client ``WEBMAIL_CLIENT`` (empty likewise).
+    webmail_secret: str = ""
 
     def __repr__(self) -> str:  # keeps secrets out of tracebacks and logs
         return f"RenderContext(state_dir={self.layout.root})"
@@ -73,6 +77,12 @@ def introspection_secret(layout: Layout, *, create: bool = True) -> str:
     return _secret(layout.secrets / "dovecot.oidc-secret", create=create)
 
 
+def webmail_secret(layout: Layout, *, create: bool = True) -> str:
+    """Roundcube's client secret at the provider's token endpoint (0600, root's; rendered into
+    Roundcube's configuration, which only root and www-data read)."""
+    return _secret(layout.secrets / "webmail.oidc-secret", create=create)
+
+
 def _secret(path: Path, *, create: bool) -> str:
     if path.is_file():
         return path.read_text().strip()
@@ -95,7 +105,11 @@ def build_context(
         name: service_password(layout, name, create=create_secrets) for name in SERVICE_ACCOUNTS
     }
     ctx = _context(settings, keys, passwords)
-    return replace(ctx, introspection_secret=introspection_secret(layout, create=create_secrets))
+    return replace(
+        ctx,
+        introspection_secret=introspection_secret(layout, create=create_secrets),
+        webmail_secret=webmail_secret(layout, create=create_secrets),
+    )
 
 
 def control_context(settings: Settings) -> RenderContext:

@@ -36,3 +36,11 @@ def environment() -> jinja2.Environment:
 
 def render_template(name: str, **values: Any) -> str:
     return environment().get_template(name).render(**values)
+
+
+def package_file(name: str) -> str:
+    """A file shipped among the templates that is installed as it is (no rendering)."""
+    text = _source(name)
+    if text is None:
+        raise FileNotFoundError(f"{TEMPLATES}/{name}")
+    return text

@@ -10,7 +10,8 @@ packages=(
   postfix postfix-ldap
   opendkim opendkim-tools
   # the webmail: Debian's Roundcube (with its SQLite driver) on php-fpm behind nginx
-  roundcube-core roundcube-sqlite3 php8.2-fpm nginx-light
+  # (php8.2-curl: its OAuth client, Guzzle, calls the provider with curl)
+  roundcube-core roundcube-sqlite3 php8.2-fpm php8.2-curl nginx-light
   openssl ca-certificates curl swaks libnet-ssleay-perl libio-socket-ssl-perl
   # python-ldap builds against OpenLDAP's own libldap
   libldap2-dev libsasl2-dev gcc python3-dev python3-venv

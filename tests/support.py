@@ -214,6 +214,7 @@ def fixed_render_context(settings: Settings) -> RenderContext:
         dkim=NO_DKIM_KEY,
         service_passwords={"dovecot": "dovecot-secret", "postfix": "postfix-secret"},
         introspection_secret="introspection-secret",
+        webmail_secret="webmail-secret",
         vmail_uid=5000,
         vmail_gid=5000,
         service_uid=5001,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from identity.errors import ConfigError
 from mailstack.context import RenderContext
@@ -39,14 +40,12 @@ class Nginx(SignalledDaemon):
 
     @property
     def url(self) -> str:
-        s = self.ctx.settings
-        scheme = "https" if s.web.tls else "http"
-        return f"{scheme}://{url_host(s.connect_host)}:{s.ports.webmail}/"
+        return self.ctx.settings.webmail_url + "/"
 
     def render(self) -> list[FileSpec]:
         s = self.ctx.settings
         listen = url_host(s.listen)
-        default_port = 443 if s.web.tls else 80
+        public = urlsplit(s.webmail_url)
         text = render_template(
             "nginx/nginx.conf.j2",
             user=WEBMAIL_USER,
@@ -63,8 +62,11 @@ class Nginx(SignalledDaemon):
             tls_fingerprint=self.ctx.tls.fingerprint,
             tls_ciphers=CIPHERS,
             web_root=WEB_ROOT,
-            # Debian's fastcgi_params passes $host alone: Roundcube's URLs would lose the port.
-            http_host="$host" if s.ports.webmail == default_port else "$host:$server_port",
+            # Roundcube builds its URLs (the OAuth redirect URI among them) from these: the
+            # address people use, never the Host a request claims.
+            public_host=public.netloc,
+            public_port=public.port or (443 if public.scheme == "https" else 80),
+            public_https=public.scheme == "https",
             socket=PhpFpm(self.ctx).socket,
         )
         return [FileSpec(CONFIG, text)]

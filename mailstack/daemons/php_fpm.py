@@ -17,16 +17,20 @@ import signal
 from pathlib import Path
 
 from identity.errors import ConfigError
-from mailstack.context import RenderContext
+from mailstack.context import WEBMAIL_CLIENT, RenderContext
 from mailstack.daemon import Endpoint
 from mailstack.daemons.signalled import SignalledDaemon
 from mailstack.files import FileSpec, ensure_dir
 from mailstack.process import run, start_daemon, titled
 from mailstack.settings import url_host
-from mailstack.templates import render_template
+from mailstack.templates import package_file, render_template
 
 CONFIG = "etc/php-fpm/php-fpm.conf"
 ROUNDCUBE_CONFIG = "etc/roundcube/config.inc.php"
+# Runs before Roundcube: its plugins come from our folder (Debian's linked in, and ours).
+PREPEND = "etc/roundcube/prepend.php"
+PLUGINS = "etc/roundcube/plugins"
+OUR_PLUGINS = ("alumail_sso",)
 PROGRAM = "php-fpm8.2"
 WEBMAIL_USER = "www-data"
 # Debian's Roundcube: the code, the web root nginx serves, and the package's own configuration
@@ -35,6 +39,9 @@ ROUNDCUBE_HOME = Path("/var/lib/roundcube")
 ROUNDCUBE_CODE = Path("/usr/share/roundcube")
 PACKAGE_CONFIG = Path("/etc/roundcube")
 LINKED = ("defaults.inc.php", "mimetypes.php")
+# The plugins Roundcube always loads, linked into our plugin folder from the package's.
+PACKAGE_PLUGINS = ROUNDCUBE_CODE / "plugins"
+LINKED_PLUGINS = ("filesystem_attachments", "jqueryui")
 # Read only, all of it the packages': the shared PHP libraries Roundcube uses (PEAR's
 # Mail_mime, Net_SMTP, Guzzle, ...), the JavaScript and CSS Debian links into its web root
 # (Roundcube dates their URLs), and the plugins' configuration files its plugins link to.
@@ -48,6 +55,7 @@ DES_KEY_LENGTH = 24  # what Roundcube's 3DES key must be
 MAX_CHILDREN = 10
 MIB = 1024**2
 PRODUCT_NAME = "Alumni Webmail"
+PROVIDER_NAME = "jAccount"
 
 
 def php_literal(value: str | int | bool | dict[str, str | bool]) -> str:
@@ -95,10 +103,21 @@ class PhpFpm(SignalledDaemon):
             post_max=post_max(limit),
             # Roundcube holds a message several times over while it encodes and sends it.
             memory_limit=128 * MIB + 4 * limit,
+            prepend=self.layout.root / PREPEND,
+        )
+        prepend = (
+            "<?php\n// Rendered by alumail (mailstack/daemons/php_fpm.py): Roundcube's plugins"
+            " come from our folder.\n"
+            f"define('RCUBE_PLUGINS_DIR', {php_literal(str(self.layout.root / PLUGINS) + '/')});\n"
         )
         return [
             FileSpec(CONFIG, pool),
             FileSpec(ROUNDCUBE_CONFIG, self._roundcube(), 0o640, "root", WEBMAIL_USER),
+            FileSpec(PREPEND, prepend),
+            *(
+                FileSpec(f"{PLUGINS}/{name}/{name}.php", plugin_source(name))
+                for name in OUR_PLUGINS
+            ),
         ]
 
     def open_basedir(self) -> list[str]:
@@ -125,8 +144,24 @@ class PhpFpm(SignalledDaemon):
         if self.ctx.tls.ca_cert is not None:
             tls["cafile"] = str(self.ctx.tls.ca_cert)
         host = url_host(s.connect_host)
+        # Roundcube checks the provider's certificate as it checks the mail servers'.
+        oauth_ca = self.ctx.tls.ca_cert if s.web.tls else None
         return render_template(
             "roundcube/config.inc.php.j2",
+            provider_name=PROVIDER_NAME,
+            provider_name_literal=php_literal(PROVIDER_NAME),
+            webmail_url=s.webmail_url,
+            webmail_url_literal=php_literal(s.webmail_url),
+            client_id=WEBMAIL_CLIENT,
+            client_id_literal=php_literal(WEBMAIL_CLIENT),
+            client_secret=php_literal(self.ctx.webmail_secret),
+            auth_uri=php_literal(f"{s.public_url}/oidc/authorize"),
+            token_uri=php_literal(f"{s.service_url}/oidc/token"),
+            identity_uri=php_literal(f"{s.service_url}/oidc/userinfo"),
+            introspection_uri=php_literal(f"{s.service_url}/oidc/introspect"),
+            logout_uri=php_literal(f"{s.public_url}/oidc/logout"),
+            oauth_ca=oauth_ca,
+            verify_peer=php_literal(str(oauth_ca) if oauth_ca else True),
             domain=s.domain,
             domain_literal=php_literal(s.domain),
             mail_host=s.mail_host,
@@ -149,8 +184,11 @@ class PhpFpm(SignalledDaemon):
         ensure_dir(self.layout.log, 0o755)
         ensure_dir(self.layout.etc, 0o755)
         ensure_dir(self.layout.roundcube_etc, 0o755)
-        for name in LINKED:
-            link, target = self.layout.roundcube_etc / name, PACKAGE_CONFIG / name
+        ensure_dir(self.layout.root / PLUGINS, 0o755)
+        for link, target in (
+            *((self.layout.roundcube_etc / n, PACKAGE_CONFIG / n) for n in LINKED),
+            *((self.layout.root / PLUGINS / n, PACKAGE_PLUGINS / n) for n in LINKED_PLUGINS),
+        ):
             if not link.is_symlink() or Path(os.readlink(link)) != target:
                 link.unlink(missing_ok=True)
                 link.symlink_to(target)
@@ -179,11 +217,16 @@ class PhpFpm(SignalledDaemon):
             error=ConfigError,
             what="php-fpm -t on the rendered php-fpm configuration",
         )
-        run(
-            ["php", "-l", str(staging / ROUNDCUBE_CONFIG)],
-            error=ConfigError,
-            what="php -l on the rendered Roundcube configuration",
-        )
+        for relpath in (
+            ROUNDCUBE_CONFIG,
+            PREPEND,
+            *(f"{PLUGINS}/{n}/{n}.php" for n in OUR_PLUGINS),
+        ):
+            run(
+                ["php", "-l", str(staging / relpath)],
+                error=ConfigError,
+                what=f"php -l on the rendered {relpath}",
+            )
 
     def orphans(self) -> list[int]:
         # The master's title names the configuration ("php-fpm: master process (PATH)"); its
@@ -209,6 +252,12 @@ class PhpFpm(SignalledDaemon):
 
     def endpoints(self) -> list[Endpoint]:
         return []  # nginx is the webmail's listener
+
+
+def plugin_source(name: str) -> str:
+    """Our Roundcube plugin ``name`` as shipped (configs/roundcube/plugins/): installed as it
+    is; what it needs to know comes from Roundcube's configuration."""
+    return package_file(f"roundcube/plugins/{name}/{name}.php")
 
 
 def post_max(limit: int) -> int:

@@ -155,6 +155,14 @@ def public_url(key: str, value: Any) -> str:
     return given.rstrip("/")
 
 
+def origin_url(key: str, value: Any) -> str:
+    """A :func:`public_url` without a path: a service served at the root of its own address."""
+    given = public_url(key, value)
+    if urllib.parse.urlsplit(given).path not in ("", "/"):
+        raise ConfigError(f"{key}: give the URL's scheme, host and port only, without a path")
+    return given.rstrip("/")
+
+
 def date(key: str, value: Any) -> str:
     """An optional date as YYYY-MM-DD."""
     given = str(value or "").strip()

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Self, TypeVar
+from urllib.parse import urlsplit
 
 from identity.dit import base_dn_for
 from identity.errors import ConfigError
@@ -121,6 +122,12 @@ class Web(Section):
         rules.boolean,
         "serve the web service over TLS with the stack's certificate (default: plain HTTP, "
         "for loopback or behind a TLS proxy)",
+    )
+    webmail_url: str = setting(
+        "",
+        rules.origin_url,
+        "the address people use for the webmail (Roundcube signs in at its /index.php/login/oauth "
+        "there). Default: http(s)://<listen>:<ports.webmail>, https when web.tls",
     )
 
 
@@ -281,6 +288,27 @@ class Settings:
         """Where people reach the web service (links in mails); no trailing slash."""
         if self.web.public_url:
             return self.web.public_url
+        host = url_host(self.connect_host)
+        return f"{'https' if self.web.tls else 'http'}://{host}:{self.ports.web}"
+
+    @property
+    def webmail_url(self) -> str:
+        """Where people reach the webmail: scheme, host and a port only when not the scheme's
+        default (the form Roundcube builds its own URLs in); no trailing slash."""
+        url = urlsplit(self.web.webmail_url)
+        if url.hostname:
+            scheme, host, port = url.scheme, url_host(url.hostname), url.port
+        else:
+            scheme = "https" if self.web.tls else "http"
+            host, port = url_host(self.connect_host), self.ports.webmail
+        if port is None or port == {"http": 80, "https": 443}[scheme]:
+            return f"{scheme}://{host}"
+        return f"{scheme}://{host}:{port}"
+
+    @property
+    def service_url(self) -> str:
+        """Where the stack's own daemons (Dovecot, Roundcube) reach the web service: on this
+        host, whatever ``web.public_url`` says."""
         host = url_host(self.connect_host)
         return f"{'https' if self.web.tls else 'http'}://{host}:{self.ports.web}"
 

@@ -8,11 +8,12 @@ import hmac
 import secrets
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from identity.errors import AccessDeniedError, NotFoundError, ValidationError
 from identity.roles import ROOT, Actor, Role
-from mailstack.context import INTROSPECTION_CLIENT
+from mailstack.context import INTROSPECTION_CLIENT, WEBMAIL_CLIENT
+from mailstack.settings import Settings
 from provisioning.audit import AuditLog
 from provisioning.oidc import rules
 from provisioning.oidc.keys import ALGORITHMS, SigningKeys, StoredKey
@@ -102,7 +103,7 @@ class Clients:
         """The client goes, and with it every token and consent it held."""
         with self.audit.action(self.actor, "oidc-client-remove", client_id):
             self.get(client_id)
-            _not_dovecot(client_id)
+            _not_stack_client(client_id)
             self.store.remove_client(client_id)
 
     def rotate_secret(self, client_id: str) -> str:
@@ -111,56 +112,105 @@ class Clients:
         with self.audit.action(self.actor, "oidc-client-rotate-secret", client_id) as done:
             if self.get(client_id).public:
                 raise ValidationError("client_id", f"'{client_id}' is a public client: no secret")
-            _not_dovecot(client_id)
+            _not_stack_client(client_id)
             self.store.set_secret(client_id, digest(secret))
             done.changes = {"secret": "changed"}
         return secret
 
 
-def _not_dovecot(client_id: str) -> None:
-    if client_id == INTROSPECTION_CLIENT:
+STACK_CLIENTS = frozenset({INTROSPECTION_CLIENT, WEBMAIL_CLIENT})
+
+
+def _not_stack_client(client_id: str) -> None:
+    if client_id in STACK_CLIENTS:
         raise ValidationError(
-            "client_id", f"'{client_id}' is Dovecot's, kept by `alumail up`: not changed here"
+            "client_id", f"'{client_id}' is the stack's own, kept by `alumail up`: not changed here"
         )
 
 
-def register_introspection_client(store: Store, audit: AuditLog, secret: str) -> bool:
-    """Dovecot as a resource server: the confidential client ``INTROSPECTION_CLIENT`` whose
-    secret is ``secrets/dovecot.oidc-secret`` (made by bring-up, root's, 0600). It has no
-    redirect URI, so it can never take part in a sign-in: it can only introspect. Made, or its
-    secret brought back in line, at each bring-up (audited then); whether anything changed."""
+def stack_clients(
+    settings: Settings, introspection_secret: str, webmail_secret: str
+) -> list[tuple[Client, str]]:
+    """The stack's own clients, each with its secret (made by bring-up under secrets/, root's,
+    0600, and rendered into the one daemon that presents it):
+
+    - Dovecot as a resource server (``INTROSPECTION_CLIENT``): no redirect URI, so it can never
+      take part in a sign-in; it can only introspect.
+    - Roundcube (``WEBMAIL_CLIENT``): trusted (no consent page: it is ours), confidential,
+      scope ``mail`` to open the person's mailbox with the token; it returns only to the
+      webmail's own address (``web.webmail_url``)."""
+    webmail = settings.webmail_url
+    return [
+        (
+            _stack_client(
+                INTROSPECTION_CLIENT, "Dovecot (token introspection)", (), ("openid", "mail"), ()
+            ),
+            introspection_secret,
+        ),
+        (
+            _stack_client(
+                WEBMAIL_CLIENT,
+                "Webmail (Roundcube)",
+                (f"{webmail}/index.php/login/oauth",),
+                ("openid", "profile", "email", "mail"),
+                (f"{webmail}/",),
+            ),
+            webmail_secret,
+        ),
+    ]
+
+
+def _stack_client(
+    client_id: str,
+    name: str,
+    redirect_uris: tuple[str, ...],
+    scopes: tuple[str, ...],
+    post_logout_uris: tuple[str, ...],
+) -> Client:
+    return Client(
+        client_id=client_id,
+        name=name,
+        secret_digest=None,  # set from its secret by register_stack_clients
+        redirect_uris=redirect_uris,
+        scopes=scopes,
+        public=False,
+        trusted=True,
+        post_logout_uris=post_logout_uris,
+        id_token_alg=ALGORITHMS[0],
+        created=0.0,
+    )
+
+
+def register_stack_clients(
+    store: Store, audit: AuditLog, wanted: list[tuple[Client, str]]
+) -> list[str]:
+    """Each of the stack's own clients made, or brought back in line with its secret and the
+    settings, at each bring-up (audited then); left alone when it already is. The client_ids
+    that changed."""
     oidc = OidcStore(store)
-    found = oidc.client(INTROSPECTION_CLIENT)
-    wanted = digest(secret)
-    if (
-        found is not None
-        and not found.public
-        and hmac.compare_digest(found.secret_digest or "", wanted)
-    ):
-        return False
-    with audit.action(ROOT, "oidc-client-add", INTROSPECTION_CLIENT) as done:
-        if found is not None:
-            oidc.remove_client(INTROSPECTION_CLIENT)
-        oidc.add_client(
-            Client(
-                client_id=INTROSPECTION_CLIENT,
-                name="Dovecot (token introspection)",
-                secret_digest=wanted,
-                redirect_uris=(),
-                scopes=("openid", "mail"),
-                public=False,
-                trusted=True,
-                post_logout_uris=(),
-                id_token_alg=ALGORITHMS[0],
-                created=time.time(),
-            )
-        )
-        done.changes = {
-            "client_id": INTROSPECTION_CLIENT,
-            "type": "confidential",
-            "secret": "changed",
-        }
-    return True
+    changed = []
+    for client, secret in wanted:
+        found = oidc.client(client.client_id)
+        if found is not None and _same(found, client) and secret_matches(found, secret):
+            continue
+        with audit.action(ROOT, "oidc-client-add", client.client_id) as done:
+            if found is not None:
+                oidc.remove_client(client.client_id)
+            oidc.add_client(replace(client, secret_digest=digest(secret), created=time.time()))
+            done.changes = {
+                "client_id": client.client_id,
+                "type": "confidential",
+                "redirect_uris": list(client.redirect_uris),
+                "secret": "changed",
+            }
+        changed.append(client.client_id)
+    return changed
+
+
+def _same(found: Client, wanted: Client) -> bool:
+    return replace(found, secret_digest=None, created=0.0) == replace(
+        wanted, secret_digest=None, created=0.0
+    )
 
 
 def rotate_keys(

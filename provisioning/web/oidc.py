@@ -10,7 +10,7 @@ redirect; later errors go back to the client's registered redirect URI as the pr
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -19,9 +19,11 @@ from starlette.concurrency import run_in_threadpool
 from identity.errors import ValidationError
 from provisioning.oidc import rules
 from provisioning.oidc.provider import Answer, HttpRequest, OAuth2Error, Person, Provider
+from provisioning.oidc.storage import OidcStore
+from provisioning.store import Store
 from provisioning.web import sessions
 from provisioning.web.requests import Services, services, signed_in
-from provisioning.web.security import CSRF_FIELD
+from provisioning.web.security import CSRF_FIELD, allow_form_targets
 
 router = APIRouter(include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]
@@ -121,14 +123,29 @@ def _authorize(request: Request, svc: Services, oidc: Provider, http: HttpReques
         person.entry_uuid, client.client_id, scopes
     ):
         params = [(k, v) for k, v in http.query + http.form if k not in CONSENT_FIELDS]
-        return svc.page(
+        page = svc.page(
             request,
             "oidc_consent.html",
             client=client,
             scopes=[(s, SCOPE_TEXT[s]) for s in scopes if s in rules.SCOPE_CLAIMS],
             params=params,
         )
+        return allow_form_targets(page, [grant.redirect_uri])
     return _answer(oidc.create_authorization_response(http, grant_user=person, grant=grant))
+
+
+def sign_in_targets(store: Store, next_path: str) -> list[str]:
+    """Where a sign-in that continues to ``next_path`` may end: the redirect URI of the
+    authorization request it resumes, when that client registered it (else nowhere else)."""
+    url = urlsplit(next_path)
+    if url.path != "/oidc/authorize":
+        return []
+    query = dict(parse_qsl(url.query))
+    client = OidcStore(store).client(query.get("client_id", ""))
+    redirect_uri = query.get("redirect_uri", "")
+    if client is None or redirect_uri not in client.redirect_uris:
+        return []
+    return [redirect_uri]
 
 
 @router.get("/oidc/authorize")

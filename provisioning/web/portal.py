@@ -12,12 +12,14 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from identity.errors import AccessDeniedError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY
 from identity.roles import PORTAL, STAFF_ROLES, Role
+from provisioning.oidc.storage import OidcStore
 from provisioning.people import recovery_address
 from provisioning.people.registration import RegistrationForm
 from provisioning.store import Session
 from provisioning.web import sessions
+from provisioning.web.oidc import sign_in_targets
 from provisioning.web.requests import Services, services, signed_in
-from provisioning.web.security import CSRF_FIELD, client_address
+from provisioning.web.security import CSRF_FIELD, allow_form_targets, client_address
 
 router = APIRouter(include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]
@@ -46,9 +48,15 @@ def home(request: Request, svc: Svc) -> Response:
     return svc.page(request, "home.html")
 
 
+def _login_page(request: Request, svc: Services, status: int, **values: Any) -> Response:
+    """The sign-in page; one that resumes an application's sign-in may end back there."""
+    page = svc.page(request, "login.html", status, **values)
+    return allow_form_targets(page, sign_in_targets(svc.store, values["form"]["next"]))
+
+
 @router.get("/login")
 def login_form(request: Request, svc: Svc, next: str = "") -> Response:
-    return svc.page(request, "login.html", form={"next": _safe_next(next)})
+    return _login_page(request, svc, 200, form={"next": _safe_next(next)})
 
 
 @router.post("/login")
@@ -67,7 +75,7 @@ def login(
         who = svc.root.signin.authenticate(login, password)
     except AccessDeniedError as error:
         form = {"login": login, "next": _safe_next(next)}
-        return svc.page(request, "login.html", 401, form=form, error=error.message)
+        return _login_page(request, svc, 401, form=form, error=error.message)
     target = "/account/password" if who.must_change else _safe_next(next)
     if who.role in STAFF_ROLES and target == "/account":
         target = "/helpdesk"
@@ -78,9 +86,16 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request, svc: Svc, csrf: CsrfToken = "") -> Response:
+    """Signing out of the portal signs out of the provider: the person's tokens stop (the
+    webmail's session ends at its next request, the applications' at their next refresh or
+    introspection), as an RP-initiated logout does."""
     svc.csrf.check(request, csrf)
+    session = sessions.current(request, svc.store, svc.root.signin)
     response = RedirectResponse("/", status_code=303)
     sessions.close(request, response, svc.store)
+    if session is not None:
+        OidcStore(svc.store).revoke_person(session.standing.entry_uuid)
+        svc.root.mailboxes.flush_token_logins()
     return response
 
 

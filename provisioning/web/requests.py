@@ -75,6 +75,8 @@ class Services:
             "policy": DEFAULT_POLICY.describe(),
             "min_length": DEFAULT_POLICY.min_length,
             "clients": client_settings(self.settings),
+            # The webmail, signed in through the provider with no second prompt.
+            "mailbox_url": f"{self.settings.webmail_url}/index.php/login/oauth",
             "errors": {},
             "form": {},
             **values,

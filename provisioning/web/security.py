@@ -7,13 +7,16 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import shutil
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 from starlette.datastructures import MutableHeaders
@@ -40,6 +43,41 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
     "Cache-Control": "no-store",
 }
+
+
+_HOST_NAME = re.compile(r"[a-z0-9.\-]+")
+_HOST_V6 = re.compile(r"[0-9a-f:.]+")
+
+
+def _origin(uri: str) -> str | None:
+    try:
+        url = urlsplit(uri)
+        port = url.port
+    except ValueError:
+        return None
+    host = url.hostname or ""
+    if url.scheme not in ("http", "https"):
+        return None
+    if _HOST_NAME.fullmatch(host):
+        pass
+    elif ":" in host and _HOST_V6.fullmatch(host):
+        host = f"[{host}]"
+    else:
+        return None
+    return f"{url.scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
+def allow_form_targets(response: Response, uris: Iterable[str]) -> Response:
+    """This page's forms may end, after our redirects, at these URIs' origins: CSP's
+    ``form-action`` covers every redirect that follows a submission, so a sign-in or a consent
+    that sends the browser back to an application (a redirect URI the application registered,
+    already checked) needs its origin named. Nothing else is loosened."""
+    origins = sorted({o for o in map(_origin, uris) if o})
+    if origins:
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'", "form-action 'self' " + " ".join(origins)
+        )
+    return response
 
 
 class RateLimited(AlumailError):

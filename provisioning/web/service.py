@@ -26,7 +26,7 @@ from mailstack.mailbox.mailbackup import prepare_transfer
 from mailstack.privileges import SERVICE_USER
 from mailstack.process import log_tail
 from provisioning.audit import AUDIT_DIR_MODE, AUDIT_FILE_MODE, AuditLog, audit_path
-from provisioning.oidc.clients import register_introspection_client
+from provisioning.oidc.clients import register_stack_clients, stack_clients
 from provisioning.store import Store
 
 SETTINGS_FILE = "etc/web/settings.json"
@@ -72,9 +72,13 @@ class WebService(ManagedDaemon):
         prepare_transfer(self.ctx.layout)  # the mailbox download's copy
         audit = audit_path(self.layout.root)
         ensure_dir(audit.parent, AUDIT_DIR_MODE, "root", SERVICE_USER)
-        # Dovecot's credentials at the introspection endpoint (the secret it was rendered with).
-        register_introspection_client(
-            Store.for_state(self.layout.root), AuditLog(audit), self.ctx.introspection_secret
+        # Dovecot's and Roundcube's registrations, with the secrets they were rendered with.
+        register_stack_clients(
+            Store.for_state(self.layout.root),
+            AuditLog(audit),
+            stack_clients(
+                self.ctx.settings, self.ctx.introspection_secret, self.ctx.webmail_secret
+            ),
         )
         if audit.exists():
             shutil.chown(audit, "root", SERVICE_USER)

@@ -29,6 +29,7 @@ from mailstack.process import parent_of
 from mailstack.settings import Settings
 from provisioning import stack
 from tests import mail
+from tests.oidc import close_browsers, signed_in  # noqa: F401 -- close_browsers: autouse
 from tests.support import NewAccount, alumail, stack_status, wait_for
 from tests.webmail import login, request_token
 
@@ -178,8 +179,13 @@ def test_roundcube_keeps_its_state_private(live_stack: Settings) -> None:
     key = layout.webmail_key.read_text()
     assert len(key) == 24
     for rendered in (layout.roundcube_etc, layout.nginx_etc, layout.php_fpm_etc):
-        for path in rendered.iterdir():
-            assert key not in path.read_text()
+        for path in rendered.rglob("*"):
+            if path.is_file():
+                assert key not in path.read_text()
+    # The client secret Roundcube presents to the provider: only root and www-data read it.
+    config = layout.roundcube_etc / "config.inc.php"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640
+    assert (layout.secrets / "webmail.oidc-secret").read_text().strip() in config.read_text()
     for name in ("nginx", "php-fpm"):
         assert key not in layout.logfile(name).read_text()
 
@@ -291,3 +297,27 @@ def test_a_request_larger_than_message_size_limit_is_refused_before_php(
             + f"Content-Length: {too_large}\r\nContent-Type: multipart/form-data\r\n\r\n".encode()
         )
         assert raw.recv(200).startswith(b"HTTP/1.1 413 ")
+
+
+def test_a_sign_in_callback_the_browser_did_not_start_is_refused(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
+    """Login CSRF: someone takes the provider's answer for their own account (code and state)
+    and makes another browser open it. Roundcube 1.6 alone accepts any state when its session
+    has none; alumail_sso refuses it, and the code is left unused (its owner can still use it)."""
+    account, password = new_account()
+    owner = signed_in(live_stack, account, password)
+    start = owner.get(f"{live_stack.webmail_url}/index.php/login/oauth")
+    assert start.status_code == 302 and "/oidc/authorize?" in start.headers["location"]
+    answer = owner.get(start.headers["location"])
+    assert answer.status_code == 302, answer.text
+    callback = answer.headers["location"]
+    assert callback.startswith(f"{live_stack.webmail_url}/index.php/login/oauth?code=")
+
+    with httpx.Client(timeout=30, follow_redirects=True) as victim:
+        page = victim.get(callback)
+        assert 'id="rcmloginuser"' in page.text  # the login page, signed in to nothing
+        assert 'id="rcmloginuser"' in victim.get(f"{live_stack.webmail_url}/?_task=mail").text
+
+    done = owner.get(callback)  # the browser that started it: signed in
+    assert done.status_code == 302 and "_task=mail" in done.headers["location"]

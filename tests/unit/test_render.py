@@ -56,6 +56,8 @@ def test_every_daemon_renders_its_files() -> None:
         "etc/postfix/role-addresses",
         "etc/postfix/submission-senders",
         "etc/roundcube/config.inc.php",
+        "etc/roundcube/plugins/alumail_sso/alumail_sso.php",
+        "etc/roundcube/prepend.php",
         "etc/sender-milter/own-dkim-records.json",
         "etc/slapd/config.ldif",
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from identity.errors import ConfigError
 from mailstack.daemons.nginx import Nginx
 from mailstack.daemons.php_fpm import PhpFpm, php_literal
 from tests.unit.test_render import fixed_context
@@ -25,7 +26,9 @@ def test_plain_http_by_default_with_the_port_in_the_host() -> None:
     text = nginx_conf()
     assert "listen 127.0.0.1:10443;" in text
     assert "ssl_certificate" not in text and "HTTPS on" not in text
-    assert "fastcgi_param HTTP_HOST $host:$server_port;" in text
+    # Roundcube's URLs are built from the webmail's address, never from the request's Host.
+    assert "fastcgi_param HTTP_HOST 127.0.0.1:10443;" in text
+    assert "fastcgi_param SERVER_PORT 10443;" in text
 
 
 def test_tls_uses_the_stacks_certificate() -> None:
@@ -34,8 +37,24 @@ def test_tls_uses_the_stacks_certificate() -> None:
     assert "ssl_certificate /srv/alumail/state/tls/server.crt;" in text
     assert "ssl_certificate_key /srv/alumail/state/tls/server.key;" in text
     assert "fastcgi_param HTTPS on;" in text
-    # The default port is the one a browser leaves out of the Host header.
-    assert "fastcgi_param HTTP_HOST $host;" in text
+    # The default port is the one a browser leaves out (and Roundcube's redirect URI too).
+    assert "fastcgi_param HTTP_HOST 127.0.0.1;" in text
+    assert "fastcgi_param SERVER_PORT 443;" in text
+
+
+def test_a_public_webmail_address_names_roundcube_s_urls() -> None:
+    text = nginx_conf(**{"web.webmail_url": "https://mail.example.edu"})
+    assert "fastcgi_param HTTP_HOST mail.example.edu;" in text
+    assert "fastcgi_param SERVER_PORT 443;" in text
+    assert "fastcgi_param HTTPS on;" in text
+
+
+@pytest.mark.parametrize(
+    "url", ["https://mail.example.edu/webmail", "ftp://mail.example.edu", "https://a;b.example"]
+)
+def test_a_webmail_address_with_a_path_or_a_bad_host_is_refused(url: str) -> None:
+    with pytest.raises(ConfigError, match=r"web\.webmail_url"):
+        nginx_conf(**{"web.webmail_url": url})
 
 
 def test_an_ipv6_listen_address_is_bracketed() -> None:

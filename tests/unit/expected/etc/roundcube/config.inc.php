@@ -38,5 +38,29 @@ $config['login_autocomplete'] = 0;
 $config['ip_check'] = true;
 // message_size_limit: what Postfix accepts.
 $config['max_message_size'] = 52428800;
-// filesystem_attachments and jqueryui, which Roundcube always loads, and nothing else.
-$config['plugins'] = [];
+
+// Single sign-on with the jAccount: the login page's "jAccount" button (and the portal's
+// Mailbox link, http://127.0.0.1:10443/index.php/login/oauth) sign in through the provider as the
+// trusted client alumail-webmail; the access token (scope mail) opens the mailbox over IMAP and
+// submission with XOAUTH2. The browser goes to the public address; Roundcube itself calls the
+// web service on this host, its certificate checked against the system's CAs.
+$config['oauth_provider'] = 'generic';
+$config['oauth_provider_name'] = 'jAccount';
+$config['oauth_client_id'] = 'alumail-webmail';
+$config['oauth_client_secret'] = 'webmail-secret';
+$config['oauth_auth_uri'] = 'http://127.0.0.1:10880/oidc/authorize';
+$config['oauth_token_uri'] = 'http://127.0.0.1:10880/oidc/token';
+$config['oauth_identity_uri'] = 'http://127.0.0.1:10880/oidc/userinfo';
+$config['oauth_scope'] = 'openid profile email mail';
+// The UID: the name Dovecot's oauth2 passdb compares with the token's username.
+$config['oauth_identity_fields'] = ['preferred_username'];
+$config['oauth_verify_peer'] = true;
+$config['oauth_login_redirect'] = false;
+// alumail_sso (our plugin, in our own plugin folder): a session ends when the provider's does;
+// signing out here signs out there.
+$config['alumail_introspection_uri'] = 'http://127.0.0.1:10880/oidc/introspect';
+$config['alumail_logout_uri'] = 'http://127.0.0.1:10880/oidc/logout';
+$config['alumail_webmail_url'] = 'http://127.0.0.1:10443';
+
+// filesystem_attachments and jqueryui, which Roundcube always loads, and alumail_sso.
+$config['plugins'] = ['alumail_sso'];
