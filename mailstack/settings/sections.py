@@ -127,7 +127,8 @@ class Web(Section):
         "",
         rules.origin_url,
         "the address people use for the webmail (Roundcube signs in at its /index.php/login/oauth "
-        "there). Default: http(s)://<listen>:<ports.webmail>, https when web.tls",
+        "there). Default: http(s)://<web.public_url's host, or listen>:<ports.webmail>, https "
+        "when web.tls",
     )
 
 
@@ -299,8 +300,10 @@ class Settings:
         if url.hostname:
             scheme, host, port = url.scheme, url_host(url.hostname), url.port
         else:
+            # nginx on ports.webmail, at the web service's public name when it has one.
             scheme = "https" if self.web.tls else "http"
-            host, port = url_host(self.connect_host), self.ports.webmail
+            public = urlsplit(self.web.public_url).hostname
+            host, port = url_host(public or self.connect_host), self.ports.webmail
         if port is None or port == {"http": 80, "https": 443}[scheme]:
             return f"{scheme}://{host}"
         return f"{scheme}://{host}:{port}"

@@ -9,6 +9,7 @@ import os
 import pwd
 import re
 import socket
+import ssl
 import stat
 import subprocess
 from collections.abc import Callable, Iterator
@@ -30,7 +31,9 @@ from mailstack.settings import Settings
 from provisioning import stack
 from tests import mail
 from tests.oidc import close_browsers, signed_in  # noqa: F401 -- close_browsers: autouse
-from tests.support import NewAccount, alumail, stack_status, wait_for
+from provisioning.people.accounts import AccountService
+from tests.support import NewAccount, alumail, running_stack, stack_status, use_case, wait_for
+from tests.web import form_token
 from tests.webmail import login, request_token
 
 pytestmark = pytest.mark.integration
@@ -321,3 +324,31 @@ def test_a_sign_in_callback_the_browser_did_not_start_is_refused(
 
     done = owner.get(callback)  # the browser that started it: signed in
     assert done.status_code == 302 and "_task=mail" in done.headers["location"]
+
+
+def test_single_sign_on_over_tls_checks_the_provider_s_certificate() -> None:
+    """With ``web.tls`` the portal, the provider and the webmail are https: Roundcube calls the
+    token, userinfo and introspection endpoints trusting the stack's CA, and opens the inbox."""
+    with running_stack("webmailtls", **{"web.tls": True}) as settings:
+        with use_case(AccountService, settings) as accounts:
+            accounts.create("tls.sso", "TLS Alumnus", "Correct-Horse-42")
+        ca = ssl.create_default_context(cafile=Layout(settings.state_dir).ca_cert)
+        with httpx.Client(base_url=settings.public_url, verify=ca, timeout=30) as http:
+            signed = http.post(
+                "/login",
+                data={
+                    "csrf_token": form_token(http, "/login"),
+                    "login": "tls.sso",
+                    "password": "Correct-Horse-42",
+                },
+            )
+            assert signed.status_code == 303, signed.text
+            assert settings.webmail_url.startswith("https://")
+            answer = http.get(f"{settings.webmail_url}/index.php/login/oauth")
+            for _ in range(2):  # to the provider, back with a code
+                assert answer.status_code == 302, answer.text
+                answer = http.get(answer.headers["location"])
+            assert answer.status_code == 302, answer.text  # signed in: on to the mailbox
+            assert "_task=mail" in answer.headers["location"]
+            inbox = http.get(f"{settings.webmail_url}/?_task=mail")
+            assert inbox.status_code == 200 and "rcmloginuser" not in inbox.text

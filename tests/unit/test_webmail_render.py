@@ -109,3 +109,11 @@ def test_a_public_url_with_a_quote_stays_a_string() -> None:
         "$config['support_url'] = 'https://alumni.example.edu/it\\'s';"
         in text["etc/roundcube/config.inc.php"]
     )
+
+
+def test_the_webmail_s_default_address_is_at_the_public_name() -> None:
+    settings = fixed_context(
+        **{"web.tls": True, "web.public_url": "https://alumni.example.edu", "ports.webmail": 8443}
+    ).settings
+    assert settings.webmail_url == "https://alumni.example.edu:8443"
+    assert fixed_context().settings.webmail_url == "http://127.0.0.1:10443"
