@@ -29,9 +29,9 @@ from mailstack.layout import Layout
 from mailstack.process import parent_of
 from mailstack.settings import Settings
 from provisioning import stack
+from provisioning.people.accounts import AccountService
 from tests import mail
 from tests.oidc import close_browsers, signed_in  # noqa: F401 -- close_browsers: autouse
-from provisioning.people.accounts import AccountService
 from tests.support import NewAccount, alumail, running_stack, stack_status, use_case, wait_for
 from tests.web import form_token
 from tests.webmail import login, request_token
