@@ -12,6 +12,8 @@ reference measured in the same run. Prints a table and writes bench/results.json
   (bench/sessions.py);
 - a webmail password login to the listed inbox beside the IMAP work underneath done directly,
   and nginx's and php-fpm's memory idle and after use (bench/webmail.py);
+- the portal's "Mailbox" click to the rendered inbox in Chromium (single sign-on) beside
+  Roundcube's own password login in the same browser, cache warm and cold (bench/sso.py);
 - the web service's requests/s for a static file and the discovery document beside a bare
   FastAPI application, and the provider's token and introspection throughput (bench/web.py).
 
@@ -39,6 +41,7 @@ from pathlib import Path
 import ldap
 
 from bench.sessions import session_figures
+from bench.sso import sso_figures
 from bench.web import web_figures
 from bench.webmail import webmail_figures
 from identity.accounts import Account
@@ -258,6 +261,8 @@ def main() -> None:
         print(f"sessions: {results['sessions']}", flush=True)
         results["webmail"] = webmail_figures()
         print(f"webmail: {results['webmail']}", flush=True)
+        results["sso"] = sso_figures()
+        print(f"sso: {results['sso']}", flush=True)
         results["web"] = web_figures()
         print(f"web: {results['web']}", flush=True)
     finally:
