@@ -42,6 +42,7 @@ from provisioning.audit import AuditLog
 from provisioning.oidc import rules
 from provisioning.oidc.clients import secret_matches
 from provisioning.oidc.keys import ALGORITHMS, SigningKeys
+from provisioning.oidc.logout import SessionEnd
 from provisioning.oidc.storage import Client, Code, OidcStore, Token
 from provisioning.people.signin import SignIn
 from provisioning.store import Store, new_secret
@@ -426,7 +427,8 @@ class _EndSession(EndSessionEndpoint):  # type: ignore[misc]
     """RP-initiated logout. An ``id_token_hint`` must carry our signature with one of our
     algorithms (never ``none``, never a key of the client's choosing); a post-logout redirect
     goes only to a URI the client registered, and only with a valid hint. Ending the session
-    revokes every token of the person named (the hint's ``sub``, and the person signed in)."""
+    ends the provider's session of the person named (the hint's ``sub``, and the person signed
+    in): SessionEnd revokes their tokens and sends the back-channel logouts."""
 
     server: Provider
 
@@ -452,8 +454,7 @@ class _EndSession(EndSessionEndpoint):  # type: ignore[misc]
         person = end_session_request.request.user
         if isinstance(person, Person):
             subjects.add(person.entry_uuid)
-        for subject in subjects:
-            self.server.oidc.revoke_person(subject)
+        self.server.session_end.ended(entry_uuids=sorted(subjects))
 
 
 # -- the server ------------------------------------------------------------------------------------
@@ -461,9 +462,16 @@ class _EndSession(EndSessionEndpoint):  # type: ignore[misc]
 
 class Provider(AuthorizationServer):  # type: ignore[misc]
     def __init__(
-        self, settings: Settings, store: Store, signin: SignIn, keys: SigningKeys, audit: AuditLog
+        self,
+        settings: Settings,
+        store: Store,
+        signin: SignIn,
+        keys: SigningKeys,
+        audit: AuditLog,
+        session_end: SessionEnd,
     ) -> None:
         super().__init__(scopes_supported=list(rules.SCOPES))
+        self.session_end = session_end
         self.signin = signin  # who a person is now, on short connections of its own
         self.settings = settings
         self.issuer = settings.public_url.rstrip("/")
@@ -582,6 +590,10 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
             "introspection_endpoint_auth_methods_supported": AUTH_METHODS[:2],
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": sorted({c for cs in rules.SCOPE_CLAIMS.values() for c in cs}),
+            # Logout tokens go to clients that registered a URI; ID tokens carry no ``sid``,
+            # so neither do logout tokens.
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": False,
         }
 
     def userinfo(self, authorization: str | None) -> Answer:

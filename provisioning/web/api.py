@@ -238,6 +238,7 @@ CLIENT_FIELDS = {
     "scope": "scopes",
     "post-logout-uri": "post_logout_uris",
     "id-token-alg": "id_token_alg",
+    "backchannel-logout-uri": "backchannel_logout_uri",
     "client_id": "client_id",
 }
 MAX_URIS = 20
@@ -255,6 +256,7 @@ class NewClient(BaseModel):
     trusted: bool = False
     post_logout_uris: list[str] = Field(default_factory=list, max_length=MAX_URIS)
     id_token_alg: str = ALGORITHMS[0]
+    backchannel_logout_uri: str | None = None
 
 
 def _client_shown(client: Client) -> dict[str, Any]:
@@ -292,6 +294,7 @@ def create_client(svc: Svc, actor: Staff, body: NewClient, response: Response) -
             trusted=body.trusted,
             post_logout_uris=body.post_logout_uris,
             id_token_alg=body.id_token_alg,
+            backchannel_logout_uri=body.backchannel_logout_uri,
         )
     response.headers["Cache-Control"] = "no-store"
     return {**_client_shown(added.client), "client_secret": added.secret}

@@ -78,9 +78,15 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request, svc: Svc, csrf: CsrfToken = "") -> Response:
+    """This browser's session ends, and the person's session at the provider with it: every
+    token of theirs is revoked and the applications that registered for it are told
+    (back-channel logout)."""
     svc.csrf.check(request, csrf)
+    session = sessions.current(request, svc.store, svc.root.signin)
     response = RedirectResponse("/", status_code=303)
     sessions.close(request, response, svc.store)
+    if session is not None:
+        svc.root.session_end.ended(entry_uuids=[session.standing.entry_uuid])
     return response
 
 

@@ -45,7 +45,11 @@ def test_an_admin_registers_a_client_that_signs_a_person_in_then_rotates_and_rem
     live_stack: Settings, tokens: ApiTokens, new_account: NewAccount
 ) -> None:
     admin = bearer(tokens["admin"])
-    body = new_client(scopes=["profile", "email"], trusted=True)
+    body = new_client(
+        scopes=["profile", "email"],
+        trusted=True,
+        backchannel_logout_uri="https://app.example/backchannel",
+    )
     with client(live_stack) as api:
         made = api.post(CLIENTS, json=body, headers=admin)
         assert made.status_code == 201, made.text
@@ -55,6 +59,7 @@ def test_an_admin_registers_a_client_that_signs_a_person_in_then_rotates_and_rem
         assert secret and shown["type"] == "confidential" and shown["trusted"] is True
         assert shown["scopes"] == ["openid", "profile", "email"]
         assert shown["redirect_uris"] == [CALLBACK]
+        assert shown["backchannel_logout_uri"] == "https://app.example/backchannel"
         # Shown and listed again, never with the secret or its digest.
         again = api.get(f"{CLIENTS}/{client_id}", headers=admin)
         assert again.status_code == 200
@@ -116,6 +121,8 @@ def test_a_public_client_gets_no_secret(live_stack: Settings, tokens: ApiTokens)
         (new_client(redirect_uris=["javascript:alert(1)"]), "redirect_uris"),
         (new_client(redirect_uris="https://app.example/callback"), "redirect_uris"),
         (new_client(post_logout_uris=["http://app.example/bye"]), "post_logout_uris"),
+        (new_client(backchannel_logout_uri="http://app.example/logout"), "backchannel_logout_uri"),
+        (new_client(backchannel_logout_uri="https://app.example/l#x"), "backchannel_logout_uri"),
         (new_client(scopes=["openid", "admin"]), "scopes"),
         (new_client(id_token_alg="none"), "id_token_alg"),
         (new_client(public="maybe"), "public"),
