@@ -37,6 +37,7 @@ from joserfc.jwk import KeySet
 
 from identity.errors import NotFoundError
 from identity.roles import Actor
+from mailstack.context import INTROSPECTION_CLIENT
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog
 from provisioning.oidc import rules
@@ -388,7 +389,10 @@ class _Revocation(RevocationEndpoint):  # type: ignore[misc]
 
 
 class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
-    """For resource servers: confidential clients only."""
+    """For resource servers: confidential clients only (a public client, or wrong credentials,
+    get 401 invalid_client). Dovecot's client (INTROSPECTION_CLIENT) may introspect any token;
+    any other client only the tokens issued to itself (the webmail notices its own logout so):
+    another client's token is ``{"active": false}``, nothing more (RFC 7662 section 2.2)."""
 
     CLIENT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post"]
     server: Provider
@@ -405,7 +409,9 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
         return found
 
     def check_permission(self, token: OidcToken, client: OidcClient, request: Any) -> bool:
-        return not client.record.public
+        if client.record.public:
+            return False
+        return client.get_client_id() in (INTROSPECTION_CLIENT, token.record.client_id)
 
     def introspect_token(self, token: OidcToken) -> dict[str, object]:
         record = token.record
