@@ -118,7 +118,7 @@ class BackChannel:
                 "back-channel logout to client %s failed: %s", notice.client_id, _reason(error)
             )
             return
-        if status != 200:
+        if status not in (200, 204):  # 200 by the specification; some frameworks send 204
             log.warning("back-channel logout to client %s: HTTP %s", notice.client_id, status)
 
 

@@ -28,7 +28,7 @@ from tests.oidc import (
     register,
     signed_in,
 )
-from tests.support import NewAccount, wait_for
+from tests.support import NewAccount, alumail, wait_for
 from tests.web import ApiTokens, bearer, client, form_token, staff_tokens
 
 pytestmark = pytest.mark.integration
@@ -184,9 +184,8 @@ def test_a_suspension_from_the_command_line_tells_them_before_the_command_ends(
     live_stack: Settings, new_account: NewAccount, rp_receiver: Receiver
 ) -> None:
     setup = Setup(live_stack, new_account, rp_receiver)
-    done = cli(live_stack, "account", "suspend", setup.account.uid)
-    assert done.exit_code == 0, done.stderr
-    # The command waited for its deliveries: they are in already.
+    alumail(live_stack, "account", "suspend", setup.account.uid, check=True)
+    # The program waited for its deliveries before it exited: they are in already.
     assert setup.at.to(setup.paths["rs"]) and setup.at.to(setup.paths["es"])
     setup.assert_told()
 
