@@ -29,6 +29,7 @@ from provisioning.legacy.reminders import CutoffReminders
 from provisioning.mailer import Mailer
 from provisioning.oidc.clients import Clients
 from provisioning.oidc.keys import SigningKeys as OidcSigningKeys
+from provisioning.oidc.logout import BackChannel, SessionEnd
 from provisioning.operations.signing_keys import SigningKeys
 from provisioning.people.accounts import AccountService
 from provisioning.people.api_tokens import ApiTokens
@@ -53,6 +54,7 @@ class Composition:
         audit: AuditLog | None = None,
         mailer: MailSender | None = None,
         store: Store | None = None,
+        session_end: SessionEnd | None = None,
     ) -> None:
         self.settings = settings
         self.layout = Layout(settings.state_dir)
@@ -67,6 +69,8 @@ class Composition:
         self.audit = audit if audit is not None else AuditLog(self.layout.audit_log)
         self._mailer = mailer
         self._store = store
+        self._session_end = session_end
+        self._channel: BackChannel | None = None
 
     # -- collaborators built on first use (a CLI command needs few of them) -------------------
 
@@ -103,12 +107,32 @@ class Composition:
         )
 
     def end_sessions(self, uid: str) -> None:
-        """Every browser session of ``uid`` ends: the store is opened only when one must
-        (a CLI command that suspends nobody leaves the web service's file alone). Dovecot's
-        cached token logins go too: its next look at a token of ``uid`` asks the provider, which
-        reads the account again (suspended, deleted, password changed: inactive)."""
+        """Every browser session of ``uid`` ends (a password changed or reset, a suspension, a
+        deletion), and so does their session at the OpenID Connect provider (session_end:
+        their tokens revoked, back-channel logouts sent, Dovecot's cached token logins
+        forgotten). The store is opened only when one must (a CLI command that suspends nobody
+        leaves the web service's file alone)."""
         self.store.close_sessions_of(uid)
-        self.mailboxes.flush_token_logins()
+        self.session_end.ended(uid=uid)
+
+    @functools.cached_property
+    def session_end(self) -> SessionEnd:
+        """The one place a person's session at the provider ends (provisioning/oidc/logout.py):
+        portal and RP-initiated logouts, and end_sessions."""
+        if self._session_end is not None:
+            return self._session_end
+        channel = BackChannel(self.oidc_keys, self.settings.public_url)
+        self._channel = channel  # waited for at close()
+        return SessionEnd(
+            self.store,
+            channel,
+            entry_of=self._entry_of,
+            forget_token_logins=self.mailboxes.flush_token_logins,
+        )
+
+    def _entry_of(self, uid: str) -> str | None:
+        state = self.signin.account_state(uid)
+        return state.standing.entry_uuid if state is not None else None
 
     # -- use cases -----------------------------------------------------------------------------
 
@@ -199,11 +223,17 @@ class Composition:
                 audit=self.audit,
                 mailer=self.mailer,
                 store=self.store,
+                session_end=self.session_end,
             )
         finally:
             connections.close()
 
     def close(self) -> None:
+        """Waits for back-channel logouts under way (each bounded by its timeout): a command
+        ends before its notices otherwise. The web service's requests never wait: they run on
+        for_request's roots, which share the process's."""
+        if self._channel is not None:
+            self._channel.wait()
         if self._opened is not None:
             self._opened.close()
 

@@ -9,8 +9,12 @@ import hashlib
 import json
 import re
 import secrets
+import threading
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -153,3 +157,69 @@ def exchange(http: httpx.Client, rp: Rp, code: str, verifier: str) -> httpx.Resp
         },
         auth=(rp.client_id, rp.secret or ""),
     )
+
+
+@dataclass
+class Receiver:
+    """A relying party's back-channel logout endpoint on loopback: it records every POST
+    (path, content type, form fields) and answers 200, or, when ``hang`` is set, reads the
+    request and then answers nothing until the test ends."""
+
+    url: str
+    hang: bool = False
+    posts: list[tuple[str, str, dict[str, list[str]]]] = field(default_factory=list)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def wait(
+        self, count: int = 1, timeout: float = 10
+    ) -> list[tuple[str, str, dict[str, list[str]]]]:
+        """The first ``count`` POSTs, once that many have arrived (or what came in ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        with self.arrived:
+            while len(self.posts) < count and (left := deadline - time.monotonic()) > 0:
+                self.arrived.wait(left)
+            return list(self.posts)
+
+    def to(self, path: str) -> list[dict[str, list[str]]]:
+        """The forms posted to ``path`` so far."""
+        with self.arrived:
+            return [form for at, _, form in self.posts if at == path]
+
+
+@contextmanager
+def receiver(*, hang: bool = False) -> Iterator[Receiver]:
+    """A Receiver serving on a free loopback port until the block ends."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode()
+            with found.arrived:
+                found.posts.append(
+                    (self.path, self.headers.get("Content-Type", ""), parse_qs(body))
+                )
+                found.arrived.notify_all()
+            if found.hang:
+                found.released.wait(30)
+                return
+            self.send_response(200)
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    found = Receiver(f"http://127.0.0.1:{server.server_address[1]}", hang=hang)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield found
+    finally:
+        found.released.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -13,19 +13,49 @@ import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import uvicorn
 
+from identity.roles import Role
 from mailstack.settings import Settings
 from provisioning.people import roster
+from provisioning.people.staff import StaffService
 from provisioning.store import Store
 from provisioning.web.app import create_app
 from provisioning.web.security import Limits
-from tests.support import free_ports, wait_for
+from tests.support import alumail, free_ports, use_case, wait_for
 
 PASSWORD = "Sunrise-over-Minhang-7"
+STAFF_PASSWORD = "Staff-Password-55"
+
+
+class ApiTokens(TypedDict):
+    """The staff members' uids by role, and each one's API token."""
+
+    names: dict[str, str]
+    admin: str
+    helpdesk: str
+
+
+def staff_tokens(settings: Settings) -> ApiTokens:
+    """A new admin and a new helpdesk member, each with an API token issued by the CLI."""
+    suffix = secrets.token_hex(3)
+    names = {"admin": f"api.admin.{suffix}", "helpdesk": f"api.desk.{suffix}"}
+    with use_case(StaffService, settings) as service:
+        service.add(names["admin"], "API Admin", Role.ADMIN, STAFF_PASSWORD)
+        service.add(names["helpdesk"], "API Desk", Role.HELPDESK, STAFF_PASSWORD)
+    issued: dict[str, str] = {}
+    for role, uid in names.items():
+        proc = alumail(settings, "token", "issue", uid, "--label", f"{role} tests", check=True)
+        issued[role] = proc.stdout.strip()
+        assert issued[role].startswith("alm_")
+    return ApiTokens(names=names, admin=issued["admin"], helpdesk=issued["helpdesk"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def loopback_address() -> str:

@@ -72,6 +72,10 @@ def _shown(client: Client) -> dict[str, object]:
 @click.option(
     "--id-token-alg", type=click.Choice(ALGORITHMS), default=ALGORITHMS[0], show_default=True
 )
+@click.option(
+    "--backchannel-logout-uri",
+    help="Where the client is told (a signed logout token) that a person's session ended.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def client_add(
@@ -83,6 +87,7 @@ def client_add(
     trusted: bool,
     post_logout_uris: tuple[str, ...],
     id_token_alg: str,
+    backchannel_logout_uri: str | None,
     as_json: bool,
 ) -> None:
     """Register client NAME; prints its client_id and (confidential clients) its secret,
@@ -95,6 +100,7 @@ def client_add(
         trusted=trusted,
         post_logout_uris=post_logout_uris,
         id_token_alg=id_token_alg,
+        backchannel_logout_uri=backchannel_logout_uri,
     )
     if as_json:
         emit_json({**_shown(added.client), "client_secret": added.secret})

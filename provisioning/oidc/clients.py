@@ -59,12 +59,18 @@ class Clients:
         trusted: bool = False,
         post_logout_uris: Iterable[str] = (),
         id_token_alg: str = ALGORITHMS[0],
+        backchannel_logout_uri: str | None = None,
     ) -> Registered:
         name = rules.check_client_name(name)
         uris = [rules.check_redirect_uri(u) for u in redirect_uris]
         if not uris:
             raise ValidationError("redirect-uri", "give at least one redirect URI")
         logout = [rules.check_redirect_uri(u, field="post-logout-uri") for u in post_logout_uris]
+        backchannel = (
+            None
+            if backchannel_logout_uri is None
+            else rules.check_redirect_uri(backchannel_logout_uri, field="backchannel-logout-uri")
+        )
         granted = rules.check_scopes(scopes or ["openid"])
         if id_token_alg not in ALGORITHMS:
             raise ValidationError("id-token-alg", f"must be one of {', '.join(ALGORITHMS)}")
@@ -80,6 +86,7 @@ class Clients:
             post_logout_uris=tuple(dict.fromkeys(logout)),
             id_token_alg=id_token_alg,
             created=time.time(),
+            backchannel_logout_uri=backchannel,
         )
         with self.audit.action(self.actor, "oidc-client-add", name) as done:
             self._admin()

@@ -37,11 +37,13 @@ from joserfc.jwk import KeySet
 
 from identity.errors import NotFoundError
 from identity.roles import Actor
+from mailstack.context import INTROSPECTION_CLIENT
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog
 from provisioning.oidc import rules
 from provisioning.oidc.clients import secret_matches
 from provisioning.oidc.keys import ALGORITHMS, SigningKeys
+from provisioning.oidc.logout import SessionEnd
 from provisioning.oidc.storage import Client, Code, OidcStore, Token
 from provisioning.people.signin import SignIn
 from provisioning.store import Store, new_secret
@@ -387,7 +389,10 @@ class _Revocation(RevocationEndpoint):  # type: ignore[misc]
 
 
 class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
-    """For resource servers: confidential clients only."""
+    """For resource servers: confidential clients only (a public client, or wrong credentials,
+    get 401 invalid_client). Dovecot's client (INTROSPECTION_CLIENT) may introspect any token;
+    any other client only the tokens issued to itself (the webmail notices its own logout so):
+    another client's token is ``{"active": false}``, nothing more (RFC 7662 section 2.2)."""
 
     CLIENT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post"]
     server: Provider
@@ -404,7 +409,9 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
         return found
 
     def check_permission(self, token: OidcToken, client: OidcClient, request: Any) -> bool:
-        return not client.record.public
+        if client.record.public:
+            return False
+        return client.get_client_id() in (INTROSPECTION_CLIENT, token.record.client_id)
 
     def introspect_token(self, token: OidcToken) -> dict[str, object]:
         record = token.record
@@ -426,7 +433,8 @@ class _EndSession(EndSessionEndpoint):  # type: ignore[misc]
     """RP-initiated logout. An ``id_token_hint`` must carry our signature with one of our
     algorithms (never ``none``, never a key of the client's choosing); a post-logout redirect
     goes only to a URI the client registered, and only with a valid hint. Ending the session
-    revokes every token of the person named (the hint's ``sub``, and the person signed in)."""
+    ends the provider's session of the person named (the hint's ``sub``, and the person signed
+    in): SessionEnd revokes their tokens and sends the back-channel logouts."""
 
     server: Provider
 
@@ -452,8 +460,7 @@ class _EndSession(EndSessionEndpoint):  # type: ignore[misc]
         person = end_session_request.request.user
         if isinstance(person, Person):
             subjects.add(person.entry_uuid)
-        for subject in subjects:
-            self.server.oidc.revoke_person(subject)
+        self.server.session_end.ended(entry_uuids=sorted(subjects))
 
 
 # -- the server ------------------------------------------------------------------------------------
@@ -461,9 +468,16 @@ class _EndSession(EndSessionEndpoint):  # type: ignore[misc]
 
 class Provider(AuthorizationServer):  # type: ignore[misc]
     def __init__(
-        self, settings: Settings, store: Store, signin: SignIn, keys: SigningKeys, audit: AuditLog
+        self,
+        settings: Settings,
+        store: Store,
+        signin: SignIn,
+        keys: SigningKeys,
+        audit: AuditLog,
+        session_end: SessionEnd,
     ) -> None:
         super().__init__(scopes_supported=list(rules.SCOPES))
+        self.session_end = session_end
         self.signin = signin  # who a person is now, on short connections of its own
         self.settings = settings
         self.issuer = settings.public_url.rstrip("/")
@@ -582,6 +596,10 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
             "introspection_endpoint_auth_methods_supported": AUTH_METHODS[:2],
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": sorted({c for cs in rules.SCOPE_CLAIMS.values() for c in cs}),
+            # Logout tokens go to clients that registered a URI; ID tokens carry no ``sid``,
+            # so neither do logout tokens.
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": False,
         }
 
     def userinfo(self, authorization: str | None) -> Answer:

@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS oidc_clients (
     trusted INTEGER NOT NULL,
     post_logout_uris TEXT NOT NULL,
     id_token_alg TEXT NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    backchannel_logout_uri TEXT
 );
 -- One client per name, held by the database: two admins adding the same name at once cannot
 -- both pass a check made before the insert.
@@ -83,6 +84,7 @@ class Client:
     post_logout_uris: tuple[str, ...]
     id_token_alg: str
     created: float
+    backchannel_logout_uri: str | None = None  # told when a person's session here ends
 
     def as_dict(self) -> dict[str, Any]:
         """What an admin sees (never the secret's digest)."""
@@ -95,6 +97,7 @@ class Client:
             "scopes": list(self.scopes),
             "post_logout_uris": list(self.post_logout_uris),
             "id_token_alg": self.id_token_alg,
+            "backchannel_logout_uri": self.backchannel_logout_uri,
             "created": self.created,
         }
 
@@ -160,6 +163,7 @@ def _client(row: tuple[Any, ...]) -> Client:
         tuple(json.loads(row[7])),
         row[8],
         row[9],
+        row[10],
     )
 
 
@@ -171,6 +175,10 @@ class OidcStore:
         db = sqlite3.connect(store.path, timeout=10)
         try:
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(oidc_clients)")}
+            if "backchannel_logout_uri" not in columns:  # a store made before back-channel logout
+                db.execute("ALTER TABLE oidc_clients ADD COLUMN backchannel_logout_uri TEXT")
+                db.commit()
         finally:
             db.close()
 
@@ -181,7 +189,7 @@ class OidcStore:
         with self.store.connect() as db:
             try:
                 db.execute(
-                    "INSERT INTO oidc_clients VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO oidc_clients VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         client.client_id,
                         client.name,
@@ -193,6 +201,7 @@ class OidcStore:
                         json.dumps(list(client.post_logout_uris)),
                         client.id_token_alg,
                         client.created,
+                        client.backchannel_logout_uri,
                     ),
                 )
             except sqlite3.IntegrityError as exc:
@@ -349,6 +358,34 @@ class OidcStore:
                 (time.time(), entry_uuid),
             )
 
+    def logged_in_clients(self, entry_uuid: str) -> list[Client]:
+        """The clients that hold a token still good for the person (access or refresh), or
+        their consent: those a back-channel logout concerns (read before the tokens are
+        revoked)."""
+        now = time.time()
+        with self.store.connect() as db:
+            rows = db.execute(
+                "SELECT * FROM oidc_clients WHERE client_id IN ("
+                " SELECT client_id FROM oidc_tokens WHERE entry_uuid = ? AND revoked IS NULL"
+                " AND (access_expires > ? OR (rotated IS NULL AND refresh_expires > ?))"
+                " UNION SELECT client_id FROM oidc_consents WHERE entry_uuid = ?"
+                ") ORDER BY client_id",
+                (entry_uuid, now, now, entry_uuid),
+            ).fetchall()
+        return [_client(row) for row in rows]
+
+    def subjects_of(self, uid: str) -> list[str]:
+        """The entries (entryUUIDs) that hold tokens still good under the name ``uid`` (after a
+        deletion the directory no longer knows whose they were)."""
+        now = time.time()
+        with self.store.connect() as db:
+            rows = db.execute(
+                "SELECT DISTINCT entry_uuid FROM oidc_tokens WHERE uid = ? AND revoked IS NULL"
+                " AND (access_expires > ? OR (rotated IS NULL AND refresh_expires > ?))",
+                (uid, now, now),
+            ).fetchall()
+        return [row[0] for row in rows]
+
     # -- consents --------------------------------------------------------------------------------
 
     def consented(self, entry_uuid: str, client_id: str, scopes: list[str]) -> bool:
@@ -369,7 +406,7 @@ class OidcStore:
                 "WHERE o.entry_uuid = ? ORDER BY o.created DESC",
                 (entry_uuid,),
             ).fetchall()
-        return [(_client(row[:10]), row[10].split(), row[11]) for row in rows]
+        return [(_client(row[:11]), row[11].split(), row[12]) for row in rows]
 
     def forget_app(self, entry_uuid: str, client_id: str) -> bool:
         """The person withdraws their consent to ``client_id``: it goes, and every token the

@@ -8,14 +8,19 @@ as the member. Errors are JSON: ``{"error": {"type", "message", "field"?, "field
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from identity.accounts import AccountStatus
-from identity.errors import AccessDeniedError
+from identity.errors import AccessDeniedError, ValidationError
 from identity.roles import Actor
+from provisioning.oidc.keys import ALGORITHMS
+from provisioning.oidc.storage import Client
 from provisioning.people import api_tokens
 from provisioning.people.helpdesk import Helpdesk
 from provisioning.web.requests import NotSignedIn, Services, services
@@ -41,8 +46,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for code, what in (
         (401, "no token, or a token that is not valid (any longer)"),
         (403, "the token's staff member may not do this"),
-        (404, "no such account"),
-        (409, "conflicts with an account or address that exists"),
+        (404, "no such account or client"),
+        (409, "conflicts with an account, address or client that exists"),
         (413, "the request body is larger than 1 MiB (refused before it is read)"),
         (422, "a value breaks its rule; the field is named"),
         (429, "too many attempts; see Retry-After"),
@@ -222,3 +227,98 @@ def add_alias(svc: Svc, actor: Staff, uid: str, body: Alias) -> dict[str, Any]:
 def remove_alias(svc: Svc, actor: Staff, uid: str, address: str) -> dict[str, Any]:
     with svc.accounts(actor) as accounts:
         return {"uid": uid, "changed": accounts.remove_alias(uid, address)}
+
+
+# -- OpenID Connect clients (admins only: the registry checks the role, and audits) -------------
+
+# The registry names fields as the command line's options; here they are the JSON body's keys.
+CLIENT_FIELDS = {
+    "name": "name",
+    "redirect-uri": "redirect_uris",
+    "scope": "scopes",
+    "post-logout-uri": "post_logout_uris",
+    "id-token-alg": "id_token_alg",
+    "backchannel-logout-uri": "backchannel_logout_uri",
+    "client_id": "client_id",
+}
+MAX_URIS = 20
+
+
+class NewClient(BaseModel):
+    """A relying party to register; every value is checked by the registry's rules (the
+    command line's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    redirect_uris: list[str] = Field(min_length=1, max_length=MAX_URIS)
+    scopes: list[str] = Field(default_factory=list, max_length=MAX_URIS)
+    public: bool = False
+    trusted: bool = False
+    post_logout_uris: list[str] = Field(default_factory=list, max_length=MAX_URIS)
+    id_token_alg: str = ALGORITHMS[0]
+    backchannel_logout_uri: str | None = None
+
+
+def _client_shown(client: Client) -> dict[str, Any]:
+    shown = client.as_dict()
+    shown["created"] = datetime.datetime.fromtimestamp(client.created, datetime.UTC).isoformat(
+        timespec="seconds"
+    )
+    return shown
+
+
+@contextmanager
+def _named_as_json() -> Iterator[None]:
+    """The registry's refusals, naming the body's key rather than the command line's option."""
+    try:
+        yield
+    except ValidationError as error:
+        raise ValidationError(CLIENT_FIELDS.get(error.field, error.field), error.rule) from None
+
+
+@router.get("/oidc/clients", tags=["oidc"])
+def list_clients(svc: Svc, actor: Staff) -> dict[str, Any]:
+    return {"clients": [_client_shown(c) for c in svc.root.oidc_clients(actor).listing()]}
+
+
+@router.post("/oidc/clients", tags=["oidc"], status_code=201)
+def create_client(svc: Svc, actor: Staff, body: NewClient, response: Response) -> dict[str, Any]:
+    """The client's registration, with ``client_secret`` (a confidential client's, shown this
+    once; null for a public client)."""
+    with _named_as_json():
+        added = svc.root.oidc_clients(actor).add(
+            body.name,
+            body.redirect_uris,
+            scopes=body.scopes,
+            public=body.public,
+            trusted=body.trusted,
+            post_logout_uris=body.post_logout_uris,
+            id_token_alg=body.id_token_alg,
+            backchannel_logout_uri=body.backchannel_logout_uri,
+        )
+    response.headers["Cache-Control"] = "no-store"
+    return {**_client_shown(added.client), "client_secret": added.secret}
+
+
+@router.get("/oidc/clients/{client_id}", tags=["oidc"])
+def show_client(svc: Svc, actor: Staff, client_id: str) -> dict[str, Any]:
+    return _client_shown(svc.root.oidc_clients(actor).get(client_id))
+
+
+@router.delete("/oidc/clients/{client_id}", tags=["oidc"])
+def delete_client(svc: Svc, actor: Staff, client_id: str) -> dict[str, Any]:
+    """The client goes, with its tokens and the consents given to it."""
+    with _named_as_json():
+        svc.root.oidc_clients(actor).remove(client_id)
+    return {"client_id": client_id, "removed": True}
+
+
+@router.post("/oidc/clients/{client_id}/rotate-secret", tags=["oidc"])
+def rotate_client_secret(
+    svc: Svc, actor: Staff, client_id: str, response: Response
+) -> dict[str, Any]:
+    """A new secret (the old one stops at once), shown this once."""
+    with _named_as_json():
+        secret = svc.root.oidc_clients(actor).rotate_secret(client_id)
+    response.headers["Cache-Control"] = "no-store"
+    return {"client_id": client_id, "client_secret": secret}

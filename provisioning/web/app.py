@@ -149,7 +149,9 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
         csrf=Csrf(service_key(root.layout.web_key)),
         templates=templates,
     )
-    app.state.oidc = Provider(settings, store, root.signin, root.oidc_keys, root.audit)
+    app.state.oidc = Provider(
+        settings, store, root.signin, root.oidc_keys, root.audit, root.session_end
+    )
     app.add_middleware(BodyLimit)
     app.add_middleware(Defences, secure=settings.web_secure)  # outside BodyLimit: its 413 too
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -218,8 +218,9 @@ def userinfo(request: Request, oidc: Oidc) -> Response:
 
 
 def _logout(request: Request, svc: Services, oidc: Provider, http: HttpRequest) -> Response:
-    """End the person's session here and their tokens; back to the client only at a URI it
-    registered, and only when it proved itself with our ID token (else a page)."""
+    """End the person's session here and at the provider (their tokens, back-channel logouts:
+    the provider's end_session); back to the client only at a URI it registered, and only when
+    it proved itself with our ID token (else a page)."""
     try:
         ending = oidc.validate_endpoint_request("end_session", http)
     except OAuth2Error as error:
@@ -240,7 +241,6 @@ def _logout(request: Request, svc: Services, oidc: Provider, http: HttpRequest) 
     else:
         note = "You are signed out of your jAccount and of the applications it signed you in to."
         response = svc.page(request, "message.html", title="Signed out", note=note)
-    _forget_token_logins(svc)  # every token of the person ended, whichever the scope
     sessions.close(request, response, svc.store)
     return response
 

@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from identity.errors import AccessDeniedError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY
 from identity.roles import PORTAL, STAFF_ROLES, Role
-from provisioning.oidc.storage import OidcStore
 from provisioning.people import recovery_address
 from provisioning.people.registration import RegistrationForm
 from provisioning.store import Session
@@ -86,16 +85,15 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request, svc: Svc, csrf: CsrfToken = "") -> Response:
-    """Signing out of the portal signs out of the provider: the person's tokens stop (the
-    webmail's session ends at its next request, the applications' at their next refresh or
-    introspection), as an RP-initiated logout does."""
+    """This browser's session ends, and the person's session at the provider with it: every
+    token of theirs is revoked (the webmail's session ends at its next request) and the
+    applications that registered for it are told (back-channel logout)."""
     svc.csrf.check(request, csrf)
     session = sessions.current(request, svc.store, svc.root.signin)
     response = RedirectResponse("/", status_code=303)
     sessions.close(request, response, svc.store)
     if session is not None:
-        OidcStore(svc.store).revoke_person(session.standing.entry_uuid)
-        svc.root.mailboxes.flush_token_logins()
+        svc.root.session_end.ended(entry_uuids=[session.standing.entry_uuid])
     return response
 
 

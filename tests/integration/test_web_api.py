@@ -4,48 +4,22 @@ tokens from the CLI, the same role rules and audit as the CLI, JSON errors namin
 from __future__ import annotations
 
 import secrets
-from typing import TypedDict
 
 import pytest
 
-from identity.roles import Role
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
-from provisioning.people.staff import StaffService
 from tests import mail
-from tests.support import NewAccount, alumail, use_case
-from tests.web import client
+from tests.support import NewAccount, alumail
+from tests.web import ApiTokens, bearer, client, staff_tokens
 
 pytestmark = pytest.mark.integration
-STAFF_PASSWORD = "Staff-Password-55"
-
-
-class ApiTokens(TypedDict):
-    """The staff members' uids by role, and each one's API token."""
-
-    names: dict[str, str]
-    admin: str
-    helpdesk: str
 
 
 @pytest.fixture(scope="module")
 def tokens(live_stack: Settings) -> ApiTokens:
     """An admin and a helpdesk member, each with an API token issued by the CLI."""
-    suffix = secrets.token_hex(3)
-    names = {"admin": f"api.admin.{suffix}", "helpdesk": f"api.desk.{suffix}"}
-    with use_case(StaffService, live_stack) as service:
-        service.add(names["admin"], "API Admin", Role.ADMIN, STAFF_PASSWORD)
-        service.add(names["helpdesk"], "API Desk", Role.HELPDESK, STAFF_PASSWORD)
-    issued: dict[str, str] = {}
-    for role, uid in names.items():
-        proc = alumail(live_stack, "token", "issue", uid, "--label", f"{role} tests", check=True)
-        issued[role] = proc.stdout.strip()
-        assert issued[role].startswith("alm_")
-    return ApiTokens(names=names, admin=issued["admin"], helpdesk=issued["helpdesk"])
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    return staff_tokens(live_stack)
 
 
 def test_openapi_document_lists_the_account_operations(live_stack: Settings) -> None:
