@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mailstack.context import INTROSPECTION_CLIENT
+from mailstack.context import INTROSPECTION_CLIENT, WEBMAIL_CLIENT
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
 from tests.oidc import (
@@ -201,15 +201,16 @@ def test_the_helpdesk_is_refused_every_operation_and_the_refusal_is_audited(
         assert lines[-1]["outcome"] == "denied" and lines[-1]["actor"] == desk_uid
 
 
-def test_dovecot_s_introspection_client_cannot_be_removed_or_rotated(
-    live_stack: Settings, tokens: ApiTokens
+@pytest.mark.parametrize("stack_client", [INTROSPECTION_CLIENT, WEBMAIL_CLIENT])
+def test_the_stack_s_own_clients_cannot_be_removed_or_rotated(
+    live_stack: Settings, tokens: ApiTokens, stack_client: str
 ) -> None:
     admin = bearer(tokens["admin"])
     with client(live_stack) as api:
-        removed = api.delete(f"{CLIENTS}/{INTROSPECTION_CLIENT}", headers=admin)
-        rotated = api.post(f"{CLIENTS}/{INTROSPECTION_CLIENT}/rotate-secret", headers=admin)
-        still = api.get(f"{CLIENTS}/{INTROSPECTION_CLIENT}", headers=admin)
+        removed = api.delete(f"{CLIENTS}/{stack_client}", headers=admin)
+        rotated = api.post(f"{CLIENTS}/{stack_client}/rotate-secret", headers=admin)
+        still = api.get(f"{CLIENTS}/{stack_client}", headers=admin)
     for answer in (removed, rotated):
         assert answer.status_code == 422 and answer.json()["error"]["field"] == "client_id"
-        assert "Dovecot" in answer.json()["error"]["message"]
+        assert "kept by `alumail up`" in answer.json()["error"]["message"]
     assert still.status_code == 200 and still.json()["type"] == "confidential"
