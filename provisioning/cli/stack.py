@@ -12,6 +12,7 @@ from identity.passwords import generate_password
 from mailstack.files import write_atomic
 from mailstack.harness import Check
 from mailstack.layout import Layout
+from mailstack.settings import Settings
 from mailstack.statelock import DEFAULT_WAIT
 from provisioning import stack
 from provisioning.cli.base import Context, emit_json, main, out, pass_ctx, read_password, say
@@ -75,6 +76,7 @@ def up(ctx: Context, demo_uid: str | None, dry_run: bool, as_json: bool, wait: f
         if demo_uid and not dry_run:
             _print_demo(result["demo"])
             _print_checks(checks)
+            _print_next(settings, result["demo"])
     if checks and not all(c.ok for c in checks):
         raise VerificationError("the verification harness found failing checks")
 
@@ -130,6 +132,18 @@ def _print_demo(demo: dict[str, Any]) -> None:
     out.print(
         f"demo login: {demo['uid']} (address {demo['address']}); "
         f"password: sudo cat {demo['password_file']}",
+        highlight=False,
+    )
+
+
+def _print_next(settings: Settings, demo: dict[str, Any]) -> None:
+    out.print(
+        "next:\n"
+        f"  sign in as {demo['uid']} at {settings.public_url}/login, then open the mailbox\n"
+        f"  (or go straight to {settings.webmail_url}/index.php/login/oauth)\n"
+        f"  mail clients: the IMAPS and submission ports above, login {demo['uid']}\n"
+        "  an application that signs alumni in: alumail oidc client add NAME --redirect-uri URI\n"
+        "  accounts: alumail account --help; the whole stack: alumail status, alumail down",
         highlight=False,
     )
 

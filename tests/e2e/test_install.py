@@ -63,6 +63,11 @@ def test_the_wheel_brings_a_stack_up_outside_the_checkout() -> None:
         assert all(check["ok"] for check in checks), checks
         status = json.loads(run([alumail, "status", "--json"], cwd=workdir).stdout)
         assert status["state_dir"] == str(settings.state_dir)
+        # Run again for people: how to connect and what to do next, the webmail among it.
+        again = run([alumail, "up", "--demo", "demo.alumnus"], cwd=workdir)
+        assert again.returncode == 0, again.stderr
+        assert f"{settings.webmail_url}/index.php/login/oauth" in again.stdout
+        assert "next:" in again.stdout and "demo.alumnus" in again.stdout
         assert all(s["running"] for s in status["services"].values()), status["services"]
     finally:
         down = run([str(venv / "bin" / "alumail"), "down"], cwd=workdir)
