@@ -68,6 +68,10 @@ def test_password_login_shows_the_inbox_with_its_messages(
 
     answer = login(browser, account.uid, password)
     assert answer.status_code == 302, answer.text
+    # Dovecot sees the webmail's address; Roundcube's own log names the browser's.
+    logins = Layout(live_stack.state_dir).webmail_log / "userlogins.log"
+    assert wait_for(lambda: logins.exists() and account.uid in logins.read_text())
+    assert "from 127." in logins.read_text()
     inbox = browser.get(answer.headers["location"].removeprefix("."))
     assert inbox.status_code == 200
     assert "Alumni Webmail" in inbox.text

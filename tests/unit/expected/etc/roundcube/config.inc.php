@@ -8,6 +8,8 @@ $config['db_dsnw'] = 'sqlite:////srv/alumail/state/webmail/roundcube.db?mode=060
 $config['temp_dir'] = '/srv/alumail/state/webmail/temp/';
 $config['log_driver'] = 'file';
 $config['log_dir'] = '/srv/alumail/state/webmail/log/';
+// Each login with the browser's address (Dovecot sees only ours): log/userlogins.log.
+$config['log_logins'] = true;
 // Generated once by alumail into a file of its own, never written here.
 $config['des_key'] = file_get_contents('/srv/alumail/state/webmail/des_key');
 
