@@ -20,7 +20,8 @@ from identity.roles import ROOT
 from mailstack.settings import Settings
 from provisioning.composition import Composition
 from tests import mail
-from tests.support import running_stack, which
+from tests.browser import chromium
+from tests.support import running_stack
 
 ROUNDS = 10
 MESSAGES = 50
@@ -101,10 +102,7 @@ def sso_figures() -> dict[str, float]:
                     mail.message("a@elsewhere.example", f"{USER}@{settings.domain}", f"m{n}")
                 )
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=which("chromium"),
-                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-            )
+            browser = chromium(playwright)
             portal = portal_cookies(browser, settings)
 
             def sso(page: Page) -> float:

@@ -10,31 +10,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from identity.roles import Role
 from mailstack.settings import Settings
 from provisioning.people.staff import StaffService
 from tests import mail
-from tests.support import NewAccount, use_case, which
+from tests.browser import PHONE
+from tests.support import NewAccount, use_case
 from tests.web import PASSWORD, graduate, link, mail_to
 
 pytestmark = pytest.mark.e2e
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"
-PHONE: ViewportSize = {"width": 390, "height": 844}
 # Each tab's screenshot prefix: its test and whether JavaScript runs ("...-no-js").
 SHOT_PREFIX: dict[Page, str] = {}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=which("chromium"),
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(params=["js", "no-js"])

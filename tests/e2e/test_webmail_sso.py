@@ -14,12 +14,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from identity.accounts import AccountStatus
 from mailstack.settings import Settings
 from provisioning.people.accounts import AccountService
 from tests import mail
+from tests.browser import PHONE
 from tests.oidc import (  # noqa: F401 -- close_browsers: autouse
     CALLBACK,
     close_browsers,
@@ -28,23 +29,11 @@ from tests.oidc import (  # noqa: F401 -- close_browsers: autouse
     register,
 )
 from tests.oidc import browser as browser_of
-from tests.support import NewAccount, wait_for, which
+from tests.support import NewAccount, wait_for
 
 pytestmark = pytest.mark.e2e
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "webmail"
-PHONE: ViewportSize = {"width": 390, "height": 844}
 INBOX = "**/?_task=mail*"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=which("chromium"),
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -160,9 +149,11 @@ def test_signing_out_of_the_webmail_ends_the_portal_session(
     open_mailbox(page)
     page.goto(f"{live_stack.webmail_url}/?_task=mail")
     page.wait_for_selector("#messagelist", state="attached")
-    page.locator("a.logout").first.dispatch_event("click")
-    page.wait_for_url(f"{live_stack.webmail_url}/**")
-    page.wait_for_selector("#rcmloginuser")
+    # At phone width "Logout" is in the menu behind the header's menu button.
+    page.click(".task-menu-button")
+    page.click("#taskmenu a.logout")
+    page.wait_for_url(f"{live_stack.webmail_url}/")
+    page.wait_for_selector("#rcmloginuser")  # back at the webmail's login page
     page.goto(f"{live_stack.public_url}/account")
     page.wait_for_url("**/login**")  # the portal's session is gone too
     shot(page, "portal-after-webmail-logout")
