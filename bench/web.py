@@ -6,8 +6,10 @@ second over one kept-alive connection, each beside a reference measured in the s
   a process of its own, binding its port the ordinary way (``host``/``port``, where asyncio
   sets TCP_NODELAY): a service whose connections keep Nagle's algorithm again (see
   provisioning/web/server.py ``listening_socket``) shows here as a ratio of about 0.15;
-- the provider's token endpoint (a refresh grant: client authentication, the account read
-  again, new tokens signed and stored) and its introspection endpoint (RFC 7662, what Dovecot
+- the provider's token endpoint, for a code exchange (client authentication, the code redeemed,
+  PKCE, the account read again, tokens and an ID token signed and stored; the code is fetched
+  untimed) and a refresh grant (client authentication, the account read again, the refresh
+  token rotated, new tokens stored), and its introspection endpoint (RFC 7662, what Dovecot
   asks for each XOAUTH2 login), beside the bare application's JSON document.
 
 Nothing here asserts a time.
@@ -15,8 +17,6 @@ Nothing here asserts a time.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import secrets
@@ -26,19 +26,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from identity.roles import ROOT
 from mailstack.settings import Settings
 from provisioning.composition import Composition
+from tests.oidc import CALLBACK, Rp, code_for, exchange
 from tests.support import free_ports, running_stack, wait_for
 from tests.web import form_token
 
 SECONDS = float(os.environ.get("BENCH_WEB_SECONDS", "2"))
 STATIC = Path(__file__).resolve().parent.parent / "provisioning" / "web" / "static"
-CALLBACK = "http://127.0.0.1:9/callback"
 USER = "bench.web"
 PASSWORD = "Bench-Web-Pass-1"  # noqa: S105 -- a throwaway account on a test stack
 
@@ -105,47 +104,35 @@ def per_second(request: Callable[[], httpx.Response]) -> float:
     return round(count / elapsed, 1)
 
 
-def first_tokens(settings: Settings, http: httpx.Client) -> tuple[dict[str, str], tuple[str, str]]:
-    """An alumnus signed in through the portal, a trusted confidential client, and the tokens
-    of one code + PKCE exchange; with the client's credentials."""
+def bench_client(settings: Settings, http: httpx.Client) -> Rp:
+    """An alumnus signed in through the portal in ``http``, and a trusted confidential client."""
     with Composition(settings) as root:
         root.accounts(ROOT).create(USER, "Bench Web", PASSWORD)
         added = root.oidc_clients(ROOT).add(
             f"bench-{secrets.token_hex(4)}", [CALLBACK], scopes=["profile"], trusted=True
         )
-    auth = (added.client.client_id, added.secret or "")
     signed = http.post(
         "/login",
         data={"csrf_token": form_token(http, "/login"), "login": USER, "password": PASSWORD},
     )
     assert signed.status_code == 303, signed.text
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-    params = {
-        "response_type": "code",
-        "client_id": auth[0],
-        "redirect_uri": CALLBACK,
-        "scope": "openid profile",
-        "state": "s",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    answer = http.get("/oidc/authorize", params=params)
-    assert answer.status_code == 302, answer.text
-    code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
-    exchanged = http.post(
-        "/oidc/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": CALLBACK,
-            "code_verifier": verifier,
-        },
-        auth=auth,
-    )
-    assert exchanged.status_code == 200, exchanged.text
-    return exchanged.json(), auth
+    return Rp(added.client.client_id, added.secret)
+
+
+def exchanges_per_second(http: httpx.Client, rp: Rp) -> float:
+    """Code exchanges answered per second: each code is fetched (untimed), then exchanged with
+    its PKCE verifier (timed); for SECONDS of exchanging, after a warm-up."""
+    spent, count, warm_up = 0.0, 0, 5
+    while spent < SECONDS:
+        code, verifier = code_for(http, rp, scope="openid profile")
+        started = time.perf_counter()
+        exchange(http, rp, code, verifier).raise_for_status()
+        took = time.perf_counter() - started
+        if warm_up:
+            warm_up -= 1
+        else:
+            spent, count = spent + took, count + 1
+    return round(count / spent, 1)
 
 
 def web_figures() -> dict[str, float]:
@@ -159,7 +146,11 @@ def web_figures() -> dict[str, float]:
         static_ref = per_second(lambda: ref.get("/static/site.css"))
         discovery = per_second(lambda: http.get("/.well-known/openid-configuration"))
         document_ref = per_second(lambda: ref.get("/document"))
-        tokens, auth = first_tokens(settings, http)
+        rp = bench_client(settings, http)
+        auth = (rp.client_id, rp.secret or "")
+        exchanged = exchanges_per_second(http, rp)
+        code, verifier = code_for(http, rp, scope="openid profile")
+        tokens = exchange(http, rp, code, verifier).json()
         latest = {"refresh_token": tokens["refresh_token"]}
 
         def refresh() -> httpx.Response:
@@ -184,6 +175,8 @@ def web_figures() -> dict[str, float]:
         "discovery_per_s": discovery,
         "bare_json_per_s": document_ref,
         "discovery_vs_bare": round(discovery / document_ref, 2),
+        "token_code_exchange_per_s": exchanged,
+        "code_exchange_vs_bare": round(exchanged / document_ref, 3),
         "token_refresh_per_s": token,
         "token_vs_bare": round(token / document_ref, 3),
         "introspection_per_s": introspection,
