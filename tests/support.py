@@ -25,7 +25,7 @@ from identity.dit import Tree
 from identity.roles import ROOT, Actor
 from mailstack.context import RenderContext
 from mailstack.keys.dkim import NO_DKIM_KEY
-from mailstack.keys.tls import TlsFiles
+from mailstack.keys.tls import TlsFiles, tls_files
 from mailstack.layout import Layout
 from mailstack.settings import Ports, Settings, build, to_values
 from provisioning import stack
@@ -175,6 +175,18 @@ def which(program: str) -> str:
     if not found:
         raise AssertionError(f"{program} is not installed: `make install` installs it")
     return found
+
+
+def curl(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Debian's curl against the stack, trusting its CA (IMAP, POP3, SMTP, tokens)."""
+    ca = str(tls_files(settings).ca_cert)
+    return subprocess.run(
+        [which("curl"), "--silent", "--show-error", "--max-time", "20", "--cacert", ca, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 @contextmanager

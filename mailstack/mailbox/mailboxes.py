@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mailstack.errors import DaemonError
 from mailstack.layout import Layout
-from mailstack.mailbox import imapsync, mailbackup, mailstore
+from mailstack.mailbox import authcache, imapsync, mailbackup, mailstore
 from mailstack.mailbox.doveadm import Doveadm
 from mailstack.mailbox.imapsync import FolderCount, ImapSource
 
@@ -81,6 +81,12 @@ class DoveadmMailboxes:
         (every cached login then binds once more)."""
         if self.doveadm.dovecot_running():
             self.doveadm("auth", "cache", "flush")
+
+    def flush_token_login(self, login: str, token: str) -> None:
+        """Forget the one cached login of ``login`` with bearer ``token`` (its key is the two
+        joined): over the auth-master socket, since the token may not go into doveadm's argv."""
+        if self.doveadm.dovecot_running():
+            authcache.flush(self.layout.dovecot_run / "auth-master", [login + token])
 
     def home(self, user: str) -> Path:
         """The mailbox's home (``mail/<domain>/<local part>``, as the userdb says)."""

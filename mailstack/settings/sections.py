@@ -122,6 +122,12 @@ class Web(Section):
         "serve the web service over TLS with the stack's certificate (default: plain HTTP, "
         "for loopback or behind a TLS proxy)",
     )
+    access_token_ttl: int = setting(
+        600,
+        rules.bounded(5, 3600),
+        "seconds an access token of the OpenID Connect provider lives (5-3600); a cut token "
+        "stops at once, an expired one within a second, at the provider and in Dovecot",
+    )
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,13 @@ from joserfc.jwk import KeySet
 
 from identity.errors import NotFoundError
 from identity.roles import Actor
+from mailstack.context import INTROSPECTION_CLIENT
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog
 from provisioning.oidc import rules
 from provisioning.oidc.clients import secret_matches
 from provisioning.oidc.keys import ALGORITHMS, SigningKeys
+from provisioning.oidc.mail_logins import TokenLogins
 from provisioning.oidc.storage import Client, Code, OidcStore, Token
 from provisioning.people.signin import SignIn
 from provisioning.store import Store, new_secret
@@ -305,7 +307,9 @@ class _CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
         )
 
     def query_authorization_code(self, code: str, client: OidcClient) -> OidcCode | None:
-        found = self.server.oidc.redeem_code(code, client.get_client_id())
+        found, replayed = self.server.oidc.redeem_code(code, client.get_client_id())
+        if replayed:
+            self.server.cut_mail_logins()
         return OidcCode(found) if found else None
 
     def delete_authorization_code(self, authorization_code: OidcCode) -> None:
@@ -330,6 +334,7 @@ class _RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
             return None
         if found.rotated is not None:
             self.server.oidc.revoke_grant(found.grant_id)
+            self.server.cut_mail_logins()
             return None
         return OidcToken(found, "refresh_token") if found.refresh_live(time.time()) else None
 
@@ -340,6 +345,7 @@ class _RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
     def revoke_old_credential(self, refresh_token: OidcToken) -> None:
         if not self.server.oidc.rotate(refresh_token.record):  # used by a racing request
             self.server.oidc.revoke_grant(refresh_token.record.grant_id)
+            self.server.cut_mail_logins()
 
 
 class _IdToken(OpenIDCode):  # type: ignore[misc]
@@ -406,6 +412,23 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
     def check_permission(self, token: OidcToken, client: OidcClient, request: Any) -> bool:
         return not client.record.public
 
+    def authenticate_token(self, request: OAuth2Request, client: OidcClient) -> OidcToken | None:
+        """The token asked about; one Dovecot is told is active for mail is noted, so that its
+        entry in Dovecot's cache goes when it expires (mail_logins)."""
+        found: OidcToken | None = super().authenticate_token(request, client)
+        mail_logins = self.server.mail_logins
+        if (
+            found is not None
+            and mail_logins is not None
+            and client.get_client_id() == INTROSPECTION_CLIENT
+            and found.kind == "access_token"
+            and not (found.is_expired() or found.is_revoked())
+            and "mail" in found.record.scope.split()
+        ):
+            record = found.record
+            mail_logins.accepted(record.uid, request.form["token"], record.access_expires)
+        return found
+
     def introspect_token(self, token: OidcToken) -> dict[str, object]:
         record = token.record
         expires = record.refresh_expires if token.kind == "refresh_token" else None
@@ -461,9 +484,18 @@ class _EndSession(EndSessionEndpoint):  # type: ignore[misc]
 
 class Provider(AuthorizationServer):  # type: ignore[misc]
     def __init__(
-        self, settings: Settings, store: Store, signin: SignIn, keys: SigningKeys, audit: AuditLog
+        self,
+        settings: Settings,
+        store: Store,
+        signin: SignIn,
+        keys: SigningKeys,
+        audit: AuditLog,
+        mail_logins: TokenLogins | None = None,
     ) -> None:
+        """``mail_logins``: the web service's list of the tokens Dovecot accepted (None where
+        nothing tells Dovecot about tokens)."""
         super().__init__(scopes_supported=list(rules.SCOPES))
+        self.mail_logins = mail_logins
         self.signin = signin  # who a person is now, on short connections of its own
         self.settings = settings
         self.issuer = settings.public_url.rstrip("/")
@@ -475,7 +507,7 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
             BearerTokenGenerator(
                 access_token_generator=lambda **_: new_secret(),
                 refresh_token_generator=lambda **_: new_secret(),
-                expires_generator=lambda client, grant_type: rules.ACCESS_TOKEN_TTL,
+                expires_generator=lambda client, grant_type: settings.web.access_token_ttl,
             ),
         )
         self.register_grant(_CodeGrant, [_Pkce(required=True), _IdToken(self)])
@@ -540,6 +572,11 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
 
     def person(self, uid: str, entry_uuid: str, stamp: str) -> Person | None:
         return standing_person(self.signin, uid, entry_uuid, stamp)
+
+    def cut_mail_logins(self) -> None:
+        """Tokens were revoked here: Dovecot forgets the ones it accepted."""
+        if self.mail_logins is not None:
+            self.mail_logins.cut_all()
 
     def find_token(self, value: str, hint: str | None) -> OidcToken | None:
         kinds = (

@@ -165,12 +165,6 @@ async def token(request: Request, oidc: Oidc) -> Response:
     return await _endpoint(request, oidc, "token")
 
 
-def _forget_token_logins(svc: Services) -> None:
-    """Dovecot caches a token it accepted for ``auth.cache_ttl``: once tokens that may open a
-    mailbox are revoked, the next login with them goes to introspection again."""
-    svc.root.mailboxes.flush_token_logins()
-
-
 @router.post("/oidc/revoke")
 async def revoke(request: Request, svc: Svc, oidc: Oidc) -> Response:
     form = await _form(request)
@@ -181,7 +175,7 @@ async def revoke(request: Request, svc: Svc, oidc: Oidc) -> Response:
         found = oidc.find_token(fields.get("token", ""), fields.get("token_type_hint"))
         answer: Answer = oidc.create_endpoint_response("revocation", http)
         if found is not None and answer[0] == 200 and "mail" in found.record.scope.split():
-            _forget_token_logins(svc)
+            oidc.cut_mail_logins()  # Dovecot asks the provider about the next login again
         return answer
 
     return _answer(await run_in_threadpool(run))
@@ -223,7 +217,7 @@ def _logout(request: Request, svc: Services, oidc: Provider, http: HttpRequest) 
     else:
         note = "You are signed out of your jAccount and of the applications it signed you in to."
         response = svc.page(request, "message.html", title="Signed out", note=note)
-    _forget_token_logins(svc)  # every token of the person ended, whichever the scope
+    oidc.cut_mail_logins()  # every token of the person ended, whichever the scope
     sessions.close(request, response, svc.store)
     return response
 
@@ -267,5 +261,5 @@ def apps_revoke(
         )
     actor = sessions.session_actor(svc.root.signin, session)
     if oidc.forget_app(actor, session.standing.entry_uuid, client_id):
-        _forget_token_logins(svc)
+        oidc.cut_mail_logins()
     return RedirectResponse("/account/apps", status_code=303)

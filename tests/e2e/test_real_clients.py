@@ -8,23 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mailstack.keys.tls import tls_files
 from mailstack.settings import Settings
 from tests import mail
-from tests.support import NewAccount, wait_for, which
+from tests.support import NewAccount, curl, wait_for, which
 
 pytestmark = pytest.mark.e2e
-
-
-def curl(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    ca = str(tls_files(settings).ca_cert)
-    return subprocess.run(
-        [which("curl"), "--silent", "--show-error", "--max-time", "20", "--cacert", ca, *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 def test_curl_imap_pop3_and_smtp(
