@@ -13,7 +13,8 @@ reference measured in the same run. Prints a table and writes bench/results.json
 - a webmail password login to the listed inbox beside the IMAP work underneath done directly,
   and nginx's and php-fpm's memory idle and after use (bench/webmail.py);
 - the web service's requests/s for a static file and the discovery document beside a bare
-  FastAPI application, and the provider's token and introspection throughput (bench/web.py).
+  FastAPI application, the provider's token (code exchange, refresh) and introspection
+  throughput, and IMAPS logins/s with XOAUTH2 beside password logins (bench/web.py).
 
 Benchmarks are not tests: nothing here asserts a time.
 """

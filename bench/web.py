@@ -10,13 +10,16 @@ second over one kept-alive connection, each beside a reference measured in the s
   PKCE, the account read again, tokens and an ID token signed and stored; the code is fetched
   untimed) and a refresh grant (client authentication, the account read again, the refresh
   token rotated, new tokens stored), and its introspection endpoint (RFC 7662, what Dovecot
-  asks for each XOAUTH2 login), beside the bare application's JSON document.
+  asks for each XOAUTH2 login it has not cached), beside the bare application's JSON document;
+- IMAPS logins per second with XOAUTH2 beside password logins, repeated (answered by Dovecot's
+  auth cache) and fresh (a bind at slapd, an introspection at the provider).
 
 Nothing here asserts a time.
 """
 
 from __future__ import annotations
 
+import imaplib
 import json
 import os
 import secrets
@@ -32,11 +35,13 @@ import httpx
 from identity.roles import ROOT
 from mailstack.settings import Settings
 from provisioning.composition import Composition
+from tests import mail
 from tests.oidc import CALLBACK, Rp, code_for, exchange
 from tests.support import free_ports, running_stack, wait_for
 from tests.web import form_token
 
 SECONDS = float(os.environ.get("BENCH_WEB_SECONDS", "2"))
+MAIL_LOGINS = int(os.environ.get("BENCH_MAIL_LOGINS", "40"))
 STATIC = Path(__file__).resolve().parent.parent / "provisioning" / "web" / "static"
 USER = "bench.web"
 PASSWORD = "Bench-Web-Pass-1"  # noqa: S105 -- a throwaway account on a test stack
@@ -109,7 +114,7 @@ def bench_client(settings: Settings, http: httpx.Client) -> Rp:
     with Composition(settings) as root:
         root.accounts(ROOT).create(USER, "Bench Web", PASSWORD)
         added = root.oidc_clients(ROOT).add(
-            f"bench-{secrets.token_hex(4)}", [CALLBACK], scopes=["profile"], trusted=True
+            f"bench-{secrets.token_hex(4)}", [CALLBACK], scopes=["profile", "mail"], trusted=True
         )
     signed = http.post(
         "/login",
@@ -133,6 +138,66 @@ def exchanges_per_second(http: httpx.Client, rp: Rp) -> float:
         else:
             spent, count = spent + took, count + 1
     return round(count / spent, 1)
+
+
+LogIn = Callable[[imaplib.IMAP4_SSL], object]
+
+
+def password(uid: str) -> LogIn:
+    return lambda client: client.login(uid, PASSWORD)
+
+
+def bearer(uid: str, token: str) -> LogIn:
+    sasl = f"user={uid}\x01auth=Bearer {token}\x01\x01".encode()
+    return lambda client: client.authenticate("XOAUTH2", lambda _: sasl)
+
+
+def imap_logins_per_second(settings: Settings, logins: list[LogIn]) -> float:
+    """IMAPS logins (connect, TLS, authenticate, logout) per second, one after another."""
+    context = mail.tls(settings)
+    started = time.perf_counter()
+    for log_in in logins:
+        client = imaplib.IMAP4_SSL(settings.connect_host, settings.ports.imaps, ssl_context=context)
+        log_in(client)
+        client.logout()
+    return round(len(logins) / (time.perf_counter() - started), 1)
+
+
+def mail_login_figures(settings: Settings, http: httpx.Client, rp: Rp) -> dict[str, float]:
+    """IMAP logins per second with XOAUTH2 beside password logins, on one stack: repeated
+    (Dovecot's auth cache answers) and fresh (a password never seen: one argon2id bind at slapd;
+    a token never seen: one introspection at the provider)."""
+    with Composition(settings) as root:
+        accounts = root.accounts(ROOT)
+        fresh_uids = [f"bench.mail{n:03d}" for n in range(MAIL_LOGINS)]
+        for uid in fresh_uids:
+            accounts.create(uid, "Bench Mail", PASSWORD)
+    tokens = []
+    for _ in range(MAIL_LOGINS + 1):
+        code, verifier = code_for(http, rp, scope="openid mail")
+        tokens.append(exchange(http, rp, code, verifier).json()["access_token"])
+    imap_logins_per_second(settings, [password(USER), bearer(USER, tokens[0])])  # now cached
+    figures = {
+        "imap_password_login_per_s": imap_logins_per_second(
+            settings, [password(USER)] * MAIL_LOGINS
+        ),
+        "imap_password_fresh_login_per_s": imap_logins_per_second(
+            settings, [password(uid) for uid in fresh_uids]
+        ),
+        "imap_xoauth2_login_per_s": imap_logins_per_second(
+            settings, [bearer(USER, tokens[0])] * MAIL_LOGINS
+        ),
+        "imap_xoauth2_fresh_login_per_s": imap_logins_per_second(
+            settings, [bearer(USER, token) for token in tokens[1:]]
+        ),
+    }
+    figures["xoauth2_vs_password"] = round(
+        figures["imap_xoauth2_login_per_s"] / figures["imap_password_login_per_s"], 2
+    )
+    figures["xoauth2_fresh_vs_password_fresh"] = round(
+        figures["imap_xoauth2_fresh_login_per_s"] / figures["imap_password_fresh_login_per_s"], 2
+    )
+    return figures
 
 
 def web_figures() -> dict[str, float]:
@@ -168,6 +233,7 @@ def web_figures() -> dict[str, float]:
 
         token = per_second(refresh)
         introspection = per_second(introspect)
+        logins = mail_login_figures(settings, http, rp)
     return {
         "static_per_s": static,
         "bare_static_per_s": static_ref,
@@ -181,6 +247,7 @@ def web_figures() -> dict[str, float]:
         "token_vs_bare": round(token / document_ref, 3),
         "introspection_per_s": introspection,
         "introspection_vs_bare": round(introspection / document_ref, 3),
+        **logins,
     }
 
 
