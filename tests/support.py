@@ -189,6 +189,34 @@ def curl(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def self_addressed(folder: Path, account: Account, subject: str) -> Path:
+    """A message file from ``account`` to itself."""
+    message = folder / "message.eml"
+    message.write_text(
+        f"From: {account.mail}\r\nTo: {account.mail}\r\nSubject: {subject}\r\n\r\nhello\r\n"
+    )
+    return message
+
+
+def curl_send(
+    settings: Settings, account: Account, message: Path, *login: str
+) -> subprocess.CompletedProcess[str]:
+    """``message`` from ``account`` to itself through submission (STARTTLS), curl logging in
+    with ``login`` (``-u UID:PASSWORD``, or ``--user UID: --oauth2-bearer TOKEN``)."""
+    return curl(
+        settings,
+        "--ssl-reqd",
+        *login,
+        f"smtp://{settings.connect_host}:{settings.ports.submission}",
+        "--mail-from",
+        account.mail,
+        "--mail-rcpt",
+        account.mail,
+        "--upload-file",
+        str(message),
+    )
+
+
 @contextmanager
 def use_case(kind: type[U], settings: Settings, actor: Actor = ROOT) -> Iterator[U]:
     """The use case of class ``kind`` for ``actor`` from a composition root of its own (as one

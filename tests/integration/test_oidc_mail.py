@@ -34,7 +34,15 @@ from tests.oidc import (
     register,
     signed_in,
 )
-from tests.support import NewAccount, curl, running_stack, use_case, wait_for
+from tests.support import (
+    NewAccount,
+    curl,
+    curl_send,
+    running_stack,
+    self_addressed,
+    use_case,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -49,25 +57,10 @@ def imaps_folders(
 def submit(
     settings: Settings, account: Account, token: str, folder: Path, subject: str
 ) -> subprocess.CompletedProcess[str]:
-    """A message to the account itself through submission (STARTTLS), logged in with ``token``."""
-    message = folder / "message.eml"
-    message.write_text(
-        f"From: {account.mail}\r\nTo: {account.mail}\r\nSubject: {subject}\r\n\r\nhi\r\n"
-    )
-    return curl(
-        settings,
-        "--ssl-reqd",
-        "--user",
-        f"{account.uid}:",
-        "--oauth2-bearer",
-        token,
-        f"smtp://{settings.connect_host}:{settings.ports.submission}",
-        "--mail-from",
-        account.mail,
-        "--mail-rcpt",
-        account.mail,
-        "--upload-file",
-        str(message),
+    """A message to the account itself through submission, logged in with ``token``."""
+    message = self_addressed(folder, account, subject)
+    return curl_send(
+        settings, account, message, "--user", f"{account.uid}:", "--oauth2-bearer", token
     )
 
 
