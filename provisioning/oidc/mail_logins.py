@@ -11,9 +11,11 @@ with it asks the provider again and is refused. A token first seen in its last `
 seconds is flushed ``GRACE`` seconds after it was seen, so that Dovecot has stored the answer by
 then: an expired token is refused at most ``GRACE`` seconds after its expiry.
 
-Cuts before expiry (revocation, logout, an app withdrawn, a replayed refresh token or code, a
-suspension or a password change) flush the whole cache where they happen (``cut_all``): they are
-rare, and the command line, another process, has no list of tokens. The web service also
+An access token revoked by itself (RFC 7009, the token in hand) is flushed alone at once
+(``cut``). Other cuts before expiry (a refresh token revoked with its grant, a logout, an app
+withdrawn, a replayed refresh token or code, a suspension or a password change) flush the whole
+cache where they happen (``cut_all``): they name no token value, they are rare, and the command
+line, another process, has no list of tokens. The web service also
 flushes it when it starts, since a restart forgets the list."""
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ class TokenLogins:
         """How many tokens wait for their expiry here."""
         with self._wake:
             return len(self._due)
+
+    def cut(self, login: str, token: str) -> None:
+        """One access token was revoked: its entry goes now (its expiry finds nothing)."""
+        self.mailboxes.flush_token_login(login, token)
 
     def cut_all(self) -> None:
         """Every cached token login goes (with every other cached login: Dovecot cannot single

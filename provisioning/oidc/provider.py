@@ -573,6 +573,11 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
     def person(self, uid: str, entry_uuid: str, stamp: str) -> Person | None:
         return standing_person(self.signin, uid, entry_uuid, stamp)
 
+    def cut_mail_login(self, login: str, token: str) -> None:
+        """One access token was revoked: Dovecot forgets it, and only it."""
+        if self.mail_logins is not None:
+            self.mail_logins.cut(login, token)
+
     def cut_mail_logins(self) -> None:
         """Tokens were revoked here: Dovecot forgets the ones it accepted."""
         if self.mail_logins is not None:

@@ -172,10 +172,16 @@ async def revoke(request: Request, svc: Svc, oidc: Oidc) -> Response:
     fields = dict(form)
 
     def run() -> Answer:
-        found = oidc.find_token(fields.get("token", ""), fields.get("token_type_hint"))
+        value = fields.get("token", "")
+        found = oidc.find_token(value, fields.get("token_type_hint"))
         answer: Answer = oidc.create_endpoint_response("revocation", http)
         if found is not None and answer[0] == 200 and "mail" in found.record.scope.split():
-            oidc.cut_mail_logins()  # Dovecot asks the provider about the next login again
+            # Dovecot asks the provider about the next login again: the access token's one
+            # entry goes; a refresh token's grant names no access token value, so all go.
+            if found.kind == "access_token":
+                oidc.cut_mail_login(found.record.uid, value)
+            else:
+                oidc.cut_mail_logins()
         return answer
 
     return _answer(await run_in_threadpool(run))

@@ -46,9 +46,13 @@ def test_a_token_seen_in_its_last_moment_is_flushed_after_dovecot_stored_it() ->
         logins.close()
 
 
-def test_a_cut_flushes_the_whole_cache() -> None:
+def test_a_revoked_token_goes_alone_and_other_cuts_flush_the_whole_cache() -> None:
     mailboxes = FakeMailboxes()
-    TokenLogins(mailboxes).cut_all()
+    logins = TokenLogins(mailboxes)
+    logins.cut("zhang.san", "revoked-token")
+    assert mailboxes.tokens_flushed == [("zhang.san", "revoked-token")]
+    assert mailboxes.token_flushes == 0
+    logins.cut_all()
     assert mailboxes.token_flushes == 1
 
 
