@@ -43,6 +43,7 @@ from tests.support import (
     use_case,
     wait_for,
 )
+from tests.web import form_token
 
 pytestmark = pytest.mark.integration
 
@@ -179,13 +180,36 @@ def test_dovecot_s_client_is_kept_by_bring_up(live_stack: Settings) -> None:
 
 
 def test_a_suspended_account_s_token_stops_at_once(
-    live_stack: Settings, mail_app: Rp, new_account: NewAccount
+    live_stack: Settings, mail_app: Rp, new_account: NewAccount, tmp_path: Path
 ) -> None:
     account, password = new_account()
     token = access_token(live_stack, mail_app, account, password, "openid mail")
     assert imaps_folders(live_stack, account, token).returncode == 0  # now in Dovecot's cache
     done = cli(live_stack, "account", "suspend", account.uid)
     assert done.exit_code == 0, done.stderr
+    assert imaps_folders(live_stack, account, token).returncode != 0
+    assert submit(live_stack, account, token, tmp_path, "suspended").returncode != 0
+
+
+def test_a_changed_password_stops_the_person_s_tokens_at_once(
+    live_stack: Settings, mail_app: Rp, new_account: NewAccount, tmp_path: Path
+) -> None:
+    """Changed at the portal (the web service's process ends the sessions there)."""
+    account, password = new_account()
+    token = access_token(live_stack, mail_app, account, password, "openid mail")
+    assert submit(live_stack, account, token, tmp_path, "before").returncode == 0  # cached
+    http = signed_in(live_stack, account, password)
+    changed = http.post(
+        "/account/password",
+        data={
+            "csrf_token": form_token(http, "/account/password"),
+            "current": password,
+            "password": "Brand-New-Password-8",
+            "password_again": "Brand-New-Password-8",
+        },
+    )
+    assert changed.status_code == 200 and "Password changed" in changed.text, changed.text
+    assert submit(live_stack, account, token, tmp_path, "after").returncode != 0
     assert imaps_folders(live_stack, account, token).returncode != 0
 
 
