@@ -1,6 +1,7 @@
 """Dovecot's auth cache, flushed over its auth-master socket: the protocol ``doveadm auth cache
 flush`` speaks (``VERSION 1 0``, then ``CACHE-FLUSH <id> [<key> ...]``, answered
-``OK <id> <count>``), spoken here where a key is a secret and must not go into a program's argv.
+``OK <id> <count>``), spoken here so that a key that is a secret (a bearer token) never goes into
+a program's argv, and no process is started per flush.
 
 Dovecot 2.3 flushes an entry whose key, after its ``P<passdb id>`` prefix and a tab, is a given
 name followed by a tab or nothing. Its oauth2 passdb keys an accepted bearer token on the login
