@@ -42,7 +42,8 @@ image: install-test
 bench: install
 	$(BIN)/python -m bench.run
 
-## bench-web: the web service's requests/s and the provider's token and introspection throughput
+## bench-web: the web service's requests/s, the provider's token and introspection throughput,
+## IMAP logins/s with XOAUTH2 beside passwords
 bench-web: install
 	$(BIN)/python -m bench.web
 

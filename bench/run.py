@@ -15,7 +15,8 @@ reference measured in the same run. Prints a table and writes bench/results.json
 - the portal's "Mailbox" click to the rendered inbox in Chromium (single sign-on) beside
   Roundcube's own password login in the same browser, cache warm and cold (bench/sso.py);
 - the web service's requests/s for a static file and the discovery document beside a bare
-  FastAPI application, and the provider's token and introspection throughput (bench/web.py).
+  FastAPI application, the provider's token (code exchange, refresh) and introspection
+  throughput, and IMAPS logins/s with XOAUTH2 beside password logins (bench/web.py).
 
 Benchmarks are not tests: nothing here asserts a time.
 """

@@ -1,7 +1,8 @@
 """The webmail's figures for ``make bench`` (also ``python -m bench.webmail``): a password login
 to the rendered inbox through Roundcube (login page, login POST, inbox page, message list),
 beside a reference measured in the same run: the IMAP work underneath done directly (IMAPS
-login, SELECT INBOX, the envelopes of its messages); and the memory nginx and php-fpm take.
+login, SELECT INBOX, the envelopes of its messages); and the memory nginx and php-fpm take
+(PSS and RSS) after bring-up and after the logins.
 Nothing here asserts a time."""
 
 from __future__ import annotations
@@ -58,20 +59,22 @@ def imap_reference(settings: Settings) -> float:
     return time.perf_counter() - started
 
 
-def memory(master: int) -> float:
-    """Proportional set size of a master and its direct children (php-fpm's pool processes
-    come on demand and leave after 60 s idle), MiB."""
+def memory(master: int) -> tuple[float, float]:
+    """Proportional and resident set sizes of a master and its direct children (php-fpm's pool
+    processes come on demand and leave after 60 s idle), MiB each, summed."""
     pids = [master] + [
         int(p.name)
         for p in Path("/proc").iterdir()
         if p.name.isdigit() and parent_of(int(p.name)) == master
     ]
-    total = 0
+    pss = rss = 0
     for pid in pids:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             if line.startswith("Pss:"):
-                total += int(line.split()[1])
-    return round(total / 1024, 1)
+                pss += int(line.split()[1])
+            elif line.startswith("Rss:"):
+                rss += int(line.split()[1])
+    return round(pss / 1024, 1), round(rss / 1024, 1)
 
 
 def webmail_figures() -> dict[str, float]:
@@ -95,10 +98,14 @@ def webmail_figures() -> dict[str, float]:
         "login_to_inbox_s": round(webmail, 3),
         "imap_login_select_fetch_s": round(reference, 3),
         "webmail_vs_imap": round(webmail / reference, 1),
-        "idle_nginx_pss_mib": idle[0],
-        "idle_php_fpm_pss_mib": idle[1],
-        "after_logins_nginx_pss_mib": used[0],
-        "after_logins_php_fpm_pss_mib": used[1],
+        "idle_nginx_pss_mib": idle[0][0],
+        "idle_php_fpm_pss_mib": idle[1][0],
+        "after_logins_nginx_pss_mib": used[0][0],
+        "after_logins_php_fpm_pss_mib": used[1][0],
+        "idle_nginx_rss_mib": idle[0][1],
+        "idle_php_fpm_rss_mib": idle[1][1],
+        "after_logins_nginx_rss_mib": used[0][1],
+        "after_logins_php_fpm_rss_mib": used[1][1],
     }
 
 

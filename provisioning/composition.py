@@ -236,6 +236,8 @@ class Composition:
             self._channel.wait()
         if self._opened is not None:
             self._opened.close()
+        if self._store is None and "store" in self.__dict__:  # built here: its connections
+            self.store.close()
 
     def __enter__(self) -> Composition:
         return self

@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,12 +130,20 @@ class Session:
 
 
 class Store:
+    """The store, shared by the threads of one process. Each thread keeps one connection of its
+    own, opened on first use and reused (opening one cost more than most of the statements run
+    on it); every use is one short ``BEGIN IMMEDIATE`` transaction, so writers from any thread
+    or process (the web service's thread pool, the command line) queue on SQLite's lock, wait
+    up to ``BUSY_SECONDS`` for it, and commit durably (WAL, ``synchronous`` left at FULL)."""
+
+    BUSY_SECONDS = 10
+
     def __init__(self, path: Path) -> None:
         self.path = path
         # The web service (unprivileged) owns its store; root's commands use it too, and
         # SQLite gives the journal files root makes the database file's owner.
         ensure_dir(path.parent, 0o700, SERVICE_USER, SERVICE_USER)
-        db = sqlite3.connect(path, timeout=10)
+        db = sqlite3.connect(path, timeout=self.BUSY_SECONDS)
         try:
             os.chmod(path, 0o600)
             if os.geteuid() == 0:
@@ -147,24 +156,57 @@ class Store:
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         finally:
             db.close()
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
 
     @classmethod
     def for_state(cls, state_dir: Path) -> Store:
         return cls(store_path(state_dir))
 
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection. A thread that ended leaves its connection here: the next
+        thread to open one closes it. A forked child opens its own (SQLite's locks belong to
+        the process that took them)."""
+        me = threading.current_thread()
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pid, self._connections = os.getpid(), {}
+            db = self._connections.get(me)
+            if db is None:
+                for ended in [t for t in self._connections if not t.is_alive()]:
+                    self._connections.pop(ended).close()
+                db = sqlite3.connect(
+                    self.path,
+                    timeout=self.BUSY_SECONDS,
+                    isolation_level=None,
+                    check_same_thread=False,  # only close() touches it from another thread
+                )
+                self._connections[me] = db
+        return db
+
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """One short transaction; a connection per call keeps threads apart."""
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        """One short transaction on this thread's connection (not to be nested)."""
+        db = self._connection()
+        if db.in_transaction:
+            raise RuntimeError("a store transaction is open on this thread already")
+        db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("BEGIN IMMEDIATE")
             yield db
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
-        finally:
-            db.close()
+
+    def close(self) -> None:
+        """Close every thread's connection (at the end of the process's use of the store)."""
+        with self._lock:
+            connections, self._connections = self._connections, {}
+        if self._pid == os.getpid():
+            for db in connections.values():
+                db.close()
 
     # -- one-time tokens -------------------------------------------------------------------------
 

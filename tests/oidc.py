@@ -24,6 +24,7 @@ from click.testing import CliRunner, Result
 from identity.accounts import Account
 from mailstack.settings import Settings
 from provisioning.cli import main
+from tests import mail
 from tests.support import alumail
 from tests.web import form_token, loopback_address
 
@@ -89,12 +90,12 @@ def close_browsers() -> Iterator[None]:
 def browser(settings: Settings) -> httpx.Client:
     """A browser of its own on the web service: its own cookie jar and its own loopback
     address (the portal limits sign-ins per address; these are different people's browsers,
-    not one client trying passwords). Closed after the test."""
+    not one client trying passwords), trusting the stack's CA. Closed after the test."""
     http = httpx.Client(
         base_url=settings.public_url,
         timeout=30,
         follow_redirects=False,
-        transport=httpx.HTTPTransport(local_address=loopback_address()),
+        transport=httpx.HTTPTransport(local_address=loopback_address(), verify=mail.tls(settings)),
     )
     _OPEN.append(http)
     return http

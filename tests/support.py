@@ -25,7 +25,7 @@ from identity.dit import Tree
 from identity.roles import ROOT, Actor
 from mailstack.context import RenderContext
 from mailstack.keys.dkim import NO_DKIM_KEY
-from mailstack.keys.tls import TlsFiles
+from mailstack.keys.tls import TlsFiles, tls_files
 from mailstack.layout import Layout
 from mailstack.settings import Ports, Settings, build, to_values
 from provisioning import stack
@@ -175,6 +175,46 @@ def which(program: str) -> str:
     if not found:
         raise AssertionError(f"{program} is not installed: `make install` installs it")
     return found
+
+
+def curl(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Debian's curl against the stack, trusting its CA (IMAP, POP3, SMTP, tokens)."""
+    ca = str(tls_files(settings).ca_cert)
+    return subprocess.run(
+        [which("curl"), "--silent", "--show-error", "--max-time", "20", "--cacert", ca, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def self_addressed(folder: Path, account: Account, subject: str) -> Path:
+    """A message file from ``account`` to itself."""
+    message = folder / "message.eml"
+    message.write_text(
+        f"From: {account.mail}\r\nTo: {account.mail}\r\nSubject: {subject}\r\n\r\nhello\r\n"
+    )
+    return message
+
+
+def curl_send(
+    settings: Settings, account: Account, message: Path, *login: str
+) -> subprocess.CompletedProcess[str]:
+    """``message`` from ``account`` to itself through submission (STARTTLS), curl logging in
+    with ``login`` (``-u UID:PASSWORD``, or ``--user UID: --oauth2-bearer TOKEN``)."""
+    return curl(
+        settings,
+        "--ssl-reqd",
+        *login,
+        f"smtp://{settings.connect_host}:{settings.ports.submission}",
+        "--mail-from",
+        account.mail,
+        "--mail-rcpt",
+        account.mail,
+        "--upload-file",
+        str(message),
+    )
 
 
 @contextmanager

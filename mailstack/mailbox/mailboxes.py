@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mailstack.errors import DaemonError
 from mailstack.layout import Layout
-from mailstack.mailbox import imapsync, mailbackup, mailstore
+from mailstack.mailbox import authcache, imapsync, mailbackup, mailstore
 from mailstack.mailbox.doveadm import Doveadm
 from mailstack.mailbox.imapsync import FolderCount, ImapSource
 
@@ -68,19 +68,29 @@ class DoveadmMailboxes:
                 messages = int(row["value"])
         return QuotaUse(used or 0, limit, messages)
 
+    @property
+    def auth_master(self) -> Path:
+        return self.layout.dovecot_run / "auth-master"
+
     def flush_auth_cache(self, *names: str) -> None:
         """Make the next login under any of ``names`` (Dovecot keys its cache by the name the
         client typed: the UID, the address or an alias) go to the directory."""
         if names and self.doveadm.dovecot_running():
-            self.doveadm("auth", "cache", "flush", *names)
+            authcache.flush(self.auth_master, names)
 
     def flush_token_logins(self) -> None:
         """Dovecot 2.3 caches an accepted bearer token under a key that joins the user name and
-        the token with no separator (the oauth2 passdb's ``%u%w``): ``auth cache flush NAME``
-        never matches it, so a revoked token is forgotten only by flushing the whole cache
-        (every cached login then binds once more)."""
+        the token with no separator (the oauth2 passdb's ``%u%w``): a user's name never matches
+        it, so tokens cut without their values at hand are forgotten only by flushing the whole
+        cache (every cached login then binds once more)."""
         if self.doveadm.dovecot_running():
-            self.doveadm("auth", "cache", "flush")
+            authcache.flush(self.auth_master)
+
+    def flush_token_login(self, login: str, token: str) -> None:
+        """Forget the one cached login of ``login`` with bearer ``token`` (its key is the two
+        joined)."""
+        if self.doveadm.dovecot_running():
+            authcache.flush(self.auth_master, [login + token])
 
     def home(self, user: str) -> Path:
         """The mailbox's home (``mail/<domain>/<local part>``, as the userdb says)."""

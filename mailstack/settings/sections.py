@@ -130,6 +130,12 @@ class Web(Section):
         "there). Default: http(s)://<web.public_url's host, or listen>:<ports.webmail>, https "
         "when web.tls",
     )
+    access_token_ttl: int = setting(
+        600,
+        rules.bounded(5, 3600),
+        "seconds an access token of the OpenID Connect provider lives (5-3600); a cut token "
+        "stops at once, an expired one within a second, at the provider and in Dovecot",
+    )
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from provisioning.oidc import rules
 from provisioning.oidc.clients import secret_matches
 from provisioning.oidc.keys import ALGORITHMS, SigningKeys
 from provisioning.oidc.logout import SessionEnd
+from provisioning.oidc.mail_logins import TokenLogins
 from provisioning.oidc.storage import Client, Code, OidcStore, Token
 from provisioning.people.signin import SignIn
 from provisioning.store import Store, new_secret
@@ -307,7 +308,9 @@ class _CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
         )
 
     def query_authorization_code(self, code: str, client: OidcClient) -> OidcCode | None:
-        found = self.server.oidc.redeem_code(code, client.get_client_id())
+        found, replayed = self.server.oidc.redeem_code(code, client.get_client_id())
+        if replayed:
+            self.server.cut_mail_logins()
         return OidcCode(found) if found else None
 
     def delete_authorization_code(self, authorization_code: OidcCode) -> None:
@@ -332,6 +335,7 @@ class _RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
             return None
         if found.rotated is not None:
             self.server.oidc.revoke_grant(found.grant_id)
+            self.server.cut_mail_logins()
             return None
         return OidcToken(found, "refresh_token") if found.refresh_live(time.time()) else None
 
@@ -342,6 +346,7 @@ class _RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
     def revoke_old_credential(self, refresh_token: OidcToken) -> None:
         if not self.server.oidc.rotate(refresh_token.record):  # used by a racing request
             self.server.oidc.revoke_grant(refresh_token.record.grant_id)
+            self.server.cut_mail_logins()
 
 
 class _IdToken(OpenIDCode):  # type: ignore[misc]
@@ -413,6 +418,23 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
             return False
         return client.get_client_id() in (INTROSPECTION_CLIENT, token.record.client_id)
 
+    def authenticate_token(self, request: OAuth2Request, client: OidcClient) -> OidcToken | None:
+        """The token asked about; one Dovecot is told is active for mail is noted, so that its
+        entry in Dovecot's cache goes when it expires (mail_logins)."""
+        found: OidcToken | None = super().authenticate_token(request, client)
+        mail_logins = self.server.mail_logins
+        if (
+            found is not None
+            and mail_logins is not None
+            and client.get_client_id() == INTROSPECTION_CLIENT
+            and found.kind == "access_token"
+            and not (found.is_expired() or found.is_revoked())
+            and "mail" in found.record.scope.split()
+        ):
+            record = found.record
+            mail_logins.accepted(record.uid, request.form["token"], record.access_expires)
+        return found
+
     def introspect_token(self, token: OidcToken) -> dict[str, object]:
         record = token.record
         expires = record.refresh_expires if token.kind == "refresh_token" else None
@@ -475,9 +497,13 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
         keys: SigningKeys,
         audit: AuditLog,
         session_end: SessionEnd,
+        mail_logins: TokenLogins | None = None,
     ) -> None:
+        """``mail_logins``: the web service's list of the tokens Dovecot accepted (None where
+        nothing tells Dovecot about tokens)."""
         super().__init__(scopes_supported=list(rules.SCOPES))
         self.session_end = session_end
+        self.mail_logins = mail_logins
         self.signin = signin  # who a person is now, on short connections of its own
         self.settings = settings
         self.issuer = settings.public_url.rstrip("/")
@@ -489,7 +515,7 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
             BearerTokenGenerator(
                 access_token_generator=lambda **_: new_secret(),
                 refresh_token_generator=lambda **_: new_secret(),
-                expires_generator=lambda client, grant_type: rules.ACCESS_TOKEN_TTL,
+                expires_generator=lambda client, grant_type: settings.web.access_token_ttl,
             ),
         )
         self.register_grant(_CodeGrant, [_Pkce(required=True), _IdToken(self)])
@@ -554,6 +580,16 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
 
     def person(self, uid: str, entry_uuid: str, stamp: str) -> Person | None:
         return standing_person(self.signin, uid, entry_uuid, stamp)
+
+    def cut_mail_login(self, login: str, token: str) -> None:
+        """One access token was revoked: Dovecot forgets it, and only it."""
+        if self.mail_logins is not None:
+            self.mail_logins.cut(login, token)
+
+    def cut_mail_logins(self) -> None:
+        """Tokens were revoked here: Dovecot forgets the ones it accepted."""
+        if self.mail_logins is not None:
+            self.mail_logins.cut_all()
 
     def find_token(self, value: str, hint: str | None) -> OidcToken | None:
         kinds = (

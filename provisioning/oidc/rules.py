@@ -24,10 +24,10 @@ SCOPES = tuple(SCOPE_CLAIMS)
 MAX_URI_CHARS = 2000
 MAX_NAME_CHARS = 64
 
-# Lifetimes, in seconds. Access and ID tokens are short: a suspension or password change ends
-# a client's access at the latest when its current access token expires.
+# Lifetimes, in seconds (an access token's is the setting web.access_token_ttl, 10 minutes by
+# default). Access and ID tokens are short: a suspension or password change ends a client's
+# access at the latest when its current access token expires.
 CODE_TTL = 120
-ACCESS_TOKEN_TTL = 600
 ID_TOKEN_TTL = 600
 REFRESH_TOKEN_TTL = 30 * 24 * 3600
 

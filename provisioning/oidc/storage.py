@@ -260,9 +260,10 @@ class OidcStore:
                 ),
             )
 
-    def redeem_code(self, code: str, client_id: str) -> Code | None:
-        """The unexpired code issued to ``client_id``, marked used. A code used before is
-        refused, and every token issued from it is revoked (RFC 6749 section 4.1.2)."""
+    def redeem_code(self, code: str, client_id: str) -> tuple[Code | None, bool]:
+        """The unexpired code issued to ``client_id``, marked used; and whether it was a replay.
+        A code used before is refused, and every token issued from it is revoked (RFC 6749
+        section 4.1.2)."""
         now = time.time()
         key = digest(code)
         with self.store.connect() as db:
@@ -270,16 +271,16 @@ class OidcStore:
                 "SELECT * FROM oidc_codes WHERE digest = ? AND client_id = ?", (key, client_id)
             ).fetchone()
             if row is None:
-                return None
+                return None, False
             found = Code(*row)
             if found.used is not None:
                 db.execute(
                     "UPDATE oidc_tokens SET revoked = ? WHERE grant_id = ? AND revoked IS NULL",
                     (now, key),
                 )
-                return None
+                return None, True
             db.execute("UPDATE oidc_codes SET used = ? WHERE digest = ?", (now, key))
-        return found if found.expires > now else None
+        return (found if found.expires > now else None), False
 
     def nonce_used(self, client_id: str, nonce: str) -> bool:
         """Whether ``client_id`` sent ``nonce`` in an earlier authorization (a replay)."""

@@ -34,6 +34,7 @@ from mailstack.settings import Settings
 from provisioning.composition import Composition
 from provisioning.legacy.holders import PortalMoves
 from provisioning.mailer import Mailer, Outbox, QueuedMailer
+from provisioning.oidc.mail_logins import TokenLogins
 from provisioning.oidc.provider import Provider
 from provisioning.people.accounts import AccountService
 from provisioning.people.recovery import Recovery
@@ -149,8 +150,18 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
         csrf=Csrf(service_key(root.layout.web_key)),
         templates=templates,
     )
+    # The tokens Dovecot accepted are flushed from its cache as they expire; a service that
+    # starts (again) knows none of them, so it flushes every cached token login first.
+    mail_logins = TokenLogins(root.mailboxes)
+    mail_logins.cut_all()
     app.state.oidc = Provider(
-        settings, store, root.signin, root.oidc_keys, root.audit, root.session_end
+        settings,
+        store,
+        root.signin,
+        root.oidc_keys,
+        root.audit,
+        root.session_end,
+        mail_logins=mail_logins,
     )
     app.add_middleware(BodyLimit)
     app.add_middleware(Defences, secure=settings.web_secure)  # outside BodyLimit: its 413 too

@@ -182,12 +182,6 @@ async def token(request: Request, oidc: Oidc) -> Response:
     return await _endpoint(request, oidc, "token")
 
 
-def _forget_token_logins(svc: Services) -> None:
-    """Dovecot caches a token it accepted for ``auth.cache_ttl``: once tokens that may open a
-    mailbox are revoked, the next login with them goes to introspection again."""
-    svc.root.mailboxes.flush_token_logins()
-
-
 @router.post("/oidc/revoke")
 async def revoke(request: Request, svc: Svc, oidc: Oidc) -> Response:
     form = await _form(request)
@@ -195,10 +189,16 @@ async def revoke(request: Request, svc: Svc, oidc: Oidc) -> Response:
     fields = dict(form)
 
     def run() -> Answer:
-        found = oidc.find_token(fields.get("token", ""), fields.get("token_type_hint"))
+        value = fields.get("token", "")
+        found = oidc.find_token(value, fields.get("token_type_hint"))
         answer: Answer = oidc.create_endpoint_response("revocation", http)
         if found is not None and answer[0] == 200 and "mail" in found.record.scope.split():
-            _forget_token_logins(svc)
+            # Dovecot asks the provider about the next login again: the access token's one
+            # entry goes; a refresh token's grant names no access token value, so all go.
+            if found.kind == "access_token":
+                oidc.cut_mail_login(found.record.uid, value)
+            else:
+                oidc.cut_mail_logins()
         return answer
 
     return _answer(await run_in_threadpool(run))
@@ -284,5 +284,5 @@ def apps_revoke(
         )
     actor = sessions.session_actor(svc.root.signin, session)
     if oidc.forget_app(actor, session.standing.entry_uuid, client_id):
-        _forget_token_logins(svc)
+        oidc.cut_mail_logins()
     return RedirectResponse("/account/apps", status_code=303)

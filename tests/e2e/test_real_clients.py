@@ -8,23 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mailstack.keys.tls import tls_files
 from mailstack.settings import Settings
 from tests import mail
-from tests.support import NewAccount, wait_for, which
+from tests.support import NewAccount, curl, curl_send, self_addressed, wait_for, which
 
 pytestmark = pytest.mark.e2e
-
-
-def curl(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    ca = str(tls_files(settings).ca_cert)
-    return subprocess.run(
-        [which("curl"), "--silent", "--show-error", "--max-time", "20", "--cacert", ca, *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 def test_curl_imap_pop3_and_smtp(
@@ -50,23 +38,8 @@ def test_curl_imap_pop3_and_smtp(
     )
     assert starttls.returncode == 0, starttls.stderr
 
-    message = tmp_path / "message.eml"
-    message.write_text(
-        f"From: {account.mail}\r\nTo: {account.mail}\r\nSubject: sent by curl\r\n\r\nhello\r\n"
-    )
-    sent = curl(
-        live_stack,
-        "--ssl-reqd",
-        "-u",
-        creds,
-        f"smtp://{host}:{live_stack.ports.submission}",
-        "--mail-from",
-        account.mail,
-        "--mail-rcpt",
-        account.mail,
-        "--upload-file",
-        str(message),
-    )
+    message = self_addressed(tmp_path, account, "sent by curl")
+    sent = curl_send(live_stack, account, message, "-u", creds)
     assert sent.returncode == 0, sent.stderr
     assert wait_for(
         lambda: "sent by curl" in mail.inbox_subjects(live_stack, account.uid, password)
@@ -83,19 +56,7 @@ def test_curl_imap_pop3_and_smtp(
     assert (
         curl(live_stack, "-u", wrong, f"pop3s://{host}:{live_stack.ports.pop3s}/").returncode == 67
     )
-    refused = curl(
-        live_stack,
-        "--ssl-reqd",
-        "-u",
-        wrong,
-        f"smtp://{host}:{live_stack.ports.submission}",
-        "--mail-from",
-        account.mail,
-        "--mail-rcpt",
-        account.mail,
-        "--upload-file",
-        str(message),
-    )
+    refused = curl_send(live_stack, account, message, "-u", wrong)
     assert refused.returncode == 67, refused.stderr
 
 

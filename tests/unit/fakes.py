@@ -193,6 +193,7 @@ class FakeMailboxes:
     existing: set[str] = field(default_factory=set)
     flushed: list[str] = field(default_factory=list)
     token_flushes: int = 0  # whole-cache flushes (Dovecot's cached bearer-token logins)
+    tokens_flushed: list[tuple[str, str]] = field(default_factory=list)  # one login each
     fail_create: bool = False
 
     def flush_auth_cache(self, *names: str) -> None:
@@ -200,6 +201,9 @@ class FakeMailboxes:
 
     def flush_token_logins(self) -> None:
         self.token_flushes += 1
+
+    def flush_token_login(self, login: str, token: str) -> None:
+        self.tokens_flushed.append((login, token))
 
     def quota(self, user: str) -> QuotaUse:
         return QuotaUse(0, None, 0)
