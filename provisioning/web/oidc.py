@@ -23,9 +23,10 @@ from provisioning.oidc.storage import OidcStore
 from provisioning.store import Store
 from provisioning.web import sessions
 from provisioning.web.requests import Services, services, signed_in
-from provisioning.web.security import CSRF_FIELD, allow_form_targets
+from provisioning.web.security import CSRF_FIELD, allow_form_targets, client_address
 
 router = APIRouter(include_in_schema=False)
+CLIENT_AUTH = "oidc-client-auth"
 Svc = Annotated[Services, Depends(services)]
 Field = Annotated[str, Form()]
 CsrfToken = Annotated[str, Form(alias=CSRF_FIELD)]
@@ -164,8 +165,12 @@ async def consent(request: Request, svc: Svc, oidc: Oidc) -> Response:
 # -- token, userinfo, revocation, introspection ----------------------------------------------------
 
 
-async def _endpoint(request: Request, oidc: Provider, name: str) -> Response:
+async def _endpoint(request: Request, svc: Services, oidc: Provider, name: str) -> Response:
     http = _http(request, await _form(request))
+    address = client_address(request)
+    # Guessing a client's secret: an address whose client authentications keep failing is
+    # refused for a while (only failures count: a busy client that proves itself is not).
+    svc.limiter.check(CLIENT_AUTH, address, svc.limits.client_auth)
 
     def run() -> Answer:
         if name == "token":
@@ -174,12 +179,15 @@ async def _endpoint(request: Request, oidc: Provider, name: str) -> Response:
             answer = oidc.create_endpoint_response(name, http)
         return answer
 
-    return _answer(await run_in_threadpool(run))
+    answer = await run_in_threadpool(run)
+    if answer[0] == 401:  # invalid_client: unknown, or the wrong secret
+        svc.limiter.hit(CLIENT_AUTH, address, svc.limits.client_auth)
+    return _answer(answer)
 
 
 @router.post("/oidc/token")
-async def token(request: Request, oidc: Oidc) -> Response:
-    return await _endpoint(request, oidc, "token")
+async def token(request: Request, svc: Svc, oidc: Oidc) -> Response:
+    return await _endpoint(request, svc, oidc, "token")
 
 
 @router.post("/oidc/revoke")
@@ -205,8 +213,8 @@ async def revoke(request: Request, svc: Svc, oidc: Oidc) -> Response:
 
 
 @router.post("/oidc/introspect")
-async def introspect(request: Request, oidc: Oidc) -> Response:
-    return await _endpoint(request, oidc, "introspection")
+async def introspect(request: Request, svc: Svc, oidc: Oidc) -> Response:
+    return await _endpoint(request, svc, oidc, "introspection")
 
 
 @router.api_route("/oidc/userinfo", methods=["GET", "POST"])

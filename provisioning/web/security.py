@@ -111,6 +111,7 @@ class Limits:
     token_client: Limit = Limit(30, 300)  # API requests with a bad token
     token_account: Limit = Limit(10, 300)  # bad secrets presented for one token id
     lookup_client: Limit = Limit(120, 60)  # UID availability
+    client_auth: Limit = Limit(30, 300)  # failed client authentications at the provider
 
 
 class RateLimiter:
@@ -123,6 +124,11 @@ class RateLimiter:
 
     def hit(self, bucket: str, key: str, limit: Limit) -> None:
         """Count one attempt; RateLimited when the window is full already."""
+        self.check(bucket, key, limit, count=True)
+
+    def check(self, bucket: str, key: str, limit: Limit, *, count: bool = False) -> None:
+        """RateLimited when the window is full; counts nothing unless ``count`` (for limits on
+        failures, counted once they are known)."""
         now = time.monotonic()
         with self._lock:
             hits = self._hits[(bucket, key.lower())]
@@ -130,7 +136,8 @@ class RateLimiter:
                 hits.popleft()
             if len(hits) >= limit.count:
                 raise RateLimited(int(hits[0] + limit.seconds - now) + 1)
-            hits.append(now)
+            if count:
+                hits.append(now)
 
 
 def client_address(request: Request) -> str:

@@ -660,3 +660,34 @@ def test_the_alumni_scope_releases_the_graduation_year(
     tokens = exchange(http, app, code, verifier).json()
     info = userinfo(http, tokens["access_token"]).json()
     assert info["graduation_year"] == 2011 and set(info) == {"sub", "graduation_year"}
+
+
+def test_an_address_guessing_client_secrets_is_held_off(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
+    """Failed client authentications at the token and introspection endpoints count per
+    address: past the limit that address is refused (429) even with the right secret, while
+    a client elsewhere that proves itself goes on."""
+    rp = register(live_stack)
+    account, password = new_account()
+    guesser, honest = browser(live_stack), signed_in(live_stack, account, password)
+    form = {"grant_type": "refresh_token", "refresh_token": "x"}
+    for n in range(30):
+        path = "/oidc/token" if n % 2 else "/oidc/introspect"
+        wrong = guesser.post(path, data={**form, "token": "x"}, auth=(rp.client_id, f"guess{n}"))
+        assert wrong.status_code == 401, wrong.text
+    code, verifier = code_for(honest, rp)
+    held = guesser.post(
+        "/oidc/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+        },
+        auth=(rp.client_id, rp.secret or ""),
+    )
+    assert held.status_code == 429, held.text
+    assert int(held.headers["retry-after"]) > 0
+    # The code was not spent on the refused request: the client from its own address goes on.
+    assert exchange(honest, rp, code, verifier).status_code == 200
