@@ -18,6 +18,7 @@ from identity.errors import NotFoundError
 from identity.roles import PORTAL
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog
+from provisioning.i18n import _, speaking
 from provisioning.mailer import Mailer, Outbox
 from provisioning.people.accounts import AccountService
 from provisioning.people.passwords import RESET_TOKEN_KIND as KIND
@@ -69,15 +70,14 @@ class Recovery:
             return
         link = f"{self.settings.public_url}/reset?token={token}"
         to, uid = account.recovery_email, account.uid
-        self.outbox.put(
-            lambda: self.mailer.send(
-                to,
-                "Reset your alumni jAccount password",
-                f"Someone asked to reset the password of the jAccount '{uid}'.\n\n"
-                f"To choose a new password, open this link within an hour:\n\n{link}\n\n"
-                "If it was not you, ignore this message: your password stays as it is.\n",
-            )
-        )
+        with speaking(account.preferred_language):  # the holder's language, else the page's
+            subject = _("Reset your alumni jAccount password")
+            body = _(
+                "Someone asked to reset the password of the jAccount '{uid}'.\n\n"
+                "To choose a new password, open this link within an hour:\n\n{link}\n\n"
+                "If it was not you, ignore this message: your password stays as it is.\n"
+            ).format(uid=uid, link=link)
+        self.outbox.put(lambda: self.mailer.send(to, subject, body))
         self.audit.record(PORTAL, "recovery-mail", uid, "ok")
 
     def holder(self, token: str) -> str:

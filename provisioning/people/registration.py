@@ -30,13 +30,14 @@ from identity.passwords import DEFAULT_POLICY, hash_password
 from mailstack.publish.clients import settings_text
 from mailstack.settings import Settings
 from provisioning.collaborators import MailSender
+from provisioning.i18n import N_, _
 from provisioning.people import roster
 from provisioning.people.accounts import AccountService
 from provisioning.store import Store
 
 CONFIRM_TTL = 24 * 3600
 KIND = "register"
-ROSTER_MISMATCH = "these details do not match a graduate in the alumni roster"
+ROSTER_MISMATCH = N_("these details do not match a graduate in the alumni roster")
 
 
 @dataclass(frozen=True)
@@ -155,11 +156,13 @@ class Registration:
         link = f"{self.settings.public_url}/register/confirm?token={token}"
         self.mailer.send(
             recovery,
-            "Confirm your alumni jAccount registration",
-            f"Hello {graduate.name},\n\n"
-            f"to finish registering the jAccount '{uid}', open this link within 24 hours:\n\n"
-            f"{link}\n\n"
-            "If you did not ask for this, ignore this message: nothing is created without it.\n",
+            _("Confirm your alumni jAccount registration"),
+            _(
+                "Hello {name},\n\n"
+                "to finish registering the jAccount '{uid}', open this link within 24 hours:\n\n"
+                "{link}\n\n"
+                "If you did not ask for this, ignore this message: nothing is created without it.\n"
+            ).format(name=graduate.name, uid=uid, link=link),
         )
         return Started(recovery, graduate.legacy_address)
 
@@ -174,7 +177,7 @@ class Registration:
         """Create the jAccount and mailbox, record the registration, send the welcome mail."""
         found = self.store.consume(KIND, token)
         if found is None:
-            raise ValidationError("token", "this confirmation link is not valid or has expired")
+            raise ValidationError("token", N_("this confirmation link is not valid or has expired"))
         data = found.payload
         number = str(data["student_number"])
         graduate = roster.lookup(self.store, number)
@@ -201,23 +204,28 @@ class Registration:
                     self.tree.person(account.uid), new_holder(graduate.legacy_address)
                 )
         self.mailer.send(
-            account.mail, "Welcome to your alumni mailbox", self.welcome(account, graduate)
+            account.mail, _("Welcome to your alumni mailbox"), self.welcome(account, graduate)
         )
         return account
 
     def welcome(self, account: Account, graduate: roster.Graduate) -> str:
-        text = (
-            f"Hello {account.display_name},\n\n"
-            f"your jAccount '{account.uid}' is ready, and {account.mail} is your address for "
-            "life.\n\n"
-            f"Mail client settings:\n{settings_text(self.settings, account.uid)}\n\n"
-            f"Manage your account at {self.settings.public_url}/account\n"
+        text = _(
+            "Hello {name},\n\n"
+            "your jAccount '{uid}' is ready, and {mail} is your address for life.\n\n"
+            "Mail client settings:\n{settings}\n\n"
+            "Manage your account at {url}/account\n"
+        ).format(
+            name=account.display_name,
+            uid=account.uid,
+            mail=account.mail,
+            settings=settings_text(self.settings, account.uid),
+            url=self.settings.public_url,
         )
         if graduate.legacy_address:
-            text += (
-                f"\nYour old lifelong mailbox {graduate.legacy_address} will be retired. Its mail "
-                "will be moved into this mailbox; you will be told before it happens.\n"
-            )
+            text += _(
+                "\nYour old lifelong mailbox {legacy} will be retired. Its mail will be moved "
+                "into this mailbox; you will be told before it happens.\n"
+            ).format(legacy=graduate.legacy_address)
         return text
 
     def _has_account(self, student_number: str) -> bool:
