@@ -93,9 +93,9 @@ class Registration:
             except ValidationError as error:
                 return error.rule
             except ConflictError:
-                return "is already taken"
+                return N_("is already taken")
         if self.store.pending_subjects(KIND, "uid", uid):
-            return "is held by a registration waiting for its confirmation"
+            return N_("is held by a registration waiting for its confirmation")
         return None
 
     # -- the two steps ---------------------------------------------------------------------------

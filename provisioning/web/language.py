@@ -61,8 +61,8 @@ class Language:
 def field_error(label: str, rule: str) -> str:
     """A field's label and its rule's words, as one sentence of the page's language."""
     text = i18n.translate_made(rule)
-    if i18n.current() == i18n.CHINESE:
-        return f"{label}{text}"  # Chinese sets no space between the two
+    if i18n.current() == i18n.CHINESE and not label[-1:].isascii():
+        return f"{label}{text}"  # Chinese sets no space between two Han words
     return f"{label} {text}"
 
 

@@ -12,11 +12,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from identity.errors import AccessDeniedError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY
 from identity.roles import PORTAL, STAFF_ROLES, Role
-from provisioning.i18n import N_
+from provisioning.i18n import N_, _
 from provisioning.people import recovery_address
 from provisioning.people.registration import RegistrationForm
 from provisioning.store import Session
-from provisioning.web import preferences, sessions
+from provisioning.web import language, preferences, sessions
 from provisioning.web.oidc import sign_in_targets
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD, allow_form_targets, client_address
@@ -114,7 +114,16 @@ def register_form(request: Request, svc: Svc) -> Response:
 def uid_available(request: Request, svc: Svc, uid: str = "") -> Response:
     svc.limiter.hit("lookup", client_address(request), svc.limits.lookup_client)
     problem = svc.registration.uid_problem(uid.strip())
-    return JSONResponse({"uid": uid, "available": problem is None, "reason": problem})
+    # What the page shows as it is typed (static/forms.js), in the page's language.
+    shown = uid.strip()
+    message = (
+        _("{uid} is available").format(uid=shown)
+        if problem is None
+        else language.field_error(shown, problem)
+    )
+    return JSONResponse(
+        {"uid": uid, "available": problem is None, "reason": problem, "message": message}
+    )
 
 
 @router.post("/register")
