@@ -30,7 +30,8 @@ from identity.passwords import DEFAULT_POLICY, hash_password
 from mailstack.publish.clients import settings_text
 from mailstack.settings import Settings
 from provisioning.collaborators import MailSender
-from provisioning.i18n import N_, _
+from provisioning.i18n import N_, _, speaking
+from provisioning.i18n import current as current_language
 from provisioning.people import roster
 from provisioning.people.accounts import AccountService
 from provisioning.store import Store
@@ -151,6 +152,7 @@ class Registration:
             "graduation_year": graduate.graduation_year,
             "recovery_email": recovery,
             "password_hash": hash_password(form.password),
+            "language": current_language(),  # of the page: the welcome mail's and the entry's
         }
         token = self.store.issue(KIND, number, payload, CONFIRM_TTL)
         link = f"{self.settings.public_url}/register/confirm?token={token}"
@@ -189,6 +191,8 @@ class Registration:
         }
         if data.get("graduation_year"):
             profile["graduation_year"] = data["graduation_year"]
+        if data.get("language"):
+            profile["preferred_language"] = data["language"]
         with self.portal_accounts() as accounts:
             account = accounts.create(
                 str(data["uid"]),
@@ -203,9 +207,10 @@ class Registration:
                 accounts.connections.system.replace(
                     self.tree.person(account.uid), new_holder(graduate.legacy_address)
                 )
-        self.mailer.send(
-            account.mail, _("Welcome to your alumni mailbox"), self.welcome(account, graduate)
-        )
+        with speaking(account.preferred_language):
+            self.mailer.send(
+                account.mail, _("Welcome to your alumni mailbox"), self.welcome(account, graduate)
+            )
         return account
 
     def welcome(self, account: Account, graduate: roster.Graduate) -> str:

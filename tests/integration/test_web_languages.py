@@ -1,12 +1,14 @@
 """The portal in two languages over HTTP, against the session's real stack: Accept-Language
 picks Chinese, the switch sets the cookie and (signed in) the person's preferredLanguage in
 slapd, which a later sign-in on another browser brings back; a registration made on a Chinese
-page gets its confirmation mail in Chinese; the REST API stays English."""
+page gets its confirmation and welcome mails in Chinese and keeps the language in its entry;
+the REST API stays English."""
 
 from __future__ import annotations
 
 import re
 import secrets
+from email.header import decode_header, make_header
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,8 @@ import pytest
 from identity.accounts import AccountStatus
 from mailstack.settings import Settings
 from provisioning.people.accounts import AccountService
-from tests.support import NewAccount
+from tests import mail
+from tests.support import NewAccount, wait_for
 from tests.web import PASSWORD, client, form_token, graduate, mail_to
 
 pytestmark = pytest.mark.integration
@@ -94,8 +97,8 @@ def test_the_switch_sets_the_cookie_and_the_directory_entry(
     assert accounts.get(account.uid).status is AccountStatus.ACTIVE
 
 
-def test_a_registration_on_a_chinese_page_gets_its_mail_in_chinese(
-    live_stack: Settings, tmp_path: Path
+def test_a_registration_on_a_chinese_page_gets_its_mails_in_chinese(
+    live_stack: Settings, tmp_path: Path, accounts: AccountService
 ) -> None:
     number = graduate(live_stack, tmp_path, name="张伟")
     uid = f"zhang.wei.{secrets.token_hex(2)}"
@@ -121,8 +124,40 @@ def test_a_registration_on_a_chinese_page_gets_its_mail_in_chinese(
     body = message.get_body(("plain",))
     assert body is not None
     text = body.get_content()
+    token = re.search(r"token=([A-Za-z0-9_-]+)", text)
+    assert token
+    # Confirmed from a browser in English: the entry and the welcome mail keep the language of
+    # the page the graduate registered on.
+    with client(live_stack) as http:
+        done = http.post(
+            "/register/confirm",
+            data={"csrf_token": form_token(http, "/register"), "token": token.group(1)},
+        )
+        assert done.status_code == 200 and "Welcome" in done.text
+    assert accounts.get(uid).preferred_language == "zh-CN"
+
+    def welcome_subjects() -> list[str]:
+        raw = mail.inbox_subjects(live_stack, uid, PASSWORD)
+        return [str(make_header(decode_header(s))) for s in raw]
+
+    assert wait_for(lambda: "欢迎使用校友邮箱" in welcome_subjects(), timeout=30)
     assert (
         "张伟，您好" in text  # noqa: RUF001
         and f"jAccount“{uid}”" in text
         and "/register/confirm?token=" in text
     )
+
+
+def test_a_reset_link_is_mailed_in_the_holders_language_whatever_the_page(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
+    address = f"reset.{secrets.token_hex(3)}@home.example.org"
+    account, _password = new_account(recovery_email=address, preferred_language="zh-CN")
+    with client(live_stack) as http:  # an English page (no Accept-Language, no cookie)
+        sent = http.post(
+            "/forgot", data={"csrf_token": form_token(http, "/forgot"), "login": account.uid}
+        )
+        assert sent.status_code == 200 and "Check your recovery mailbox" in sent.text
+    message = mail_to(live_stack, address, "重置您的校友 jAccount 密码")
+    body = message.get_body(("plain",))
+    assert body is not None and "请在一小时内打开以下链接设置新密码" in body.get_content()
