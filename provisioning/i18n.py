@@ -127,7 +127,16 @@ def _patterns(language: str) -> list[tuple[re.Pattern[str], str]]:
     found = []
     for msgid in getattr(catalog, "_catalog", {}):
         if isinstance(msgid, str) and "{" in msgid:
-            pattern = _FIELD.sub(r"(?P<\1>.+?)", re.escape(msgid))
+            seen: set[str] = set()
+
+            def field(match: re.Match[str], seen: set[str] = seen) -> str:
+                name = match.group(1)
+                if name in seen:  # the same value again
+                    return f"(?P={name})"
+                seen.add(name)
+                return f"(?P<{name}>.+?)"
+
+            pattern = _FIELD.sub(field, re.escape(msgid))
             found.append((re.compile(pattern + r"\Z", re.DOTALL), msgid))
     return found
 

@@ -32,7 +32,9 @@ from identity.accounts import check_address
 from identity.errors import AlumailError, ValidationError
 from mailstack.errors import DaemonError
 from mailstack.layout import Layout
+from mailstack.publish.clients import client_settings
 from mailstack.settings import Settings
+from provisioning.i18n import _
 
 SENDMAIL = "/usr/sbin/sendmail"
 log = logging.getLogger(__name__)
@@ -46,6 +48,20 @@ def check_recipient(to: str, *, field: str = "recipient") -> str:
 
 
 SUBMIT_SOCKET = "public/submit"
+
+
+def client_settings_text(settings: Settings, uid: str) -> str:
+    """The mail client settings as plain text for a mail, in the language of the moment."""
+    lines = [
+        _("Login name: {uid} (or {uid}@{domain}), with your jAccount password.").format(
+            uid=uid, domain=settings.domain
+        ),
+        "",
+    ]
+    for s in client_settings(settings):
+        port = _("port {port}").format(port=s.port)
+        lines.append(f"{s.protocol:5} {s.host}  {port}  {s.security}")
+    return "\n".join(lines)
 
 
 class _LocalSMTP(smtplib.SMTP):

@@ -27,11 +27,11 @@ from identity.dit import Tree
 from identity.errors import ConflictError, FieldErrors, ValidationError
 from identity.legacy import new_holder
 from identity.passwords import DEFAULT_POLICY, hash_password
-from mailstack.publish.clients import settings_text
 from mailstack.settings import Settings
 from provisioning.collaborators import MailSender
 from provisioning.i18n import N_, _, speaking
 from provisioning.i18n import current as current_language
+from provisioning.mailer import client_settings_text
 from provisioning.people import roster
 from provisioning.people.accounts import AccountService
 from provisioning.store import Store
@@ -223,7 +223,7 @@ class Registration:
             name=account.display_name,
             uid=account.uid,
             mail=account.mail,
-            settings=settings_text(self.settings, account.uid),
+            settings=client_settings_text(self.settings, account.uid),
             url=self.settings.public_url,
         )
         if graduate.legacy_address:

@@ -142,9 +142,7 @@ def test_a_registration_on_a_chinese_page_gets_its_mails_in_chinese(
 
     assert wait_for(lambda: "欢迎使用校友邮箱" in welcome_subjects(), timeout=30)
     assert (
-        "张伟，您好" in text  # noqa: RUF001
-        and f"jAccount“{uid}”" in text
-        and "/register/confirm?token=" in text
+        "张伟，您好" in text and f"jAccount“{uid}”" in text and "/register/confirm?token=" in text
     )
 
 

@@ -95,12 +95,20 @@ def test_rules_are_english_for_the_machine_faces_and_chinese_on_a_chinese_page()
             i18n.translate_made(
                 "csrf_token: this form has expired or came from another site; reload the page"
             )
-            == "表单已过期或来自其他网站，请刷新页面后重试"  # noqa: RUF001
+            == "表单已过期或来自其他网站，请刷新页面后重试"
         )
         assert i18n.translate_made("uid: must be lowercase") == "uid: 须为小写"
         first_rule = DEFAULT_POLICY.describe()[0]
         assert i18n.translate_made(first_rule).startswith("长度为")
         assert language.field_error("密码", "must not contain the UID") == "密码不能包含用户名"
+        # A value that appears twice must be the same value twice.
+        login = "Login name: {uid} (or {uid}@{domain}), with your jAccount password."
+        made = login.format(uid="wu", domain="a.example")
+        assert (
+            i18n.translate_made(made) == "登录名：wu（或 wu@a.example），密码为您的 jAccount 密码。"
+        )
+        other = "Login name: wu (or li@a.example), with your jAccount password."
+        assert i18n.translate_made(other) == other
         # Text no catalog holds stays as it is (never a wrong translation).
         assert i18n.translate_made("something new") == "something new"
     assert i18n.current() == i18n.ENGLISH
