@@ -4,6 +4,7 @@ rules' English words made deep in the use cases come out in Chinese at the face.
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
 
@@ -13,7 +14,11 @@ from jinja2 import Environment, FileSystemLoader
 from identity.accounts import check_display_name, check_uid
 from identity.errors import ValidationError
 from identity.passwords import DEFAULT_POLICY
+from mailstack.settings import build
 from provisioning import catalogs, i18n
+from provisioning.audit import AuditLog
+from provisioning.legacy.reminders import CutoffReminders, Reminder
+from provisioning.store import Store
 from provisioning.web import language
 
 pytestmark = pytest.mark.unit
@@ -138,3 +143,36 @@ def test_templates_render_in_both_languages() -> None:
         page = env.get_template("register.html").render(**values)
     assert "注册您的 jAccount" in page and "长度为 10 至 128 个字符" in page
     assert "Register your jAccount" in env.get_template("register.html").render(**values)
+
+
+class _Outbox:
+    """A MailSender that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        self.sent.append((to, subject, body))
+
+
+def test_legacy_reminders_go_out_in_each_holders_language(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = build({"legacy.cutoff": "2031-06-30"}, base=tmp_path)
+    outbox = _Outbox()
+    reminders = CutoffReminders(
+        settings,
+        Store.for_state(tmp_path),
+        None,  # type: ignore[arg-type]  # the directory: `due` is replaced below
+        outbox,
+        AuditLog(tmp_path / "audit.jsonl"),
+    )
+    due = [
+        Reminder("zhang.wei", 7, ("zhang.wei@alumni.example",), "zh-CN"),
+        Reminder("john.doe", 7, ("john.doe@alumni.example",), ""),
+    ]
+    monkeypatch.setattr(reminders, "due", lambda today: due)
+    reminders.send(datetime.date(2031, 6, 23), dry_run=False)
+    (_to, subject, body), (_to2, english, _body2) = outbox.sent
+    assert subject == "您的旧校友邮箱将于 2031-06-30 关闭" and "不超过 7 天" in body
+    assert english == "Your old alumni mailbox closes on 2031-06-30"
