@@ -35,6 +35,7 @@ from mailstack.layout import Layout
 from mailstack.publish.clients import client_settings
 from mailstack.settings import Settings
 from provisioning.i18n import _
+from provisioning.i18n import current as current_language
 
 SENDMAIL = "/usr/sbin/sendmail"
 log = logging.getLogger(__name__)
@@ -87,9 +88,11 @@ class Mailer:
         self.sender = f"no-reply@{settings.domain}"
 
     def compose(self, to: str, subject: str, body: str) -> EmailMessage:
+        """The message, its sender's name and Content-Language in the language of the moment
+        (the subject and body were written in it)."""
         message = EmailMessage()
         try:
-            message["From"] = formataddr(("Alumni jAccount", self.sender))
+            message["From"] = formataddr((_("Alumni jAccount"), self.sender))
             message["To"] = check_recipient(to)
             message["Subject"] = subject
         except ValueError as exc:  # the email package refuses a header value
@@ -98,6 +101,8 @@ class Mailer:
         message["Message-ID"] = make_msgid(domain=self.settings.domain)
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(body, cte="8bit")  # readable as it is kept; Postfix converts if needed
+        # RFC 3282; after set_content, which replaces every Content-* header.
+        message["Content-Language"] = current_language()
         return message
 
     def send(self, to: str, subject: str, body: str) -> None:

@@ -93,8 +93,8 @@ class CutoffReminders:
                     "give your old mailbox password. Or download a copy from the old service "
                     "before it closes.\n"
                 ).format(cutoff=cutoff, days=reminder.offset, url=url)
-            for address in reminder.recipients:
-                self.mailer.send(address, subject, body)
+                for address in reminder.recipients:
+                    self.mailer.send(address, subject, body)
             with self.store.connect() as db:
                 db.execute(
                     "INSERT OR IGNORE INTO reminders VALUES (?, ?, strftime('%s', 'now'))",

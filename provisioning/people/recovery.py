@@ -70,15 +70,20 @@ class Recovery:
             return
         link = f"{self.settings.public_url}/reset?token={token}"
         to, uid = account.recovery_email, account.uid
-        with speaking(account.preferred_language):  # the holder's language, else the page's
+        with speaking(account.preferred_language) as language:  # the holder's, else the page's
             subject = _("Reset your alumni jAccount password")
             body = _(
                 "Someone asked to reset the password of the jAccount '{uid}'.\n\n"
                 "To choose a new password, open this link within an hour:\n\n{link}\n\n"
                 "If it was not you, ignore this message: your password stays as it is.\n"
             ).format(uid=uid, link=link)
-        self.outbox.put(lambda: self.mailer.send(to, subject, body))
+        # Composed in the background too: whatever goes wrong, the page says the same thing.
+        self.outbox.put(lambda: self._send(language, to, subject, body))
         self.audit.record(PORTAL, "recovery-mail", uid, "ok")
+
+    def _send(self, language: str, to: str, subject: str, body: str) -> None:
+        with speaking(language):  # the sender's name and Content-Language too
+            self.mailer.send(to, subject, body)
 
     def holder(self, token: str) -> str:
         """The UID a reset link is for; ValidationError if it is not (any longer) good."""

@@ -124,6 +124,7 @@ def test_a_registration_on_a_chinese_page_gets_its_mails_in_chinese(
     body = message.get_body(("plain",))
     assert body is not None
     text = body.get_content()
+    assert message["Content-Language"] == "zh-CN"
     token = re.search(r"token=([A-Za-z0-9_-]+)", text)
     assert token
     # Confirmed from a browser in English: the entry and the welcome mail keep the language of
@@ -157,5 +158,6 @@ def test_a_reset_link_is_mailed_in_the_holders_language_whatever_the_page(
         )
         assert sent.status_code == 200 and "Check your recovery mailbox" in sent.text
     message = mail_to(live_stack, address, "重置您的校友 jAccount 密码")
+    assert message["Content-Language"] == "zh-CN" and "校友 jAccount" in str(message["From"])
     body = message.get_body(("plain",))
     assert body is not None and "请在一小时内打开以下链接设置新密码" in body.get_content()
