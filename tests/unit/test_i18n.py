@@ -176,3 +176,17 @@ def test_legacy_reminders_go_out_in_each_holders_language(
     (_to, subject, body), (_to2, english, _body2) = outbox.sent
     assert subject == "您的旧校友邮箱将于 2031-06-30 关闭" and "不超过 7 天" in body
     assert english == "Your old alumni mailbox closes on 2031-06-30"
+
+
+@pytest.mark.parametrize("lang", [i18n.ENGLISH, i18n.CHINESE])
+def test_values_in_translated_texts_are_escaped(lang: str) -> None:
+    """A translated text may hold markup (<strong>); the values put into it never do."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
+    language.install(env)
+    values = {"domain": "d", "lang": lang, "other_languages": [], "here": "/"}
+    with i18n.speaking(lang):
+        page = env.get_template("register_sent.html").render(
+            address="<script>x</script>", legacy="<i>", **values
+        )
+    assert "<strong>&lt;script&gt;x&lt;/script&gt;</strong>" in page
+    assert "<script>" not in page and "<strong>&lt;i&gt;</strong>" in page
