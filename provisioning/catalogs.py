@@ -1,6 +1,8 @@
 """The translation catalogs kept in step with the code, through Babel's own API (what
 ``pybabel extract -F babel.cfg``, ``update`` and ``compile`` do, in one command):
 
+In a checkout (it reads babel.cfg and the sources beside it; a wheel ships the catalogs only):
+
     python -m provisioning.catalogs          # check: exit 1 listing what is out of step
     python -m provisioning.catalogs --update # extract, merge into each .po, compile the .mo
 
