@@ -14,7 +14,7 @@ from identity.accounts import check_recovery_address
 from identity.errors import ValidationError
 from mailstack.settings import Settings
 from provisioning.collaborators import MailSender
-from provisioning.i18n import _
+from provisioning.i18n import N_, _
 from provisioning.mailer import check_recipient
 from provisioning.people.accounts import AccountService
 from provisioning.store import Store
@@ -62,7 +62,7 @@ def confirm(store: Store, accounts: AccountService, token: str) -> Pending:
     works once)."""
     found = store.consume(KIND, token)
     if found is None:
-        raise ValidationError("token", "this confirmation link is not valid or has expired")
+        raise ValidationError("token", N_("this confirmation link is not valid or has expired"))
     change = Pending(found.subject, found.payload["address"])
     accounts.modify(change.uid, recovery_email=change.address)
     return change

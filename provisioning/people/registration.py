@@ -117,7 +117,7 @@ class Registration:
                 lambda: check_graduation_year(form.graduation_year),
             )
         if not form.birth_date.strip() and not form.graduation_year.strip():
-            errors["birth_date"] = "give your date of birth or your graduation year"
+            errors["birth_date"] = N_("give your date of birth or your graduation year")
         uid = form.uid.strip()
         problem = self.uid_problem(uid)
         if problem:
