@@ -27,6 +27,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python -m provisioning.catalogs
 
 unit: venv
 	$(BIN)/pytest -m unit

@@ -35,6 +35,7 @@ SELF_SERVICE_ATTRIBUTES = (
     "sn",
     "telephoneNumber",
     "postalAddress",
+    "preferredLanguage",  # the language of the pages and mail (the portal's switch writes it)
 )
 # What binds a session or an API token to the entry it was granted against.
 STANDING = ("entryUUID", "pwdChangedTime", "pwdReset", "pwdAccountLockedTime")

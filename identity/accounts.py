@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from identity import rules
 from identity.errors import ValidationError
+from identity.markers import N_
 
 UID_MIN = rules.UID_MIN
 UID_MAX = rules.UID_MAX
@@ -56,21 +57,23 @@ class AccountStatus(StrEnum):
 def check_uid(uid: str, *, field: str = "uid") -> str:
     """``uid`` if it meets the UID rules; a ValidationError naming the rule if not."""
     if not UID_MIN <= len(uid) <= UID_MAX:
-        raise ValidationError(field, f"must be {UID_MIN} to {UID_MAX} characters long")
+        raise ValidationError(
+            field, N_("must be {low} to {high} characters long").format(low=UID_MIN, high=UID_MAX)
+        )
     if uid.isascii() and uid != uid.lower():
-        raise ValidationError(field, "must be lowercase")
+        raise ValidationError(field, N_("must be lowercase"))
     if not _UID_CHARS.fullmatch(uid):
         raise ValidationError(
-            field, "may contain only lowercase letters a-z, digits and the separators . - _"
+            field, N_("may contain only lowercase letters a-z, digits and the separators . - _")
         )
     if not uid[0].isalpha():
-        raise ValidationError(field, "must start with a letter")
+        raise ValidationError(field, N_("must start with a letter"))
     if not _UID_SHAPE.fullmatch(uid):
         raise ValidationError(
-            field, "must end with a letter or digit and not have two separators in a row"
+            field, N_("must end with a letter or digit and not have two separators in a row")
         )
     if uid in RESERVED_UIDS:
-        raise ValidationError(field, f"'{uid}' is reserved for the service")
+        raise ValidationError(field, N_("'{uid}' is reserved for the service").format(uid=uid))
     return uid
 
 
@@ -78,12 +81,14 @@ def check_display_name(name: str, *, field: str = "name", max_length: int = NAME
     """A person's name: any script (names are often Chinese), printable, not empty."""
     name = unicodedata.normalize("NFC", name.strip())
     if not name:
-        raise ValidationError(field, "must not be empty")
+        raise ValidationError(field, N_("must not be empty"))
     if len(name) > max_length:
-        raise ValidationError(field, f"must be at most {max_length} characters")
+        raise ValidationError(
+            field, N_("must be at most {count} characters").format(count=max_length)
+        )
     # isprintable() is the fast path; it also refuses non-ASCII spaces, which names may hold.
     if not name.isprintable() and any(unicodedata.category(c).startswith("C") for c in name):
-        raise ValidationError(field, "must not contain control or invisible format characters")
+        raise ValidationError(field, N_("must not contain control or invisible format characters"))
     return name
 
 
@@ -99,11 +104,15 @@ def check_address(address: str, *, field: str = "address") -> str:
     domain = domain.lower()
     labels = domain.split(".")
     if not at or not local or len(address) > rules.ADDRESS_MAX:
-        raise ValidationError(field, "must be an address such as name@example.org")
+        raise ValidationError(field, N_("must be an address such as name@example.org"))
     if len(local) > rules.LOCAL_PART_MAX or not _LOCAL_PART.fullmatch(local):
-        raise ValidationError(field, f"'{local}' is not a valid local part before the @")
+        raise ValidationError(
+            field, N_("'{local}' is not a valid local part before the @").format(local=local)
+        )
     if len(labels) < 2 or not all(_DNS_LABEL.fullmatch(x) for x in labels):
-        raise ValidationError(field, f"'{domain}' is not a valid domain after the @")
+        raise ValidationError(
+            field, N_("'{domain}' is not a valid domain after the @").format(domain=domain)
+        )
     return f"{local}@{domain}"
 
 
@@ -112,14 +121,14 @@ def check_recovery_address(address: str, domain: str, *, field: str = "recovery_
     into the mailbox whose password was lost reaches no one)."""
     address = check_address(address, field=field)
     if address.lower().endswith("@" + domain):
-        raise ValidationError(field, "must be an address outside this service")
+        raise ValidationError(field, N_("must be an address outside this service"))
     return address
 
 
 def check_student_number(value: str, *, field: str = "student_number") -> str:
     value = value.strip()
     if not re.fullmatch(rules.STUDENT_NUMBER, value.upper()):
-        raise ValidationError(field, "must be 4 to 20 letters, digits or hyphens")
+        raise ValidationError(field, N_("must be 4 to 20 letters, digits or hyphens"))
     return value.upper()
 
 
@@ -132,8 +141,18 @@ def check_phone(value: str, *, field: str = "phone") -> str:
     value = " ".join(value.split())
     if not _PHONE.fullmatch(value):
         raise ValidationError(
-            field, "must be a telephone number: digits, optional leading +, spaces, - ( )"
+            field, N_("must be a telephone number: digits, optional leading +, spaces, - ( )")
         )
+    return value
+
+
+_LANGUAGE_TAG = re.compile(rules.LANGUAGE_TAG)
+
+
+def check_language_tag(value: str, *, field: str = "preferred_language") -> str:
+    """A language as HTTP and LDAP's preferredLanguage name it (RFC 5646): zh-CN, en, en-GB."""
+    if not _LANGUAGE_TAG.fullmatch(value):
+        raise ValidationError(field, N_("must be a language tag such as zh-CN or en"))
     return value
 
 
@@ -146,13 +165,13 @@ def check_postal_address(value: str, *, field: str = "postal_address") -> str:
     LDAP's postal address syntax uses them as the line separator and its escape."""
     lines = [line.strip() for line in value.replace("\r\n", "\n").split("\n") if line.strip()]
     if not lines:
-        raise ValidationError(field, "must not be empty")
+        raise ValidationError(field, N_("must not be empty"))
     if len(lines) > POSTAL_LINES:
-        raise ValidationError(field, f"must be at most {POSTAL_LINES} lines")
+        raise ValidationError(field, N_("must be at most {count} lines").format(count=POSTAL_LINES))
     for line in lines:
         check_display_name(line, field=field, max_length=POSTAL_LINE_MAX)
         if "$" in line or "\\" in line:
-            raise ValidationError(field, "must not contain $ or \\")
+            raise ValidationError(field, N_("must not contain $ or \\"))
     return "\n".join(lines)
 
 
@@ -170,11 +189,14 @@ FIRST_GRADUATION_YEAR = 1896  # the university's founding
 def check_graduation_year(value: int | str, *, field: str = "graduation_year") -> int:
     text = str(value).strip()
     if not (text.isascii() and text.isdigit()):
-        raise ValidationError(field, "must be a year such as 2015")
+        raise ValidationError(field, N_("must be a year such as 2015"))
     year = int(text)
     last = time.localtime().tm_year + 10
     if not FIRST_GRADUATION_YEAR <= year <= last:
-        raise ValidationError(field, f"must be between {FIRST_GRADUATION_YEAR} and {last}")
+        raise ValidationError(
+            field,
+            N_("must be between {first} and {last}").format(first=FIRST_GRADUATION_YEAR, last=last),
+        )
     return year
 
 
@@ -195,6 +217,8 @@ class Account:
     graduation_year: int | None = None
     phone: str | None = None
     postal_address: str | None = None
+    # The language the person reads pages and mail in (a BCP 47 tag such as zh-CN or en).
+    preferred_language: str | None = None
 
     def to_entry(self, password_hash: str | None) -> dict[str, list[str]]:
         entry: dict[str, list[str]] = {"objectClass": list(ACCOUNT_CLASSES)}
@@ -229,6 +253,7 @@ class Account:
             "alumailGraduationYear": opt(self.graduation_year),
             "telephoneNumber": opt(self.phone),
             "postalAddress": opt(_to_postal(self.postal_address)),
+            "preferredLanguage": opt(self.preferred_language),
         }
 
     @classmethod
@@ -257,6 +282,7 @@ class Account:
             graduation_year=int(year) if year else None,
             phone=one("telephoneNumber"),
             postal_address=_from_postal(one("postalAddress")),
+            preferred_language=one("preferredLanguage"),
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -272,6 +298,7 @@ class Account:
             "graduation_year": self.graduation_year,
             "phone": self.phone,
             "postal_address": self.postal_address,
+            "preferred_language": self.preferred_language,
             "status": self.status.value,
             "quota": self.quota,
             "mail_enabled": self.mail_enabled,
@@ -304,6 +331,7 @@ PROFILE_RULES: dict[str, Callable[..., object]] = {
     "graduation_year": _optional(check_graduation_year),
     "phone": _optional(check_phone),
     "postal_address": _optional(check_postal_address),
+    "preferred_language": _optional(check_language_tag),
 }
 
 
@@ -324,4 +352,5 @@ ACCOUNT_ATTRIBUTES = [
     "alumailGraduationYear",
     "telephoneNumber",
     "postalAddress",
+    "preferredLanguage",
 ]

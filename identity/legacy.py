@@ -32,7 +32,7 @@ DEFAULT_STATE = LegacyState.NOT_MIGRATED
 
 HOLDERS_FILTER = f"({ADDRESS}=*)"
 # What a reader asks the directory for to build a LegacyHolder.
-HOLDER_ATTRIBUTES = ["uid", "mail", ADDRESS, STATE, "alumailRecoveryEmail"]
+HOLDER_ATTRIBUTES = ["uid", "mail", ADDRESS, STATE, "alumailRecoveryEmail", "preferredLanguage"]
 _MOVED = f"({STATE}={LegacyState.MIGRATED})"
 
 
@@ -60,6 +60,7 @@ class LegacyHolder:
     legacy_address: str
     state: str = DEFAULT_STATE
     recovery_email: str = ""
+    preferred_language: str = ""  # the language their reminders are written in
 
     @classmethod
     def from_entry(cls, entry: Mapping[str, Sequence[str]]) -> LegacyHolder:
@@ -73,6 +74,7 @@ class LegacyHolder:
             legacy_address=one(ADDRESS),
             state=one(STATE, DEFAULT_STATE),
             recovery_email=one("alumailRecoveryEmail"),
+            preferred_language=one("preferredLanguage"),
         )
 
     def as_dict(self) -> dict[str, str]:

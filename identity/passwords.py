@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from passlib.hash import argon2
 
 from identity.errors import ValidationError
+from identity.markers import N_
 
 ARGON2_MEMORY_KIB = 7168
 ARGON2_TIME_COST = 5
@@ -50,25 +51,31 @@ class PasswordPolicy:
     def describe(self) -> list[str]:
         """The rules in words, as the registration and password pages show them."""
         return [
-            f"at least {self.min_length} and at most {self.max_length} characters",
-            "at least 4 different characters",
-            "no spaces at the start or end, no control characters",
-            "must not contain your UID",
+            N_("at least {low} and at most {high} characters").format(
+                low=self.min_length, high=self.max_length
+            ),
+            N_("at least 4 different characters"),
+            N_("no spaces at the start or end, no control characters"),
+            N_("must not contain your UID"),
         ]
 
     def check(self, password: str, *, uid: str | None = None, field: str = "password") -> None:
         if len(password) < self.min_length:
-            raise ValidationError(field, f"must be at least {self.min_length} characters")
+            raise ValidationError(
+                field, N_("must be at least {count} characters").format(count=self.min_length)
+            )
         if len(password) > self.max_length:
-            raise ValidationError(field, f"must be at most {self.max_length} characters")
+            raise ValidationError(
+                field, N_("must be at most {count} characters").format(count=self.max_length)
+            )
         if password != password.strip():
-            raise ValidationError(field, "must not begin or end with white space")
+            raise ValidationError(field, N_("must not begin or end with white space"))
         if any(ord(c) < 32 or ord(c) == 127 for c in password):
-            raise ValidationError(field, "must not contain control characters")
+            raise ValidationError(field, N_("must not contain control characters"))
         if len(set(password)) < 4:
-            raise ValidationError(field, "must use at least 4 different characters")
+            raise ValidationError(field, N_("must use at least 4 different characters"))
         if uid and uid.lower() in password.lower():
-            raise ValidationError(field, "must not contain the UID")
+            raise ValidationError(field, N_("must not contain the UID"))
 
 
 DEFAULT_POLICY = PasswordPolicy()

@@ -35,6 +35,7 @@ UID_MAX = 32
 
 STUDENT_NUMBER = "[A-Z0-9-]{4,20}"
 PHONE = "[+]?[0-9(][0-9 ()-]{3,30}[0-9]"
+LANGUAGE_TAG = "[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,3}"
 GRADUATION_YEAR = "[0-9]{4}"
 QUOTA_BYTES = "[0-9]{1,16}"
 ACCOUNT_STATUS = "active|suspended|retired"
@@ -85,6 +86,7 @@ def directory_constraints() -> list[Constraint]:
         ("alumailMailQuota", QUOTA_BYTES),
         ("alumailAccountStatus", ACCOUNT_STATUS),
         ("telephoneNumber", PHONE),
+        ("preferredLanguage", LANGUAGE_TAG),
         ("displayName", _TEXT),
         ("cn", _TEXT),
         ("givenName", _TEXT),
@@ -145,6 +147,7 @@ FIELD_OF_ATTRIBUTE = {
     "givenName": "given_name",
     "sn": "family_name",
     "postalAddress": "postal_address",
+    "preferredLanguage": "preferred_language",
     "userPassword": "password",
 }
 

@@ -32,7 +32,10 @@ from identity.accounts import check_address
 from identity.errors import AlumailError, ValidationError
 from mailstack.errors import DaemonError
 from mailstack.layout import Layout
+from mailstack.publish.clients import client_settings
 from mailstack.settings import Settings
+from provisioning.i18n import _
+from provisioning.i18n import current as current_language
 
 SENDMAIL = "/usr/sbin/sendmail"
 log = logging.getLogger(__name__)
@@ -46,6 +49,20 @@ def check_recipient(to: str, *, field: str = "recipient") -> str:
 
 
 SUBMIT_SOCKET = "public/submit"
+
+
+def client_settings_text(settings: Settings, uid: str) -> str:
+    """The mail client settings as plain text for a mail, in the language of the moment."""
+    lines = [
+        _("Login name: {uid} (or {uid}@{domain}), with your jAccount password.").format(
+            uid=uid, domain=settings.domain
+        ),
+        "",
+    ]
+    for s in client_settings(settings):
+        port = _("port {port}").format(port=s.port)
+        lines.append(f"{s.protocol:5} {s.host}  {port}  {s.security}")
+    return "\n".join(lines)
 
 
 class _LocalSMTP(smtplib.SMTP):
@@ -71,9 +88,11 @@ class Mailer:
         self.sender = f"no-reply@{settings.domain}"
 
     def compose(self, to: str, subject: str, body: str) -> EmailMessage:
+        """The message, its sender's name and Content-Language in the language of the moment
+        (the subject and body were written in it)."""
         message = EmailMessage()
         try:
-            message["From"] = formataddr(("Alumni jAccount", self.sender))
+            message["From"] = formataddr((_("Alumni jAccount"), self.sender))
             message["To"] = check_recipient(to)
             message["Subject"] = subject
         except ValueError as exc:  # the email package refuses a header value
@@ -82,6 +101,8 @@ class Mailer:
         message["Message-ID"] = make_msgid(domain=self.settings.domain)
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(body, cte="8bit")  # readable as it is kept; Postfix converts if needed
+        # RFC 3282; after set_content, which replaces every Content-* header.
+        message["Content-Language"] = current_language()
         return message
 
     def send(self, to: str, subject: str, body: str) -> None:

@@ -22,6 +22,8 @@ packages=(
 # Playwright runs through executable_path: no browser is ever downloaded).
 if [[ ${1:-} == --test ]]; then
   packages+=(chromium)
+  # A font with Han characters, so the Chinese pages' screenshots show text (test-output/i18n/).
+  packages+=(fonts-wqy-microhei)
   # The production image's test builds and runs it: podman with runc (no Docker engine), and
   # debootstrap for its Debian base image (no image registry is reached).
   packages+=(podman runc debootstrap)

@@ -44,11 +44,3 @@ def client_settings(settings: Settings) -> list[ClientSetting]:
         ClientSetting("SMTP", host, ports.submissions, "SSL/TLS"),
         ClientSetting("SMTP", host, ports.submission, "STARTTLS"),
     ]
-
-
-def settings_text(settings: Settings, uid: str) -> str:
-    """The settings as plain text, for a mail."""
-    lines = [f"Login name: {uid} (or {uid}@{settings.domain}), with your jAccount password.", ""]
-    for s in client_settings(settings):
-        lines.append(f"{s.protocol:5} {s.host}  port {s.port}  {s.security}")
-    return "\n".join(lines)

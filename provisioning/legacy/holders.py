@@ -20,6 +20,7 @@ from identity.directory import DirectoryConnection
 from identity.dit import Tree
 from identity.errors import AccessDeniedError, NotFoundError, ValidationError
 from identity.legacy import HOLDER_ATTRIBUTES, HOLDERS_FILTER, LegacyHolder, new_holder
+from identity.markers import N_
 from identity.roles import Actor
 from provisioning.audit import AuditLog
 from provisioning.legacy.migration import Job, Migrator
@@ -106,14 +107,18 @@ class PortalMoves:
         (``open_migrator`` makes the copier once the request is known to be good, on
         connections of its own: the copy outlives the request, and closes them when done)."""
         if holder is None:
-            raise ValidationError("login", "this jAccount holds no legacy mailbox")
+            raise ValidationError("login", N_("this jAccount holds no legacy mailbox"))
         if not login.strip() or not password:
-            raise ValidationError("password", "give the login and password of the legacy mailbox")
+            raise ValidationError(
+                "password", N_("give the login and password of the legacy mailbox")
+            )
         with ExitStack() as opened:
             copier = opened.enter_context(open_migrator())
             with self._lock:
                 if uid in self._running:
-                    raise ValidationError("login", "a migration of this mailbox is running already")
+                    raise ValidationError(
+                        "login", N_("a migration of this mailbox is running already")
+                    )
                 self._running.add(uid)
             job = Job(uid, login.strip(), password)
             # From here the copy's thread owns what the copier opened, and closes it.

@@ -19,6 +19,7 @@ from identity.roles import PORTAL
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog
 from provisioning.collaborators import MailSender
+from provisioning.i18n import ENGLISH, _, speaking
 from provisioning.legacy import holders
 from provisioning.store import Store
 
@@ -28,6 +29,7 @@ class Reminder:
     uid: str
     offset: int
     recipients: tuple[str, ...]
+    language: str = ""  # the holder's preferredLanguage (English when none)
 
     def as_dict(self) -> dict[str, object]:
         return {"uid": self.uid, "days_before": self.offset, "to": list(self.recipients)}
@@ -73,7 +75,7 @@ class CutoffReminders:
             if holder.state == LegacyState.MIGRATED or holder.uid in sent:
                 continue
             recipients = tuple(a for a in (holder.mail, holder.recovery_email) if a)
-            result.append(Reminder(holder.uid, offset, recipients))
+            result.append(Reminder(holder.uid, offset, recipients, holder.preferred_language))
         return result
 
     def send(self, today: datetime.date, *, dry_run: bool) -> list[Reminder]:
@@ -82,16 +84,17 @@ class CutoffReminders:
             return reminders
         cutoff, url = self.settings.legacy.cutoff, self.settings.public_url
         for reminder in reminders:
-            for address in reminder.recipients:
-                self.mailer.send(
-                    address,
-                    f"Your old alumni mailbox closes on {cutoff}",
-                    f"Your legacy lifelong mailbox closes on {cutoff}, in {reminder.offset} days "
-                    "or less, and its mail has not been moved yet.\n\n"
-                    f"Move it now: sign in at {url}/account/migration with your jAccount, then "
+            with speaking(reminder.language or ENGLISH):
+                subject = _("Your old alumni mailbox closes on {cutoff}").format(cutoff=cutoff)
+                body = _(
+                    "Your legacy lifelong mailbox closes on {cutoff}, in {days} days or less, and "
+                    "its mail has not been moved yet.\n\n"
+                    "Move it now: sign in at {url}/account/migration with your jAccount, then "
                     "give your old mailbox password. Or download a copy from the old service "
-                    "before it closes.\n",
-                )
+                    "before it closes.\n"
+                ).format(cutoff=cutoff, days=reminder.offset, url=url)
+                for address in reminder.recipients:
+                    self.mailer.send(address, subject, body)
             with self.store.connect() as db:
                 db.execute(
                     "INSERT OR IGNORE INTO reminders VALUES (?, ?, strftime('%s', 'now'))",

@@ -18,6 +18,7 @@ from identity.accounts import ACCOUNT_ATTRIBUTES, Account, check_uid
 from identity.directory import Credentials
 from identity.dit import Tree
 from identity.errors import AccessDeniedError, NotFoundError, ValidationError
+from identity.markers import N_
 from identity.passwords import DEFAULT_POLICY, generate_password, hash_password
 from identity.roles import PORTAL, Actor, Role
 from mailstack.settings import Settings
@@ -28,7 +29,7 @@ from provisioning.store import Store
 
 # The store's kind of one-time token a recovery mail carries (people/recovery.py issues it).
 RESET_TOKEN_KIND = "reset"  # noqa: S105 -- a kind of token, not a secret
-RESET_LINK_NOT_VALID = "this reset link is not valid or has expired"
+RESET_LINK_NOT_VALID = N_("this reset link is not valid or has expired")
 
 
 class Passwords:

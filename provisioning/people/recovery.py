@@ -18,6 +18,7 @@ from identity.errors import NotFoundError
 from identity.roles import PORTAL
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog
+from provisioning.i18n import _, speaking
 from provisioning.mailer import Mailer, Outbox
 from provisioning.people.accounts import AccountService
 from provisioning.people.passwords import RESET_TOKEN_KIND as KIND
@@ -69,16 +70,20 @@ class Recovery:
             return
         link = f"{self.settings.public_url}/reset?token={token}"
         to, uid = account.recovery_email, account.uid
-        self.outbox.put(
-            lambda: self.mailer.send(
-                to,
-                "Reset your alumni jAccount password",
-                f"Someone asked to reset the password of the jAccount '{uid}'.\n\n"
-                f"To choose a new password, open this link within an hour:\n\n{link}\n\n"
-                "If it was not you, ignore this message: your password stays as it is.\n",
-            )
-        )
+        with speaking(account.preferred_language) as language:  # the holder's, else the page's
+            subject = _("Reset your alumni jAccount password")
+            body = _(
+                "Someone asked to reset the password of the jAccount '{uid}'.\n\n"
+                "To choose a new password, open this link within an hour:\n\n{link}\n\n"
+                "If it was not you, ignore this message: your password stays as it is.\n"
+            ).format(uid=uid, link=link)
+        # Composed in the background too: whatever goes wrong, the page says the same thing.
+        self.outbox.put(lambda: self._send(language, to, subject, body))
         self.audit.record(PORTAL, "recovery-mail", uid, "ok")
+
+    def _send(self, language: str, to: str, subject: str, body: str) -> None:
+        with speaking(language):  # the sender's name and Content-Language too
+            self.mailer.send(to, subject, body)
 
     def holder(self, token: str) -> str:
         """The UID a reset link is for; ValidationError if it is not (any longer) good."""

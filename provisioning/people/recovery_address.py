@@ -14,6 +14,7 @@ from identity.accounts import check_recovery_address
 from identity.errors import ValidationError
 from mailstack.settings import Settings
 from provisioning.collaborators import MailSender
+from provisioning.i18n import N_, _
 from provisioning.mailer import check_recipient
 from provisioning.people.accounts import AccountService
 from provisioning.store import Store
@@ -40,10 +41,12 @@ def request_change(
     link = f"{settings.public_url}/account/recovery?token={token}"
     mailer.send(
         address,
-        "Confirm your recovery address",
-        f"The jAccount '{uid}' wants to use this address to recover its password.\n\n"
-        f"To confirm, open this link within 24 hours:\n\n{link}\n\n"
-        "If you do not know this account, ignore this message.\n",
+        _("Confirm your recovery address"),
+        _(
+            "The jAccount '{uid}' wants to use this address to recover its password.\n\n"
+            "To confirm, open this link within 24 hours:\n\n{link}\n\n"
+            "If you do not know this account, ignore this message.\n"
+        ).format(uid=uid, link=link),
     )
     return address
 
@@ -59,7 +62,7 @@ def confirm(store: Store, accounts: AccountService, token: str) -> Pending:
     works once)."""
     found = store.consume(KIND, token)
     if found is None:
-        raise ValidationError("token", "this confirmation link is not valid or has expired")
+        raise ValidationError("token", N_("this confirmation link is not valid or has expired"))
     change = Pending(found.subject, found.payload["address"])
     accounts.modify(change.uid, recovery_email=change.address)
     return change

@@ -27,16 +27,18 @@ from identity.dit import Tree
 from identity.errors import ConflictError, FieldErrors, ValidationError
 from identity.legacy import new_holder
 from identity.passwords import DEFAULT_POLICY, hash_password
-from mailstack.publish.clients import settings_text
 from mailstack.settings import Settings
 from provisioning.collaborators import MailSender
+from provisioning.i18n import N_, _, speaking
+from provisioning.i18n import current as current_language
+from provisioning.mailer import client_settings_text
 from provisioning.people import roster
 from provisioning.people.accounts import AccountService
 from provisioning.store import Store
 
 CONFIRM_TTL = 24 * 3600
 KIND = "register"
-ROSTER_MISMATCH = "these details do not match a graduate in the alumni roster"
+ROSTER_MISMATCH = N_("these details do not match a graduate in the alumni roster")
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,9 @@ class Registration:
             except ValidationError as error:
                 return error.rule
             except ConflictError:
-                return "is already taken"
+                return N_("is already taken")
         if self.store.pending_subjects(KIND, "uid", uid):
-            return "is held by a registration waiting for its confirmation"
+            return N_("is held by a registration waiting for its confirmation")
         return None
 
     # -- the two steps ---------------------------------------------------------------------------
@@ -115,7 +117,7 @@ class Registration:
                 lambda: check_graduation_year(form.graduation_year),
             )
         if not form.birth_date.strip() and not form.graduation_year.strip():
-            errors["birth_date"] = "give your date of birth or your graduation year"
+            errors["birth_date"] = N_("give your date of birth or your graduation year")
         uid = form.uid.strip()
         problem = self.uid_problem(uid)
         if problem:
@@ -150,16 +152,19 @@ class Registration:
             "graduation_year": graduate.graduation_year,
             "recovery_email": recovery,
             "password_hash": hash_password(form.password),
+            "language": current_language(),  # of the page: the welcome mail's and the entry's
         }
         token = self.store.issue(KIND, number, payload, CONFIRM_TTL)
         link = f"{self.settings.public_url}/register/confirm?token={token}"
         self.mailer.send(
             recovery,
-            "Confirm your alumni jAccount registration",
-            f"Hello {graduate.name},\n\n"
-            f"to finish registering the jAccount '{uid}', open this link within 24 hours:\n\n"
-            f"{link}\n\n"
-            "If you did not ask for this, ignore this message: nothing is created without it.\n",
+            _("Confirm your alumni jAccount registration"),
+            _(
+                "Hello {name},\n\n"
+                "to finish registering the jAccount '{uid}', open this link within 24 hours:\n\n"
+                "{link}\n\n"
+                "If you did not ask for this, ignore this message: nothing is created without it.\n"
+            ).format(name=graduate.name, uid=uid, link=link),
         )
         return Started(recovery, graduate.legacy_address)
 
@@ -174,7 +179,7 @@ class Registration:
         """Create the jAccount and mailbox, record the registration, send the welcome mail."""
         found = self.store.consume(KIND, token)
         if found is None:
-            raise ValidationError("token", "this confirmation link is not valid or has expired")
+            raise ValidationError("token", N_("this confirmation link is not valid or has expired"))
         data = found.payload
         number = str(data["student_number"])
         graduate = roster.lookup(self.store, number)
@@ -186,6 +191,8 @@ class Registration:
         }
         if data.get("graduation_year"):
             profile["graduation_year"] = data["graduation_year"]
+        if data.get("language"):
+            profile["preferred_language"] = data["language"]
         with self.portal_accounts() as accounts:
             account = accounts.create(
                 str(data["uid"]),
@@ -200,24 +207,30 @@ class Registration:
                 accounts.connections.system.replace(
                     self.tree.person(account.uid), new_holder(graduate.legacy_address)
                 )
-        self.mailer.send(
-            account.mail, "Welcome to your alumni mailbox", self.welcome(account, graduate)
-        )
+        with speaking(account.preferred_language):
+            self.mailer.send(
+                account.mail, _("Welcome to your alumni mailbox"), self.welcome(account, graduate)
+            )
         return account
 
     def welcome(self, account: Account, graduate: roster.Graduate) -> str:
-        text = (
-            f"Hello {account.display_name},\n\n"
-            f"your jAccount '{account.uid}' is ready, and {account.mail} is your address for "
-            "life.\n\n"
-            f"Mail client settings:\n{settings_text(self.settings, account.uid)}\n\n"
-            f"Manage your account at {self.settings.public_url}/account\n"
+        text = _(
+            "Hello {name},\n\n"
+            "your jAccount '{uid}' is ready, and {mail} is your address for life.\n\n"
+            "Mail client settings:\n{settings}\n\n"
+            "Manage your account at {url}/account\n"
+        ).format(
+            name=account.display_name,
+            uid=account.uid,
+            mail=account.mail,
+            settings=client_settings_text(self.settings, account.uid),
+            url=self.settings.public_url,
         )
         if graduate.legacy_address:
-            text += (
-                f"\nYour old lifelong mailbox {graduate.legacy_address} will be retired. Its mail "
-                "will be moved into this mailbox; you will be told before it happens.\n"
-            )
+            text += _(
+                "\nYour old lifelong mailbox {legacy} will be retired. Its mail will be moved "
+                "into this mailbox; you will be told before it happens.\n"
+            ).format(legacy=graduate.legacy_address)
         return text
 
     def _has_account(self, student_number: str) -> bool:

@@ -25,6 +25,7 @@ from identity.accounts import (
     check_student_number,
 )
 from identity.errors import ValidationError
+from identity.markers import N_
 from identity.roles import Actor
 from provisioning.audit import AuditLog
 from provisioning.csvrows import open_csv, read_rows
@@ -57,9 +58,9 @@ def check_birth_date(value: str, *, field: str = "birth_date") -> str:
     try:
         day = datetime.date.fromisoformat(value.strip())
     except ValueError as exc:
-        raise ValidationError(field, "must be a date as YYYY-MM-DD") from exc
+        raise ValidationError(field, N_("must be a date as YYYY-MM-DD")) from exc
     if not datetime.date(1880, 1, 1) <= day <= datetime.date.today():
-        raise ValidationError(field, "must be a past date after 1880")
+        raise ValidationError(field, N_("must be a past date after 1880"))
     return day.isoformat()
 
 
@@ -68,7 +69,7 @@ def graduate_from(values: dict[str, str]) -> Graduate:
     year = (values.get("graduation_year") or "").strip()
     legacy = (values.get("legacy_address") or "").strip()
     if not birth and not year:
-        raise ValidationError("birth_date", "give a birth date or a graduation year (or both)")
+        raise ValidationError("birth_date", N_("give a birth date or a graduation year (or both)"))
     return Graduate(
         student_number=check_student_number(values.get("student_number") or ""),
         name=check_display_name(values.get("name") or ""),

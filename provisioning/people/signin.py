@@ -27,6 +27,7 @@ from identity.accounts import check_uid
 from identity.directory import Credentials
 from identity.dit import Tree
 from identity.errors import AccessDeniedError, NotFoundError
+from identity.markers import N_
 from identity.passwords import hash_password, verify_password
 from identity.roles import Actor, Role, identify
 from provisioning.audit import AuditLog
@@ -37,8 +38,8 @@ from provisioning.people.lookups import AccountLookups
 from provisioning.people.standing import AccountState
 from provisioning.store import Standing, Store
 
-REFUSED = "the jAccount name or password is not right (or the account is locked)"
-SUSPENDED = "this jAccount is suspended: please contact the helpdesk"
+REFUSED = N_("the jAccount name or password is not right (or the account is locked)")
+SUSPENDED = N_("this jAccount is suspended: please contact the helpdesk")
 
 
 @functools.cache

@@ -92,6 +92,7 @@ class AccountChanges(BaseModel):
     graduation_year: int | None = None
     phone: str | None = None
     postal_address: str | None = None
+    preferred_language: str | None = None  # zh-CN or en: the pages' and mails' language
 
 
 class NewAccount(AccountChanges):

@@ -32,6 +32,7 @@ from identity.roles import PORTAL
 from mailstack.errors import DaemonError
 from mailstack.settings import Settings
 from provisioning.composition import Composition
+from provisioning.i18n import N_
 from provisioning.legacy.holders import PortalMoves
 from provisioning.mailer import Mailer, Outbox, QueuedMailer
 from provisioning.oidc.mail_logins import TokenLogins
@@ -39,7 +40,16 @@ from provisioning.oidc.provider import Provider
 from provisioning.people.accounts import AccountService
 from provisioning.people.recovery import Recovery
 from provisioning.people.registration import Registration
-from provisioning.web import api, autoconfig, console, mailbox, oidc, portal
+from provisioning.web import (
+    api,
+    autoconfig,
+    console,
+    language,
+    mailbox,
+    oidc,
+    portal,
+    preferences,
+)
 from provisioning.web.requests import MustChange, NotSignedIn, Services, services
 from provisioning.web.security import (
     BodyLimit,
@@ -70,11 +80,11 @@ ERROR_STATUS: list[tuple[type[AlumailError], int, str]] = [
 _DN_TEXT = re.compile(r"\b(?:uid|cn|ou|dc)=", re.IGNORECASE)
 DIRECTORY_REFUSAL = "refused by the directory"  # how identity words a constraint refusal
 PUBLIC_MESSAGES = {
-    "directory": "the directory could not complete this request; try again later",
-    "not_found": "not found",
-    "conflict": "this conflicts with an entry that exists",
-    "access_denied": "the directory refused this operation",
-    "validation": "the directory refused this value",
+    "directory": N_("the directory could not complete this request; try again later"),
+    "not_found": N_("not found"),
+    "conflict": N_("this conflicts with an entry that exists"),
+    "access_denied": N_("the directory refused this operation"),
+    "validation": N_("the directory refused this value"),
 }
 log = logging.getLogger(__name__)
 
@@ -136,6 +146,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
             yield request_root.accounts(PORTAL)
 
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    language.install(templates.env)
     app.state.services = Services(
         settings=settings,
         root=root,
@@ -163,11 +174,13 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
         root.session_end,
         mail_logins=mail_logins,
     )
+    app.add_middleware(language.Language)
     app.add_middleware(BodyLimit)
     app.add_middleware(Defences, secure=settings.web_secure)  # outside BodyLimit: its 413 too
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(api.router)
     app.include_router(portal.router)
+    app.include_router(preferences.router)
     app.include_router(console.router)
     app.include_router(autoconfig.router)
     app.include_router(mailbox.router)
@@ -189,7 +202,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
         found = services(request)
         message = str(body["error"]["message"])  # type: ignore[index]
-        response = found.page(request, "message.html", status, title="Sorry", error=message)
+        response = found.page(request, "message.html", status, title=N_("Sorry"), error=message)
         response.headers.update(headers)
         return response
 

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from identity.accounts import AccountStatus
 from identity.errors import AccessDeniedError, NotFoundError
 from identity.roles import Actor
+from provisioning.i18n import N_
 from provisioning.people.helpdesk import Helpdesk
 from provisioning.web import sessions
 from provisioning.web.requests import Services, services, signed_in
@@ -81,17 +82,21 @@ def act(request: Request, svc: Svc, uid: str, action: str, csrf: CsrfToken = "")
                 actor,
                 uid,
                 temporary=temporary,
-                note="Password reset: give the temporary password to the alumnus. They must "
-                "choose a new one when they next sign in; mail refuses it until then.",
+                note=N_(
+                    "Password reset: give the temporary password to the alumnus. They must "
+                    "choose a new one when they next sign in; mail refuses it until then."
+                ),
             )
         if action == "unlock":
             done = desk.unlock(uid)
-            note = "Unlocked." if done else "The account was not locked."
+            note = N_("Unlocked.") if done else N_("The account was not locked.")
         elif action in ("suspend", "resume"):
             status = AccountStatus.SUSPENDED if action == "suspend" else AccountStatus.ACTIVE
             done = desk.set_status(uid, status)
             note = (
-                f"Account {status.value}." if done else f"The account was {status.value} already."
+                (N_("Account suspended.") if done else N_("The account was suspended already."))
+                if status is AccountStatus.SUSPENDED
+                else (N_("Account active.") if done else N_("The account was active already."))
             )
         else:
             raise NotFoundError(f"no helpdesk action {action!r}")

@@ -14,6 +14,7 @@ from starlette.background import BackgroundTask
 from identity.dit import Tree
 from identity.legacy import LegacyHolder
 from identity.roles import PORTAL
+from provisioning.i18n import N_
 from provisioning.legacy import holders
 from provisioning.legacy.migration import Migrator
 from provisioning.people.backups import MailboxBackups
@@ -64,9 +65,11 @@ def migration_start(
     return svc.page(
         request,
         "message.html",
-        title="Moving your mail",
-        note="Your old mail is being copied. Reload the migration page to follow it; mail keeps "
-        "arriving in your new mailbox meanwhile.",
+        title=N_("Moving your mail"),
+        note=N_(
+            "Your old mail is being copied. Reload the migration page to follow it; mail keeps "
+            "arriving in your new mailbox meanwhile."
+        ),
         next_link="/account/migration",
     )
 

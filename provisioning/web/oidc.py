@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from identity.errors import ValidationError
+from provisioning.i18n import N_
 from provisioning.oidc import rules
 from provisioning.oidc.provider import Answer, HttpRequest, OAuth2Error, Person, Provider
 from provisioning.oidc.storage import OidcStore
@@ -33,11 +34,11 @@ CsrfToken = Annotated[str, Form(alias=CSRF_FIELD)]
 CONSENT_FIELDS = (CSRF_FIELD, "decision")
 MAX_CLIENT_ID = 64
 SCOPE_TEXT = {
-    "openid": "who you are (an identifier for your jAccount that never changes)",
-    "profile": "your name and jAccount name",
-    "email": "your alumni e-mail address",
-    "alumni": "your graduation year",
-    "mail": "your mailbox: read and send mail as you (IMAP, POP3, SMTP)",
+    "openid": N_("who you are (an identifier for your jAccount that never changes)"),
+    "profile": N_("your name and jAccount name"),
+    "email": N_("your alumni e-mail address"),
+    "alumni": N_("your graduation year"),
+    "mail": N_("your mailbox: read and send mail as you (IMAP, POP3, SMTP)"),
 }
 
 
@@ -89,7 +90,7 @@ def _refused(request: Request, svc: Services, oidc: Oidc, error: OAuth2Error) ->
     if error.redirect_uri:
         return _answer(oidc.handle_error_response(None, error))
     text = f"{error.error}: {error.description}" if error.description else str(error.error)
-    return svc.page(request, "message.html", 400, title="Sign-in request refused", error=text)
+    return svc.page(request, "message.html", 400, title=N_("Sign-in request refused"), error=text)
 
 
 def _authorize(request: Request, svc: Services, oidc: Provider, http: HttpRequest) -> Response:
@@ -247,8 +248,10 @@ def _logout(request: Request, svc: Services, oidc: Provider, http: HttpRequest) 
     if answer is not None:
         response = _answer(answer)
     else:
-        note = "You are signed out of your jAccount and of the applications it signed you in to."
-        response = svc.page(request, "message.html", title="Signed out", note=note)
+        note = N_(
+            "You are signed out of your jAccount and of the applications it signed you in to."
+        )
+        response = svc.page(request, "message.html", title=N_("Signed out"), note=note)
     sessions.close(request, response, svc.store)
     return response
 

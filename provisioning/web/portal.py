@@ -12,10 +12,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from identity.errors import AccessDeniedError, FieldErrors, ValidationError
 from identity.passwords import DEFAULT_POLICY
 from identity.roles import PORTAL, STAFF_ROLES, Role
+from provisioning.i18n import N_, _
 from provisioning.people import recovery_address
 from provisioning.people.registration import RegistrationForm
 from provisioning.store import Session
-from provisioning.web import sessions
+from provisioning.web import language, preferences, sessions
 from provisioning.web.oidc import sign_in_targets
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD, allow_form_targets, client_address
@@ -24,7 +25,7 @@ router = APIRouter(include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]
 Field = Annotated[str, Form()]
 CsrfToken = Annotated[str, Form(alias=CSRF_FIELD)]
-MISMATCH = "must be the same password again"
+MISMATCH = N_("must be the same password again")
 PROFILE_FIELDS = ("display_name", "given_name", "family_name", "phone", "postal_address")
 
 
@@ -80,6 +81,10 @@ def login(
         target = "/helpdesk"
     response = RedirectResponse(target, status_code=303)
     sessions.open_session(response, svc.store, svc.settings, who)
+    # The language the person chose before, on any browser, wins from now on.
+    chosen = preferences.signed_in_language(svc, who.uid, who.role)
+    if chosen is not None:
+        preferences.remember(response, svc, chosen)
     return response
 
 
@@ -109,7 +114,16 @@ def register_form(request: Request, svc: Svc) -> Response:
 def uid_available(request: Request, svc: Svc, uid: str = "") -> Response:
     svc.limiter.hit("lookup", client_address(request), svc.limits.lookup_client)
     problem = svc.registration.uid_problem(uid.strip())
-    return JSONResponse({"uid": uid, "available": problem is None, "reason": problem})
+    # What the page shows as it is typed (static/forms.js), in the page's language.
+    shown = uid.strip()
+    message = (
+        _("{uid} is available").format(uid=shown)
+        if problem is None
+        else language.field_error(shown, problem)
+    )
+    return JSONResponse(
+        {"uid": uid, "available": problem is None, "reason": problem, "message": message}
+    )
 
 
 @router.post("/register")
@@ -160,7 +174,7 @@ def register_confirm_form(request: Request, svc: Svc, token: str = "") -> Respon
         return _link_not_valid(
             request,
             svc,
-            "This confirmation link is not valid or has expired. Please register again.",
+            N_("This confirmation link is not valid or has expired. Please register again."),
         )
     return svc.page(request, "register_confirm.html", pending=pending, token=token)
 
@@ -197,7 +211,7 @@ def reset_form(request: Request, svc: Svc, token: str = "") -> Response:
         uid = svc.recovery.holder(token)
     except ValidationError:
         return _link_not_valid(
-            request, svc, "This reset link is not valid or has expired. Ask for a new one."
+            request, svc, N_("This reset link is not valid or has expired. Ask for a new one.")
         )
     return svc.page(request, "reset.html", token=token, uid=uid)
 
@@ -229,8 +243,8 @@ def reset(
     return svc.page(
         request,
         "message.html",
-        title="Password changed",
-        note=f"The password of '{uid}' is changed. Sign in with it now.",
+        title=N_("Password changed"),
+        note=N_("The password of '{uid}' is changed. Sign in with it now.").format(uid=uid),
     )
 
 
@@ -238,7 +252,7 @@ def reset(
 
 
 def _link_not_valid(request: Request, svc: Services, what: str) -> Response:
-    return svc.page(request, "message.html", 404, title="Link not valid", error=what)
+    return svc.page(request, "message.html", 404, title=N_("Link not valid"), error=what)
 
 
 def _own_view(svc: Services, session: Session) -> dict[str, Any]:
@@ -291,23 +305,27 @@ def account_update(
                 svc.settings, svc.store, svc.mailer, session.uid, new_recovery
             )
             notes.append(
-                f"A confirmation link was sent to {new_recovery}: the recovery address "
-                "changes when it is followed."
+                N_(
+                    "A confirmation link was sent to {address}: the recovery address "
+                    "changes when it is followed."
+                ).format(address=new_recovery)
             )
     except ValidationError as error:
         view = _own_view(svc, session)
         return svc.page(request, "account.html", 422, errors=_errors(error), form=values, **view)
     if changes:
-        notes.insert(0, "Your details are saved.")
+        notes.insert(0, N_("Your details are saved."))
     view = _own_view(svc, session)
-    return svc.page(request, "account.html", notes=notes or ["Nothing changed."], **view)
+    return svc.page(request, "account.html", notes=notes or [N_("Nothing changed.")], **view)
 
 
 @router.get("/account/recovery")
 def recovery_confirm_form(request: Request, svc: Svc, token: str = "") -> Response:
     change = recovery_address.pending(svc.store, token)
     if change is None:
-        return _link_not_valid(request, svc, "This confirmation link is not valid or has expired.")
+        return _link_not_valid(
+            request, svc, N_("This confirmation link is not valid or has expired.")
+        )
     return svc.page(
         request, "recovery_confirm.html", token=token, uid=change.uid, address=change.address
     )
@@ -323,8 +341,10 @@ def recovery_confirm(
     return svc.page(
         request,
         "message.html",
-        title="Recovery address confirmed",
-        note=f"{change.address} is now the recovery address of '{change.uid}'.",
+        title=N_("Recovery address confirmed"),
+        note=N_("{address} is now the recovery address of '{uid}'.").format(
+            address=change.address, uid=change.uid
+        ),
     )
 
 
@@ -358,7 +378,7 @@ def password_change(
             with svc.root.for_request() as root:
                 root.passwords.change_own(session.uid, current, password)
         except AccessDeniedError:
-            errors["current"] = "is not your current password"
+            errors["current"] = N_("is not your current password")
         except ValidationError as error:
             errors.update(_errors(error))
     if errors:
@@ -367,9 +387,11 @@ def password_change(
     response = svc.page(
         request,
         "message.html",
-        title="Password changed",
-        note="Your new password works for the portal, IMAP, POP3 and SMTP from now on. "
-        "Every other session of yours has ended.",
+        title=N_("Password changed"),
+        note=N_(
+            "Your new password works for the portal, IMAP, POP3 and SMTP from now on. "
+            "Every other session of yours has ended."
+        ),
         next_link="/account",
     )
     sessions.keep(response, svc.settings, renewed)

@@ -27,7 +27,7 @@ from provisioning.people.accounts import AccountService
 from provisioning.people.recovery import Recovery
 from provisioning.people.registration import Registration
 from provisioning.store import Session, Store
-from provisioning.web import sessions
+from provisioning.web import language, sessions
 from provisioning.web.security import Csrf, Limits, RateLimiter
 
 U = TypeVar("U")
@@ -79,6 +79,7 @@ class Services:
             "mailbox_url": f"{self.settings.webmail_url}/index.php/login/oauth",
             "errors": {},
             "form": {},
+            **language.page_values(request),
             **values,
         }
         return self.templates.TemplateResponse(request, name, context, status_code=status)

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from identity.errors import AlumailError
 from mailstack.files import ensure_dir
 from mailstack.privileges import SERVICE_USER
+from provisioning.i18n import N_
 
 CSRF_COOKIE = "alumail_csrf"
 CSRF_FIELD = "csrf_token"
@@ -84,7 +85,9 @@ class RateLimited(AlumailError):
     """Too many attempts from one client or for one account."""
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many attempts; try again in {retry_after} seconds")
+        super().__init__(
+            N_("too many attempts; try again in {seconds} seconds").format(seconds=retry_after)
+        )
         self.retry_after = retry_after
 
 
@@ -169,7 +172,7 @@ class Csrf:
             or not hmac.compare_digest(self.token_for(cookie), submitted)
         ):
             raise CsrfError(
-                "csrf_token: this form has expired or came from another site; reload the page"
+                N_("csrf_token: this form has expired or came from another site; reload the page")
             )
 
 

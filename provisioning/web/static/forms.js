@@ -14,7 +14,7 @@
           .then(function (r) { return r.json(); })
           .then(function (data) {
             status.className = "live " + (data.available ? "ok" : "bad");
-            status.textContent = data.available ? value + " is available" : value + " " + data.reason;
+            status.textContent = data.message;  // in the page's language, made by the server
           })
           .catch(function () { status.textContent = ""; });
       }, 300);
