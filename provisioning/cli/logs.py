@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 
 from identity.errors import ValidationError
@@ -45,3 +48,7 @@ def logs_command(ctx: Context, service: str | None, follow: bool, since: str | N
                 show(line)
     except KeyboardInterrupt:
         return  # Ctrl-C is how --follow ends: not an error
+    except BrokenPipeError:
+        # The reader left (`alumail logs | head`): stop quietly, and keep Python's final flush
+        # of stdout from complaining about the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -131,3 +131,32 @@ def test_health_asks_each_daemon_and_the_directory(live_stack: Settings) -> None
         finally:
             stack.up(live_stack)
         assert wait_for(lambda: health(http).status_code == 200, timeout=15)
+
+
+def test_logs_stops_quietly_when_its_reader_leaves(live_stack: Settings) -> None:
+    """`alumail logs -f | head -1`: once head has its line, the next one written ends us."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALUMAIL_")}
+    env["ALUMAIL_CONFIG"] = str(live_stack.state_dir.parent / "alumail.toml")
+    with subprocess.Popen(
+        [sys.executable, "-m", "provisioning", "logs", "dovecot", "--follow", "--since", "1d"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as reader:
+        assert reader.stdout is not None and reader.stderr is not None
+        assert reader.stdout.readline()  # the head's one line
+        reader.stdout.close()
+
+        def ended() -> bool:
+            mail.imap_login_ok(live_stack, "reader.left", "wrong-password")
+            return reader.poll() is not None
+
+        try:
+            assert wait_for(ended, timeout=20)
+            assert reader.returncode == 0
+            errors = reader.stderr.read()
+            assert "Traceback" not in errors and "BrokenPipe" not in errors, errors
+        finally:
+            if reader.poll() is None:
+                reader.kill()
