@@ -19,34 +19,30 @@ from mailstack.context import control_context
 from mailstack.settings import Settings
 from provisioning import stack
 from tests import mail
-from tests.support import alumail, wait_for
+from tests.support import cli, wait_for
 from tests.web import client
 
 pytestmark = pytest.mark.integration
 
 
-def test_version_is_the_installed_package_s() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "provisioning", "--version"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    assert proc.stdout.strip() == f"alumail {importlib.metadata.version('alumail')}"
+def test_version_is_the_installed_package_s(live_stack: Settings) -> None:
+    shown = cli(live_stack, "--version")
+    assert shown.exit_code == 0
+    assert shown.stdout.strip() == f"alumail {importlib.metadata.version('alumail')}"
 
 
 def test_logs_of_one_service_all_services_and_since(live_stack: Settings) -> None:
     with mail.submission(live_stack) as smtp:
         smtp.noop()
-    one = alumail(live_stack, "logs", "postfix", "--since", "10m", check=True)
+    one = cli(live_stack, "logs", "postfix", "--since", "10m")
+    assert one.exit_code == 0, one.stderr
     assert "connect from" in one.stdout and not one.stdout.startswith("postfix: ")
-    every = alumail(live_stack, "logs", "--since", "10m", check=True)
+    every = cli(live_stack, "logs", "--since", "10m")
     prefixes = {line.split(": ", 1)[0] for line in every.stdout.splitlines()}
     assert {"postfix", "dovecot"} <= prefixes <= set(stack.service_names(live_stack))
     # A moment in the future: nothing written since then.
     later = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() + 3600))
-    assert alumail(live_stack, "logs", "postfix", "--since", later, check=True).stdout == ""
+    assert cli(live_stack, "logs", "postfix", "--since", later).stdout == ""
 
 
 @pytest.mark.parametrize(
@@ -59,8 +55,8 @@ def test_logs_of_one_service_all_services_and_since(live_stack: Settings) -> Non
 def test_logs_refuses_bad_input_naming_the_field(
     live_stack: Settings, args: list[str], field: str, words: list[str]
 ) -> None:
-    proc = alumail(live_stack, *args)
-    assert proc.returncode == 4 and proc.stdout == ""
+    proc = cli(live_stack, *args)
+    assert proc.exit_code == 4 and proc.stdout == ""
     assert f"{field}:" in proc.stderr and all(w in proc.stderr for w in words), proc.stderr
 
 
