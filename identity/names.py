@@ -5,7 +5,7 @@ Two names are the same name when they are equal after Unicode normalisation (NFK
 full-width Latin letters and the ideographic space to their plain forms), with case and every
 space removed. Traditional and simplified characters are different characters, so 張伟 is not
 张伟. Search also knows a Han name by its pinyin (pypinyin's dictionary), with or without spaces
-between the syllables.
+between the syllables, and lists of people are sorted by it (sort_key).
 """
 
 from __future__ import annotations
@@ -67,6 +67,14 @@ def pinyin_keys(name: str) -> tuple[str, ...]:
         if key not in spellings:
             spellings.append(key)
     return tuple(spellings)
+
+
+def sort_key(name: str) -> tuple[str, str]:
+    """Where ``name`` goes in a list of people: by its pinyin (the first reading) for a Han
+    name, as written otherwise, so 张伟 (zhangwei) comes between Zhang Min and Zhao Lei; ties
+    by the name itself."""
+    spellings = pinyin_keys(name)
+    return (spellings[0] if spellings else search_key(name), folded(name))
 
 
 def search_key(text: str) -> str:

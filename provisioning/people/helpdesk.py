@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from identity.accounts import Account, AccountStatus
+from identity.names import sort_key
 from provisioning.people import roster
 from provisioning.people.accounts import AccountService, check_search, login_names
 from provisioning.people.passwords import Passwords
@@ -69,9 +70,12 @@ class Helpdesk:
         accounts = self.accounts
         accounts.require(accounts.actor.can_support(), "search accounts")
         query = check_search(query)
+        found = accounts.find(search=query, limit=limit)
+        waiting = roster.unregistered_matching(self.store, query, limit)
+        # Listed by name as people look for one: Han names by their pinyin among the others.
         return Found(
-            accounts.find(search=query, limit=limit),
-            roster.unregistered_matching(self.store, query, limit),
+            sorted(found, key=lambda a: sort_key(a.display_name)),
+            sorted(waiting, key=lambda g: sort_key(g.name)),
         )
 
     def reset_password(self, uid: str, password: str | None = None) -> str:

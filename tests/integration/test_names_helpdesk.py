@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from identity.names import sort_key
 from identity.roles import ROOT, Role
 from mailstack.layout import Layout
 from mailstack.settings import Settings
@@ -87,6 +88,14 @@ def test_the_helpdesk_finds_zhang_wei_by_han_and_pinyin_and_by_student_number(
             f"/helpdesk/accounts/{account.uid}"
             not in staff.get("/helpdesk", params={"q": "li wei"}).text
         )
+        # Listed by name, Han names by their pinyin among the others.
+        new_account(name="Zhang Min")
+        new_account(name="Zhao Lei")
+        listed = re.findall(
+            r'href="/helpdesk/accounts/[^"]+">[^<]+</a></td><td>([^<]+)</td>',
+            staff.get("/helpdesk", params={"q": "zh"}).text,
+        )
+        assert {"张伟", "Zhang Min"} <= set(listed) and listed == sorted(listed, key=sort_key)
         # A graduate on the roster who has not registered: found by name, pinyin, the Latin
         # spelling or student number, marked so, with nothing to act on.
         for query in ("欧阳娜娜", "ouyang nana", waiting):
