@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS roster (
     graduation_year INTEGER,
     legacy_address TEXT,
     latin_name TEXT,
+    search_keys TEXT,
     registered_uid TEXT,
     registered_at REAL
 );
@@ -85,6 +86,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 # Rows made before (tokens, sessions) carry no binding to an entry and are refused when used.
 ADDED_COLUMNS = [
     ("roster", "latin_name", "TEXT"),
+    ("roster", "search_keys", "TEXT"),
     ("api_tokens", "entry_uuid", "TEXT"),
     ("api_tokens", "role", "TEXT"),
     ("sessions", "entry_uuid", "TEXT NOT NULL DEFAULT ''"),

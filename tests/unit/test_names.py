@@ -198,3 +198,33 @@ def test_the_roster_carries_an_optional_latin_name(tmp_path: Path) -> None:
         "student_number,name,birth_date,graduation_year,legacy_address\ns-1003,Li Lei,,2010,\n"
     )
     assert roster.load_csv(store, without).added == 1
+
+
+def test_the_roster_search_finds_unregistered_graduates_by_name_pinyin_and_number(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "web" / "service.db")
+    path = tmp_path / "roster.csv"
+    path.write_text(
+        "student_number,name,birth_date,graduation_year,legacy_address,latin_name\n"
+        "s-2001,张伟,1990-02-03,,,\ns-2002,欧阳娜娜,,2012,,Ouyang Nana\n"
+        "s-2003,张伟,,2013,,\ns-2004,Li_Lei,,2014,,\n",
+        encoding="utf-8",
+    )
+    assert roster.load_csv(store, path).added == 4
+    assert roster.mark_registered(store, "S-2003", "zhang.wei")
+
+    def found(query: str) -> list[str]:
+        return [g.student_number for g in roster.unregistered_matching(store, query, 10)]
+
+    for query in ("张伟", "张 伟", "zhang wei", "ZHANGWEI", "s-2001", "2001"):
+        assert found(query) == ["S-2001"], query  # the registered namesake is not listed
+    assert found("ouyang nana") == found("欧阳") == found("nana") == ["S-2002"]
+    assert found("s-200") == ["S-2001", "S-2002", "S-2004"]
+    assert roster.unregistered_matching(store, "s-200", 2)[-1].student_number == "S-2002"
+    # LIKE's wildcards are letters like any other here.
+    assert found("%") == [] and found("i_l") == ["S-2004"] and found("ixl") == []
+    # Rows loaded before the keys were kept get theirs on the first search.
+    with store.connect() as db:
+        db.execute("UPDATE roster SET search_keys = NULL")
+    assert found("zhangwei") == ["S-2001"]
