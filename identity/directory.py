@@ -380,6 +380,10 @@ class DirectoryConnection(Protocol):
 
     def get(self, dn: str, attributes: Sequence[str] | None = None) -> Entry | None: ...
 
+    def whoami(self) -> str:
+        """Who slapd takes this connection for (``dn:...``): an answer proves it is served."""
+        ...
+
     def iter_search(
         self, base: str, filterstr: str, attributes: Sequence[str], *, page_size: int = 1000
     ) -> Iterator[tuple[str, Entry]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from identity.errors import ConfigError
+from identity.errors import AlumailError, ConfigError
 from mailstack import logs
 from mailstack.context import RenderContext, build_context, control_context
 from mailstack.daemon import Daemon, DaemonEntry, Registry
@@ -303,6 +303,23 @@ def down(
                 future.result()
         orphaned = [d for d in stack if _stop_orphans(d) and d not in running]
     return [d.name for d in reversed(running + orphaned)]
+
+
+def health(
+    settings: Settings, registry: Registry = MAIL_DAEMONS, *, skip: tuple[str, ...] = ()
+) -> dict[str, bool]:
+    """Whether each daemon this configuration runs answers, by its own readiness check (its
+    listeners, its sockets), asked of all at once: a stopped daemon costs a probe's timeout."""
+    stack = [d for d in daemons(control_context(settings), registry) if d.name not in skip]
+
+    def answers(daemon: Daemon) -> bool:
+        try:
+            return bool(daemon.ready())
+        except (AlumailError, OSError):
+            return False
+
+    with ThreadPoolExecutor(max_workers=len(stack) or 1) as pool:
+        return dict(zip([d.name for d in stack], pool.map(answers, stack), strict=True))
 
 
 def status(settings: Settings, registry: Registry = MAIL_DAEMONS) -> dict[str, object]:

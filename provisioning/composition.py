@@ -148,7 +148,7 @@ class Composition:
         )
 
     def helpdesk(self, actor: Actor) -> Helpdesk:
-        return Helpdesk(self.accounts(actor), self.passwords)
+        return Helpdesk(self.accounts(actor), self.passwords, self.store)
 
     def staff(self, actor: Actor) -> StaffService:
         return StaffService(self.accounts(actor))

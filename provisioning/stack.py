@@ -24,3 +24,9 @@ def down(settings: Settings, *, lock_wait: float = DEFAULT_WAIT) -> list[str]:
 
 def status(settings: Settings) -> dict[str, object]:
     return mail.status(settings, registry=DAEMONS)
+
+
+def service_names(settings: Settings) -> list[str]:
+    """The daemons this configuration runs, by name, in start order (each logs to
+    ``state/log/NAME.log``)."""
+    return [entry.name for entry in mail.entries(settings, DAEMONS)]

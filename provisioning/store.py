@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS roster (
     birth_date TEXT,
     graduation_year INTEGER,
     legacy_address TEXT,
+    latin_name TEXT,
+    search_keys TEXT,
     registered_uid TEXT,
     registered_at REAL
 );
@@ -84,6 +86,8 @@ CREATE TABLE IF NOT EXISTS sessions (
 # Columns added after a table first shipped: a store made before them gets them on open.
 # Rows made before (tokens, sessions) carry no binding to an entry and are refused when used.
 ADDED_COLUMNS = [
+    ("roster", "latin_name", "TEXT"),
+    ("roster", "search_keys", "TEXT"),
     ("api_tokens", "entry_uuid", "TEXT"),
     ("api_tokens", "role", "TEXT"),
     ("sessions", "entry_uuid", "TEXT NOT NULL DEFAULT ''"),
@@ -240,6 +244,17 @@ class Store:
                     "UPDATE one_time SET used = ? WHERE digest = ?", (time.time(), digest(token))
                 )
         return found
+
+    def spent(self, kind: str, token: str) -> OneTime | None:
+        """The content of a token of ``kind`` that was used already (or replaced by a newer
+        one): what a link followed a second time was for."""
+        with self.connect() as db:
+            row = db.execute(
+                "SELECT subject, payload, expires FROM one_time "
+                "WHERE digest = ? AND kind = ? AND used IS NOT NULL",
+                (digest(token), kind),
+            ).fetchone()
+        return OneTime(kind, row[0], json.loads(row[1]), row[2]) if row else None
 
     def pending_subjects(self, kind: str, key: str, value: str) -> int:
         """How many live tokens of ``kind`` carry ``payload[key] == value``."""

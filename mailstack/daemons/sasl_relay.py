@@ -129,6 +129,10 @@ class SaslRelay(ManagedDaemon):
             probe.settimeout(1)
             try:
                 probe.connect(str(self.socket))
+            except PermissionError:
+                # Asked by a process the socket is not for (the web service's health check):
+                # the relay's own process, alive, is the answer it can have.
+                return self.pid() is not None
             except OSError:
                 return False
         return True

@@ -4,7 +4,8 @@ offline (an LDIF stream into ``slapadd`` with the stack stopped, for a new direc
 The CSV has a header row with exactly the columns ``uid, given_name, family_name,
 display_name, student_number, graduation_year, recovery_email`` and optionally
 ``password_hash``; an unknown or missing column is an error before anything is written.
-``uid`` and ``display_name`` must have values; the others may be empty.
+``uid`` must have a value, and ``display_name`` unless the given and family names make one
+(family name first with no space for a Han name: 张 + 伟 -> 张伟); the others may be empty.
 
 - Idempotent: an existing account is compared field by field; only changed fields are
   written, and a second run of the same file reports every row unchanged.
@@ -51,6 +52,7 @@ from identity.errors import (
     ValidationError,
 )
 from identity.ldif import record as to_ldif
+from identity.names import compose_display_name
 from identity.passwords import check_stored_hash
 from identity.roles import ROOT, Actor
 from mailstack.daemons import slapd_offline
@@ -152,7 +154,11 @@ def parse_row(line: int, record: Mapping[str, str | None], settings: Settings) -
 
     uid = check_uid(cell("uid"))
     # Checked here first only to name the column in the report (the rule calls it "name").
-    display = check_display_name(record.get("display_name") or "", field="display_name")
+    # An empty display name is composed from the parts (张 + 伟 -> 张伟, Wei + Zhang -> Wei Zhang).
+    display = cell("display_name")
+    if not display and cell("given_name") and cell("family_name"):
+        display = compose_display_name(cell("given_name"), cell("family_name"))
+    display = check_display_name(display, field="display_name")
     account = plan_account(settings, uid, display, **{name: cell(name) for name in PROFILE})
     hashed = cell("password_hash")
     return Row(line, account, check_stored_hash(hashed) if hashed else None)

@@ -6,6 +6,7 @@ from provisioning.cli import (  # noqa: F401 -- registers commands
     bulk,
     dns,
     legacy,
+    logs,
     oidc,
     stack,
     staff,

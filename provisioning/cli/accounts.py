@@ -108,7 +108,11 @@ def account_show(ctx: Context, uid: str, as_json: bool) -> None:
 @account.command("list")
 @click.option("--status", type=click.Choice([s.value for s in AccountStatus]), default=None)
 @click.option("--year", "graduation_year", type=int, default=None, help="Graduation year.")
-@click.option("--search", default=None, help="Text in the name, UID or an address.")
+@click.option(
+    "--search",
+    default=None,
+    help="Part of the name (Han or pinyin), UID, an address or the student number.",
+)
 @click.option("--limit", type=click.IntRange(1, 100000), default=None, help="Page size.")
 @click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many first.")
 @click.option("--json", "as_json", is_flag=True)

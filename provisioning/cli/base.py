@@ -267,6 +267,7 @@ def fail(error: AlumailError) -> NoReturn:
 
 
 @click.group(cls=AlumailGroup)
+@click.version_option(package_name="alumail", message="alumail %(version)s")
 @click.option(
     "--config",
     "config",

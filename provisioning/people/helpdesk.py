@@ -11,11 +11,14 @@ The reset itself is provisioning.people.passwords' (the one home of password cha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from identity.accounts import AccountStatus
-from provisioning.people.accounts import AccountService, login_names
+from identity.accounts import Account, AccountStatus
+from identity.names import sort_key
+from provisioning.people import roster
+from provisioning.people.accounts import AccountService, check_search, login_names
 from provisioning.people.passwords import Passwords
+from provisioning.store import Store
 
 STATE_ATTRIBUTES = [
     "pwdAccountLockedTime",
@@ -42,13 +45,38 @@ class AccountState:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True)
+class Found:
+    """A helpdesk search's answer: accounts, and graduates on the roster who have not
+    registered (no account to act on: the helpdesk can only tell them to register)."""
+
+    accounts: list[Account] = field(default_factory=list)
+    unregistered: list[roster.Graduate] = field(default_factory=list)
+
+
 class Helpdesk:
     """The helpdesk's use cases for the actor of ``accounts`` (whose lookups, roles and audit
-    they share)."""
+    they share); ``store`` holds the roster."""
 
-    def __init__(self, accounts: AccountService, passwords: Passwords) -> None:
+    def __init__(self, accounts: AccountService, passwords: Passwords, store: Store) -> None:
         self.accounts = accounts
         self.passwords = passwords
+        self.store = store
+
+    def search(self, query: str, limit: int) -> Found:
+        """Alumni by a part of their name (Han or pinyin), UID, address or student number, and
+        the roster's graduates not registered yet, by name or student number. A read: not
+        audited."""
+        accounts = self.accounts
+        accounts.require(accounts.actor.can_support(), "search accounts")
+        query = check_search(query)
+        found = accounts.find(search=query, limit=limit)
+        waiting = roster.unregistered_matching(self.store, query, limit)
+        # Listed by name as people look for one: Han names by their pinyin among the others.
+        return Found(
+            sorted(found, key=lambda a: sort_key(a.display_name)),
+            sorted(waiting, key=lambda g: sort_key(g.name)),
+        )
 
     def reset_password(self, uid: str, password: str | None = None) -> str:
         """See Passwords.reset_by_helpdesk: returns the temporary password."""

@@ -38,7 +38,7 @@ from provisioning.store import Store
 
 CONFIRM_TTL = 24 * 3600
 KIND = "register"
-ROSTER_MISMATCH = N_("these details do not match a graduate in the alumni roster")
+ROSTER_MISMATCH = N_("is not in the alumni roster")
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class Registration:
             errors["uid"] = problem
         _rule(errors, "password", lambda: DEFAULT_POLICY.check(form.password, uid=uid))
         if form.password != form.password_again:
-            errors.setdefault("password_again", "must be the same password again")
+            errors.setdefault("password_again", N_("must be the same password again"))
         recovery = _rule(
             errors,
             "recovery_email",
@@ -135,13 +135,18 @@ class Registration:
 
         assert isinstance(number, str) and isinstance(name, str) and isinstance(recovery, str)
         graduate = roster.lookup(self.store, number)
-        if graduate is None or not roster.proves(
+        if graduate is None:
+            raise ValidationError("student_number", ROSTER_MISMATCH)
+        # Each wrong answer under its own field (the per-number attempt limit of the web
+        # service keeps this from becoming a way to guess a roster entry one field at a time).
+        wrong = roster.mismatch(
             graduate,
             name,
             birth if isinstance(birth, str) else None,
             year if isinstance(year, int) else None,
-        ):
-            raise ValidationError("student_number", ROSTER_MISMATCH)
+        )
+        if wrong is not None:
+            raise ValidationError(*wrong)
         if graduate.registered_uid is not None or self._has_account(number):
             raise ConflictError("student_number: this graduate has registered a jAccount already")
 
@@ -174,6 +179,18 @@ class Registration:
         if found is None:
             return None
         return {k: v for k, v in found.payload.items() if k != "password_hash"}
+
+    def registered_by(self, token: str) -> str | None:
+        """The UID a confirmation link created, when it was followed and the registration is
+        done (a second visit says so rather than asking to register again); None otherwise."""
+        found = self.store.spent(KIND, token)
+        if found is None:
+            return None
+        graduate = roster.lookup(self.store, found.subject)
+        uid = found.payload.get("uid")
+        if graduate is None or graduate.registered_uid is None or graduate.registered_uid != uid:
+            return None
+        return graduate.registered_uid
 
     def confirm(self, token: str) -> Account:
         """Create the jAccount and mailbox, record the registration, send the welcome mail."""

@@ -9,6 +9,8 @@ as the member. Errors are JSON: ``{"error": {"type", "message", "field"?, "field
 from __future__ import annotations
 
 import datetime
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -17,8 +19,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from identity.accounts import AccountStatus
-from identity.errors import AccessDeniedError, ValidationError
+from identity.errors import AccessDeniedError, AlumailError, ValidationError
 from identity.roles import Actor
+from mailstack import stack
 from provisioning.oidc.keys import ALGORITHMS
 from provisioning.oidc.storage import Client
 from provisioning.people import api_tokens
@@ -112,9 +115,52 @@ class Alias(BaseModel):
     address: str
 
 
-@router.get("/health", tags=["service"])
-def health() -> dict[str, str]:
-    return {"status": "ok"}
+class Health(BaseModel):
+    """``ok`` when every daemon and the directory answer; else ``down``, naming what does not."""
+
+    status: str
+    down: list[str]
+    services: dict[str, str]
+
+
+HEALTH_TTL = 3.0  # seconds an answer is reused: a monitor polling every second costs little
+_health_lock = threading.Lock()
+_health_cache: dict[str, tuple[float, Health]] = {}
+
+
+def _health_now(svc: Services) -> Health:
+    # The mail stack's daemons (the web service, asking, is up); then the directory: our own
+    # connection bound and answered (the service's entry, as slapd knows it).
+    answers = stack.health(svc.settings)
+    services = {name: "ok" if up else "down" for name, up in answers.items()}
+    try:
+        with svc.root.for_request() as root:
+            me = root.connections.system.whoami()
+        services["directory"] = "ok" if me.startswith("dn:") else "down"
+    except AlumailError:
+        services["directory"] = "down"
+    down = [name for name, state in services.items() if state != "ok"]
+    return Health(status="down" if down else "ok", down=down, services=services)
+
+
+@router.get(
+    "/health",
+    tags=["service"],
+    response_model=Health,
+    responses={503: {"model": Health, "description": "a daemon or the directory is down"}},
+)
+def health(svc: Svc, response: Response) -> Health:
+    """Each daemon of the stack (by its readiness check) and the directory (a bind and a
+    who-am-I); 503 naming what is down. Answers are reused for a few seconds."""
+    key = str(svc.settings.state_dir)
+    with _health_lock:
+        cached = _health_cache.get(key)
+        if cached is None or time.monotonic() - cached[0] > HEALTH_TTL:
+            cached = _health_cache[key] = (time.monotonic(), _health_now(svc))
+    answer = cached[1]
+    if answer.down:
+        response.status_code = 503
+    return answer
 
 
 @router.get("/uid-available", tags=["registration"])

@@ -17,7 +17,7 @@ from identity.accounts import AccountStatus
 from identity.errors import AccessDeniedError, NotFoundError
 from identity.roles import Actor
 from provisioning.i18n import N_
-from provisioning.people.helpdesk import Helpdesk
+from provisioning.people.helpdesk import Found, Helpdesk
 from provisioning.web import sessions
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD
@@ -39,11 +39,18 @@ def staff_actor(request: Request, svc: Services) -> Actor:
 @router.get("")
 def search(request: Request, svc: Svc, q: str = "") -> Response:
     actor = staff_actor(request, svc)
-    results = []
+    found = Found()
     if q.strip():
-        with svc.accounts(actor) as accounts:
-            results = accounts.find(search=q, limit=RESULTS)
-    return svc.page(request, "helpdesk.html", q=q, results=results, actor=actor)
+        with svc.service(Helpdesk, actor) as desk:
+            found = desk.search(q, RESULTS)
+    return svc.page(
+        request,
+        "helpdesk.html",
+        q=q,
+        results=found.accounts,
+        unregistered=found.unregistered,
+        actor=actor,
+    )
 
 
 def _account_page(

@@ -170,6 +170,8 @@ def register(
 @router.get("/register/confirm")
 def register_confirm_form(request: Request, svc: Svc, token: str = "") -> Response:
     pending = svc.registration.pending(token)
+    if pending is None and svc.registration.registered_by(token) is not None:
+        return _registered_already(request, svc)
     if pending is None:
         return _link_not_valid(
             request,
@@ -184,8 +186,20 @@ def register_confirm(
     request: Request, svc: Svc, csrf: CsrfToken = "", token: Field = ""
 ) -> Response:
     svc.csrf.check(request, csrf)
+    if svc.registration.pending(token) is None and svc.registration.registered_by(token):
+        return _registered_already(request, svc)
     account = svc.registration.confirm(token)
     return svc.page(request, "register_done.html", account=account)
+
+
+def _registered_already(request: Request, svc: Services) -> Response:
+    return svc.page(
+        request,
+        "message.html",
+        title=N_("Registration done already"),
+        note=N_("This link has done its work: your jAccount exists. Sign in with it."),
+        next_link="/login",
+    )
 
 
 # -- forgotten password ----------------------------------------------------------------------

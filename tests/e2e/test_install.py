@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,16 @@ def test_the_wheel_brings_a_stack_up_outside_the_checkout() -> None:
         # reuses it) could carry files the project no longer ships.
         source = root / "source"
         shutil.copytree(CHECKOUT, source, ignore=NOT_SOURCE)
-        installed = run([str(venv / "bin" / "pip"), "install", "-q", "."], cwd=source)
+        # -v shows the build backend's output: setuptools has nothing to warn about (package
+        # discovery, package data), pip's own notes about the host's index aside.
+        installed = run([str(venv / "bin" / "pip"), "install", "-v", "."], cwd=source)
         assert installed.returncode == 0, installed.stderr
+        build_output = installed.stdout + installed.stderr
+        for warning in ("SetuptoolsDeprecationWarning", "SetuptoolsWarning", "would be ignored"):
+            assert warning not in build_output, warning
+        version = run([str(venv / "bin" / "alumail"), "--version"], cwd=workdir)
+        declared = tomllib.loads((CHECKOUT / "pyproject.toml").read_text())["project"]["version"]
+        assert version.stdout.strip() == f"alumail {declared}", version
         where = run(
             [str(venv / "bin" / "python"), "-c", "import mailstack; print(mailstack.__file__)"],
             cwd=workdir,
@@ -68,6 +77,11 @@ def test_the_wheel_brings_a_stack_up_outside_the_checkout() -> None:
         assert again.returncode == 0, again.stderr
         assert f"{settings.webmail_url}/index.php/login/oauth" in again.stdout
         assert "next:" in again.stdout and "demo.alumnus" in again.stdout
+        # Nothing changed: said so, and no second run of the harness (another test message).
+        assert "nothing to change" in again.stderr and "verification not run" in again.stderr
+        for step in (f"{settings.public_url}/helpdesk", "alumail staff add", "alumail roster"):
+            assert step in again.stdout, step
+        assert "alumail logs" in again.stdout
         assert all(s["running"] for s in status["services"].values()), status["services"]
     finally:
         down = run([str(venv / "bin" / "alumail"), "down"], cwd=workdir)

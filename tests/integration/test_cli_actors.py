@@ -75,6 +75,7 @@ def sample_arguments(files: Path) -> dict[str, list[str]]:
         "up": [],
         "down": [],
         "status": [],
+        "logs": ["postfix"],
         "verify": ["x.y"],
     }
 

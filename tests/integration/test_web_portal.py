@@ -102,7 +102,7 @@ def test_a_roster_entry_registers_once_and_a_link_works_once(
         data = {"csrf_token": form_token(http, "/register"), "token": token}
         assert http.post("/register/confirm", data=data).status_code == 200
         again = http.post("/register/confirm", data=data)
-        assert again.status_code == 422 and "not valid or has expired" in again.text
+        assert again.status_code == 200 and "Registration done already" in again.text
         second = register(http, live_stack, number, f"other.{secrets.token_hex(2)}")
     assert second.status_code == 409
     assert "registered a jAccount already" in second.text
@@ -139,9 +139,9 @@ def test_wrong_details_do_not_match_the_roster(live_stack: Settings, tmp_path: P
     with client(live_stack) as http:
         wrong_birth = register(http, live_stack, number, uid, birth="1990-01-01")
         unknown = register(http, live_stack, "S000000001", uid)
-    for page in (wrong_birth, unknown):
-        assert page.status_code == 422
-        assert "do not match a graduate in the alumni roster" in page.text
+    assert wrong_birth.status_code == 422 and unknown.status_code == 422
+    assert "Date of birth does not match the alumni roster" in wrong_birth.text
+    assert "Student number is not in the alumni roster" in unknown.text
     assert mails_to(live_stack, f"{uid}@home.example.org") == 0
 
 
@@ -332,7 +332,7 @@ def test_roster_import_command(live_stack: Settings, tmp_path: Path) -> None:
     first = alumail(live_stack, "roster", "import", str(path), "--json")
     assert first.returncode == 10
     assert '"added": 2' in first.stdout and '"failed": 2' in first.stdout
-    assert "must not be empty" in first.stdout and "YYYY-MM-DD" in first.stdout
+    assert "must not be empty" in first.stdout and "is not a date of the calendar" in first.stdout
     second = alumail(live_stack, "roster", "import", str(path), "--json")
     assert '"unchanged": 2' in second.stdout and '"added": 0' in second.stdout
     accounts = alumail(live_stack, "account", "list", "--json", check=True).stdout

@@ -78,6 +78,9 @@ class FakeConnection:
     def entries(self) -> dict[str, Entry]:
         return self.directory.entries
 
+    def whoami(self) -> str:
+        return f"dn:{self.who}"
+
     def search(
         self,
         base: str,

@@ -68,3 +68,10 @@ def test_an_import_names_the_display_name_column(settings: Settings) -> None:
     with pytest.raises(ValidationError) as refused:
         parse_row(2, {**ROW, "display_name": "  "}, settings)
     assert refused.value.field == "display_name"
+
+
+def test_an_import_composes_an_empty_display_name_family_name_first(settings: Settings) -> None:
+    han = parse_row(2, {**ROW, "display_name": "", "family_name": "张"}, settings)
+    assert han.account.display_name == "张三"
+    latin = {**ROW, "display_name": "", "given_name": "San", "family_name": "Zhang"}
+    assert parse_row(2, latin, settings).account.display_name == "San Zhang"
