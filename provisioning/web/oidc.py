@@ -182,7 +182,7 @@ async def _endpoint(request: Request, svc: Services, oidc: Provider, name: str) 
 
     answer = await run_in_threadpool(run)
     if answer[0] == 401:  # invalid_client: unknown, or the wrong secret
-        svc.limiter.hit(CLIENT_AUTH, address, svc.limits.client_auth)
+        svc.limiter.failed(CLIENT_AUTH, address, svc.limits.client_auth)
     return _answer(answer)
 
 

@@ -69,11 +69,16 @@ def login(
     next: Field = "",
 ) -> Response:
     svc.csrf.check(request, csrf)
-    svc.limiter.hit("login", client_address(request), svc.limits.login_client)
-    svc.limiter.hit("login-account", login.strip().lower(), svc.limits.login_account)
+    # Failed sign-ins count, per address and per account; successful ones do not (a campus
+    # network's alumni behind one address are not an attack).
+    address, account = client_address(request), login.strip().lower()
+    svc.limiter.check("login", address, svc.limits.login_client)
+    svc.limiter.check("login-account", account, svc.limits.login_account)
     try:
         who = svc.root.signin.authenticate(login, password)
     except AccessDeniedError as error:
+        svc.limiter.failed("login", address, svc.limits.login_client)
+        svc.limiter.failed("login-account", account, svc.limits.login_account)
         form = {"login": login, "next": _safe_next(next)}
         return _login_page(request, svc, 401, form=form, error=error.message)
     target = "/account/password" if who.must_change else _safe_next(next)

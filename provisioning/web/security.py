@@ -127,20 +127,29 @@ class RateLimiter:
 
     def hit(self, bucket: str, key: str, limit: Limit) -> None:
         """Count one attempt; RateLimited when the window is full already."""
-        self.check(bucket, key, limit, count=True)
+        self.check(bucket, key, limit)
+        self.failed(bucket, key, limit)
 
-    def check(self, bucket: str, key: str, limit: Limit, *, count: bool = False) -> None:
-        """RateLimited when the window is full; counts nothing unless ``count`` (for limits on
-        failures, counted once they are known)."""
+    def check(self, bucket: str, key: str, limit: Limit) -> None:
+        """RateLimited when the window is full; counts nothing (for limits on failures, which
+        are counted with :meth:`failed` once they are known)."""
         now = time.monotonic()
         with self._lock:
-            hits = self._hits[(bucket, key.lower())]
-            while hits and hits[0] <= now - limit.seconds:
-                hits.popleft()
+            hits = self._window(bucket, key, limit, now)
             if len(hits) >= limit.count:
                 raise RateLimited(int(hits[0] + limit.seconds - now) + 1)
-            if count:
-                hits.append(now)
+
+    def failed(self, bucket: str, key: str, limit: Limit) -> None:
+        """Count one attempt that failed."""
+        now = time.monotonic()
+        with self._lock:
+            self._window(bucket, key, limit, now).append(now)
+
+    def _window(self, bucket: str, key: str, limit: Limit, now: float) -> deque[float]:
+        hits = self._hits[(bucket, key.lower())]
+        while hits and hits[0] <= now - limit.seconds:
+            hits.popleft()
+        return hits
 
 
 def client_address(request: Request) -> str:
