@@ -19,6 +19,7 @@ from identity.roles import Actor
 from provisioning.i18n import N_
 from provisioning.people.helpdesk import Found, Helpdesk
 from provisioning.web import sessions
+from provisioning.web.confirm import Confirmed, ask, confirmed
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD
 
@@ -76,10 +77,60 @@ def account(request: Request, svc: Svc, uid: str) -> Response:
     return _account_page(request, svc, staff_actor(request, svc), uid)
 
 
+# What each action asks before it acts: the question, what follows, the button.
+QUESTIONS = {
+    "reset-password": (
+        N_("Reset the password of {uid}?"),
+        N_(
+            "A temporary password replaces theirs at once: their mail clients stop until they "
+            "sign in with it and choose a new one."
+        ),
+        N_("Reset the password"),
+    ),
+    "unlock": (
+        N_("Unlock {uid}?"),
+        N_("Sign-ins with the right password work again at once."),
+        N_("Unlock"),
+    ),
+    "suspend": (
+        N_("Suspend {uid}?"),
+        N_("No sign-in and no mail delivery until the account is resumed; their sessions end."),
+        N_("Suspend"),
+    ),
+    "resume": (
+        N_("Resume {uid}?"),
+        N_("Sign-in and mail delivery work again."),
+        N_("Resume"),
+    ),
+}
+
+
 @router.post("/accounts/{uid}/{action}")
-def act(request: Request, svc: Svc, uid: str, action: str, csrf: CsrfToken = "") -> Response:
+def act(
+    request: Request,
+    svc: Svc,
+    uid: str,
+    action: str,
+    csrf: CsrfToken = "",
+    answer: Confirmed = "",
+) -> Response:
     svc.csrf.check(request, csrf)
     actor = staff_actor(request, svc)
+    if action not in QUESTIONS:
+        raise NotFoundError(f"no helpdesk action {action!r}")
+    if not confirmed(answer):
+        with svc.service(Helpdesk, actor) as desk:
+            desk.accounts.get(uid)  # an account this member may see, or 404/403 now
+        question, consequence, button = QUESTIONS[action]
+        return ask(
+            request,
+            svc,
+            question=question.format(uid=uid),
+            consequence=consequence,
+            action=f"/helpdesk/accounts/{uid}/{action}",
+            button=button,
+            back=f"/helpdesk/accounts/{uid}",
+        )
     with svc.service(Helpdesk, actor) as desk:
         if action == "reset-password":
             temporary = desk.reset_password(uid)

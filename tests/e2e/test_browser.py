@@ -139,6 +139,8 @@ def test_helpdesk_reset_then_forced_change(
     desk.click(f"a:has-text('{account.uid}')")
     shot(desk, "helpdesk-account")
     desk.click("button:has-text('Reset password')")
+    shot(desk, "helpdesk-confirm-reset")  # asked first: a click alone changes nothing
+    desk.click("button:has-text('Reset the password')")
     temporary = desk.inner_text("#temporary-password").strip()
     shot(desk, "helpdesk-reset")
     desk.context.close()

@@ -278,9 +278,13 @@ def test_helpdesk_console_reset_then_forced_change(
         found = staff.get("/helpdesk", params={"q": "Huang Lei"})
         assert f"/helpdesk/accounts/{account.uid}" in found.text
         token = form_token(staff, f"/helpdesk/accounts/{account.uid}")
-        reset = staff.post(
-            f"/helpdesk/accounts/{account.uid}/reset-password", data={"csrf_token": token}
-        )
+        action = f"/helpdesk/accounts/{account.uid}/reset-password"
+        # The first post asks, and changes nothing: the old password still signs in.
+        asked = staff.post(action, data={"csrf_token": token})
+        assert asked.status_code == 200 and 'name="confirmed" value="yes"' in asked.text
+        assert f"Reset the password of {account.uid}?" in asked.text
+        assert mail.imap_login_ok(live_stack, account.uid, password)
+        reset = staff.post(action, data={"csrf_token": token, "confirmed": "yes"})
         shown = re.search(r'id="temporary-password">([^<]+)<', reset.text)
         assert shown, reset.text
         temporary = shown.group(1)
