@@ -230,3 +230,15 @@ def test_a_third_party_application_asks_consent_and_loses_it_when_revoked(
     assert http.get("/oidc/userinfo", headers=bearer).status_code == 401
     page.goto(authorize)
     page.wait_for_selector("button[name=decision][value=allow]")
+
+
+def test_the_webmail_speaks_the_browser_s_language(browser: Browser, live_stack: Settings) -> None:
+    """Roundcube takes the browser's language (zh-CN here) from its own catalogs."""
+    context = browser.new_context(viewport=PHONE, is_mobile=True, locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{live_stack.webmail_url}/")
+    page.wait_for_selector("#rcmloginsubmit")
+    shot(page, "webmail-login-zh")
+    assert page.inner_text("#rcmloginsubmit").strip() == "登录"
+    assert page.get_attribute("html", "lang") == "zh"
+    context.close()
