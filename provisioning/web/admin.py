@@ -1,11 +1,12 @@
-"""The admin console: the stack's status and the accounts (search, an account's page, create,
-display name and quota, aliases, suspend and resume, delete with the mailbox archived).
+"""The admin console: the stack's status, the accounts (search, an account's page, create,
+display name and quota, aliases, suspend and resume, delete with the mailbox archived) and the
+staff (list, add with a role, change the role, remove).
 
 Admins only (Role.ADMIN; the host's root is an admin too but signs in on the command line):
 helpdesk staff and alumni get 403 on every page. Staff sign in on the portal's sign-in page;
 every action runs as the signed-in admin through the same use cases as ``alumail account`` and
 the REST API, judged by slapd's ACLs too, and audited. Each destructive action (suspend,
-delete, removing an alias) asks first (provisioning/web/confirm.py).
+delete, removing an alias or a staff member) asks first (provisioning/web/confirm.py).
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from identity.errors import (
 )
 from identity.passwords import generate_password
 from identity.quota import format_size, parse_quota
-from identity.roles import Actor
+from identity.roles import Actor, Role
 from mailstack.process import port_open
 from provisioning.i18n import N_
 from provisioning.people.helpdesk import Found, Helpdesk
+from provisioning.people.staff import StaffService
 from provisioning.web import sessions
 from provisioning.web.confirm import Confirmed, ask, confirmed
 from provisioning.web.requests import Services, services, signed_in
@@ -346,3 +348,102 @@ def destructive(
             done = service.remove_alias(uid, alias)
             note = N_("Alias removed.") if done else N_("The account had no such alias.")
     return _account_page(request, svc, actor, uid, note=note)
+
+
+# -- staff -------------------------------------------------------------------------------------
+
+ROLE_NAMES = {Role.ADMIN.value: N_("admin"), Role.HELPDESK.value: N_("helpdesk")}
+
+
+def _staff_page(
+    request: Request, svc: Services, actor: Actor, status: int = 200, **extra: Any
+) -> Response:
+    with svc.service(StaffService, actor) as staff:
+        members = staff.members()
+    return svc.page(
+        request,
+        "admin_staff.html",
+        status,
+        actor=actor,
+        members=members,
+        roles=ROLE_NAMES,
+        **extra,
+    )
+
+
+def _role(value: str) -> Role:
+    if value not in ROLE_NAMES:
+        raise ValidationError("role", N_("must be admin or helpdesk"))
+    return Role(value)
+
+
+@router.get("/staff")
+def staff_list(request: Request, svc: Svc) -> Response:
+    return _staff_page(request, svc, admin_actor(request, svc))
+
+
+@router.post("/staff")
+def staff_add(
+    request: Request,
+    svc: Svc,
+    csrf: CsrfToken = "",
+    uid: Text = "",
+    name: Text = "",
+    role: Text = "",
+    password: Text = "",
+) -> Response:
+    svc.csrf.check(request, csrf)
+    actor = admin_actor(request, svc)
+    form = {"uid": uid, "name": name, "role": role}
+    generated = not password
+    chosen = generate_password() if generated else password
+    try:
+        with svc.service(StaffService, actor) as staff:
+            staff.add(uid.strip(), name, _role(role), chosen)
+    except ValidationError as error:
+        return _staff_page(request, svc, actor, 422, form=form, errors=_errors(error))
+    except ConflictError as error:
+        return _staff_page(request, svc, actor, 409, form=form, errors={"uid": _conflict(error)})
+    return _staff_page(
+        request,
+        svc,
+        actor,
+        note=N_("Staff member {uid} added.").format(uid=uid.strip()),
+        temporary=chosen if generated else None,
+    )
+
+
+@router.post("/staff/{uid}/role")
+def staff_role(
+    request: Request, svc: Svc, uid: str, csrf: CsrfToken = "", role: Text = ""
+) -> Response:
+    svc.csrf.check(request, csrf)
+    actor = admin_actor(request, svc)
+    with svc.service(StaffService, actor) as staff:
+        changed = staff.set_role(uid, _role(role))
+    note = N_("Role changed.") if changed else N_("The member had this role already.")
+    return _staff_page(request, svc, actor, note=note)
+
+
+@router.post("/staff/{uid}/remove")
+def staff_remove(
+    request: Request, svc: Svc, uid: str, csrf: CsrfToken = "", answer: Confirmed = ""
+) -> Response:
+    svc.csrf.check(request, csrf)
+    actor = admin_actor(request, svc)
+    check_uid(uid)
+    if not confirmed(answer):
+        return ask(
+            request,
+            svc,
+            question=N_("Remove the staff member {uid}?").format(uid=uid),
+            consequence=N_(
+                "Their sign-in and API tokens stop at once; the audit trail keeps what they did."
+            ),
+            action=f"/admin/staff/{uid}/remove",
+            button=N_("Remove the staff member"),
+            back="/admin/staff",
+        )
+    with svc.service(StaffService, actor) as staff:
+        staff.remove(uid)
+    return _staff_page(request, svc, actor, note=N_("Staff member {uid} removed.").format(uid=uid))

@@ -25,7 +25,13 @@ from tests.web import STAFF_PASSWORD, client, form_token
 
 pytestmark = pytest.mark.integration
 
-GET_PATHS = ["/admin", "/admin/accounts", "/admin/accounts/new", "/admin/accounts/{uid}"]
+GET_PATHS = [
+    "/admin",
+    "/admin/accounts",
+    "/admin/accounts/new",
+    "/admin/accounts/{uid}",
+    "/admin/staff",
+]
 POST_PATHS = [
     "/admin/accounts/new",
     "/admin/accounts/{uid}/edit",
@@ -34,6 +40,9 @@ POST_PATHS = [
     "/admin/accounts/{uid}/suspend",
     "/admin/accounts/{uid}/delete",
     "/admin/accounts/{uid}/remove-alias",
+    "/admin/staff",
+    "/admin/staff/{staff}/role",
+    "/admin/staff/{staff}/remove",
 ]
 
 
@@ -190,12 +199,67 @@ def test_helpdesk_and_alumni_are_refused_and_forms_need_their_token(
                 assert http.get(path.format(uid=account.uid)).status_code == 403, (login, path)
             for path in POST_PATHS:
                 refused = http.post(
-                    path.format(uid=account.uid),
-                    data={"csrf_token": token, "confirmed": "yes", "uid": "x", "alias": "x"},
+                    path.format(uid=account.uid, staff=staff["helpdesk"]),
+                    data={
+                        "csrf_token": token,
+                        "confirmed": "yes",
+                        "uid": "x",
+                        "alias": "x",
+                        "role": "admin",
+                    },
                 )
                 assert refused.status_code == 403, (login, path)
     with signed_in(live_stack, staff["admin"]) as admin:
         for path in POST_PATHS:
-            refused = admin.post(path.format(uid=account.uid), data={"confirmed": "yes"})
+            refused = admin.post(
+                path.format(uid=account.uid, staff=staff["helpdesk"]),
+                data={"confirmed": "yes", "role": "admin"},
+            )
             assert refused.status_code == 403, path
     assert get_account(live_stack, account.uid).status is AccountStatus.ACTIVE
+    assert role_of(live_stack, staff["helpdesk"]) == "helpdesk"
+
+
+def role_of(settings: Settings, uid: str) -> str | None:
+    with use_case(StaffService, settings) as service:
+        return next((m["role"] for m in service.members() if m["uid"] == uid), None)
+
+
+def test_admin_adds_promotes_and_removes_staff(live_stack: Settings, staff: dict[str, str]) -> None:
+    uid = f"newstaff.{secrets.token_hex(2)}"
+    admin_uid = staff["admin"]
+    with signed_in(live_stack, admin_uid) as admin:
+        token = form_token(admin, "/admin/staff")
+        refused = admin.post(
+            "/admin/staff",
+            data={"csrf_token": token, "uid": uid, "name": "New Staff", "role": "root"},
+        )
+        assert refused.status_code == 422 and 'id="role-error"' in refused.text
+        assert role_of(live_stack, uid) is None
+        added = admin.post(
+            "/admin/staff",
+            data={"csrf_token": token, "uid": uid, "name": "New Staff", "role": "helpdesk"},
+        )
+        assert added.status_code == 200, added.text
+        temporary = re.search(r'id="generated-password">([^<]+)<', added.text)
+        assert temporary
+        assert role_of(live_stack, uid) == "helpdesk"
+        with signed_in(live_stack, uid, temporary.group(1)) as newcomer:
+            assert newcomer.get("/admin").status_code == 403
+        promoted = admin.post(
+            f"/admin/staff/{uid}/role", data={"csrf_token": token, "role": "admin"}
+        )
+        assert promoted.status_code == 200, promoted.text
+        assert role_of(live_stack, uid) == "admin"
+        assert audited(live_stack, uid, "staff-role", admin_uid)
+        with signed_in(live_stack, uid, temporary.group(1)) as newcomer:
+            assert newcomer.get("/admin").status_code == 200
+        asked = admin.post(f"/admin/staff/{uid}/remove", data={"csrf_token": token})
+        assert f"Remove the staff member {uid}?" in asked.text
+        assert role_of(live_stack, uid) == "admin"
+        removed = admin.post(
+            f"/admin/staff/{uid}/remove", data={"csrf_token": token, "confirmed": "yes"}
+        )
+        assert removed.status_code == 200, removed.text
+        assert role_of(live_stack, uid) is None
+        assert audited(live_stack, uid, "staff-remove", admin_uid)
