@@ -447,3 +447,73 @@ def staff_remove(
     with svc.service(StaffService, actor) as staff:
         staff.remove(uid)
     return _staff_page(request, svc, actor, note=N_("Staff member {uid} removed.").format(uid=uid))
+
+
+# -- audit trail -------------------------------------------------------------------------------
+
+AUDIT_SHOWN = 100
+AUDIT_MAX = 1000
+
+
+def _shown_count(text: str) -> int:
+    if not text:
+        return AUDIT_SHOWN
+    if not text.isdigit() or not 1 <= int(text) <= AUDIT_MAX:
+        raise ValidationError("limit", N_("must be a number from 1 to {max}").format(max=AUDIT_MAX))
+    return int(text)
+
+
+@router.get("/audit")
+def audit(
+    request: Request,
+    svc: Svc,
+    actor: str = "",
+    action: str = "",
+    target: str = "",
+    limit: str = "",
+) -> Response:
+    """The newest actions first, filtered as ``alumail audit --actor --action --target``
+    filters them (the same query)."""
+    admin = admin_actor(request, svc)
+    form = {"actor": actor, "action": action, "target": target, "limit": limit}
+    try:
+        shown = _shown_count(limit.strip())
+    except ValidationError as error:
+        return svc.page(
+            request,
+            "admin_audit.html",
+            422,
+            actor=admin,
+            form=form,
+            errors=_errors(error),
+            lines=[],
+        )
+    lines = svc.root.audit.query(
+        actor=actor.strip() or None, action=action.strip() or None, target=target.strip() or None
+    )
+    return svc.page(
+        request,
+        "admin_audit.html",
+        actor=admin,
+        form=form,
+        lines=list(reversed(lines[-shown:])),
+        total=len(lines),
+    )
+
+
+@router.get("/audit/verify")
+def audit_verify(request: Request, svc: Svc) -> Response:
+    """The hash chain checked as ``alumail audit --verify`` checks it, and the actions that
+    began with no outcome recorded."""
+    admin = admin_actor(request, svc)
+    broken = svc.root.audit.verify()
+    unfinished = svc.root.audit.unfinished() if broken is None else []
+    return svc.page(
+        request,
+        "admin_audit.html",
+        actor=admin,
+        form={},
+        lines=list(reversed(unfinished)),
+        verified=True,
+        broken=broken,
+    )

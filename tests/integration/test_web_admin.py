@@ -31,6 +31,8 @@ GET_PATHS = [
     "/admin/accounts/new",
     "/admin/accounts/{uid}",
     "/admin/staff",
+    "/admin/audit",
+    "/admin/audit/verify",
 ]
 POST_PATHS = [
     "/admin/accounts/new",
@@ -263,3 +265,23 @@ def test_admin_adds_promotes_and_removes_staff(live_stack: Settings, staff: dict
         assert removed.status_code == 200, removed.text
         assert role_of(live_stack, uid) is None
         assert audited(live_stack, uid, "staff-remove", admin_uid)
+
+
+def test_audit_trail_filters_and_verifies(
+    live_stack: Settings, staff: dict[str, str], new_account: NewAccount
+) -> None:
+    account, _ = new_account()
+    with use_case(AccountService, live_stack) as service:
+        service.set_quota(account.uid, "3G")
+    with signed_in(live_stack, staff["admin"]) as admin:
+        page = admin.get("/admin/audit", params={"target": account.uid, "action": "quota"})
+        assert page.status_code == 200, page.text
+        rows = page.text.split('id="audit"')[1].split("<tbody>")[1].split("</tbody>")[0]
+        assert rows.count("<tr>") == 1 and f"<td>{account.uid}</td>" in rows
+        assert "<td>quota</td>" in rows and "<td>root</td>" in rows
+        other = admin.get("/admin/audit", params={"target": account.uid, "action": "delete"})
+        assert "<td>quota</td>" not in other.text
+        bad = admin.get("/admin/audit", params={"limit": "lots"})
+        assert bad.status_code == 422 and 'id="limit-error"' in bad.text
+        verified = admin.get("/admin/audit/verify")
+        assert verified.status_code == 200 and "The hash chain is intact." in verified.text
