@@ -90,6 +90,7 @@ def test_status_page_shows_each_service(live_stack: Settings, staff: dict[str, s
     assert page.status_code == 200, page.text
     for name, _port in live_stack.ports.items():
         assert f"<td>{name}</td>" in page.text
+    assert 'class="ok"' in page.text and 'class="down"' not in page.text  # the whole stack is up
     assert live_stack.public_url in page.text and 'id="disk"' in page.text
     assert 'id="admin-link"' in page.text
 
