@@ -30,6 +30,7 @@ from identity.quota import format_size, parse_quota
 from identity.roles import Actor, Role
 from mailstack.process import port_open
 from provisioning.i18n import N_
+from provisioning.people import api_tokens
 from provisioning.people.helpdesk import Found, Helpdesk
 from provisioning.people.staff import StaffService
 from provisioning.web import sessions
@@ -446,6 +447,8 @@ def staff_remove(
         )
     with svc.service(StaffService, actor) as staff:
         staff.remove(uid)
+    # As `alumail staff remove`: its tokens are refused anyway (bound to the removed entry).
+    api_tokens.revoke_all(svc.store, uid)
     return _staff_page(request, svc, actor, note=N_("Staff member {uid} removed.").format(uid=uid))
 
 

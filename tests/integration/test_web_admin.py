@@ -20,7 +20,7 @@ from mailstack.settings import Settings
 from provisioning.audit import AuditLog, audit_path
 from provisioning.people.accounts import AccountService
 from provisioning.people.staff import StaffService
-from tests.support import NewAccount, use_case
+from tests.support import NewAccount, alumail, use_case
 from tests.web import STAFF_PASSWORD, client, form_token
 
 pytestmark = pytest.mark.integration
@@ -286,3 +286,19 @@ def test_audit_trail_filters_and_verifies(
         assert bad.status_code == 422 and 'id="limit-error"' in bad.text
         verified = admin.get("/admin/audit/verify")
         assert verified.status_code == 200 and "The hash chain is intact." in verified.text
+
+
+def test_the_command_line_changes_a_role_through_the_same_use_case(
+    live_stack: Settings, staff: dict[str, str]
+) -> None:
+    uid = f"clirole.{secrets.token_hex(2)}"
+    with use_case(StaffService, live_stack) as service:
+        service.add(uid, "Role Change", Role.HELPDESK, STAFF_PASSWORD)
+    promoted = alumail(live_stack, "staff", "role", uid, "admin", check=True)
+    assert f"{uid} is now admin" in promoted.stderr + promoted.stdout
+    assert role_of(live_stack, uid) == "admin"
+    again = alumail(live_stack, "staff", "role", uid, "admin", check=True)
+    assert "already" in again.stderr + again.stdout
+    refused = alumail(live_stack, "staff", "role", uid, "root")
+    assert refused.returncode != 0 and role_of(live_stack, uid) == "admin"
+    assert audited(live_stack, uid, "staff-role", "root")
