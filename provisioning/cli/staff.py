@@ -117,6 +117,18 @@ def staff_remove(ctx: Context, uid: str) -> None:
     say(f"removed {uid}")
 
 
+@allow(ANYONE, changes=True)
+@staff.command("role")
+@click.argument("uid")
+@click.argument("role", type=click.Choice(["admin", "helpdesk"]))
+@pass_ctx
+def staff_role(ctx: Context, uid: str, role: str) -> None:
+    """Make a staff member an admin or a helpdesk member."""
+    service = ctx.root.staff(ctx.actor)
+    changed = service.set_role(uid, Role(role))
+    say(f"{uid} is {'now' if changed else 'already'} {role}")
+
+
 @allow(ANYONE)
 @staff.command("list")
 @click.option("--json", "as_json", is_flag=True)

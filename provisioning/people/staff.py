@@ -16,7 +16,7 @@ from identity.errors import (
     ValidationError,
 )
 from identity.passwords import DEFAULT_POLICY, hash_password
-from identity.roles import STAFF_ROLES, Role
+from identity.roles import STAFF_ROLES, Role, staff_role
 from provisioning.people.accounts import AccountService
 
 
@@ -65,8 +65,8 @@ class StaffService:
         else:
             self.directory.modify(group, [("add", "member", [dn])])
 
-    def _leave(self, dn: str) -> None:
-        for role in STAFF_ROLES:
+    def _leave(self, dn: str, roles: tuple[Role, ...] = STAFF_ROLES) -> None:
+        for role in roles:
             group = self._group(role)
             members = (self.directory.get(group, ["member"]) or {}).get("member", [])
             if dn.lower() not in (m.lower() for m in members):
@@ -88,6 +88,30 @@ class StaffService:
             self._leave(dn)
             self.directory.delete(dn)
             outcome.changes = {"removed": uid}
+
+    def set_role(self, uid: str, role: Role) -> bool:
+        """Make a staff member an admin or a helpdesk member; False when they were already.
+        Their sessions take the new role at the next request (each reads it again); their API
+        tokens stop (bound to the role they were issued under)."""
+        with self.accounts.audited("staff-role", uid) as outcome:
+            self.accounts.require(self.actor.can_administer(), "change staff roles")
+            if role not in STAFF_ROLES:
+                raise ValidationError("role", "must be admin or helpdesk")
+            check_uid(uid)
+            dn = self.tree.staff_member(uid)
+            if self.directory.get(dn, ["uid"]) is None:
+                raise NotFoundError(f"no staff account '{uid}'")
+            if self.actor.dn and self.actor.dn.lower() == dn.lower():
+                # An admin demoting themselves could leave no admin to undo it.
+                raise AccessDeniedError(f"{self.actor} may not change their own role")
+            current = staff_role(self.directory, self.tree, dn)
+            if current is role:
+                outcome.unchanged = True
+                return False
+            self._join(dn, role)  # the new group first: never a moment without a role
+            self._leave(dn, (current,))
+            outcome.changes = {"role": [current.value, role.value]}
+        return True
 
     def members(self) -> list[dict[str, str]]:
         self.accounts.require(self.actor.can_administer(), "list staff")

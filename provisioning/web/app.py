@@ -41,6 +41,7 @@ from provisioning.people.accounts import AccountService
 from provisioning.people.recovery import Recovery
 from provisioning.people.registration import Registration
 from provisioning.web import (
+    admin,
     api,
     autoconfig,
     console,
@@ -182,6 +183,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     app.include_router(portal.router)
     app.include_router(preferences.router)
     app.include_router(console.router)
+    app.include_router(admin.router)
     app.include_router(autoconfig.router)
     app.include_router(mailbox.router)
     app.include_router(oidc.router)

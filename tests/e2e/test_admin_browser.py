@@ -1,0 +1,82 @@
+"""The admin console in a real browser at phone width, in both languages: each page signed in
+as an admin, with a screenshot in ``test-output/browser/`` and nothing wider than the screen."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from identity.roles import Role
+from mailstack.settings import Settings
+from provisioning.people.staff import StaffService
+from tests.browser import PHONE
+from tests.support import NewAccount, use_case
+from tests.web import STAFF_PASSWORD
+
+pytestmark = pytest.mark.e2e
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"
+# Each page's heading, as the browser's language shows it.
+HEADINGS = {
+    "en": ("Stack status", "Staff", "Audit trail"),
+    "zh-CN": ("系统状态", "工作人员", "审计记录"),
+}
+
+
+@pytest.fixture(scope="module")
+def admin(live_stack: Settings) -> str:
+    uid = f"browser.admin.{secrets.token_hex(2)}"
+    with use_case(StaffService, live_stack) as service:
+        service.add(uid, "Browser Admin", Role.ADMIN, STAFF_PASSWORD)
+    return uid
+
+
+@pytest.fixture(params=["en", "zh-CN"])
+def page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport=PHONE, is_mobile=True, locale=request.param)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"admin-{name}.png"), full_page=True)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{name}: page is {width}px wide on a {PHONE['width']}px screen"
+
+
+def test_admin_pages_at_phone_width(
+    live_stack: Settings, admin: str, new_account: NewAccount, page: Page
+) -> None:
+    account, _ = new_account(name="Gao Yuan")
+    lang = page.evaluate("navigator.language")  # the context's locale
+    page.goto(f"{live_stack.public_url}/login")
+    page.fill("#login", admin)
+    page.fill("#password", STAFF_PASSWORD)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_load_state()
+    status, staff, audit = HEADINGS[lang]
+    page.goto(f"{live_stack.public_url}/admin")
+    assert page.locator("html").get_attribute("lang") == lang
+    assert page.locator("h1").inner_text() == status
+    shot(page, f"{lang}-status")
+    page.goto(f"{live_stack.public_url}/admin/accounts?q=Gao+Yuan")
+    shot(page, f"{lang}-accounts")
+    page.goto(f"{live_stack.public_url}/admin/accounts/new")
+    shot(page, f"{lang}-new-account")
+    page.goto(f"{live_stack.public_url}/admin/accounts/{account.uid}")
+    shot(page, f"{lang}-account")
+    page.click(f"form[action='/admin/accounts/{account.uid}/suspend'] button")
+    page.wait_for_load_state()
+    assert page.locator("input[name=confirmed]").count() == 1
+    shot(page, f"{lang}-confirm-suspend")
+    page.goto(f"{live_stack.public_url}/admin/staff")
+    assert page.locator("h1").inner_text() == staff
+    shot(page, f"{lang}-staff")
+    page.goto(f"{live_stack.public_url}/admin/audit?target={account.uid}")
+    assert page.locator("h1").inner_text() == audit
+    shot(page, f"{lang}-audit")
