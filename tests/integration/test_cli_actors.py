@@ -41,6 +41,7 @@ def sample_arguments(files: Path) -> dict[str, list[str]]:
         "helpdesk status": ["x.y"],
         "staff add": ["x.y", "--name", "N", "--role", "admin"],
         "staff remove": ["x.y"],
+        "staff role": ["x.y", "helpdesk"],
         "staff list": [],
         "passwd": ["x.y"],
         "audit": [],
