@@ -1,0 +1,48 @@
+"""Rough edges of the web faces, in Debian's Chromium at a phone's width: the client settings
+page shows every row's security (SSL/TLS or STARTTLS) inside the screen. Screenshots go to
+``test-output/edges/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser
+
+from mailstack.settings import Settings
+from tests.browser import PHONE
+from tests.support import NewAccount
+
+pytestmark = pytest.mark.e2e
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "edges"
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-CN"])
+def test_client_settings_show_each_rows_security_on_a_phone(
+    live_stack: Settings, new_account: NewAccount, browser: Browser, locale: str
+) -> None:
+    account, password = new_account()
+    context = browser.new_context(viewport=PHONE, is_mobile=True, locale=locale)
+    try:
+        page = context.new_page()
+        page.goto(f"{live_stack.public_url}/login")
+        page.fill("#login", account.uid)
+        page.fill("#password", password)
+        page.click("main button[type=submit]")
+        page.wait_for_load_state()
+        page.goto(f"{live_stack.public_url}/account/clients")
+        cells = page.locator("table.clients td.security")
+        assert cells.count() == 6
+        for index in range(cells.count()):
+            cell = cells.nth(index)
+            assert cell.inner_text().strip() in ("SSL/TLS", "STARTTLS")
+            assert cell.is_visible()
+            box = cell.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+            # Nothing of its text cut off inside the cell either.
+            assert cell.evaluate("c => c.scrollWidth <= c.clientWidth")
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"clients-{locale}-phone.png"), full_page=True)
+    finally:
+        context.close()
