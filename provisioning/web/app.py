@@ -45,6 +45,7 @@ from provisioning.web import (
     api,
     autoconfig,
     console,
+    docs,
     language,
     mailbox,
     oidc,
@@ -145,6 +146,9 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
         title="alumail provisioning service",
         version="1",
         description="Accounts, registration, self-service and helpdesk for the alumni jAccount.",
+        # Served by provisioning/web/docs.py from local files, under the site's CSP.
+        docs_url=None,
+        redoc_url=None,
     )
     mailer = Mailer(settings)
     outbox = Outbox()
@@ -199,6 +203,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     app.include_router(autoconfig.router)
     app.include_router(mailbox.router)
     app.include_router(oidc.router)
+    app.include_router(docs.router)
 
     @app.exception_handler(AlumailError)
     def alumail_error(request: Request, error: AlumailError) -> Response:
