@@ -58,3 +58,15 @@ def test_the_api_and_the_provider_answer_json(
     assert answer.status_code == status
     assert answer.headers["content-type"] == "application/json"
     assert answer.json()["detail"] in ("Not Found", "Method Not Allowed")
+
+
+def test_a_form_body_that_does_not_parse_is_a_page(live_stack: Settings) -> None:
+    with client(live_stack) as http:
+        answer = http.post(
+            "/login",
+            content=b"--x\r\nnot a part",
+            headers={**BROWSER, "Content-Type": "multipart/form-data; boundary=x"},
+        )
+    assert answer.status_code == 400
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "This request could not be answered." in answer.text
