@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from identity.errors import (
     AccessDeniedError,
@@ -45,6 +46,7 @@ from provisioning.web import (
     api,
     autoconfig,
     console,
+    docs,
     language,
     mailbox,
     oidc,
@@ -87,7 +89,20 @@ PUBLIC_MESSAGES = {
     "access_denied": N_("the directory refused this operation"),
     "validation": N_("the directory refused this value"),
 }
+# Paths whose clients are programs: the REST API, and the OpenID provider's endpoints and
+# discovery documents, which speak OAuth's JSON. Every other path answers a browser's error
+# with a page in the site's look.
+MACHINE_PATHS = ("/api/", "/oidc/", "/.well-known/", "/autodiscover/", "/Autodiscover/")
+HTTP_ERROR_PAGES = {
+    404: (N_("Page not found"), N_("There is no page at this address.")),
+    405: (N_("Not possible here"), N_("This address does not take that kind of request.")),
+}
+HTTP_ERROR_OTHER = (N_("Sorry"), N_("This request could not be answered."))
 log = logging.getLogger(__name__)
+
+
+def for_machines(request: Request) -> bool:
+    return request.url.path.startswith(MACHINE_PATHS)
 
 
 def public_message(error: AlumailError, kind: str) -> str:
@@ -132,6 +147,9 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
         title="alumail provisioning service",
         version="1",
         description="Accounts, registration, self-service and helpdesk for the alumni jAccount.",
+        # Served by provisioning/web/docs.py from local files, under the site's CSP.
+        docs_url=None,
+        redoc_url=None,
     )
     mailer = Mailer(settings)
     outbox = Outbox()
@@ -187,6 +205,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     app.include_router(autoconfig.router)
     app.include_router(mailbox.router)
     app.include_router(oidc.router)
+    app.include_router(docs.router)
 
     @app.exception_handler(AlumailError)
     def alumail_error(request: Request, error: AlumailError) -> Response:
@@ -206,6 +225,22 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
         message = str(body["error"]["message"])  # type: ignore[index]
         response = found.page(request, "message.html", status, title=N_("Sorry"), error=message)
         response.headers.update(headers)
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        """Starlette's own errors (no route or file, a method the route does not take): JSON
+        for programs, as FastAPI words it, a page for people. Plain ``def``: the page reads the
+        session from the store, so it runs in the thread pool."""
+        if for_machines(request):
+            return JSONResponse(
+                {"detail": error.detail}, status_code=error.status_code, headers=error.headers
+            )
+        title, text = HTTP_ERROR_PAGES.get(error.status_code, HTTP_ERROR_OTHER)
+        response = services(request).page(
+            request, "message.html", error.status_code, title=title, error=text
+        )
+        response.headers.update(error.headers or {})
         return response
 
     @app.exception_handler(RequestValidationError)
