@@ -31,10 +31,11 @@ from identity.roles import Actor, Role
 from mailstack.process import port_open
 from provisioning.i18n import N_
 from provisioning.people import api_tokens
-from provisioning.people.helpdesk import Found, Helpdesk
+from provisioning.people.helpdesk import Helpdesk
 from provisioning.people.staff import StaffService
 from provisioning.web import sessions
 from provisioning.web.confirm import Confirmed, ask, confirmed
+from provisioning.web.console import search_page
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD
 
@@ -99,18 +100,8 @@ def status(request: Request, svc: Svc) -> Response:
 @router.get("/accounts")
 def accounts(request: Request, svc: Svc, q: str = "") -> Response:
     actor = admin_actor(request, svc)
-    found = Found()
-    if q.strip():
-        with svc.service(Helpdesk, actor) as desk:
-            found = desk.search(q, RESULTS)
-    return svc.page(
-        request,
-        "admin_accounts.html",
-        q=q,
-        results=found.accounts,
-        unregistered=found.unregistered,
-        actor=actor,
-    )
+    paths = ("/admin/accounts", "/admin/accounts")
+    return search_page(request, svc, actor, q, "admin_accounts.html", paths)
 
 
 def _create_page(request: Request, svc: Services, status: int = 200, **values: Any) -> Response:

@@ -37,21 +37,32 @@ def staff_actor(request: Request, svc: Services) -> Actor:
     return actor
 
 
-@router.get("")
-def search(request: Request, svc: Svc, q: str = "") -> Response:
-    actor = staff_actor(request, svc)
+def search_page(
+    request: Request, svc: Services, actor: Actor, q: str, template: str, paths: tuple[str, str]
+) -> Response:
+    """A page with the search of accounts and graduates (account_search.html), for the
+    helpdesk and the admin console alike; ``paths``: where the form goes, and the folder of the
+    account pages the results link to."""
     found = Found()
     if q.strip():
         with svc.service(Helpdesk, actor) as desk:
             found = desk.search(q, RESULTS)
     return svc.page(
         request,
-        "helpdesk.html",
+        template,
         q=q,
         results=found.accounts,
         unregistered=found.unregistered,
         actor=actor,
+        search_path=paths[0],
+        account_path=paths[1],
     )
+
+
+@router.get("")
+def search(request: Request, svc: Svc, q: str = "") -> Response:
+    actor = staff_actor(request, svc)
+    return search_page(request, svc, actor, q, "helpdesk.html", ("/helpdesk", "/helpdesk/accounts"))
 
 
 def _account_page(
