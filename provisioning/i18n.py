@@ -55,7 +55,7 @@ def supported(value: str | None) -> str | None:
     return None
 
 
-_QUALITY = re.compile(r"^q=([01](?:\.\d{0,3})?)$")
+_QUALITY = re.compile(r"q=([01](?:\.\d{0,3})?)")
 
 
 def negotiate(accept_language: str | None) -> str:
@@ -65,7 +65,7 @@ def negotiate(accept_language: str | None) -> str:
     for index, part in enumerate((accept_language or "")[:1000].split(",")):
         tag, _sep, params = part.strip().partition(";")
         quality = 1.0
-        found = _QUALITY.match(params.strip().replace(" ", ""))
+        found = _QUALITY.fullmatch(params.strip().replace(" ", ""))
         if params and found:
             quality = float(found.group(1))
         elif params:

@@ -677,16 +677,7 @@ def test_an_address_guessing_client_secrets_is_held_off(
         wrong = guesser.post(path, data={**form, "token": "x"}, auth=(rp.client_id, f"guess{n}"))
         assert wrong.status_code == 401, wrong.text
     code, verifier = code_for(honest, rp)
-    held = guesser.post(
-        "/oidc/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": CALLBACK,
-            "code_verifier": verifier,
-        },
-        auth=(rp.client_id, rp.secret or ""),
-    )
+    held = exchange(guesser, rp, code, verifier)  # the right secret, from the guessing address
     assert held.status_code == 429, held.text
     assert int(held.headers["retry-after"]) > 0
     # The code was not spent on the refused request: the client from its own address goes on.

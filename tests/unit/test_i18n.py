@@ -76,6 +76,8 @@ def test_the_check_finds_a_text_left_unmarked(
         ("", i18n.ENGLISH),
         (None, i18n.ENGLISH),
         ("zh;q=bogus,en;q=0.1", i18n.ENGLISH),
+        ("zh;q=0.9x,en;q=0.1", i18n.ENGLISH),  # the whole parameter, or it is ignored
+        ("zh;q=0.9\nq=1,en;q=0.1", i18n.ENGLISH),
         ("\x00\x01;;;,,,", i18n.ENGLISH),
     ],
 )
