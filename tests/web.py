@@ -54,6 +54,17 @@ def staff_tokens(settings: Settings) -> ApiTokens:
     return ApiTokens(names=names, admin=issued["admin"], helpdesk=issued["helpdesk"])
 
 
+def console_staff(settings: Settings, prefix: str) -> dict[str, str]:
+    """A new admin and a new helpdesk member (sign-in names starting with ``prefix``), by
+    role: the consoles' tests sign in as them."""
+    suffix = secrets.token_hex(2)
+    names = {"admin": f"{prefix}.admin.{suffix}", "helpdesk": f"{prefix}.hd.{suffix}"}
+    with use_case(StaffService, settings) as service:
+        service.add(names["admin"], f"{prefix} admin", Role.ADMIN, STAFF_PASSWORD)
+        service.add(names["helpdesk"], f"{prefix} helpdesk", Role.HELPDESK, STAFF_PASSWORD)
+    return names
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

@@ -17,10 +17,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from identity.accounts import AccountStatus, check_display_name, check_uid
+from identity.accounts import Account, AccountStatus, check_display_name, check_uid
 from identity.errors import (
     AccessDeniedError,
-    ConflictError,
     FieldErrors,
     NotFoundError,
     ValidationError,
@@ -36,6 +35,7 @@ from provisioning.people.staff import StaffService
 from provisioning.web import sessions
 from provisioning.web.confirm import Confirmed, ask, confirmed
 from provisioning.web.console import search_page
+from provisioning.web.forms import attempt, field_errors
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import CSRF_FIELD
 
@@ -54,8 +54,10 @@ def admin_actor(request: Request, svc: Services) -> Actor:
     return actor
 
 
-def _errors(error: ValidationError) -> dict[str, str]:
-    return error.errors if isinstance(error, FieldErrors) else {error.field: error.rule}
+def posting_admin(request: Request, svc: Services, csrf: str) -> Actor:
+    """The admin who sent a console form, its CSRF token checked first."""
+    svc.csrf.check(request, csrf)
+    return admin_actor(request, svc)
 
 
 # -- status ------------------------------------------------------------------------------------
@@ -123,38 +125,32 @@ def create(
     password: Text = "",
     quota: Text = "",
 ) -> Response:
-    svc.csrf.check(request, csrf)
-    actor = admin_actor(request, svc)
+    actor = posting_admin(request, svc, csrf)
     form = {"uid": uid, "name": name, "quota": quota}
     generated = not password
     chosen = generate_password() if generated else password
-    try:
+
+    def create_it() -> Account:
         with svc.accounts(actor) as service:
-            account = service.create(uid.strip(), name, chosen, quota=quota.strip() or None)
-    except ValidationError as error:
-        shown = _errors(error)
-        if "display_name" in shown:  # the use case's name for the form's "name"
-            shown["name"] = shown.pop("display_name")
-        return _create_page(request, svc, 422, actor=actor, form=form, errors=shown)
-    except ConflictError as error:
-        return _create_page(
-            request, svc, 409, actor=actor, form=form, errors={"uid": _conflict(error)}
-        )
+            return service.create(uid.strip(), name, chosen, quota=quota.strip() or None)
+
+    created = attempt(
+        create_it,
+        lambda status, errors: _create_page(
+            request, svc, status, actor=actor, form=form, errors=errors
+        ),
+        renamed={"display_name": "name"},  # the use case's name for the form's "name"
+    )
+    if isinstance(created, Response):
+        return created
     return _account_page(
         request,
         svc,
         actor,
-        account.uid,
+        created.uid,
         note=N_("Account created."),
         temporary=chosen if generated else None,
     )
-
-
-def _conflict(error: ConflictError) -> str:
-    """A conflict's words without the field's name the use case puts first (the page shows
-    the field's label)."""
-    field, _, rule = error.message.partition(": ")
-    return rule if rule else field
 
 
 def _account_page(
@@ -163,21 +159,20 @@ def _account_page(
     check_uid(uid)
     with svc.service(Helpdesk, actor) as desk:
         state = desk.status(uid)
-        view = desk.accounts.show(uid)
+        account = desk.accounts.get(uid)
         recent = desk.accounts.audit.query(target=uid)[-10:]
     return svc.page(
         request,
         "admin_account.html",
         status,
         actor=actor,
-        account=view.account,
-        quota_use=view.quota_use,
+        account=account,
         state=state,
         recent=list(reversed(recent)),
         **{
             "edit_form": {
-                "name": view.account.display_name,
-                "quota": format_size(view.account.quota),
+                "name": account.display_name,
+                "quota": format_size(account.quota),
             },
             **extra,
         },
@@ -198,9 +193,9 @@ def edit(
     name: Text = "",
     quota: Text = "",
 ) -> Response:
-    svc.csrf.check(request, csrf)
-    actor = admin_actor(request, svc)
-    try:
+    actor = posting_admin(request, svc, csrf)
+
+    def save() -> None:
         # Both fields are checked before either changes: nothing half-done.
         with svc.accounts(actor) as service:
             current = service.get(uid)
@@ -218,16 +213,21 @@ def edit(
             if name != current.display_name:
                 service.modify(uid, display_name=name)
             service.set_quota(uid, quota)
-    except ValidationError as error:
-        return _account_page(
+
+    refused = attempt(
+        save,
+        lambda status, errors: _account_page(
             request,
             svc,
             actor,
             uid,
-            422,
-            errors=_errors(error),
+            status,
+            errors=errors,
             edit_form={"name": name, "quota": quota},
-        )
+        ),
+    )
+    if isinstance(refused, Response):
+        return refused
     return _account_page(request, svc, actor, uid, note=N_("Saved."))
 
 
@@ -235,19 +235,21 @@ def edit(
 def add_alias(
     request: Request, svc: Svc, uid: str, csrf: CsrfToken = "", alias: Text = ""
 ) -> Response:
-    svc.csrf.check(request, csrf)
-    actor = admin_actor(request, svc)
-    try:
+    actor = posting_admin(request, svc, csrf)
+
+    def add_it() -> bool:
         with svc.accounts(actor) as service:
-            added = service.add_alias(uid, alias.strip())
-    except ValidationError as error:
-        return _account_page(
-            request, svc, actor, uid, 422, errors=_errors(error), form={"alias": alias}
-        )
-    except ConflictError as error:
-        return _account_page(
-            request, svc, actor, uid, 409, errors={"alias": _conflict(error)}, form={"alias": alias}
-        )
+            return service.add_alias(uid, alias.strip())
+
+    added = attempt(
+        add_it,
+        lambda status, errors: _account_page(
+            request, svc, actor, uid, status, errors=errors, form={"alias": alias}
+        ),
+        conflict_field="alias",
+    )
+    if isinstance(added, Response):
+        return added
     note = N_("Alias added.") if added else N_("The account had this alias already.")
     return _account_page(request, svc, actor, uid, note=note)
 
@@ -278,8 +280,7 @@ QUESTIONS = {
 @router.post("/accounts/{uid}/resume")
 def resume(request: Request, svc: Svc, uid: str, csrf: CsrfToken = "") -> Response:
     """Resuming gives access back: nothing to ask."""
-    svc.csrf.check(request, csrf)
-    actor = admin_actor(request, svc)
+    actor = posting_admin(request, svc, csrf)
     with svc.accounts(actor) as service:
         done = service.set_status(uid, AccountStatus.ACTIVE)
     note = N_("Account active.") if done else N_("The account was active already.")
@@ -296,8 +297,7 @@ def destructive(
     alias: Text = "",
     answer: Confirmed = "",
 ) -> Response:
-    svc.csrf.check(request, csrf)
-    actor = admin_actor(request, svc)
+    actor = posting_admin(request, svc, csrf)
     if action not in QUESTIONS:
         raise NotFoundError(f"no admin action {action!r}")
     if not confirmed(answer):
@@ -384,18 +384,21 @@ def staff_add(
     role: Text = "",
     password: Text = "",
 ) -> Response:
-    svc.csrf.check(request, csrf)
-    actor = admin_actor(request, svc)
+    actor = posting_admin(request, svc, csrf)
     form = {"uid": uid, "name": name, "role": role}
     generated = not password
     chosen = generate_password() if generated else password
-    try:
+
+    def add_member() -> None:
         with svc.service(StaffService, actor) as staff:
             staff.add(uid.strip(), name, _role(role), chosen)
-    except ValidationError as error:
-        return _staff_page(request, svc, actor, 422, form=form, errors=_errors(error))
-    except ConflictError as error:
-        return _staff_page(request, svc, actor, 409, form=form, errors={"uid": _conflict(error)})
+
+    refused = attempt(
+        add_member,
+        lambda status, errors: _staff_page(request, svc, actor, status, form=form, errors=errors),
+    )
+    if isinstance(refused, Response):
+        return refused
     return _staff_page(
         request,
         svc,
@@ -409,8 +412,7 @@ def staff_add(
 def staff_role(
     request: Request, svc: Svc, uid: str, csrf: CsrfToken = "", role: Text = ""
 ) -> Response:
-    svc.csrf.check(request, csrf)
-    actor = admin_actor(request, svc)
+    actor = posting_admin(request, svc, csrf)
     with svc.service(StaffService, actor) as staff:
         changed = staff.set_role(uid, _role(role))
     note = N_("Role changed.") if changed else N_("The member had this role already.")
@@ -421,8 +423,7 @@ def staff_role(
 def staff_remove(
     request: Request, svc: Svc, uid: str, csrf: CsrfToken = "", answer: Confirmed = ""
 ) -> Response:
-    svc.csrf.check(request, csrf)
-    actor = admin_actor(request, svc)
+    actor = posting_admin(request, svc, csrf)
     check_uid(uid)
     if not confirmed(answer):
         return ask(
@@ -479,7 +480,7 @@ def audit(
             422,
             actor=admin,
             form=form,
-            errors=_errors(error),
+            errors=field_errors(error),
             lines=[],
         )
     lines = svc.root.audit.query(

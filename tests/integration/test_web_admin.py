@@ -21,7 +21,7 @@ from provisioning.audit import AuditLog, audit_path
 from provisioning.people.accounts import AccountService
 from provisioning.people.staff import StaffService
 from tests.support import NewAccount, alumail, use_case
-from tests.web import STAFF_PASSWORD, client, form_token
+from tests.web import STAFF_PASSWORD, client, console_staff, form_token
 
 pytestmark = pytest.mark.integration
 
@@ -51,12 +51,7 @@ POST_PATHS = [
 @pytest.fixture(scope="module")
 def staff(live_stack: Settings) -> dict[str, str]:
     """A new admin and a new helpdesk member, by role."""
-    suffix = secrets.token_hex(2)
-    names = {"admin": f"console.admin.{suffix}", "helpdesk": f"console.hd.{suffix}"}
-    with use_case(StaffService, live_stack) as service:
-        service.add(names["admin"], "Console Admin", Role.ADMIN, STAFF_PASSWORD)
-        service.add(names["helpdesk"], "Console Helpdesk", Role.HELPDESK, STAFF_PASSWORD)
-    return names
+    return console_staff(live_stack, "console")
 
 
 @contextmanager
