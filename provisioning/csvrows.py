@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from identity.errors import ValidationError
+from identity.markers import N_
 from mailstack.files import NotRegularFile, open_regular
 
 MAX_LINE_CHARS = 1024 * 1024
@@ -64,13 +65,16 @@ def read_rows(
     unknown = [h for h in header if h not in allowed]
     if unknown:
         raise ValidationError(
-            "header", f"unknown column {unknown[0]!r} (allowed: {', '.join(allowed)})"
+            "header",
+            N_("unknown column '{column}' (allowed: {allowed})").format(
+                column=unknown[0], allowed=", ".join(allowed)
+            ),
         )
     missing = [c for c in columns if c not in header]
     if missing:
-        raise ValidationError("header", f"missing column {missing[0]!r}")
+        raise ValidationError("header", N_("missing column '{column}'").format(column=missing[0]))
     if len(set(header)) != len(header):
-        raise ValidationError("header", "a column appears twice")
+        raise ValidationError("header", N_("a column appears twice"))
     reader.fieldnames = header
 
     def problem(line: int, column: str, reason: str) -> None:
@@ -87,11 +91,15 @@ def read_rows(
             except (csv.Error, _Unreadable) as exc:
                 # An unreadable line was never counted; a line the csv module refused was.
                 line = reader.reader.line_num + (1 if isinstance(exc, _Unreadable) else 0)
-                problem(line, "row", f"{_reason(exc)}; the rows after it were not read")
+                problem(
+                    line,
+                    "row",
+                    N_("{reason}; the rows after it were not read").format(reason=_reason(exc)),
+                )
                 return
             column = _undecodable(record)
             if column is not None:
-                problem(reader.line_num, column, "is not valid UTF-8 text")
+                problem(reader.line_num, column, N_("is not valid UTF-8 text"))
                 continue
             yield reader.line_num, record
 

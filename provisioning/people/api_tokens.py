@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from identity.accounts import check_uid
 from identity.errors import AccessDeniedError, NotFoundError, ValidationError
+from identity.markers import N_
 from identity.roles import Actor
 from provisioning.audit import AuditLog
 from provisioning.people.lookups import require
@@ -94,7 +95,7 @@ def issue(store: Store, binding: Binding, label: str) -> tuple[str, TokenInfo]:
         raise ValidationError("uid", "a token is bound to a staff entry and its role")
     label = label.strip()
     if not label or len(label) > 64 or not label.isprintable():
-        raise ValidationError("label", "must be 1 to 64 printable characters")
+        raise ValidationError("label", N_("must be 1 to 64 printable characters"))
     token_id = secrets.token_hex(6)
     secret = new_secret()
     now = time.time()

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import datetime
 import hmac
+import io
 import re
 import sqlite3
 import time
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from identity.accounts import (
     check_address,
@@ -39,6 +41,10 @@ from provisioning.store import Store
 
 COLUMNS = ("student_number", "name", "birth_date", "graduation_year", "legacy_address")
 OPTIONAL_COLUMNS = ("latin_name",)
+# A roster file handed over the web (the admin console): 100,000 graduates fit in about 8 MiB.
+UPLOAD_MAX_BYTES = 8 * 2**20
+# What a spreadsheet takes for a formula at the start of a cell (CSV injection): no name does.
+FORMULA_STARTS = "=+-@"
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,15 @@ def check_birth_date(value: str, *, field: str = "birth_date") -> str:
     return date.isoformat()
 
 
+def check_roster_name(value: str, *, field: str) -> str:
+    """A name on the roster: a display name that does not start as a spreadsheet formula (the
+    university's export may carry one; no name does, and the console shows what it holds)."""
+    name = check_display_name(value, field=field)
+    if name[0] in FORMULA_STARTS:
+        raise ValidationError(field, N_("must not start with = + - or @ (a spreadsheet formula)"))
+    return name
+
+
 def graduate_from(values: dict[str, str]) -> Graduate:
     birth = (values.get("birth_date") or "").strip()
     year = (values.get("graduation_year") or "").strip()
@@ -103,12 +118,18 @@ def graduate_from(values: dict[str, str]) -> Graduate:
         raise ValidationError("birth_date", N_("give a birth date or a graduation year (or both)"))
     return Graduate(
         student_number=check_student_number(values.get("student_number") or ""),
-        name=check_display_name(values.get("name") or ""),
+        name=check_roster_name(values.get("name") or "", field="name"),
         birth_date=check_birth_date(birth) if birth else None,
         graduation_year=check_graduation_year(year, field="graduation_year") if year else None,
         legacy_address=check_address(legacy, field="legacy_address") if legacy else None,
-        latin_name=check_display_name(latin, field="latin_name") if latin else None,
+        latin_name=check_roster_name(latin, field="latin_name") if latin else None,
     )
+
+
+class RowOutcome:
+    ADDED = "added"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
 
 
 @dataclass
@@ -117,6 +138,8 @@ class RosterReport:
     updated: int = 0
     unchanged: int = 0
     errors: list[tuple[int, str, str]] = field(default_factory=list)  # line, column, reason
+    # Each good row's line and outcome (RowOutcome), in the file's order: the console's table.
+    rows: list[tuple[int, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -137,12 +160,36 @@ class RosterImport:
         self.audit = audit
 
     def load_csv(self, actor: Actor, path: Path, *, dry_run: bool = False) -> RosterReport:
+        return self._load(actor, lambda: open_csv(path), str(path), dry_run)
+
+    def load_upload(
+        self, actor: Actor, data: bytes, name: str, *, dry_run: bool = False
+    ) -> RosterReport:
+        """A roster file handed over the web (``name`` as the browser gave it, for the audit
+        line). Refused whole, before any row is read, when it is larger than UPLOAD_MAX_BYTES,
+        empty, binary (a NUL byte: a spreadsheet's own format, UTF-16) or not UTF-8 (a GBK
+        export would otherwise have its Han rows refused one by one and the rest go in)."""
+        shown = "".join(c for c in name[:80] if c.isprintable()) or "-"
+
+        def opened() -> TextIO:
+            check_upload(data)
+            return io.TextIOWrapper(
+                io.BytesIO(data), encoding="utf-8-sig", errors="strict", newline=""
+            )
+
+        return self._load(actor, opened, f"upload {shown}", dry_run)
+
+    def _load(
+        self, actor: Actor, opened: Callable[[], TextIO], target: str, dry_run: bool
+    ) -> RosterReport:
         if dry_run:
             require(actor, actor.can_administer(), "import the roster")
-            return load_csv(self.store, path, dry_run=True)
-        with self.audit.action(actor, "roster-import", str(path)) as outcome:
+            with opened() as handle:
+                return load_rows(self.store, handle, dry_run=True)
+        with self.audit.action(actor, "roster-import", target) as outcome:
             require(actor, actor.can_administer(), "import the roster")
-            report = load_csv(self.store, path)
+            with opened() as handle:
+                report = load_rows(self.store, handle)
             outcome.changes = {
                 "added": report.added,
                 "updated": report.updated,
@@ -154,40 +201,72 @@ class RosterImport:
         return report
 
 
+def check_upload(data: bytes) -> None:
+    """A roster file as bytes: at most UPLOAD_MAX_BYTES of UTF-8 text (see load_upload)."""
+    if len(data) > UPLOAD_MAX_BYTES:
+        raise ValidationError(
+            "file",
+            N_("is larger than {size} MiB: split the roster into smaller files").format(
+                size=UPLOAD_MAX_BYTES // 2**20
+            ),
+        )
+    if not data.strip():
+        raise ValidationError("file", N_("is empty"))
+    if b"\0" in data:
+        raise ValidationError(
+            "file", N_("is not a CSV text file (it holds binary data): save it as CSV UTF-8")
+        )
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ValidationError(
+            "file",
+            N_("is not UTF-8 text (line {line}): save it as CSV UTF-8").format(line=line),
+        ) from exc
+
+
 def load_csv(store: Store, path: Path, *, dry_run: bool = False) -> RosterReport:
-    """Add or update roster entries from ``path``. A bad row is reported and skipped; a
-    header that is not exactly the roster's columns stops everything before any change."""
+    """Add or update roster entries from ``path`` (see load_rows)."""
+    with open_csv(path) as handle:
+        return load_rows(store, handle, dry_run=dry_run)
+
+
+def load_rows(store: Store, handle: TextIO, *, dry_run: bool = False) -> RosterReport:
+    """Add or update roster entries from the CSV text ``handle`` reads. A bad row is reported
+    and skipped; a header that is not exactly the roster's columns stops everything before any
+    change."""
     report = RosterReport()
 
     def unreadable(line: int, column: str, reason: str) -> None:
         report.errors.append((line, column, reason))
 
-    with open_csv(path) as handle:
-        _, rows = read_rows(handle, COLUMNS, OPTIONAL_COLUMNS, on_problem=unreadable)
-        graduates: list[Graduate] = []
-        seen: dict[str, int] = {}
-        for line, values in rows:
-            try:
-                graduate = graduate_from(values)
-            except ValidationError as error:
-                report.errors.append((line, error.field, error.rule))
-                continue
-            if graduate.student_number in seen:
-                report.errors.append(
-                    (line, "student_number", f"repeats line {seen[graduate.student_number]}")
-                )
-                continue
-            seen[graduate.student_number] = line
-            graduates.append(graduate)
+    _, rows = read_rows(handle, COLUMNS, OPTIONAL_COLUMNS, on_problem=unreadable)
+    graduates: list[tuple[int, Graduate]] = []
+    seen: dict[str, int] = {}
+    for line, values in rows:
+        try:
+            graduate = graduate_from(values)
+        except ValidationError as error:
+            report.errors.append((line, error.field, error.rule))
+            continue
+        if graduate.student_number in seen:
+            first = seen[graduate.student_number]
+            report.errors.append(
+                (line, "student_number", N_("repeats line {line}").format(line=first))
+            )
+            continue
+        seen[graduate.student_number] = line
+        graduates.append((line, graduate))
     _upsert(store, graduates, report, dry_run=dry_run)
     return report
 
 
 def _upsert(
-    store: Store, graduates: Iterable[Graduate], report: RosterReport, *, dry_run: bool
+    store: Store, graduates: Iterable[tuple[int, Graduate]], report: RosterReport, *, dry_run: bool
 ) -> None:
     with store.connect() as db:
-        for graduate in graduates:
+        for line, graduate in graduates:
             row = db.execute(
                 "SELECT student_number, name, birth_date, graduation_year, legacy_address, "
                 "latin_name FROM roster WHERE student_number = ?",
@@ -195,11 +274,13 @@ def _upsert(
             ).fetchone()
             if row == graduate.row():
                 report.unchanged += 1
+                report.rows.append((line, RowOutcome.UNCHANGED))
                 continue
             if row is None:
                 report.added += 1
             else:
                 report.updated += 1
+            report.rows.append((line, RowOutcome.ADDED if row is None else RowOutcome.UPDATED))
             if not dry_run:
                 db.execute(
                     "INSERT INTO roster (student_number, name, birth_date, graduation_year, "

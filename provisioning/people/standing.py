@@ -16,6 +16,7 @@ from identity.accounts import check_uid
 from identity.directory import DirectoryConnection
 from identity.dit import Tree
 from identity.errors import AccessDeniedError, NotFoundError, ValidationError
+from identity.markers import N_
 from identity.roles import STAFF_ROLES, identify
 from provisioning.people.api_tokens import Binding
 from provisioning.store import Session, Standing
@@ -106,8 +107,12 @@ def token_binding(system: DirectoryConnection, tree: Tree, uid: str) -> Binding:
     NotFoundError for an unknown UID, ValidationError for an alumnus or a suspended member."""
     _, role = identify(system, tree, uid)
     if role not in STAFF_ROLES:
-        raise ValidationError("uid", f"'{uid}' is not a staff member (admin or helpdesk)")
+        raise ValidationError(
+            "uid", N_("'{uid}' is not a staff member (admin or helpdesk)").format(uid=uid)
+        )
     binding = staff_binding(system, tree, uid)
     if binding is None:
-        raise ValidationError("uid", f"'{uid}' is suspended: no token is issued to it")
+        raise ValidationError(
+            "uid", N_("'{uid}' is suspended: no token is issued to it").format(uid=uid)
+        )
     return binding

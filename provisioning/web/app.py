@@ -43,6 +43,7 @@ from provisioning.people.recovery import Recovery
 from provisioning.people.registration import Registration
 from provisioning.web import (
     admin,
+    admin_data,
     api,
     autoconfig,
     console,
@@ -194,7 +195,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
         mail_logins=mail_logins,
     )
     app.add_middleware(language.Language)
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, larger={admin_data.ROSTER_PATH: admin_data.ROSTER_BODY_MAX})
     app.add_middleware(Defences, secure=settings.web_secure)  # outside BodyLimit: its 413 too
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(api.router)
@@ -202,6 +203,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     app.include_router(preferences.router)
     app.include_router(console.router)
     app.include_router(admin.router)
+    app.include_router(admin_data.router)
     app.include_router(autoconfig.router)
     app.include_router(mailbox.router)
     app.include_router(oidc.router)

@@ -198,7 +198,8 @@ def service_key(path: Path) -> bytes:
     return path.read_bytes()
 
 
-# The largest body a form or an API call of ours needs is a few kilobytes (no upload exists).
+# The largest body a form or an API call of ours needs is a few kilobytes; the one upload (the
+# roster, in the admin console) is given its own limit (BodyLimit's ``larger``).
 MAX_BODY_BYTES = 1 << 20
 
 
@@ -208,18 +209,22 @@ class BodyLimit:
     check runs, and uvicorn sets no limit: without this an anonymous client could make the
     process hold hundreds of megabytes per request. A declared Content-Length is judged at
     once; a chunked body is counted as it arrives, and past the limit the application is told
-    the client left (whatever it answers then is dropped)."""
+    the client left (whatever it answers then is dropped). ``larger`` gives the paths that take
+    an upload a limit of their own ({path: bytes})."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
-        self.app, self.limit = app, limit
+    def __init__(
+        self, app: ASGIApp, limit: int = MAX_BODY_BYTES, larger: dict[str, int] | None = None
+    ) -> None:
+        self.app, self.limit, self.larger = app, limit, larger or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.limit)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await self._refuse(send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._refuse(send, limit)
             return
         received, started, refused = 0, False, False
 
@@ -230,10 +235,10 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     if not started:
                         refused = True
-                        await self._refuse(send)
+                        await self._refuse(send, limit)
                     return {"type": "http.disconnect"}
             return message
 
@@ -246,12 +251,12 @@ class BodyLimit:
 
         await self.app(scope, counted, watched)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int) -> None:
         body = json.dumps(
             {
                 "error": {
                     "type": "too_large",
-                    "message": f"request body: at most {self.limit} bytes",
+                    "message": f"request body: at most {limit} bytes",
                 }
             }
         ).encode()
