@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, FilePayload, Page
 
 from identity.roles import Role
 from mailstack.settings import Settings
@@ -23,6 +23,11 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"
 HEADINGS = {
     "en": ("Stack status", "Staff", "Audit trail"),
     "zh-CN": ("系统状态", "工作人员", "审计记录"),
+}
+# The data pages' headings: roster, API tokens, legacy mailboxes.
+DATA_HEADINGS = {
+    "en": ("Roster", "API tokens", "Legacy mailboxes"),
+    "zh-CN": ("校友名册", "API 令牌", "旧邮箱"),
 }
 
 
@@ -49,16 +54,21 @@ def shot(page: Page, name: str) -> None:
     assert width <= PHONE["width"], f"{name}: page is {width}px wide on a {PHONE['width']}px screen"
 
 
-def test_admin_pages_at_phone_width(
-    live_stack: Settings, admin: str, new_account: NewAccount, page: Page
-) -> None:
-    account, _ = new_account(name="Gao Yuan")
-    lang = page.evaluate("navigator.language")  # the context's locale
-    page.goto(f"{live_stack.public_url}/login")
+def sign_in(page: Page, settings: Settings, admin: str) -> str:
+    """Sign ``admin`` in; the page's language (the context's locale)."""
+    page.goto(f"{settings.public_url}/login")
     page.fill("#login", admin)
     page.fill("#password", STAFF_PASSWORD)
     page.click("form[action='/login'] button[type=submit]")
     page.wait_for_load_state()
+    return str(page.evaluate("navigator.language"))
+
+
+def test_admin_pages_at_phone_width(
+    live_stack: Settings, admin: str, new_account: NewAccount, page: Page
+) -> None:
+    account, _ = new_account(name="Gao Yuan")
+    lang = sign_in(page, live_stack, admin)
     status, staff, audit = HEADINGS[lang]
     page.goto(f"{live_stack.public_url}/admin")
     assert page.locator("html").get_attribute("lang") == lang
@@ -80,3 +90,54 @@ def test_admin_pages_at_phone_width(
     page.goto(f"{live_stack.public_url}/admin/audit?target={account.uid}")
     assert page.locator("h1").inner_text() == audit
     shot(page, f"{lang}-audit")
+
+
+def test_admin_data_pages_at_phone_width(
+    live_stack: Settings, admin: str, new_account: NewAccount, page: Page
+) -> None:
+    """The roster with an upload's report (a refused row among them), the tokens with one just
+    issued, the legacy holders with one just recorded, and a revocation's question."""
+    account, _ = new_account(name="Qian Hui")
+    lang = sign_in(page, live_stack, admin)
+    roster_heading, tokens_heading, legacy_heading = DATA_HEADINGS[lang]
+    number = f"S{secrets.randbelow(10**9):09d}"
+    page.goto(f"{live_stack.public_url}/admin/roster")
+    assert page.locator("h1").inner_text() == roster_heading
+    content = (
+        "student_number,name,birth_date,graduation_year,legacy_address\n"
+        f"{number},欧阳娜娜,1993-05-17,,nana.ouyang.a.long.legacy.address@old-alumni.example.edu\n"
+        f"{number}X,Bad Date,1993-02-30,,\n"
+    )
+    upload: FilePayload = {
+        "name": "roster-with-a-rather-long-file-name-from-the-registry.csv",
+        "mimeType": "text/csv",
+        "buffer": content.encode(),
+    }
+    page.set_input_files("#file", files=[upload])
+    page.check("input[name=dry_run]")
+    page.click("form[action='/admin/roster'] button[type=submit]")
+    page.wait_for_load_state()
+    assert page.locator("#report tbody tr").count() == 2
+    shot(page, f"{lang}-roster-report")
+
+    page.goto(f"{live_stack.public_url}/admin/tokens")
+    assert page.locator("h1").inner_text() == tokens_heading
+    page.select_option("#uid", admin)
+    page.fill("#label", "nightly export of the alumni accounts to the registry")
+    page.click("form[action='/admin/tokens'] button[type=submit]")
+    page.wait_for_load_state()
+    assert page.locator("#issued-token").inner_text().startswith("alm_")
+    shot(page, f"{lang}-tokens")
+    page.locator("form[action$='/revoke'] button").first.click()
+    page.wait_for_load_state()
+    assert page.locator("input[name=confirmed]").count() == 1
+    shot(page, f"{lang}-confirm-revoke")
+
+    page.goto(f"{live_stack.public_url}/admin/legacy")
+    assert page.locator("h1").inner_text() == legacy_heading
+    page.fill("#uid", account.uid)
+    page.fill("#address", f"{account.uid}.with.a.long.name@old-alumni.example.edu")
+    page.click("form[action='/admin/legacy'] button[type=submit]")
+    page.wait_for_load_state()
+    assert account.uid in page.locator("#holders").inner_text()
+    shot(page, f"{lang}-legacy")
