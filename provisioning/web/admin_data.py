@@ -117,13 +117,14 @@ def report_rows(report: RosterReport) -> list[dict[str, Any]]:
     return sorted([*refused, *good], key=lambda row: int(row["line"]))
 
 
-# The outcomes as the page names them.
+# The outcomes as the page names them, after an import and after a dry run.
 OUTCOMES = {
     "added": N_("added"),
     "updated": N_("updated"),
     "unchanged": N_("unchanged"),
     "refused": N_("refused"),
 }
+CHECKED_OUTCOMES = {**OUTCOMES, "added": N_("would be added"), "updated": N_("would be updated")}
 
 
 router.add_api_route("/roster", shown(_roster_page), methods=["GET"])
@@ -170,7 +171,7 @@ def roster_upload(
         report=report,
         rows=report_rows(report),
         rows_cut=len(report.rows) > ROWS_SHOWN,
-        outcomes=OUTCOMES,
+        outcomes=CHECKED_OUTCOMES if checking else OUTCOMES,
         dry_run=checking,
         filename=file.filename if file else "",
     )

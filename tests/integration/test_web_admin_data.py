@@ -6,6 +6,8 @@ form needs its CSRF token."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import re
 import secrets
 import socket
@@ -24,7 +26,7 @@ from provisioning.store import Store
 from provisioning.web.admin_data import ROSTER_BODY_MAX
 from tests.integration.test_web_admin import audited, signed_in
 from tests.support import NewAccount
-from tests.web import STAFF_PASSWORD, bearer, client, console_staff, form_token
+from tests.web import STAFF_PASSWORD, bearer, client, console_staff, form_token, in_process
 
 pytestmark = pytest.mark.integration
 
@@ -94,6 +96,7 @@ def test_roster_upload_reports_each_row_and_a_dry_run_changes_nothing(
         checked = upload(admin, token, content, dry_run=True)
         assert checked.status_code == 200, checked.text
         assert "nothing was changed" in checked.text
+        assert report_rows(checked.text)[0] == ["2", "would be added", "", ""]
         assert roster.lookup(store, good) is None  # the dry run wrote nothing
         loaded = upload(admin, token, content)
         assert loaded.status_code == 200, loaded.text
@@ -235,6 +238,40 @@ def test_admin_sees_and_records_legacy_holders(
     held = holder(live_stack, account.uid)
     assert held is not None and held.legacy_address == address
     assert audited(live_stack, account.uid, "legacy-set", staff["admin"])
+
+
+def test_the_legacy_page_lists_the_reminders_due_today_and_sends_none(
+    live_stack: Settings, staff: dict[str, str], new_account: NewAccount
+) -> None:
+    """With a cutoff five days away the seven-day reminder is due: the page lists it, as
+    ``legacy remind --dry-run`` would, and nothing is sent or recorded as sent."""
+    account, _ = new_account()
+    with Composition(live_stack) as root:
+        holders.record_holder(
+            root.connections.system,
+            Tree(live_stack.base_dn),
+            root.audit,
+            ROOT,
+            account.uid,
+            f"{account.uid}@old-alumni.example.edu",
+        )
+    cutoff = (datetime.date.today() + datetime.timedelta(days=5)).isoformat()
+    closing = dataclasses.replace(live_stack.legacy, cutoff=cutoff, reminder_days=(30, 7))
+    with in_process(live_stack, legacy=closing) as http:
+        token = form_token(http, "/login")
+        signed = http.post(
+            "/login",
+            data={"csrf_token": token, "login": staff["admin"], "password": STAFF_PASSWORD},
+        )
+        assert signed.status_code == 303, signed.text
+        page = http.get("/admin/legacy")
+    assert page.status_code == 200, page.text
+    assert f"The legacy mailboxes close on {cutoff}." in page.text
+    due = page.text.split('id="reminders"')[1].split("</ul>")[0]
+    assert f"{account.uid}: 7 days before, {account.mail}" in due
+    with Store.for_state(live_stack.state_dir).connect() as db:
+        sent = db.execute("SELECT 1 FROM reminders WHERE uid = ?", (account.uid,)).fetchall()
+    assert sent == []
 
 
 PATHS = [
