@@ -15,7 +15,6 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -64,6 +63,7 @@ from provisioning.web.security import (
     RateLimiter,
     service_key,
 )
+from provisioning.web.static_files import REVALIDATE, CachedFiles
 
 HERE = Path(__file__).parent
 ERROR_STATUS: list[tuple[type[AlumailError], int, str]] = [
@@ -196,7 +196,8 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     app.add_middleware(language.Language)
     app.add_middleware(BodyLimit)
     app.add_middleware(Defences, secure=settings.web_secure)  # outside BodyLimit: its 413 too
-    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.mount("/static", CachedFiles(HERE / "static", REVALIDATE), name="static")
+    app.mount(docs.ASSETS_URL, docs.assets(), name="docs-assets")
     app.include_router(api.router)
     app.include_router(portal.router)
     app.include_router(preferences.router)
