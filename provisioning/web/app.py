@@ -42,6 +42,7 @@ from provisioning.people.recovery import Recovery
 from provisioning.people.registration import Registration
 from provisioning.web import (
     admin,
+    admin_ops,
     api,
     autoconfig,
     console,
@@ -203,6 +204,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     app.include_router(preferences.router)
     app.include_router(console.router)
     app.include_router(admin.router)
+    app.include_router(admin_ops.router)
     app.include_router(autoconfig.router)
     app.include_router(mailbox.router)
     app.include_router(oidc.router)
