@@ -8,6 +8,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from mailstack.files import FileSpec, changed, ensure_dir, install, write_atomic
 from mailstack.keys.material import KEY_PROGRAMS, prepare_keys, read_keys
 from mailstack.keys.tls import check_given, tls_files
 from mailstack.layout import Layout
+from mailstack.mailqueue import queue_report
 from mailstack.privileges import ensure_service_user
 from mailstack.process import log_tail, port_open, terminate, wait_until
 from mailstack.settings import Settings
@@ -347,6 +349,7 @@ def status(settings: Settings, registry: Registry = MAIL_DAEMONS) -> dict[str, o
             services[name] = {"host": settings.connect_host, "port": port, "running": False}
     tls = tls_files(settings)
     return {
+        "mail_queue": queue_report(layout, time.time()),
         "domain": settings.domain,
         "mail_host": settings.mail_host,
         "state_dir": str(settings.state_dir),

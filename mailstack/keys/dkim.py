@@ -7,6 +7,10 @@ OpenDKIM signs with at once; the old key stays on disk so its DNS record can sta
 until mail signed with it has been delivered (a few days), then ``alumail dkim retire SELECTOR``
 removes it. Publish the new record (``alumail dns``) before rotating, or right after: receivers
 look the key up when the mail arrives.
+
+The folder is OpenDKIM's, group ``alumail`` (0750), and each key's public record (``.txt``)
+0644: the unprivileged web service lists the selectors and reads the records to publish (the
+admin console's DNS page); the private keys stay 0600, OpenDKIM's alone.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 from identity.errors import ConfigError, NotFoundError, ValidationError
 from mailstack.files import ensure_dir, write_atomic
 from mailstack.layout import Layout
+from mailstack.privileges import SERVICE_USER
 from mailstack.process import run
 
 KEY_BITS = 2048
@@ -84,9 +89,16 @@ class DkimKeys:
     def ensure(self, domain: str) -> list[str]:
         """A key to sign with; made if there is none. Returns what was done."""
         if self.current() is not None:
+            self._share_records()  # a state made before the records were shared
             return []
         key = self.generate(domain)
         return [f"made DKIM key {key.selector}._domainkey.{domain}"]
+
+    def _share_records(self) -> None:
+        """The folder readable by the web service's group, the public records by anyone."""
+        ensure_dir(self.directory, 0o750, OPENDKIM_USER, SERVICE_USER)
+        for record in self.directory.glob("*.txt"):
+            record.chmod(0o644)
 
     def generate(self, domain: str, selector: str | None = None) -> DkimKey:
         """A new key pair under ``selector`` (default: ``k`` + today's date, made unique), which
@@ -96,7 +108,7 @@ class DkimKeys:
             raise ValidationError("selector", "must be lowercase letters, digits and hyphens")
         if (self.directory / f"{selector}.private").exists():
             raise ValidationError("selector", f"a key '{selector}' exists already")
-        ensure_dir(self.directory, 0o750, OPENDKIM_USER, OPENDKIM_USER)
+        ensure_dir(self.directory, 0o750, OPENDKIM_USER, SERVICE_USER)
         run(
             [
                 "opendkim-genkey",
@@ -117,6 +129,7 @@ class DkimKeys:
         key = self.key(selector)
         key.private_key.chmod(0o600)
         shutil.chown(key.private_key, OPENDKIM_USER, OPENDKIM_USER)
+        self._share_records()
         write_atomic(self.pointer, selector + "\n", mode=0o644)
         return key
 

@@ -15,6 +15,7 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from identity.markers import N_
 from mailstack.errors import DaemonError
 from mailstack.settings import Settings
 
@@ -28,7 +29,7 @@ class Record:
     type: str
     value: str  # presentation form; TXT values unquoted
     ttl: int = TTL
-    purpose: str = ""
+    purpose: str = ""  # N_()-marked: the admin console shows it in the reader's language
 
     def zone_line(self) -> str:
         value = self.value
@@ -75,9 +76,11 @@ def records(settings: Settings, dkim_record: tuple[str, str] | None) -> list[Rec
     domain, host = fqdn(settings.domain), fqdn(settings.mail_host)
     ports = settings.ports
     report = settings.dns.report_address or f"postmaster@{settings.domain}"
-    out = [Record(domain, "MX", f"10 {host}", purpose="mail for the domain goes to the mail host")]
+    out = [
+        Record(domain, "MX", f"10 {host}", purpose=N_("mail for the domain goes to the mail host"))
+    ]
     for kind, address in addresses(settings):
-        out.append(Record(host, kind, address, purpose="the mail host"))
+        out.append(Record(host, kind, address, purpose=N_("the mail host")))
     # RFC 6186 / 8314: implicit TLS first (lower priority value), IMAP before POP3.
     for service, priority, port in (
         ("_imaps._tcp", 0, ports.imaps),
@@ -88,35 +91,39 @@ def records(settings: Settings, dkim_record: tuple[str, str] | None) -> list[Rec
         ("_submission._tcp", 10, ports.submission),
     ):
         target = f"{priority} 1 {port} {host}" if port else "0 0 0 ."
-        out.append(Record(f"{service}.{domain}", "SRV", target, purpose="client discovery"))
+        out.append(Record(f"{service}.{domain}", "SRV", target, purpose=N_("client discovery")))
     for name in ("autoconfig", "autodiscover", "mta-sts"):
-        out.append(Record(f"{name}.{domain}", "CNAME", host, purpose="the web service"))
+        out.append(Record(f"{name}.{domain}", "CNAME", host, purpose=N_("the web service")))
     out.append(
         Record(
             f"_autodiscover._tcp.{domain}",
             "SRV",
             f"0 0 {ports.web} {host}",
-            purpose="Outlook autodiscover",
+            purpose=N_("Outlook autodiscover"),
         )
     )
-    out.append(Record(domain, "TXT", "v=spf1 mx -all", purpose="SPF: only the MX sends"))
+    out.append(Record(domain, "TXT", "v=spf1 mx -all", purpose=N_("SPF: only the MX sends")))
     if dkim_record is not None:
         selector, value = dkim_record
         out.append(
-            Record(f"{selector}._domainkey.{domain}", "TXT", value, purpose="DKIM public key")
+            Record(f"{selector}._domainkey.{domain}", "TXT", value, purpose=N_("DKIM public key"))
         )
     out.append(
         Record(
             f"_dmarc.{domain}",
             "TXT",
             f"v=DMARC1; p=quarantine; adkim=s; aspf=s; rua=mailto:{report}",
-            purpose="DMARC",
+            purpose=N_("DMARC"),
         )
     )
     policy_id = hashlib.sha256(mta_sts_policy(settings).encode()).hexdigest()[:20]
-    out.append(Record(f"_mta-sts.{domain}", "TXT", f"v=STSv1; id={policy_id}", purpose="MTA-STS"))
     out.append(
-        Record(f"_smtp._tls.{domain}", "TXT", f"v=TLSRPTv1; rua=mailto:{report}", purpose="TLS-RPT")
+        Record(f"_mta-sts.{domain}", "TXT", f"v=STSv1; id={policy_id}", purpose=N_("MTA-STS"))
+    )
+    out.append(
+        Record(
+            f"_smtp._tls.{domain}", "TXT", f"v=TLSRPTv1; rua=mailto:{report}", purpose=N_("TLS-RPT")
+        )
     )
     return out
 

@@ -8,12 +8,11 @@ import click
 from mailstack.publish import dnsrecords
 from provisioning.cli.base import ADMINS, Context, allow, authorize, emit_json, main, pass_ctx, say
 from provisioning.errors import VerificationError
+from provisioning.operations import dns
 
 
 def expected_records(ctx: Context) -> list[dnsrecords.Record]:
-    key = ctx.root.signing_keys().in_use()
-    dkim = (key.selector, key.record()) if key else None
-    return dnsrecords.records(ctx.settings, dkim)
+    return dns.expected_records(ctx.settings, ctx.root.signing_keys())
 
 
 @allow(ADMINS)
@@ -56,7 +55,7 @@ def dns_group(click_ctx: click.Context, as_json: bool, as_zone: bool) -> None:
 def dns_check(ctx: Context, nameserver: str | None, port: int, as_json: bool) -> None:
     """Compare what DNS returns with what should be published. Exit 1 when anything differs."""
     records = expected_records(ctx)
-    differences = dnsrecords.compare(records, dnsrecords.resolver_lookup(nameserver, port))
+    _checked, differences = dns.check(records, dnsrecords.resolver_lookup(nameserver, port))
     if as_json:
         emit_json({"checked": len(records), "differences": [d.as_dict() for d in differences]})
     else:

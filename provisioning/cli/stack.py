@@ -146,6 +146,7 @@ def _print_endpoints(status: dict[str, Any]) -> None:
     for name, info in status["services"].items():
         if info.get("url"):
             out.print(f"{name}: {info['url']}", highlight=False)
+    out.print(f"mail queue: {queue_line(status['mail_queue'])}", highlight=False)
     if status.get("ca_cert"):
         out.print(f"CA certificate (trust it in clients): {status['ca_cert']}", highlight=False)
     for name, state in status.get("daemons", {}).items():
@@ -155,6 +156,14 @@ def _print_endpoints(status: dict[str, Any]) -> None:
                 f"{name}: runs without a pid file naming it (pid {pids}); `alumail up` or "
                 f"`alumail down` stops it"
             )
+
+
+def queue_line(queue: dict[str, Any]) -> str:
+    if "error" in queue:
+        return f"unknown ({queue['error']})"
+    counts = ", ".join(f"{name} {queue[name]}" for name in ("active", "deferred", "hold"))
+    age = queue["oldest_age_seconds"]
+    return counts + ("" if age is None else f"; oldest {age} s")
 
 
 def _print_demo(demo: dict[str, Any]) -> None:

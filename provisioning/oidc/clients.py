@@ -15,6 +15,7 @@ from identity.roles import ROOT, Actor, Role
 from mailstack.context import INTROSPECTION_CLIENT, WEBMAIL_CLIENT
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog
+from provisioning.i18n import N_
 from provisioning.oidc import rules
 from provisioning.oidc.keys import ALGORITHMS, SigningKeys, StoredKey
 from provisioning.oidc.storage import Client, OidcStore
@@ -64,7 +65,7 @@ class Clients:
         name = rules.check_client_name(name)
         uris = [rules.check_redirect_uri(u) for u in redirect_uris]
         if not uris:
-            raise ValidationError("redirect-uri", "give at least one redirect URI")
+            raise ValidationError("redirect-uri", N_("give at least one redirect URI"))
         logout = [rules.check_redirect_uri(u, field="post-logout-uri") for u in post_logout_uris]
         backchannel = (
             None

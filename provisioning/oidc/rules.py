@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from identity.errors import ValidationError
+from provisioning.i18n import N_
 
 # The scopes offered now, each with the claims it releases (``openid``: the subject only).
 # ``mail`` releases no claim: it is access to the person's own mailbox (IMAP, POP3, submission),
@@ -45,23 +46,29 @@ def check_redirect_uri(value: str, *, field: str = "redirect-uri") -> str:
     """A redirect URI a client may register: absolute https, or http on a loopback host, no
     fragment, no user information, no control characters or spaces."""
     if not value or len(value) > MAX_URI_CHARS:
-        raise ValidationError(field, f"must be a URI of 1 to {MAX_URI_CHARS} characters")
+        raise ValidationError(
+            field, N_("must be a URI of 1 to {n} characters").format(n=MAX_URI_CHARS)
+        )
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in value):
-        raise ValidationError(field, "must not contain spaces or control characters")
+        raise ValidationError(field, N_("must not contain spaces or control characters"))
     try:
         parts = urlsplit(value)
         host = parts.hostname or ""
         parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
     except ValueError as exc:
-        raise ValidationError(field, f"'{value}' is not a valid URI") from exc
+        raise ValidationError(
+            field, N_("'{value}' is not a valid URI").format(value=value)
+        ) from exc
     if parts.scheme not in ("https", "http") or not host:
-        raise ValidationError(field, "must be an absolute https:// URI (http:// on loopback only)")
+        raise ValidationError(
+            field, N_("must be an absolute https:// URI (http:// on loopback only)")
+        )
     if parts.scheme == "http" and not _loopback(host):
-        raise ValidationError(field, "http:// is allowed on a loopback host only; use https://")
+        raise ValidationError(field, N_("http:// is allowed on a loopback host only; use https://"))
     if "#" in value:
-        raise ValidationError(field, "must not contain a fragment (#...)")
+        raise ValidationError(field, N_("must not contain a fragment (#...)"))
     if "@" in parts.netloc:
-        raise ValidationError(field, "must not contain user information (user@host)")
+        raise ValidationError(field, N_("must not contain user information (user@host)"))
     return value
 
 
@@ -84,9 +91,9 @@ def check_scopes(values: Iterable[str], *, field: str = "scope") -> list[str]:
 def check_client_name(value: str, *, field: str = "name") -> str:
     name = value.strip()
     if not name or len(name) > MAX_NAME_CHARS:
-        raise ValidationError(field, f"must be 1 to {MAX_NAME_CHARS} characters")
+        raise ValidationError(field, N_("must be 1 to {n} characters").format(n=MAX_NAME_CHARS))
     if any(not c.isprintable() for c in name):
-        raise ValidationError(field, "must not contain control characters")
+        raise ValidationError(field, N_("must not contain control characters"))
     return name
 
 

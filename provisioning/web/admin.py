@@ -12,6 +12,7 @@ delete, removing an alias or a staff member) asks first (provisioning/web/confir
 from __future__ import annotations
 
 import shutil
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -27,6 +28,7 @@ from identity.errors import (
 from identity.passwords import generate_password
 from identity.quota import format_size, parse_quota
 from identity.roles import Actor, Role
+from mailstack.mailqueue import queue_report
 from mailstack.process import port_open
 from provisioning.i18n import N_
 from provisioning.people import api_tokens
@@ -70,8 +72,10 @@ def _service_urls(svc: Services) -> dict[str, str]:
 @router.get("")
 def status(request: Request, svc: Svc) -> Response:
     """Each service's port answering or not (what ``alumail status`` also probes; the pid files
-    and the mail queue are root's, which this unprivileged service cannot read), and the disk
-    use of the state directory's file system."""
+    are root's, which this unprivileged service cannot read), the mail queue as ``alumail
+    status`` reads it (Postfix's showq socket, which the service's postdrop group reaches:
+    mailstack/mailqueue.py says why that way), and the disk use of the state directory's file
+    system."""
     actor = admin_actor(request, svc)
     host, urls = svc.settings.connect_host, _service_urls(svc)
     rows = [
@@ -93,6 +97,7 @@ def status(request: Request, svc: Svc) -> Response:
         disk_total=round(disk.total / 2**30, 1),
         disk_percent=round(100 * disk.used / disk.total) if disk.total else 0,
         state_dir=str(svc.settings.state_dir),
+        queue=queue_report(svc.root.layout, time.time()),
     )
 
 

@@ -15,7 +15,6 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -44,6 +43,7 @@ from provisioning.people.registration import Registration
 from provisioning.web import (
     admin,
     admin_data,
+    admin_ops,
     api,
     autoconfig,
     console,
@@ -65,6 +65,7 @@ from provisioning.web.security import (
     RateLimiter,
     service_key,
 )
+from provisioning.web.static_files import REVALIDATE, CachedFiles
 
 HERE = Path(__file__).parent
 ERROR_STATUS: list[tuple[type[AlumailError], int, str]] = [
@@ -197,13 +198,15 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     app.add_middleware(language.Language)
     app.add_middleware(BodyLimit, larger={admin_data.ROSTER_PATH: admin_data.ROSTER_BODY_MAX})
     app.add_middleware(Defences, secure=settings.web_secure)  # outside BodyLimit: its 413 too
-    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.mount("/static", CachedFiles(HERE / "static", REVALIDATE), name="static")
+    app.mount(docs.ASSETS_URL, docs.assets(), name="docs-assets")
     app.include_router(api.router)
     app.include_router(portal.router)
     app.include_router(preferences.router)
     app.include_router(console.router)
     app.include_router(admin.router)
     app.include_router(admin_data.router)
+    app.include_router(admin_ops.router)
     app.include_router(autoconfig.router)
     app.include_router(mailbox.router)
     app.include_router(oidc.router)

@@ -3,19 +3,21 @@
 writes; ``swagger-ui-bundle`` still ships 4.15, which refuses it), served by this service and
 started by a static script, so the page runs under the same Content-Security-Policy as every
 other page (``script-src 'self'``): FastAPI's own docs page loads Swagger UI from a CDN and
-starts it with an inline script, both of which that policy blocks."""
+starts it with an inline script, both of which that policy blocks. The files are served under
+their package's version (ASSETS_URL), so browsers keep them (provisioning/web/static_files.py)."""
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 
-from identity.errors import NotFoundError
 from provisioning.web.requests import Services, services
+from provisioning.web.static_files import IMMUTABLE, CachedFiles
 
 router = APIRouter(include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]
@@ -23,16 +25,18 @@ Svc = Annotated[Services, Depends(services)]
 # with an inline script).
 SWAGGER_UI = Path(str(files("fastapi_offline") / "static"))
 # The only files the page uses; nothing else of the package is served.
-ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css"}
+ASSETS = ("swagger-ui-bundle.js", "swagger-ui.css")
+# A new fastapi-offline (a new Swagger UI) is a new URL: what browsers kept never goes stale.
+ASSETS_URL = f"/docs/assets/{version('fastapi-offline')}"
+
+
+def assets() -> CachedFiles:
+    """Mounted at ASSETS_URL by the application."""
+    return CachedFiles(SWAGGER_UI, IMMUTABLE, names=ASSETS)
 
 
 @router.get("/docs")
 def docs_page(request: Request, svc: Svc) -> Response:
-    return svc.page(request, "docs.html", openapi_url=request.app.openapi_url)
-
-
-@router.get("/docs/assets/{name}")
-def docs_asset(name: str) -> Response:
-    if name not in ASSETS:
-        raise NotFoundError("not found")
-    return FileResponse(SWAGGER_UI / name, media_type=ASSETS[name])
+    return svc.page(
+        request, "docs.html", openapi_url=request.app.openapi_url, assets_url=ASSETS_URL
+    )
