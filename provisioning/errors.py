@@ -14,3 +14,8 @@ class VerificationError(AlumailError):
     """A verification found a check that failed: the stack's harness (``alumail verify``),
     the published DNS records (``alumail dns check``) or the audit trail's chain
     (``alumail audit --verify``)."""
+
+
+class RateLimitedError(AlumailError):
+    """Too many attempts of one kind by one person in a while (a flood of applications to
+    circles): refused until the window has room again."""

@@ -93,6 +93,7 @@ class AccountChanges(BaseModel):
     recovery_email: str | None = None
     student_number: str | None = None
     graduation_year: int | None = None
+    class_code: str | None = None
     phone: str | None = None
     postal_address: str | None = None
     preferred_language: str | None = None  # zh-CN or en: the pages' and mails' language

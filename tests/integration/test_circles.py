@@ -1,0 +1,365 @@
+"""Circles on the real stack: cohort circles made from the records, joining at once when the
+record proves it, an application that waits for the owner, the decision mailed, memberOf as
+slapd keeps it (read over LDAP as the alumnus), a hidden circle invisible to others, and the
+bad inputs of issue 14 refused with nothing half-done."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from email.header import decode_header, make_header
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from identity.accounts import Account
+from identity.circles import Kind, Policy
+from identity.directory import Credentials
+from identity.dit import Tree
+from identity.roles import Actor, Role
+from mailstack.settings import Settings
+from provisioning.circles.service import APPLICATIONS_PER_WINDOW, CircleService
+from provisioning.errors import RateLimitedError
+from tests.mail import inbox_subjects
+from tests.support import NewAccount, cli, use_case, wait_for, which
+
+pytestmark = pytest.mark.integration
+
+
+def as_actor(
+    settings: Settings, account: Account, password: str, tmp_path: Path, *args: str
+) -> Result:
+    secret = tmp_path / f"{account.uid}.pw"
+    secret.write_text(password + "\n")
+    return cli(settings, "--actor", account.uid, "--actor-password-file", str(secret), *args)
+
+
+def ldap_as(settings: Settings, account: Account, password: str, *args: str) -> str:
+    """ldapsearch (ldap-utils) bound as the alumnus over slapd's TCP listener."""
+    tree = Tree(settings.base_dn)
+    proc = subprocess.run(
+        [
+            which("ldapsearch"),
+            "-LLL",
+            "-x",
+            "-o",
+            "ldif-wrap=no",
+            "-H",
+            f"ldap://127.0.0.1:{settings.ports.ldap}",
+            "-D",
+            tree.person(account.uid),
+            "-w",
+            password,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode in (0, 32), proc.stderr  # 32: no such object
+    return proc.stdout
+
+
+def alumnus(account: Account, password: str, settings: Settings) -> Actor:
+    return Actor(
+        account.uid,
+        Role.ALUMNUS,
+        Credentials(Tree(settings.base_dn).person(account.uid), password),
+    )
+
+
+def test_cohort_circles_and_a_graduate_in_at_once(
+    live_stack: Settings, new_account: NewAccount, tmp_path: Path
+) -> None:
+    graduate, password = new_account(graduation_year=1987, class_code="f8703101")
+    other, other_password = new_account(graduation_year=1988)
+
+    planned = cli(live_stack, "circle", "sync-cohorts", "--dry-run", "--json")
+    assert planned.exit_code == 0, planned.output
+    names = {c["name"] for c in json.loads(planned.stdout)["add"]}
+    assert {"grade-1987", "grade-1988", "class-f8703101"} <= names
+    shown = cli(live_stack, "circle", "show", "grade-1987")
+    assert shown.exit_code == 5 and "no circle named 'grade-1987'" in shown.stderr  # dry run
+
+    made = cli(live_stack, "circle", "sync-cohorts")
+    assert made.exit_code == 0, made.output
+    assert "added grade circle grade-1987" in made.stderr
+    again = cli(live_stack, "circle", "sync-cohorts")
+    assert again.exit_code == 0 and "nothing to change" in again.stderr
+
+    joined = as_actor(live_stack, graduate, password, tmp_path, "circle", "apply", "grade-1987")
+    assert joined.exit_code == 0, joined.output
+    assert f"{graduate.uid} joined grade-1987" in joined.stderr
+    in_class = as_actor(
+        live_stack, graduate, password, tmp_path, "circle", "apply", "class-f8703101"
+    )
+    assert in_class.exit_code == 0 and "joined" in in_class.stderr
+
+    # Another year's graduate is not proven by their record: the application waits.
+    waits = as_actor(live_stack, other, other_password, tmp_path, "circle", "apply", "grade-1987")
+    assert waits.exit_code == 0 and "waits" in waits.stderr
+
+    tree = Tree(live_stack.base_dn)
+    seen = ldap_as(
+        live_stack, graduate, password, "-b", tree.person(graduate.uid), "-s", "base", "memberOf"
+    )
+    assert f"memberOf: {tree.circle('grade-1987')}" in seen
+    assert f"memberOf: {tree.circle('class-f8703101')}" in seen
+    assert "memberOf" not in ldap_as(
+        live_stack, other, other_password, "-b", tree.person(other.uid), "-s", "base", "memberOf"
+    )
+
+    mine = as_actor(live_stack, graduate, password, tmp_path, "circle", "list", "--mine", "--json")
+    assert {c["name"] for c in json.loads(mine.stdout)} == {"grade-1987", "class-f8703101"}
+    counts = json.loads(cli(live_stack, "circle", "show", "grade-1987", "--json").stdout)
+    assert (counts["members"], counts["pending_applications"]) == (1, 1)
+
+
+def test_an_application_waits_for_the_owner_who_approves_and_the_applicant_is_told(
+    live_stack: Settings, new_account: NewAccount, tmp_path: Path
+) -> None:
+    owner, owner_pw = new_account()
+    applicant, applicant_pw = new_account(preferred_language="zh-CN")
+    stranger, stranger_pw = new_account()
+
+    made = as_actor(
+        live_stack,
+        owner,
+        owner_pw,
+        tmp_path,
+        "circle",
+        "create",
+        f"club-{owner.uid}",
+        "--title",
+        "上海校友 Shanghai",
+        "--kind",
+        "interest",
+    )
+    assert made.exit_code == 0, made.output
+    name = f"club-{owner.uid}"
+    applied = as_actor(
+        live_stack,
+        applicant,
+        applicant_pw,
+        tmp_path,
+        "circle",
+        "apply",
+        name,
+        "--message",
+        "我是2010届",
+    )
+    assert applied.exit_code == 0 and "waits" in applied.stderr
+    twice = as_actor(live_stack, applicant, applicant_pw, tmp_path, "circle", "apply", name)
+    assert twice.exit_code == 6 and "applied to" in twice.stderr
+
+    # Neither the applicant nor a stranger decides; nor sees the applications.
+    for who, pw in ((applicant, applicant_pw), (stranger, stranger_pw)):
+        refused = as_actor(live_stack, who, pw, tmp_path, "circle", "approve", name, applicant.uid)
+        assert refused.exit_code == 9, refused.output
+        assert "may not decide applications" in refused.stderr
+        hidden = as_actor(live_stack, who, pw, tmp_path, "circle", "applications", name)
+        assert hidden.exit_code == 9
+
+    listed = as_actor(
+        live_stack, owner, owner_pw, tmp_path, "circle", "applications", name, "--json"
+    )
+    assert [(a["uid"], a["message"]) for a in json.loads(listed.stdout)] == [
+        (applicant.uid, "我是2010届")
+    ]
+    approved = as_actor(
+        live_stack, owner, owner_pw, tmp_path, "circle", "approve", name, applicant.uid
+    )
+    assert approved.exit_code == 0, approved.output
+    again = as_actor(
+        live_stack, owner, owner_pw, tmp_path, "circle", "approve", name, applicant.uid
+    )
+    assert again.exit_code == 5 and "no pending application" in again.stderr
+
+    tree = Tree(live_stack.base_dn)
+    seen = ldap_as(
+        live_stack,
+        applicant,
+        applicant_pw,
+        "-b",
+        tree.person(applicant.uid),
+        "-s",
+        "base",
+        "memberOf",
+    )
+    assert f"memberOf: {tree.circle(name)}" in seen
+    # Told in their language (zh-CN), over IMAP from their own mailbox.
+    assert wait_for(
+        lambda: "您已加入圈子" in " ".join(_decoded(live_stack, applicant.uid, applicant_pw))
+    )
+
+    # The only owner cannot leave; a member can; the stranger cannot remove anyone.
+    stuck = as_actor(live_stack, owner, owner_pw, tmp_path, "circle", "leave", name)
+    assert stuck.exit_code == 6 and "hand ownership over first" in stuck.stderr
+    removing = as_actor(
+        live_stack, stranger, stranger_pw, tmp_path, "circle", "remove", name, applicant.uid
+    )
+    assert removing.exit_code == 9
+    left = as_actor(live_stack, applicant, applicant_pw, tmp_path, "circle", "leave", name)
+    assert left.exit_code == 0, left.output
+    assert "memberOf" not in ldap_as(
+        live_stack,
+        applicant,
+        applicant_pw,
+        "-b",
+        tree.person(applicant.uid),
+        "-s",
+        "base",
+        "memberOf",
+    )
+
+
+def _decoded(settings: Settings, uid: str, password: str) -> list[str]:
+    return [str(make_header(decode_header(s))) for s in inbox_subjects(settings, uid, password)]
+
+
+def test_a_hidden_circle_is_invisible_to_non_members_over_ldap(
+    live_stack: Settings, new_account: NewAccount, tmp_path: Path
+) -> None:
+    owner, owner_pw = new_account()
+    outsider, outsider_pw = new_account()
+    name = f"quiet-{owner.uid}"
+    made = as_actor(
+        live_stack,
+        owner,
+        owner_pw,
+        tmp_path,
+        "circle",
+        "create",
+        name,
+        "--title",
+        "Quiet",
+        "--kind",
+        "interest",
+        "--hidden",
+    )
+    assert made.exit_code == 0, made.output
+    tree = Tree(live_stack.base_dn)
+    search = ("-b", tree.circles, "-s", "one", f"(cn={name})", "cn")
+    assert f"cn: {name}" in ldap_as(live_stack, owner, owner_pw, *search)
+    assert ldap_as(live_stack, outsider, outsider_pw, *search).strip() == ""
+    assert (
+        ldap_as(live_stack, outsider, outsider_pw, "-b", tree.circle(name), "-s", "base").strip()
+        == ""
+    )
+    shown = as_actor(live_stack, outsider, outsider_pw, tmp_path, "circle", "show", name)
+    assert shown.exit_code == 5 and f"no circle named '{name}'" in shown.stderr
+    applied = as_actor(live_stack, outsider, outsider_pw, tmp_path, "circle", "apply", name)
+    assert applied.exit_code == 5
+    listed = as_actor(live_stack, outsider, outsider_pw, tmp_path, "circle", "list", "--json")
+    assert name not in {c["name"] for c in json.loads(listed.stdout)}
+    staff_view = json.loads(cli(live_stack, "circle", "list", "--json").stdout)
+    assert name in {c["name"] for c in staff_view}
+    # An alumnus cannot write a circle straight to slapd either (only alumail does).
+    ldapmodify = subprocess.run(
+        [
+            which("ldapmodify"),
+            "-x",
+            "-H",
+            f"ldap://127.0.0.1:{live_stack.ports.ldap}",
+            "-D",
+            tree.person(owner.uid),
+            "-w",
+            owner_pw,
+        ],
+        input=f"dn: {tree.circle(name)}\nchangetype: modify\nadd: member\n"
+        f"member: {tree.person(outsider.uid)}\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert ldapmodify.returncode == 50, ldapmodify.stderr  # insufficient access
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["circle", "show", "no-such-circle"], 5, "no circle named 'no-such-circle'"),
+        (["circle", "show", "Bad Name"], 4, "name: may contain only lowercase letters"),
+        (["circle", "show", "ab"], 4, "name: must be 3 to 48 characters long"),
+        (["circle", "create", "postmaster", "--title", "T", "--kind", "interest"], 4, "reserved"),
+        (
+            ["circle", "create", "grade-x1", "--title", "T", "--kind", "interest"],
+            4,
+            "cohort circles",
+        ),
+        (
+            ["circle", "create", "grade-1990", "--title", "T", "--kind", "grade"],
+            4,
+            "year: a grade circle needs",
+        ),
+        (
+            ["circle", "create", "grade-1990", "--title", "T", "--kind", "grade", "--year", "1991"],
+            4,
+            "is named grade-1991",
+        ),
+        (
+            ["circle", "create", "club-ok", "--title", "a\x07b", "--kind", "interest"],
+            4,
+            "title: must not contain control",
+        ),
+        (
+            ["circle", "create", "club-ok", "--title", "x" * 81, "--kind", "interest"],
+            4,
+            "title: must be at most 80",
+        ),
+        (
+            ["circle", "create", "club-ok", "--title", " ", "--kind", "interest"],
+            4,
+            "title: must not be empty",
+        ),
+        (
+            ["circle", "create", "class-a", "--title", "T", "--kind", "class", "--class-code", "a"],
+            4,
+            "class_code: must be 2 to 16",
+        ),
+        (
+            [
+                "circle",
+                "create",
+                "club-ok",
+                "--title",
+                "T",
+                "--kind",
+                "interest",
+                "--owner",
+                "nobody.here",
+            ],
+            5,
+            "owner: no account",
+        ),
+        (["circle", "apply", "grade-1987"], 9, "only alumni are members"),
+    ],
+)
+def test_bad_input_is_refused_by_name_and_nothing_is_made(
+    live_stack: Settings, args: list[str], code: int, message: str
+) -> None:
+    result = cli(live_stack, *args)
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
+    assert cli(live_stack, "circle", "show", "club-ok").exit_code == 5
+
+
+def test_a_flood_of_applications_is_refused_and_leaves_nothing_behind(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    names = [f"open-{account.uid}-{n}" for n in range(APPLICATIONS_PER_WINDOW + 1)]
+    with use_case(CircleService, live_stack) as staff:
+        for name in names:
+            staff.create(name, "Open", kind=Kind.INTEREST, policy=Policy.OPEN)
+    with use_case(CircleService, live_stack, alumnus(account, password, live_stack)) as mine:
+        for name in names[:-1]:
+            assert mine.apply(name).state == "approved"
+        with pytest.raises(RateLimitedError, match="try again later"):
+            mine.apply(names[-1])
+        assert mine.show(names[-1]).members == 0
+        assert not mine.show(names[-1]).is_member
+        assert {a.circle for a in mine.my_applications()} == set(names[:-1])
