@@ -6,6 +6,7 @@ bad inputs of issue 14 refused with nothing half-done."""
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 from email.header import decode_header, make_header
 from pathlib import Path
@@ -21,8 +22,10 @@ from identity.roles import Actor, Role
 from mailstack.settings import Settings
 from provisioning.circles.service import APPLICATIONS_PER_WINDOW, CircleService
 from provisioning.errors import RateLimitedError
+from tests.integration.test_web_portal import confirm, register
 from tests.mail import inbox_subjects
 from tests.support import NewAccount, cli, use_case, wait_for, which
+from tests.web import client, graduate
 
 pytestmark = pytest.mark.integration
 
@@ -363,3 +366,34 @@ def test_a_flood_of_applications_is_refused_and_leaves_nothing_behind(
         assert mine.show(names[-1]).members == 0
         assert not mine.show(names[-1]).is_member
         assert {a.circle for a in mine.my_applications()} == set(names[:-1])
+
+
+def test_a_class_code_goes_from_roster_and_import_to_the_account_and_its_circle(
+    live_stack: Settings, tmp_path: Path
+) -> None:
+    # Registration copies the roster's class code to the new account.
+    number = graduate(live_stack, tmp_path, year="1979", birth_date="", class_code="c7902")
+    uid = f"reg.{secrets.token_hex(2)}"
+    with client(live_stack) as http:
+        started = register(http, live_stack, number, uid, birth="", graduation_year="1979")
+        assert started.status_code == 200, started.text
+        assert confirm(http, live_stack, uid).status_code == 200
+    shown = json.loads(cli(live_stack, "account", "show", uid, "--json").stdout)
+    assert (shown["class_code"], shown["graduation_year"]) == ("C7902", 1979)
+    # The import takes the optional column; a bad code is reported by its column.
+    rows = tmp_path / "import.csv"
+    imported = f"imp.{secrets.token_hex(2)}"
+    rows.write_text(
+        "uid,given_name,family_name,display_name,student_number,graduation_year,"
+        "recovery_email,class_code\n"
+        f"{imported},,,Imported One,,1979,,C7902\n"
+        f"bad.{secrets.token_hex(2)},,,Bad Code,,1979,,-X-\n",
+        encoding="utf-8",
+    )
+    report = cli(live_stack, "import", str(rows), "--json")
+    assert report.exit_code == 10, report.output
+    assert json.loads(report.stdout)["created"] == 1
+    assert "class_code" in (rows.parent / "import.csv.report.csv").read_text()
+    assert cli(live_stack, "circle", "sync-cohorts").exit_code == 0
+    counts = json.loads(cli(live_stack, "circle", "show", "class-c7902", "--json").stdout)
+    assert (counts["kind"], counts["class_code"]) == ("class", "C7902")
