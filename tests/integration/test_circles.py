@@ -11,6 +11,7 @@ import subprocess
 from email.header import decode_header, make_header
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import Result
 
@@ -22,8 +23,16 @@ from identity.roles import Actor, Role
 from mailstack.settings import Settings
 from provisioning.circles.service import APPLICATIONS_PER_WINDOW, CircleService
 from provisioning.errors import RateLimitedError
-from tests.integration.test_web_portal import confirm, register
+from tests.integration.test_web_portal import confirm
+from tests.integration.test_web_portal import register as register_graduate
 from tests.mail import inbox_subjects
+from tests.oidc import (
+    close_browsers,  # noqa: F401 -- an autouse fixture
+    code_for,
+    exchange,
+    register,
+    signed_in,
+)
 from tests.support import NewAccount, cli, use_case, wait_for, which
 from tests.web import client, graduate
 
@@ -375,7 +384,7 @@ def test_a_class_code_goes_from_roster_and_import_to_the_account_and_its_circle(
     number = graduate(live_stack, tmp_path, year="1979", birth_date="", class_code="c7902")
     uid = f"reg.{secrets.token_hex(2)}"
     with client(live_stack) as http:
-        started = register(http, live_stack, number, uid, birth="", graduation_year="1979")
+        started = register_graduate(http, live_stack, number, uid, birth="", graduation_year="1979")
         assert started.status_code == 200, started.text
         assert confirm(http, live_stack, uid).status_code == 200
     shown = json.loads(cli(live_stack, "account", "show", uid, "--json").stdout)
@@ -397,3 +406,41 @@ def test_a_class_code_goes_from_roster_and_import_to_the_account_and_its_circle(
     assert cli(live_stack, "circle", "sync-cohorts").exit_code == 0
     counts = json.loads(cli(live_stack, "circle", "show", "class-c7902", "--json").stdout)
     assert (counts["kind"], counts["class_code"]) == ("class", "C7902")
+
+
+def test_the_groups_scope_releases_the_circles_a_person_is_in(
+    live_stack: Settings, new_account: NewAccount, tmp_path: Path
+) -> None:
+    account, password = new_account()
+    name = f"oidc-{account.uid}"
+    made = as_actor(
+        live_stack,
+        account,
+        password,
+        tmp_path,
+        "circle",
+        "create",
+        name,
+        "--title",
+        "O",
+        "--kind",
+        "interest",
+        "--hidden",
+    )
+    assert made.exit_code == 0, made.output
+    with_groups = register(live_stack, "--trusted", "--scope", "groups")
+    without = register(live_stack, "--trusted", "--scope", "alumni")
+    http = signed_in(live_stack, account, password)
+    code, verifier = code_for(http, with_groups, scope="openid groups")
+    info = userinfo(http, exchange(http, with_groups, code, verifier).json()["access_token"])
+    assert info["groups"] == [name] and set(info) == {"sub", "groups"}
+    code, verifier = code_for(http, without, scope="openid groups")
+    info = userinfo(http, exchange(http, without, code, verifier).json()["access_token"])
+    assert "groups" not in info  # a client not granted the scope gets no groups
+
+
+def userinfo(http: httpx.Client, access_token: str) -> dict[str, object]:
+    found = http.get("/oidc/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+    assert found.status_code == 200, found.text
+    info: dict[str, object] = found.json()
+    return info
