@@ -34,7 +34,7 @@ from tests.oidc import (
     signed_in,
 )
 from tests.support import NewAccount, cli, use_case, wait_for, which
-from tests.web import client, graduate
+from tests.web import bearer, client, graduate, staff_tokens
 
 pytestmark = pytest.mark.integration
 
@@ -444,3 +444,45 @@ def userinfo(http: httpx.Client, access_token: str) -> dict[str, object]:
     assert found.status_code == 200, found.text
     info: dict[str, object] = found.json()
     return info
+
+
+def test_staff_tokens_manage_circles_over_the_api(
+    live_stack: Settings, new_account: NewAccount, tmp_path: Path
+) -> None:
+    tokens = staff_tokens(live_stack)
+    owner, _ = new_account()
+    first, first_pw = new_account()
+    second, second_pw = new_account()
+    name = f"api-{owner.uid}"
+    with client(live_stack) as http:
+        admin, desk = bearer(tokens["admin"]), bearer(tokens["helpdesk"])
+        body = {"name": name, "title": "北京校友", "kind": "interest", "owner": owner.uid}
+        made = http.post("/api/v1/circles", json=body, headers=admin)
+        assert made.status_code == 201, made.text
+        assert made.json()["owners"] == [owner.uid] and made.json()["members"] == 1
+        assert http.post("/api/v1/circles", json=body, headers=admin).status_code == 409
+        bad = http.post("/api/v1/circles", json={**body, "name": "Bad Name"}, headers=admin)
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "name"
+        extra = http.post("/api/v1/circles", json={**body, "members": []}, headers=admin)
+        assert extra.status_code == 422
+        for who, pw in ((first, first_pw), (second, second_pw)):
+            applied = as_actor(live_stack, who, pw, tmp_path, "circle", "apply", name)
+            assert applied.exit_code == 0, applied.output
+        listed = http.get(f"/api/v1/circles/{name}/applications", headers=desk).json()
+        assert [a["uid"] for a in listed["applications"]] == [first.uid, second.uid]
+        path = f"/api/v1/circles/{name}/applications"
+        assert http.post(f"{path}/{first.uid}/approve", headers=desk).status_code == 200
+        rejected = http.post(
+            f"{path}/{second.uid}/reject", json={"reason": "请先联系管理员"}, headers=desk
+        )
+        assert rejected.status_code == 200, rejected.text
+        shown = http.get(f"/api/v1/circles/{name}", headers=desk).json()
+        assert (shown["members"], shown["pending_applications"]) == (2, 0)
+        assert http.get("/api/v1/circles/no-such-one", headers=desk).status_code == 404
+        assert http.get("/api/v1/circles").status_code == 401
+        assert name in {
+            c["name"] for c in http.get("/api/v1/circles", headers=desk).json()["circles"]
+        }
+    assert wait_for(
+        lambda: any("declined" in s for s in _decoded(live_stack, second.uid, second_pw))
+    )
