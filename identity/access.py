@@ -140,6 +140,9 @@ def access_rules(tree: Tree) -> list[str]:
         # A hidden circle is seen by its members and staff only (its name, members and all);
         # a listed one by every signed-in identity. Only admins (and the service, above)
         # write: members join and leave through alumail, which checks the circle's policy.
+        # A proposed circle (waiting for staff to activate it) is its owner's and staff's only.
+        f'to dn.subtree="{tree.circles}" filter=(alumailCircleState=proposed) '
+        f"by {admins} write by {helpdesk} read by dnattr=owner read by * none",
         f'to dn.subtree="{tree.circles}" filter=(alumailCircleVisibility=hidden) '
         f"by {admins} write by {helpdesk} read by dnattr=member read by * none",
         f'to dn.subtree="{tree.circles}" by {admins} write by {helpdesk} read by users read '

@@ -199,6 +199,9 @@ class Circle:
     owners: tuple[str, ...] = field(default_factory=tuple)
     moderators: tuple[str, ...] = field(default_factory=tuple)
     members: tuple[str, ...] = field(default_factory=tuple)
+    # Waits for staff to activate it (settings: circles.interest_approval): seen by its owner
+    # and staff only, takes no applications.
+    proposed: bool = False
 
     @property
     def hidden(self) -> bool:
@@ -223,6 +226,8 @@ class Circle:
             entry["alumailGraduationYear"] = [str(self.year)]
         if self.class_code:
             entry["alumailClassCode"] = [self.class_code]
+        if self.proposed:
+            entry["alumailCircleState"] = ["proposed"]
         if self.moderators:
             entry["alumailCircleModerator"] = [tree.person(uid) for uid in self.moderators]
         return entry
@@ -246,6 +251,7 @@ class Circle:
             owners=uids_of(tree, entry.get("owner", [])),
             moderators=uids_of(tree, entry.get("alumailCircleModerator", [])),
             members=uids_of(tree, entry.get("member", [])),
+            proposed=(one("alumailCircleState") or "").lower() == "proposed",
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -260,6 +266,7 @@ class Circle:
             "class_code": self.class_code,
             "owners": list(self.owners),
             "moderators": list(self.moderators),
+            "state": "proposed" if self.proposed else "active",
         }
 
 
@@ -287,4 +294,5 @@ CIRCLE_ATTRIBUTES = [
     "owner",
     "alumailCircleModerator",
     "member",
+    "alumailCircleState",
 ]

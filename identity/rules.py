@@ -47,6 +47,7 @@ CIRCLE_DESCRIPTION_MAX = 1000
 CIRCLE_KINDS = "grade|class|interest"
 CIRCLE_POLICIES = "open|approval|invite"
 CIRCLE_VISIBILITIES = "listed|hidden"
+CIRCLE_STATES = "proposed"
 PHONE = "[+]?[0-9(][0-9 ()-]{3,30}[0-9]"
 LANGUAGE_TAG = "[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,3}"
 GRADUATION_YEAR = "[0-9]{4}"
@@ -100,6 +101,7 @@ def directory_constraints() -> list[Constraint]:
         ("alumailCircleKind", CIRCLE_KINDS),
         ("alumailCirclePolicy", CIRCLE_POLICIES),
         ("alumailCircleVisibility", CIRCLE_VISIBILITIES),
+        ("alumailCircleState", CIRCLE_STATES),
         ("alumailCircleTitle", _TEXT),
         ("alumailMailQuota", QUOTA_BYTES),
         ("alumailAccountStatus", ACCOUNT_STATUS),

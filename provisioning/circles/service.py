@@ -207,16 +207,21 @@ class CircleService:
             self.tree.circles, f"(&{''.join(terms)})", CIRCLE_ATTRIBUTES, scope="one"
         )
         circles = [Circle.from_entry(self.tree, entry) for _, entry in rows]
-        visible = [
-            c
-            for c in circles
-            if not c.hidden or self.is_staff or (me is not None and me in c.members)
-        ]
+        visible = [c for c in circles if self._sees(c)]
         pending = self._pending_counts()
         return [
             CircleView(c, len(c.members), pending.get(c.name, 0), me in c.members)
             for c in sorted(visible, key=lambda c: c.name)
         ]
+
+    def _sees(self, circle: Circle) -> bool:
+        """What slapd's ACLs let the actor read (identity/access.py), decided the same here."""
+        if self.is_staff:
+            return True
+        me = self.me
+        if circle.proposed:
+            return me is not None and me in circle.owners
+        return not circle.hidden or (me is not None and me in circle.members)
 
     def _pending_counts(self) -> dict[str, int]:
         with self.store.connect() as db:
@@ -281,6 +286,8 @@ class CircleService:
                         f"{self.actor} may not make someone else the owner of a new circle"
                     )
                 self._alumnus(owner, field="owner")
+            # An alumnus's new interest circle waits for staff when the settings say so.
+            proposed = self.me is not None and self.settings.circles.interest_approval
             circle = Circle(
                 name=name,
                 title=checked_title,
@@ -291,6 +298,7 @@ class CircleService:
                 year=checked_year,
                 class_code=code,
                 owners=(owner,) if owner else (),
+                proposed=proposed,
             )
             if self.writer.get(self.tree.circle(name), ["cn"]) is not None:
                 raise ConflictError(f"name: a circle named '{name}' already exists")
@@ -299,6 +307,17 @@ class CircleService:
                 k: v for k, v in circle.as_dict().items() if v not in (None, "", [], ())
             }
         return circle
+
+    def activate(self, name: str) -> None:
+        """Staff let a proposed interest circle go live (settings: circles.interest_approval)."""
+        with self.audited("circle-activate", name) as outcome:
+            require(self.actor, self.is_staff, "activate circles")
+            circle = self.get(name)
+            if not circle.proposed:
+                outcome.unchanged = True
+                return
+            self.writer.modify(self.tree.circle(name), [("delete", "alumailCircleState", None)])
+            outcome.changes = {"state": "active"}
 
     # -- joining -------------------------------------------------------------------------------
 
@@ -313,6 +332,8 @@ class CircleService:
             circle = self.get(name)
             if me in circle.members:
                 raise ConflictError(f"{me} is a member of '{name}' already")
+            if circle.proposed:
+                raise ConflictError(f"'{name}' waits for staff to activate it")
             if circle.policy is Policy.INVITE:
                 raise AccessDeniedError(f"'{name}' takes members by invitation only")
             account = self._alumnus(me)

@@ -72,6 +72,8 @@ def circle_create(
     )
     if as_json:
         emit_json(made.as_dict())
+    elif made.proposed:
+        say(f"created circle {made.name}; it waits for staff to activate it")
     else:
         say(f"created circle {made.name}")
 
@@ -230,6 +232,16 @@ def circle_moderator(ctx: Context, name: str, uid: str, remove_role: bool) -> No
     else:
         service.add_moderator(name, uid)
         say(f"{uid} moderates {name}")
+
+
+@allow(ANYONE, changes=True)
+@circle.command("activate")
+@click.argument("name")
+@pass_ctx
+def circle_activate(ctx: Context, name: str) -> None:
+    """Let a proposed interest circle go live (staff; see circles.interest_approval)."""
+    ctx.root.circles(ctx.actor).activate(name)
+    say(f"{name} is active")
 
 
 @allow(STAFF, changes=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
+from dataclasses import replace
 from email.header import decode_header, make_header
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from identity.directory import Credentials
 from identity.dit import Tree
 from identity.roles import Actor, Role
 from mailstack.settings import Settings
+from mailstack.settings.sections import Circles
 from provisioning.circles.service import APPLICATIONS_PER_WINDOW, CircleService
+from provisioning.composition import Composition
 from provisioning.errors import RateLimitedError
 from tests.integration.test_web_portal import confirm
 from tests.integration.test_web_portal import register as register_graduate
@@ -486,3 +489,27 @@ def test_staff_tokens_manage_circles_over_the_api(
     assert wait_for(
         lambda: any("declined" in s for s in _decoded(live_stack, second.uid, second_pw))
     )
+
+
+def test_a_proposed_circle_is_its_owners_and_staffs_until_activated(
+    live_stack: Settings, new_account: NewAccount, tmp_path: Path
+) -> None:
+    owner, owner_pw = new_account()
+    other, other_pw = new_account()
+    name = f"proposed-{owner.uid}"
+    waiting = replace(live_stack, circles=Circles(interest_approval=True))
+    with Composition(waiting) as root:
+        made = root.circles(alumnus(owner, owner_pw, live_stack)).create(
+            name, "P", Kind.INTEREST, policy=Policy.OPEN
+        )
+    assert made.proposed
+    tree = Tree(live_stack.base_dn)
+    search = ("-b", tree.circle(name), "-s", "base", "cn")
+    assert f"cn: {name}" in ldap_as(live_stack, owner, owner_pw, *search)
+    assert ldap_as(live_stack, other, other_pw, *search).strip() == ""
+    refused = as_actor(live_stack, owner, owner_pw, tmp_path, "circle", "activate", name)
+    assert refused.exit_code == 9 and "may not activate circles" in refused.stderr
+    assert cli(live_stack, "circle", "activate", name).exit_code == 0
+    assert f"cn: {name}" in ldap_as(live_stack, other, other_pw, *search)
+    joined = as_actor(live_stack, other, other_pw, tmp_path, "circle", "apply", name)
+    assert joined.exit_code == 0 and "joined" in joined.stderr

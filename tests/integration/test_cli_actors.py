@@ -91,6 +91,7 @@ def sample_arguments(files: Path) -> dict[str, list[str]]:
         "circle hand-over": ["club-x", "x.y"],
         "circle moderator": ["club-x", "x.y"],
         "circle sync-cohorts": ["--dry-run"],
+        "circle activate": ["club-x"],
     }
 
 

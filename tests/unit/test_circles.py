@@ -4,7 +4,7 @@ application, auto-approval by record, ownership, the application rate limit. Wha
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from identity.directory import Credentials
 from identity.dit import Tree
 from identity.errors import AccessDeniedError, ConflictError, NotFoundError, ValidationError
 from identity.roles import ROOT, Actor, Role
+from mailstack.settings.sections import Circles
 from provisioning.circles.cohorts import Cohorts
 from provisioning.circles.service import APPLICATIONS_PER_WINDOW, CircleService
 from provisioning.errors import RateLimitedError
@@ -252,3 +253,22 @@ def test_sync_cohorts_plans_then_applies_once(world: World) -> None:
     assert cohorts.plan().add == []
     with pytest.raises(AccessDeniedError):
         Cohorts(world.service(world.alumnus("x.y"))).plan()
+
+
+def test_with_interest_approval_an_alumnus_circle_waits_for_staff(world: World) -> None:
+    root = world.c.root
+    root.settings = replace(root.settings, circles=Circles(interest_approval=True))
+    owner = world.alumnus("owner.a")
+    other = world.alumnus("other.b")
+    made = world.service(owner).create("club-p", "P", Kind.INTEREST, policy=Policy.OPEN)
+    assert made.proposed
+    assert "club-p" in [v.circle.name for v in world.service(owner).find()]
+    assert "club-p" not in [v.circle.name for v in world.service(other).find()]
+    with pytest.raises(ConflictError, match="waits for staff"):
+        world.service(other).apply("club-p")
+    with pytest.raises(AccessDeniedError):
+        world.service(owner).activate("club-p")
+    world.service(ROOT).activate("club-p")
+    assert world.service(other).apply("club-p").state == "approved"
+    # Staff's own new circles never wait.
+    assert not world.service(ROOT).create("club-s", "S", Kind.INTEREST).proposed
