@@ -464,6 +464,28 @@ class CircleService:
 
     # -- members, owners, moderators -----------------------------------------------------------
 
+    def add(self, name: str, uid: str) -> None:
+        """An owner, moderator or staff member adds an alumnus (how an invite-only circle
+        grows); a pending application of theirs is approved by it."""
+        with self.audited("circle-add", f"{name} {uid}") as outcome:
+            circle = self.get(name)
+            require(
+                self.actor,
+                self._may_moderate(circle),
+                f"add members to '{name}' (owners, moderators and staff only)",
+            )
+            self._alumnus(uid)
+            if uid in circle.members:
+                raise ConflictError(f"'{uid}' is a member of '{name}' already")
+            with self.store.connect() as db:
+                db.execute(
+                    "UPDATE circle_applications SET state = ?, decided = ?, decided_by = ? "
+                    "WHERE circle = ? AND uid = ? AND state = ?",
+                    (APPROVED, time.time(), self.actor.name, name, uid, PENDING),
+                )
+                self._add_member(name, uid)
+            outcome.changes = {"added": uid}
+
     def leave(self, name: str) -> None:
         with self.audited("circle-leave", name) as outcome:
             me = self._require_alumnus_actor("leave circles")

@@ -196,6 +196,17 @@ def circle_leave(ctx: Context, name: str) -> None:
 
 
 @allow(ANYONE, changes=True)
+@circle.command("add")
+@click.argument("name")
+@click.argument("uid")
+@pass_ctx
+def circle_add(ctx: Context, name: str, uid: str) -> None:
+    """Add alumnus UID to NAME (owners, moderators and staff; how invite-only circles grow)."""
+    ctx.root.circles(ctx.actor).add(name, uid)
+    say(f"added {uid} to {name}")
+
+
+@allow(ANYONE, changes=True)
 @circle.command("remove")
 @click.argument("name")
 @click.argument("uid")

@@ -513,3 +513,39 @@ def test_a_proposed_circle_is_its_owners_and_staffs_until_activated(
     assert f"cn: {name}" in ldap_as(live_stack, other, other_pw, *search)
     joined = as_actor(live_stack, other, other_pw, tmp_path, "circle", "apply", name)
     assert joined.exit_code == 0 and "joined" in joined.stderr
+
+
+def test_deleting_an_account_leaves_its_circles_owned_and_whole(
+    live_stack: Settings, new_account: NewAccount, tmp_path: Path
+) -> None:
+    owner, owner_pw = new_account()
+    member, _ = new_account()
+    name = f"gone-{owner.uid}"
+    made = as_actor(
+        live_stack,
+        owner,
+        owner_pw,
+        tmp_path,
+        "circle",
+        "create",
+        name,
+        "--title",
+        "G",
+        "--kind",
+        "interest",
+        "--policy",
+        "invite",
+    )
+    assert made.exit_code == 0, made.output
+    added = as_actor(live_stack, owner, owner_pw, tmp_path, "circle", "add", name, member.uid)
+    assert added.exit_code == 0, added.output
+    assert cli(live_stack, "account", "delete", owner.uid, "--purge-mail").exit_code == 0
+    shown = json.loads(cli(live_stack, "circle", "show", name, "--json").stdout)
+    # refint: the service owns it now (staff hand it over); memberof: the owner left it.
+    assert (shown["owners"], shown["members"]) == ([], 1)
+    assert cli(live_stack, "circle", "hand-over", name, member.uid).exit_code == 0
+    assert json.loads(cli(live_stack, "circle", "show", name, "--json").stdout)["owners"] == [
+        member.uid
+    ]
+    assert cli(live_stack, "account", "delete", member.uid, "--purge-mail").exit_code == 0
+    assert json.loads(cli(live_stack, "circle", "show", name, "--json").stdout)["members"] == 0

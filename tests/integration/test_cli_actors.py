@@ -92,6 +92,7 @@ def sample_arguments(files: Path) -> dict[str, list[str]]:
         "circle moderator": ["club-x", "x.y"],
         "circle sync-cohorts": ["--dry-run"],
         "circle activate": ["club-x"],
+        "circle add": ["club-x", "x.y"],
     }
 
 

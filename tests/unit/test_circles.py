@@ -202,6 +202,12 @@ def test_invite_only_and_hidden_circles(world: World) -> None:
     world.service(owner).create("club-i", "I", Kind.INTEREST, policy=Policy.INVITE)
     with pytest.raises(AccessDeniedError, match="invitation only"):
         world.service(other).apply("club-i")
+    with pytest.raises(AccessDeniedError, match="may not add members"):
+        world.service(other).add("club-i", "other.b")
+    world.service(owner).add("club-i", "other.b")
+    assert world.tree.person("other.b") in world.members("club-i")
+    with pytest.raises(ConflictError, match="already"):
+        world.service(owner).add("club-i", "other.b")
     world.service(owner).create("club-h", "H", Kind.INTEREST, visibility=Visibility.HIDDEN)
     assert "club-h" not in [v.circle.name for v in world.service(other).find()]
     assert "club-h" in [v.circle.name for v in world.service(owner).find(mine=True)]
