@@ -549,3 +549,51 @@ def test_deleting_an_account_leaves_its_circles_owned_and_whole(
     ]
     assert cli(live_stack, "account", "delete", member.uid, "--purge-mail").exit_code == 0
     assert json.loads(cli(live_stack, "circle", "show", name, "--json").stdout)["members"] == 0
+
+
+def test_a_moderator_of_one_circle_cannot_act_on_another(
+    live_stack: Settings, new_account: NewAccount, tmp_path: Path
+) -> None:
+    owner, owner_pw = new_account()
+    moderator, moderator_pw = new_account()
+    applicant, applicant_pw = new_account()
+    mine, theirs = f"mod-a-{owner.uid}", f"mod-b-{owner.uid}"
+    for name, policy in ((mine, "open"), (theirs, "approval")):
+        made = as_actor(
+            live_stack,
+            owner,
+            owner_pw,
+            tmp_path,
+            "circle",
+            "create",
+            name,
+            "--title",
+            "M",
+            "--kind",
+            "interest",
+            "--policy",
+            policy,
+        )
+        assert made.exit_code == 0, made.output
+    assert (
+        as_actor(live_stack, moderator, moderator_pw, tmp_path, "circle", "apply", mine).exit_code
+        == 0
+    )
+    promoted = as_actor(
+        live_stack, owner, owner_pw, tmp_path, "circle", "moderator", mine, moderator.uid
+    )
+    assert promoted.exit_code == 0, promoted.output
+    assert (
+        as_actor(live_stack, applicant, applicant_pw, tmp_path, "circle", "apply", theirs).exit_code
+        == 0
+    )
+    for args in (
+        ("approve", theirs, applicant.uid),
+        ("reject", theirs, applicant.uid),
+        ("applications", theirs),
+        ("add", theirs, moderator.uid),
+    ):
+        refused = as_actor(live_stack, moderator, moderator_pw, tmp_path, "circle", *args)
+        assert refused.exit_code == 9, (args, refused.output)
+    pending = json.loads(cli(live_stack, "circle", "show", theirs, "--json").stdout)
+    assert (pending["members"], pending["pending_applications"]) == (1, 1)  # untouched
