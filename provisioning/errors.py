@@ -18,4 +18,8 @@ class VerificationError(AlumailError):
 
 class RateLimitedError(AlumailError):
     """Too many attempts of one kind by one person in a while (a flood of applications to
-    circles): refused until the window has room again."""
+    circles): refused until the window has room again, in ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

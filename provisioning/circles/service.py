@@ -344,13 +344,17 @@ class CircleService:
                     raise ConflictError(
                         f"{me} has applied to '{name}' already; the application waits"
                     )
-                (recent,) = db.execute(
-                    "SELECT COUNT(*) FROM circle_applications WHERE uid = ? AND created > ?",
+                recent, oldest = db.execute(
+                    "SELECT COUNT(*), MIN(created) FROM circle_applications "
+                    "WHERE uid = ? AND created > ?",
                     (me, now - APPLICATION_WINDOW),
                 ).fetchone()
                 if recent >= APPLICATIONS_PER_WINDOW:
+                    wait = int(oldest + APPLICATION_WINDOW - now) + 1
                     raise RateLimitedError(
-                        f"{me} has applied {recent} times in the last hour; try again later"
+                        f"{me} has applied {recent} times in the last hour; "
+                        f"try again later (in {wait} seconds)",
+                        retry_after=wait,
                     )
                 immediate = circle.policy is Policy.OPEN or proven
                 db.execute(

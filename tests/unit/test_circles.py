@@ -28,6 +28,7 @@ from mailstack.settings.sections import Circles
 from provisioning.circles.cohorts import Cohorts
 from provisioning.circles.service import APPLICATIONS_PER_WINDOW, CircleService
 from provisioning.errors import RateLimitedError
+from provisioning.web.app import error_body
 from tests.unit.fakes import Composed, composed
 
 pytestmark = pytest.mark.unit
@@ -278,3 +279,8 @@ def test_with_interest_approval_an_alumnus_circle_waits_for_staff(world: World) 
     assert world.service(other).apply("club-p").state == "approved"
     # Staff's own new circles never wait.
     assert not world.service(ROOT).create("club-s", "S", Kind.INTEREST).proposed
+
+
+def test_a_flood_is_a_429_with_retry_after_at_the_web_faces() -> None:
+    status, body = error_body(RateLimitedError("too many", retry_after=42))
+    assert status == 429 and body["error"] == {"type": "rate_limited", "message": "too many"}
