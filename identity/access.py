@@ -17,6 +17,8 @@
 - every person: authenticates, reads its own entry, edits its own profile fields (names, phone,
   postal address). Its password and its recovery address change only through alumail (the
   current password proven; a new recovery address confirmed by mail).
+- circles (ou=circles): a listed circle is read by every signed-in identity, a hidden one by
+  its members and staff only; admins and the web service write (the circle use cases decide).
 - the web service (cn=web, see web_service_rules): what it does before anyone signs in; it
   is also the password writer of the portal's password paths.
 """
@@ -59,7 +61,7 @@ def root_only_rules(tree: Tree) -> list[str]:
         # lift the lockout. Service identities under ou=services are root's to make.
         *(
             f'to dn.subtree="{subtree}" filter={root_only} attrs=entry by * none'
-            for subtree in (tree.people, tree.staff, tree.groups)
+            for subtree in (tree.people, tree.staff, tree.groups, tree.circles)
         ),
         # slapd itself reads authzTo to judge a proxied authorization (with auth access).
         "to attrs=authzTo,authzFrom,pwdPolicySubentry by * auth",
@@ -92,6 +94,9 @@ def web_service_rules(tree: Tree) -> list[str]:
         f'to dn.subtree="{tree.staff}" attrs=entry,objectClass,uid,{",".join(STANDING)} '
         f"by {web} read by * break",
         f'to dn.subtree="{tree.groups}" attrs=entry,objectClass,member by {web} read by * break',
+        # Circles are changed by the circle use cases only (provisioning/circles), after their
+        # own role checks: the web service writes them for the people it acts for.
+        f'to dn.subtree="{tree.circles}" by {web} write by * break',
     ]
 
 
@@ -132,6 +137,16 @@ def access_rules(tree: Tree) -> list[str]:
         "by * none",
         f'to dn.subtree="{tree.staff}" by {admins} write by self read by * none',
         f'to dn.subtree="{tree.groups}" by {admins} write by * none',
+        # A hidden circle is seen by its members and staff only (its name, members and all);
+        # a listed one by every signed-in identity. Only admins (and the service, above)
+        # write: members join and leave through alumail, which checks the circle's policy.
+        # A proposed circle (waiting for staff to activate it) is its owner's and staff's only.
+        f'to dn.subtree="{tree.circles}" filter=(alumailCircleState=proposed) '
+        f"by {admins} write by {helpdesk} read by dnattr=owner read by * none",
+        f'to dn.subtree="{tree.circles}" filter=(alumailCircleVisibility=hidden) '
+        f"by {admins} write by {helpdesk} read by dnattr=member read by * none",
+        f'to dn.subtree="{tree.circles}" by {admins} write by {helpdesk} read by users read '
+        "by * none",
         f'to dn.subtree="{tree.services}" by self read by * none',
         f'to dn.base="{tree.base_dn}" by users search by * none',
         "to * by * none",

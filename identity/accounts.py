@@ -200,6 +200,24 @@ def check_graduation_year(value: int | str, *, field: str = "graduation_year") -
     return year
 
 
+_CLASS_CODE = re.compile(rules.CLASS_CODE)
+
+
+def check_class_code(value: str, *, field: str = "class_code") -> str:
+    """A class code (one class of one year): 2 to 16 letters, digits and inner hyphens, kept
+    uppercase (the records write F1503101; a form may not)."""
+    code = value.strip().upper()
+    if not (code.isascii() and _CLASS_CODE.fullmatch(code)):
+        raise ValidationError(
+            field,
+            N_(
+                "must be 2 to 16 letters, digits or hyphens, "
+                "starting and ending with a letter or digit"
+            ),
+        )
+    return code
+
+
 @dataclass(frozen=True)
 class Account:
     uid: str
@@ -215,6 +233,7 @@ class Account:
     recovery_email: str | None = None
     student_number: str | None = None
     graduation_year: int | None = None
+    class_code: str | None = None
     phone: str | None = None
     postal_address: str | None = None
     # The language the person reads pages and mail in (a BCP 47 tag such as zh-CN or en).
@@ -251,6 +270,7 @@ class Account:
             "alumailRecoveryEmail": opt(self.recovery_email),
             "alumailStudentNumber": opt(self.student_number),
             "alumailGraduationYear": opt(self.graduation_year),
+            "alumailClassCode": opt(self.class_code),
             "telephoneNumber": opt(self.phone),
             "postalAddress": opt(_to_postal(self.postal_address)),
             "preferredLanguage": opt(self.preferred_language),
@@ -280,6 +300,7 @@ class Account:
             recovery_email=one("alumailRecoveryEmail"),
             student_number=one("alumailStudentNumber"),
             graduation_year=int(year) if year else None,
+            class_code=one("alumailClassCode"),
             phone=one("telephoneNumber"),
             postal_address=_from_postal(one("postalAddress")),
             preferred_language=one("preferredLanguage"),
@@ -296,6 +317,7 @@ class Account:
             "recovery_email": self.recovery_email,
             "student_number": self.student_number,
             "graduation_year": self.graduation_year,
+            "class_code": self.class_code,
             "phone": self.phone,
             "postal_address": self.postal_address,
             "preferred_language": self.preferred_language,
@@ -329,6 +351,7 @@ PROFILE_RULES: dict[str, Callable[..., object]] = {
     "recovery_email": _optional(check_address),
     "student_number": _optional(check_student_number),
     "graduation_year": _optional(check_graduation_year),
+    "class_code": _optional(check_class_code),
     "phone": _optional(check_phone),
     "postal_address": _optional(check_postal_address),
     "preferred_language": _optional(check_language_tag),
@@ -350,6 +373,7 @@ ACCOUNT_ATTRIBUTES = [
     "alumailRecoveryEmail",
     "alumailStudentNumber",
     "alumailGraduationYear",
+    "alumailClassCode",
     "telephoneNumber",
     "postalAddress",
     "preferredLanguage",

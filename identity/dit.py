@@ -41,6 +41,19 @@ class Tree:
     def helpdesk_group(self) -> str:
         return f"cn=helpdesk,{self.groups}"
 
+    @property
+    def circles(self) -> str:
+        """Circles of alumni (identity/circles.py): one groupOfNames entry each."""
+        return f"ou=circles,{self.base_dn}"
+
+    def circle(self, name: str) -> str:
+        return f"cn={name},{self.circles}"
+
+    @property
+    def circle_placeholder(self) -> str:
+        """Stands for the service in a circle's member and owner lists; no entry has it."""
+        return f"cn=placeholder,{self.circles}"
+
     def staff_member(self, uid: str) -> str:
         return f"uid={uid},{self.staff}"
 
@@ -106,6 +119,7 @@ def base_entries(tree: Tree, domain: str, policy: PasswordPolicy) -> dict[str, E
         tree.staff: _ou(tree.staff),
         tree.services: _ou(tree.services),
         tree.policies: _ou(tree.policies),
+        tree.circles: _ou(tree.circles),
         tree.default_policy: policy_entry(policy),
     }
 

@@ -34,6 +34,20 @@ UID_MIN = 3
 UID_MAX = 32
 
 STUDENT_NUMBER = "[A-Z0-9-]{4,20}"
+# A class code as the university's records write it (F1503101, 2015-CS-2): 2 to 16 uppercase
+# letters, digits and inner hyphens.
+CLASS_CODE = "[A-Z0-9][A-Z0-9-]{0,14}[A-Z0-9]"
+# A circle's name, the local part of its list address: lowercase letters and digits, single
+# separators . - _ between them.
+CIRCLE_NAME = "[a-z0-9]([._-]?[a-z0-9])*"
+CIRCLE_NAME_MIN = 3
+CIRCLE_NAME_MAX = 48
+CIRCLE_TITLE_MAX = 80
+CIRCLE_DESCRIPTION_MAX = 1000
+CIRCLE_KINDS = "grade|class|interest"
+CIRCLE_POLICIES = "open|approval|invite"
+CIRCLE_VISIBILITIES = "listed|hidden"
+CIRCLE_STATES = "proposed"
 PHONE = "[+]?[0-9(][0-9 ()-]{3,30}[0-9]"
 LANGUAGE_TAG = "[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,3}"
 GRADUATION_YEAR = "[0-9]{4}"
@@ -83,6 +97,12 @@ def directory_constraints() -> list[Constraint]:
         ("alumailRecoveryEmail", f"[^@]{{1,{LOCAL_PART_MAX}}}@.*"),
         ("alumailStudentNumber", STUDENT_NUMBER),
         ("alumailGraduationYear", GRADUATION_YEAR),
+        ("alumailClassCode", CLASS_CODE),
+        ("alumailCircleKind", CIRCLE_KINDS),
+        ("alumailCirclePolicy", CIRCLE_POLICIES),
+        ("alumailCircleVisibility", CIRCLE_VISIBILITIES),
+        ("alumailCircleState", CIRCLE_STATES),
+        ("alumailCircleTitle", _TEXT),
         ("alumailMailQuota", QUOTA_BYTES),
         ("alumailAccountStatus", ACCOUNT_STATUS),
         ("telephoneNumber", PHONE),
@@ -103,6 +123,7 @@ def directory_constraints() -> list[Constraint]:
         ("givenName", _max_bytes(SHORT_NAME_MAX)),
         ("sn", _max_bytes(NAME_MAX)),
         ("postalAddress", _max_bytes(POSTAL_LINES * (POSTAL_LINE_MAX + 1))),
+        ("alumailCircleTitle", _max_bytes(CIRCLE_TITLE_MAX)),
     ]
     return [
         *(Constraint(a, "regex", v) for a, v in regex),
@@ -139,6 +160,8 @@ FIELD_OF_ATTRIBUTE = {
     "alumailRecoveryEmail": "recovery_email",
     "alumailStudentNumber": "student_number",
     "alumailGraduationYear": "graduation_year",
+    "alumailClassCode": "class_code",
+    "alumailCircleTitle": "title",
     "alumailMailQuota": "quota",
     "alumailAccountStatus": "status",
     "telephoneNumber": "phone",

@@ -22,6 +22,8 @@ from mailstack.mailbox.mailboxes import DoveadmMailboxes
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog
 from provisioning.bulk.importer import Importer
+from provisioning.circles.cohorts import Cohorts
+from provisioning.circles.service import CircleService
 from provisioning.collaborators import Connections, MailboxAdmin, MailSender
 from provisioning.connections import DirectoryConnections
 from provisioning.legacy.migration import Migrator
@@ -147,6 +149,19 @@ class Composition:
             end_sessions=self.end_sessions,
         )
 
+    def circles(self, actor: Actor) -> CircleService:
+        return CircleService(
+            self.settings,
+            actor,
+            connections=self.connections,
+            audit=self.audit,
+            store=self.store,
+            mailer=self.mailer,
+        )
+
+    def cohorts(self, actor: Actor) -> Cohorts:
+        return Cohorts(self.circles(actor))
+
     def helpdesk(self, actor: Actor) -> Helpdesk:
         return Helpdesk(self.accounts(actor), self.passwords, self.store)
 
@@ -203,6 +218,7 @@ class Composition:
             Migrator: self.migrator,
             Importer: self.importer,
             Clients: self.oidc_clients,
+            CircleService: self.circles,
         }
         return cast(U, factories[kind](actor))
 

@@ -14,3 +14,12 @@ class VerificationError(AlumailError):
     """A verification found a check that failed: the stack's harness (``alumail verify``),
     the published DNS records (``alumail dns check``) or the audit trail's chain
     (``alumail audit --verify``)."""
+
+
+class RateLimitedError(AlumailError):
+    """Too many attempts of one kind by one person in a while (a flood of applications to
+    circles): refused until the window has room again, in ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,6 +1,6 @@
 """The web service's own state, in one SQLite file under ``state/web/``: the alumni roster,
 one-time tokens (e-mail confirmation, password recovery), API tokens, browser sessions, the
-last migration report per account and the cutoff reminders sent.
+last migration report per account, the cutoff reminders sent and applications to circles.
 
 None of it is identity: a jAccount exists only in the directory. Secrets (token values,
 session ids) are stored as SHA-256 digests: they are 256-bit random values, so a fast hash is
@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS roster (
     birth_date TEXT,
     graduation_year INTEGER,
     legacy_address TEXT,
+    class_code TEXT,
     latin_name TEXT,
     search_keys TEXT,
     registered_uid TEXT,
@@ -72,6 +73,23 @@ CREATE TABLE IF NOT EXISTS reminders (
     sent REAL,
     PRIMARY KEY (uid, offset)
 );
+-- Applications to join a circle (provisioning/circles). At most one pending per person and
+-- circle (a partial unique index: SQLite and PostgreSQL alike); decided ones stay as history
+-- and count against the applicant's rate limit.
+CREATE TABLE IF NOT EXISTS circle_applications (
+    id INTEGER PRIMARY KEY,
+    circle TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    decided REAL,
+    decided_by TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS circle_applications_pending
+    ON circle_applications (circle, uid) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS circle_applications_by_uid ON circle_applications (uid, created);
 CREATE TABLE IF NOT EXISTS sessions (
     digest TEXT PRIMARY KEY,
     uid TEXT NOT NULL,
@@ -88,6 +106,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 ADDED_COLUMNS = [
     ("roster", "latin_name", "TEXT"),
     ("roster", "search_keys", "TEXT"),
+    ("roster", "class_code", "TEXT"),
     ("api_tokens", "entry_uuid", "TEXT"),
     ("api_tokens", "role", "TEXT"),
     ("sessions", "entry_uuid", "TEXT NOT NULL DEFAULT ''"),

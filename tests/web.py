@@ -103,13 +103,14 @@ def graduate(
     birth_date: str = "1993-05-17",
     year: str = "",
     legacy: str = "",
+    class_code: str = "",
 ) -> str:
     """A new graduate on the roster (through the real CSV loader); their student number."""
     number = f"S{secrets.randbelow(10**9):09d}"
     path = tmp / f"roster-{number}.csv"
     path.write_text(
-        "student_number,name,birth_date,graduation_year,legacy_address\n"
-        f"{number},{name},{birth_date},{year},{legacy}\n",
+        "student_number,name,birth_date,graduation_year,legacy_address,class_code\n"
+        f"{number},{name},{birth_date},{year},{legacy},{class_code}\n",
         encoding="utf-8",
     )
     report = roster.load_csv(Store.for_state(settings.state_dir), path)

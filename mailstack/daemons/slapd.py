@@ -77,6 +77,7 @@ class Slapd:
             unique=unique_uris(self.ctx.tree.people, self.ctx.tree.base_dn),
             constraints=[c.ldif_value() for c in directory_constraints()],
             max_size=MAX_SIZE,
+            circle_placeholder=self.ctx.tree.circle_placeholder,
             # slapd's messages go to our log file through -d (LOG_LEVEL); 0 here keeps slapd
             # from trying a syslog socket (absent on these hosts) for every message.
             log_level="0",

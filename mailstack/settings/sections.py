@@ -167,6 +167,18 @@ class Legacy(Section):
 
 
 @dataclass(frozen=True)
+class Circles(Section):
+    """Circles of alumni (provisioning/circles)."""
+
+    interest_approval: bool = setting(
+        False,
+        rules.boolean,
+        "true: a new interest circle an alumnus creates waits, seen by its owner and staff only, "
+        "until staff activate it (alumail circle activate); false: it is live at once",
+    )
+
+
+@dataclass(frozen=True)
 class Dns(Section):
     """For ``alumail dns``."""
 
@@ -271,6 +283,7 @@ class Settings:
     dns: Dns = section(Dns)
     auth: Auth = section(Auth)
     sessions: Sessions = section(Sessions)
+    circles: Circles = section(Circles)
 
     def checked(self) -> Settings:
         """These settings with the top-level keys' defaults derived from each other and every

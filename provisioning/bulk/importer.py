@@ -3,7 +3,9 @@ offline (an LDIF stream into ``slapadd`` with the stack stopped, for a new direc
 
 The CSV has a header row with exactly the columns ``uid, given_name, family_name,
 display_name, student_number, graduation_year, recovery_email`` and optionally
-``password_hash``; an unknown or missing column is an error before anything is written.
+``password_hash`` and ``class_code`` (the class, for the class circles; an import without the
+column leaves class codes as they are); an unknown or missing column is an error before
+anything is written.
 ``uid`` must have a value, and ``display_name`` unless the given and family names make one
 (family name first with no space for a Han name: 张 + 伟 -> 张伟); the others may be empty.
 
@@ -74,7 +76,7 @@ COLUMNS = (
     "graduation_year",
     "recovery_email",
 )
-OPTIONAL_COLUMNS = ("password_hash",)
+OPTIONAL_COLUMNS = ("password_hash", "class_code")
 # The columns that are profile fields (PROFILE_RULES), in the order a row's errors are reported.
 PROFILE = ("recovery_email", "given_name", "family_name", "student_number", "graduation_year")
 # What an import manages on an existing account; status, quota, aliases are left alone.
@@ -159,7 +161,10 @@ def parse_row(line: int, record: Mapping[str, str | None], settings: Settings) -
     if not display and cell("given_name") and cell("family_name"):
         display = compose_display_name(cell("given_name"), cell("family_name"))
     display = check_display_name(display, field="display_name")
-    account = plan_account(settings, uid, display, **{name: cell(name) for name in PROFILE})
+    profile = {name: cell(name) for name in PROFILE}
+    if "class_code" in record:  # an optional column: a file without it leaves class codes be
+        profile["class_code"] = cell("class_code")
+    account = plan_account(settings, uid, display, **profile)
     hashed = cell("password_hash")
     return Row(line, account, check_stored_hash(hashed) if hashed else None)
 
@@ -200,6 +205,7 @@ class Importer:
         self.tree = Tree(settings.base_dn)
         self.connections = connections
         self.audit = audit
+        self._managed: tuple[str, ...] = MANAGED  # what the file being imported manages
 
     def run(
         self,
@@ -253,7 +259,9 @@ class Importer:
 
         directory = self.connections.as_actor(self.actor)
         with csvrows.open_csv(path) as handle:
-            _, records = read_rows(handle, unreadable)
+            header, records = read_rows(handle, unreadable)
+            # Class codes are managed only by a file that has the column.
+            self._managed = (*MANAGED, "alumailClassCode") if "class_code" in header else MANAGED
             for batch in _batched(records, BATCH):
                 rows: list[Row] = []
                 for line, record in batch:
@@ -287,7 +295,9 @@ class Importer:
         if not rows:
             return {}
         terms = "".join(f"(uid={escape(r.account.uid)})" for r in rows)
-        found = directory.search(self.tree.people, f"(|{terms})", ["uid", *MANAGED], scope="one")
+        found = directory.search(
+            self.tree.people, f"(|{terms})", ["uid", *self._managed], scope="one"
+        )
         return {entry["uid"][0]: entry for _, entry in found}
 
     def _numbers_taken(self, directory: DirectoryConnection, rows: list[Row]) -> dict[str, str]:
@@ -321,7 +331,9 @@ class Importer:
                 continue
             wanted = account.attributes()
             changes = {
-                a: wanted[a] for a in MANAGED if sorted(wanted[a]) != sorted(current.get(a, []))
+                a: wanted[a]
+                for a in self._managed
+                if sorted(wanted[a]) != sorted(current.get(a, []))
             }
             if changes:
                 writes.append(Write(row.line, "updated", dn, changes))

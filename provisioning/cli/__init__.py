@@ -4,6 +4,7 @@ commands on the one group."""
 from provisioning.cli import (  # noqa: F401 -- registers commands
     accounts,
     bulk,
+    circles,
     dns,
     legacy,
     logs,

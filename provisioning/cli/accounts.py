@@ -36,6 +36,7 @@ def profile_options(command: Any) -> Any:
                 "--student-number", default=None, help="Roster key (4-20 letters/digits)."
             ),
             click.option("--graduation-year", default=None, help="Year of graduation."),
+            click.option("--class-code", default=None, help="Class code (e.g. F1503101)."),
         ]
     ):
         command = option(command)

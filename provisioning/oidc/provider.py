@@ -35,6 +35,7 @@ from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.rpinitiated import EndSessionEndpoint, EndSessionRequest
 from joserfc.jwk import KeySet
 
+from identity.dit import Tree
 from identity.errors import NotFoundError
 from identity.roles import Actor
 from mailstack.context import INTROSPECTION_CLIENT
@@ -59,6 +60,7 @@ PERSON_ATTRIBUTES = [
     "sn",
     "mail",
     "alumailGraduationYear",
+    "memberOf",  # kept by slapd's memberof overlay: the person's circles (and staff groups)
 ]
 
 
@@ -122,7 +124,18 @@ def person_claims(signin: SignIn, uid: str) -> dict[str, object]:
         "email": one("mail"),
         "email_verified": bool(one("mail")),
         "graduation_year": int(year) if (year := one("alumailGraduationYear")) else None,
+        "groups": circle_names(signin.tree, entry.get("memberOf", [])),
     }
+
+
+def circle_names(tree: Tree, member_of: list[str]) -> list[str]:
+    """The circles among ``member_of`` (DNs), by name; other groups are not released."""
+    suffix = "," + tree.circles.lower()
+    return sorted(
+        dn.split(",", 1)[0].partition("=")[2]
+        for dn in member_of
+        if dn.lower().endswith(suffix) and dn.lower().startswith("cn=")
+    )
 
 
 # -- Authlib's models over our records ------------------------------------------------------------

@@ -19,6 +19,8 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "profile": ("name", "given_name", "family_name", "preferred_username"),
     "email": ("email", "email_verified"),
     "alumni": ("graduation_year",),
+    # The names of the circles the person is in (hidden ones too: it is their own membership).
+    "groups": ("groups",),
     "mail": (),
 }
 SCOPES = tuple(SCOPE_CLAIMS)

@@ -208,6 +208,8 @@ class Registration:
         }
         if data.get("graduation_year"):
             profile["graduation_year"] = data["graduation_year"]
+        if graduate.class_code:  # the roster's at confirmation time: it proves the class circle
+            profile["class_code"] = graduate.class_code
         if data.get("language"):
             profile["preferred_language"] = data["language"]
         with self.portal_accounts() as accounts:

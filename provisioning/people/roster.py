@@ -4,10 +4,12 @@ Loading it (``alumail roster import``) creates no account: an alumnus registers 
 proving who they are against their roster entry, and an entry registers once.
 
 CSV columns: ``student_number,name,birth_date,graduation_year,legacy_address`` and optionally
-``latin_name``; birth date as YYYY-MM-DD (or 2001年3月9日, 2001/3/9, 2001.3.9); at least one of
-birth date and graduation year; ``legacy_address`` is the old lifelong mailbox, if the graduate
-has one (their mail moves over later); ``latin_name`` a Latin-script spelling of a Han name
-(Zhang Wei beside 张伟), accepted at registration as well as the name itself.
+``latin_name`` and ``class_code``; birth date as YYYY-MM-DD (or 2001年3月9日, 2001/3/9, 2001.3.9);
+at least one of birth date and graduation year; ``legacy_address`` is the old lifelong mailbox,
+if the graduate has one (their mail moves over later); ``latin_name`` a Latin-script spelling of
+a Han name (Zhang Wei beside 张伟), accepted at registration as well as the name itself;
+``class_code`` the class (one class of one year) the graduate was in, copied to the account at
+registration (the class circle: provisioning/circles).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import TextIO
 
 from identity.accounts import (
     check_address,
+    check_class_code,
     check_display_name,
     check_graduation_year,
     check_student_number,
@@ -40,7 +43,7 @@ from provisioning.people.lookups import require
 from provisioning.store import Store
 
 COLUMNS = ("student_number", "name", "birth_date", "graduation_year", "legacy_address")
-OPTIONAL_COLUMNS = ("latin_name",)
+OPTIONAL_COLUMNS = ("latin_name", "class_code")
 # A roster file handed over the web (the admin console): 100,000 graduates fit in about 8 MiB.
 UPLOAD_MAX_BYTES = 8 * 2**20
 # What a spreadsheet takes for a formula at the start of a cell (CSV injection): no name does.
@@ -55,6 +58,7 @@ class Graduate:
     graduation_year: int | None
     legacy_address: str | None
     latin_name: str | None = None
+    class_code: str | None = None
     registered_uid: str | None = None
 
     def row(self) -> tuple[object, ...]:
@@ -65,6 +69,7 @@ class Graduate:
             self.graduation_year,
             self.legacy_address,
             self.latin_name,
+            self.class_code,
         )
 
     def names(self) -> tuple[str, ...]:
@@ -114,6 +119,7 @@ def graduate_from(values: dict[str, str]) -> Graduate:
     year = (values.get("graduation_year") or "").strip()
     legacy = (values.get("legacy_address") or "").strip()
     latin = (values.get("latin_name") or "").strip()
+    code = (values.get("class_code") or "").strip()
     if not birth and not year:
         raise ValidationError("birth_date", N_("give a birth date or a graduation year (or both)"))
     return Graduate(
@@ -123,6 +129,7 @@ def graduate_from(values: dict[str, str]) -> Graduate:
         graduation_year=check_graduation_year(year, field="graduation_year") if year else None,
         legacy_address=check_address(legacy, field="legacy_address") if legacy else None,
         latin_name=check_roster_name(latin, field="latin_name") if latin else None,
+        class_code=check_class_code(code) if code else None,
     )
 
 
@@ -269,7 +276,7 @@ def _upsert(
         for line, graduate in graduates:
             row = db.execute(
                 "SELECT student_number, name, birth_date, graduation_year, legacy_address, "
-                "latin_name FROM roster WHERE student_number = ?",
+                "latin_name, class_code FROM roster WHERE student_number = ?",
                 (graduate.student_number,),
             ).fetchone()
             if row == graduate.row():
@@ -284,12 +291,13 @@ def _upsert(
             if not dry_run:
                 db.execute(
                     "INSERT INTO roster (student_number, name, birth_date, graduation_year, "
-                    "legacy_address, latin_name, search_keys) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "legacy_address, latin_name, class_code, search_keys) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (student_number) DO "
                     "UPDATE SET name = excluded.name, birth_date = excluded.birth_date, "
                     "graduation_year = excluded.graduation_year, "
                     "legacy_address = excluded.legacy_address, latin_name = excluded.latin_name, "
-                    "search_keys = excluded.search_keys",
+                    "class_code = excluded.class_code, search_keys = excluded.search_keys",
                     (*graduate.row(), search_keys(graduate)),
                 )
 
@@ -298,7 +306,7 @@ def lookup(store: Store, student_number: str) -> Graduate | None:
     with store.connect() as db:
         row = db.execute(
             "SELECT student_number, name, birth_date, graduation_year, legacy_address, "
-            "latin_name, registered_uid FROM roster WHERE student_number = ?",
+            "latin_name, class_code, registered_uid FROM roster WHERE student_number = ?",
             (student_number,),
         ).fetchone()
     return Graduate(*row) if row else None
@@ -325,7 +333,7 @@ def unregistered_matching(store: Store, query: str, limit: int) -> list[Graduate
         _add_missing_keys(db)
         rows = db.execute(
             "SELECT student_number, name, birth_date, graduation_year, legacy_address, "
-            "latin_name, registered_uid FROM roster WHERE registered_uid IS NULL "
+            "latin_name, class_code, registered_uid FROM roster WHERE registered_uid IS NULL "
             "AND search_keys LIKE ? ESCAPE '\\' ORDER BY student_number LIMIT ?",
             (pattern, limit),
         ).fetchall()
@@ -335,8 +343,8 @@ def unregistered_matching(store: Store, query: str, limit: int) -> list[Graduate
 def _add_missing_keys(db: sqlite3.Connection) -> None:
     """Rows loaded before search keys were kept get theirs (once)."""
     missing = db.execute(
-        "SELECT student_number, name, birth_date, graduation_year, legacy_address, latin_name "
-        "FROM roster WHERE search_keys IS NULL"
+        "SELECT student_number, name, birth_date, graduation_year, legacy_address, latin_name, "
+        "class_code FROM roster WHERE search_keys IS NULL"
     ).fetchall()
     db.executemany(
         "UPDATE roster SET search_keys = ? WHERE student_number = ?",

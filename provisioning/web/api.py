@@ -19,9 +19,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from identity.accounts import AccountStatus
+from identity.circles import Kind, Policy, Visibility
 from identity.errors import AccessDeniedError, AlumailError, ValidationError
 from identity.roles import Actor
 from mailstack import stack
+from provisioning.circles.service import CircleService
 from provisioning.oidc.keys import ALGORITHMS
 from provisioning.oidc.storage import Client
 from provisioning.people import api_tokens
@@ -49,7 +51,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for code, what in (
         (401, "no token, or a token that is not valid (any longer)"),
         (403, "the token's staff member may not do this"),
-        (404, "no such account or client"),
+        (404, "no such account, client or circle (or a hidden one)"),
         (409, "conflicts with an account, address or client that exists"),
         (413, "the request body is larger than 1 MiB (refused before it is read)"),
         (422, "a value breaks its rule; the field is named"),
@@ -93,6 +95,7 @@ class AccountChanges(BaseModel):
     recovery_email: str | None = None
     student_number: str | None = None
     graduation_year: int | None = None
+    class_code: str | None = None
     phone: str | None = None
     postal_address: str | None = None
     preferred_language: str | None = None  # zh-CN or en: the pages' and mails' language
@@ -274,6 +277,80 @@ def add_alias(svc: Svc, actor: Staff, uid: str, body: Alias) -> dict[str, Any]:
 def remove_alias(svc: Svc, actor: Staff, uid: str, address: str) -> dict[str, Any]:
     with svc.accounts(actor) as accounts:
         return {"uid": uid, "changed": accounts.remove_alias(uid, address)}
+
+
+# -- circles (staff: the use case checks the role, and audits) ------------------------------------
+
+
+class NewCircle(BaseModel):
+    """A circle to create; every value is checked by the circle rules (the command line's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    title: str
+    kind: Kind
+    policy: Policy = Policy.APPROVAL
+    hidden: bool = False
+    description: str = ""
+    year: int | None = None
+    class_code: str | None = None
+    owner: str | None = None
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = ""
+
+
+@router.get("/circles", tags=["circles"])
+def list_circles(svc: Svc, actor: Staff, kind: Kind | None = None) -> dict[str, Any]:
+    with svc.service(CircleService, actor) as circles:
+        return {"circles": [v.as_dict() for v in circles.find(kind=kind)]}
+
+
+@router.post("/circles", tags=["circles"], status_code=201)
+def create_circle(svc: Svc, actor: Staff, body: NewCircle) -> dict[str, Any]:
+    with svc.service(CircleService, actor) as circles:
+        made = circles.create(
+            body.name,
+            body.title,
+            body.kind,
+            policy=body.policy,
+            visibility=Visibility.HIDDEN if body.hidden else Visibility.LISTED,
+            description=body.description,
+            year=body.year,
+            class_code=body.class_code,
+            owner=body.owner,
+        )
+        return circles.show(made.name).as_dict()
+
+
+@router.get("/circles/{name}", tags=["circles"])
+def show_circle(svc: Svc, actor: Staff, name: str) -> dict[str, Any]:
+    with svc.service(CircleService, actor) as circles:
+        return circles.show(name).as_dict()
+
+
+@router.get("/circles/{name}/applications", tags=["circles"])
+def circle_applications(svc: Svc, actor: Staff, name: str) -> dict[str, Any]:
+    with svc.service(CircleService, actor) as circles:
+        return {"applications": [a.as_dict() for a in circles.applications(name)]}
+
+
+@router.post("/circles/{name}/applications/{uid}/approve", tags=["circles"])
+def approve_application(svc: Svc, actor: Staff, name: str, uid: str) -> dict[str, Any]:
+    with svc.service(CircleService, actor) as circles:
+        circles.approve(name, uid)
+    return {"circle": name, "uid": uid, "state": "approved"}
+
+
+@router.post("/circles/{name}/applications/{uid}/reject", tags=["circles"])
+def reject_application(
+    svc: Svc, actor: Staff, name: str, uid: str, body: Decision
+) -> dict[str, Any]:
+    with svc.service(CircleService, actor) as circles:
+        circles.reject(name, uid, body.reason)
+    return {"circle": name, "uid": uid, "state": "rejected"}
 
 
 # -- OpenID Connect clients (admins only: the registry checks the role, and audits) -------------

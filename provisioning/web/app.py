@@ -32,6 +32,7 @@ from identity.roles import PORTAL
 from mailstack.errors import DaemonError
 from mailstack.settings import Settings
 from provisioning.composition import Composition
+from provisioning.errors import RateLimitedError
 from provisioning.i18n import N_
 from provisioning.legacy.holders import PortalMoves
 from provisioning.mailer import Mailer, Outbox, QueuedMailer
@@ -70,6 +71,7 @@ from provisioning.web.static_files import REVALIDATE, CachedFiles
 HERE = Path(__file__).parent
 ERROR_STATUS: list[tuple[type[AlumailError], int, str]] = [
     (RateLimited, 429, "rate_limited"),
+    (RateLimitedError, 429, "rate_limited"),
     (CsrfError, 403, "csrf"),
     (ValidationError, 422, "validation"),
     (NotFoundError, 404, "not_found"),
@@ -216,7 +218,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     def alumail_error(request: Request, error: AlumailError) -> Response:
         status, body = error_body(error)
         headers = {}
-        if isinstance(error, RateLimited):
+        if isinstance(error, RateLimited | RateLimitedError):
             headers["Retry-After"] = str(error.retry_after)
         if request.url.path.startswith("/api/"):
             if status == 401:

@@ -38,6 +38,7 @@ SCOPE_TEXT = {
     "profile": N_("your name and jAccount name"),
     "email": N_("your alumni e-mail address"),
     "alumni": N_("your graduation year"),
+    "groups": N_("the names of the circles you are in"),
     "mail": N_("your mailbox: read and send mail as you (IMAP, POP3, SMTP)"),
 }
 

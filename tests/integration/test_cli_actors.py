@@ -78,6 +78,21 @@ def sample_arguments(files: Path) -> dict[str, list[str]]:
         "status": [],
         "logs": ["postfix"],
         "verify": ["x.y"],
+        "circle create": ["club-x", "--title", "T", "--kind", "interest"],
+        "circle list": [],
+        "circle show": ["club-x"],
+        "circle apply": ["club-x"],
+        "circle applications": ["club-x"],
+        "circle approve": ["club-x", "x.y"],
+        "circle reject": ["club-x", "x.y"],
+        "circle cancel": ["club-x"],
+        "circle leave": ["club-x"],
+        "circle remove": ["club-x", "x.y"],
+        "circle hand-over": ["club-x", "x.y"],
+        "circle moderator": ["club-x", "x.y"],
+        "circle sync-cohorts": ["--dry-run"],
+        "circle activate": ["club-x"],
+        "circle add": ["club-x", "x.y"],
     }
 
 
