@@ -169,6 +169,15 @@ def open_the_api_docs(page: Page, world: World) -> None:
     page.wait_for_selector(".opblock")
 
 
+def post_a_forged_form_token(page: Page, world: World) -> None:
+    """A form whose token is not this browser's (as a page elsewhere would post it)."""
+    page.goto(f"{world.settings.public_url}/login")
+    page.fill("#login", world.alumnus)
+    page.fill("#password", PASSWORD)
+    page.locator("main input[name=csrf_token]").evaluate("input => { input.value = 'forged' }")
+    _submit(page, "/login")
+
+
 def change_the_recovery_address(page: Page, world: World) -> None:
     address = f"new.{secrets.token_hex(3)}@home.example.org"
     page.goto(f"{world.settings.public_url}/account")
@@ -257,6 +266,7 @@ PAGES = [
     Visit(None, "not-found", ANONYMOUS, "/no/such/page", 404),
     Visit("/logout", "method-not-allowed", ANONYMOUS, "/logout", 405),
     Visit("/login", "bad-request", ANONYMOUS, post_a_body_that_does_not_parse, 400),
+    Visit("/login", "form-token-refused", ANONYMOUS, post_a_forged_form_token, 403),
     Visit("/docs", "api-docs", ANONYMOUS, open_the_api_docs),
     Visit("/account", "account", ALUMNUS, "/account"),
     Visit("/account", "account-saved", ALUMNUS, change_the_recovery_address),
@@ -269,6 +279,7 @@ PAGES = [
     Visit("/account/apps", "apps", ALUMNUS, "/account/apps"),
     Visit("/oidc/authorize", "consent", ALUMNUS, "{consent}"),
     Visit("/oidc/logout", "sign-out-asked", ALUMNUS, "/oidc/logout"),
+    Visit("/helpdesk", "helpdesk-refused", ALUMNUS, "/helpdesk", 403),
     Visit("/helpdesk", "helpdesk", HELPDESK, "/helpdesk"),
     Visit("/helpdesk", "helpdesk-found", HELPDESK, "/helpdesk?q=zhang+wei"),
     Visit("/helpdesk/accounts/{uid}", "helpdesk-account", HELPDESK, "/helpdesk/accounts/{subject}"),
@@ -284,6 +295,14 @@ PAGES = [
         HELPDESK,
         helpdesk_resets_a_password,
     ),
+    Visit(
+        "/helpdesk/accounts/{uid}",
+        "helpdesk-no-account",
+        HELPDESK,
+        "/helpdesk/accounts/wu.absent",
+        404,
+    ),
+    Visit("/admin", "admin-refused", HELPDESK, "/admin", 403),
     Visit("/admin", "admin-status", ADMIN, "/admin"),
     Visit("/admin/accounts", "admin-accounts", ADMIN, "/admin/accounts?q=zhang+wei"),
     Visit("/admin/accounts/new", "admin-new-account", ADMIN, "/admin/accounts/new"),
