@@ -2,10 +2,12 @@
 (1280x800) and phone width; a screenshot of each in ``test-output/pages/``.
 
 ``PAGES`` is the inventory: one row per page (or state of a page: a registration's form, mail
-sent, confirmation, done, done already), with the route that answers it, who looks at it and
-how they get there (a path, or the steps of a person: a form filled and sent, a mailed link
-followed). A page added later is one more row; ``test_every_page_of_the_application_is_listed``
-fails while the application answers a GET route with a page that no row names.
+sent, confirmation, done, done already; a refusal), with the route that answers it, who looks
+at it and how they get there (a path, or the steps of a person: a form filled and sent, a mailed
+link followed). A page added later is one more row (``Visit("/admin/roster", "admin-roster",
+ADMIN, "/admin/roster")``), a GET route that answers programs (a file, JSON) one entry of
+``NOT_PAGES``; ``test_every_page_of_the_application_is_listed`` fails while the application has
+a GET route in neither.
 
 On each page: the HTTP status, ``<html lang>``, nothing wider than the screen, every form
 control and button inside it (and inside any box that clips it), no console error or CSP
