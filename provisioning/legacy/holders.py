@@ -58,7 +58,7 @@ def record_holder(
         if not actor.can_administer():
             raise AccessDeniedError(f"{actor} may not record a legacy mailbox")
         if directory.get(tree.person(uid), ["uid"]) is None:
-            raise NotFoundError(f"no account with uid '{uid}'")
+            raise NotFoundError(N_("no account with uid '{uid}'").format(uid=uid))
         directory.replace(tree.person(uid), new_holder(address))
         done.changes = {"legacy_address": address}
     return address

@@ -22,6 +22,7 @@ from identity.accounts import check_uid
 from identity.dit import Tree
 from identity.errors import AlumailError, ConfigError, NotFoundError, ValidationError
 from identity.legacy import LegacyState, state_change
+from identity.markers import N_
 from identity.roles import ROOT, Actor
 from mailstack.mailbox.imapsync import FolderCount, ImapSource, survey
 from mailstack.settings import Settings
@@ -149,7 +150,7 @@ class Migrator:
         report = AccountReport(job.uid, job.login)
         try:
             if self.connections.system.get(self.tree.person(job.uid), ["mail"]) is None:
-                raise NotFoundError(f"no account with uid '{job.uid}'")
+                raise NotFoundError(N_("no account with uid '{uid}'").format(uid=job.uid))
             folders = survey(self.source(job))
             report.per_folder = folders
             report.folders = len(folders)
@@ -165,7 +166,7 @@ class Migrator:
         try:
             entry = self.connections.system.get(self.tree.person(job.uid), ["mail"])
             if entry is None:
-                raise NotFoundError(f"no account with uid '{job.uid}'")
+                raise NotFoundError(N_("no account with uid '{uid}'").format(uid=job.uid))
             user = entry["mail"][0]
             source = self.source(job)
             self.set_state(job.uid, LegacyState.MIGRATING)

@@ -35,6 +35,7 @@ from identity.errors import (
     NotFoundError,
     ValidationError,
 )
+from identity.markers import N_
 from identity.names import compose_display_name, name_matches, search_key
 from identity.passwords import DEFAULT_POLICY, hash_password
 from identity.quota import parse_quota
@@ -173,7 +174,7 @@ class AccountService:
         check_uid(uid)
         entry = self.directory.get(self.tree.person(uid), ACCOUNT_ATTRIBUTES)
         if entry is None:
-            raise NotFoundError(f"no account with uid '{uid}'")
+            raise NotFoundError(N_("no account with uid '{uid}'").format(uid=uid))
         return Account.from_entry(entry, default_quota=self.settings.default_quota)
 
     def show(self, uid: str) -> AccountView:

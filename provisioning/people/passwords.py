@@ -121,7 +121,7 @@ class Passwords:
         """The actor may see the account (slapd's ACLs judge the read)."""
         check_uid(uid)
         if self.connections.as_actor(actor).get(self.tree.person(uid), ["uid"]) is None:
-            raise NotFoundError(f"no account with uid '{uid}'")
+            raise NotFoundError(N_("no account with uid '{uid}'").format(uid=uid))
 
     def _write(self, uid: str, password: str, *, must_change: bool, unlock: bool = False) -> None:
         """Check ``password`` against the policy, store its argon2id hash on alumnus ``uid`` and
@@ -138,7 +138,7 @@ class Passwords:
         writer = self.connections.system
         entry = writer.get(dn, [*ACCOUNT_ATTRIBUTES, "pwdAccountLockedTime"])
         if entry is None:
-            raise NotFoundError(f"no account with uid '{uid}'")
+            raise NotFoundError(N_("no account with uid '{uid}'").format(uid=uid))
         if unlock and entry.get("pwdAccountLockedTime"):
             changes["pwdAccountLockedTime"] = None
         writer.replace(dn, changes)

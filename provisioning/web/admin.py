@@ -52,7 +52,7 @@ def admin_actor(request: Request, svc: Services) -> Actor:
     session = signed_in(request, svc)
     actor = sessions.session_actor(svc.root.signin, session)
     if not actor.can_administer():
-        raise AccessDeniedError("the admin console is for admins")
+        raise AccessDeniedError(N_("the admin console is for admins"))
     return actor
 
 

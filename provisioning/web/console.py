@@ -33,7 +33,7 @@ def staff_actor(request: Request, svc: Services) -> Actor:
     session = signed_in(request, svc)
     actor = sessions.session_actor(svc.root.signin, session)
     if not actor.can_support():
-        raise AccessDeniedError("the helpdesk console is for helpdesk staff and admins")
+        raise AccessDeniedError(N_("the helpdesk console is for helpdesk staff and admins"))
     return actor
 
 
