@@ -312,6 +312,11 @@ PAGES = [
     Visit("/admin/accounts/{uid}", "admin-account", ADMIN, "/admin/accounts/{subject}"),
     Visit("/admin/accounts/{uid}/{action}", "admin-confirm", ADMIN, admin_asks_before_suspending),
     Visit("/admin/staff", "admin-staff", ADMIN, "/admin/staff"),
+    Visit("/admin/roster", "admin-roster", ADMIN, "/admin/roster"),
+    Visit("/admin/tokens", "admin-tokens", ADMIN, "/admin/tokens"),
+    Visit("/admin/legacy", "admin-legacy", ADMIN, "/admin/legacy"),
+    Visit("/admin/dns", "admin-dns", ADMIN, "/admin/dns"),
+    Visit("/admin/clients", "admin-clients", ADMIN, "/admin/clients"),
     Visit("/admin/audit", "admin-audit", ADMIN, "/admin/audit?target={subject}"),
     Visit("/admin/audit/verify", "admin-audit-verify", ADMIN, "/admin/audit/verify"),
     # Roundcube's login page, on the webmail's own address, in its own catalogs' language.
@@ -324,7 +329,6 @@ NOT_PAGES = {
     "/mail/config-v1.1.xml": "Thunderbird's autoconfig (XML)",
     "/account/clients/apple.mobileconfig": "Apple's configuration profile",
     "/account/mailbox.tar.gz": "the mailbox's download",
-    "/docs/assets/{name}": "Swagger UI's files",
     "/oidc/jwks": "the provider's keys (JSON)",
     "/oidc/userinfo": "the provider's claims (JSON)",
 }
