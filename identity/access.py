@@ -15,7 +15,8 @@
   neither touch an admin or another helpdesk account nor join a group.
 - directory readers (the mail daemons' service accounts): read alumni entries, no hashes.
 - every person: authenticates, reads its own entry, edits its own profile fields (names, phone,
-  postal address). Its password and its recovery address change only through alumail (the
+  postal address) and its language (preferredLanguage: for staff, the only field they write).
+  Its password and its recovery address change only through alumail (the
   current password proven; a new recovery address confirmed by mail).
 - the web service (cn=web, see web_service_rules): what it does before anyone signs in; it
   is also the password writer of the portal's password paths.
@@ -130,6 +131,10 @@ def access_rules(tree: Tree) -> list[str]:
         f"by {helpdesk} read by {readers} read by self write by * none",
         f"to {people} by {admins} write by {helpdesk} read by {readers} read by self read "
         "by * none",
+        # A staff member's language (the pages' switch stores it as it does an alumnus's): the
+        # one attribute of their entry they write themselves.
+        f'to dn.subtree="{tree.staff}" attrs=preferredLanguage by {admins} write '
+        "by self write by * none",
         f'to dn.subtree="{tree.staff}" by {admins} write by self read by * none',
         f'to dn.subtree="{tree.groups}" by {admins} write by * none',
         f'to dn.subtree="{tree.services}" by self read by * none',
