@@ -188,7 +188,7 @@ def test_a_form_field_of_the_wrong_kind_is_the_sites_page_naming_it(
 def test_the_api_keeps_its_json_422(live_stack: Settings) -> None:
     token = staff_tokens(live_stack)["admin"]
     with client(live_stack) as http:
-        for params in ({"limit": "abc"},):
+        for params in ({"limit": "abc"}, {"sort": "pinyin"}):
             answer = http.get("/api/v1/accounts", params=params, headers=bearer(token))
             assert answer.status_code == 422
             assert answer.headers["content-type"] == "application/json"
