@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from identity import rules
 
@@ -49,7 +49,8 @@ _TEXTS = {
     "sn": rules.NAME_MAX,
 }
 _POSTAL = "postalAddress"
-_ATTRIBUTES = {name.lower(): name for name in (*_FORMATS, *_TEXTS, _POSTAL)}
+# Attribute names as slapd hands them back (as asked) and in lower case (as LDAP compares them).
+_ATTRIBUTES = {key: name for name in (*_FORMATS, *_TEXTS, _POSTAL) for key in (name, name.lower())}
 
 
 def text(value: str, limit: int) -> str:
@@ -69,25 +70,46 @@ def _postal(value: str) -> str:
     return "$".join([line for line in lines if line][: rules.POSTAL_LINES])
 
 
+def _checked(name: str, found: Sequence[str]) -> Sequence[str]:
+    """``found`` itself when every value meets its rule (the common case, kept cheap: every
+    entry read passes here), else the values as they may be shown."""
+    if name in _FORMATS:
+        pattern, longest = _FORMATS[name]
+        for value in found:
+            if len(value) > longest or not pattern.fullmatch(value):
+                return [v for v in found if len(v) <= longest and pattern.fullmatch(v)]
+        return found
+    if name == _POSTAL:
+        repaired = [p for p in map(_postal, found) if p]
+    else:
+        repaired = [t for t in (text(v, _TEXTS[name]) for v in found) if t]
+    return found if repaired == list(found) else repaired
+
+
 def values(dn: str, name: str, found: Sequence[str]) -> list[str]:
     """The values of attribute ``name`` of entry ``dn`` as alumail may show and use them."""
-    canonical = _ATTRIBUTES.get(name.lower())
+    canonical = _ATTRIBUTES.get(name) or _ATTRIBUTES.get(name.lower())
     if canonical is None:
         return list(found)
-    if canonical in _FORMATS:
-        pattern, longest = _FORMATS[canonical]
-        kept = [v for v in found if len(v) <= longest and pattern.fullmatch(v)]
-    elif canonical == _POSTAL:
-        kept = [p for p in map(_postal, found) if p]
-    else:
-        kept = [t for t in (text(v, _TEXTS[canonical]) for v in found) if t]
-    if kept != list(found):
+    kept = _checked(canonical, found)
+    if kept is not found:
         log.warning("%s of %s breaks its rule in the directory: repaired as read", name, dn)
-    return kept
+    return list(kept)
 
 
-def entry(dn: str, attributes: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
-    """Every attribute of a decoded entry, through :func:`values`; one left with no value is
-    absent, as if it had never been written."""
-    checked = {name: values(dn, name, found) for name, found in attributes.items()}
-    return {name: kept for name, kept in checked.items() if kept or not attributes[name]}
+def entry(dn: str, checked: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Every attribute of a decoded entry, through :func:`values`, changed in place (every entry
+    read passes here: no copy); one left with no value is absent, as if never written."""
+    for name, found in list(checked.items()):
+        canonical = _ATTRIBUTES.get(name) or _ATTRIBUTES.get(name.lower())
+        if canonical is None or not found:
+            continue
+        kept = _checked(canonical, found)
+        if kept is found:
+            continue
+        log.warning("%s of %s breaks its rule in the directory: repaired as read", name, dn)
+        if kept:
+            checked[name] = list(kept)
+        else:
+            del checked[name]
+    return checked
