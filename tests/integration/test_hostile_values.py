@@ -2,8 +2,9 @@
 slapd refuses (proved with ldap-utils' ldapmodify as the person, and as root, who is held to the
 same constraints), and what it lets in (HTML, rich markup, right-to-left overrides, C1 controls,
 a 500-character name), which every face then shows intact: pages escaped, the CLI's tables and
-JSON, the API and the recovery mail without the controls and with the name cut to its length
-(identity/readback.py, the one place values read from the directory are checked)."""
+JSON, the API, the OpenID claims and the recovery mail without the controls and with the name
+cut to its length (identity/readback.py, the one place values read from the directory are
+checked)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from mailstack.layout import Layout
 from mailstack.settings import Settings
 from provisioning.people.accounts import AccountService
 from provisioning.people.staff import StaffService
+from tests.oidc import code_for, exchange, register
+from tests.oidc import signed_in as oidc_signed_in
 from tests.support import NewAccount, cli, use_case, which
 from tests.web import STAFF_PASSWORD, bearer, client, form_token, mail_to, staff_tokens
 
@@ -192,6 +195,18 @@ def test_what_slapd_lets_in_every_face_shows_intact(
         intact(page.text)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;[/b]evil31m" in pages[-1].text
     assert b"&lt;script&gt;" in profile.content
+
+    # The OpenID claims an application receives.
+    rp = register(live_stack, "--scope", "profile", "--trusted")
+    http = oidc_signed_in(live_stack, account, password)
+    code, verifier = code_for(http, rp, scope="openid profile")
+    tokens = exchange(http, rp, code, verifier).json()
+    claims = http.get(
+        "/oidc/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert claims.status_code == 200 and claims.json()["name"] == shown.display_name
+    assert len(claims.json()["family_name"]) == 128
+    intact(claims.text)
 
     # The mails: a reset link to the recovery address, in the person's language.
     with client(live_stack) as http:
