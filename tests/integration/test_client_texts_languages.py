@@ -11,11 +11,12 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from identity.roles import Role
 from mailstack.settings import Settings
 from provisioning.people.accounts import AccountService
 from tests.oidc import CALLBACK, Rp, pkce, register
 from tests.support import NewAccount
-from tests.web import bearer, client, form_token, staff_tokens
+from tests.web import bearer, client, form_token, staff_token
 
 pytestmark = pytest.mark.integration
 CHINESE = {"Accept-Language": "zh-CN,zh;q=0.9"}
@@ -186,7 +187,7 @@ def test_a_form_field_of_the_wrong_kind_is_the_sites_page_naming_it(
 
 
 def test_the_api_keeps_its_json_422(live_stack: Settings) -> None:
-    token = staff_tokens(live_stack)["admin"]
+    token = staff_token(live_stack, Role.ADMIN)
     with client(live_stack) as http:
         for params in ({"limit": "abc"}, {"sort": "pinyin"}):
             answer = http.get("/api/v1/accounts", params=params, headers=bearer(token))

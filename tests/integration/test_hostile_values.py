@@ -29,7 +29,7 @@ from provisioning.people.staff import StaffService
 from tests.oidc import code_for, exchange, register
 from tests.oidc import signed_in as oidc_signed_in
 from tests.support import NewAccount, cli, use_case, which
-from tests.web import STAFF_PASSWORD, bearer, client, form_token, mail_to, staff_tokens
+from tests.web import STAFF_PASSWORD, bearer, client, form_token, mail_to, staff_token
 
 pytestmark = pytest.mark.integration
 RLO = "\u202e"
@@ -165,7 +165,7 @@ def test_what_slapd_lets_in_every_face_shows_intact(
     assert "[/b]" in cli(live_stack, "account", "show", account.uid).stdout
 
     # The API.
-    token = staff_tokens(live_stack)["helpdesk"]
+    token = staff_token(live_stack, Role.HELPDESK)
     with client(live_stack) as http:
         api = http.get(f"/api/v1/accounts/{account.uid}", headers=bearer(token))
     assert api.status_code == 200 and api.json()["display_name"] == shown.display_name

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from identity.names import sort_key
+from identity.roles import Role
 from mailstack.settings import Settings
 from provisioning.composition import Composition
 from provisioning.people import roster
 from tests.support import NewAccount, cli
-from tests.web import bearer, client, staff_tokens
+from tests.web import bearer, client, staff_token
 
 pytestmark = pytest.mark.integration
 NAMES = ("张伟", "Bob", "安娜", "Zhao Lei", "王芳")
@@ -49,7 +50,7 @@ def test_accounts_listed_by_name_page_in_that_order(
     assert [a["uid"] for a in json.loads(by_uid.stdout)] == sorted(made)  # the default
     wrong = cli(live_stack, "account", "list", "--sort", "pinyin")
     assert wrong.exit_code == 2 and "'uid'" in wrong.stderr and "'name'" in wrong.stderr
-    token = staff_tokens(live_stack)["helpdesk"]
+    token = staff_token(live_stack, Role.HELPDESK)
     with client(live_stack) as http:
         api = [
             http.get(
@@ -101,7 +102,7 @@ def test_the_roster_is_listed_for_staff_by_name_or_number(
         assert any(g["name"] == "欧阳娜娜" for g in json.loads(one.stdout)), query
     table = cli(live_stack, "roster", "list", "--search", zhang)
     assert table.exit_code == 0 and zhang in table.stdout and "1990" not in table.stdout
-    tokens = staff_tokens(live_stack)
+    tokens = {r.value: staff_token(live_stack, r) for r in (Role.ADMIN, Role.HELPDESK)}
     with client(live_stack) as http:
         pages = [
             http.get(
