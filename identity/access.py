@@ -15,7 +15,8 @@
   neither touch an admin or another helpdesk account nor join a group.
 - directory readers (the mail daemons' service accounts): read alumni entries, no hashes.
 - every person: authenticates, reads its own entry, edits its own profile fields (names, phone,
-  postal address). Its password and its recovery address change only through alumail (the
+  postal address) and its language (preferredLanguage: for staff, the only field they write).
+  Its password and its recovery address change only through alumail (the
   current password proven; a new recovery address confirmed by mail).
 - circles (ou=circles): a listed circle is read by every signed-in identity, a hidden one by
   its members and staff only; admins and the web service write (the circle use cases decide).
@@ -135,6 +136,10 @@ def access_rules(tree: Tree) -> list[str]:
         f"by {helpdesk} read by {readers} read by self write by * none",
         f"to {people} by {admins} write by {helpdesk} read by {readers} read by self read "
         "by * none",
+        # A staff member's language (the pages' switch stores it as it does an alumnus's): the
+        # one attribute of their entry they write themselves.
+        f'to dn.subtree="{tree.staff}" attrs=preferredLanguage by {admins} write '
+        "by self write by * none",
         f'to dn.subtree="{tree.staff}" by {admins} write by self read by * none',
         f'to dn.subtree="{tree.groups}" by {admins} write by * none',
         # A hidden circle is seen by its members and staff only (its name, members and all);

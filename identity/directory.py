@@ -19,6 +19,7 @@ import ldap.controls.simple
 import ldap.filter
 import ldap.sasl
 
+from identity import readback
 from identity.errors import (
     AccessDeniedError,
     AlumailError,
@@ -141,7 +142,7 @@ class Directory:
             return []
         except ldap.LDAPError as exc:
             raise DirectoryError(f"search under {base} failed: {_describe(exc)}") from exc
-        return [(dn, _decode(attrs)) for dn, attrs in rows if dn]
+        return [(dn, _decode(dn, attrs)) for dn, attrs in rows if dn]
 
     def get(self, dn: str, attributes: Sequence[str] | None = None) -> Entry | None:
         rows = self.search(dn, attributes=attributes, scope="base")
@@ -297,7 +298,7 @@ def iter_search(
             raise DirectoryError(f"search under {base} failed: {_describe(exc)}") from exc
         for dn, attrs in rows:
             if dn:
-                yield dn, _decode(attrs)
+                yield dn, _decode(dn, attrs)
         cookies = [c.cookie for c in controls if c.controlType == control.controlType]
         if not cookies or not cookies[0]:
             return
@@ -348,8 +349,11 @@ def _encode(values: Sequence[str]) -> list[bytes]:
     return [v.encode("utf-8") for v in values]
 
 
-def _decode(attrs: Mapping[str, Sequence[bytes]]) -> Entry:
-    return {k: [v.decode("utf-8", "replace") for v in vs] for k, vs in attrs.items()}
+def _decode(dn: str, attrs: Mapping[str, Sequence[bytes]]) -> Entry:
+    """An entry as text, each value through identity.readback (the one place values read from
+    the directory are checked before anything shows or uses them)."""
+    decoded = {k: [v.decode("utf-8", "replace") for v in vs] for k, vs in attrs.items()}
+    return readback.entry(dn, decoded)
 
 
 class WritePipeline(Protocol):

@@ -18,8 +18,9 @@ from typing import Any, TypedDict
 import httpx
 import uvicorn
 
-from identity.roles import Role
+from identity.roles import ROOT, Role
 from mailstack.settings import Settings
+from provisioning.composition import Composition
 from provisioning.people import roster
 from provisioning.people.staff import StaffService
 from provisioning.store import Store
@@ -63,6 +64,15 @@ def console_staff(settings: Settings, prefix: str) -> dict[str, str]:
         service.add(names["admin"], f"{prefix} admin", Role.ADMIN, STAFF_PASSWORD)
         service.add(names["helpdesk"], f"{prefix} helpdesk", Role.HELPDESK, STAFF_PASSWORD)
     return names
+
+
+def staff_token(settings: Settings, role: Role) -> str:
+    """A new staff member of ``role`` and an API token for them, issued in this process (the
+    token command's use case, without the 2 s start-up of the real program)."""
+    uid = f"tok.{role.value}.{secrets.token_hex(3)}"
+    with Composition(settings) as root:
+        root.staff(ROOT).add(uid, f"Token {role.value}", role, STAFF_PASSWORD)
+        return root.api_tokens().issue(ROOT, uid, "tests").token
 
 
 def bearer(token: str) -> dict[str, str]:

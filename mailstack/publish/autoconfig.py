@@ -9,6 +9,11 @@ listen on.
 
 Every answer depends on the address only for the login name it echoes: an unknown address gets
 the same document as a known one, so these endpoints never tell which accounts exist.
+
+The texts a person reads in a client (the provider's name, the profile's description) are
+marked ``N_()`` and translated by the ``translate`` the caller passes (the web face's gettext in
+the reader's language); they are filled with ``str.format`` after translation, and the XML and
+plist writers escape what they are filled with.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from __future__ import annotations
 import plistlib
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from identity.errors import ValidationError
+from identity.markers import N_
 from mailstack.publish.clients import client_settings
 from mailstack.settings import Settings
 
@@ -26,6 +33,11 @@ REQUEST_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/request
 RESPONSE_NS = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
 OUTLOOK_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
 MAX_REQUEST = 16 * 1024
+Translate = Callable[[str], str]
+
+
+def _english(text: str) -> str:
+    return text
 
 
 @dataclass(frozen=True)
@@ -58,13 +70,18 @@ def _text(parent: ET.Element, tag: str, value: str) -> ET.Element:
 # -- Thunderbird ---------------------------------------------------------------------------------
 
 
-def thunderbird(settings: Settings) -> str:
-    """clientConfig 1.1; the username is the placeholder the client fills with the address."""
+def thunderbird(settings: Settings, translate: Translate = _english, language: str = "en") -> str:
+    """clientConfig 1.1; the username is the placeholder the client fills with the address.
+    ``language`` (a BCP 47 tag) is the one ``translate`` speaks: the documentation's lang."""
     root = ET.Element("clientConfig", version="1.1")
     provider = ET.SubElement(root, "emailProvider", id=settings.domain)
     _text(provider, "domain", settings.domain)
-    _text(provider, "displayName", f"Alumni mail ({settings.domain})")
-    _text(provider, "displayShortName", "Alumni mail")
+    _text(
+        provider,
+        "displayName",
+        translate(N_("Alumni mail ({domain})")).format(domain=settings.domain),
+    )
+    _text(provider, "displayShortName", translate(N_("Alumni mail")))
     for server in servers(settings):
         tag = "outgoingServer" if server.kind == "smtp" else "incomingServer"
         element = ET.SubElement(provider, tag, type=server.kind)
@@ -76,7 +93,7 @@ def thunderbird(settings: Settings) -> str:
         # Postfix refuse AUTH before TLS.
         _text(element, "authentication", "password-cleartext")
     doc = ET.SubElement(provider, "documentation", url=f"{settings.public_url}/account/clients")
-    _text(doc, "descr", "Mail client settings").set("lang", "en")
+    _text(doc, "descr", translate(N_("Mail client settings"))).set("lang", language)
     return _xml(root)
 
 
@@ -146,7 +163,9 @@ def autodiscover_v1(settings: Settings) -> dict[str, str]:
 # -- Apple ---------------------------------------------------------------------------------------
 
 
-def apple_profile(settings: Settings, address: str, display_name: str) -> bytes:
+def apple_profile(
+    settings: Settings, address: str, display_name: str, translate: Translate = _english
+) -> bytes:
     """An unsigned configuration profile with one IMAP account (implicit TLS both ways). The
     password is not in it: the device asks for it when the profile is installed."""
     imap = next(s for s in servers(settings) if s.kind == "imap" and s.socket == "SSL")
@@ -160,9 +179,11 @@ def apple_profile(settings: Settings, address: str, display_name: str) -> bytes:
         "PayloadVersion": 1,
         "PayloadIdentifier": f"{reverse}.alumail.mail.{account_uuid}",
         "PayloadUUID": account_uuid,
-        "PayloadDisplayName": f"Mail: {address}",
+        "PayloadDisplayName": translate(N_("Mail: {address}")).format(address=address),
         "EmailAccountType": "EmailTypeIMAP",
-        "EmailAccountDescription": f"Alumni mail ({settings.domain})",
+        "EmailAccountDescription": translate(N_("Alumni mail ({domain})")).format(
+            domain=settings.domain
+        ),
         "EmailAccountName": display_name,
         "EmailAddress": address,
         "IncomingMailServerHostName": imap.host,
@@ -182,8 +203,8 @@ def apple_profile(settings: Settings, address: str, display_name: str) -> bytes:
         "PayloadVersion": 1,
         "PayloadIdentifier": f"{reverse}.alumail.{profile_uuid}",
         "PayloadUUID": profile_uuid,
-        "PayloadDisplayName": f"Alumni mail: {address}",
-        "PayloadDescription": "Sets up your alumni mailbox in Mail.",
+        "PayloadDisplayName": translate(N_("Alumni mail: {address}")).format(address=address),
+        "PayloadDescription": translate(N_("Sets up your alumni mailbox in Mail.")),
         "PayloadOrganization": settings.domain,
         "PayloadRemovalDisallowed": False,
         "PayloadContent": [account],

@@ -22,6 +22,7 @@ from provisioning.cli.base import (
     read_password,
     say,
 )
+from provisioning.people.accounts import ACCOUNT_ORDERS
 
 
 def profile_options(command: Any) -> Any:
@@ -116,6 +117,13 @@ def account_show(ctx: Context, uid: str, as_json: bool) -> None:
 )
 @click.option("--limit", type=click.IntRange(1, 100000), default=None, help="Page size.")
 @click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many first.")
+@click.option(
+    "--sort",
+    type=click.Choice(sorted(ACCOUNT_ORDERS)),
+    default="uid",
+    show_default=True,
+    help="Order: by UID, or by name (a Han name by its pinyin), the UID breaking ties.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def account_list(
@@ -125,9 +133,10 @@ def account_list(
     search: str | None,
     limit: int | None,
     offset: int,
+    sort: str,
     as_json: bool,
 ) -> None:
-    """Accounts by UID, filtered and paged."""
+    """Accounts by UID (or by name), filtered and paged."""
     accounts = ctx.root.accounts(ctx.actor)
     rows = accounts.find(
         status=AccountStatus(status) if status else None,
@@ -135,6 +144,7 @@ def account_list(
         search=search,
         limit=limit,
         offset=offset,
+        sort=sort,
     )
     if as_json:
         emit_json([a.as_dict() for a in rows])

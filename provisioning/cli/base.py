@@ -63,7 +63,8 @@ STAFF = frozenset({Role.SYSTEM, Role.ADMIN, Role.HELPDESK})
 ADMINS = frozenset({Role.SYSTEM, Role.ADMIN})
 HOST_ROOT = frozenset({Role.SYSTEM})
 
-out = Console(soft_wrap=True)
+# Values from the directory may hold "[...]": printed as they are, never read as rich markup.
+out = Console(soft_wrap=True, markup=False)
 err = Console(stderr=True, soft_wrap=True)
 
 

@@ -7,19 +7,23 @@ import datetime
 from pathlib import Path
 
 import click
+from rich.table import Table
 
 from provisioning.cli.base import (
     ADMINS,
     EXIT_ROWS_FAILED,
     HOST_ROOT,
+    STAFF,
     Context,
     allow,
     emit_json,
     main,
+    out,
     pass_ctx,
     say,
 )
 from provisioning.people import api_tokens, roster
+from provisioning.people.roster import ROSTER_ORDERS
 
 
 @allow(HOST_ROOT)
@@ -74,6 +78,63 @@ def roster_status(ctx: Context, as_json: bool) -> None:
         emit_json(counts)
     else:
         click.echo(f"{counts['graduates']} graduates, {counts['registered']} registered")
+
+
+@allow(STAFF)
+@roster_group.command("list")
+@click.option("--unregistered", is_flag=True, help="Only graduates who have not registered.")
+@click.option(
+    "--search", default=None, help="Part of the name (Han, pinyin, Latin) or student number."
+)
+@click.option(
+    "--sort",
+    type=click.Choice(ROSTER_ORDERS),
+    default="student_number",
+    show_default=True,
+    help="Order: by student number, or by name (a Han name by its pinyin).",
+)
+@click.option("--limit", type=click.IntRange(1, 100000), default=None, help="Page size.")
+@click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many first.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def roster_list(
+    ctx: Context,
+    unregistered: bool,
+    search: str | None,
+    sort: str,
+    limit: int | None,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """Graduates on the roster (staff: the helpdesk's search, listed), with the account each
+    registered, if any. Birth dates are not shown: they prove a graduate at registration."""
+    desk = ctx.root.helpdesk(ctx.actor)
+    rows = [
+        g.listed()
+        for g in desk.roster(
+            search=search, unregistered=unregistered, limit=limit, offset=offset, sort=sort
+        )
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table()
+    for column in ("student number", "name", "latin name", "year", "account"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            *(
+                "" if row[key] is None else str(row[key])
+                for key in (
+                    "student_number",
+                    "name",
+                    "latin_name",
+                    "graduation_year",
+                    "registered_uid",
+                )
+            )
+        )
+    out.print(table)
 
 
 @main.group("token")

@@ -78,6 +78,29 @@ class Helpdesk:
             sorted(waiting, key=lambda g: sort_key(g.name)),
         )
 
+    def roster(
+        self,
+        *,
+        search: str | None = None,
+        unregistered: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+        sort: str = "student_number",
+    ) -> list[roster.Graduate]:
+        """The roster's graduates for staff (the console's search, listed and paged): by
+        student number or by name; ``search`` finds a part of the name (Han, pinyin, the Latin
+        spelling) or of the student number. A read: not audited."""
+        self.accounts.require(self.accounts.actor.can_support(), "list the roster")
+        query = check_search(search) if search is not None else None
+        return roster.listing(
+            self.store,
+            query=query,
+            unregistered=unregistered,
+            limit=limit,
+            offset=offset,
+            sort=sort,
+        )
+
     def reset_password(self, uid: str, password: str | None = None) -> str:
         """See Passwords.reset_by_helpdesk: returns the temporary password."""
         return self.passwords.reset_by_helpdesk(self.accounts.actor, uid, password)

@@ -35,7 +35,7 @@ from identity.accounts import (
 )
 from identity.errors import ValidationError
 from identity.markers import N_
-from identity.names import folded, pinyin_keys, search_key
+from identity.names import folded, pinyin_keys, search_key, sort_key
 from identity.roles import Actor
 from provisioning.audit import AuditLog
 from provisioning.csvrows import open_csv, read_rows
@@ -71,6 +71,17 @@ class Graduate:
             self.latin_name,
             self.class_code,
         )
+
+    def listed(self) -> dict[str, object]:
+        """What staff see of the entry in a list: never the birth date (it is what proves a
+        graduate at registration) nor the old address."""
+        return {
+            "student_number": self.student_number,
+            "name": self.name,
+            "latin_name": self.latin_name,
+            "graduation_year": self.graduation_year,
+            "registered_uid": self.registered_uid,
+        }
 
     def names(self) -> tuple[str, ...]:
         """The names that prove who this is: the roster's name and its Latin spelling if any."""
@@ -328,7 +339,7 @@ def unregistered_matching(store: Store, query: str, limit: int) -> list[Graduate
     key = search_key(query)
     if not key:
         return []
-    pattern = "%" + key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    pattern = _like(key)
     with store.connect() as db:
         _add_missing_keys(db)
         rows = db.execute(
@@ -338,6 +349,62 @@ def unregistered_matching(store: Store, query: str, limit: int) -> list[Graduate
             (pattern, limit),
         ).fetchall()
     return [Graduate(*row) for row in rows]
+
+
+def _like(key: str) -> str:
+    """A LIKE pattern (ESCAPE '\\') finding ``key`` anywhere, its wildcards taken literally."""
+    return "%" + key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+ROSTER_ORDERS = ("student_number", "name")
+_GRADUATE_COLUMNS = (
+    "student_number, name, birth_date, graduation_year, legacy_address, latin_name, registered_uid"
+)
+
+
+def listing(
+    store: Store,
+    *,
+    query: str | None = None,
+    unregistered: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+    sort: str = "student_number",
+) -> list[Graduate]:
+    """The roster's graduates (only those not registered yet with ``unregistered``), found by
+    a part of their name or student number as unregistered_matching finds them, by student
+    number or by name (a Han name by its pinyin; the student number, unique, breaks ties, so
+    an offset pages one order)."""
+    if sort not in ROSTER_ORDERS:
+        raise ValidationError("sort", N_("must be student_number or name"))
+    terms, values = ["1 = 1"], []
+    if unregistered:
+        terms.append("registered_uid IS NULL")
+    if query is not None:
+        key = search_key(query)
+        if not key:
+            raise ValidationError("search", N_("must not be empty or only spaces"))
+        terms.append("search_keys LIKE ? ESCAPE '\\'")
+        values.append(_like(key))
+    where = " AND ".join(terms)
+    with store.connect() as db:
+        _add_missing_keys(db)
+        if sort == "student_number":
+            rows = db.execute(
+                f"SELECT {_GRADUATE_COLUMNS} FROM roster WHERE {where} "  # noqa: S608 -- fixed terms
+                "ORDER BY student_number LIMIT ? OFFSET ?",
+                (*values, -1 if limit is None else limit, offset),
+            ).fetchall()
+            return [Graduate(*row) for row in rows]
+        rows = db.execute(
+            f"SELECT {_GRADUATE_COLUMNS} FROM roster WHERE {where}",  # noqa: S608 -- fixed terms
+            values,
+        ).fetchall()
+    graduates = sorted(
+        (Graduate(*row) for row in rows), key=lambda g: (sort_key(g.name), g.student_number)
+    )
+    end = offset + limit if limit is not None else None
+    return graduates[offset:end]
 
 
 def _add_missing_keys(db: sqlite3.Connection) -> None:

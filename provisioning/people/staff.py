@@ -6,7 +6,7 @@ cn=helpdesk. Only the host's root or an admin may add, remove or change staff.
 
 from __future__ import annotations
 
-from identity.accounts import check_display_name, check_uid
+from identity.accounts import check_display_name, check_language_tag, check_uid
 from identity.directory import DirectoryConnection
 from identity.dit import group_entry, staff_entry
 from identity.errors import (
@@ -112,6 +112,32 @@ class StaffService:
             self._leave(dn, (current,))
             outcome.changes = {"role": [current.value, role.value]}
         return True
+
+    def language(self, uid: str) -> str | None:
+        """A staff member's stored language (their entry's preferredLanguage), None when unset.
+        A staff member reads their own; an admin anyone's."""
+        self.accounts.require(
+            self.actor.name == uid or self.actor.can_administer(), "read a staff language"
+        )
+        entry = self.directory.get(self.tree.staff_member(uid), ["preferredLanguage"])
+        if entry is None:
+            raise NotFoundError(f"no staff account '{uid}'")
+        values = entry.get("preferredLanguage", [])
+        return values[0] if values else None
+
+    def set_language(self, uid: str, language: str) -> None:
+        """Store a staff member's language, as the portal's switch does an alumnus's. Their
+        own only (slapd's ACL allows the staff member this one attribute of their entry)."""
+        self.accounts.require(
+            self.actor.name == uid or self.actor.can_administer(), "set a staff language"
+        )
+        tag = check_language_tag(language)
+        dn = self.tree.staff_member(uid)
+        with self.accounts.audited("staff-language", uid) as outcome:
+            if self.directory.get(dn, ["uid"]) is None:
+                raise NotFoundError(f"no staff account '{uid}'")
+            self.directory.replace(dn, {"preferredLanguage": [tag]})
+            outcome.changes = {"preferred_language": tag}
 
     def members(self) -> list[dict[str, str]]:
         self.accounts.require(self.actor.can_administer(), "list staff")

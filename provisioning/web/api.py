@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -182,7 +182,10 @@ def list_accounts(
     graduation_year: int | None = None,
     limit: int = 100,
     offset: int = 0,
+    sort: Literal["uid", "name"] = "uid",
 ) -> dict[str, Any]:
+    """Accounts by UID, or by name (``sort=name``: a Han name by its pinyin; the UID breaks
+    ties, so ``offset`` pages one order)."""
     with svc.accounts(actor) as accounts:
         found = accounts.find(
             status=status,
@@ -190,6 +193,7 @@ def list_accounts(
             search=search,
             limit=max(1, min(limit, 1000)),
             offset=max(0, offset),
+            sort=sort,
         )
     return {"accounts": [a.as_dict() for a in found]}
 
@@ -231,6 +235,30 @@ def delete_account(svc: Svc, actor: Staff, uid: str, purge_mail: bool = False) -
 def account_status(svc: Svc, actor: Staff, uid: str) -> dict[str, Any]:
     with svc.service(Helpdesk, actor) as desk:
         return desk.status(uid).as_dict()
+
+
+@router.get("/roster", tags=["helpdesk"])
+def list_roster(
+    svc: Svc,
+    actor: Staff,
+    search: str | None = None,
+    unregistered: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+    sort: Literal["student_number", "name"] = "student_number",
+) -> dict[str, Any]:
+    """Graduates on the roster (only those not registered yet with ``unregistered=true``), by
+    student number or by name (a Han name by its pinyin); ``search`` finds a part of the name
+    (Han, pinyin, Latin) or of the student number. No birth dates."""
+    with svc.service(Helpdesk, actor) as desk:
+        found = desk.roster(
+            search=search,
+            unregistered=unregistered,
+            limit=max(1, min(limit, 1000)),
+            offset=max(0, offset),
+            sort=sort,
+        )
+    return {"graduates": [g.listed() for g in found]}
 
 
 @router.post("/accounts/{uid}/reset-password", tags=["helpdesk"])

@@ -102,6 +102,10 @@ HTTP_ERROR_PAGES = {
     405: (N_("Not possible here"), N_("This address does not take that kind of request.")),
 }
 HTTP_ERROR_OTHER = (N_("Sorry"), N_("This request could not be answered."))
+# A page's parameter FastAPI refused (absent, or not of its type), named as the form names it.
+PARAMETER_MISSING = N_("The field “{field}” is missing from the request.")
+PARAMETER_INVALID = N_("The field “{field}” has a value this page does not take.")
+MAX_FIELD_NAME = 64  # the names come from our routes, but a body's keys can be anything
 log = logging.getLogger(__name__)
 
 
@@ -252,11 +256,27 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        """FastAPI's check of a route's parameters failed: the REST API's JSON 422 for programs;
+        for a browser, the site's page (400: the request, not its values, is wrong), naming the
+        first field in the page's language. Plain ``def``, as http_error."""
         fields: dict[str, str] = {}
+        missing: set[str] = set()
         for problem in error.errors():
             location = [str(p) for p in problem.get("loc", ()) if p not in ("body", "query")]
-            fields.setdefault(".".join(location) or "request", str(problem.get("msg")))
+            name = ".".join(location) or "request"
+            fields.setdefault(name, str(problem.get("msg")))
+            if problem.get("type") == "missing":
+                missing.add(name)
         first = next(iter(fields.items()))
+        if not for_machines(request):
+            rule = PARAMETER_MISSING if first[0] in missing else PARAMETER_INVALID
+            return services(request).page(
+                request,
+                "message.html",
+                400,
+                title=N_("Sorry"),
+                error=rule.format(field=first[0][:MAX_FIELD_NAME]),
+            )
         return JSONResponse(
             {
                 "error": {

@@ -1,6 +1,9 @@
 """Mail client self-configuration over HTTP: Thunderbird's autoconfig, Outlook's autodiscover
 (POX and JSON), Apple's profile for the signed-in alumnus, and the MTA-STS policy. The documents
-come from :mod:`mailstack.publish.autoconfig`; this module only serves them."""
+come from :mod:`mailstack.publish.autoconfig`; this module only serves them, in the reader's
+language: the request's (cookie, else Accept-Language: Thunderbird sends its own locale's) for
+Thunderbird's document, the signed-in person's ``preferredLanguage`` (else the request's) for
+Apple's profile. Outlook's documents hold no text a person reads and stay English."""
 
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from identity.errors import ValidationError
 from mailstack.publish import autoconfig, dnsrecords
-from provisioning.web import sessions
+from provisioning import i18n
+from provisioning.web import language, sessions
 from provisioning.web.requests import Services, services, signed_in
 from provisioning.web.security import client_address
 
@@ -24,7 +28,10 @@ XML = "application/xml; charset=utf-8"
 @router.get("/.well-known/autoconfig/mail/config-v1.1.xml")
 def thunderbird(request: Request, svc: Svc) -> Response:
     svc.limiter.hit("lookup", client_address(request), svc.limits.lookup_client)
-    return Response(autoconfig.thunderbird(svc.settings), media_type=XML)
+    # /.well-known/ is a machine prefix (English by default): choose the language here.
+    with i18n.speaking(language.chosen(request.scope)) as spoken:
+        document = autoconfig.thunderbird(svc.settings, i18n._, spoken)
+    return Response(document, media_type=XML)
 
 
 @router.post("/autodiscover/autodiscover.xml")
@@ -62,7 +69,8 @@ def apple(request: Request, svc: Svc) -> Response:
     actor = sessions.session_actor(svc.root.signin, session)
     with svc.accounts(actor) as accounts:
         account = accounts.get(session.uid)
-    profile = autoconfig.apple_profile(svc.settings, account.mail, account.display_name)
+    with i18n.speaking(account.preferred_language):
+        profile = autoconfig.apple_profile(svc.settings, account.mail, account.display_name, i18n._)
     return Response(
         profile,
         media_type="application/x-apple-aspen-config",

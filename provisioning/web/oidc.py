@@ -86,12 +86,41 @@ def jwks(oidc: Oidc) -> Response:
 # -- authorization -------------------------------------------------------------------------------
 
 
+# What a person reads for each OAuth error code on the error page, in their language. Authlib's
+# own descriptions are English (and meant for the client's developer): the page shows ours and
+# the code, which the developer looks up; the JSON answers of the token and introspection
+# endpoints keep OAuth's English codes and descriptions, as the protocol says.
+ERROR_TEXTS = {
+    "invalid_client": N_("The application that sent you here is not registered with this site."),
+    "invalid_request": N_(
+        "The application's request is incomplete or not valid (for example, it names a return"
+        " address it did not register)."
+    ),
+    "unauthorized_client": N_("The application may not sign people in this way."),
+    "unsupported_response_type": N_(
+        "The application asked for a kind of answer this site does not give."
+    ),
+    "invalid_scope": N_("The application asked for access this site does not grant."),
+    "access_denied": N_("The sign-in was refused."),
+    "server_error": N_("Something went wrong on this site. Please try again later."),
+    "temporarily_unavailable": N_("Sign-in is not available now. Please try again later."),
+}
+UNKNOWN_ERROR_TEXT = N_("The application's sign-in request is not valid.")
+
+
 def _refused(request: Request, svc: Services, oidc: Oidc, error: OAuth2Error) -> Response:
     """A redirect to the client when its redirect URI was proven, an error page otherwise."""
     if error.redirect_uri:
         return _answer(oidc.handle_error_response(None, error))
-    text = f"{error.error}: {error.description}" if error.description else str(error.error)
-    return svc.page(request, "message.html", 400, title=N_("Sign-in request refused"), error=text)
+    code = str(error.error)
+    return svc.page(
+        request,
+        "message.html",
+        400,
+        title=N_("Sign-in request refused"),
+        error=ERROR_TEXTS.get(code, UNKNOWN_ERROR_TEXT),
+        note=N_("Error code: {code}").format(code=code),
+    )
 
 
 def _authorize(request: Request, svc: Services, oidc: Provider, http: HttpRequest) -> Response:

@@ -1,6 +1,7 @@
 """The language switch on every page (base.html's small form, no JavaScript needed): it sets
-the language cookie and, for a signed-in alumnus, their entry's ``preferredLanguage``, which a
-later sign-in on any browser brings back (it wins over the cookie from then on)."""
+the language cookie and, for a signed-in alumnus or staff member, their entry's
+``preferredLanguage``, which a later sign-in on any browser brings back (it wins over the
+cookie from then on)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from identity.errors import ValidationError
-from identity.roles import Role
+from identity.roles import STAFF_ROLES, Role
 from provisioning import i18n
 from provisioning.i18n import N_
+from provisioning.people.staff import StaffService
 from provisioning.web import sessions
 from provisioning.web.language import LANGUAGE_COOKIE
 from provisioning.web.requests import Services, services
@@ -49,7 +51,7 @@ def switch(
     lang: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    """The switch on every page: the cookie, and a signed-in alumnus's preferredLanguage (which
+    """The switch on every page: the cookie, and a signed-in person's preferredLanguage (which
     the next sign-in, on any browser, brings back)."""
     svc.csrf.check(request, csrf)
     language = i18n.supported(lang) if lang in i18n.LANGUAGES else None
@@ -62,14 +64,22 @@ def switch(
             with svc.accounts(actor) as accounts:
                 if accounts.get(session.uid).preferred_language != language:
                     accounts.modify(session.uid, preferred_language=language)
+        elif actor.role in STAFF_ROLES:
+            with svc.service(StaffService, actor) as staff:
+                if staff.language(session.uid) != language:
+                    staff.set_language(session.uid, language)
     response = RedirectResponse(_back_to(next), status_code=303)
     remember(response, svc, language)
     return response
 
 
 def signed_in_language(svc: Services, uid: str, role: Role) -> str | None:
-    """The language an alumnus chose before (their preferredLanguage), to set at sign-in."""
-    if role is not Role.ALUMNUS:
-        return None
-    with svc.accounts(svc.root.signin.actor_for(uid)) as accounts:
-        return i18n.supported(accounts.get(uid).preferred_language)
+    """The language a person chose before (their preferredLanguage), to set at sign-in."""
+    actor = svc.root.signin.actor_for(uid)
+    if role is Role.ALUMNUS:
+        with svc.accounts(actor) as accounts:
+            return i18n.supported(accounts.get(uid).preferred_language)
+    if role in STAFF_ROLES:
+        with svc.service(StaffService, actor) as staff:
+            return i18n.supported(staff.language(uid))
+    return None

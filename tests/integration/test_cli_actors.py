@@ -63,6 +63,7 @@ def sample_arguments(files: Path) -> dict[str, list[str]]:
         "serve": [],
         "roster import": [str(csv_file)],
         "roster status": [],
+        "roster list": [],
         "token issue": ["x.y", "--label", "l"],
         "token revoke": ["1"],
         "token list": [],
