@@ -44,7 +44,6 @@ from mailstack.mailbox.mailboxes import QuotaUse
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, Outcome
 from provisioning.collaborators import Connections, MailboxAdmin
-from provisioning.i18n import N_
 from provisioning.people.lookups import AccountLookups, require
 from provisioning.people.passwords import Passwords
 
