@@ -119,7 +119,7 @@ def roster_list(
         emit_json(rows)
         return
     table = Table()
-    for column in ("student number", "name", "latin name", "year", "account"):
+    for column in ("student number", "name", "latin name", "year", "class", "account"):
         table.add_column(column)
     for row in rows:
         table.add_row(
@@ -130,6 +130,7 @@ def roster_list(
                     "name",
                     "latin_name",
                     "graduation_year",
+                    "class_code",
                     "registered_uid",
                 )
             )

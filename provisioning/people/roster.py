@@ -80,6 +80,7 @@ class Graduate:
             "name": self.name,
             "latin_name": self.latin_name,
             "graduation_year": self.graduation_year,
+            "class_code": self.class_code,
             "registered_uid": self.registered_uid,
         }
 
@@ -358,7 +359,8 @@ def _like(key: str) -> str:
 
 ROSTER_ORDERS = ("student_number", "name")
 _GRADUATE_COLUMNS = (
-    "student_number, name, birth_date, graduation_year, legacy_address, latin_name, registered_uid"
+    "student_number, name, birth_date, graduation_year, legacy_address, latin_name, class_code, "
+    "registered_uid"
 )
 
 
