@@ -5,6 +5,7 @@ before any use case runs, and the signed-in person."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -68,6 +69,11 @@ class Services:
 
     def page(self, request: Request, name: str, status: int = 200, /, **values: Any) -> Response:
         session = sessions.current(request, self.store, self.root.signin)
+        if session is not None and "actor" not in values:
+            # The header offers what the person's role has: the admin console, or a mailbox
+            # (staff have none). The role is read now, as every use of a session reads it.
+            with contextlib.suppress(AlumailError):
+                values["actor"] = sessions.session_actor(self.root.signin, session)
         context = {
             "csrf_token": self.csrf.token(request),
             "session": session,

@@ -90,6 +90,25 @@ def test_status_page_shows_each_service(live_stack: Settings, staff: dict[str, s
     assert 'id="admin-link"' in page.text
 
 
+def test_the_header_offers_what_each_role_has_on_every_page(
+    live_stack: Settings, staff: dict[str, str], new_account: NewAccount
+) -> None:
+    """Staff have no mailbox and alumni no console: the header says so on pages that do not
+    deal with roles too (the password page, an error page)."""
+    account, password = new_account()
+    for login, secret, mailbox, console in (
+        (staff["admin"], STAFF_PASSWORD, False, True),
+        (staff["helpdesk"], STAFF_PASSWORD, False, False),
+        (account.uid, password, True, False),
+    ):
+        with signed_in(live_stack, login, secret) as http:
+            for path in ("/account/password", "/no/such/page"):
+                page = http.get(path, headers={"Accept": "text/html"})
+                assert page.status_code in (200, 404), page.text
+                assert ('id="mailbox-link"' in page.text) is mailbox, (login, path)
+                assert ('id="admin-link"' in page.text) is console, (login, path)
+
+
 def test_admin_creates_edits_and_deletes_an_account(
     live_stack: Settings, staff: dict[str, str]
 ) -> None:
