@@ -15,6 +15,7 @@ from identity.accounts import check_uid
 from identity.directory import EXTERNAL, Credentials, DirectoryConnection
 from identity.dit import Tree
 from identity.errors import AccessDeniedError, NotFoundError
+from identity.markers import N_
 
 
 class Role(StrEnum):
@@ -25,6 +26,14 @@ class Role(StrEnum):
 
 
 STAFF_ROLES = (Role.ADMIN, Role.HELPDESK)
+# Each role as a refusal names it after the actor ("zhang.wei (alumnus) may not ..."), marked so
+# a page can say it in the reader's language (provisioning/i18n.py).
+ROLE_WORDS = {
+    Role.SYSTEM.value: N_("system"),
+    Role.ADMIN.value: N_("admin"),
+    Role.HELPDESK.value: N_("helpdesk"),
+    Role.ALUMNUS.value: N_("alumnus"),
+}
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from babel import Locale, UnknownLocaleError
 from babel.support import NullTranslations, Translations
 
 from identity.markers import N_ as N_  # re-exported: the one marker of the project
+from identity.roles import ROLE_WORDS
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
@@ -141,6 +142,26 @@ def _patterns(language: str) -> list[tuple[re.Pattern[str], str]]:
     return found
 
 
+# An actor as identity.roles.Actor writes itself: "name (role)".
+_ACTOR = re.compile(r"(?P<name>.+) \((?P<role>" + "|".join(ROLE_WORDS) + r")\)", re.DOTALL)
+
+
+def _values_in(values: dict[str, str], catalog: gettext.NullTranslations) -> dict[str, str]:
+    """The values found in a made text, as the translated text shows them. Two fields carry
+    words of ours, not data: ``{actor}`` ends with its role word, and ``{what}`` is itself a
+    made text (``N_("{actor} may not {what}")`` with ``what=N_("delete accounts")``). Any
+    other value (a UID, a name, an address) is the person's data, shown as it is, even when
+    it happens to spell a word of the catalog."""
+    shown = dict(values)
+    actor = _ACTOR.fullmatch(values.get("actor", ""))
+    if actor:
+        role = catalog.gettext(ROLE_WORDS[actor.group("role")])
+        shown["actor"] = f"{actor.group('name')} ({role})"
+    if "what" in values:
+        shown["what"] = translate_made(values["what"])
+    return shown
+
+
 def translate_made(text: str) -> str:
     """An English text a use case made from an ``N_()``-marked one (a ValidationError's rule,
     a message), in the language of the moment; as it is when the catalog does not hold it."""
@@ -152,7 +173,7 @@ def translate_made(text: str) -> str:
     for pattern, msgid in _patterns(language):
         match = pattern.match(text)
         if match:
-            return catalog.gettext(msgid).format(**match.groupdict())
+            return catalog.gettext(msgid).format(**_values_in(match.groupdict(), catalog))
     # An error's message names its field first ("student_number: ..."): the rule after it.
     field, colon, rule = text.partition(": ")
     if colon and field.isidentifier():

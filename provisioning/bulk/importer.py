@@ -48,12 +48,12 @@ from identity.directory import (
 )
 from identity.dit import Tree
 from identity.errors import (
-    AccessDeniedError,
     AlumailError,
     ConflictError,
     ValidationError,
 )
 from identity.ldif import record as to_ldif
+from identity.markers import N_
 from identity.names import compose_display_name
 from identity.passwords import check_stored_hash
 from identity.roles import ROOT, Actor
@@ -66,6 +66,7 @@ from provisioning import csvcells, csvrows
 from provisioning.audit import AuditLog, audit_path
 from provisioning.collaborators import Connections
 from provisioning.people.accounts import plan_account
+from provisioning.people.lookups import require
 
 COLUMNS = (
     "uid",
@@ -220,11 +221,11 @@ class Importer:
         check_writable(target, "report")  # before any row goes in: bad rows must be reportable
         if dry_run:  # a read: never audited
             if not self.actor.can_administer():
-                raise AccessDeniedError(f"{self.actor} may not import accounts")
+                require(self.actor, False, N_("import accounts"))
             return self._run(ImportReport(dry_run=True), path, report_path, progress, window)
         with self.audit.action(self.actor, "import", path.name) as outcome:
             if not self.actor.can_administer():
-                raise AccessDeniedError(f"{self.actor} may not import accounts")
+                require(self.actor, False, N_("import accounts"))
             report = ImportReport()
             try:
                 self._run(report, path, report_path, progress, window)

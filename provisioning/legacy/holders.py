@@ -18,12 +18,13 @@ from contextlib import AbstractContextManager, ExitStack
 from identity.accounts import check_address, check_uid
 from identity.directory import DirectoryConnection
 from identity.dit import Tree
-from identity.errors import AccessDeniedError, NotFoundError, ValidationError
+from identity.errors import NotFoundError, ValidationError
 from identity.legacy import HOLDER_ATTRIBUTES, HOLDERS_FILTER, LegacyHolder, new_holder
 from identity.markers import N_
 from identity.roles import Actor
 from provisioning.audit import AuditLog
 from provisioning.legacy.migration import Job, Migrator
+from provisioning.people.lookups import require
 from provisioning.store import Store
 
 
@@ -56,7 +57,7 @@ def record_holder(
     address = check_address(address, field="address").lower()
     with audit.action(actor, "legacy-set", uid) as done:
         if not actor.can_administer():
-            raise AccessDeniedError(f"{actor} may not record a legacy mailbox")
+            require(actor, False, N_("record a legacy mailbox"))
         if directory.get(tree.person(uid), ["uid"]) is None:
             raise NotFoundError(N_("no account with uid '{uid}'").format(uid=uid))
         directory.replace(tree.person(uid), new_holder(address))

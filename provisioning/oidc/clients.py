@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from identity.errors import AccessDeniedError, NotFoundError, ValidationError
+from identity.errors import NotFoundError, ValidationError
 from identity.roles import ROOT, Actor, Role
 from mailstack.context import INTROSPECTION_CLIENT, WEBMAIL_CLIENT
 from mailstack.settings import Settings
@@ -19,6 +19,7 @@ from provisioning.i18n import N_
 from provisioning.oidc import rules
 from provisioning.oidc.keys import ALGORITHMS, SigningKeys, StoredKey
 from provisioning.oidc.storage import Client, OidcStore
+from provisioning.people.lookups import require
 from provisioning.store import Store, digest, new_secret
 
 
@@ -48,7 +49,7 @@ class Clients:
 
     def _admin(self) -> None:
         if self.actor.role not in ADMIN_ROLES:
-            raise AccessDeniedError(f"{self.actor} may not manage OpenID Connect clients")
+            require(self.actor, False, N_("manage OpenID Connect clients"))
 
     def add(
         self,
@@ -228,7 +229,7 @@ def rotate_keys(
     published until the tokens they signed have expired, and are dropped at a later rotation."""
     with audit.action(actor, "oidc-keys-rotate", issuer) as done:
         if actor.role not in ADMIN_ROLES:
-            raise AccessDeniedError(f"{actor} may not rotate the OpenID Connect signing keys")
+            require(actor, False, N_("rotate the OpenID Connect signing keys"))
         added, dropped = keys.rotate()
         done.changes = {"added": [k.kid for k in added], "dropped": [k.kid for k in dropped]}
     return added, dropped

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from identity.markers import N_
 from identity.roles import Actor
 from mailstack.keys.dkim import DkimKey
 from provisioning.audit import AuditLog
@@ -44,7 +45,7 @@ class SigningKeys:
         """Make a new key and sign with it from now on; the old one stays until retired (its
         record must stay published while mail signed with it is in transit)."""
         with self.audit.action(actor, "dkim-rotate", self.domain) as outcome:
-            require(actor, actor.can_administer(), "rotate DKIM keys")
+            require(actor, actor.can_administer(), N_("rotate DKIM keys"))
             key = self.keys.generate(self.domain, selector)
             apply()
             outcome.changes = {"selector": key.selector}
@@ -53,6 +54,6 @@ class SigningKeys:
     def retire(self, actor: Actor, selector: str) -> None:
         """Remove an old key (not the one in use)."""
         with self.audit.action(actor, "dkim-retire", self.domain) as outcome:
-            require(actor, actor.can_administer(), "retire DKIM keys")
+            require(actor, actor.can_administer(), N_("retire DKIM keys"))
             self.keys.retire(selector)
             outcome.changes = {"selector": selector}

@@ -129,6 +129,14 @@ def plan_account(
     return Account(uid=uid, mail=f"{uid}@{settings.domain}", quota=limit, **values)
 
 
+# What a role that may not change an account's status is refused, by the change.
+REFUSED_STATUS_CHANGES = {
+    "suspend": N_("suspend accounts"),
+    "resume": N_("resume accounts"),
+    "retire": N_("retire accounts"),
+}
+
+
 class AccountService:
     """The account use cases for one actor, on the directory connections, mailbox
     administration and audit log it is handed (provisioning.composition builds them)."""
@@ -267,7 +275,7 @@ class AccountService:
         ``password_hash`` is for a password that was checked and hashed earlier (a registration
         waiting for its e-mail confirmation keeps the hash, never the password)."""
         with self.audited("create", uid) as outcome:
-            self.require(self.actor.can_administer(), "create accounts")
+            self.require(self.actor.can_administer(), N_("create accounts"))
             account = self.plan_new(uid, display_name, quota=quota, **profile)
             if password is not None:
                 DEFAULT_POLICY.check(password, uid=uid)
@@ -317,7 +325,9 @@ class AccountService:
             if "uid" in fields or "mail" in fields:
                 raise ValidationError("uid", "cannot be changed (add an alias instead)")
             own = self.actor.role is Role.ALUMNUS and self.actor.name == uid
-            self.require(self.actor.can_administer() or own, f"modify account '{uid}'")
+            self.require(
+                self.actor.can_administer() or own, N_("modify account '{uid}'").format(uid=uid)
+            )
             current = self.get(uid)
             values: dict[str, Any] = {}
             for name, value in fields.items():
@@ -325,7 +335,7 @@ class AccountService:
                 if rule is None:
                     raise ValidationError(name, "is not a field that can be modified")
                 if own and name in ("student_number", "graduation_year"):
-                    raise AccessDeniedError(f"{self.actor} may not change {name}")
+                    require(self.actor, False, N_("change {name}").format(name=name))
                 if own and name == "recovery_email":
                     raise AccessDeniedError(
                         f"{self.actor} may not change recovery_email without confirming it: "
@@ -363,7 +373,7 @@ class AccountService:
                 if status is AccountStatus.RETIRED
                 else self.actor.can_support()
             )
-            self.require(allowed, f"{action} accounts")
+            self.require(allowed, REFUSED_STATUS_CHANGES[action])
             self.require_alumnus_target(uid)
             account = self.get(uid)
             if account.status == status:
@@ -381,7 +391,7 @@ class AccountService:
 
     def set_quota(self, uid: str, quota: str | int) -> Account:
         with self.audited("quota", uid) as outcome:
-            self.require(self.actor.can_administer(), "change quotas")
+            self.require(self.actor.can_administer(), N_("change quotas"))
             limit = parse_quota(quota)
             account = self.get(uid)
             if account.quota == limit:
@@ -395,7 +405,7 @@ class AccountService:
 
     def add_alias(self, uid: str, address: str) -> bool:
         with self.audited("alias-add", uid) as outcome:
-            self.require(self.actor.can_administer(), "add aliases")
+            self.require(self.actor.can_administer(), N_("add aliases"))
             alias = check_address(address, field="alias").lower()
             if not alias.endswith("@" + self.settings.domain):
                 raise ValidationError("alias", f"must be an address in {self.settings.domain}")
@@ -417,7 +427,7 @@ class AccountService:
 
     def remove_alias(self, uid: str, address: str) -> bool:
         with self.audited("alias-remove", uid) as outcome:
-            self.require(self.actor.can_administer(), "remove aliases")
+            self.require(self.actor.can_administer(), N_("remove aliases"))
             alias = check_address(address, field="alias").lower()
             account = self.get(uid)
             if alias not in account.aliases:
@@ -432,7 +442,7 @@ class AccountService:
         """Remove the account. Its mailbox is first archived to state/archive/ as a tar.gz
         (returned), unless ``purge_mail`` says to discard it: mail is never lost silently."""
         with self.audited("delete", uid) as outcome:
-            self.require(self.actor.can_administer(), "delete accounts")
+            self.require(self.actor.can_administer(), N_("delete accounts"))
             account = self.get(uid)
             archive = None
             if self.mailboxes.exists(account.mail) and not purge_mail:

@@ -70,7 +70,7 @@ class ApiTokens:
 
     def issue(self, actor: Actor, uid: str, label: str) -> Issued:
         with self.audit.action(actor, "token-issue", uid) as outcome:
-            require(actor, actor.can_administer(), "issue API tokens")
+            require(actor, actor.can_administer(), N_("issue API tokens"))
             binding = self.bind(uid)
             token, info = issue(self.store, binding, label)
             outcome.changes = {"token": info.id, "label": info.label, "role": binding.role}
@@ -79,7 +79,7 @@ class ApiTokens:
     def revoke(self, actor: Actor, token_id: str) -> bool:
         """False when it was revoked already."""
         with self.audit.action(actor, "token-revoke", token_id) as outcome:
-            require(actor, actor.can_administer(), "revoke API tokens")
+            require(actor, actor.can_administer(), N_("revoke API tokens"))
             changed = revoke(self.store, token_id)
             outcome.unchanged = not changed
             if changed:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from identity.markers import N_
 from identity.roles import Role
 from provisioning.people.accounts import AccountService
 
@@ -22,7 +23,9 @@ class MailboxBackups:
         with accounts.audited("mailbox-backup", uid) as outcome:
             actor = accounts.actor
             own = actor.role is Role.ALUMNUS and actor.name == uid
-            accounts.require(actor.can_administer() or own, f"back up the mailbox of '{uid}'")
+            accounts.require(
+                actor.can_administer() or own, N_("back up the mailbox of '{uid}'").format(uid=uid)
+            )
             account = accounts.get(uid)
             accounts.mailboxes.backup(account.mail, target)
             outcome.changes = {"file": str(target), "bytes": target.stat().st_size}
@@ -31,7 +34,10 @@ class MailboxBackups:
     def restore(self, uid: str, source: Path) -> None:
         accounts = self.accounts
         with accounts.audited("mailbox-restore", uid) as outcome:
-            accounts.require(accounts.actor.can_administer(), f"restore the mailbox of '{uid}'")
+            accounts.require(
+                accounts.actor.can_administer(),
+                N_("restore the mailbox of '{uid}'").format(uid=uid),
+            )
             account = accounts.get(uid)
             accounts.mailboxes.restore(account.mail, source, quota=account.quota)
             outcome.changes = {"file": str(source)}

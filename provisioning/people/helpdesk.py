@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from identity.accounts import Account, AccountStatus
+from identity.markers import N_
 from identity.names import sort_key
 from provisioning.people import roster
 from provisioning.people.accounts import AccountService, check_search, login_names
@@ -68,7 +69,7 @@ class Helpdesk:
         the roster's graduates not registered yet, by name or student number. A read: not
         audited."""
         accounts = self.accounts
-        accounts.require(accounts.actor.can_support(), "search accounts")
+        accounts.require(accounts.actor.can_support(), N_("search accounts"))
         query = check_search(query)
         found = accounts.find(search=query, limit=limit)
         waiting = roster.unregistered_matching(self.store, query, limit)
@@ -90,7 +91,7 @@ class Helpdesk:
         """The roster's graduates for staff (the console's search, listed and paged): by
         student number or by name; ``search`` finds a part of the name (Han, pinyin, the Latin
         spelling) or of the student number. A read: not audited."""
-        self.accounts.require(self.accounts.actor.can_support(), "list the roster")
+        self.accounts.require(self.accounts.actor.can_support(), N_("list the roster"))
         query = check_search(search) if search is not None else None
         return roster.listing(
             self.store,
@@ -113,7 +114,7 @@ class Helpdesk:
         """Clear a ppolicy lockout. False when the account was not locked."""
         accounts = self.accounts
         with accounts.audited("unlock", uid) as outcome:
-            accounts.require(accounts.actor.can_support(), "unlock accounts")
+            accounts.require(accounts.actor.can_support(), N_("unlock accounts"))
             accounts.require_alumnus_target(uid)
             account = accounts.get(uid)
             entry = (
@@ -132,7 +133,7 @@ class Helpdesk:
 
     def status(self, uid: str) -> AccountState:
         accounts = self.accounts
-        accounts.require(accounts.actor.can_support(), "see account state")
+        accounts.require(accounts.actor.can_support(), N_("see account state"))
         accounts.require_alumnus_target(uid)
         account = accounts.get(uid)
         # Operational attributes, read as the host's root once the role is checked above.

@@ -9,6 +9,7 @@ from identity.accounts import check_address, check_uid
 from identity.directory import escape
 from identity.dit import Tree
 from identity.errors import AccessDeniedError, ValidationError
+from identity.markers import N_
 from identity.roles import Actor, Role, staff_role
 from provisioning.collaborators import Connections
 
@@ -52,10 +53,12 @@ class AccountLookups:
     def require_alumnus(self, actor: Actor, uid: str) -> None:
         """Staff accounts live apart; no alumnus use case may reach one."""
         if self.is_staff(uid):
-            raise AccessDeniedError(f"{actor} may not act on staff account '{uid}'")
+            raise AccessDeniedError(
+                N_("{actor} may not act on staff account '{uid}'").format(actor=actor, uid=uid)
+            )
 
 
 def require(actor: Actor, allowed: bool, what: str) -> None:
     """The one wording of a refused role."""
     if not allowed:
-        raise AccessDeniedError(f"{actor} may not {what}")
+        raise AccessDeniedError(N_("{actor} may not {what}").format(actor=actor, what=what))

@@ -54,7 +54,7 @@ class Passwords:
 
     def set_by_admin(self, actor: Actor, uid: str, password: str) -> None:
         with self.audit.action(actor, "set-password", uid) as outcome:
-            require(actor, actor.can_administer(), "set passwords (use helpdesk reset)")
+            require(actor, actor.can_administer(), N_("set passwords (use helpdesk reset)"))
             self._visible_to(actor, uid)
             self._write(uid, password, must_change=False)
             outcome.changes = {"password": "changed"}
@@ -68,7 +68,7 @@ class Passwords:
         on userPassword or pwdReset, so a working password can be neither set nor kept without
         this path, which always forces the change."""
         with self.audit.action(actor, "reset-password", uid) as outcome:
-            require(actor, actor.can_support(), "reset passwords")
+            require(actor, actor.can_support(), N_("reset passwords"))
             self.lookups.require_alumnus(actor, uid)
             self._visible_to(actor, uid)
             temporary = password if password is not None else generate_password()

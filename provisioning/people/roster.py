@@ -202,11 +202,11 @@ class RosterImport:
         self, actor: Actor, opened: Callable[[], TextIO], target: str, dry_run: bool
     ) -> RosterReport:
         if dry_run:
-            require(actor, actor.can_administer(), "import the roster")
+            require(actor, actor.can_administer(), N_("import the roster"))
             with opened() as handle:
                 return load_rows(self.store, handle, dry_run=True)
         with self.audit.action(actor, "roster-import", target) as outcome:
-            require(actor, actor.can_administer(), "import the roster")
+            require(actor, actor.can_administer(), N_("import the roster"))
             with opened() as handle:
                 report = load_rows(self.store, handle)
             outcome.changes = {

@@ -15,6 +15,7 @@ from identity.errors import (
     NotFoundError,
     ValidationError,
 )
+from identity.markers import N_
 from identity.passwords import DEFAULT_POLICY, hash_password
 from identity.roles import STAFF_ROLES, Role, staff_role
 from provisioning.people.accounts import AccountService
@@ -38,7 +39,7 @@ class StaffService:
 
     def add(self, uid: str, name: str, role: Role, password: str | None) -> None:
         with self.accounts.audited("staff-add", uid) as outcome:
-            self.accounts.require(self.actor.can_administer(), "add staff")
+            self.accounts.require(self.actor.can_administer(), N_("add staff"))
             if role not in STAFF_ROLES:
                 raise ValidationError("role", "must be admin or helpdesk")
             check_uid(uid)
@@ -78,7 +79,7 @@ class StaffService:
 
     def remove(self, uid: str) -> None:
         with self.accounts.audited("staff-remove", uid) as outcome:
-            self.accounts.require(self.actor.can_administer(), "remove staff")
+            self.accounts.require(self.actor.can_administer(), N_("remove staff"))
             check_uid(uid)
             dn = self.tree.staff_member(uid)
             if self.directory.get(dn, ["uid"]) is None:
@@ -94,7 +95,7 @@ class StaffService:
         Their sessions take the new role at the next request (each reads it again); their API
         tokens stop (bound to the role they were issued under)."""
         with self.accounts.audited("staff-role", uid) as outcome:
-            self.accounts.require(self.actor.can_administer(), "change staff roles")
+            self.accounts.require(self.actor.can_administer(), N_("change staff roles"))
             if role not in STAFF_ROLES:
                 raise ValidationError("role", "must be admin or helpdesk")
             check_uid(uid)
@@ -117,7 +118,7 @@ class StaffService:
         """A staff member's stored language (their entry's preferredLanguage), None when unset.
         A staff member reads their own; an admin anyone's."""
         self.accounts.require(
-            self.actor.name == uid or self.actor.can_administer(), "read a staff language"
+            self.actor.name == uid or self.actor.can_administer(), N_("read a staff language")
         )
         entry = self.directory.get(self.tree.staff_member(uid), ["preferredLanguage"])
         if entry is None:
@@ -129,7 +130,7 @@ class StaffService:
         """Store a staff member's language, as the portal's switch does an alumnus's. Their
         own only (slapd's ACL allows the staff member this one attribute of their entry)."""
         self.accounts.require(
-            self.actor.name == uid or self.actor.can_administer(), "set a staff language"
+            self.actor.name == uid or self.actor.can_administer(), N_("set a staff language")
         )
         tag = check_language_tag(language)
         dn = self.tree.staff_member(uid)
@@ -140,7 +141,7 @@ class StaffService:
             outcome.changes = {"preferred_language": tag}
 
     def members(self) -> list[dict[str, str]]:
-        self.accounts.require(self.actor.can_administer(), "list staff")
+        self.accounts.require(self.actor.can_administer(), N_("list staff"))
         rows = []
         for role in STAFF_ROLES:
             entry = self.directory.get(self._group(role), ["member"]) or {}

@@ -304,6 +304,13 @@ PAGES = [
         "/helpdesk/accounts/wu.absent",
         404,
     ),
+    Visit(
+        "/helpdesk/accounts/{uid}",
+        "helpdesk-staff-refused",
+        HELPDESK,
+        "/helpdesk/accounts/{staff}",
+        403,
+    ),
     Visit("/admin", "admin-refused", HELPDESK, "/admin", 403),
     Visit("/admin", "admin-status", ADMIN, "/admin"),
     Visit("/admin/accounts", "admin-accounts", ADMIN, "/admin/accounts?q=zhang+wei"),
@@ -556,6 +563,7 @@ class People:
     subject: str  # the account staff look at
     signed_in: dict[str, list[BrowserCookie]]  # each role's cookies (none: anonymous)
     consent: str  # an application's authorization request, which asks for consent
+    staff: str  # an admin's uid: the helpdesk may not open a staff account
 
 
 @pytest.fixture(scope="module")
@@ -594,7 +602,7 @@ def people(live_stack: Settings, browser: Browser) -> People:
         f"&redirect_uri={quote(CALLBACK, safe='')}&scope=openid+profile+email&state=pages"
         f"&code_challenge={challenge}&code_challenge_method=S256"
     )
-    return People(alumnus, subject, signed_in, consent)
+    return People(alumnus, subject, signed_in, consent, admin)
 
 
 @pytest.fixture(
@@ -625,7 +633,11 @@ def test_every_page_in_both_languages_at_both_widths(
         roster=tmp_path,
         alumnus=people.alumnus,
         subject=people.subject,
-        values={"consent": people.consent, "webmail": live_stack.webmail_url},
+        values={
+            "consent": people.consent,
+            "webmail": live_stack.webmail_url,
+            "staff": people.staff,
+        },
     )
     data = {SUBJECT_NAME}  # the people's own data, in whatever script they wrote it
     watch = Watch()

@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from jinja2 import Environment, FileSystemLoader
 
 from identity.accounts import check_display_name, check_uid
-from identity.errors import ValidationError
+from identity.errors import AccessDeniedError, ValidationError
+from identity.markers import N_
 from identity.passwords import DEFAULT_POLICY
+from identity.roles import Actor, Role
 from mailstack.settings import build
 from provisioning import catalogs, i18n
 from provisioning.audit import AuditLog
 from provisioning.legacy.reminders import CutoffReminders, Reminder
+from provisioning.people.lookups import require
 from provisioning.store import Store
 from provisioning.web import language
 
@@ -119,6 +123,35 @@ def test_rules_are_english_for_the_machine_faces_and_chinese_on_a_chinese_page()
         # Text no catalog holds stays as it is (never a wrong translation).
         assert i18n.translate_made("something new") == "something new"
     assert i18n.current() == i18n.ENGLISH
+
+
+def _refusal(action: Callable[[], None]) -> str:
+    with pytest.raises(AccessDeniedError) as refused:
+        action()
+    return str(refused.value)
+
+
+def test_a_refusal_names_the_role_and_the_action_in_the_page_language() -> None:
+    alumnus = Actor("admin", Role.ALUMNUS)  # a UID that spells a word of the catalog
+    made = _refusal(lambda: require(alumnus, False, N_("delete accounts")))
+    assert made == "admin (alumnus) may not delete accounts"  # the CLI and the API: English
+    staff = _refusal(
+        lambda: require(
+            Actor("hd.li", Role.HELPDESK),
+            False,
+            N_("modify account '{uid}'").format(uid="helpdesk"),
+        )
+    )
+    with i18n.speaking(i18n.CHINESE):
+        # The role word and the action are ours, translated; the UIDs are data, kept.
+        assert i18n.translate_made(made) == "admin (校友) 无权删除账户"
+        assert i18n.translate_made(staff) == "hd.li (服务台) 无权修改账户“helpdesk”"
+        # An action the catalog does not hold stays as it was made, whole.
+        unknown = _refusal(lambda: require(alumnus, False, "fly"))
+        assert i18n.translate_made(unknown) == "admin (校友) 无权fly"
+        # Root and the services are named without a role.
+        odd = _refusal(lambda: require(Actor("x", Role.SYSTEM), False, N_("list staff")))
+        assert i18n.translate_made(odd) == "x 无权列出工作人员"
 
 
 def test_a_stored_preference_chooses_the_language_of_a_mail() -> None:
