@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from provisioning import i18n
 from provisioning.i18n import N_
+from provisioning.web.audit_words import audit_word
 
 LANGUAGE_COOKIE = "alumail_lang"
 MACHINE_PREFIXES = ("/api/", "/oidc/token", "/oidc/userinfo", "/oidc/introspect", "/.well-known/")
@@ -75,6 +76,7 @@ def install(env: Environment) -> None:
     env.globals["made"] = i18n.translate_made
     env.globals["field_error"] = field_error
     env.filters["made"] = i18n.translate_made
+    env.filters["audit_word"] = audit_word
 
 
 def page_values(request: Request) -> dict[str, object]:

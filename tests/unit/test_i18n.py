@@ -23,7 +23,7 @@ from provisioning.audit import AuditLog
 from provisioning.legacy.reminders import CutoffReminders, Reminder
 from provisioning.people.lookups import require
 from provisioning.store import Store
-from provisioning.web import language
+from provisioning.web import audit_words, language
 
 pytestmark = pytest.mark.unit
 TEMPLATES = Path(language.__file__).parent / "templates"
@@ -225,3 +225,18 @@ def test_values_in_translated_texts_are_escaped(lang: str) -> None:
         )
     assert "<strong>&lt;script&gt;x&lt;/script&gt;</strong>" in page
     assert "<script>" not in page and "<strong>&lt;i&gt;</strong>" in page
+
+
+def test_every_audited_action_has_its_words_in_both_languages() -> None:
+    """An action the code audits under a fixed name is listed, so the consoles show it in
+    Chinese too (a new one fails here until it is added to audit_words.WORDS)."""
+    root = Path(__file__).resolve().parents[2] / "provisioning"
+    named = re.compile(r"""(?:audited|\.action)\(\s*(?:[\w.]+,\s*)?"([a-z0-9-]+)\"""")
+    found = {name for source in root.rglob("*.py") for name in named.findall(source.read_text())}
+    assert len(found) > 30  # the pattern still finds them
+    assert found <= audit_words.WORDS, sorted(found - audit_words.WORDS)
+    with i18n.speaking(i18n.CHINESE):
+        assert audit_words.audit_word("reset-password") == "重置密码"
+        assert audit_words.audit_word("denied") == "被拒绝"
+        assert audit_words.audit_word("zhang.wei") == "zhang.wei"  # not a word of ours
+    assert audit_words.audit_word("reset-password") == "reset-password"
