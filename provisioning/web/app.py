@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from identity.errors import (
     AccessDeniedError,
@@ -201,8 +202,36 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
         root.session_end,
         mail_logins=mail_logins,
     )
+
+    def too_large_page(scope: Scope, limit: int) -> bytes | None:
+        """BodyLimit's refusal for a person: the site's message page, signed out (the body
+        was never read, nor the session with it), in the browser's language."""
+        request = Request(scope)
+        if for_machines(request):
+            return None
+        megabytes = max(1, limit // 2**20)
+        text = N_("What was sent is larger than this address takes: at most {size} MB.")
+        return (
+            templates.get_template("message.html")
+            .render(
+                title=N_("Too large"),
+                error=text.format(size=megabytes),
+                session=None,
+                csrf_token="",
+                errors={},
+                form={},
+                **language.page_values(request),
+            )
+            .encode()
+        )
+
+    # Language outside BodyLimit: its refusal page is in the browser's language too.
+    app.add_middleware(
+        BodyLimit,
+        larger={admin_data.ROSTER_PATH: admin_data.ROSTER_BODY_MAX},
+        page=too_large_page,
+    )
     app.add_middleware(language.Language)
-    app.add_middleware(BodyLimit, larger={admin_data.ROSTER_PATH: admin_data.ROSTER_BODY_MAX})
     app.add_middleware(Defences, secure=settings.web_secure)  # outside BodyLimit: its 413 too
     app.mount("/static", CachedFiles(HERE / "static", REVALIDATE), name="static")
     app.mount(docs.ASSETS_URL, docs.assets(), name="docs-assets")

@@ -13,7 +13,7 @@ import shutil
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -213,9 +213,14 @@ class BodyLimit:
     an upload a limit of their own ({path: bytes})."""
 
     def __init__(
-        self, app: ASGIApp, limit: int = MAX_BODY_BYTES, larger: dict[str, int] | None = None
+        self,
+        app: ASGIApp,
+        limit: int = MAX_BODY_BYTES,
+        larger: dict[str, int] | None = None,
+        page: Callable[[Scope, int], bytes | None] | None = None,
     ) -> None:
-        self.app, self.limit, self.larger = app, limit, larger or {}
+        """``page`` makes the refusal a person reads (None: a program asked, answer JSON)."""
+        self.app, self.limit, self.larger, self.page = app, limit, larger or {}, page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -224,7 +229,7 @@ class BodyLimit:
         limit = self.larger.get(scope["path"], self.limit)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await self._refuse(send, limit)
+            await self._refuse(scope, send, limit)
             return
         received, started, refused = 0, False, False
 
@@ -238,7 +243,7 @@ class BodyLimit:
                 if received > limit:
                     if not started:
                         refused = True
-                        await self._refuse(send, limit)
+                        await self._refuse(scope, send, limit)
                     return {"type": "http.disconnect"}
             return message
 
@@ -251,16 +256,14 @@ class BodyLimit:
 
         await self.app(scope, counted, watched)
 
-    async def _refuse(self, send: Send, limit: int) -> None:
-        body = json.dumps(
-            {
-                "error": {
-                    "type": "too_large",
-                    "message": f"request body: at most {limit} bytes",
-                }
-            }
-        ).encode()
-        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+    async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
+        page = self.page(scope, limit) if self.page is not None else None
+        if page is not None:
+            body, kind = page, b"text/html; charset=utf-8"
+        else:
+            refusal = {"type": "too_large", "message": f"request body: at most {limit} bytes"}
+            body, kind = json.dumps({"error": refusal}).encode(), b"application/json"
+        headers = [(b"content-type", kind), (b"connection", b"close")]
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})

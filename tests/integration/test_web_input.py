@@ -4,6 +4,7 @@ carries a DN or the directory's diagnostic (issue 10, Low; the outbox half of it
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
@@ -105,6 +106,13 @@ def test_a_registration_whose_address_cannot_be_mailed_is_refused_on_the_page(
     assert answer.status_code == 422, answer.text
 
 
+def _whole(answer: bytes) -> bool:
+    """The answer's head and as much body as its Content-Length says."""
+    head, found, body = answer.partition(b"\r\n\r\n")
+    length = re.search(rb"(?im)^content-length: *(\d+)", head)
+    return bool(found) and len(body) >= (int(length.group(1)) if length else 0)
+
+
 def _post_raw(
     live_stack: Settings, path: str, head: str, body_chunks: Iterable[bytes]
 ) -> tuple[int, bytes]:
@@ -119,7 +127,7 @@ def _post_raw(
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server answered and closed before the rest arrived
         answer = b""
-        while b"\r\n\r\n" not in answer:
+        while not _whole(answer):
             more = s.recv(65536)
             if not more:
                 break
@@ -156,3 +164,30 @@ def test_an_oversized_chunked_body_gets_413_once_it_passes_the_limit(live_stack:
         (framed for _ in range(size // 65536)),
     )
     assert status == 413, answer
+
+
+@pytest.mark.parametrize(
+    ("path", "language", "kind", "words"),
+    [
+        ("/login", "zh-CN,zh;q=0.9", b"text/html", "太大"),
+        ("/admin/roster", "en", b"text/html", "at most 16 MB"),
+        ("/api/v1/accounts", "zh-CN", b"application/json", "at most 1048576 bytes"),
+    ],
+)
+def test_a_person_is_told_in_a_page_and_a_program_in_json(
+    live_stack: Settings, path: str, language: str, kind: bytes, words: str
+) -> None:
+    """The refusal of a body too large for its address is the site's page in the browser's
+    language for people, the API's JSON for programs; either way the body is never read."""
+    size = 32 << 20
+    status, answer = _post_raw(
+        live_stack,
+        path,
+        f"Accept-Language: {language}\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+        f"Content-Length: {size}\r\n",
+        (b"a" * 65536 for _ in range(4)),
+    )
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert status == 413, answer
+    assert b"content-type: " + kind in head.lower(), head
+    assert words in body.decode(), body
