@@ -79,7 +79,9 @@ def read_rows(
 
     def problem(line: int, column: str, reason: str) -> None:
         if on_problem is None:
-            raise ValidationError(column, f"line {line}: {reason}")
+            raise ValidationError(
+                column, N_("line {line}: {reason}").format(line=line, reason=reason)
+            )
         on_problem(line, column, reason)
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
@@ -113,11 +115,11 @@ def _bounded_lines(handle: IO[str]) -> Iterator[str]:
             line = handle.readline(MAX_LINE_CHARS + 1)
         except UnicodeDecodeError as exc:  # a handle opened strictly: no way to resync
             # Decoded a chunk at a time: the bad byte is on this line or a later one.
-            raise _Unreadable("is not valid UTF-8 text (here or below)") from exc
+            raise _Unreadable(N_("is not valid UTF-8 text (here or below)")) from exc
         if not line:
             return
         if len(line) > MAX_LINE_CHARS:
-            raise _Unreadable(f"is longer than {MAX_LINE_CHARS} characters")
+            raise _Unreadable(N_("is longer than {n} characters").format(n=MAX_LINE_CHARS))
         yield line
 
 
@@ -137,7 +139,7 @@ def _undecodable(record: dict[str, str]) -> str | None:
 def _reason(exc: Exception) -> str:
     if isinstance(exc, _Unreadable):
         return exc.reason
-    return f"is not valid CSV ({exc})"
+    return N_("is not valid CSV ({detail})").format(detail=exc)  # the csv module's English
 
 
 def _why(exc: Exception) -> str:

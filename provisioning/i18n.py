@@ -142,23 +142,25 @@ def _patterns(language: str) -> list[tuple[re.Pattern[str], str]]:
     return found
 
 
+# Fields whose value is itself a made text (an action refused, a reason given).
+MADE_FIELDS = frozenset({"what", "reason"})
 # An actor as identity.roles.Actor writes itself: "name (role)".
 _ACTOR = re.compile(r"(?P<name>.+) \((?P<role>" + "|".join(ROLE_WORDS) + r")\)", re.DOTALL)
 
 
 def _values_in(values: dict[str, str], catalog: gettext.NullTranslations) -> dict[str, str]:
-    """The values found in a made text, as the translated text shows them. Two fields carry
-    words of ours, not data: ``{actor}`` ends with its role word, and ``{what}`` is itself a
-    made text (``N_("{actor} may not {what}")`` with ``what=N_("delete accounts")``). Any
-    other value (a UID, a name, an address) is the person's data, shown as it is, even when
-    it happens to spell a word of the catalog."""
+    """The values found in a made text, as the translated text shows them. Some fields carry
+    words of ours, not data: ``{actor}`` ends with its role word, and ``{what}`` and
+    ``{reason}`` are themselves made texts (``N_("{actor} may not {what}")`` with
+    ``what=N_("delete accounts")``). Any other value (a UID, a name, an address) is the
+    person's data, shown as it is, even when it happens to spell a word of the catalog."""
     shown = dict(values)
     actor = _ACTOR.fullmatch(values.get("actor", ""))
     if actor:
         role = catalog.gettext(ROLE_WORDS[actor.group("role")])
         shown["actor"] = f"{actor.group('name')} ({role})"
-    if "what" in values:
-        shown["what"] = translate_made(values["what"])
+    for made in MADE_FIELDS & values.keys():
+        shown[made] = translate_made(values[made])
     return shown
 
 

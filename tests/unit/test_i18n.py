@@ -240,3 +240,15 @@ def test_every_audited_action_has_its_words_in_both_languages() -> None:
         assert audit_words.audit_word("denied") == "被拒绝"
         assert audit_words.audit_word("zhang.wei") == "zhang.wei"  # not a word of ours
     assert audit_words.audit_word("reset-password") == "reset-password"
+
+
+def test_a_reason_inside_a_made_text_is_translated_too() -> None:
+    """A CSV file's refusal nests a reason in a row's text; the csv module's own words stay."""
+    reason = N_("is not valid CSV ({detail})").format(detail="field larger than field limit")
+    made = N_("{reason}; the rows after it were not read").format(reason=reason)
+    with i18n.speaking(i18n.CHINESE):
+        assert i18n.translate_made(made) == (
+            "不是有效的 CSV（field larger than field limit）；其后的行未读取"
+        )
+        line = N_("line {line}: {reason}").format(line=7, reason=N_("is not valid UTF-8 text"))
+        assert i18n.translate_made(line) == "第 7 行：不是有效的 UTF-8 文本"
