@@ -157,6 +157,15 @@ class CircleService:
     def _may_own(self, circle: Circle) -> bool:
         return self.is_staff or (self.me is not None and self.me in circle.owners)
 
+    def may_moderate(self, circle: Circle) -> bool:
+        """Whether the actor decides applications and removes members of ``circle`` (the
+        faces show those actions only then; each action checks again)."""
+        return self._may_moderate(circle)
+
+    def may_own(self, circle: Circle) -> bool:
+        """Whether the actor chooses moderators and hands ownership of ``circle`` over."""
+        return self._may_own(circle)
+
     def _require_alumnus_actor(self, what: str) -> str:
         if self.me is None:
             raise AccessDeniedError(f"{self.actor} may not {what}: only alumni are members")
