@@ -131,11 +131,11 @@ def test_an_alumnus_creates_a_circle_and_bad_input_is_shown_under_its_field(
         assert "&lt;script&gt;" in made.text and "<script>alert" not in made.text
         again = post(http, "/circles/new", name=name, title="Again")
         assert again.status_code == 409
-        assert "Name is taken by another circle" in errors_on(again.text)
+        assert "Circle name is taken by another circle" in errors_on(again.text)
         bad = post(http, "/circles/new", name="Bad Name!", title="")
         assert bad.status_code == 422
         shown = errors_on(bad.text)
-        assert any(e.startswith("Name may contain only lowercase") for e in shown), shown
+        assert any(e.startswith("Circle name may contain only lowercase") for e in shown), shown
         assert 'value="Bad Name!"' in bad.text  # the form as sent
         reserved = post(http, "/circles/new", name="mine", title="Mine")
         assert reserved.status_code == 422 and "reserved" in reserved.text
@@ -170,7 +170,13 @@ def test_apply_waits_then_the_owner_approves_and_rejects_on_the_manage_page(
         sent = post(http, f"/circles/{name}/apply", message="我是2010届")
         assert sent.status_code == 200 and 'id="pending"' in sent.text
         twice = post(http, f"/circles/{name}/apply")
-        assert twice.status_code == 409
+        assert twice.status_code == 409 and "has applied to" in twice.text
+        chinese = http.post(
+            f"/circles/{name}/apply",
+            data={"csrf_token": form_token(http, "/circles"), "message": "x" * 501},
+            headers={"Accept-Language": "zh-CN"},
+        )
+        assert chinese.status_code == 422 and "留言最多 500 个字符" in errors_on(chinese.text)
         mine = http.get("/circles/mine")
         assert "waiting for a decision" in mine.text and f'data-name="{name}"' in mine.text
         joined = post(http, f"/circles/{opened}/apply")
@@ -252,6 +258,8 @@ def test_a_hidden_circle_is_a_404_like_an_unknown_name(
         assert hidden.status_code == unknown.status_code == 404
         assert hidden.text.replace(name, "X") == unknown.text.replace("no-such-circle", "X")
         assert "Secret Society" not in hidden.text
+        in_chinese = http.get(f"/circles/{name}", headers={"Accept-Language": "zh-CN"})
+        assert in_chinese.status_code == 404 and f"没有名为“{name}”的圈子" in in_chinese.text
         assert "Secret Society" not in http.get("/circles").text
         assert post(http, f"/circles/{name}/apply").status_code == 404
         assert http.get(f"/circles/{name}/manage").status_code == 404
