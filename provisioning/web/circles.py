@@ -72,7 +72,11 @@ def matching(views: Sequence[CircleView], query: str) -> list[CircleView]:
     key = names.search_key(query)
     if not key:
         return list(views)
-    return [v for v in views if key in v.circle.name or names.name_matches(query, v.circle.title)]
+    return [
+        v
+        for v in views
+        if key in names.search_key(v.circle.name) or names.name_matches(query, v.circle.title)
+    ]
 
 
 # -- who is asking ----------------------------------------------------------------------------

@@ -18,11 +18,12 @@ from identity.accounts import Account
 from identity.circles import Kind, Policy, Visibility
 from identity.roles import ROOT
 from mailstack.settings import Settings
+from mailstack.settings.sections import Circles
 from provisioning.audit import AuditLog, audit_path
 from provisioning.circles.service import APPLICATIONS_PER_WINDOW, CircleService
 from tests.mail import inbox_subjects
 from tests.support import NewAccount, use_case, wait_for
-from tests.web import STAFF_PASSWORD, client, console_staff, form_token
+from tests.web import STAFF_PASSWORD, client, console_staff, form_token, in_process
 
 pytestmark = pytest.mark.integration
 
@@ -370,3 +371,51 @@ def test_signed_out_visitors_go_to_the_sign_in_page(live_stack: Settings) -> Non
             answer = http.get(path)
             assert answer.status_code == 303
             assert answer.headers["location"].startswith("/login?next=")
+
+
+def test_a_graduate_whose_record_proves_a_grade_circle_is_in_at_once(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
+    year = 1990 + secrets.randbelow(30)
+    graduate, password = new_account(graduation_year=year)
+    other, other_pw = new_account(graduation_year=year - 1 if year > 1990 else year + 1)
+    name = f"grade-{year}"
+    with use_case(CircleService, live_stack, ROOT) as circles:
+        if name not in {v.circle.name for v in circles.find(kind=Kind.GRADE)}:
+            circles.create(name, f"{year} 届", Kind.GRADE, year=year)
+    with signed_in(live_stack, graduate.uid, password) as http:
+        grades = http.get("/circles", params={"kind": "grade", "q": name})
+        assert f'data-name="{name}"' in grades.text
+        joined = post(http, f"/circles/{name}/apply")
+        assert joined.status_code == 200 and "You are a member of this circle now" in joined.text
+    with signed_in(live_stack, other.uid, other_pw) as http:
+        waits = post(http, f"/circles/{name}/apply")
+        assert waits.status_code == 200 and 'id="pending"' in waits.text
+    members = members_of(live_stack, name)
+    assert graduate.uid in members and other.uid not in members
+
+
+def test_with_interest_approval_a_new_circle_waits_for_staff(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
+    owner, password = new_account()
+    other, other_pw = new_account()
+    name = f"prop-{secrets.token_hex(3)}"
+    with in_process(live_stack, circles=Circles(interest_approval=True)) as http:
+        token = form_token(http, "/login")
+        signed = http.post(
+            "/login", data={"csrf_token": token, "login": owner.uid, "password": password}
+        )
+        assert signed.status_code == 303
+        assert "waits for staff to activate it" in http.get("/circles").text
+        made = http.post(
+            "/circles/new",
+            data={"csrf_token": form_token(http, "/circles"), "name": name, "title": "Proposed"},
+        )
+        assert made.status_code == 200 and "waits for staff to activate it" in made.text
+        assert 'id="proposed"' in made.text and 'id="apply"' not in made.text
+    with signed_in(live_stack, other.uid, other_pw) as http:
+        assert http.get(f"/circles/{name}").status_code == 404
+        assert post(http, f"/circles/{name}/apply").status_code == 404
+    with use_case(CircleService, live_stack, ROOT) as circles:
+        assert circles.get(name).proposed
