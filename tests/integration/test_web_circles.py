@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -21,6 +19,7 @@ from mailstack.settings import Settings
 from mailstack.settings.sections import Circles
 from provisioning.audit import AuditLog, audit_path
 from provisioning.circles.service import APPLICATIONS_PER_WINDOW, CircleService
+from tests.integration.test_web_admin import signed_in
 from tests.mail import inbox_subjects
 from tests.support import NewAccount, use_case, wait_for
 from tests.web import STAFF_PASSWORD, client, console_staff, form_token, in_process
@@ -30,17 +29,6 @@ pytestmark = pytest.mark.integration
 
 def errors_on(page: str) -> list[str]:
     return re.findall(r'class="error"[^>]*>([^<]+)<', page)
-
-
-@contextmanager
-def signed_in(settings: Settings, login: str, password: str) -> Iterator[httpx.Client]:
-    with client(settings) as http:
-        signed = http.post(
-            "/login",
-            data={"csrf_token": form_token(http, "/login"), "login": login, "password": password},
-        )
-        assert signed.status_code == 303, signed.text
-        yield http
 
 
 def make_circle(
@@ -419,3 +407,37 @@ def test_with_interest_approval_a_new_circle_waits_for_staff(
         assert post(http, f"/circles/{name}/apply").status_code == 404
     with use_case(CircleService, live_stack, ROOT) as circles:
         assert circles.get(name).proposed
+
+
+POST_PATHS = [
+    "/circles/new",
+    "/circles/{name}/apply",
+    "/circles/{name}/cancel",
+    "/circles/{name}/leave",
+    "/circles/{name}/applications/{uid}/approve",
+    "/circles/{name}/applications/{uid}/reject",
+    "/circles/{name}/members",
+    "/circles/{name}/members/{uid}/remove",
+    "/circles/{name}/moderators",
+    "/circles/{name}/moderators/{uid}/remove",
+    "/circles/{name}/owner",
+]
+
+
+def test_every_form_needs_its_csrf_token(live_stack: Settings, new_account: NewAccount) -> None:
+    owner, password = new_account()
+    member, _ = new_account()
+    name = make_circle(live_stack, owner, policy=Policy.OPEN)
+    with use_case(CircleService, live_stack, ROOT) as circles:
+        circles.add(name, member.uid)
+    with signed_in(live_stack, owner.uid, password) as http:
+        for path in POST_PATHS:
+            target = path.format(name=name, uid=member.uid)
+            data = {"confirmed": "yes", "uid": member.uid, "member_uid": member.uid}
+            for token in ({}, {"csrf_token": "forged"}):
+                refused = http.post(target, data={**data, **token})
+                assert refused.status_code == 403, target
+    with use_case(CircleService, live_stack, ROOT) as circles:
+        circle = circles.get(name)
+    assert circle.members == tuple(sorted((owner.uid, member.uid)))
+    assert circle.owners == (owner.uid,) and circle.moderators == ()
