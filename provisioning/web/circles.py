@@ -34,6 +34,7 @@ Svc = Annotated[Services, Depends(services)]
 CsrfToken = Annotated[str, Form(alias=CSRF_FIELD)]
 Text = Annotated[str, Form()]
 QUERY_MAX = 100  # a search term longer than any title is not a search
+PAGE_SIZE = 50  # circles a page of the home page lists
 
 # What the pages call the stored values.
 KIND_NAMES = {Kind.GRADE: N_("grade"), Kind.CLASS: N_("class"), Kind.INTEREST: N_("interest")}
@@ -121,9 +122,14 @@ def _home(
     *,
     q: str = "",
     kind: str = "",
+    page: str = "1",
     **extra: Any,
 ) -> Response:
     errors: dict[str, str] = dict(extra.pop("errors", {}))
+    number = int(page) if page.isascii() and page.isdigit() and 0 < len(page) < 7 else 0
+    if number < 1:
+        errors["page"] = N_("must be a whole number from 1")
+        status, number = 422, 1
     chosen: Kind | None = None
     try:
         chosen = _kind(kind)
@@ -136,12 +142,16 @@ def _home(
     with svc.service(CircleService, actor) as circles:
         found = circles.find(kind=chosen)
     listed = ranked(matching(found, q))
+    start = (number - 1) * PAGE_SIZE
     return svc.page(
         request,
         "circles.html",
         status,
         actor=actor,
-        circles=listed,
+        circles=listed[start : start + PAGE_SIZE],
+        total=len(listed),
+        page=number,
+        pages=max(1, -(-len(listed) // PAGE_SIZE)),
         q=q,
         kind=chosen.value if chosen else "",
         kinds=KIND_NAMES,
@@ -154,8 +164,8 @@ def _home(
 
 
 @router.get("")
-def home(request: Request, svc: Svc, q: str = "", kind: str = "") -> Response:
-    return _home(request, svc, _actor(request, svc), q=q, kind=kind)
+def home(request: Request, svc: Svc, q: str = "", kind: str = "", page: str = "1") -> Response:
+    return _home(request, svc, _actor(request, svc), q=q, kind=kind, page=page)
 
 
 @router.post("/new")

@@ -19,6 +19,7 @@ from mailstack.settings import Settings
 from mailstack.settings.sections import Circles
 from provisioning.audit import AuditLog, audit_path
 from provisioning.circles.service import APPLICATIONS_PER_WINDOW, CircleService
+from provisioning.web.circles import PAGE_SIZE
 from tests.integration.test_web_admin import signed_in
 from tests.mail import inbox_subjects
 from tests.support import NewAccount, use_case, wait_for
@@ -98,6 +99,12 @@ def test_home_searches_by_han_and_pinyin_filters_by_kind_and_orders_by_members(
         assert "<script>" not in bad_kind.text
         too_long = http.get("/circles", params={"q": "x" * 101})
         assert too_long.status_code == 422
+        for page in ("0", "-1", "abc", "１", "9" * 30):
+            bad_page = http.get("/circles", params={"page": page})
+            assert bad_page.status_code == 422, page
+            assert "Page must be a whole number from 1" in errors_on(bad_page.text)
+        beyond = http.get("/circles", params={"q": tag, "page": "2"})
+        assert beyond.status_code == 200 and "data-name" not in beyond.text
 
 
 def test_an_alumnus_creates_a_circle_and_bad_input_is_shown_under_its_field(
@@ -441,3 +448,20 @@ def test_every_form_needs_its_csrf_token(live_stack: Settings, new_account: NewA
         circle = circles.get(name)
     assert circle.members == tuple(sorted((owner.uid, member.uid)))
     assert circle.owners == (owner.uid,) and circle.moderators == ()
+
+
+def test_the_home_page_lists_fifty_circles_a_page(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
+    account, password = new_account()
+    tag = secrets.token_hex(3)
+    with use_case(CircleService, live_stack, ROOT) as circles:
+        for n in range(PAGE_SIZE + 1):
+            circles.create(f"p{tag}-{n:02d}", f"Page {tag}", Kind.INTEREST)
+    with signed_in(live_stack, account.uid, password) as http:
+        first = http.get("/circles", params={"q": tag})
+        assert len(re.findall(r'data-name="', first.text)) == PAGE_SIZE
+        assert f"{PAGE_SIZE + 1} circles" in first.text and 'rel="next"' in first.text
+        second = http.get("/circles", params={"q": tag, "page": "2"})
+        assert re.findall(r'data-name="([^"]+)"', second.text) == [f"p{tag}-{PAGE_SIZE:02d}"]
+        assert 'rel="prev"' in second.text and 'rel="next"' not in second.text
