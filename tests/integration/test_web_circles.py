@@ -237,6 +237,10 @@ def test_cancel_and_leave_with_a_confirmation_and_the_only_owner_stays(
         assert post(http, f"/circles/{opened}/leave", confirmed="yes").status_code == 404
     assert alumnus.uid not in members_of(live_stack, opened)
     with signed_in(live_stack, owner.uid, owner_pw) as http:
+        own_page = http.get(f"/circles/{opened}").text
+        assert "As its only owner you stay" in own_page
+        assert f'action="/circles/{opened}/leave"' not in own_page
+        assert f'action="/circles/{opened}/leave"' not in http.get("/circles/mine").text
         stuck = post(http, f"/circles/{opened}/leave", confirmed="yes")
         assert stuck.status_code == 409 and "hand ownership over first" in stuck.text
     assert owner.uid in members_of(live_stack, opened)
