@@ -57,6 +57,9 @@ RESERVED_NAMES = RESERVED_UIDS | frozenset(
         "all",
         "everyone",
         "circles",
+        # The portal's own paths under /circles/ (provisioning/web/circles.py).
+        "mine",
+        "new",
     }
 )
 GRADE_PREFIX = "grade-"

@@ -51,7 +51,7 @@ from mailstack.settings import Settings
 from provisioning.audit import AuditLog, Outcome
 from provisioning.collaborators import Connections, MailSender
 from provisioning.errors import RateLimitedError
-from provisioning.i18n import ENGLISH, _, speaking
+from provisioning.i18n import ENGLISH, N_, _, speaking
 from provisioning.people.lookups import AccountLookups, require
 from provisioning.store import Store
 
@@ -157,6 +157,15 @@ class CircleService:
     def _may_own(self, circle: Circle) -> bool:
         return self.is_staff or (self.me is not None and self.me in circle.owners)
 
+    def may_moderate(self, circle: Circle) -> bool:
+        """Whether the actor decides applications and removes members of ``circle`` (the
+        faces show those actions only then; each action checks again)."""
+        return self._may_moderate(circle)
+
+    def may_own(self, circle: Circle) -> bool:
+        """Whether the actor chooses moderators and hands ownership of ``circle`` over."""
+        return self._may_own(circle)
+
     def _require_alumnus_actor(self, what: str) -> str:
         if self.me is None:
             raise AccessDeniedError(f"{self.actor} may not {what}: only alumni are members")
@@ -179,7 +188,7 @@ class CircleService:
         check_circle_name(name)
         entry = self.directory.get(self.tree.circle(name), CIRCLE_ATTRIBUTES)
         if entry is None:
-            raise NotFoundError(f"no circle named '{name}'")
+            raise NotFoundError(N_("no circle named '{name}'").format(name=name))
         return Circle.from_entry(self.tree, entry)
 
     def show(self, name: str) -> CircleView:
@@ -331,18 +340,24 @@ class CircleService:
             text = check_message(message)
             circle = self.get(name)
             if me in circle.members:
-                raise ConflictError(f"{me} is a member of '{name}' already")
+                raise ConflictError(
+                    N_("{uid} is a member of '{name}' already").format(uid=me, name=name)
+                )
             if circle.proposed:
-                raise ConflictError(f"'{name}' waits for staff to activate it")
+                raise ConflictError(N_("'{name}' waits for staff to activate it").format(name=name))
             if circle.policy is Policy.INVITE:
-                raise AccessDeniedError(f"'{name}' takes members by invitation only")
+                raise AccessDeniedError(
+                    N_("'{name}' takes members by invitation only").format(name=name)
+                )
             account = self._alumnus(me)
             proven = _record_proves(circle, account)
             now = time.time()
             with self.store.connect() as db:
                 if self._pending(db, name, me):
                     raise ConflictError(
-                        f"{me} has applied to '{name}' already; the application waits"
+                        N_("{uid} has applied to '{name}' already; the application waits").format(
+                            uid=me, name=name
+                        )
                     )
                 recent, oldest = db.execute(
                     "SELECT COUNT(*), MIN(created) FROM circle_applications "
@@ -406,7 +421,11 @@ class CircleService:
             )
             with self.store.connect() as db:
                 if not self._pending(db, name, uid):
-                    raise NotFoundError(f"no pending application of '{uid}' to '{name}'")
+                    raise NotFoundError(
+                        N_("no pending application of '{uid}' to '{name}'").format(
+                            uid=uid, name=name
+                        )
+                    )
                 db.execute(
                     "UPDATE circle_applications SET state = ?, reason = ?, decided = ?, "
                     "decided_by = ? WHERE circle = ? AND uid = ? AND state = ?",
@@ -458,7 +477,11 @@ class CircleService:
             check_circle_name(name)
             with self.store.connect() as db:
                 if not self._pending(db, name, me):
-                    raise NotFoundError(f"no pending application of '{me}' to '{name}'")
+                    raise NotFoundError(
+                        N_("no pending application of '{uid}' to '{name}'").format(
+                            uid=me, name=name
+                        )
+                    )
                 db.execute(
                     "UPDATE circle_applications SET state = ?, decided = ?, decided_by = ? "
                     "WHERE circle = ? AND uid = ? AND state = ?",
@@ -480,7 +503,9 @@ class CircleService:
             )
             self._alumnus(uid)
             if uid in circle.members:
-                raise ConflictError(f"'{uid}' is a member of '{name}' already")
+                raise ConflictError(
+                    N_("'{uid}' is a member of '{name}' already").format(uid=uid, name=name)
+                )
             with self.store.connect() as db:
                 db.execute(
                     "UPDATE circle_applications SET state = ?, decided = ?, decided_by = ? "
@@ -495,10 +520,14 @@ class CircleService:
             me = self._require_alumnus_actor("leave circles")
             circle = self.get(name)
             if me not in circle.members:
-                raise NotFoundError(f"{me} is not a member of '{name}'")
+                raise NotFoundError(
+                    N_("{uid} is not a member of '{name}'").format(uid=me, name=name)
+                )
             if circle.owners == (me,):
                 raise ConflictError(
-                    f"{me} is the only owner of '{name}': hand ownership over first"
+                    N_("{uid} is the only owner of '{name}': hand ownership over first").format(
+                        uid=me, name=name
+                    )
                 )
             self._drop(circle, me)
             outcome.changes = {"left": me}
@@ -513,9 +542,15 @@ class CircleService:
                 f"remove members of '{name}' (owners, moderators and staff only)",
             )
             if uid not in circle.members:
-                raise NotFoundError(f"'{uid}' is not a member of '{name}'")
+                raise NotFoundError(
+                    N_("'{uid}' is not a member of '{name}'").format(uid=uid, name=name)
+                )
             if uid in circle.owners:
-                raise ConflictError(f"'{uid}' owns '{name}': hand ownership over first")
+                raise ConflictError(
+                    N_("'{uid}' owns '{name}': hand ownership over first").format(
+                        uid=uid, name=name
+                    )
+                )
             if uid in circle.moderators and not self._may_own(circle):
                 raise AccessDeniedError(f"{self.actor} may not remove moderator '{uid}'")
             self._drop(circle, uid)
@@ -569,7 +604,9 @@ class CircleService:
             require(self.actor, self._may_own(circle), f"choose the moderators of '{name}'")
             check_uid(uid)
             if uid not in circle.moderators:
-                raise NotFoundError(f"'{uid}' is not a moderator of '{name}'")
+                raise NotFoundError(
+                    N_("'{uid}' is not a moderator of '{name}'").format(uid=uid, name=name)
+                )
             self.writer.modify(
                 self.tree.circle(name),
                 [("delete", "alumailCircleModerator", [self.tree.person(uid)])],

@@ -48,6 +48,7 @@ from provisioning.web import (
     admin_ops,
     api,
     autoconfig,
+    circles,
     console,
     docs,
     language,
@@ -237,6 +238,7 @@ def create_app(settings: Settings, *, limits: Limits | None = None) -> FastAPI:
     app.mount(docs.ASSETS_URL, docs.assets(), name="docs-assets")
     app.include_router(api.router)
     app.include_router(portal.router)
+    app.include_router(circles.router)
     app.include_router(preferences.router)
     app.include_router(console.router)
     app.include_router(admin.router)
