@@ -12,6 +12,7 @@ from identity.accounts import check_class_code, check_graduation_year
 from identity.circles import Circle, Kind, Policy, class_name, grade_name
 from identity.dit import Tree
 from identity.errors import ValidationError
+from identity.markers import N_
 from provisioning.circles.service import CircleService
 from provisioning.people.lookups import require
 
@@ -66,7 +67,7 @@ class Cohorts:
         self.tree: Tree = circles.tree
 
     def plan(self) -> CohortPlan:
-        require(self.circles.actor, self.circles.is_staff, "sync cohort circles")
+        require(self.circles.actor, self.circles.is_staff, N_("sync cohort circles"))
         years, codes = self._records()
         wanted = [grade_circle(y) for y in sorted(years)] + [class_circle(c) for c in sorted(codes)]
         rows = self.circles.writer.search(

@@ -105,6 +105,14 @@ class CircleView:
         }
 
 
+# What a role that may not create circles of a kind is refused.
+REFUSED_CREATIONS = {
+    Kind.GRADE: N_("create grade circles"),
+    Kind.CLASS: N_("create class circles"),
+    Kind.INTEREST: N_("create interest circles"),
+}
+
+
 class CircleService:
     def __init__(
         self,
@@ -168,7 +176,11 @@ class CircleService:
 
     def _require_alumnus_actor(self, what: str) -> str:
         if self.me is None:
-            raise AccessDeniedError(f"{self.actor} may not {what}: only alumni are members")
+            raise AccessDeniedError(
+                N_("{actor} may not {what}: only alumni are members").format(
+                    actor=self.actor, what=what
+                )
+            )
         return self.me
 
     def _alumnus(self, uid: str, *, field: str = "uid") -> Account:
@@ -243,7 +255,11 @@ class CircleService:
     def applications(self, name: str) -> list[Application]:
         """Pending applications to the circle (its owners, moderators and staff)."""
         circle = self.get(name)
-        require(self.actor, self._may_moderate(circle), f"see the applications to '{name}'")
+        require(
+            self.actor,
+            self._may_moderate(circle),
+            N_("see the applications to '{name}'").format(name=name),
+        )
         return self._applications(name, PENDING)
 
     def _applications(self, name: str, state: str) -> list[Application]:
@@ -256,7 +272,7 @@ class CircleService:
         return [Application(*row) for row in rows]
 
     def my_applications(self) -> list[Application]:
-        me = self._require_alumnus_actor("have applications")
+        me = self._require_alumnus_actor(N_("have applications"))
         with self.store.connect() as db:
             rows = db.execute(
                 "SELECT circle, uid, message, state, reason, created, decided_by "
@@ -286,14 +302,12 @@ class CircleService:
             checked_description = check_description(description)
             checked_year, code = check_cohort(name, kind, year, class_code)
             if kind is not Kind.INTEREST:
-                require(self.actor, self.is_staff, f"create {kind.value} circles")
+                require(self.actor, self.is_staff, REFUSED_CREATIONS[kind])
             if owner is None and self.me is not None:
                 owner = self.me
             if owner is not None:
                 if self.me is not None and owner != self.me:
-                    raise AccessDeniedError(
-                        f"{self.actor} may not make someone else the owner of a new circle"
-                    )
+                    require(self.actor, False, N_("make someone else the owner of a new circle"))
                 self._alumnus(owner, field="owner")
             # An alumnus's new interest circle waits for staff when the settings say so.
             proposed = self.me is not None and self.settings.circles.interest_approval
@@ -320,7 +334,7 @@ class CircleService:
     def activate(self, name: str) -> None:
         """Staff let a proposed interest circle go live (settings: circles.interest_approval)."""
         with self.audited("circle-activate", name) as outcome:
-            require(self.actor, self.is_staff, "activate circles")
+            require(self.actor, self.is_staff, N_("activate circles"))
             circle = self.get(name)
             if not circle.proposed:
                 outcome.unchanged = True
@@ -336,7 +350,7 @@ class CircleService:
         otherwise pending until an owner or moderator decides. Invitation-only circles take
         no applications."""
         with self.audited("circle-apply", name) as outcome:
-            me = self._require_alumnus_actor("apply to join circles")
+            me = self._require_alumnus_actor(N_("apply to join circles"))
             text = check_message(message)
             circle = self.get(name)
             if me in circle.members:
@@ -417,7 +431,9 @@ class CircleService:
             require(
                 self.actor,
                 self._may_moderate(circle),
-                f"decide applications to '{name}' (owners, moderators and staff only)",
+                N_("decide applications to '{name}' (owners, moderators and staff only)").format(
+                    name=name
+                ),
             )
             with self.store.connect() as db:
                 if not self._pending(db, name, uid):
@@ -473,7 +489,7 @@ class CircleService:
     def cancel(self, name: str) -> None:
         """The actor withdraws their pending application."""
         with self.audited("circle-cancel", name) as outcome:
-            me = self._require_alumnus_actor("cancel applications")
+            me = self._require_alumnus_actor(N_("cancel applications"))
             check_circle_name(name)
             with self.store.connect() as db:
                 if not self._pending(db, name, me):
@@ -499,7 +515,7 @@ class CircleService:
             require(
                 self.actor,
                 self._may_moderate(circle),
-                f"add members to '{name}' (owners, moderators and staff only)",
+                N_("add members to '{name}' (owners, moderators and staff only)").format(name=name),
             )
             self._alumnus(uid)
             if uid in circle.members:
@@ -517,7 +533,7 @@ class CircleService:
 
     def leave(self, name: str) -> None:
         with self.audited("circle-leave", name) as outcome:
-            me = self._require_alumnus_actor("leave circles")
+            me = self._require_alumnus_actor(N_("leave circles"))
             circle = self.get(name)
             if me not in circle.members:
                 raise NotFoundError(
@@ -539,7 +555,9 @@ class CircleService:
             require(
                 self.actor,
                 self._may_moderate(circle),
-                f"remove members of '{name}' (owners, moderators and staff only)",
+                N_("remove members of '{name}' (owners, moderators and staff only)").format(
+                    name=name
+                ),
             )
             if uid not in circle.members:
                 raise NotFoundError(
@@ -552,7 +570,7 @@ class CircleService:
                     )
                 )
             if uid in circle.moderators and not self._may_own(circle):
-                raise AccessDeniedError(f"{self.actor} may not remove moderator '{uid}'")
+                require(self.actor, False, N_("remove moderator '{uid}'").format(uid=uid))
             self._drop(circle, uid)
             outcome.changes = {"removed": uid}
 
@@ -571,7 +589,11 @@ class CircleService:
         ``uid`` joins the circle if they were not in it."""
         with self.audited("circle-hand-over", f"{name} {uid}") as outcome:
             circle = self.get(name)
-            require(self.actor, self._may_own(circle), f"hand over ownership of '{name}'")
+            require(
+                self.actor,
+                self._may_own(circle),
+                N_("hand over ownership of '{name}'").format(name=name),
+            )
             self._alumnus(uid)
             dn = self.tree.person(uid)
             changes: list[tuple[str, str, list[str] | None]] = [("replace", "owner", [dn])]
@@ -585,7 +607,11 @@ class CircleService:
     def add_moderator(self, name: str, uid: str) -> None:
         with self.audited("circle-moderator-add", f"{name} {uid}") as outcome:
             circle = self.get(name)
-            require(self.actor, self._may_own(circle), f"choose the moderators of '{name}'")
+            require(
+                self.actor,
+                self._may_own(circle),
+                N_("choose the moderators of '{name}'").format(name=name),
+            )
             check_uid(uid)
             if uid not in circle.members:
                 raise ValidationError("uid", f"'{uid}' must be a member of '{name}' first")
@@ -601,7 +627,11 @@ class CircleService:
     def remove_moderator(self, name: str, uid: str) -> None:
         with self.audited("circle-moderator-remove", f"{name} {uid}") as outcome:
             circle = self.get(name)
-            require(self.actor, self._may_own(circle), f"choose the moderators of '{name}'")
+            require(
+                self.actor,
+                self._may_own(circle),
+                N_("choose the moderators of '{name}'").format(name=name),
+            )
             check_uid(uid)
             if uid not in circle.moderators:
                 raise NotFoundError(
