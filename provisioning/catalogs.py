@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
@@ -43,13 +43,17 @@ LOCALES = ("zh_CN",)
 FIXED_DATE = datetime.datetime(2026, 11, 29, tzinfo=datetime.UTC)
 
 
+# Babel's own keywords, and NC_(context, text): a text marked with its context (identity.markers).
+KEYWORDS = {**DEFAULT_KEYWORDS, "NC_": ((1, "c"), 2)}
+
+
 def extract() -> Catalog:
     """Every marked text of the project, as babel.cfg says where to look."""
     with CONFIG.open(encoding="utf-8") as config:
         method_map, options_map = parse_mapping_cfg(config)  # type: ignore[no-untyped-call]
     catalog = Catalog(project="alumail", charset="utf-8", creation_date=FIXED_DATE)
     for filename, lineno, message, comments, context in extract_from_dir(
-        str(PROJECT), method_map, options_map, strip_comment_tags=True
+        str(PROJECT), method_map, options_map, KEYWORDS, strip_comment_tags=True
     ):
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     return catalog

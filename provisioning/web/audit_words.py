@@ -3,79 +3,84 @@
 An audit line names its action and outcome by identifiers (``reset-password``, ``denied``),
 which `alumail audit` prints and the console's filter takes. A page shows them in its
 language: the identifier is the English word (its msgid), the catalog holds the Chinese one.
-An identifier not listed here (a line written by a newer or older alumail) is shown as it is.
+They carry the context ``audit`` in the catalogs, apart from the same English words
+elsewhere (and the page checks know them as identifiers, shown as they are in titles, hints
+and commands). An identifier not listed here (a line written by a newer or older alumail)
+is shown as it is.
 """
 
 from __future__ import annotations
 
+from identity.markers import NC_
 from provisioning import i18n
-from provisioning.i18n import N_
 
+# The context of these texts in the catalogs (written out in each NC_ for extraction).
+AUDIT = "audit"
 WORDS = frozenset(
     {
         # Accounts and their mailboxes.
-        N_("create"),
-        N_("modify"),
-        N_("delete"),
-        N_("suspend"),
-        N_("resume"),
-        N_("retire"),
-        N_("quota"),
-        N_("alias-add"),
-        N_("alias-remove"),
-        N_("import"),
-        N_("import-offline"),
-        N_("mailbox-backup"),
-        N_("mailbox-restore"),
-        N_("backup-all"),
-        N_("restore-all"),
-        N_("migrate"),
+        NC_("audit", "create"),
+        NC_("audit", "modify"),
+        NC_("audit", "delete"),
+        NC_("audit", "suspend"),
+        NC_("audit", "resume"),
+        NC_("audit", "retire"),
+        NC_("audit", "quota"),
+        NC_("audit", "alias-add"),
+        NC_("audit", "alias-remove"),
+        NC_("audit", "import"),
+        NC_("audit", "import-offline"),
+        NC_("audit", "mailbox-backup"),
+        NC_("audit", "mailbox-restore"),
+        NC_("audit", "backup-all"),
+        NC_("audit", "restore-all"),
+        NC_("audit", "migrate"),
         # Passwords and signing in.
-        N_("sign-in"),
-        N_("passwd"),
-        N_("set-password"),
-        N_("reset-password"),
-        N_("password-recovery"),
-        N_("recovery-mail"),
-        N_("unlock"),
+        NC_("audit", "sign-in"),
+        NC_("audit", "passwd"),
+        NC_("audit", "set-password"),
+        NC_("audit", "reset-password"),
+        NC_("audit", "password-recovery"),
+        NC_("audit", "recovery-mail"),
+        NC_("audit", "unlock"),
         # Staff, tokens, the roster and legacy mailboxes.
-        N_("staff-add"),
-        N_("staff-remove"),
-        N_("staff-role"),
-        N_("staff-language"),
-        N_("token-issue"),
-        N_("token-revoke"),
-        N_("roster-import"),
-        N_("legacy-set"),
-        N_("legacy-remind"),
+        NC_("audit", "staff-add"),
+        NC_("audit", "staff-remove"),
+        NC_("audit", "staff-role"),
+        NC_("audit", "staff-language"),
+        NC_("audit", "token-issue"),
+        NC_("audit", "token-revoke"),
+        NC_("audit", "roster-import"),
+        NC_("audit", "legacy-set"),
+        NC_("audit", "legacy-remind"),
         # Keys and the sign-in provider.
-        N_("dkim-rotate"),
-        N_("dkim-retire"),
-        N_("oidc-client-add"),
-        N_("oidc-client-remove"),
-        N_("oidc-client-rotate-secret"),
-        N_("oidc-keys-rotate"),
-        N_("oidc-app-revoke"),
+        NC_("audit", "dkim-rotate"),
+        NC_("audit", "dkim-retire"),
+        NC_("audit", "oidc-client-add"),
+        NC_("audit", "oidc-client-remove"),
+        NC_("audit", "oidc-client-rotate-secret"),
+        NC_("audit", "oidc-keys-rotate"),
+        NC_("audit", "oidc-app-revoke"),
         # Circles.
-        N_("circle-create"),
-        N_("circle-activate"),
-        N_("circle-add"),
-        N_("circle-apply"),
-        N_("circle-cancel"),
-        N_("circle-approve"),
-        N_("circle-reject"),
-        N_("circle-leave"),
-        N_("circle-remove"),
-        N_("circle-hand-over"),
-        N_("circle-moderator-add"),
-        N_("circle-moderator-remove"),
+        NC_("audit", "circle-create"),
+        NC_("audit", "circle-activate"),
+        NC_("audit", "circle-add"),
+        NC_("audit", "circle-apply"),
+        NC_("audit", "circle-cancel"),
+        NC_("audit", "circle-approve"),
+        NC_("audit", "circle-reject"),
+        NC_("audit", "circle-leave"),
+        NC_("audit", "circle-remove"),
+        NC_("audit", "circle-hand-over"),
+        NC_("audit", "circle-moderator-add"),
+        NC_("audit", "circle-moderator-remove"),
         # Outcomes.
-        N_("begun"),
-        N_("ok"),
-        N_("failed"),
-        N_("denied"),
-        N_("partial"),
-        N_("unchanged"),
+        NC_("audit", "begun"),
+        NC_("audit", "ok"),
+        NC_("audit", "failed"),
+        NC_("audit", "denied"),
+        NC_("audit", "partial"),
+        NC_("audit", "unchanged"),
     }
 )
 
@@ -83,4 +88,4 @@ WORDS = frozenset(
 def audit_word(identifier: object) -> str:
     """An action's or outcome's identifier in the language of the moment."""
     text = str(identifier)
-    return i18n._(text) if text in WORDS else text
+    return i18n.translations(i18n.current()).pgettext(AUDIT, text) if text in WORDS else text

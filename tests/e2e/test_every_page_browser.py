@@ -40,13 +40,16 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import Cookie as BrowserCookie
 
+from identity.circles import Kind
 from identity.roles import Role
 from mailstack.settings import Settings, build
 from provisioning.catalogs import po_path
+from provisioning.circles.service import CircleService
 from provisioning.i18n import CHINESE, ENGLISH
 from provisioning.people.accounts import AccountService
 from provisioning.people.staff import StaffService
 from provisioning.web.app import MACHINE_PATHS, create_app
+from provisioning.web.audit_words import AUDIT
 from provisioning.web.language import LANGUAGE_COOKIE
 from tests.browser import PHONE
 from tests.oidc import CALLBACK, pkce, register
@@ -281,6 +284,11 @@ PAGES = [
     Visit("/account/apps", "apps", ALUMNUS, "/account/apps"),
     Visit("/oidc/authorize", "consent", ALUMNUS, "{consent}"),
     Visit("/oidc/logout", "sign-out-asked", ALUMNUS, "/oidc/logout"),
+    Visit("/circles", "circles", ALUMNUS, "/circles"),
+    Visit("/circles/mine", "circles-mine", ALUMNUS, "/circles/mine"),
+    Visit("/circles/{name}", "circle", ALUMNUS, "/circles/{circle}"),
+    Visit("/circles/{name}/manage", "circle-manage", ALUMNUS, "/circles/{circle}/manage"),
+    Visit("/circles/{name}", "circle-not-found", ALUMNUS, "/circles/absent.circle", 404),
     Visit("/helpdesk", "helpdesk-refused", ALUMNUS, "/helpdesk", 403),
     Visit("/helpdesk", "helpdesk", HELPDESK, "/helpdesk"),
     Visit("/helpdesk", "helpdesk-found", HELPDESK, "/helpdesk?q=zhang+wei"),
@@ -394,6 +402,8 @@ def english_texts() -> list[re.Pattern[str]]:
     for message in catalog:
         if not message.id or not isinstance(message.id, str):
             continue
+        if message.context == AUDIT:
+            continue  # identifiers (create, reset-password): shown as they are in commands
         translation = message.string if isinstance(message.string, str) else ""
         whole = " ".join(message.id.split()).strip(" .,:;()")
         for piece in _FIELD.split(message.id):
@@ -564,6 +574,7 @@ class People:
     signed_in: dict[str, list[BrowserCookie]]  # each role's cookies (none: anonymous)
     consent: str  # an application's authorization request, which asks for consent
     staff: str  # an admin's uid: the helpdesk may not open a staff account
+    circle: str  # an interest circle the alumnus owns, the subject a member of it
 
 
 @pytest.fixture(scope="module")
@@ -577,6 +588,10 @@ def people(live_stack: Settings, browser: Browser) -> People:
     with use_case(AccountService, live_stack) as accounts:
         accounts.create(alumnus, "Gao Yuan", PASSWORD, recovery_email=f"{alumnus}@home.example.org")
         accounts.create(subject, SUBJECT_NAME, PASSWORD)
+    circle = f"pages-{suffix}"
+    with use_case(CircleService, live_stack) as circles:
+        circles.create(circle, "Pages Circle", Kind.INTEREST, owner=alumnus)
+        circles.add(circle, subject)
     with use_case(StaffService, live_stack) as staff:
         staff.add(desk, "Desk Member", Role.HELPDESK, STAFF_PASSWORD)
         staff.add(admin, "Admin Member", Role.ADMIN, STAFF_PASSWORD)
@@ -602,7 +617,7 @@ def people(live_stack: Settings, browser: Browser) -> People:
         f"&redirect_uri={quote(CALLBACK, safe='')}&scope=openid+profile+email&state=pages"
         f"&code_challenge={challenge}&code_challenge_method=S256"
     )
-    return People(alumnus, subject, signed_in, consent, admin)
+    return People(alumnus, subject, signed_in, consent, admin, circle)
 
 
 @pytest.fixture(
@@ -637,6 +652,7 @@ def test_every_page_in_both_languages_at_both_widths(
             "consent": people.consent,
             "webmail": live_stack.webmail_url,
             "staff": people.staff,
+            "circle": people.circle,
         },
     )
     data = {SUBJECT_NAME}  # the people's own data, in whatever script they wrote it
