@@ -111,11 +111,14 @@ CREATE TABLE IF NOT EXISTS circle_posts (
     activity REAL NOT NULL,
     replies INTEGER NOT NULL DEFAULT 0
 );
+-- hidden_by in the board's index: a page's count of visible posts reads the index alone.
 CREATE INDEX IF NOT EXISTS circle_posts_board
-    ON circle_posts (circle, pinned DESC, activity DESC, id DESC) WHERE parent IS NULL;
+    ON circle_posts (circle, pinned DESC, activity DESC, id DESC, hidden_by) WHERE parent IS NULL;
 CREATE INDEX IF NOT EXISTS circle_posts_replies ON circle_posts (parent, id)
     WHERE parent IS NOT NULL;
-CREATE INDEX IF NOT EXISTS circle_posts_since ON circle_posts (circle, id);
+-- Covering an unread count (others' visible posts after a position): the index alone.
+CREATE INDEX IF NOT EXISTS circle_posts_since
+    ON circle_posts (circle, id, author, deleted, hidden_by);
 -- Per member and circle: the newest post or reply id they have seen (unread markers).
 CREATE TABLE IF NOT EXISTS circle_reads (
     circle TEXT NOT NULL,
@@ -161,6 +164,7 @@ CREATE TABLE IF NOT EXISTS circle_heat (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS circle_heat_expiry ON circle_heat (at);
+CREATE INDEX IF NOT EXISTS circle_heat_circle ON circle_heat (circle, at);
 CREATE TABLE IF NOT EXISTS sessions (
     digest TEXT PRIMARY KEY,
     uid TEXT NOT NULL,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from identity.circles import Circle, Policy
 from identity.errors import AccessDeniedError, ConflictError, NotFoundError, ValidationError
@@ -175,6 +175,36 @@ def check_page(value: int | str) -> int:
     if not 1 <= number <= 1_000_000:
         raise ValidationError("page", N_("must be between 1 and 1000000"))
     return number
+
+
+def read_page(
+    db: sqlite3.Connection, name: str, number: int, *, moderator: bool, seen: int | None
+) -> tuple[int, list[Post]]:
+    """The board's post count and page ``number`` of its posts with their replies, in the
+    caller's transaction: three statements on the board's two partial indexes (the bench
+    times this beside the plain query)."""
+    visible = "" if moderator else " AND hidden_by IS NULL"
+    (total,) = db.execute(
+        f"SELECT COUNT(*) FROM circle_posts WHERE circle = ? AND parent IS NULL{visible}",  # noqa: S608 -- fixed fragments; values bound
+        (name,),
+    ).fetchone()
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM circle_posts WHERE circle = ? AND parent IS NULL"  # noqa: S608 -- fixed fragments; values bound
+        f"{visible} ORDER BY pinned DESC, activity DESC, id DESC LIMIT ? OFFSET ?",
+        (name, PAGE_SIZE, (number - 1) * PAGE_SIZE),
+    ).fetchall()
+    posts = [Post.from_row(row, seen) for row in rows]
+    replies: dict[int, list[Post]] = {}
+    if posts:
+        marks = ", ".join("?" * len(posts))
+        for row in db.execute(
+            f"SELECT {_COLUMNS} FROM circle_posts WHERE parent IN ({marks}){visible} "  # noqa: S608 -- fixed fragments; values bound
+            "ORDER BY id",
+            [p.id for p in posts],
+        ):
+            reply = Post.from_row(row, seen)
+            replies.setdefault(reply.parent or 0, []).append(reply)
+    return total, [replace(p, replies=tuple(replies.get(p.id, ()))) for p in posts]
 
 
 class Board:
@@ -381,31 +411,11 @@ class Board:
         circle = self.circles.get(name)
         moderator = self.circles._may_moderate(circle)
         me = self.circles.me
-        visible = "" if moderator else " AND hidden_by IS NULL"
         with self.store.connect() as db:
             self._readable(db, circle)
             member = me is not None and me in circle.members
             seen = self._seen(db, name, me) if member and me is not None else None
-            (total,) = db.execute(
-                f"SELECT COUNT(*) FROM circle_posts WHERE circle = ? AND parent IS NULL{visible}",  # noqa: S608 -- fixed fragments; values bound
-                (name,),
-            ).fetchone()
-            rows = db.execute(
-                f"SELECT {_COLUMNS} FROM circle_posts WHERE circle = ? AND parent IS NULL"  # noqa: S608 -- fixed fragments; values bound
-                f"{visible} ORDER BY pinned DESC, activity DESC, id DESC LIMIT ? OFFSET ?",
-                (name, PAGE_SIZE, (number - 1) * PAGE_SIZE),
-            ).fetchall()
-            posts = [Post.from_row(row, seen) for row in rows]
-            replies: dict[int, list[Post]] = {}
-            if posts:
-                marks = ", ".join("?" * len(posts))
-                for row in db.execute(
-                    f"SELECT {_COLUMNS} FROM circle_posts WHERE parent IN ({marks}){visible} "  # noqa: S608 -- fixed fragments; values bound
-                    "ORDER BY id",
-                    [p.id for p in posts],
-                ):
-                    reply = Post.from_row(row, seen)
-                    replies.setdefault(reply.parent or 0, []).append(reply)
+            total, posts = read_page(db, name, number, moderator=moderator, seen=seen)
             unread = self._unread(db, name, me, seen) if seen is not None else 0
             if member and me is not None and number == 1:
                 (newest,) = db.execute(
@@ -413,10 +423,7 @@ class Board:
                 ).fetchone()
                 if newest is not None:
                     self._mark_seen(db, name, me, newest)
-        with_replies = [
-            Post(**{**p.__dict__, "replies": tuple(replies.get(p.id, ()))}) for p in posts
-        ]
-        return BoardPage(name, number, max(1, -(-total // PAGE_SIZE)), total, unread, with_replies)
+        return BoardPage(name, number, max(1, -(-total // PAGE_SIZE)), total, unread, posts)
 
     def unread(self, name: str) -> int:
         """Others' posts and replies on the board since the member last read its first page."""
