@@ -432,6 +432,16 @@ class Board:
         with self.store.connect() as db:
             return self._unread(db, name, me, self._seen(db, name, me))
 
+    def unread_counts(self) -> dict[str, int]:
+        """The actor's circles (their names from the directory, as "my circles") with the
+        unread count of each board: one indexed count per circle."""
+        me = self.circles.me
+        if me is None:
+            return {}
+        mine = [view.circle.name for view in self.circles.find(mine=True)]
+        with self.store.connect() as db:
+            return {name: self._unread(db, name, me, self._seen(db, name, me)) for name in mine}
+
     def _member_reader(self, circle: Circle) -> str:
         me = self.circles.me
         if me is None or me not in circle.members:

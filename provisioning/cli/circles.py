@@ -424,6 +424,20 @@ def circle_posts(ctx: Context, name: str, page: str, as_json: bool) -> None:
     out.print(table)
 
 
+@allow(ANYONE)
+@circle.command("unread")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def circle_unread(ctx: Context, as_json: bool) -> None:
+    """The actor's circles with the count of posts and replies they have not read."""
+    counts = ctx.root.board(ctx.actor).unread_counts()
+    if as_json:
+        emit_json(counts)
+        return
+    for name, count in counts.items():
+        click.echo(f"{name}\t{count}")
+
+
 @allow(ANYONE, changes=True)
 @circle.command("edit-post")
 @click.argument("name")

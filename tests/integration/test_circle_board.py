@@ -121,6 +121,8 @@ def test_members_post_reply_moderate_and_read_the_board(
     with Composition(live_stack) as root:
         board = root.board(alumnus(*owner, live_stack))
         made = [board.post(name, f"n{n}", "text").id for n in range(PAGE_SIZE + 1)]
+    unread = json.loads(run(live_stack, member, tmp_path, "unread", "--json")[1])
+    assert unread == {name: PAGE_SIZE + 1}
     first = json.loads(run(live_stack, member, tmp_path, "posts", name, "--json")[1])
     assert (first["total"], first["pages"], first["unread"]) == (PAGE_SIZE + 2, 2, PAGE_SIZE + 1)
     assert [p["id"] for p in first["posts"]][:2] == [made[-1], made[-2]]

@@ -104,6 +104,8 @@ def test_moderators_hide_and_pin_audited_page_order_and_unread(world: World) -> 
     world.circles(member).apply("club")
     ids = [world.board(owner).post("club", f"post {n}", f"body {n}").id for n in range(25)]
     assert world.board(member).unread("club") == 25
+    assert world.board(member).unread_counts() == {"club": 25}
+    assert world.board(ROOT).unread_counts() == {}  # staff are in no circle
 
     first = world.board(member).page("club")
     assert (first.total, first.pages, first.unread) == (25, 2, 25)
