@@ -16,7 +16,9 @@ reference measured in the same run. Prints a table and writes bench/results.json
   Roundcube's own password login in the same browser, cache warm and cold (bench/sso.py);
 - the web service's requests/s for a static file and the discovery document beside a bare
   FastAPI application, the provider's token (code exchange, refresh) and introspection
-  throughput, and IMAPS logins/s with XOAUTH2 beside password logins (bench/web.py).
+  throughput, and IMAPS logins/s with XOAUTH2 beside password logins (bench/web.py);
+- the circles' rankings and a board page over 10,000 circles and 1,000,000 posts beside plain
+  SQL for the same answers (bench/circles.py).
 
 Benchmarks are not tests: nothing here asserts a time.
 """
@@ -41,6 +43,7 @@ from pathlib import Path
 
 import ldap
 
+from bench.circles import circle_figures
 from bench.sessions import session_figures
 from bench.sso import sso_figures
 from bench.web import web_figures
@@ -266,6 +269,8 @@ def main() -> None:
         print(f"sso: {results['sso']}", flush=True)
         results["web"] = web_figures()
         print(f"web: {results['web']}", flush=True)
+        results["circles"] = circle_figures()
+        print(f"circles: {results['circles']}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     big = results[f"import_{max(SIZES)}"]

@@ -22,6 +22,7 @@ from mailstack.mailbox.mailboxes import DoveadmMailboxes
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog
 from provisioning.bulk.importer import Importer
+from provisioning.circles.board import Board
 from provisioning.circles.cohorts import Cohorts
 from provisioning.circles.service import CircleService
 from provisioning.collaborators import Connections, MailboxAdmin, MailSender
@@ -159,6 +160,9 @@ class Composition:
             mailer=self.mailer,
         )
 
+    def board(self, actor: Actor) -> Board:
+        return Board(self.circles(actor))
+
     def cohorts(self, actor: Actor) -> Cohorts:
         return Cohorts(self.circles(actor))
 
@@ -219,6 +223,7 @@ class Composition:
             Importer: self.importer,
             Clients: self.oidc_clients,
             CircleService: self.circles,
+            Board: self.board,
         }
         return cast(U, factories[kind](actor))
 

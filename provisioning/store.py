@@ -1,6 +1,7 @@
 """The web service's own state, in one SQLite file under ``state/web/``: the alumni roster,
 one-time tokens (e-mail confirmation, password recovery), API tokens, browser sessions, the
-last migration report per account, the cutoff reminders sent and applications to circles.
+last migration report per account, the cutoff reminders sent, applications to circles, the
+circles' boards and the rankings' counters.
 
 None of it is identity: a jAccount exists only in the directory. Secrets (token values,
 session ids) are stored as SHA-256 digests: they are 256-bit random values, so a fast hash is
@@ -90,6 +91,80 @@ CREATE TABLE IF NOT EXISTS circle_applications (
 CREATE UNIQUE INDEX IF NOT EXISTS circle_applications_pending
     ON circle_applications (circle, uid) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS circle_applications_by_uid ON circle_applications (uid, created);
+-- The circles' message boards (provisioning/circles/board.py). A row is a post (parent NULL,
+-- with a subject) or a reply to one (one level). ``activity``: a post's newest of its own and
+-- its replies' times (a board page's order after the pinned posts). Deleted rows stay as
+-- tombstones (body emptied) so replies keep their post.
+CREATE TABLE IF NOT EXISTS circle_posts (
+    id INTEGER PRIMARY KEY,
+    circle TEXT NOT NULL,
+    parent INTEGER REFERENCES circle_posts (id),
+    author TEXT NOT NULL,
+    subject TEXT NOT NULL DEFAULT '',
+    body TEXT NOT NULL,
+    html TEXT NOT NULL,
+    created REAL NOT NULL,
+    edited REAL,
+    deleted REAL,
+    hidden_by TEXT,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    activity REAL NOT NULL,
+    replies INTEGER NOT NULL DEFAULT 0
+);
+-- hidden_by in the board's index: a page's count of visible posts reads the index alone.
+CREATE INDEX IF NOT EXISTS circle_posts_board
+    ON circle_posts (circle, pinned DESC, activity DESC, id DESC, hidden_by) WHERE parent IS NULL;
+CREATE INDEX IF NOT EXISTS circle_posts_replies ON circle_posts (parent, id)
+    WHERE parent IS NOT NULL;
+-- Covering an unread count (others' visible posts after a position): the index alone.
+CREATE INDEX IF NOT EXISTS circle_posts_since
+    ON circle_posts (circle, id, author, deleted, hidden_by);
+-- Per member and circle: the newest post or reply id they have seen (unread markers).
+CREATE TABLE IF NOT EXISTS circle_reads (
+    circle TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    seen INTEGER NOT NULL,
+    PRIMARY KEY (circle, uid)
+);
+-- A board's settings: whether readers of a listed open circle may read it without joining.
+CREATE TABLE IF NOT EXISTS circle_boards (
+    circle TEXT PRIMARY KEY,
+    public INTEGER NOT NULL DEFAULT 0
+);
+-- The rankings' counters (provisioning/circles/rankings.py), changed in the transaction of
+-- each post, reply, join and leave. ``heat``: log2 of the interaction score anchored at the
+-- epoch (see rankings.py); ``listed``: 1 for listed, active circles (the others are ranked
+-- for their members and staff only).
+CREATE TABLE IF NOT EXISTS circle_stats (
+    circle TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    listed INTEGER NOT NULL,
+    members INTEGER NOT NULL DEFAULT 0,
+    active INTEGER NOT NULL DEFAULT 0,
+    posts INTEGER NOT NULL DEFAULT 0,
+    heat REAL
+);
+CREATE INDEX IF NOT EXISTS circle_stats_members ON circle_stats (members DESC, circle);
+CREATE INDEX IF NOT EXISTS circle_stats_active ON circle_stats (active DESC, circle);
+CREATE INDEX IF NOT EXISTS circle_stats_heat ON circle_stats (heat DESC, circle);
+-- Each member's last activity in a circle (posted, replied, joined); ``counted``: included in
+-- circle_stats.active (taken out once 30 days old, at the next ranking read or change).
+CREATE TABLE IF NOT EXISTS circle_active (
+    circle TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    last REAL NOT NULL,
+    counted INTEGER NOT NULL,
+    PRIMARY KEY (circle, uid)
+);
+CREATE INDEX IF NOT EXISTS circle_active_expiry ON circle_active (last) WHERE counted = 1;
+-- Each post and reply's weight in circle_stats.heat and posts while under 30 days old.
+CREATE TABLE IF NOT EXISTS circle_heat (
+    post INTEGER PRIMARY KEY,
+    circle TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS circle_heat_expiry ON circle_heat (at);
+CREATE INDEX IF NOT EXISTS circle_heat_circle ON circle_heat (circle, at);
 CREATE TABLE IF NOT EXISTS sessions (
     digest TEXT PRIMARY KEY,
     uid TEXT NOT NULL,

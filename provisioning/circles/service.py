@@ -23,7 +23,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from identity.accounts import ACCOUNT_ATTRIBUTES, Account, check_uid
 from identity.circles import (
@@ -37,6 +37,7 @@ from identity.circles import (
     check_description,
     check_message,
     check_title,
+    uids_of,
 )
 from identity.directory import DirectoryConnection, escape
 from identity.dit import Tree
@@ -49,6 +50,8 @@ from identity.errors import (
 from identity.roles import Actor, Role
 from mailstack.settings import Settings
 from provisioning.audit import AuditLog, Outcome
+from provisioning.circles import rankings
+from provisioning.circles.rankings import Sort, Standing
 from provisioning.collaborators import Connections, MailSender
 from provisioning.errors import RateLimitedError
 from provisioning.i18n import ENGLISH, N_, _, speaking
@@ -111,6 +114,21 @@ REFUSED_CREATIONS = {
     Kind.CLASS: N_("create class circles"),
     Kind.INTEREST: N_("create interest circles"),
 }
+
+
+@dataclass(frozen=True)
+class RankedView:
+    """A circle in a ranking, with the figures it is ranked by (rankings.py)."""
+
+    circle: Circle
+    standing: Standing
+    is_member: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.circle.as_dict(), **self.standing.as_dict(), "is_member": self.is_member}
+
+
+RANKING_MAX = 100
 
 
 class CircleService:
@@ -252,6 +270,75 @@ class CircleService:
             ).fetchall()
         return {name: count for name, count in rows}
 
+    def ranked(
+        self, by: Sort, *, limit: int = 20, kind: Kind | None = None, mine: bool = False
+    ) -> list[RankedView]:
+        """The first ``limit`` circles by ``by`` (rankings.py), read from the counters' index:
+        listed circles and the hidden ones the actor is in (staff: all); ``mine``: only the
+        actor's. Then one directory search for those circles' entries."""
+        if not 1 <= limit <= RANKING_MAX:
+            raise ValidationError("limit", f"must be between 1 and {RANKING_MAX}")
+        me = self.me
+        own: list[str] = []
+        if me is not None:
+            rows = self.writer.search(
+                self.tree.circles,
+                f"(&(objectClass=alumailCircle)(member={escape(self.tree.person(me))}))",
+                ["cn"],
+                scope="one",
+            )
+            own = [entry["cn"][0] for _, entry in rows if entry.get("cn")]
+        if mine and me is None:
+            return []
+        with self.store.connect() as db:
+            standings = rankings.top(
+                db,
+                by,
+                time.time(),
+                limit=limit,
+                also=None if self.is_staff else own,
+                kind=kind.value if kind else None,
+                only=own if mine else None,
+            )
+        if not standings:
+            return []
+        wanted = "".join(f"(cn={escape(s.circle)})" for s in standings)
+        found = {
+            circle.name: circle
+            for circle in (
+                Circle.from_entry(self.tree, entry)
+                for _, entry in self.writer.search(
+                    self.tree.circles,
+                    f"(&(objectClass=alumailCircle)(|{wanted}))",
+                    CIRCLE_ATTRIBUTES,
+                    scope="one",
+                )
+            )
+        }
+        return [
+            RankedView(found[s.circle], s, me in found[s.circle].members)
+            for s in standings
+            if s.circle in found and self._sees(found[s.circle])
+        ]
+
+    def _recount(
+        self,
+        db: sqlite3.Connection,
+        circle: Circle,
+        *,
+        joined: str | None = None,
+        left: str | None = None,
+    ) -> None:
+        """The rankings' counters after a join or leave, in the caller's store transaction:
+        the member count as the directory now has it, the joiner active, the leaver not."""
+        rankings.ensure(db, circle)
+        entry = self.writer.get(self.tree.circle(circle.name), ["member"]) or {}
+        rankings.set_members(db, circle.name, len(uids_of(self.tree, entry.get("member", []))))
+        if joined is not None:
+            rankings.touched(db, circle.name, joined, time.time())
+        if left is not None:
+            rankings.left(db, circle.name, left)
+
     def applications(self, name: str) -> list[Application]:
         """Pending applications to the circle (its owners, moderators and staff)."""
         circle = self.get(name)
@@ -326,6 +413,10 @@ class CircleService:
             if self.writer.get(self.tree.circle(name), ["cn"]) is not None:
                 raise ConflictError(f"name: a circle named '{name}' already exists")
             self.writer.add(self.tree.circle(name), circle.to_entry(self.tree))
+            with self.store.connect() as db:
+                rankings.ensure(db, circle)
+                if owner is not None:  # the owner joins by creating it
+                    rankings.touched(db, name, owner, time.time())
             outcome.changes = {
                 k: v for k, v in circle.as_dict().items() if v not in (None, "", [], ())
             }
@@ -340,6 +431,8 @@ class CircleService:
                 outcome.unchanged = True
                 return
             self.writer.modify(self.tree.circle(name), [("delete", "alumailCircleState", None)])
+            with self.store.connect() as db:
+                rankings.ensure(db, replace(circle, proposed=False))
             outcome.changes = {"state": "active"}
 
     # -- joining -------------------------------------------------------------------------------
@@ -402,6 +495,7 @@ class CircleService:
                 if immediate:
                     # Inside the store's transaction: a directory refusal rolls the row back.
                     self._add_member(name, me)
+                    self._recount(db, circle, joined=me)
             state = APPROVED if immediate else PENDING
             outcome.changes = {"state": state, **({"by": "record"} if proven else {})}
         return Application(name, me, text, state, "", now, None)
@@ -457,6 +551,7 @@ class CircleService:
                 )
                 if approve and uid not in circle.members:
                     self._add_member(name, uid)
+                    self._recount(db, circle, joined=uid)
             outcome.changes = {"state": APPROVED if approve else REJECTED}
             if text:
                 outcome.changes["reason"] = text
@@ -529,6 +624,7 @@ class CircleService:
                     (APPROVED, time.time(), self.actor.name, name, uid, PENDING),
                 )
                 self._add_member(name, uid)
+                self._recount(db, circle, joined=uid)
             outcome.changes = {"added": uid}
 
     def leave(self, name: str) -> None:
@@ -582,7 +678,9 @@ class CircleService:
             changes.append(("delete", "alumailCircleModerator", [dn]))
         if uid in circle.owners:
             changes.append(("delete", "owner", [dn]))
-        self.writer.modify(self.tree.circle(circle.name), changes)
+        with self.store.connect() as db:
+            self.writer.modify(self.tree.circle(circle.name), changes)
+            self._recount(db, circle, left=uid)
 
     def hand_over(self, name: str, uid: str) -> None:
         """Make ``uid`` the circle's owner in place of its current owners (who stay members);
@@ -601,7 +699,10 @@ class CircleService:
                 changes.append(("add", "member", [dn]))
             if uid in circle.moderators:
                 changes.append(("delete", "alumailCircleModerator", [dn]))
-            self.writer.modify(self.tree.circle(name), changes)
+            with self.store.connect() as db:
+                self.writer.modify(self.tree.circle(name), changes)
+                if uid not in circle.members:
+                    self._recount(db, circle, joined=uid)
             outcome.changes = {"owners": [list(circle.owners), [uid]]}
 
     def add_moderator(self, name: str, uid: str) -> None:

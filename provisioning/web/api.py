@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from identity.accounts import AccountStatus
@@ -23,7 +23,9 @@ from identity.circles import Kind, Policy, Visibility
 from identity.errors import AccessDeniedError, AlumailError, ValidationError
 from identity.roles import Actor
 from mailstack import stack
-from provisioning.circles.service import CircleService
+from provisioning.circles.board import Board
+from provisioning.circles.rankings import Sort
+from provisioning.circles.service import RANKING_MAX, CircleService
 from provisioning.oidc.keys import ALGORITHMS
 from provisioning.oidc.storage import Client
 from provisioning.people import api_tokens
@@ -331,8 +333,18 @@ class Decision(BaseModel):
 
 
 @router.get("/circles", tags=["circles"])
-def list_circles(svc: Svc, actor: Staff, kind: Kind | None = None) -> dict[str, Any]:
+def list_circles(
+    svc: Svc,
+    actor: Staff,
+    kind: Kind | None = None,
+    sort: Sort | None = None,
+    limit: int = Query(20, ge=1, le=RANKING_MAX),
+) -> dict[str, Any]:
+    """All circles by name, or with ``sort`` the first ``limit`` of a ranking."""
     with svc.service(CircleService, actor) as circles:
+        if sort is not None:
+            ranked = circles.ranked(sort, limit=limit, kind=kind)
+            return {"sort": sort.value, "circles": [r.as_dict() for r in ranked]}
         return {"circles": [v.as_dict() for v in circles.find(kind=kind)]}
 
 
@@ -379,6 +391,45 @@ def reject_application(
     with svc.service(CircleService, actor) as circles:
         circles.reject(name, uid, body.reason)
     return {"circle": name, "uid": uid, "state": "rejected"}
+
+
+@router.get("/circles/{name}/posts", tags=["circles"])
+def circle_posts(
+    svc: Svc, actor: Staff, name: str, page: int = Query(1, ge=1, le=1_000_000)
+) -> dict[str, Any]:
+    """A page of the circle's board (20 posts, pinned first, then newest activity), with
+    replies; hidden posts shown and marked. Staff moderate; only members post (the portal)."""
+    with svc.service(Board, actor) as board:
+        return board.page(name, page).as_dict()
+
+
+def _moderate(svc: Svc, actor: Actor, name: str, post_id: int, action: str) -> dict[str, Any]:
+    with svc.service(Board, actor) as board:
+        if action in ("hide", "unhide"):
+            board.hide(name, post_id, hidden=action == "hide")
+        else:
+            board.pin(name, post_id, pinned=action == "pin")
+    return {"circle": name, "post": post_id, "done": action}
+
+
+@router.post("/circles/{name}/posts/{post_id}/hide", tags=["circles"])
+def hide_post(svc: Svc, actor: Staff, name: str, post_id: int) -> dict[str, Any]:
+    return _moderate(svc, actor, name, post_id, "hide")
+
+
+@router.post("/circles/{name}/posts/{post_id}/unhide", tags=["circles"])
+def unhide_post(svc: Svc, actor: Staff, name: str, post_id: int) -> dict[str, Any]:
+    return _moderate(svc, actor, name, post_id, "unhide")
+
+
+@router.post("/circles/{name}/posts/{post_id}/pin", tags=["circles"])
+def pin_post(svc: Svc, actor: Staff, name: str, post_id: int) -> dict[str, Any]:
+    return _moderate(svc, actor, name, post_id, "pin")
+
+
+@router.post("/circles/{name}/posts/{post_id}/unpin", tags=["circles"])
+def unpin_post(svc: Svc, actor: Staff, name: str, post_id: int) -> dict[str, Any]:
+    return _moderate(svc, actor, name, post_id, "unpin")
 
 
 # -- OpenID Connect clients (admins only: the registry checks the role, and audits) -------------
