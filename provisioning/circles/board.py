@@ -234,14 +234,17 @@ class Board:
         require(
             self.actor,
             self._may_read(db, circle),
-            f"read the board of '{circle.name}' (members only)",
+            N_("read the board of '{name}' (members only)").format(name=circle.name),
         )
 
     def _member(self, circle: Circle) -> str:
         me = self.circles.me
         if me is None or me not in circle.members:
             raise AccessDeniedError(
-                f"{self.actor} may not post to '{circle.name}': only its members post"
+                N_("{actor} may not {what}").format(
+                    actor=self.actor,
+                    what=N_("post to '{name}': only its members post").format(name=circle.name),
+                )
             )
         return me
 
@@ -348,7 +351,11 @@ class Board:
         with self.circles.audited(action, f"{name} {post_id}") as outcome:
             number = check_post_id(post_id)
             circle = self.circles.get(name)
-            require(self.actor, self.circles._may_moderate(circle), f"moderate '{name}'")
+            require(
+                self.actor,
+                self.circles._may_moderate(circle),
+                N_("moderate '{name}'").format(name=name),
+            )
             with self.store.connect() as db:
                 found = self._row(db, circle, number)
                 if (found.hidden_by is not None) == hidden:
@@ -366,7 +373,11 @@ class Board:
         with self.circles.audited(action, f"{name} {post_id}") as outcome:
             number = check_post_id(post_id)
             circle = self.circles.get(name)
-            require(self.actor, self.circles._may_moderate(circle), f"moderate '{name}'")
+            require(
+                self.actor,
+                self.circles._may_moderate(circle),
+                N_("moderate '{name}'").format(name=name),
+            )
             with self.store.connect() as db:
                 found = self._row(db, circle, number)
                 if found.parent is not None:
@@ -383,7 +394,11 @@ class Board:
         """Owners and staff let alumni read a listed open circle's board without joining."""
         with self.circles.audited("circle-board-public", name) as outcome:
             circle = self.circles.get(name)
-            require(self.actor, self.circles._may_own(circle), f"change the board of '{name}'")
+            require(
+                self.actor,
+                self.circles._may_own(circle),
+                N_("change the board of '{name}'").format(name=name),
+            )
             with self.store.connect() as db:
                 if self._public(db, name) == public:
                     outcome.unchanged = True

@@ -74,6 +74,11 @@ WORDS = frozenset(
         NC_("audit", "circle-hand-over"),
         NC_("audit", "circle-moderator-add"),
         NC_("audit", "circle-moderator-remove"),
+        NC_("audit", "circle-board-public"),
+        NC_("audit", "circle-post-hide"),
+        NC_("audit", "circle-post-unhide"),
+        NC_("audit", "circle-post-pin"),
+        NC_("audit", "circle-post-unpin"),
         # Outcomes.
         NC_("audit", "begun"),
         NC_("audit", "ok"),
