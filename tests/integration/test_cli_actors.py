@@ -94,6 +94,14 @@ def sample_arguments(files: Path) -> dict[str, list[str]]:
         "circle sync-cohorts": ["--dry-run"],
         "circle activate": ["club-x"],
         "circle add": ["club-x", "x.y"],
+        "circle post": ["club-x", "--subject", "S", "--body-file", str(csv_file)],
+        "circle posts": ["club-x"],
+        "circle edit-post": ["club-x", "1", "--body-file", str(csv_file)],
+        "circle delete-post": ["club-x", "1"],
+        "circle hide": ["club-x", "1"],
+        "circle pin": ["club-x", "1"],
+        "circle board": ["club-x"],
+        "circle unread": [],
     }
 
 
