@@ -1,5 +1,6 @@
 """The admin console in a real browser at phone width, in both languages: each page signed in
-as an admin, with a screenshot in ``test-output/browser/`` and nothing wider than the screen."""
+as an admin (the operations pages too: DNS and DKIM, sign-in applications, the status page's
+mail queue), with a screenshot in ``test-output/browser/`` and nothing wider than the screen."""
 
 from __future__ import annotations
 
@@ -11,14 +12,35 @@ import pytest
 from playwright.sync_api import Browser, FilePayload, Page
 
 from identity.roles import Role
+from mailstack.publish import dnsrecords
 from mailstack.settings import Settings
+from provisioning.composition import Composition
+from provisioning.operations import dns
 from provisioning.people.staff import StaffService
 from tests.browser import PHONE
+from tests.dnsserver import serving
 from tests.support import NewAccount, use_case
 from tests.web import STAFF_PASSWORD
 
 pytestmark = pytest.mark.e2e
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"
+# The operations pages' headings and texts they show, as the browser's language shows them.
+OPS_TEXTS = {
+    "en": {
+        "dns": "DNS and DKIM",
+        "clients": "Sign-in applications",
+        "queue": "on hold:",
+        "checked": "records checked, 0 differ.",
+        "ok": "as published",
+    },
+    "zh-CN": {
+        "dns": "DNS 与 DKIM",
+        "clients": "登录应用",
+        "queue": "挂起：",
+        "checked": "其中 0 条不一致。",
+        "ok": "与应发布的一致",
+    },
+}
 # Each page's heading, as the browser's language shows it.
 HEADINGS = {
     "en": ("Stack status", "Staff", "Audit trail"),
@@ -141,3 +163,48 @@ def test_admin_data_pages_at_phone_width(
     page.wait_for_load_state()
     assert account.uid in page.locator("#holders").inner_text()
     shot(page, f"{lang}-legacy")
+
+
+def test_operations_pages_at_phone_width(live_stack: Settings, admin: str, page: Page) -> None:
+    lang = sign_in(page, live_stack, admin)
+    texts = OPS_TEXTS[lang]
+    url = live_stack.public_url
+
+    page.goto(f"{url}/admin")
+    assert texts["queue"] in page.locator("#queue-hold").inner_text()
+    shot(page, f"{lang}-status-queue")
+
+    page.goto(f"{url}/admin/dns")
+    assert page.locator("h1").inner_text() == texts["dns"]
+    assert page.locator("#dkim-selector code").count() == 1
+    shot(page, f"{lang}-dns")
+    with Composition(live_stack) as root:
+        records = dns.expected_records(live_stack, root.signing_keys())
+    with serving(dnsrecords.zone(records, live_stack.domain), live_stack.domain) as port:
+        page.fill("#nameserver", "127.0.0.1")
+        page.fill("#port", str(port))
+        page.click("form[action='/admin/dns/check'] button[type=submit]")
+        page.wait_for_load_state()
+    assert texts["checked"] in page.locator("#check-summary").inner_text()
+    assert page.locator("td.state-ok").count() == len(records)
+    assert page.locator("td.state-ok").first.inner_text() == texts["ok"]
+    shot(page, f"{lang}-dns-checked")
+
+    page.goto(f"{url}/admin/clients")
+    assert page.locator("h1").inner_text() == texts["clients"]
+    name = f"Career Centre {lang}"
+    page.fill("#name", name)
+    page.fill("#redirect_uris", "https://careers.example.org/oidc/callback")
+    page.check("input[name=scopes][value=profile]")
+    page.click("form[action='/admin/clients'] button[type=submit]")
+    page.wait_for_load_state()
+    assert len(page.locator("#client-secret").inner_text()) >= 32
+    shot(page, f"{lang}-clients")
+    client_id = page.locator("#shown-client-id").inner_text()
+    page.click(f"form[action='/admin/clients/{client_id}/remove'] button")
+    page.wait_for_load_state()
+    assert page.locator("input[name=confirmed]").count() == 1
+    shot(page, f"{lang}-confirm-remove-client")
+    page.click("button.danger")
+    page.wait_for_load_state()
+    assert page.locator(f"form[action='/admin/clients/{client_id}/remove']").count() == 0
