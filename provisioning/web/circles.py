@@ -24,7 +24,7 @@ from identity import names
 from identity.circles import Kind, Policy, Visibility
 from identity.errors import AccessDeniedError, ConflictError, NotFoundError, ValidationError
 from identity.roles import Actor, Role
-from provisioning.circles.board import Board, BoardPage
+from provisioning.circles.board import Board, BoardPage, check_page
 from provisioning.circles.rankings import Sort, Standing
 from provisioning.circles.service import PENDING, CircleService, CircleView
 from provisioning.errors import RateLimitedError
@@ -320,14 +320,18 @@ def _when(t: float, layout: str = "%Y-%m-%d %H:%M UTC") -> str:
 
 def _board_page(board: Board, name: str, page: str) -> tuple[BoardPage | None, dict[str, str]]:
     """The board's page ``page`` if the actor reads it (None if not: members only, unless the
-    owners made a listed open circle's board public), and a refused page number under 'page'.
-    Reading the first page moves the member's unread position to its newest post."""
+    owners made a listed open circle's board public), and a refused page number under 'page'
+    (the first page shown instead). Reading the first page moves the member's unread position
+    to its newest post; the markers shown are of what was newer than it before."""
+    errors: dict[str, str] = {}
     try:
-        return board.page(name, page), {}
+        number = check_page(page)
     except ValidationError as error:
-        return board.page(name, 1), field_errors(error)
+        errors, number = field_errors(error), 1
+    try:
+        return board.page(name, number), errors
     except AccessDeniedError:
-        return None, {}
+        return None, errors
 
 
 def _circle(
