@@ -14,9 +14,11 @@ import httpx
 import pytest
 
 from identity.circles import Policy
-from identity.roles import ROOT
+from identity.directory import Credentials
+from identity.dit import Tree
+from identity.roles import ROOT, Actor, Role
 from mailstack.settings import Settings
-from provisioning.circles.board import Board
+from provisioning.circles.board import PAGE_SIZE, Board
 from provisioning.circles.service import CircleService
 from tests.integration.test_web_admin import signed_in
 from tests.integration.test_web_circles import make_circle
@@ -262,3 +264,24 @@ def test_staff_reach_circles_from_the_consoles_and_moderate_any_board(
         assert hidden.status_code == 200 and 'class="badge hidden-mark"' in hidden.text
     with signed_in(live_stack, owner.uid, owner_pw) as http:
         assert spam in post_ids(http.get(f"/circles/{name}").text)  # owners moderate: they see it
+
+
+def test_the_board_pages_twenty_posts_at_a_time_newest_first(
+    live_stack: Settings, new_account: NewAccount
+) -> None:
+    owner, owner_pw = new_account()
+    name = make_circle(live_stack, owner, policy=Policy.OPEN)
+    author = Actor(
+        owner.uid, Role.ALUMNUS, Credentials(Tree(live_stack.base_dn).person(owner.uid), owner_pw)
+    )
+    with use_case(Board, live_stack, author) as board:
+        made = [board.post(name, f"Post {i}", f"text {i}").id for i in range(PAGE_SIZE + 1)]
+    with signed_in(live_stack, owner.uid, owner_pw) as http:
+        first = http.get(f"/circles/{name}").text
+        assert post_ids(first) == made[::-1][:PAGE_SIZE]
+        assert f'href="/circles/{name}?page=2#board" rel="next"' in first
+        second = http.get(f"/circles/{name}", params={"page": "2"}).text
+        assert post_ids(second) == [made[0]] and 'rel="prev"' in second
+        refused = http.get(f"/circles/{name}", params={"page": "zwei"})
+        assert refused.status_code == 422 and "must be a whole number" in refused.text
+        assert post_ids(refused.text) == made[::-1][:PAGE_SIZE]
