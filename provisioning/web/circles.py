@@ -1,17 +1,21 @@
-"""The circles' portal pages: the circles home (listed circles, search, kind filter, a new
-interest circle), "my circles" (the circles I am in, my applications), a circle's page (apply,
-cancel, leave) and its management page (applications, members, moderators, ownership).
+"""The circles' portal pages: the circles home (listed circles, search, kind filter, the three
+rankings, a new interest circle), "my circles" (the circles I am in with each board's unread
+count, my applications), a circle's page (apply, cancel, leave; its board: posts, replies, edits,
+deletes, hiding and pinning) and its management page (applications, members, moderators,
+ownership, who reads the board).
 
 Every page runs CircleService as the signed-in person (svc.root), which checks every role and
 rule and audits every change: this module parses, calls and presents. A hidden circle is a 404
 to a non-member, worded as for an unknown name (the use case reads it through slapd's ACLs).
-Leaving, removing a member and handing ownership over ask first (provisioning/web/confirm.py).
+Leaving, removing a member, handing ownership over and deleting a post ask first
+(provisioning/web/confirm.py).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -20,6 +24,8 @@ from identity import names
 from identity.circles import Kind, Policy, Visibility
 from identity.errors import AccessDeniedError, ConflictError, NotFoundError, ValidationError
 from identity.roles import Actor, Role
+from provisioning.circles.board import Board, BoardPage, check_page
+from provisioning.circles.rankings import Sort, Standing
 from provisioning.circles.service import PENDING, CircleService, CircleView
 from provisioning.errors import RateLimitedError
 from provisioning.i18n import N_
@@ -33,6 +39,7 @@ router = APIRouter(prefix="/circles", include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]
 CsrfToken = Annotated[str, Form(alias=CSRF_FIELD)]
 Text = Annotated[str, Form()]
+OptionalText = Annotated[str | None, Form()]
 QUERY_MAX = 100  # a search term longer than any title is not a search
 PAGE_SIZE = 50  # circles a page of the home page lists
 
@@ -54,12 +61,24 @@ STATE_NAMES = {
 
 # -- the order of the home page's list ---------------------------------------------------------
 
-# The one place a listing's order is chosen: "members" (member count) now; the rankings
-# (popularity, interaction) plug in here as further keys.
+# The one place a listing's order is chosen. The whole list (searched, filtered, paged) is
+# ordered here by member count; the three rankings (``RANKINGS``) are read instead from the
+# rankings' counters, one index walk for the top ``PAGE_SIZE`` (rankings.py), never by reading
+# every circle.
 SORTS: dict[str, Callable[[CircleView], tuple[Any, ...]]] = {
     "members": lambda view: (-view.members, view.circle.name),
 }
 DEFAULT_SORT = "members"
+RANKINGS = {
+    Sort.POPULARITY: N_("popularity: most members active in the last 30 days"),
+    Sort.INTERACTION: N_("interaction: most posts and replies, recent ones weighing more"),
+    Sort.MEMBERS: N_("members: most members"),
+}
+RANKING_LINKS = {
+    Sort.POPULARITY: N_("Most active members"),
+    Sort.INTERACTION: N_("Most posts"),
+    Sort.MEMBERS: N_("Most members"),
+}
 
 
 def ranked(views: Sequence[CircleView], sort: str = DEFAULT_SORT) -> list[CircleView]:
@@ -114,6 +133,15 @@ def _kind(value: str) -> Kind | None:
         raise ValidationError("kind", N_("must be grade, class or interest")) from None
 
 
+def _sort(value: str) -> Sort | None:
+    if not value:
+        return None
+    try:
+        return Sort(value)
+    except ValueError:
+        raise ValidationError("sort", N_("must be popularity, interaction or members")) from None
+
+
 def _home(
     request: Request,
     svc: Services,
@@ -123,6 +151,7 @@ def _home(
     q: str = "",
     kind: str = "",
     page: str = "1",
+    sort: str = "",
     **extra: Any,
 ) -> Response:
     errors: dict[str, str] = dict(extra.pop("errors", {}))
@@ -136,12 +165,28 @@ def _home(
     except ValidationError as error:
         errors.update(field_errors(error))
         status = 422
+    by: Sort | None = None
+    try:
+        by = _sort(sort)
+    except ValidationError as error:
+        errors.update(field_errors(error))
+        status = 422
     if len(q) > QUERY_MAX:
         errors["q"] = N_("must be at most {count} characters").format(count=QUERY_MAX)
         status, q = 422, ""
+    standings: dict[str, Standing] = {}
     with svc.service(CircleService, actor) as circles:
-        found = circles.find(kind=chosen)
-    listed = ranked(matching(found, q))
+        if by is None:
+            listed = ranked(matching(circles.find(kind=chosen), q))
+        else:
+            # A ranking: its top PAGE_SIZE from the counters' index (hidden circles only for
+            # their members and staff, as the use case decides), one page, searched within.
+            top = circles.ranked(by, limit=PAGE_SIZE, kind=chosen)
+            standings = {r.circle.name: r.standing for r in top}
+            listed = matching(
+                [CircleView(r.circle, r.standing.members, 0, r.is_member) for r in top], q
+            )
+            number = 1
     start = (number - 1) * PAGE_SIZE
     return svc.page(
         request,
@@ -154,6 +199,11 @@ def _home(
         pages=max(1, -(-len(listed) // PAGE_SIZE)),
         q=q,
         kind=chosen.value if chosen else "",
+        sort=by.value if by else "",
+        sort_enum=by,
+        standings=standings,
+        rankings=RANKINGS,
+        ranking_links=RANKING_LINKS,
         kinds=KIND_NAMES,
         policies=POLICY_NAMES,
         interest_approval=svc.settings.circles.interest_approval,
@@ -164,8 +214,10 @@ def _home(
 
 
 @router.get("")
-def home(request: Request, svc: Svc, q: str = "", kind: str = "", page: str = "1") -> Response:
-    return _home(request, svc, _actor(request, svc), q=q, kind=kind, page=page)
+def home(
+    request: Request, svc: Svc, q: str = "", kind: str = "", page: str = "1", sort: str = ""
+) -> Response:
+    return _home(request, svc, _actor(request, svc), q=q, kind=kind, page=page, sort=sort)
 
 
 @router.post("/new")
@@ -228,10 +280,14 @@ def create(
 def _mine(
     request: Request, svc: Services, actor: Actor, status: int = 200, **extra: Any
 ) -> Response:
-    with svc.service(CircleService, actor) as circles:
-        joined = circles.find(mine=True)
-        applications = circles.my_applications()
-    rows = [(view, _role_in(view, actor.name)) for view in ranked(joined)]
+    with svc.service(Board, actor) as board:
+        joined = board.circles.find(mine=True)
+        applications = board.circles.my_applications()
+        unread = board.unread_counts()
+    rows = [
+        (view, _role_in(view, actor.name), unread.get(view.circle.name, 0))
+        for view in ranked(joined)
+    ]
     return svc.page(
         request,
         "circles_mine.html",
@@ -257,6 +313,27 @@ def mine(request: Request, svc: Svc) -> Response:
 # -- a circle ---------------------------------------------------------------------------------
 
 
+def _when(t: float, layout: str = "%Y-%m-%d %H:%M UTC") -> str:
+    """A post's time as the page shows it: UTC, the same for every reader."""
+    return time.strftime(layout, time.gmtime(t))
+
+
+def _board_page(board: Board, name: str, page: str) -> tuple[BoardPage | None, dict[str, str]]:
+    """The board's page ``page`` if the actor reads it (None if not: members only, unless the
+    owners made a listed open circle's board public), and a refused page number under 'page'
+    (the first page shown instead). Reading the first page moves the member's unread position
+    to its newest post; the markers shown are of what was newer than it before."""
+    errors: dict[str, str] = {}
+    try:
+        number = check_page(page)
+    except ValidationError as error:
+        errors, number = field_errors(error), 1
+    try:
+        return board.page(name, number), errors
+    except AccessDeniedError:
+        return None, errors
+
+
 def _circle(
     request: Request,
     svc: Services,
@@ -264,14 +341,22 @@ def _circle(
     name: str,
     status: int = 200,
     /,
+    *,
+    page: str = "1",
     **extra: Any,
 ) -> Response:
-    with svc.service(CircleService, actor) as circles:
+    errors: dict[str, str] = dict(extra.pop("errors", {}))
+    with svc.service(Board, actor) as board:
+        circles = board.circles
         view = circles.show(name)
         moderates = circles.may_moderate(view.circle)
         pending = actor.role is Role.ALUMNUS and any(
             a.circle == name and a.state == PENDING for a in circles.my_applications()
         )
+        shown, page_errors = _board_page(board, name, page)
+    if page_errors:
+        errors.update(page_errors)
+        status = 422
     return svc.page(
         request,
         "circle.html",
@@ -282,6 +367,10 @@ def _circle(
         role=_role_in(view, actor.name) if view.is_member else "",
         pending=pending,
         moderates=moderates,
+        board=shown,
+        may_post=view.is_member,
+        me=actor.name,
+        when=_when,
         may_apply=(
             actor.role is Role.ALUMNUS
             and not view.is_member
@@ -292,13 +381,14 @@ def _circle(
         roles=ROLE_NAMES,
         kinds=KIND_NAMES,
         policies=POLICY_NAMES,
+        errors=errors,
         **extra,
     )
 
 
 @router.get("/{name}")
-def circle_page(request: Request, svc: Svc, name: str) -> Response:
-    return _circle(request, svc, _actor(request, svc), name)
+def circle_page(request: Request, svc: Svc, name: str, page: str = "1") -> Response:
+    return _circle(request, svc, _actor(request, svc), name, page=page)
 
 
 @router.post("/{name}/apply")
@@ -372,6 +462,165 @@ def leave(
     return _mine(request, svc, actor, notes=[N_("You have left {name}.").format(name=name)])
 
 
+# -- the board --------------------------------------------------------------------------------
+
+
+def _on_board(
+    request: Request,
+    svc: Services,
+    actor: Actor,
+    name: str,
+    act: Callable[[Board], object],
+    note: str,
+    *,
+    form: dict[str, str],
+    prefix: str = "",
+) -> Response:
+    """The circle's page after ``act`` with ``note``; or with what was refused: a rule under
+    its field (``prefix`` names which form: a reply's or an edit's), 422; a conflict 409; a post
+    not there 404. A refusal of the actor's role is the site's 403 page."""
+    try:
+        with svc.service(Board, actor) as board:
+            act(board)
+    except ValidationError as error:
+        errors = {f"{prefix}{k}": v for k, v in field_errors(error).items()}
+        return _circle(request, svc, actor, name, 422, form=form, errors=errors)
+    except (ConflictError, NotFoundError) as error:
+        code = 409 if isinstance(error, ConflictError) else 404
+        return _circle(request, svc, actor, name, code, form=form, error=error.message)
+    return _circle(request, svc, actor, name, notes=[note])
+
+
+@router.post("/{name}/posts")
+def new_post(
+    request: Request,
+    svc: Svc,
+    name: str,
+    csrf: CsrfToken = "",
+    subject: Text = "",
+    body: Text = "",
+) -> Response:
+    actor = _posting(request, svc, csrf)
+    return _on_board(
+        request,
+        svc,
+        actor,
+        name,
+        lambda board: board.post(name, subject, body),
+        N_("Your post is on the board."),
+        form={"subject": subject, "body": body},
+    )
+
+
+@router.post("/{name}/posts/{post_id}/reply")
+def reply(
+    request: Request, svc: Svc, name: str, post_id: str, csrf: CsrfToken = "", body: Text = ""
+) -> Response:
+    actor = _posting(request, svc, csrf)
+    return _on_board(
+        request,
+        svc,
+        actor,
+        name,
+        lambda board: board.reply(name, post_id, body),
+        N_("Your reply is on the board."),
+        form={"reply_to": post_id, "reply_body": body},
+        prefix="reply_",
+    )
+
+
+@router.post("/{name}/posts/{post_id}/edit")
+def edit_post(
+    request: Request,
+    svc: Svc,
+    name: str,
+    post_id: str,
+    csrf: CsrfToken = "",
+    body: Text = "",
+    subject: OptionalText = None,
+) -> Response:
+    """The author's new text (a reply's form sends no subject: replies have none)."""
+    actor = _posting(request, svc, csrf)
+    return _on_board(
+        request,
+        svc,
+        actor,
+        name,
+        lambda board: board.edit(name, post_id, body, subject=subject),
+        N_("Your changes are saved."),
+        form={"edit_of": post_id, "edit_subject": subject or "", "edit_body": body},
+        prefix="edit_",
+    )
+
+
+@router.post("/{name}/posts/{post_id}/delete")
+def delete_post(
+    request: Request,
+    svc: Svc,
+    name: str,
+    post_id: str,
+    csrf: CsrfToken = "",
+    answer: Confirmed = "",
+) -> Response:
+    actor = _posting(request, svc, csrf)
+    if not confirmed(answer):
+        with svc.service(CircleService, actor) as circles:
+            view = circles.show(name)  # a circle this person sees, or 404 now
+        return ask(
+            request,
+            svc,
+            question=N_("Delete your post from the board of {title}?").format(
+                title=view.circle.title
+            ),
+            consequence=N_(
+                "Its text is removed for good; a note that it was deleted stays, "
+                "and so do the replies to it."
+            ),
+            action=f"/circles/{name}/posts/{post_id}/delete",
+            button=N_("Delete the post"),
+            back=f"/circles/{name}",
+        )
+    return _on_board(
+        request,
+        svc,
+        actor,
+        name,
+        lambda board: board.delete(name, post_id),
+        N_("Your post is deleted."),
+        form={},
+    )
+
+
+Moderation = Literal["hide", "unhide", "pin", "unpin"]
+MODERATION_NOTES = {
+    "hide": N_("The post is hidden: only owners, moderators and staff see it."),
+    "unhide": N_("The post is shown again."),
+    "pin": N_("The post is pinned to the top of the board."),
+    "unpin": N_("The post is no longer pinned."),
+}
+
+
+@router.post("/{name}/posts/{post_id}/{action}")
+def moderate(
+    request: Request,
+    svc: Svc,
+    name: str,
+    post_id: str,
+    action: Moderation,
+    csrf: CsrfToken = "",
+) -> Response:
+    """Owners, moderators and staff hide or pin a post (each audited by the use case)."""
+    actor = _posting(request, svc, csrf)
+
+    def act(board: Board) -> None:
+        if action in ("hide", "unhide"):
+            board.hide(name, post_id, hidden=action == "hide")
+        else:
+            board.pin(name, post_id, pinned=action == "pin")
+
+    return _on_board(request, svc, actor, name, act, MODERATION_NOTES[action], form={})
+
+
 # -- managing a circle ------------------------------------------------------------------------
 
 
@@ -388,6 +637,7 @@ def _manage(
         applications = circles.applications(name)  # owners, moderators, staff; else 403
         view = circles.show(name)
         owns = circles.may_own(view.circle)
+        public_board = Board(circles).is_public(name)
     return svc.page(
         request,
         "circle_manage.html",
@@ -398,6 +648,8 @@ def _manage(
         applications=applications,
         members=[(uid, _role_in(view, uid)) for uid in view.circle.members],
         owns=owns,
+        public_board=public_board,
+        may_be_public=view.circle.policy is Policy.OPEN and not view.circle.hidden,
         roles=ROLE_NAMES,
         **extra,
     )
@@ -594,4 +846,29 @@ def hand_over(
         form={"owner_uid": owner_uid},
         # A former owner may manage it no more: their circle's page says it is done.
         landing=_circle,
+    )
+
+
+@router.post("/{name}/board")
+def board_readers(
+    request: Request, svc: Svc, name: str, csrf: CsrfToken = "", public: Text = ""
+) -> Response:
+    """Owners and staff choose who reads the board: members only, or (a listed open circle)
+    any alumnus too (the board's ``public_board``)."""
+    actor = _posting(request, svc, csrf)
+    opened = public == "yes"
+
+    def act(circles: CircleService) -> None:
+        Board(circles).set_public(name, opened)
+
+    return _acted(
+        request,
+        svc,
+        actor,
+        name,
+        act,
+        N_("Any alumnus may read the board now; only members post.")
+        if opened
+        else N_("Only members read the board now."),
+        field="public",
     )

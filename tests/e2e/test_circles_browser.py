@@ -1,7 +1,9 @@
 """The circles' portal pages in Chromium, in both languages: an alumnus finds an approval
 circle, applies with a message and waits; its owner approves the application on the
 management page in the browser; the alumnus sees the circle in "my circles" and is asked before
-leaving. Each page is shot at desktop and phone width into ``test-output/browser/`` as
+leaving. On a circle's board a member writes a post in Markdown and a reply; another member
+sees both marked new (and "my circles" counts them), and the home page's hot-circle links.
+Each page is shot at desktop and phone width into ``test-output/browser/`` as
 ``circles-<language>-<page>-<width>.png``, with nothing wider than the phone's screen and no
 console error."""
 
@@ -31,6 +33,10 @@ TEXTS = {
         "pending": "waits for an owner or moderator",
         "approved": "is a member now",
         "owner": "owner",
+        "posted": "Your post is on the board.",
+        "new": "unread",
+        "count": "2 unread",
+        "ranking": "Most posts",
     },
     "zh-CN": {
         "home": "圈子",
@@ -38,6 +44,10 @@ TEXTS = {
         "pending": "正等待圈主或管理员审核",
         "approved": "已成为成员",
         "owner": "圈主",
+        "posted": "你的帖子已发布到留言板。",
+        "new": "未读",
+        "count": "2 条未读",
+        "ranking": "帖子最多",
     },
 }
 
@@ -163,3 +173,65 @@ def test_an_owner_approves_an_application_in_the_browser(
     assert problems == []
     with use_case(CircleService, live_stack, ROOT) as circles:
         assert applicant.uid in circles.get(name).members  # asked, not left
+
+
+def test_members_write_and_read_the_board_in_the_browser(
+    live_stack: Settings,
+    new_account: NewAccount,
+    language: str,
+    tabs: tuple[Page, Page, list[str]],
+) -> None:
+    writer_tab, reader_tab, problems = tabs
+    texts = TEXTS[language]
+    url = live_stack.public_url
+    writer, writer_pw = new_account()
+    reader, reader_pw = new_account()
+    name = f"board-{secrets.token_hex(3)}"
+    with use_case(CircleService, live_stack, ROOT) as circles:
+        circles.create(name, "徐汇跑团 Xuhui Runners", Kind.INTEREST, policy=Policy.OPEN)
+        circles.add(name, writer.uid)
+        circles.add(name, reader.uid)
+
+    sign_in(writer_tab, live_stack, writer.uid, writer_pw)
+    writer_tab.goto(f"{url}/circles/{name}")
+    writer_tab.locator("details.new-post summary").click()
+    writer_tab.fill("#subject", "周六晨跑 Saturday run")
+    writer_tab.fill(
+        "#body",
+        "7:00 在**徐家汇公园**集合。\n\n- 5 km\n- 10 km\n\n"
+        "<script>alert(1)</script> [路线](https://example.org/route)",
+    )
+    writer_tab.click("#post-form button[type=submit]")
+    writer_tab.wait_for_load_state()
+    assert texts["posted"] in writer_tab.locator("p.note").inner_text()
+    post = writer_tab.locator("#posts > li.post").first
+    assert post.locator("strong").inner_text() == "徐家汇公园"
+    assert post.locator(".post-body li").count() == 2
+    assert post.locator("script").count() == 0
+    assert writer_tab.locator("#posts .badge.new").count() == 0  # not news to its writer
+    post.locator("details.reply-box summary").click()
+    post.locator("form.reply-form textarea[name=body]").fill("我带水。 I'll bring water.")
+    post.locator("form.reply-form button[type=submit]").click()
+    writer_tab.wait_for_load_state()
+    assert "I'll bring water." in writer_tab.locator("#posts li.reply").inner_text()
+    shots(writer_tab, language, "board")
+
+    sign_in(reader_tab, live_stack, reader.uid, reader_pw)
+    reader_tab.goto(f"{url}/circles/mine")
+    counted = reader_tab.locator(f"#my-circles li[data-name='{name}'] .unread-count")
+    assert counted.inner_text() == texts["count"]
+    shots(reader_tab, language, "mine-unread")
+    counted.click()
+    reader_tab.wait_for_load_state()
+    assert reader_tab.locator("#posts .badge.new").count() == 2
+    assert reader_tab.locator("#posts .badge.new").first.inner_text() == texts["new"]
+    shots(reader_tab, language, "board-unread")
+    reader_tab.reload()
+    assert reader_tab.locator("#posts .badge.new").count() == 0
+
+    reader_tab.goto(f"{url}/circles")
+    reader_tab.click("#rankings a[data-sort=interaction]")
+    reader_tab.wait_for_load_state()
+    assert reader_tab.locator("#rankings strong").inner_text() == texts["ranking"]
+    shots(reader_tab, language, "home-ranked")
+    assert problems == []

@@ -41,9 +41,12 @@ from playwright.sync_api import (
 from playwright.sync_api import Cookie as BrowserCookie
 
 from identity.circles import Kind
-from identity.roles import Role
+from identity.directory import Credentials
+from identity.dit import Tree
+from identity.roles import Actor, Role
 from mailstack.settings import Settings, build
 from provisioning.catalogs import po_path
+from provisioning.circles.board import Board
 from provisioning.circles.service import CircleService
 from provisioning.i18n import CHINESE, ENGLISH
 from provisioning.people.accounts import AccountService
@@ -61,6 +64,9 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "pages"
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 ANONYMOUS, ALUMNUS, HELPDESK, ADMIN = "anonymous", "alumnus", "helpdesk", "admin"
 SUBJECT_NAME = "张伟"  # the account staff look at: user data in Han characters on every page
+# A post and a reply on the circle's board, as alumni write them (its text as shown, without
+# the Markdown's asterisks): people's data in both scripts, like the name above.
+BOARD_POST = ("每月聚会 Monthly meet-up", "每月第一个周六，徐汇 Xuhui.", "不见不散 See you there.")
 # Texts of the catalog that stay as they are in Chinese (names of things), whatever the msgstr.
 KEPT_AS_THEY_ARE = {"jAccount", "GiB", "MiB", "IMAP", "POP3", "SMTP", "alumail"}
 _FIELD = re.compile(r"%\(\w+\)s|\{\w+\}|<[^>]+>")
@@ -285,9 +291,13 @@ PAGES = [
     Visit("/oidc/authorize", "consent", ALUMNUS, "{consent}"),
     Visit("/oidc/logout", "sign-out-asked", ALUMNUS, "/oidc/logout"),
     Visit("/circles", "circles", ALUMNUS, "/circles"),
+    Visit("/circles", "circles-ranked", ALUMNUS, "/circles?sort=interaction"),
+    Visit("/circles", "circles-ranking-refused", ALUMNUS, "/circles?sort=loudest", 422),
     Visit("/circles/mine", "circles-mine", ALUMNUS, "/circles/mine"),
     Visit("/circles/{name}", "circle", ALUMNUS, "/circles/{circle}"),
     Visit("/circles/{name}/manage", "circle-manage", ALUMNUS, "/circles/{circle}/manage"),
+    Visit("/circles/{name}", "circle-board-page-refused", ALUMNUS, "/circles/{circle}?page=0", 422),
+    Visit("/circles", "circles-staff", HELPDESK, "/circles"),
     Visit("/circles/{name}", "circle-not-found", ALUMNUS, "/circles/absent.circle", 404),
     Visit("/helpdesk", "helpdesk-refused", ALUMNUS, "/helpdesk", 403),
     Visit("/helpdesk", "helpdesk", HELPDESK, "/helpdesk"),
@@ -592,6 +602,14 @@ def people(live_stack: Settings, browser: Browser) -> People:
     with use_case(CircleService, live_stack) as circles:
         circles.create(circle, "Pages Circle", Kind.INTEREST, owner=alumnus)
         circles.add(circle, subject)
+    # A post with a reply, so the circle's page shows its board as people use it.
+    author = Actor(
+        alumnus, Role.ALUMNUS, Credentials(Tree(live_stack.base_dn).person(alumnus), PASSWORD)
+    )
+    with use_case(Board, live_stack, author) as board:
+        topic, text, answer = BOARD_POST
+        first = board.post(circle, topic, text.replace("徐汇", "**徐汇**"))
+        board.reply(circle, first.id, answer)
     with use_case(StaffService, live_stack) as staff:
         staff.add(desk, "Desk Member", Role.HELPDESK, STAFF_PASSWORD)
         staff.add(admin, "Admin Member", Role.ADMIN, STAFF_PASSWORD)
@@ -655,7 +673,7 @@ def test_every_page_in_both_languages_at_both_widths(
             "circle": people.circle,
         },
     )
-    data = {SUBJECT_NAME}  # the people's own data, in whatever script they wrote it
+    data = {SUBJECT_NAME, *BOARD_POST}  # the people's own data, in whatever script they wrote it
     watch = Watch()
     watch.attach(page)
     role = ANONYMOUS
