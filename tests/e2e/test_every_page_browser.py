@@ -638,6 +638,17 @@ def people(live_stack: Settings, browser: Browser) -> People:
     return People(alumnus, subject, signed_in, consent, admin, circle)
 
 
+def circle_texts(settings: Settings) -> set[str]:
+    """Every circle's name, title and description (the directory's, read as root)."""
+    with use_case(CircleService, settings) as circles:
+        return {
+            text
+            for view in circles.find()
+            for text in (view.circle.name, view.circle.title, view.circle.description)
+            if text
+        }
+
+
 @pytest.fixture(
     params=[(CHINESE, "desktop"), (CHINESE, "phone"), (ENGLISH, "desktop"), (ENGLISH, "phone")],
     ids=lambda p: f"{p[0]}-{p[1]}",
@@ -673,7 +684,9 @@ def test_every_page_in_both_languages_at_both_widths(
             "circle": people.circle,
         },
     )
-    data = {SUBJECT_NAME, *BOARD_POST}  # the people's own data, in whatever script they wrote it
+    # The people's own data, in whatever script they wrote it: ours, and the circles other
+    # tests of the run made, whose names and titles the circle lists and rankings show.
+    data = {SUBJECT_NAME, *BOARD_POST, *circle_texts(live_stack)}
     watch = Watch()
     watch.attach(page)
     role = ANONYMOUS
