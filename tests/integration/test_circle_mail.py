@@ -13,13 +13,14 @@ from dataclasses import replace
 
 import pytest
 
-from identity.accounts import Account
+from identity.accounts import Account, AccountStatus
 from identity.circles import Kind, Policy, Visibility
 from identity.directory import Credentials
 from identity.dit import Tree
 from identity.roles import ROOT, Actor, Role
 from mailstack.settings import Settings
 from provisioning.composition import Composition
+from provisioning.people.accounts import AccountService
 from tests import mail
 from tests.support import NewAccount, wait_for
 
@@ -184,3 +185,25 @@ def test_port_25_takes_no_mail_for_a_circle_whatever_the_sender_claims(
     finally:
         client.close()
     assert subject not in mail.inbox_subjects(live_stack, other.uid, other_pw)
+
+
+def test_a_suspended_member_holds_up_nobody_and_bounces_nothing(
+    live_stack: Settings,
+    new_account: NewAccount,
+    accounts: AccountService,
+    logged_in: list[smtplib.SMTP],
+) -> None:
+    """Postfix reads member DNs without their status: a suspended member's copy goes to the
+    mailbox they read when resumed (README "Circles"), and the author hears nothing of it."""
+    people = [new_account() for _ in range(3)]
+    (author, author_pw), (other, other_pw), (suspended, _) = people
+    address = circle_with(live_stack, f"paused-{author.uid}", [a for a, _ in people])
+    accounts.set_status(suspended.uid, AccountStatus.SUSPENDED)
+
+    subject = subject_for("with a suspended member")
+    client = submitter(live_stack, logged_in, author.uid, author_pw)
+    assert client.send_message(mail.message(author.mail, address, subject)) == {}
+    assert wait_for(lambda: subject in inbox(live_stack, other, other_pw))
+    assert wait_for(lambda: subject in inbox(live_stack, author, author_pw))
+    time.sleep(1)  # a bounce would follow the copies within this
+    assert inbox(live_stack, author, author_pw) == [subject]
