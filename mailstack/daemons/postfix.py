@@ -76,6 +76,9 @@ LEGACY_TABLES = {
 # has (identity/circles.py): Postfix skips it. Members are alumni only (identity/circles.py puts
 # person DNs there, never staff's or another circle's), so no circle address is ever expanded
 # into another.
+# The most addresses one circle address expands to (virtual_alias_expansion_limit): well above a
+# graduation year's alumni.
+CIRCLE_MEMBERS_MAX = 50_000
 CIRCLES_TABLE = (
     "Circle addresses: each active circle's members' mailboxes.",
     "(&(objectClass=alumailCircle)(cn=%u)(!(alumailCircleState=proposed)))",
@@ -127,6 +130,7 @@ class Postfix:
             sender_milter=self.milter(s.ports.sender_milter),
             legacy_domain=s.legacy.domain,
             circles_domain=s.circles.domain,
+            circle_members_max=CIRCLE_MEMBERS_MAX,
         )
         listen_smtp = f"[{s.listen}]" if address.version == 6 else s.listen
         master = render_template(
