@@ -207,3 +207,27 @@ def test_a_suspended_member_holds_up_nobody_and_bounces_nothing(
     assert wait_for(lambda: subject in inbox(live_stack, author, author_pw))
     time.sleep(1)  # a bounce would follow the copies within this
     assert inbox(live_stack, author, author_pw) == [subject]
+
+
+def test_a_circle_address_is_never_a_sender(
+    live_stack: Settings, new_account: NewAccount, logged_in: list[smtplib.SMTP]
+) -> None:
+    """No loop through a circle: no login owns a circle address (aliases stay in the main
+    domain), and port 25 takes none as envelope sender."""
+    (member, member_pw), (other, _) = new_account(), new_account()
+    address = circle_with(live_stack, f"loop-{member.uid}", [member, other])
+    other_circle = circle_with(live_stack, f"loop2-{member.uid}", [member, other])
+
+    client = submitter(live_stack, logged_in, member.uid, member_pw)
+    code, reply = client.mail(address)
+    if code == 250:
+        code, reply = client.rcpt(other_circle)
+    assert code == 553 and b"5.7.1" in reply and b"not owned by user" in reply, reply
+    client.rset()
+
+    inbound = mail.inbound(live_stack)
+    try:
+        code, reply = rcpt(inbound, address, member.mail)
+    finally:
+        inbound.close()
+    assert code == 550 and b"5.7.1" in reply, reply
