@@ -178,6 +178,15 @@ class Postfix:
             special_result_attribute="member",
         )
         specs.append(self.ldap_spec("circles", circles))
+        names = self.ldap_table(
+            "Circle addresses that exist (smtpd's check at RCPT: one search, no expansion).",
+            CIRCLES_TABLE[1],
+            "cn",
+            search_base=self.ctx.tree.circles,
+            domain=s.circles.domain,
+            result_format=f"%s@{s.circles.domain}",
+        )
+        specs.append(self.ldap_spec("circle-names", names))
         return specs
 
     def ldap_table(

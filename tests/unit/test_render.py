@@ -49,6 +49,7 @@ def test_every_daemon_renders_its_files() -> None:
         "etc/php-fpm/php-fpm.conf",
         "etc/postfix/circle-domains",
         "etc/postfix/ldap-aliases.cf",
+        "etc/postfix/ldap-circle-names.cf",
         "etc/postfix/ldap-circles.cf",
         "etc/postfix/ldap-mailboxes.cf",
         "etc/postfix/ldap-senders.cf",
