@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 ALUMAIL := $(BIN)/alumail
 DEMO_UID ?= demo.alumnus
 
-.PHONY: up down status test lint unit integration image bench bench-web bench-circles bench-migration install install-test system system-test venv clean
+.PHONY: up down status test lint unit integration image bench bench-web bench-circles bench-circle-mail bench-migration install install-test system system-test venv clean
 
 ## up: install what is missing, start the stack, provision a demo alumnus, verify, print endpoints
 up: install
@@ -51,6 +51,10 @@ bench-web: install
 ## bench-circles: the circles' rankings and a board page (10k circles, 1M posts) beside plain SQL
 bench-circles: venv
 	$(BIN)/python -m bench.circles
+
+## bench-circle-mail: one message to a 5,000-member circle's address beside one to one mailbox
+bench-circle-mail: install
+	$(BIN)/python -m bench.circle_mail
 
 ## bench-migration: legacy mailbox migration beside a plain IMAP fetch; backups
 bench-migration: install

@@ -13,7 +13,8 @@
   "active" and "suspended" only). No password write of its own: its reset goes through
   alumail, which forces the change. Nothing under ou=staff or ou=groups: a helpdesk member can
   neither touch an admin or another helpdesk account nor join a group.
-- directory readers (the mail daemons' service accounts): read alumni entries, no hashes.
+- directory readers (the mail daemons' service accounts): read alumni entries and circles (Postfix
+  expands circle addresses), no hashes.
 - every person: authenticates, reads its own entry, edits its own profile fields (names, phone,
   postal address) and its language (preferredLanguage: for staff, the only field they write).
   Its password and its recovery address change only through alumail (the
@@ -148,8 +149,10 @@ def access_rules(tree: Tree) -> list[str]:
         # A proposed circle (waiting for staff to activate it) is its owner's and staff's only.
         f'to dn.subtree="{tree.circles}" filter=(alumailCircleState=proposed) '
         f"by {admins} write by {helpdesk} read by dnattr=owner read by * none",
+        # Postfix (a directory reader) expands a hidden circle's address as any other's.
         f'to dn.subtree="{tree.circles}" filter=(alumailCircleVisibility=hidden) '
-        f"by {admins} write by {helpdesk} read by dnattr=member read by * none",
+        f"by {admins} write by {helpdesk} read by {readers} read by dnattr=member read "
+        "by * none",
         f'to dn.subtree="{tree.circles}" by {admins} write by {helpdesk} read by users read '
         "by * none",
         f'to dn.subtree="{tree.services}" by self read by * none',

@@ -70,6 +70,20 @@ LEGACY_TABLES = {
         legacy.ADDRESS,
     ),
 }
+# A circle's address (NAME@<circles.domain>, the table's `domain` keeps other domains out) expands
+# to its members: Postfix reads each member DN (special_result_attribute) for its mail. Only an
+# active circle: a proposed one is unknown here (5.1.1). The placeholder member is a DN no entry
+# has (identity/circles.py): Postfix skips it. Members are alumni only (identity/circles.py puts
+# person DNs there, never staff's or another circle's), so no circle address is ever expanded
+# into another.
+# The most addresses one circle address expands to (virtual_alias_expansion_limit): well above a
+# graduation year's alumni.
+CIRCLE_MEMBERS_MAX = 50_000
+CIRCLES_TABLE = (
+    "Circle addresses: each active circle's members' mailboxes.",
+    "(&(objectClass=alumailCircle)(cn=%u)(!(alumailCircleState=proposed)))",
+    "mail",
+)
 RESULT_FORMATS = {
     "retired": "550 5.1.6 %s is retired: the old alumni mail service has closed and its "
     "holder did not move to the new one",
@@ -115,6 +129,8 @@ class Postfix:
             milter=self.milter(),
             sender_milter=self.milter(s.ports.sender_milter),
             legacy_domain=s.legacy.domain,
+            circles_domain=s.circles.domain,
+            circle_members_max=CIRCLE_MEMBERS_MAX,
         )
         listen_smtp = f"[{s.listen}]" if address.version == 6 else s.listen
         master = render_template(
@@ -124,13 +140,17 @@ class Postfix:
             milter=self.milter(),
             sender_milter=self.milter(s.ports.sender_milter),
         )
-        domains = [s.domain, *([s.legacy.domain] if s.legacy.domain else [])]
+        domains = [s.domain, s.circles.domain, *([s.legacy.domain] if s.legacy.domain else [])]
         specs = [
             FileSpec(f"{CONFIG_DIR}/main.cf", main),
             FileSpec(f"{CONFIG_DIR}/master.cf", master),
             FileSpec(
                 f"{CONFIG_DIR}/own-domains",
-                render_template("postfix/own-domains.j2", domains=[s.domain]),
+                render_template("postfix/own-domains.j2", domains=[s.domain, s.circles.domain]),
+            ),
+            FileSpec(
+                f"{CONFIG_DIR}/circle-domains",
+                render_template("postfix/circle-domains.j2", domain=s.circles.domain),
             ),
             FileSpec(
                 f"{CONFIG_DIR}/submission-senders",
@@ -145,21 +165,59 @@ class Postfix:
         if s.legacy.domain:
             tables.update(LEGACY_TABLES)
         for name, (purpose, query, result) in tables.items():
-            result_format = RESULT_FORMATS.get(name, "")
-            text = render_template(
-                "postfix/ldap-table.cf.j2",
-                purpose=purpose,
-                ldap_uri=self.ctx.ldap_uri,
-                service_dn=self.ctx.tree.service("postfix"),
-                service_password=self.ctx.service_passwords["postfix"],
-                people_dn=self.ctx.tree.people,
-                query_filter=query,
-                result_attribute=result,
-                result_format=result_format,
+            text = self.ldap_table(
+                purpose, query, result, result_format=RESULT_FORMATS.get(name, "")
             )
-            # Holds the bind secret: readable by root and Postfix's processes only.
-            specs.append(FileSpec(f"{CONFIG_DIR}/ldap-{name}.cf", text, 0o640, "root", "postfix"))
+            specs.append(self.ldap_spec(name, text))
+        circles = self.ldap_table(
+            CIRCLES_TABLE[0],
+            CIRCLES_TABLE[1],
+            CIRCLES_TABLE[2],
+            search_base=self.ctx.tree.circles,
+            domain=s.circles.domain,
+            special_result_attribute="member",
+        )
+        specs.append(self.ldap_spec("circles", circles))
+        names = self.ldap_table(
+            "Circle addresses that exist (smtpd's check at RCPT: one search, no expansion).",
+            CIRCLES_TABLE[1],
+            "cn",
+            search_base=self.ctx.tree.circles,
+            domain=s.circles.domain,
+            result_format=f"%s@{s.circles.domain}",
+        )
+        specs.append(self.ldap_spec("circle-names", names))
         return specs
+
+    def ldap_table(
+        self,
+        purpose: str,
+        query: str,
+        result: str,
+        *,
+        result_format: str = "",
+        search_base: str = "",
+        domain: str = "",
+        special_result_attribute: str = "",
+    ) -> str:
+        return render_template(
+            "postfix/ldap-table.cf.j2",
+            purpose=purpose,
+            ldap_uri=self.ctx.ldap_uri,
+            service_dn=self.ctx.tree.service("postfix"),
+            service_password=self.ctx.service_passwords["postfix"],
+            search_base=search_base or self.ctx.tree.people,
+            domain=domain,
+            query_filter=query,
+            result_attribute=result,
+            special_result_attribute=special_result_attribute,
+            result_format=result_format,
+        )
+
+    @staticmethod
+    def ldap_spec(name: str, text: str) -> FileSpec:
+        # Holds the bind secret: readable by root and Postfix's processes only.
+        return FileSpec(f"{CONFIG_DIR}/ldap-{name}.cf", text, 0o640, "root", "postfix")
 
     def milter(self, port: int | None = None) -> str:
         """A milter on a loopback port: OpenDKIM's unless another port is given."""

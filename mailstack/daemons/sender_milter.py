@@ -8,6 +8,12 @@ On port 25 (no login), a ``From:`` in our own domain must carry our own valid DK
 every receiver, applied at home. A message of ours that a forwarder brings back intact passes;
 a stranger writing as one of us does not.
 
+At RCPT, mail to a circle address (``NAME@<circles.domain>``) is refused (550 5.7.1) unless
+the login is a member of that active circle: Postfix expands the address from the directory but
+cannot tell whether the sender is among those it expands to. Submission's
+``reject_sender_login_mismatch`` has already made the envelope sender an address the login owns;
+port 25 refuses circle addresses outright (no login proves a member there).
+
 A small milter (pymilter, over Sendmail's libmilter) run as one more daemon of the stack on a
 loopback port; Postfix passes submitted mail through it before OpenDKIM, and the service's own
 mail (local sendmail) never reaches it. Run as ``python -m mailstack.daemons.sender_milter --host H
@@ -155,12 +161,66 @@ class OwnedAddresses:
         return {a.lower() for a in [*entry.get("mail", []), *entry.get("alumailMailAlias", [])]}
 
 
+class CircleMembership:
+    """Whether a login is a member of an active circle, read from the directory as Postfix's
+    service account: the login's account (alumni only; staff are never members) must be among
+    the circle's member DNs."""
+
+    def __init__(self, uri: str, credentials: Credentials, people: str, circles: str) -> None:
+        self.uri, self.credentials = uri, credentials
+        self.people, self.circles = people, circles
+
+    def __call__(self, login: str, circle: str) -> bool:
+        value = escape(login)
+        with Directory(self.uri, self.credentials, timeout=5) as directory:
+            accounts = directory.search(
+                self.people,
+                f"(&(objectClass=alumailAccount)(|(mail={value})(uid={value})))",
+                ["uid"],
+                scope="one",
+            )
+            if len(accounts) != 1:
+                return False
+            member = escape(accounts[0][0])
+            found = directory.search(
+                self.circles,
+                f"(&(objectClass=alumailCircle)(cn={escape(circle)})(member={member})"
+                "(!(alumailCircleState=proposed)))",
+                ["cn"],
+                scope="one",
+            )
+        return len(found) == 1
+
+
+def circle_of(recipient: str, circles_domain: str) -> str:
+    """The circle name a recipient (``<name+detail@domain>`` as the milter gets it) addresses,
+    or "" when it is not a circle address."""
+    address = recipient.strip().removeprefix("<").removesuffix(">")
+    local, _, domain = address.rpartition("@")
+    if not local or domain.lower().rstrip(".") != circles_domain.lower():
+        return ""
+    return local.split("+", 1)[0].lower()
+
+
+def circle_problem(login: str, circle: str, is_member: Callable[[str, str], bool]) -> str:
+    """Why ``login`` may not send to ``circle``, or "" when it may (a member)."""
+    if not login:
+        return (
+            "mail to a circle is accepted from its members only, sent through submission with AUTH"
+        )
+    if not is_member(login, circle):
+        return f"{login} is not a member of the circle '{circle}': only members may send to it"
+    return ""
+
+
 def serve(
     host: str,
     port: int,
     pidfile: Path,
     owned: Callable[[str], set[str]],
     signatures: OwnSignatures,
+    is_member: Callable[[str, str], bool],
+    circles_domain: str,
 ) -> None:
     import Milter  # Sendmail's libmilter: imported only in the daemon process
 
@@ -177,6 +237,20 @@ def serve(
             self.login = self.getsymval("{auth_authen}") or ""
             self.from_headers, self.head, self.body_chunks, self.claimed = [], [], [], ""
             self.others = {}
+            return int(Milter.CONTINUE)
+
+        def envrcpt(self, recipient: str, *params: str) -> int:
+            circle = circle_of(recipient, circles_domain)
+            if not circle:
+                return int(Milter.CONTINUE)
+            try:
+                problem = circle_problem(self.login, circle, is_member)
+            except DirectoryError:
+                self.setreply("451", "4.7.1", "cannot check the circle's members now; try later")
+                return int(Milter.TEMPFAIL)
+            if problem:
+                self.setreply("550", "5.7.1", problem)
+                return int(Milter.REJECT)
             return int(Milter.CONTINUE)
 
         def header(self, name: str, value: str) -> int:
@@ -264,6 +338,10 @@ class SenderMilter(ManagedDaemon):
             s.domain,
             "--records",
             str(self.layout.root / RECORDS),
+            "--circles-base",
+            self.ctx.tree.circles,
+            "--circles-domain",
+            s.circles.domain,
         ]
 
     def render(self) -> list[FileSpec]:
@@ -294,6 +372,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base", required=True)
     parser.add_argument("--domain", required=True)
     parser.add_argument("--records", type=Path, required=True)
+    parser.add_argument("--circles-base", required=True)
+    parser.add_argument("--circles-domain", required=True)
     args: Any = parser.parse_args(argv)
     # Read what only root may read, then drop for good: the milter parses mail from the
     # internet (port 25) and needs no privilege for it (its port is above 1024).
@@ -302,7 +382,8 @@ def main(argv: list[str] | None = None) -> None:
     pidfile: Path = args.pidfile
     announce(pidfile, service_user(), packages=("dkim", "email"), modules=("Milter",))
     owned = OwnedAddresses(args.ldap_uri, credentials, args.base)
-    serve(args.host, args.port, pidfile, owned, signatures)
+    is_member = CircleMembership(args.ldap_uri, credentials, args.base, args.circles_base)
+    serve(args.host, args.port, pidfile, owned, signatures, is_member, args.circles_domain)
 
 
 if __name__ == "__main__":

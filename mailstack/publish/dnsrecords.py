@@ -77,7 +77,13 @@ def records(settings: Settings, dkim_record: tuple[str, str] | None) -> list[Rec
     ports = settings.ports
     report = settings.dns.report_address or f"postmaster@{settings.domain}"
     out = [
-        Record(domain, "MX", f"10 {host}", purpose=N_("mail for the domain goes to the mail host"))
+        Record(domain, "MX", f"10 {host}", purpose=N_("mail for the domain goes to the mail host")),
+        Record(
+            fqdn(settings.circles.domain),
+            "MX",
+            f"10 {host}",
+            purpose=N_("mail to circle addresses goes to the mail host"),
+        ),
     ]
     for kind, address in addresses(settings):
         out.append(Record(host, kind, address, purpose=N_("the mail host")))

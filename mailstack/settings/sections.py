@@ -176,6 +176,22 @@ class Circles(Section):
         "true: a new interest circle an alumnus creates waits, seen by its owner and staff only, "
         "until staff activate it (alumail circle activate); false: it is live at once",
     )
+    domain: str = setting(
+        "",
+        rules.optional_dns_name,
+        "the domain of circle addresses (NAME@<it>), a mail domain of ours apart from domain so "
+        "circle names never collide with UIDs; default circles.<domain>",
+    )
+
+    def checked(self, settings: Settings) -> Self:
+        domain = self.domain or rules.dns_name("circles.domain", f"circles.{settings.domain}")
+        taken = {settings.domain, settings.mail_host, settings.legacy.domain} - {""}
+        if domain in taken:
+            raise ConfigError(
+                f"circles.domain: '{domain}' is already a domain of the stack; give one of its "
+                f"own (default circles.{settings.domain}), so circle names never meet UIDs"
+            )
+        return replace(self, domain=domain)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ def test_dns_zone_lists_every_record_and_parses(live_stack: Settings) -> None:
         assert (f"{service}._tcp.{domain}", "SRV") in names
     for expected in [
         (domain, "MX"),
+        (f"{live_stack.circles.domain}.", "MX"),
         (f"{live_stack.mail_host}.", "A"),
         (f"autoconfig.{domain}", "CNAME"),
         (f"autodiscover.{domain}", "CNAME"),
@@ -49,7 +50,9 @@ def test_dns_zone_lists_every_record_and_parses(live_stack: Settings) -> None:
         resolver = dns.resolver.Resolver(configure=False)
         resolver.nameservers, resolver.port = ["127.0.0.1"], port
         mx = resolver.resolve(live_stack.domain, "MX")
+        circles_mx = resolver.resolve(live_stack.circles.domain, "MX")
     assert [r.to_text() for r in mx] == [f"10 {live_stack.mail_host}."]
+    assert [r.to_text() for r in circles_mx] == [f"10 {live_stack.mail_host}."]
 
 
 def test_dns_check_passes_on_the_published_zone_and_names_differences(live_stack: Settings) -> None:

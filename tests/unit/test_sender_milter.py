@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from mailstack.daemons.sender_milter import claimed_own_address, from_problem
+from mailstack.daemons.sender_milter import (
+    circle_of,
+    circle_problem,
+    claimed_own_address,
+    from_problem,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -121,3 +126,34 @@ def test_a_from_in_our_domain_or_below_is_a_claim_to_be_ours(
     headers: list[str], claimed: str
 ) -> None:
     assert claimed_own_address(headers, "alumni.example.edu") == claimed
+
+
+@pytest.mark.parametrize(
+    ("recipient", "circle"),
+    [
+        ("<grade-1990@circles.alumni.example>", "grade-1990"),
+        ("<Hikers+news@CIRCLES.alumni.example.>", "hikers"),
+        ("<grade-1990@alumni.example>", ""),  # the main domain: a person, not a circle
+        ("<grade-1990@evil-circles.alumni.example>", ""),
+        ("<@circles.alumni.example>", ""),
+        ("<postmaster>", ""),
+    ],
+)
+def test_a_circle_address_is_told_by_its_domain(recipient: str, circle: str) -> None:
+    assert circle_of(recipient, "circles.alumni.example") == circle
+
+
+def test_only_a_logged_in_member_may_send_to_a_circle() -> None:
+    members = {("ana", "hikers")}
+    asked: list[tuple[str, str]] = []
+
+    def is_member(login: str, circle: str) -> bool:
+        asked.append((login, circle))
+        return (login, circle) in members
+
+    assert circle_problem("ana", "hikers", is_member) == ""
+    assert "bob is not a member of the circle 'hikers'" in circle_problem(
+        "bob", "hikers", is_member
+    )
+    assert "through submission with AUTH" in circle_problem("", "hikers", is_member)
+    assert asked == [("ana", "hikers"), ("bob", "hikers")]  # no login: nothing to look up

@@ -69,6 +69,17 @@ def test_config_named_by_environment(tmp_path: Path) -> None:
         ({"auth.failure_delay": 999999}, "auth.failure_delay: must be a whole number from 0 to 15"),
         ({"auth.cache_ttl": 10**9}, "auth.cache_ttl: must be a whole number from 0 to 86400"),
         ({"legacy.domain": "alumni.example.edu"}, "legacy.domain: 'alumni.example.edu' is the new"),
+        (
+            {"circles.domain": "alumni.example.edu"},
+            "circles.domain: 'alumni.example.edu' is already",
+        ),
+        ({"circles.domain": "mail.alumni.example.edu"}, "circles.domain: 'mail.alumni.example"),
+        ({"circles.domain": "circles"}, "circles.domain: 'circles' is not a DNS name"),
+        ({"circles.domain": "1.2.3.4"}, "circles.domain: '1.2.3.4' is not a DNS name"),
+        (
+            {"legacy.domain": "old.example", "circles.domain": "old.example"},
+            "circles.domain: 'old.example' is already",
+        ),
         ({"domain": "1.2.3.4"}, "domain: '1.2.3.4' is not a DNS name"),
         ({"mail_host": "10.0.0.1"}, "mail_host: '10.0.0.1' is not a DNS name"),
         ({"sessions.max": 5}, "sessions.max: must be a whole number from 10 to 100000"),
@@ -146,6 +157,8 @@ def test_session_limits_from_file_and_environment(tmp_path: Path) -> None:
         ),
         ({"web.public_url": "http://[::1]:10880/portal"}, "web.public_url", None),
         ({"legacy.domain": "alumni.old.example"}, "legacy.domain", None),
+        ({"circles.domain": "Groups.Alumni.Example."}, "circles.domain", "groups.alumni.example"),
+        ({"domain": "sjtu.example"}, "circles.domain", "circles.sjtu.example"),
     ],
 )
 def test_valid_values_are_kept(
@@ -155,7 +168,7 @@ def test_valid_values_are_kept(
     assert attrgetter(attribute)(build(values, base=tmp_path)) == (expected or value)
 
 
-@pytest.mark.parametrize("key", ["domain", "mail_host", "legacy.domain"])
+@pytest.mark.parametrize("key", ["domain", "mail_host", "legacy.domain", "circles.domain"])
 def test_a_label_ending_in_a_newline_is_refused(key: str, tmp_path: Path) -> None:
     """A name goes into every daemon's configuration: a line break would start a new line.
     (Around the whole value, white space is trimmed; inside it, a label is matched whole.)"""
