@@ -69,8 +69,15 @@ def test_logs_follow_prints_new_lines_and_ends_cleanly_on_ctrl_c(live_stack: Set
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # As a terminal starts it: a run started in the background (a CI job, `cmd &` in a
+        # script) hands its children SIGINT ignored, and Ctrl-C would then never arrive.
+        preexec_fn=_interruptible,
     ) as follower:
         _follow_then_interrupt(live_stack, follower)
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _follow_then_interrupt(live_stack: Settings, follower: subprocess.Popen[str]) -> None:

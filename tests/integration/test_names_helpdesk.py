@@ -110,7 +110,9 @@ def test_the_helpdesk_finds_zhang_wei_by_han_and_pinyin_and_by_student_number(
         staff.get(f"/helpdesk/accounts/{account.uid}")
         assert audit.query(target=account.uid) == before
         recent = opened.text.split("Recent activity", 1)[1]
-        assert re.findall(r"<td>(\w[\w-]*)</td><td>(ok|denied|failed)</td>", recent) == [
+        # Each action in a cell whose title is its identifier, the outcome in the next one.
+        shown = r'<td title="(\w[\w-]*)">[^<]*</td><td>(ok|denied|failed)</td>'
+        assert re.findall(shown, recent) == [
             (line["action"], line["outcome"]) for line in reversed(before[-10:])
         ]
 
